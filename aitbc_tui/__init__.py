@@ -1,0 +1,7 @@
+"""The operator's face of AITBC: the Textual TUI and the typer CLI.
+
+Both reach daemons only through ``daemons.common.client``; nothing here opens a daemon's
+database or imports its internals.
+"""
+
+__version__ = "0.1.0"

@@ -1,0 +1,52 @@
+"""The ``aitbc`` command: one typer app with a sub-command group per area.
+
+Every command has ``--help``, exits non-zero with a one-line error on failure, and prints
+machine-readable output with ``--json``.
+"""
+
+from __future__ import annotations
+
+import typer
+
+from aitbc_tui import __version__
+
+app = typer.Typer(
+    name="aitbc",
+    help="AITBC operator suite: chain node, coordinator, miner and wallet.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+
+
+def _version_callback(value: bool) -> None:
+    if value:
+        typer.echo(f"aitbc {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def _root(
+    version: bool = typer.Option(False, "--version", help="Print the version and exit.", callback=_version_callback, is_eager=True),
+) -> None:
+    """AITBC operator suite: chain node, coordinator, miner and wallet."""
+
+
+def _register() -> None:
+    """Mount each area's sub-command group. One line per area."""
+    # Areas are imported lazily here so that `aitbc --version` stays fast.
+
+
+_register()
+
+
+def main() -> None:
+    app()
+
+
+def miner_main() -> None:
+    """``aitbc-miner``: the seed's name for ``aitbc miner``."""
+    import sys
+
+    sys.argv = [sys.argv[0], "miner", *sys.argv[1:]]
+    app()

@@ -1,0 +1,93 @@
+"""Ed25519 (RFC 8032) signatures and AITBC addresses, through pycryptodome.
+
+Signing lives here too (not only in ``keys/``) because it is a pure function of a 32-byte seed
+and a message: the chain's own tests and benchmarks need it without any keystore.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+from functools import lru_cache
+
+from Crypto.PublicKey import ECC
+from Crypto.Signature import eddsa
+
+from chain.errors import InvalidAddress
+
+PUBKEY_BYTES = 32
+SIGNATURE_BYTES = 64
+SEED_BYTES = 32
+_ADDRESS_RE = re.compile(r"0x[0-9a-f]{40}")
+
+
+def address_from_pubkey(pubkey: bytes) -> str:
+    """``0x`` + hex of the first 20 bytes of SHA-256(public key)."""
+    if len(pubkey) != PUBKEY_BYTES:
+        raise InvalidAddress(f"an Ed25519 public key is {PUBKEY_BYTES} bytes, got {len(pubkey)}")
+    return "0x" + hashlib.sha256(pubkey).digest()[:20].hex()
+
+
+def validate_address(value: object) -> str:
+    """Return ``value`` if it is a well-formed address, else raise ``InvalidAddress``.
+
+    Upper-case hex is refused rather than folded: an address has exactly one spelling so that
+    it can be compared and indexed as a string.
+    """
+    if not isinstance(value, str) or not _ADDRESS_RE.fullmatch(value):
+        shown = value if isinstance(value, str) and len(value) <= 80 else type(value).__name__
+        raise InvalidAddress(f"invalid address {shown!r}: expected 0x followed by 40 lower-case hex digits")
+    return value
+
+
+def is_address(value: object) -> bool:
+    return isinstance(value, str) and _ADDRESS_RE.fullmatch(value) is not None
+
+
+@lru_cache(maxsize=65536)
+def _verifier(pubkey: bytes) -> eddsa.EdDSASigScheme | None:
+    """Decoding a point is a large share of a verification; accounts sign many times."""
+    try:
+        key = eddsa.import_public_key(pubkey)
+    except (ValueError, TypeError):
+        return None
+    return eddsa.new(key, "rfc8032")
+
+
+def verify(pubkey: bytes, message: bytes, signature: bytes) -> bool:
+    """True only for a valid RFC 8032 Ed25519 signature of ``message`` by ``pubkey``."""
+    if len(pubkey) != PUBKEY_BYTES or len(signature) != SIGNATURE_BYTES:
+        return False
+    verifier = _verifier(bytes(pubkey))
+    if verifier is None:
+        return False
+    try:
+        verifier.verify(message, signature)
+    except ValueError:
+        return False
+    return True
+
+
+@lru_cache(maxsize=1024)
+def _signer(seed: bytes) -> eddsa.EdDSASigScheme:
+    return eddsa.new(eddsa.import_private_key(seed), "rfc8032")
+
+
+def sign(seed: bytes, message: bytes) -> bytes:
+    """Sign with a 32-byte Ed25519 seed (the RFC 8032 private key)."""
+    if len(seed) != SEED_BYTES:
+        raise ValueError(f"an Ed25519 seed is {SEED_BYTES} bytes, got {len(seed)}")
+    return _signer(bytes(seed)).sign(message)
+
+
+def pubkey_from_seed(seed: bytes) -> bytes:
+    if len(seed) != SEED_BYTES:
+        raise ValueError(f"an Ed25519 seed is {SEED_BYTES} bytes, got {len(seed)}")
+    key = eddsa.import_private_key(seed)
+    return key.public_key().export_key(format="raw")
+
+
+def generate_seed() -> bytes:
+    """A fresh random seed. Randomness is I/O; callers outside consensus code use this."""
+    key = ECC.generate(curve="Ed25519")
+    return key.seed

@@ -1,0 +1,76 @@
+"""Canonical JSON: the one byte encoding of everything that is hashed or signed.
+
+Rules (ARCHITECTURE.md, "Encoding"): UTF-8, keys sorted, no insignificant white space, integers
+only. Two honest implementations must produce the same bytes for the same value, so floats
+(whose text form is not unique) are refused outright rather than rounded.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from typing import Any
+
+from chain.errors import EncodingError
+
+_ENCODER = json.JSONEncoder(ensure_ascii=False, sort_keys=True, separators=(",", ":"), allow_nan=False)
+
+
+def _check(value: Any, path: str) -> None:
+    if value is None or isinstance(value, (bool, str, int)):
+        return
+    if isinstance(value, float):
+        raise EncodingError(f"floats are not allowed in canonical JSON (at {path or '$'})")
+    if isinstance(value, dict):
+        for key, item in value.items():
+            if not isinstance(key, str):
+                raise EncodingError(f"object keys must be strings (at {path or '$'})")
+            _check(item, f"{path}.{key}")
+        return
+    if isinstance(value, (list, tuple)):
+        for index, item in enumerate(value):
+            _check(item, f"{path}[{index}]")
+        return
+    raise EncodingError(f"type {type(value).__name__} cannot be encoded (at {path or '$'})")
+
+
+def canonical_json(value: Any) -> bytes:
+    """Encode ``value`` as canonical JSON bytes, refusing anything without a unique encoding."""
+    _check(value, "")
+    return _ENCODER.encode(value).encode("utf-8")
+
+
+def _refuse_float(text: str) -> Any:
+    raise EncodingError(f"floats are not allowed in canonical JSON: {text}")
+
+
+def _refuse_constant(text: str) -> Any:
+    raise EncodingError(f"{text} is not allowed in canonical JSON")
+
+
+def decode_canonical(data: bytes) -> Any:
+    """Decode bytes that must already be canonical; anything else is an ``EncodingError``.
+
+    Strictness matters: if a non-canonical form were accepted, one transaction could have
+    several encodings and therefore several hashes.
+    """
+    try:
+        text = data.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise EncodingError(f"not valid UTF-8: {exc.reason}") from None
+    try:
+        value = json.loads(text, parse_float=_refuse_float, parse_constant=_refuse_constant)
+    except json.JSONDecodeError as exc:
+        raise EncodingError(f"malformed JSON: {exc.msg} at position {exc.pos}") from None
+    if canonical_json(value) != data:
+        raise EncodingError("JSON is not in canonical form (sorted keys, no spaces)")
+    return value
+
+
+def sha256(data: bytes) -> bytes:
+    return hashlib.sha256(data).digest()
+
+
+def hash_value(value: Any) -> str:
+    """Hex SHA-256 of the canonical encoding of ``value``."""
+    return hashlib.sha256(canonical_json(value)).hexdigest()
