@@ -1,0 +1,605 @@
+"""The state transition function: every rule of the protocol that needs state.
+
+    apply_block(state, block) -> state'
+
+A block is applied in three phases, each a pure function of the ledger:
+
+1. ``begin_block``: fix the voting set for this height, release matured unbonding and escrow
+   withdrawals.
+2. ``apply_tx`` for each transaction, in order: account checks (nonce, fee, balance) then the
+   rule of its type. Any rejection aborts the whole block: a block with one invalid
+   transaction changes nothing.
+3. ``end_block``: mint the block reward and split it with the fees (treasury, miners by settled
+   receipts, stakers by stake after commission), tally governance proposals whose vote ended.
+
+Proposers build blocks with ``build_block``, which runs the same rules but skips transactions
+that fail instead of failing the block.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+
+from pydantic import ValidationError
+
+from chain import crypto
+from chain.block import EMPTY_COMMIT_HASH, GENESIS_PREV_HASH, Block, Commit, Header, merkle_root
+from chain.errors import (
+    BadNonce, ChainError, DuplicateJob, FeeTooLow, InsufficientFunds, InvalidBlock, InvalidPayload, TxRejected,
+    Unauthorized, UnknownEntity, WrongChainId,
+)
+from chain.ledger import Ledger
+from chain.params import BPS, GOVERNABLE_PARAMS, MAX_AMOUNT, ChainParams
+from chain.state import State
+from chain.tx import (
+    ClaimRewardsPayload, CoordinatorSetChange, DoubleSignEvidence, EscrowDepositPayload, EscrowWithdrawPayload,
+    GovProposePayload, GovVotePayload, JobReceiptPayload, MinerBondPayload, MinerUnbondPayload, ParamChange,
+    SlashPayload, StakePayload, Transaction, TransferPayload, TreasurySpend, UnstakePayload, ValidatorSetChange,
+    ValidatorUpdatePayload, WrongResultEvidence, check_stateless,
+)
+from chain.validators import Signers, active_set, advanced_priorities, proposer_for, validators_hash, verify_commit
+
+TREASURY = crypto.address_from_pubkey(b"aitbc/treasury".ljust(32, b"\x00"))
+"""The treasury's address: derived from a fixed non-key, so no one holds its private key; only
+governance (``treasury_spend``) moves its funds."""
+
+
+@dataclass
+class BlockContext:
+    chain_id: str
+    height: int
+    time_ms: int
+    proposer: str
+    fees: int = 0
+    miner_weights: dict[str, int] = field(default_factory=dict)
+    """Price of receipts settled in this block per miner: the miners' share of the reward."""
+
+
+# -- small rules shared by several types ---------------------------------------------------------
+
+
+def _spend(ledger: Ledger, address: str, amount: int, what: str) -> None:
+    balance = ledger.balance(address)
+    if balance < amount:
+        raise InsufficientFunds(f"{what} needs {amount} units, {address} has {balance}")
+    ledger.set_balance(address, balance - amount)
+
+
+def _add(a: int, b: int) -> int:
+    total = a + b
+    if total > MAX_AMOUNT:
+        raise InvalidPayload("amount overflows the 2^63-1 bound")
+    return total
+
+
+def _coordinators(ledger: Ledger) -> list[str]:
+    return list(ledger.meta("coordinators")["list"])
+
+
+def _require_validator(ledger: Ledger, address: str) -> dict:
+    validator = ledger.get("validator", address)
+    if validator is None:
+        raise UnknownEntity(f"{address} is not a validator")
+    return validator
+
+
+def _schedule(ledger: Ledger, ctx: BlockContext, tx: Transaction, delay: int, entry: dict) -> None:
+    """Queue a release at ``height + max(delay, 1)``: the start of that block pays it out."""
+    release = ctx.height + max(delay, 1)
+    index = 0
+    while ledger.get("pending", f"{release:012d}/{tx.hash}/{index}") is not None:
+        index += 1
+    ledger.put("pending", f"{release:012d}/{tx.hash}/{index}", {**entry, "release": release})
+
+
+# -- one function per transaction type -------------------------------------------------------------
+
+
+def _transfer(ledger: Ledger, tx: Transaction, body: TransferPayload, ctx: BlockContext) -> None:
+    _spend(ledger, tx.sender, body.amount, "transfer")
+    ledger.set_balance(body.to, _add(ledger.balance(body.to), body.amount))
+
+
+def _stake(ledger: Ledger, tx: Transaction, body: StakePayload, ctx: BlockContext) -> None:
+    validator = _require_validator(ledger, body.validator)
+    if validator["removed"]:
+        raise Unauthorized(f"validator {body.validator} was removed by governance and takes no new stake")
+    _spend(ledger, tx.sender, body.amount, "stake")
+    key = f"{tx.sender}/{body.validator}"
+    delegation = ledger.get("delegation", key) or {"amount": 0, "rewards": 0}
+    ledger.put("delegation", key, {**delegation, "amount": _add(delegation["amount"], body.amount)})
+    self_bond = validator["self_bond"] + (body.amount if tx.sender == body.validator else 0)
+    ledger.put("validator", body.validator, {**validator, "power": _add(validator["power"], body.amount), "self_bond": self_bond})
+
+
+def _unstake(ledger: Ledger, tx: Transaction, body: UnstakePayload, ctx: BlockContext) -> None:
+    key = f"{tx.sender}/{body.validator}"
+    delegation = ledger.get("delegation", key)
+    if delegation is None or delegation["amount"] < body.amount:
+        staked = delegation["amount"] if delegation else 0
+        raise InsufficientFunds(f"unstake of {body.amount} from {body.validator}: only {staked} is staked")
+    remaining = delegation["amount"] - body.amount
+    ledger.put("delegation", key, {**delegation, "amount": remaining} if remaining or delegation["rewards"] else None)
+    validator = _require_validator(ledger, body.validator)
+    self_bond = validator["self_bond"] - (body.amount if tx.sender == body.validator else 0)
+    ledger.put("validator", body.validator, {**validator, "power": validator["power"] - body.amount, "self_bond": self_bond})
+    _schedule(ledger, ctx, tx, ledger.params.unbonding_period,
+              {"kind": "unbond", "owner": tx.sender, "amount": body.amount, "validator": body.validator})
+
+
+def _claim_rewards(ledger: Ledger, tx: Transaction, body: ClaimRewardsPayload, ctx: BlockContext) -> None:
+    key = f"{tx.sender}/{body.validator}"
+    delegation = ledger.get("delegation", key)
+    if delegation is None or delegation["rewards"] == 0:
+        raise UnknownEntity(f"{tx.sender} has no rewards to claim from {body.validator}")
+    ledger.credit(tx.sender, delegation["rewards"])
+    ledger.put("delegation", key, {**delegation, "rewards": 0} if delegation["amount"] else None)
+
+
+def _escrow_deposit(ledger: Ledger, tx: Transaction, body: EscrowDepositPayload, ctx: BlockContext) -> None:
+    if body.coordinator not in _coordinators(ledger):
+        raise UnknownEntity(f"{body.coordinator} is not a registered coordinator")
+    _spend(ledger, tx.sender, body.amount, "escrow deposit")
+    key = f"{tx.sender}/{body.coordinator}"
+    escrow = ledger.get("escrow", key) or {"balance": 0}
+    ledger.put("escrow", key, {"balance": _add(escrow["balance"], body.amount)})
+
+
+def _escrow_withdraw(ledger: Ledger, tx: Transaction, body: EscrowWithdrawPayload, ctx: BlockContext) -> None:
+    escrow = ledger.get("escrow", f"{tx.sender}/{body.coordinator}")
+    balance = escrow["balance"] if escrow else 0
+    if balance < body.amount:
+        raise InsufficientFunds(f"escrow with {body.coordinator} holds {balance}, cannot withdraw {body.amount}")
+    _schedule(ledger, ctx, tx, ledger.params.escrow_withdraw_delay,
+              {"kind": "escrow_withdraw", "owner": tx.sender, "amount": body.amount, "coordinator": body.coordinator})
+
+
+def _job_receipt(ledger: Ledger, tx: Transaction, body: JobReceiptPayload, ctx: BlockContext) -> None:
+    if tx.sender not in _coordinators(ledger):
+        raise Unauthorized(f"{tx.sender} is not a registered coordinator and cannot settle receipts")
+    params = ledger.params
+    for receipt in body.receipts:
+        rb = receipt.body
+        proof = rb.proof.body
+        job_id = proof.job_id
+        if rb.coordinator != tx.sender:
+            raise Unauthorized(f"receipt for job {job_id} names coordinator {rb.coordinator}, not the sender")
+        if proof.chain_id != ctx.chain_id:
+            raise WrongChainId(f"receipt for job {job_id} is for chain {proof.chain_id!r}")
+        if not receipt.coordinator_signature_valid():
+            raise Unauthorized(f"receipt for job {job_id}: coordinator signature does not verify")
+        if not rb.proof.is_valid():
+            raise Unauthorized(f"receipt for job {job_id}: miner proof signature does not verify")
+        if ledger.get("job", job_id) is not None:
+            raise DuplicateJob(f"job {job_id} was already settled")
+        miner = ledger.get("miner", proof.miner)
+        if miner is None or miner["bond"] < params.min_miner_bond:
+            raise Unauthorized(f"miner {proof.miner} is not bonded (needs {params.min_miner_bond} units)")
+        escrow_key = f"{rb.client}/{rb.coordinator}"
+        escrow = ledger.get("escrow", escrow_key)
+        available = escrow["balance"] if escrow else 0
+        if available < rb.price:
+            raise InsufficientFunds(f"receipt for job {job_id} charges {rb.price}, escrow of {rb.client} holds {available}")
+        ledger.put("escrow", escrow_key, {"balance": available - rb.price})
+        fee = rb.price * params.receipt_fee_bps // BPS
+        ledger.credit(TREASURY, fee)
+        ledger.credit(proof.miner, rb.price - fee)
+        ledger.put("miner", proof.miner, {**miner, "jobs": miner["jobs"] + 1})
+        ledger.put("job", job_id, {"receipt_id": receipt.receipt_id, "height": ctx.height, "tx": tx.hash,
+                                   "miner": proof.miner, "client": rb.client, "price": rb.price})
+        ctx.miner_weights[proof.miner] = ctx.miner_weights.get(proof.miner, 0) + rb.price
+
+
+def _miner_bond(ledger: Ledger, tx: Transaction, body: MinerBondPayload, ctx: BlockContext) -> None:
+    _spend(ledger, tx.sender, body.amount, "miner bond")
+    miner = ledger.get("miner", tx.sender) or {"bond": 0, "slashed": 0, "jobs": 0}
+    ledger.put("miner", tx.sender, {**miner, "bond": _add(miner["bond"], body.amount)})
+
+
+def _miner_unbond(ledger: Ledger, tx: Transaction, body: MinerUnbondPayload, ctx: BlockContext) -> None:
+    miner = ledger.get("miner", tx.sender)
+    bond = miner["bond"] if miner else 0
+    if miner is None or bond < body.amount:
+        raise InsufficientFunds(f"miner bond is {bond}, cannot unbond {body.amount}")
+    ledger.put("miner", tx.sender, {**miner, "bond": bond - body.amount})
+    _schedule(ledger, ctx, tx, ledger.params.unbonding_period,
+              {"kind": "miner_unbond", "owner": tx.sender, "amount": body.amount})
+
+
+def _slash(ledger: Ledger, tx: Transaction, body: SlashPayload, ctx: BlockContext) -> None:
+    evidence = body.evidence
+    if isinstance(evidence, DoubleSignEvidence):
+        _slash_double_sign(ledger, evidence, ctx)
+    else:
+        _slash_wrong_result(ledger, tx, evidence, ctx)
+
+
+def _slash_double_sign(ledger: Ledger, ev: DoubleSignEvidence, ctx: BlockContext) -> None:
+    a, b = ev.vote_a.body, ev.vote_b.body
+    if (a.validator, a.height, a.round, a.type, a.chain_id) != (b.validator, b.height, b.round, b.type, b.chain_id):
+        raise InvalidPayload("double-sign evidence must be two votes by one validator for one height, round and type")
+    if a.chain_id != ctx.chain_id:
+        raise WrongChainId(f"evidence is from chain {a.chain_id!r}")
+    if a.block_hash == b.block_hash:
+        raise InvalidPayload("the two votes are for the same block: that is not double signing")
+    validator = _require_validator(ledger, a.validator)
+    if ev.vote_a.pubkey != validator["pubkey"] or ev.vote_b.pubkey != validator["pubkey"]:
+        raise InvalidPayload("evidence votes are not signed with the validator's key")
+    if not (ev.vote_a.is_valid() and ev.vote_b.is_valid()):
+        raise InvalidPayload("an evidence vote's signature does not verify")
+    evidence_id = f"double_sign/{a.validator}/{a.height}/{a.round}/{a.type}"
+    if ledger.get("evidence", evidence_id) is not None:
+        raise DuplicateJob(f"this double signing was already slashed ({evidence_id})")
+    burn = validator["self_bond"] * ledger.params.double_sign_slash_bps // BPS
+    if burn:
+        key = f"{a.validator}/{a.validator}"
+        delegation = ledger.get("delegation", key) or {"amount": 0, "rewards": 0}
+        ledger.put("delegation", key, {**delegation, "amount": delegation["amount"] - burn})
+        ledger.adjust_supply(-burn)
+    ledger.put("validator", a.validator, {**validator, "jailed": True, "power": validator["power"] - burn,
+                                          "self_bond": validator["self_bond"] - burn})
+    ledger.put("evidence", evidence_id, {"height": ctx.height, "burned": burn})
+
+
+def _slash_wrong_result(ledger: Ledger, tx: Transaction, ev: WrongResultEvidence, ctx: BlockContext) -> None:
+    if tx.sender not in _coordinators(ledger):
+        raise Unauthorized("only a registered coordinator can submit wrong-result evidence")
+    proof = ev.proof.body
+    if proof.chain_id != ctx.chain_id:
+        raise WrongChainId(f"proof is from chain {proof.chain_id!r}")
+    if not ev.proof.is_valid():
+        raise InvalidPayload("the miner proof's signature does not verify")
+    if ev.verifier == proof.miner:
+        raise InvalidPayload("a miner cannot be its own verifier")
+    miner = ledger.get("miner", proof.miner)
+    if miner is None:
+        raise UnknownEntity(f"{proof.miner} is not a miner")
+    evidence_id = f"wrong_result/{proof.job_id}/{proof.miner}"
+    if ledger.get("evidence", evidence_id) is not None:
+        raise DuplicateJob(f"this wrong result was already slashed ({evidence_id})")
+    burn = miner["bond"] * ledger.params.wrong_result_slash_bps // BPS
+    ledger.put("miner", proof.miner, {**miner, "bond": miner["bond"] - burn, "slashed": miner["slashed"] + burn})
+    ledger.adjust_supply(-burn)
+    ledger.put("evidence", evidence_id, {"height": ctx.height, "burned": burn})
+
+
+def _require_active_validator(ledger: Ledger, address: str, what: str) -> None:
+    validator = ledger.get("validator", address)
+    if validator is None or validator["removed"] or validator["jailed"] or validator["power"] <= 0:
+        raise Unauthorized(f"only active validators may {what}; {address} is not one")
+
+
+def _gov_propose(ledger: Ledger, tx: Transaction, body: GovProposePayload, ctx: BlockContext) -> None:
+    _require_active_validator(ledger, tx.sender, "make governance proposals")
+    action = body.action
+    if isinstance(action, ParamChange):
+        unknown = set(action.changes) - GOVERNABLE_PARAMS
+        if unknown:
+            raise InvalidPayload(f"parameters cannot be changed by governance: {', '.join(sorted(unknown))}")
+        try:
+            ChainParams.model_validate({**ledger.params.model_dump(), **action.changes})
+        except ValidationError as exc:
+            raise InvalidPayload(f"proposed parameters are invalid: {exc.errors()[0]['msg']}") from None
+    seq = ledger.meta("proposal_seq")["next"]
+    ledger.put("meta", "proposal_seq", {"next": seq + 1})
+    ledger.put("proposal", str(seq), {
+        "id": seq, "proposer": tx.sender, "title": body.title, "description": body.description,
+        "action": action.model_dump(), "start": ctx.height, "end": ctx.height + ledger.params.voting_period,
+        "status": "voting", "tally": None,
+    })
+
+
+def _gov_vote(ledger: Ledger, tx: Transaction, body: GovVotePayload, ctx: BlockContext) -> None:
+    proposal = ledger.get("proposal", str(body.proposal_id))
+    if proposal is None:
+        raise UnknownEntity(f"no proposal {body.proposal_id}")
+    if proposal["status"] != "voting":
+        raise Unauthorized(f"proposal {body.proposal_id} is {proposal['status']}, voting is closed")
+    _require_active_validator(ledger, tx.sender, "vote")
+    ledger.put("vote", f"{body.proposal_id}/{tx.sender}", {"option": body.option})
+
+
+def _validator_update(ledger: Ledger, tx: Transaction, body: ValidatorUpdatePayload, ctx: BlockContext) -> None:
+    proposal = ledger.get("proposal", str(body.proposal_id))
+    if proposal is None or proposal["action"]["kind"] != "validator_update":
+        raise UnknownEntity(f"no validator_update proposal {body.proposal_id}")
+    if proposal["status"] != "passed":
+        raise Unauthorized(f"proposal {body.proposal_id} is {proposal['status']}; only a passed proposal can be enacted")
+    change = ValidatorSetChange.model_validate(proposal["action"])
+    for new in change.add:
+        existing = ledger.get("validator", new.address)
+        if existing is not None and existing["pubkey"] != new.pubkey:
+            raise InvalidPayload(f"validator {new.address} already exists with another key")
+        if crypto.address_from_pubkey(bytes.fromhex(new.pubkey)) != new.address:
+            raise InvalidPayload(f"validator {new.address} does not match its public key")
+        base = existing or {"power": 0, "self_bond": 0}
+        ledger.put("validator", new.address, {**base, "pubkey": new.pubkey, "name": new.name,
+                                              "commission_bps": new.commission_bps, "jailed": False, "removed": False})
+    for address in change.remove:
+        validator = _require_validator(ledger, address)
+        ledger.put("validator", address, {**validator, "removed": True})
+    if not active_set(ledger):
+        raise InvalidPayload("this change would leave no active validator")
+    ledger.put("proposal", str(body.proposal_id), {**proposal, "status": "executed", "executed": ctx.height})
+
+
+HANDLERS: dict[str, Callable[[Ledger, Transaction, object, BlockContext], None]] = {
+    "transfer": _transfer,  # type: ignore[dict-item]
+    "stake": _stake,  # type: ignore[dict-item]
+    "unstake": _unstake,  # type: ignore[dict-item]
+    "claim_rewards": _claim_rewards,  # type: ignore[dict-item]
+    "escrow_deposit": _escrow_deposit,  # type: ignore[dict-item]
+    "escrow_withdraw": _escrow_withdraw,  # type: ignore[dict-item]
+    "job_receipt": _job_receipt,  # type: ignore[dict-item]
+    "miner_bond": _miner_bond,  # type: ignore[dict-item]
+    "miner_unbond": _miner_unbond,  # type: ignore[dict-item]
+    "slash": _slash,  # type: ignore[dict-item]
+    "gov_propose": _gov_propose,  # type: ignore[dict-item]
+    "gov_vote": _gov_vote,  # type: ignore[dict-item]
+    "validator_update": _validator_update,  # type: ignore[dict-item]
+}
+
+
+def check_account(ledger: Ledger, tx: Transaction) -> None:
+    """Nonce, fee and fee balance: the checks a mempool repeats against pending state."""
+    account = ledger.account(tx.sender)
+    if tx.nonce != account["nonce"]:
+        raise BadNonce(f"nonce {tx.nonce} is not the next for {tx.sender}: expected {account['nonce']}")
+    params = ledger.params
+    if tx.fee < params.min_fee:
+        raise FeeTooLow(f"fee {tx.fee} is below the minimum {params.min_fee}")
+    if account["balance"] < tx.fee:
+        raise InsufficientFunds(f"fee {tx.fee} exceeds the balance {account['balance']} of {tx.sender}")
+
+
+def apply_tx(ledger: Ledger, tx: Transaction, ctx: BlockContext, *, verified: bool = False) -> None:
+    """Apply one transaction into ``ledger``, or raise and leave ``ledger`` untouched.
+
+    ``verified`` skips the signature check for transactions whose signature this node already
+    checked (at mempool admission); every other rule still runs.
+    """
+    check_stateless(tx, ctx.chain_id, ledger.params, check_signature=not verified)
+    scratch = ledger.child()
+    check_account(scratch, tx)
+    account = scratch.account(tx.sender)
+    scratch.put("account", tx.sender, {"balance": account["balance"] - tx.fee, "nonce": account["nonce"] + 1})
+    HANDLERS[tx.type](scratch, tx, tx.body, ctx)
+    ctx.fees += tx.fee
+    ledger.absorb(scratch)
+
+
+# -- block phases ---------------------------------------------------------------------------------
+
+
+def begin_block(ledger: Ledger, ctx: BlockContext) -> Signers:
+    signers = active_set(ledger)
+    for key, entry in sorted(ledger.scan("pending").items()):
+        if entry["release"] > ctx.height:
+            break
+        ledger.put("pending", key, None)
+        if entry["kind"] == "escrow_withdraw":
+            escrow_key = f"{entry['owner']}/{entry['coordinator']}"
+            escrow = ledger.get("escrow", escrow_key) or {"balance": 0}
+            amount = min(entry["amount"], escrow["balance"])
+            ledger.put("escrow", escrow_key, {"balance": escrow["balance"] - amount})
+            ledger.credit(entry["owner"], amount)
+        else:
+            ledger.credit(entry["owner"], entry["amount"])
+    return signers
+
+
+def _distribute_rewards(ledger: Ledger, ctx: BlockContext, signers: Signers) -> None:
+    params = ledger.params
+    ledger.adjust_supply(params.block_reward)
+    pool = params.block_reward + ctx.fees
+    treasury = pool * params.treasury_share_bps // BPS
+    miner_cut = pool * params.miner_share_bps // BPS
+    staker_cut = pool - treasury - miner_cut
+
+    total_weight = sum(ctx.miner_weights.values())
+    if total_weight:
+        paid = 0
+        for miner, weight in sorted(ctx.miner_weights.items()):
+            share = miner_cut * weight // total_weight
+            ledger.credit(miner, share)
+            paid += share
+        treasury += miner_cut - paid
+    else:
+        treasury += miner_cut
+
+    power = sum(s["power"] for s in signers.values())
+    if power == 0:
+        treasury += staker_cut
+    else:
+        by_validator: dict[str, list[tuple[str, dict]]] = {}
+        for key, delegation in sorted(ledger.scan("delegation").items()):
+            delegator, _, validator = key.partition("/")
+            if validator in signers and delegation["amount"] > 0:
+                by_validator.setdefault(validator, []).append((key, delegation))
+        paid = 0
+        for address, signer in signers.items():
+            share = staker_cut * signer["power"] // power
+            validator = ledger.get("validator", address)
+            assert validator is not None
+            commission = share * validator["commission_bps"] // BPS
+            ledger.credit(address, commission)
+            paid += commission
+            rest = share - commission
+            for key, delegation in by_validator.get(address, []):
+                reward = rest * delegation["amount"] // signer["power"]
+                if reward:
+                    ledger.put("delegation", key, {**delegation, "rewards": delegation["rewards"] + reward})
+                    paid += reward
+        treasury += staker_cut - paid
+    ledger.credit(TREASURY, treasury)
+
+
+def _tally(ledger: Ledger, ctx: BlockContext, signers: Signers) -> None:
+    for key, proposal in sorted(ledger.scan("proposal").items(), key=lambda kv: int(kv[0])):
+        if proposal["status"] != "voting" or proposal["end"] > ctx.height:
+            continue
+        votes = {"yes": 0, "no": 0, "abstain": 0}
+        for vote_key, vote in ledger.scan("vote").items():
+            pid, _, voter = vote_key.partition("/")
+            if pid == key and voter in signers:
+                votes[vote["option"]] += signers[voter]["power"]
+        total = sum(s["power"] for s in signers.values())
+        passed = votes["yes"] * 3 > total * 2
+        status = "passed" if passed else "rejected"
+        action = proposal["action"]
+        if passed and action["kind"] == "param_change":
+            params = ChainParams.model_validate({**ledger.params.model_dump(), **action["changes"]})
+            ledger.put("meta", "params", params.model_dump())
+            status = "executed"
+        elif passed and action["kind"] == "treasury_spend":
+            spend = TreasurySpend.model_validate(action)
+            if ledger.balance(TREASURY) >= spend.amount:
+                ledger.set_balance(TREASURY, ledger.balance(TREASURY) - spend.amount)
+                ledger.credit(spend.to, spend.amount)
+                status = "executed"
+            else:
+                status = "failed"
+        elif passed and action["kind"] == "coordinator_update":
+            change = CoordinatorSetChange.model_validate(action)
+            current = [c for c in _coordinators(ledger) if c not in change.remove]
+            current += [c for c in change.add if c not in current]
+            ledger.put("meta", "coordinators", {"list": sorted(current)})
+            status = "executed"
+        ledger.put("proposal", key, {**proposal, "status": status, "tally": {**votes, "total": total}})
+
+
+def end_block(ledger: Ledger, ctx: BlockContext, signers: Signers) -> None:
+    _distribute_rewards(ledger, ctx, signers)
+    _tally(ledger, ctx, signers)
+    ledger.put("meta", "chain", {"height": ctx.height, "time_ms": ctx.time_ms})
+    ledger.put("meta", "signers", {"height": ctx.height, "set": advanced_priorities(signers)})
+
+
+# -- whole blocks -----------------------------------------------------------------------------------
+
+
+def _check_header(state: State, header: Header, signers: Signers) -> None:
+    if header.chain_id != state.chain_id:
+        raise InvalidBlock(f"block is for chain {header.chain_id!r}, this chain is {state.chain_id!r}")
+    if header.height != state.height + 1:
+        raise InvalidBlock(f"block height {header.height} does not follow {state.height}")
+    expected_prev = state.last_block_hash or GENESIS_PREV_HASH
+    if header.prev_hash != expected_prev:
+        raise InvalidBlock(f"block's previous hash {header.prev_hash[:12]} is not the chain's head {expected_prev[:12]}")
+    if header.time_ms <= state.time_ms:
+        raise InvalidBlock(f"block time {header.time_ms} is not after the previous block's {state.time_ms}")
+    expected_proposer = proposer_for(signers, header.round)
+    if header.proposer != expected_proposer:
+        raise InvalidBlock(f"round {header.round} proposer must be {expected_proposer}, not {header.proposer}")
+    if header.validators_hash != validators_hash(signers):
+        raise InvalidBlock("validators_hash does not match the validator set")
+
+
+def _check_last_commit(state: State, block: Block) -> None:
+    if block.header.height == 1:
+        if block.last_commit is not None or block.header.last_commit_hash != EMPTY_COMMIT_HASH:
+            raise InvalidBlock("the first block carries no last commit")
+        return
+    if block.last_commit is None:
+        raise InvalidBlock("block carries no commit for the previous block")
+    if block.header.last_commit_hash != block.last_commit.hash:
+        raise InvalidBlock("last_commit_hash does not match the carried commit")
+    previous = state.get("meta", "signers")
+    assert previous is not None
+    # Priorities moved on at the end of the previous block; keys and powers, which are all a
+    # commit check reads, did not.
+    verify_commit(block.last_commit, previous["set"], state.chain_id, state.height, state.last_block_hash)
+
+
+def apply_block(state: State, block: Block, *, verified: Iterable[str] = ()) -> State:
+    """The state after ``block``, or ``InvalidBlock``/``ChainError`` with ``state`` unchanged.
+
+    ``verified`` names transaction hashes whose signatures this node already checked.
+    """
+    verified_set = set(verified)
+    ledger = Ledger(state)
+    ctx = BlockContext(state.chain_id, block.header.height, block.header.time_ms, block.header.proposer)
+    signers = begin_block(ledger, ctx)
+    _check_header(state, block.header, signers)
+    _check_last_commit(state, block)
+    if len(block.txs) > ledger.params.max_block_txs:
+        raise InvalidBlock(f"block has {len(block.txs)} transactions, the limit is {ledger.params.max_block_txs}")
+    if block.header.tx_root != merkle_root([tx.hash for tx in block.txs]):
+        raise InvalidBlock("tx_root does not match the block's transactions")
+    for index, tx in enumerate(block.txs):
+        try:
+            apply_tx(ledger, tx, ctx, verified=tx.hash in verified_set)
+        except ChainError as exc:
+            raise InvalidBlock(f"transaction {index} ({tx.hash[:12]}) is invalid: {exc.message}") from exc
+    end_block(ledger, ctx, signers)
+    new_state = state.apply_writes(ledger.writes)
+    if new_state.root != block.header.state_root:
+        raise InvalidBlock(f"state root {block.header.state_root[:12]} does not match the computed {new_state.root[:12]}")
+    return new_state.with_block_hash(block.hash)
+
+
+@dataclass
+class BuiltBlock:
+    block: Block
+    state: State
+    rejected: list[tuple[Transaction, ChainError]]
+
+
+def build_block(
+    state: State,
+    candidates: Iterable[Transaction],
+    *,
+    proposer: str,
+    time_ms: int,
+    round_: int = 0,
+    last_commit: Commit | None = None,
+    verified: Iterable[str] = (),
+) -> BuiltBlock:
+    """Assemble the next block from ``candidates`` in order, skipping those that fail.
+
+    The proposer applies the same rules as ``apply_block``; a block built here applies cleanly.
+    """
+    verified_set = set(verified)
+    ledger = Ledger(state)
+    height = state.height + 1
+    ctx = BlockContext(state.chain_id, height, time_ms, proposer)
+    signers = begin_block(ledger, ctx)
+    included: list[Transaction] = []
+    rejected: list[tuple[Transaction, ChainError]] = []
+    limit = ledger.params.max_block_txs
+    for tx in candidates:
+        if len(included) >= limit:
+            break
+        try:
+            apply_tx(ledger, tx, ctx, verified=tx.hash in verified_set)
+        except (ChainError, TxRejected) as exc:
+            rejected.append((tx, exc))
+            continue
+        included.append(tx)
+    end_block(ledger, ctx, signers)
+    new_state = state.apply_writes(ledger.writes)
+    header = Header(
+        chain_id=state.chain_id, height=height, round=round_, time_ms=time_ms,
+        prev_hash=state.last_block_hash or GENESIS_PREV_HASH, proposer=proposer,
+        tx_root=merkle_root([tx.hash for tx in included]), state_root=new_state.root,
+        validators_hash=validators_hash(signers),
+        last_commit_hash=last_commit.hash if last_commit else EMPTY_COMMIT_HASH,
+    )
+    block = Block(header=header, txs=included, last_commit=last_commit)
+    return BuiltBlock(block, new_state.with_block_hash(block.hash), rejected)
+
+
+def next_proposer(state: State, round_: int = 0) -> str:
+    """Who proposes the next height at ``round_``: a consensus rule, exposed for the node."""
+    ledger = Ledger(state)
+    return proposer_for(active_set(ledger), round_)
+
+
+def check_tx(state: State, tx: Transaction, pending: Ledger | None = None) -> Ledger:
+    """Mempool admission: would ``tx`` apply on top of ``state`` (plus already admitted
+    transactions in ``pending``)? Returns the ledger with it applied, or raises."""
+    ledger = pending if pending is not None else Ledger(state)
+    ctx = BlockContext(state.chain_id, state.height + 1, state.time_ms + 1, "")
+    apply_tx(ledger, tx, ctx)
+    return ledger

@@ -1,0 +1,51 @@
+"""Consensus parameters: every tunable number of the protocol, in one place.
+
+They live in genesis and in state (governance can change them with a ``param_change``
+proposal), never in code paths as literals, so that two nodes can only disagree about them by
+disagreeing about genesis.
+"""
+
+from __future__ import annotations
+
+from pydantic import BaseModel, ConfigDict, Field, StrictInt, model_validator
+
+UNIT = 10**6
+"""Smallest units per AIT. Amounts are always integers of units."""
+
+MAX_AMOUNT = 2**63 - 1
+"""Upper bound of any amount, so that every value fits a signed 64-bit database column."""
+
+BPS = 10_000
+"""Basis points in one whole: shares and fractions are expressed in bps to stay integral."""
+
+
+class ChainParams(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    block_time_ms: StrictInt = Field(1000, ge=10, le=600_000, description="target interval between blocks")
+    block_reward: StrictInt = Field(2 * UNIT, ge=0, le=MAX_AMOUNT, description="units minted per block")
+    treasury_share_bps: StrictInt = Field(1000, ge=0, le=BPS)
+    miner_share_bps: StrictInt = Field(3000, ge=0, le=BPS)
+    min_fee: StrictInt = Field(10, ge=0, le=MAX_AMOUNT, description="smallest fee a transaction may pay")
+    max_tx_bytes: StrictInt = Field(64 * 1024, ge=256, le=4 * 1024 * 1024)
+    max_block_txs: StrictInt = Field(5000, ge=1, le=100_000)
+    unbonding_period: StrictInt = Field(100, ge=0, le=10_000_000, description="blocks before unstaked funds return")
+    escrow_withdraw_delay: StrictInt = Field(100, ge=0, le=10_000_000, description="blocks a withdrawn escrow stays spendable by its coordinator")
+    min_miner_bond: StrictInt = Field(1000 * UNIT, ge=0, le=MAX_AMOUNT)
+    receipt_fee_bps: StrictInt = Field(500, ge=0, le=BPS, description="share of each job price paid to the treasury")
+    double_sign_slash_bps: StrictInt = Field(500, ge=0, le=BPS)
+    wrong_result_slash_bps: StrictInt = Field(1000, ge=0, le=BPS)
+    voting_period: StrictInt = Field(100, ge=1, le=10_000_000, description="blocks a governance proposal is open")
+    max_receipts_per_tx: StrictInt = Field(256, ge=1, le=10_000)
+    max_commission_bps: StrictInt = Field(5000, ge=0, le=BPS)
+
+    @model_validator(mode="after")
+    def _shares_fit(self) -> "ChainParams":
+        if self.treasury_share_bps + self.miner_share_bps > BPS:
+            raise ValueError("treasury_share_bps + miner_share_bps must not exceed 10000")
+        return self
+
+
+GOVERNABLE_PARAMS = frozenset(ChainParams.model_fields) - {"max_tx_bytes"}
+"""Parameters a ``param_change`` proposal may change (the tx size bound is fixed at genesis
+because mempools of old and new nodes must agree on it without reading state)."""

@@ -1,0 +1,105 @@
+"""Miner proofs and coordinator receipts: the evidence that a job ran and was paid for.
+
+A receipt is verifiable from the chain alone: it embeds the miner's signed proof (binding job,
+model, parameters, prompt and output hashes) and carries the coordinator's signature over all of
+it. ``job_receipt`` transactions settle receipts; the rules that pay them are in
+``chain.execution``.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict
+
+from chain import crypto
+from chain.encoding import canonical_json, hash_value
+from chain.types import Address, Amount, ChainId, Hash, Height, JobId, ModelName, PubKey, Signature, TokenCount
+
+_MODEL_CONFIG = ConfigDict(frozen=True, extra="forbid", strict=True)
+
+
+class ProofBody(BaseModel):
+    """What a miner signs after running a job."""
+
+    model_config = _MODEL_CONFIG
+
+    chain_id: ChainId
+    job_id: JobId
+    miner: Address
+    model: ModelName
+    model_id: Hash
+    """SHA-256 identity of the exact weights that ran, so a receipt names the model that really ran."""
+    params_hash: Hash
+    prompt_hash: Hash
+    output_hash: Hash
+    prompt_tokens: TokenCount
+    completion_tokens: TokenCount
+
+    def signing_bytes(self) -> bytes:
+        return canonical_json({"domain": "aitbc/proof/v1", **self.model_dump()})
+
+
+class MinerProof(BaseModel):
+    model_config = _MODEL_CONFIG
+
+    body: ProofBody
+    pubkey: PubKey
+    signature: Signature
+
+    def is_valid(self) -> bool:
+        pub = bytes.fromhex(self.pubkey)
+        return crypto.address_from_pubkey(pub) == self.body.miner and crypto.verify(
+            pub, self.body.signing_bytes(), bytes.fromhex(self.signature)
+        )
+
+
+def sign_proof(body: ProofBody, seed: bytes) -> MinerProof:
+    pub = crypto.pubkey_from_seed(seed)
+    return MinerProof(body=body, pubkey=pub.hex(), signature=crypto.sign(seed, body.signing_bytes()).hex())
+
+
+class ReceiptBody(BaseModel):
+    """What a coordinator signs: the miner's proof plus who paid whom and how much."""
+
+    model_config = _MODEL_CONFIG
+
+    proof: MinerProof
+    client: Address
+    coordinator: Address
+    price: Amount
+    created_ms: Height
+
+    def signing_bytes(self) -> bytes:
+        return canonical_json({"domain": "aitbc/receipt/v1", **self.model_dump()})
+
+
+class Receipt(BaseModel):
+    model_config = _MODEL_CONFIG
+
+    body: ReceiptBody
+    pubkey: PubKey
+    signature: Signature
+
+    @property
+    def receipt_id(self) -> str:
+        """Hash of the whole signed receipt: the id under which it is stored and verified."""
+        return hash_value(self.model_dump())
+
+    @property
+    def job_id(self) -> str:
+        return self.body.proof.body.job_id
+
+    def coordinator_signature_valid(self) -> bool:
+        pub = bytes.fromhex(self.pubkey)
+        return crypto.address_from_pubkey(pub) == self.body.coordinator and crypto.verify(
+            pub, self.body.signing_bytes(), bytes.fromhex(self.signature)
+        )
+
+    def to_dict(self) -> dict[str, Any]:
+        return self.model_dump()
+
+
+def sign_receipt(body: ReceiptBody, seed: bytes) -> Receipt:
+    pub = crypto.pubkey_from_seed(seed)
+    return Receipt(body=body, pubkey=pub.hex(), signature=crypto.sign(seed, body.signing_bytes()).hex())
