@@ -35,6 +35,7 @@ def _root(
 def _register() -> None:
     """Mount each area's sub-command group. One line per area."""
     # Areas are imported lazily here so that `aitbc --version` stays fast.
+    from aitbc_tui.cli.keys import app as keys_app; app.add_typer(keys_app, name="keys")  # noqa: E702
 
 
 _register()

@@ -1,0 +1,171 @@
+"""``aitbc keys``: create, list and show encrypted keys in ``HOME/keys``.
+
+No command prints a secret: ``show`` and ``list`` read only the clear fields of the key files
+(address, public key, name), so they need no password. ``new`` takes its password from
+``--password-file``, else ``$AITBC_KEY_PASSWORD`` (for scripts), else asks twice without echo.
+Failures print one line on stderr and exit with status 1.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+from typing import TYPE_CHECKING, NoReturn
+
+import typer
+
+if TYPE_CHECKING:
+    from keys import KeyInfo, Keystore
+
+PASSWORD_ENV = "AITBC_KEY_PASSWORD"
+
+app = typer.Typer(
+    name="keys",
+    help="Encrypted Ed25519 keys (keystore in HOME/keys).",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+
+_HOME_HELP = "Installation home (default: $AITBC_HOME, else ~/.aitbc); keys live in HOME/keys."
+_JSON_HELP = "Print machine-readable JSON."
+
+
+def _fail(message: str) -> NoReturn:
+    typer.echo(f"error: {' '.join(message.split())}", err=True)
+    raise typer.Exit(1)
+
+
+def keys_dir(home: Path | None) -> Path:
+    """``HOME/keys`` with HOME from ``--home``, else ``$AITBC_HOME``, else ``~/.aitbc``."""
+    if home is None:
+        env_home = os.environ.get("AITBC_HOME")
+        home = Path(env_home) if env_home else Path.home() / ".aitbc"
+    return home.expanduser() / "keys"
+
+
+def _open(home: Path | None, *, create: bool) -> Keystore | None:
+    """The keystore, or None when reading and there is none yet (reading creates nothing)."""
+    from keys import Keystore
+
+    directory = keys_dir(home)
+    if not create and not directory.is_dir():
+        return None
+    try:
+        return Keystore(directory)
+    except OSError as exc:
+        _fail(f"cannot open keystore {directory}: {exc.strerror}")
+
+
+def _info_dict(info: KeyInfo) -> dict[str, str]:
+    return info.model_dump()
+
+
+def _read_password(password_file: Path | None) -> str:
+    if password_file is not None:
+        try:
+            text = password_file.read_text(encoding="utf-8")
+        except OSError as exc:
+            _fail(f"cannot read password file {password_file}: {exc.strerror}")
+        except UnicodeDecodeError:
+            _fail(f"password file {password_file} is not UTF-8 text")
+        # One trailing line break is what editors and `echo` add; it is not part of the password.
+        password = text.removesuffix("\n").removesuffix("\r")
+        if not password:
+            _fail(f"password file {password_file} is empty")
+        return password
+    env_password = os.environ.get(PASSWORD_ENV)
+    if env_password:
+        return env_password
+    password = typer.prompt("Password for the new key", hide_input=True, confirmation_prompt=True)
+    if not password:
+        _fail("the password must not be empty")
+    return password
+
+
+@app.command("new")
+def new(
+    name: str | None = typer.Argument(None, help="Name of the key (default: key-<first address digits>)."),
+    password_file: Path | None = typer.Option(
+        None, "--password-file", help=f"Read the password from this file (else ${PASSWORD_ENV}, else prompt)."
+    ),
+    words: int = typer.Option(24, "--words", help="Length of the recovery phrase: 12 or 24 words."),
+    home: Path | None = typer.Option(None, "--home", help=_HOME_HELP),
+    as_json: bool = typer.Option(False, "--json", help=_JSON_HELP),
+) -> None:
+    """Create a key from a new BIP-39 recovery phrase, stored encrypted (the phrase too)."""
+    from chain.errors import ChainError
+    from keys import validate_name
+
+    if words not in (12, 24):
+        _fail(f"--words must be 12 or 24, not {words}")
+    try:
+        if name is not None:
+            validate_name(name)
+        password = _read_password(password_file)
+        keystore = _open(home, create=True)
+        assert keystore is not None
+        info = keystore.create(password, name, words=words)
+    except ChainError as exc:
+        _fail(exc.message)
+    except OSError as exc:
+        _fail(f"cannot write key: {exc.strerror}")
+    if as_json:
+        typer.echo(json.dumps(_info_dict(info)))
+        return
+    typer.echo(f"created key {info.name}")
+    typer.echo(f"  address: {info.address}")
+    typer.echo(f"  pubkey:  {info.pubkey}")
+    typer.echo(f"  file:    {keystore.directory / (info.address + '.json')}")
+
+
+@app.command("show")
+def show(
+    ref: str = typer.Argument(..., metavar="ADDRESS_OR_NAME", help="The key's address or name."),
+    home: Path | None = typer.Option(None, "--home", help=_HOME_HELP),
+    as_json: bool = typer.Option(False, "--json", help=_JSON_HELP),
+) -> None:
+    """Show a key's address, public key and name (never a secret; no password needed)."""
+    from chain.errors import ChainError
+
+    keystore = _open(home, create=False)
+    if keystore is None:
+        _fail(f"no key {ref!r}: there is no keystore at {keys_dir(home)}")
+    try:
+        info = keystore.get(ref)
+    except ChainError as exc:
+        _fail(exc.message)
+    except OSError as exc:
+        _fail(f"cannot read keystore: {exc.strerror}")
+    if as_json:
+        typer.echo(json.dumps(_info_dict(info)))
+        return
+    typer.echo(f"name:    {info.name}")
+    typer.echo(f"address: {info.address}")
+    typer.echo(f"pubkey:  {info.pubkey}")
+    typer.echo(f"kind:    {info.kind}")
+    typer.echo(f"created: {info.created}")
+
+
+@app.command("list")
+def list_keys(
+    home: Path | None = typer.Option(None, "--home", help=_HOME_HELP),
+    as_json: bool = typer.Option(False, "--json", help=_JSON_HELP),
+) -> None:
+    """List the keys in the keystore (names and addresses; no password needed)."""
+    keystore = _open(home, create=False)
+    try:
+        infos = keystore.list() if keystore is not None else []
+    except OSError as exc:
+        _fail(f"cannot read keystore: {exc.strerror}")
+    if as_json:
+        typer.echo(json.dumps([_info_dict(info) for info in infos]))
+        return
+    if not infos:
+        typer.echo(f"no keys in {keys_dir(home)}")
+        return
+    width = max(len("NAME"), *(len(info.name) for info in infos))
+    typer.echo(f"{'NAME':<{width}}  {'ADDRESS':<42}  {'KIND':<8}  CREATED")
+    for info in infos:
+        typer.echo(f"{info.name:<{width}}  {info.address:<42}  {info.kind:<8}  {info.created}")
