@@ -68,16 +68,14 @@ def verify(pubkey: bytes, message: bytes, signature: bytes) -> bool:
     return True
 
 
-@lru_cache(maxsize=1024)
-def _signer(seed: bytes) -> eddsa.EdDSASigScheme:
-    return eddsa.new(eddsa.import_private_key(seed), "rfc8032")
-
-
 def sign(seed: bytes, message: bytes) -> bytes:
-    """Sign with a 32-byte Ed25519 seed (the RFC 8032 private key)."""
+    """Sign with a 32-byte Ed25519 seed (the RFC 8032 private key).
+
+    Deliberately uncached: a cache would keep copies of seeds alive after a wallet locks.
+    """
     if len(seed) != SEED_BYTES:
         raise ValueError(f"an Ed25519 seed is {SEED_BYTES} bytes, got {len(seed)}")
-    return _signer(bytes(seed)).sign(message)
+    return eddsa.new(eddsa.import_private_key(bytes(seed)), "rfc8032").sign(message)
 
 
 def pubkey_from_seed(seed: bytes) -> bytes:
