@@ -36,6 +36,8 @@ def _register() -> None:
     """Mount each area's sub-command group. One line per area."""
     # Areas are imported lazily here so that `aitbc --version` stays fast.
     from aitbc_tui.cli.keys import app as keys_app; app.add_typer(keys_app, name="keys")  # noqa: E702
+    from aitbc_tui.cli.node import app as node_app; app.add_typer(node_app, name="node")  # noqa: E702
+    from aitbc_tui.cli.chain import app as chain_app; app.add_typer(chain_app, name="chain")  # noqa: E702
 
 
 _register()

@@ -1,0 +1,103 @@
+"""``aitbc chain``: read blocks, transactions, balances, accounts and validators from a node."""
+
+from __future__ import annotations
+
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any, Optional
+
+import typer
+
+from aitbc_tui.cli.common import HOME_OPTION, JSON_OPTION, NODE_OPTION, emit, format_ait, handle_errors, resolve_home
+
+app = typer.Typer(name="chain", help="Query the chain: blocks, transactions, balances, accounts, validators.",
+                  no_args_is_help=True, add_completion=False, pretty_exceptions_enable=False)
+
+
+def _client(home: Optional[Path], node: Optional[str]):  # noqa: ANN202
+    from daemons.node.client import NodeClient
+
+    return NodeClient.for_home(resolve_home(home), node)
+
+
+def _check_address(address: str) -> None:
+    from chain.crypto import validate_address
+
+    with handle_errors():
+        validate_address(address)
+
+
+def _time(ms: int) -> str:
+    return datetime.fromtimestamp(ms / 1000, tz=timezone.utc).strftime("%Y-%m-%d %H:%M:%S.%f")[:-3] + "Z"
+
+
+@app.command("block")
+def block(
+    height: Optional[int] = typer.Argument(None, min=1, help="Block height (default: the latest)."),
+    hash: Optional[str] = typer.Option(None, "--hash", help="Look the block up by hash instead."),
+    home: Optional[Path] = HOME_OPTION, node: Optional[str] = NODE_OPTION, as_json: bool = JSON_OPTION,
+) -> None:
+    """Show a block."""
+    with handle_errors(), _client(home, node) as client:
+        data = client.get_block(height=height, hash=hash)
+
+    def human(d: dict[str, Any]) -> str:
+        h = d["header"]
+        lines = [f"block {h['height']}  {d['hash']}", f"  time       {_time(h['time_ms'])}",
+                 f"  proposer   {h['proposer']}", f"  prev       {h['prev_hash']}",
+                 f"  state root {h['state_root']}", f"  txs        {len(d['txs'])}",
+                 f"  final      {'yes' if d.get('commit') else 'no'}"]
+        lines += [f"    {tx['type']:16} nonce {tx['nonce']:<6} from {tx['sender']}" for tx in d["txs"][:50]]
+        if len(d["txs"]) > 50:
+            lines.append(f"    ... {len(d['txs']) - 50} more (use --json)")
+        return "\n".join(lines)
+
+    emit(data, as_json, human)
+
+
+@app.command("tx")
+def tx(tx_hash: str = typer.Argument(..., help="Transaction hash (64 hex)."),
+       home: Optional[Path] = HOME_OPTION, node: Optional[str] = NODE_OPTION, as_json: bool = JSON_OPTION) -> None:
+    """Show a transaction: committed (with its height) or pending in the mempool."""
+    with handle_errors(), _client(home, node) as client:
+        data = client.get_tx(tx_hash)
+    emit(data, as_json)
+
+
+@app.command("balance")
+def balance(address: str = typer.Argument(..., help="Account address (0x + 40 hex)."),
+            home: Optional[Path] = HOME_OPTION, node: Optional[str] = NODE_OPTION, as_json: bool = JSON_OPTION) -> None:
+    """Show an account's spendable balance."""
+    _check_address(address)
+    with handle_errors(), _client(home, node) as client:
+        data = client.call("get_balance", address=address)
+    emit(data, as_json, lambda d: f"{format_ait(d['balance'])}  ({d['balance']} units at height {d['height']})")
+
+
+@app.command("account")
+def account(address: str = typer.Argument(..., help="Account address (0x + 40 hex)."),
+            home: Optional[Path] = HOME_OPTION, node: Optional[str] = NODE_OPTION, as_json: bool = JSON_OPTION) -> None:
+    """Show balance, nonce, stakes, unbonding, escrows and miner bond of an account."""
+    _check_address(address)
+    with handle_errors(), _client(home, node) as client:
+        data = client.get_account(address)
+    emit(data, as_json)
+
+
+@app.command("validators")
+def validators(home: Optional[Path] = HOME_OPTION, node: Optional[str] = NODE_OPTION, as_json: bool = JSON_OPTION) -> None:
+    """List validators with voting power, commission and status."""
+    with handle_errors(), _client(home, node) as client:
+        data = client.validators()
+
+    def human(d: dict[str, Any]) -> str:
+        lines = [f"height {d['height']}  total power {format_ait(d['total_power'])}"]
+        for v in d["validators"]:
+            state = "active" if v["active"] else ("jailed" if v["jailed"] else ("removed" if v["removed"] else "inactive"))
+            lines.append(f"  {v['address']}  {v['name'] or '-':14} {format_ait(v['power']):>24}  "
+                         f"commission {v['commission_bps'] / 100:.2f}%  {state}")
+        return "\n".join(lines)
+
+    emit(data, as_json, human)
+
+

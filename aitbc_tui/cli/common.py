@@ -1,0 +1,112 @@
+"""What every ``aitbc`` command shares: the home option, ``--json`` output, one-line errors.
+
+Commands call :func:`fail` or let :func:`handle_errors` turn a known exception into
+``error: <one line>`` on stderr with exit status 1, so no command prints a traceback for a
+condition an operator can cause.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any, NoReturn, Optional
+
+import typer
+
+from chain.errors import ChainError
+from daemons.common.errors import DaemonError
+from daemons.common.home import Home
+from daemons.common.settings import SettingsError
+
+HOME_OPTION = typer.Option(None, "--home", help="Installation home (default: $AITBC_HOME, else ~/.aitbc).",
+                           file_okay=False)
+JSON_OPTION = typer.Option(False, "--json", help="Print machine-readable JSON.")
+NODE_OPTION = typer.Option(None, "--node", help="Node RPC URL (default: the node's socket in HOME).")
+
+
+def fail(message: str) -> NoReturn:
+    typer.echo(f"error: {' '.join(str(message).split())}", err=True)
+    raise typer.Exit(1)
+
+
+def resolve_home(home: Optional[Path]) -> Home:
+    try:
+        return Home.resolve(home)
+    except (ValueError, OSError) as exc:
+        fail(f"invalid home: {exc}")
+
+
+@contextmanager
+def handle_errors() -> Iterator[None]:
+    """Known failures become one line and exit status 1."""
+    try:
+        yield
+    except (DaemonError, ChainError) as exc:
+        fail(exc.message)
+    except SettingsError as exc:
+        fail(str(exc))
+    except OSError as exc:
+        fail(f"{exc.strerror or exc}: {exc.filename}" if getattr(exc, "filename", None) else str(exc))
+
+
+def emit(data: Any, as_json: bool, human: Callable[[Any], str] | None = None) -> None:
+    if as_json:
+        typer.echo(json.dumps(data, indent=2, sort_keys=True, default=str))
+    elif human is not None:
+        typer.echo(human(data))
+    else:
+        typer.echo(render_kv(data))
+
+
+def render_kv(data: Any, indent: int = 0) -> str:
+    """A readable key: value rendering of nested JSON for humans."""
+    pad = "  " * indent
+    if isinstance(data, dict):
+        lines = []
+        for key, value in data.items():
+            if isinstance(value, (dict, list)) and value:
+                lines.append(f"{pad}{key}:")
+                lines.append(render_kv(value, indent + 1))
+            else:
+                lines.append(f"{pad}{key}: {format_value(value)}")
+        return "\n".join(lines)
+    if isinstance(data, list):
+        return "\n".join(
+            (f"{pad}-\n{render_kv(item, indent + 1)}" if isinstance(item, (dict, list)) else f"{pad}- {format_value(item)}")
+            for item in data
+        )
+    return f"{pad}{format_value(data)}"
+
+
+def format_value(value: Any) -> str:
+    if value is None:
+        return "-"
+    if isinstance(value, bool):
+        return "yes" if value else "no"
+    return str(value)
+
+
+def format_ait(units: int) -> str:
+    """Units as AIT with six decimals: integers in, exact text out (never floats)."""
+    sign = "-" if units < 0 else ""
+    whole, frac = divmod(abs(int(units)), 10**6)
+    return f"{sign}{whole:,}.{frac:06d} AIT"
+
+
+def parse_ait(text: str) -> int:
+    """'1.5' or '1.5AIT' -> 1_500_000 units; '250u' -> 250 units. Exact, no floats."""
+    raw = text.strip().lower().replace(",", "").replace("_", "")
+    if raw.endswith("u"):
+        digits = raw[:-1]
+        if not digits.isdigit():
+            raise ValueError(f"invalid amount {text!r}")
+        return int(digits)
+    raw = raw.removesuffix("ait").strip()
+    whole, _, frac = raw.partition(".")
+    if not whole.isdigit() and not (whole == "" and frac):
+        raise ValueError(f"invalid amount {text!r}: use e.g. 12.5 (AIT) or 250u (units)")
+    if frac and (not frac.isdigit() or len(frac) > 6):
+        raise ValueError(f"invalid amount {text!r}: at most 6 decimals")
+    return int(whole or "0") * 10**6 + int((frac or "0").ljust(6, "0"))

@@ -1,0 +1,98 @@
+"""``aitbc node``: initialize a home and run or query the node daemon."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Optional
+
+import typer
+
+from aitbc_tui.cli.common import HOME_OPTION, JSON_OPTION, NODE_OPTION, emit, fail, handle_errors, parse_ait, resolve_home
+
+app = typer.Typer(name="node", help="The chain node: init a home, start the daemon, show status.",
+                  no_args_is_help=True, add_completion=False, pretty_exceptions_enable=False)
+
+
+@app.command("init")
+def init(
+    home: Optional[Path] = HOME_OPTION,
+    chain_id: str = typer.Option("aitbc-dev", help="Chain id written into genesis."),
+    password_file: Optional[Path] = typer.Option(
+        None, help="File with the validator key's password (default: a random one in HOME/keys/validator.password, mode 0600)."),
+    fund: list[str] = typer.Option([], help="Fund an account at genesis: ADDRESS=AMOUNT (AMOUNT in AIT, or 250u units). Repeatable."),
+    coordinator: list[str] = typer.Option([], help="Register a coordinator address at genesis. Repeatable."),
+    block_time: float = typer.Option(1.0, min=0.01, max=600, help="Seconds between blocks (genesis parameter)."),
+    as_json: bool = JSON_OPTION,
+) -> None:
+    """Write genesis.json, an encrypted validator key and config.toml into an empty home."""
+    from chain.crypto import validate_address
+    from chain.params import ChainParams
+    from daemons.node.init import InitError, init_node
+
+    resolved = resolve_home(home)
+    funds: dict[str, int] = {}
+    for item in fund:
+        address, sep, amount = item.partition("=")
+        if not sep:
+            fail(f"--fund expects ADDRESS=AMOUNT, got {item!r}")
+        with handle_errors():
+            validate_address(address)
+        try:
+            funds[address] = funds.get(address, 0) + parse_ait(amount)
+        except ValueError as exc:
+            fail(str(exc))
+    with handle_errors():
+        for address in coordinator:
+            validate_address(address)
+        try:
+            result = init_node(resolved, chain_id=chain_id, password_file=password_file, fund=funds,
+                               coordinators=coordinator, params=ChainParams(block_time_ms=int(block_time * 1000)))
+        except (InitError, ValueError) as exc:
+            fail(str(exc))
+    data = {"home": str(resolved.root), "chain_id": result.chain_id, "validator_address": result.validator_address,
+            "genesis_hash": result.genesis_hash, "genesis": str(resolved.genesis_file),
+            "config": str(resolved.config_file), "password_file": str(result.password_file)}
+    emit(data, as_json, lambda d: "\n".join([
+        f"Initialized {d['home']} for chain {d['chain_id']}",
+        f"  validator  {d['validator_address']}",
+        f"  genesis    {d['genesis']} ({d['genesis_hash'][:16]})",
+        f"  config     {d['config']}",
+        f"Start it with: aitbc node start --home {d['home']}",
+    ]))
+
+
+@app.command("start")
+def start(
+    home: Optional[Path] = HOME_OPTION,
+    config: Optional[Path] = typer.Option(None, "--config", help="Config file to use instead of HOME/config.toml.", dir_okay=False),
+    rpc_port: Optional[int] = typer.Option(None, help="JSON-RPC port (default 26657)."),
+    ws_port: Optional[int] = typer.Option(None, help="WebSocket events port (default 26658)."),
+    block_time: Optional[float] = typer.Option(None, help="Seconds between blocks (default: genesis)."),
+    no_tcp: bool = typer.Option(False, "--no-tcp", help="Serve only the operator socket."),
+) -> None:
+    """Run the node daemon in the foreground until SIGTERM or Ctrl-C."""
+    from daemons.common.settings import load_settings
+    from daemons.node.daemon import main
+    from daemons.node.init import InitError
+    from daemons.node.settings import NodeSettings
+
+    resolved = resolve_home(home)
+    with handle_errors():
+        settings = load_settings(NodeSettings, resolved, config, api_port=rpc_port, ws_port=ws_port,
+                                 block_time=block_time, tcp_enabled=False if no_tcp else None)
+        try:
+            code = main(settings)
+        except InitError as exc:
+            fail(str(exc))
+    raise typer.Exit(code)
+
+
+@app.command("status")
+def status(home: Optional[Path] = HOME_OPTION, node: Optional[str] = NODE_OPTION, as_json: bool = JSON_OPTION) -> None:
+    """Chain id, height, latest block and mempool size of the running node."""
+    from aitbc_tui.cli.common import format_value
+    from daemons.node.client import NodeClient
+
+    with handle_errors(), NodeClient.for_home(resolve_home(home), node) as client:
+        data = client.status()
+    emit(data, as_json, lambda d: "\n".join(f"{k:22} {format_value(v)}" for k, v in d.items()))

@@ -1,0 +1,191 @@
+"""The node's core: committed state, mempool and block production, without any server.
+
+Servers (RPC, WebSocket) and the block-time loop call into this object; tests can drive it
+directly. All mutation happens under one lock, so the RPC thread and the producer never see a
+half-updated node. Signature checks, the expensive part of admission, run before the lock.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from chain import crypto
+from chain.block import Block, Commit, CommitSig
+from chain.errors import ChainError, InvalidSignature
+from chain.execution import build_block, next_proposer
+from chain.genesis import Genesis, genesis_state
+from chain.ledger import Ledger
+from chain.params import ChainParams
+from chain.state import State
+from chain.tx import Transaction, check_stateless
+from chain.vote import VoteBody
+from daemons.node.mempool import Mempool
+from storage.chain_store import ChainStore
+from storage.mempool_store import MempoolStore
+
+
+class NodeStateError(Exception):
+    """The stored chain does not belong to this genesis or is inconsistent."""
+
+
+@dataclass(frozen=True)
+class CommittedBlock:
+    block: Block
+    commit: Commit
+    evicted: list[tuple[Transaction, ChainError]]
+
+
+BlockListener = Callable[[CommittedBlock], None]
+
+
+class NodeCore:
+    def __init__(
+        self,
+        genesis: Genesis,
+        store: ChainStore,
+        mempool_store: MempoolStore,
+        validator_seed: bytes | None,
+        *,
+        max_mempool_txs: int = 50_000,
+        block_time_ms: int | None = None,
+    ) -> None:
+        self.genesis = genesis
+        self.block_time_ms = block_time_ms or genesis.params.block_time_ms
+        self.chain_id = genesis.chain_id
+        self.store = store
+        self._lock = threading.RLock()
+        self._seed = bytes(validator_seed) if validator_seed else None
+        self.validator_address = (
+            crypto.address_from_pubkey(crypto.pubkey_from_seed(self._seed)) if self._seed else None
+        )
+        self.state = self._open_state()
+        self.last_commit: Commit | None = store.get_commit(self.state.height) if self.state.height else None
+        self.mempool = Mempool(self.state, mempool_store, max_txs=max_mempool_txs)
+        self.restored_evicted = self.mempool.restore(entry.tx for entry in mempool_store.all())
+        self._listeners: list[BlockListener] = []
+        self._params_cache: tuple[State, ChainParams] | None = None
+
+    def _open_state(self) -> State:
+        head = self.store.head()
+        stored = head.genesis_hash if head else None
+        if stored is None:
+            state = genesis_state(self.genesis)
+            self.store.initialize(state, self.genesis.hash)
+            return state
+        if stored != self.genesis.hash:
+            raise NodeStateError(
+                f"the database holds a chain with genesis {stored[:16]}, but genesis.json is {self.genesis.hash[:16]}"
+            )
+        return self.store.verify_head()
+
+    # -- listeners --------------------------------------------------------------------------------
+
+    def on_block(self, listener: BlockListener) -> None:
+        self._listeners.append(listener)
+
+    # -- transactions -----------------------------------------------------------------------------
+
+    def submit(self, txs: list[Transaction]) -> list[ChainError | None]:
+        """Admit transactions into the mempool; per transaction, None or the refusal."""
+        chain_params = self._params()
+        results: list[ChainError | None] = [None] * len(txs)
+        checked: list[tuple[int, Transaction]] = []
+        for index, tx in enumerate(txs):
+            try:
+                check_stateless(tx, self.chain_id, chain_params, check_signature=False)
+                if not tx.signature_valid():
+                    raise InvalidSignature("signature does not verify for this sender and public key")
+            except ChainError as exc:
+                results[index] = exc
+                continue
+            checked.append((index, tx))
+        if checked:
+            with self._lock:
+                admitted = self.mempool.admit([tx for _, tx in checked], signatures_checked=True)
+            for (index, _), outcome in zip(checked, admitted):
+                results[index] = outcome
+        return results
+
+    def _params(self) -> ChainParams:
+        state = self.snapshot()
+        if self._params_cache is None or self._params_cache[0] is not state:
+            self._params_cache = (state, Ledger(state).params)
+        return self._params_cache[1]
+
+    # -- blocks -------------------------------------------------------------------------------------
+
+    def is_my_turn(self) -> bool:
+        with self._lock:
+            return self._seed is not None and next_proposer(self.state) == self.validator_address
+
+    def produce(self, now_ms: int) -> CommittedBlock | None:
+        """Build, sign, commit and store the next block if this node proposes it.
+
+        Single-validator PoA: this validator's precommit alone is more than 2/3 of the power, so
+        the block is final as soon as it is signed and stored.
+        """
+        if self._seed is None:
+            return None
+        with self._lock:
+            if next_proposer(self.state) != self.validator_address:
+                return None
+            time_ms = max(now_ms, self.state.time_ms + 1)
+            built = build_block(
+                self.state, self.mempool.candidates(), proposer=self.validator_address or "", time_ms=time_ms,
+                last_commit=self.last_commit, verified=self.mempool.hashes(),
+            )
+            commit = self._sign_commit(built.block)
+            self.store.commit_block(built.block, built.state, commit)
+            self.state = built.state
+            self.last_commit = commit
+            included = [tx.hash for tx in built.block.txs]
+            evicted = self.mempool.on_commit(self.state, included)
+            evicted += [(tx, err) for tx, err in built.rejected if tx.hash in self.mempool.hashes()]
+            committed = CommittedBlock(built.block, commit, evicted)
+        for listener in self._listeners:
+            listener(committed)
+        return committed
+
+    def _sign_commit(self, block: Block) -> Commit:
+        assert self._seed is not None and self.validator_address is not None
+        body = VoteBody(chain_id=self.chain_id, height=block.height, round=block.header.round, type="precommit",
+                        block_hash=block.hash, validator=self.validator_address)
+        signature = crypto.sign(self._seed, body.signing_bytes()).hex()
+        return Commit(height=block.height, round=block.header.round, block_hash=block.hash,
+                      signatures=[CommitSig(validator=self.validator_address, signature=signature)])
+
+    # -- queries -------------------------------------------------------------------------------------
+
+    def snapshot(self) -> State:
+        with self._lock:
+            return self.state
+
+    def account(self, address: str) -> dict[str, Any]:
+        state = self.snapshot()
+        crypto.validate_address(address)
+        account = state.get("account", address) or {"balance": 0, "nonce": 0}
+        with self._lock:
+            pending_nonce = self.mempool.pending_nonce(address)
+        stakes = []
+        for key, delegation in state.items("delegation"):
+            delegator, _, validator = key.partition("/")
+            if delegator == address:
+                stakes.append({"validator": validator, "amount": delegation["amount"], "rewards": delegation["rewards"]})
+        unbonding = [
+            {"release": e["release"], "kind": e["kind"], "amount": e["amount"]}
+            for _, e in state.items("pending") if e["owner"] == address
+        ]
+        escrows = []
+        for key, escrow in state.items("escrow"):
+            client, _, coordinator = key.partition("/")
+            if client == address:
+                escrows.append({"coordinator": coordinator, "balance": escrow["balance"]})
+        return {
+            "address": address, "balance": account["balance"], "nonce": account["nonce"],
+            "pending_nonce": pending_nonce, "stakes": stakes, "unbonding": unbonding, "escrows": escrows,
+            "miner": state.get("miner", address), "validator": state.get("validator", address),
+            "height": state.height,
+        }

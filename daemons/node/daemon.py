@@ -1,0 +1,260 @@
+"""The node daemon: settings -> storage -> core -> servers, and the block-time loop.
+
+``aitbc node start`` runs :func:`main`. The RPC app is served on the operator socket and on the
+public RPC and WebSocket ports through the shared spine (:mod:`daemons.common.server`).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import os
+import time
+from pathlib import Path
+from typing import Any
+
+from fastapi import FastAPI, Request
+from fastapi.responses import JSONResponse
+
+from chain.block import Block
+from chain.tx import JobReceiptPayload
+from daemons.common.api import create_app
+from daemons.common.events import EventHub, events_router
+from daemons.common.logging import audit, setup_logging
+from daemons.common.server import run_daemon
+from daemons.node.core import CommittedBlock, NodeCore
+from daemons.node.init import read_genesis, read_password_file
+from daemons.node.rpc import INVALID_REQUEST, PARSE_ERROR, VERSION, NodeApi, RpcError, COMMIT_TIMEOUT, INTERNAL_ERROR
+from daemons.node.settings import NodeSettings
+from keys import Keystore
+from storage.chain_store import ChainStore
+from storage.database import open_database
+from storage.mempool_store import MempoolStore
+
+log = logging.getLogger("aitbc.node")
+
+
+def _validator_password(settings: NodeSettings) -> str:
+    if settings.validator_password_file:
+        return read_password_file(Path(settings.validator_password_file))
+    credentials = os.environ.get("CREDENTIALS_DIRECTORY")
+    if credentials and (Path(credentials) / "validator-password").is_file():
+        return read_password_file(Path(credentials) / "validator-password")
+    return read_password_file(settings.home.keys_dir / "validator.password")
+
+
+def _unlock_validator(settings: NodeSettings) -> bytes | None:
+    if not settings.validator_address:
+        return None
+    keystore = Keystore(settings.home.keys_dir)
+    password = _validator_password(settings)
+    keypair = keystore.load_keypair(settings.validator_address, password)
+    try:
+        seed = keypair.seed_bytes()
+    finally:
+        keypair.wipe()
+    audit("validator_key_unlocked", address=settings.validator_address)
+    return seed
+
+
+def block_summary(block: Block) -> dict[str, Any]:
+    return {
+        "height": block.height, "hash": block.hash, "time_ms": block.header.time_ms,
+        "proposer": block.header.proposer, "num_txs": len(block.txs), "state_root": block.header.state_root,
+        "tx_hashes": [tx.hash for tx in block.txs][:1000],
+    }
+
+
+class NodeRuntime:
+    """Owns the core, the event hub, commit waiters and the producer task."""
+
+    core: NodeCore
+    api: NodeApi
+
+    def __init__(self, settings: NodeSettings) -> None:
+        self.settings = settings
+        self.hub = EventHub()
+        self._waiters: dict[str, list[asyncio.Future[dict[str, Any]]]] = {}
+        self._producer: asyncio.Task[None] | None = None
+        self.block_time_s = 1.0
+
+    async def start(self) -> None:
+        """Open storage and unlock the key only once the pid lock is held (no second writer)."""
+        self.core = await asyncio.to_thread(open_node, self.settings)
+        self.block_time_s = self.core.block_time_ms / 1000
+        self.api = NodeApi(self.core, self.wait_commit)
+        self._producer = asyncio.create_task(self._produce_forever(), name="block-producer")
+        log.info("node started", extra={"chain_id": self.core.chain_id, "height": self.core.state.height,
+                                        "validator": self.core.validator_address})
+
+    async def stop(self) -> None:
+        if self._producer is not None:
+            self._producer.cancel()
+            try:
+                await self._producer
+            except asyncio.CancelledError:
+                pass
+        for futures in self._waiters.values():
+            for future in futures:
+                if not future.done():
+                    future.set_exception(RpcError(COMMIT_TIMEOUT, "node is shutting down"))
+        await asyncio.to_thread(self.core.store.database.close)
+        log.info("node stopped", extra={"height": self.core.state.height})
+
+    async def _produce_forever(self) -> None:
+        next_at = time.monotonic()
+        while True:
+            next_at += self.block_time_s
+            delay = next_at - time.monotonic()
+            if delay > 0:
+                await asyncio.sleep(delay)
+            else:
+                next_at = time.monotonic()
+            if not self.settings.create_empty_blocks and len(self.core.mempool) == 0:
+                continue
+            try:
+                committed = await asyncio.to_thread(self.core.produce, int(time.time() * 1000))
+            except Exception:
+                log.exception("block production failed; retrying next interval")
+                continue
+            if committed is not None:
+                self._announce(committed)
+
+    def _announce(self, committed: CommittedBlock) -> None:
+        block = committed.block
+        summary = block_summary(block)
+        self.hub.publish("new_block", summary)
+        for index, tx in enumerate(block.txs):
+            result = {"hash": tx.hash, "status": "committed", "height": block.height, "index": index,
+                      "type": tx.type, "sender": tx.sender}
+            self.hub.publish(f"tx:{tx.hash}", result)
+            self.hub.publish(f"tx:{tx.sender}", result)
+            recipient = tx.payload.get("to")
+            if isinstance(recipient, str) and recipient != tx.sender:
+                self.hub.publish(f"tx:{recipient}", result)
+            for future in self._waiters.pop(tx.hash, []):
+                if not future.done():
+                    future.set_result(result)
+            if isinstance(tx.body, JobReceiptPayload):
+                for receipt in tx.body.receipts:
+                    data = {"receipt_id": receipt.receipt_id, "job_id": receipt.job_id, "height": block.height,
+                            "tx_hash": tx.hash, "miner": receipt.body.proof.body.miner,
+                            "client": receipt.body.client, "price": receipt.body.price}
+                    self.hub.publish("receipt", data)
+                    self.hub.publish(f"receipt:{receipt.job_id}", data)
+        for tx, error in committed.evicted:
+            data = {"hash": tx.hash, "status": "evicted", "reason": error.message}
+            self.hub.publish(f"tx:{tx.hash}", data)
+            for future in self._waiters.pop(tx.hash, []):
+                if not future.done():
+                    future.set_exception(RpcError(error.code, f"transaction was evicted: {error.message}"))
+
+    async def wait_commit(self, tx_hash: str, timeout_s: float) -> dict[str, Any]:
+        stored = self.core.store.get_tx(tx_hash)
+        if stored is not None:
+            return {"hash": tx_hash, "status": "committed", "height": stored.height, "index": stored.index}
+        future: asyncio.Future[dict[str, Any]] = asyncio.get_running_loop().create_future()
+        self._waiters.setdefault(tx_hash, []).append(future)
+        stored = self.core.store.get_tx(tx_hash)  # it may have committed between the check and the wait
+        if stored is not None:
+            self._waiters[tx_hash].remove(future)
+            return {"hash": tx_hash, "status": "committed", "height": stored.height, "index": stored.index}
+        try:
+            return await asyncio.wait_for(future, timeout_s)
+        except asyncio.TimeoutError:
+            raise RpcError(COMMIT_TIMEOUT, f"transaction {tx_hash} was accepted but not committed within "
+                                           f"{timeout_s:g}s; it is still pending") from None
+        finally:
+            waiters = self._waiters.get(tx_hash)
+            if waiters and future in waiters:
+                waiters.remove(future)
+                if not waiters:
+                    del self._waiters[tx_hash]
+
+
+def _envelope(request_id: Any, result: Any = None, error: RpcError | None = None) -> dict[str, Any]:
+    if error is not None:
+        body: dict[str, Any] = {"code": error.code, "message": error.message}
+        if error.data is not None:
+            body["data"] = error.data
+        return {"jsonrpc": "2.0", "id": request_id, "error": body}
+    return {"jsonrpc": "2.0", "id": request_id, "result": result}
+
+
+async def _one(api: NodeApi, item: Any) -> dict[str, Any] | None:
+    if not isinstance(item, dict) or item.get("jsonrpc") != "2.0" or not isinstance(item.get("method"), str):
+        return _envelope(item.get("id") if isinstance(item, dict) else None,
+                         error=RpcError(INVALID_REQUEST, "not a JSON-RPC 2.0 request (need jsonrpc, method)"))
+    request_id = item.get("id")
+    try:
+        result = await api.call(item["method"], item.get("params"))
+    except RpcError as exc:
+        return _envelope(request_id, error=exc)
+    except Exception:
+        log.exception("rpc method failed", extra={"method": item["method"]})
+        return _envelope(request_id, error=RpcError(INTERNAL_ERROR, "internal error; see the node's log"))
+    if "id" not in item:
+        return None  # a notification: no answer
+    return _envelope(request_id, result)
+
+
+def build_app(runtime: NodeRuntime) -> FastAPI:
+    settings = runtime.settings
+    app = create_app("node", VERSION, max_body_bytes=settings.max_body_bytes,
+                     description="AITBC node: JSON-RPC 2.0 on POST /, URI calls on GET /METHOD, events on /v1/events")
+    app.include_router(events_router(runtime.hub))
+
+    @app.post("/", tags=["rpc"])
+    async def jsonrpc(request: Request) -> JSONResponse:
+        """JSON-RPC 2.0: one request object or a batch (array)."""
+        raw = await request.body()
+        try:
+            payload = json.loads(raw)
+        except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+            return JSONResponse(_envelope(None, error=RpcError(PARSE_ERROR, f"parse error: {exc}")))
+        if isinstance(payload, list):
+            if not payload:
+                return JSONResponse(_envelope(None, error=RpcError(INVALID_REQUEST, "empty batch")))
+            if len(payload) > 10_000:
+                return JSONResponse(_envelope(None, error=RpcError(INVALID_REQUEST, "batch larger than 10000 requests")))
+            answers = [a for a in await asyncio.gather(*(_one(runtime.api, item) for item in payload)) if a is not None]
+            return JSONResponse(answers)
+        answer = await _one(runtime.api, payload)
+        return JSONResponse(answer if answer is not None else {})
+
+    @app.get("/{method}", tags=["rpc"])
+    async def uri_call(method: str, request: Request) -> JSONResponse:
+        """The same methods as URI calls, for curl: ``GET /get_block?height=5``."""
+        params: dict[str, Any] = dict(request.query_params)
+        try:
+            result = await runtime.api.call(method, params)
+        except RpcError as exc:
+            status = 404 if exc.code in (-32601, -32004) else 400
+            return JSONResponse(_envelope(-1, error=exc), status_code=status)
+        return JSONResponse(_envelope(-1, result))
+
+    return app
+
+
+def open_node(settings: NodeSettings) -> NodeCore:
+    home = settings.home
+    home.ensure()
+    genesis = read_genesis(home)
+    db = open_database(settings.database_url, home.database_file("node"),
+                       synchronous="FULL" if settings.sqlite_synchronous == "full" else "NORMAL")
+    seed = _unlock_validator(settings)
+    return NodeCore(genesis, ChainStore(db), MempoolStore(db), seed, max_mempool_txs=settings.max_mempool_txs,
+                    block_time_ms=int(settings.block_time * 1000) if settings.block_time else None)
+
+
+def main(settings: NodeSettings) -> int:
+    """Run the node until SIGTERM/SIGINT; the process exit code."""
+    setup_logging("node", settings.home, settings.log_level)
+    read_genesis(settings.home)  # fail fast, before binding anything, on a home that was never initialized
+    runtime = NodeRuntime(settings)
+    app = build_app(runtime)
+    listeners = settings.tcp_listeners()
+    if settings.tcp_enabled and settings.ws_port != settings.api_port:
+        listeners.append((settings.api_host, settings.ws_port))
+    return run_daemon(app, settings, tcp=listeners, on_startup=[runtime.start], on_shutdown=[runtime.stop])

@@ -1,0 +1,123 @@
+"""``aitbc node init``: write a dev chain's genesis, the validator key and config.toml.
+
+The validator key is stored encrypted in the home's keystore. A headless daemon must unlock it
+without a human, so its password goes to a 0600 file beside it (as geth's ``--password`` file);
+operators who want more put the password into a systemd credential instead, which
+``validator_password_file`` and ``$CREDENTIALS_DIRECTORY`` support.
+"""
+
+from __future__ import annotations
+
+import os
+import secrets
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import tomli_w
+
+from chain.genesis import Genesis, GenesisAccount, GenesisValidator, load_genesis
+from chain.params import UNIT, ChainParams
+from daemons.common.home import Home
+from keys import Keystore
+
+VALIDATOR_KEY_NAME = "validator"
+DEFAULT_CHAIN_ID = "aitbc-dev"
+DEFAULT_VALIDATOR_STAKE = 100_000 * UNIT
+DEFAULT_VALIDATOR_BALANCE = 1_000_000 * UNIT
+
+
+class InitError(Exception):
+    """The home cannot be initialized (already initialized, bad argument)."""
+
+
+@dataclass(frozen=True)
+class InitResult:
+    home: Home
+    chain_id: str
+    validator_address: str
+    genesis_hash: str
+    password_file: Path
+
+
+def write_private(path: Path, data: bytes) -> None:
+    """Create ``path`` with mode 0600 from the first byte (never briefly world-readable)."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    try:
+        os.write(fd, data)
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def read_password_file(path: Path) -> str:
+    try:
+        return path.read_text(encoding="utf-8").rstrip("\r\n")
+    except FileNotFoundError:
+        raise InitError(f"password file {path} does not exist") from None
+
+
+def update_config(home: Home, section: str, values: dict[str, Any]) -> None:
+    """Merge ``values`` into ``[section]`` of HOME/config.toml, keeping everything else."""
+    import tomllib
+
+    path = home.config_file
+    doc: dict[str, Any] = tomllib.loads(path.read_text(encoding="utf-8")) if path.exists() else {}
+    table = doc.setdefault(section, {})
+    table.update(values)
+    path.write_text(tomli_w.dumps(doc), encoding="utf-8")
+
+
+def init_node(
+    home: Home,
+    *,
+    chain_id: str = DEFAULT_CHAIN_ID,
+    password_file: Path | None = None,
+    fund: dict[str, int] | None = None,
+    coordinators: list[str] | None = None,
+    validator_stake: int = DEFAULT_VALIDATOR_STAKE,
+    params: ChainParams | None = None,
+    scrypt_n: int | None = None,
+    genesis_time_ms: int | None = None,
+) -> InitResult:
+    """Create genesis.json, the encrypted validator key and the [node] config in ``home``."""
+    if home.genesis_file.exists():
+        raise InitError(f"{home.genesis_file} already exists: this home is initialized")
+    home.ensure()
+    if password_file is None:
+        password_file = home.keys_dir / "validator.password"
+        password = secrets.token_urlsafe(24)
+        write_private(password_file, password.encode())
+    else:
+        password = read_password_file(password_file)
+    keystore = Keystore(home.keys_dir, **({"scrypt_n": scrypt_n} if scrypt_n else {}))
+    info = keystore.create(password, VALIDATOR_KEY_NAME, words=None)
+    balances = {info.address: DEFAULT_VALIDATOR_BALANCE}
+    for address, amount in (fund or {}).items():
+        balances[address] = balances.get(address, 0) + amount
+    genesis = Genesis(
+        chain_id=chain_id,
+        genesis_time_ms=genesis_time_ms if genesis_time_ms is not None else int(time.time() * 1000),
+        params=params or ChainParams(),
+        accounts=[GenesisAccount(address=a, balance=b) for a, b in balances.items()],
+        validators=[GenesisValidator(address=info.address, pubkey=info.pubkey, stake=validator_stake,
+                                     commission_bps=1000, name="validator-0")],
+        coordinators=sorted(coordinators or []),
+    )
+    load_genesis(genesis.model_dump())  # the same checks a node runs when it loads the file
+    home.genesis_file.write_text(genesis.model_dump_json(indent=2) + "\n", encoding="utf-8")
+    settings: dict[str, Any] = {"validator_address": info.address}
+    if password_file != home.keys_dir / "validator.password":
+        settings["validator_password_file"] = str(password_file)
+    update_config(home, "node", settings)
+    return InitResult(home, chain_id, info.address, genesis.hash, password_file)
+
+
+def read_genesis(home: Home) -> Genesis:
+    try:
+        data = home.genesis_file.read_bytes()
+    except FileNotFoundError:
+        raise InitError(f"no genesis at {home.genesis_file}: run `aitbc node init --home {home.root}` first") from None
+    return load_genesis(data)

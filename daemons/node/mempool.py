@@ -1,0 +1,195 @@
+"""The node's mempool: admission rules, fee/nonce ordering, persistence hooks.
+
+Admission runs every rule a block would (``chain.execution.apply_tx``) against the committed
+state plus every transaction already admitted (a pending ``Ledger``), so an admitted
+transaction is one the next block can include. A transaction is acknowledged only after it is
+persisted: after a crash, every acknowledged transaction is in a block or back in the mempool.
+"""
+
+from __future__ import annotations
+
+import heapq
+import itertools
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass, field
+from typing import Protocol
+
+from chain.errors import BadNonce, ChainError, TxRejected
+from chain.execution import BlockContext, apply_tx
+from chain.ledger import Ledger
+from chain.state import State
+from chain.tx import Transaction, check_stateless
+
+
+class MempoolFull(TxRejected):
+    code = -32037
+
+
+class DuplicateTx(TxRejected):
+    code = -32038
+
+
+class MempoolPersistence(Protocol):
+    def add(self, tx: Transaction) -> None: ...
+    def add_many(self, txs: list[Transaction]) -> None: ...
+    def remove(self, hashes: Iterable[str]) -> None: ...
+    def all(self) -> list[Transaction]: ...
+
+
+@dataclass(order=True)
+class _Entry:
+    order: int
+    tx: Transaction = field(compare=False)
+
+
+class Mempool:
+    """Pending transactions of one node. Not thread-safe: the node serializes access."""
+
+    def __init__(self, state: State, persistence: MempoolPersistence, max_txs: int = 50_000) -> None:
+        self._persistence = persistence
+        self._max_txs = max_txs
+        self._by_hash: dict[str, _Entry] = {}
+        self._by_sender: dict[str, dict[int, _Entry]] = {}
+        self._seq = itertools.count()
+        self._state = state
+        self._pending = Ledger(state)
+
+    # -- admission ------------------------------------------------------------------------------
+
+    def check(self, tx: Transaction, *, signature_checked: bool = False, pending: Ledger | None = None) -> None:
+        """Raise the reason ``tx`` would be refused, without admitting it."""
+        pending = pending if pending is not None else self._pending
+        if tx.hash in self._by_hash:
+            raise DuplicateTx(f"transaction {tx.hash} is already in the mempool")
+        queued = self._by_sender.get(tx.sender, {})
+        if tx.nonce in queued:
+            raise DuplicateTx(f"{tx.sender} already has a pending transaction with nonce {tx.nonce}; replacement is not allowed")
+        if len(self._by_hash) >= self._max_txs:
+            raise MempoolFull(f"mempool is full ({self._max_txs} transactions); try again later")
+        check_stateless(tx, self._state.chain_id, pending.params, check_signature=not signature_checked)
+        expected = pending.account(tx.sender)["nonce"]
+        if tx.nonce > expected:
+            raise BadNonce(f"nonce gap: {tx.sender} must use nonce {expected} next, got {tx.nonce}")
+        if tx.nonce < expected:
+            raise BadNonce(f"nonce {tx.nonce} of {tx.sender} was already used; next is {expected}")
+
+    def admit(self, txs: list[Transaction], *, signatures_checked: bool = False) -> list[ChainError | None]:
+        """Admit each transaction or give its reason; persist the admitted ones in one write.
+
+        Returns, per transaction, ``None`` if admitted or the error that refused it.
+        """
+        results: list[ChainError | None] = []
+        admitted: list[Transaction] = []
+        scratch = self._pending.child()
+        ctx = self._context()
+        for tx in txs:
+            try:
+                self.check(tx, signature_checked=signatures_checked, pending=scratch)
+                step = scratch.child()
+                apply_tx(step, tx, ctx, verified=True)
+                scratch.absorb(step)
+            except ChainError as exc:
+                results.append(exc)
+                continue
+            admitted.append(tx)
+            self._index(tx)
+            results.append(None)
+        if admitted:
+            try:
+                self._persistence.add_many(admitted)
+            except Exception:
+                for tx in admitted:
+                    self._unindex(tx.hash)
+                raise
+            self._pending.absorb(scratch)
+        return results
+
+    def _context(self) -> BlockContext:
+        return BlockContext(self._state.chain_id, self._state.height + 1, self._state.time_ms + 1, "")
+
+    def _index(self, tx: Transaction) -> None:
+        entry = _Entry(next(self._seq), tx)
+        self._by_hash[tx.hash] = entry
+        self._by_sender.setdefault(tx.sender, {})[tx.nonce] = entry
+
+    def _unindex(self, tx_hash: str) -> None:
+        entry = self._by_hash.pop(tx_hash, None)
+        if entry is None:
+            return
+        queued = self._by_sender.get(entry.tx.sender)
+        if queued is not None:
+            queued.pop(entry.tx.nonce, None)
+            if not queued:
+                del self._by_sender[entry.tx.sender]
+
+    # -- block building --------------------------------------------------------------------------
+
+    def candidates(self) -> Iterator[Transaction]:
+        """Transactions for the next block: highest fee first across senders, each sender's in
+        nonce order (a sender's later nonce can never precede its earlier one)."""
+        queues = {sender: sorted(q.values(), key=lambda e: e.tx.nonce) for sender, q in self._by_sender.items()}
+        heap = [(-q[0].tx.fee, q[0].order, sender, 0) for sender, q in queues.items() if q]
+        heapq.heapify(heap)
+        while heap:
+            _, _, sender, index = heapq.heappop(heap)
+            queue = queues[sender]
+            yield queue[index].tx
+            if index + 1 < len(queue):
+                nxt = queue[index + 1]
+                heapq.heappush(heap, (-nxt.tx.fee, nxt.order, sender, index + 1))
+
+    def on_commit(self, state: State, included: Iterable[str]) -> list[tuple[Transaction, ChainError]]:
+        """Drop included transactions and re-check the rest against the new state.
+
+        Transactions that no longer apply (their sender spent the funds in another way) are
+        evicted and returned with the reason.
+        """
+        for tx_hash in included:
+            self._unindex(tx_hash)
+        self._state = state
+        self._pending = Ledger(state)
+        remaining = sorted(self._by_hash.values())
+        self._by_hash.clear()
+        self._by_sender.clear()
+        evicted: list[tuple[Transaction, ChainError]] = []
+        ctx = self._context()
+        for entry in sorted(remaining, key=lambda e: (e.tx.sender, e.tx.nonce)):
+            tx = entry.tx
+            try:
+                apply_tx(self._pending, tx, ctx, verified=True)
+            except ChainError as exc:
+                evicted.append((tx, exc))
+                continue
+            self._by_hash[tx.hash] = entry
+            self._by_sender.setdefault(tx.sender, {})[tx.nonce] = entry
+        if evicted:
+            self._persistence.remove([tx.hash for tx, _ in evicted])
+        return evicted
+
+    def restore(self, txs: Iterable[Transaction]) -> list[tuple[Transaction, ChainError]]:
+        """Reload persisted transactions after a restart (signatures were checked at admission)."""
+        for tx in txs:
+            self._index(tx)
+        return self.on_commit(self._state, ())
+
+    # -- queries -----------------------------------------------------------------------------------
+
+    def __len__(self) -> int:
+        return len(self._by_hash)
+
+    def __contains__(self, tx_hash: object) -> bool:
+        return tx_hash in self._by_hash
+
+    def get(self, tx_hash: str) -> Transaction | None:
+        entry = self._by_hash.get(tx_hash)
+        return entry.tx if entry else None
+
+    def hashes(self) -> set[str]:
+        return set(self._by_hash)
+
+    def pending_nonce(self, address: str) -> int:
+        """The nonce a new transaction from ``address`` must carry."""
+        return int(self._pending.account(address)["nonce"])
+
+    def transactions(self, limit: int = 100) -> list[Transaction]:
+        return [e.tx for e in sorted(self._by_hash.values())[:limit]]

@@ -1,0 +1,257 @@
+"""The node's RPC methods, described once: name -> params model -> handler.
+
+Served as JSON-RPC 2.0 (``POST /``, batches included) and as URI calls (``GET /METHOD?arg=...``)
+on both the operator socket and the public TCP port. Errors carry stable codes: the JSON-RPC
+standard ones, ``chain.errors`` codes for protocol rejections, and the few below.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from collections.abc import Awaitable, Callable
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+
+from chain import crypto
+from chain.block import merkle_proof
+from chain.errors import ChainError, InvalidTransaction
+from chain.execution import TREASURY
+from chain.tx import parse_transaction
+from chain.types import Address, Hash
+from daemons.node.core import NodeCore
+
+PARSE_ERROR = -32700
+INVALID_REQUEST = -32600
+METHOD_NOT_FOUND = -32601
+INVALID_PARAMS = -32602
+INTERNAL_ERROR = -32603
+NOT_FOUND = -32004
+COMMIT_TIMEOUT = -32005
+VERSION = "0.1.0"
+
+
+class RpcError(Exception):
+    def __init__(self, code: int, message: str, data: Any = None) -> None:
+        super().__init__(message)
+        self.code = code
+        self.message = message
+        self.data = data
+
+
+class _Params(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class NoParams(_Params):
+    pass
+
+
+class GetBlockParams(_Params):
+    height: int | None = Field(None, ge=1)
+    hash: Hash | None = None
+
+
+class HashParams(_Params):
+    hash: Hash
+
+
+class AddressParams(_Params):
+    address: Address
+
+
+class AddressTxsParams(_Params):
+    address: Address
+    limit: int = Field(50, ge=1, le=1000)
+    before_height: int | None = Field(None, ge=1)
+
+
+class BroadcastParams(_Params):
+    tx: dict[str, Any] | str
+    """The signed transaction, as an object or as its canonical JSON text."""
+    mode: Literal["sync", "commit"] = "sync"
+    timeout_s: float = Field(30.0, gt=0, le=300)
+
+
+class ReceiptParams(_Params):
+    id: Hash | None = None
+    job_id: str | None = Field(None, min_length=1, max_length=128)
+
+    @model_validator(mode="after")
+    def _one(self) -> "ReceiptParams":
+        if (self.id is None) == (self.job_id is None):
+            raise ValueError("give exactly one of id or job_id")
+        return self
+
+
+class MempoolParams(_Params):
+    limit: int = Field(100, ge=1, le=10_000)
+
+
+class NodeApi:
+    """Handlers over a ``NodeCore``. ``wait_commit`` is provided by the server (it owns the loop)."""
+
+    def __init__(self, core: NodeCore, wait_commit: Callable[[str, float], Awaitable[dict[str, Any]]]) -> None:
+        self.core = core
+        self.store = core.store
+        self._wait_commit = wait_commit
+        self.methods: dict[str, tuple[type[_Params], Callable[[Any], Any]]] = {
+            "status": (NoParams, self.status),
+            "get_block": (GetBlockParams, self.get_block),
+            "get_tx": (HashParams, self.get_tx),
+            "broadcast_tx": (BroadcastParams, self.broadcast_tx),
+            "get_balance": (AddressParams, self.get_balance),
+            "get_account": (AddressParams, self.get_account),
+            "get_address_txs": (AddressTxsParams, self.get_address_txs),
+            "net_info": (NoParams, self.net_info),
+            "validators": (NoParams, self.validators),
+            "get_receipt": (ReceiptParams, self.get_receipt),
+            "mempool": (MempoolParams, self.mempool),
+        }
+
+    # -- dispatch --------------------------------------------------------------------------------
+
+    async def call(self, method: str, params: Any) -> Any:
+        entry = self.methods.get(method)
+        if entry is None:
+            raise RpcError(METHOD_NOT_FOUND, f"method {method!r} does not exist; methods: {', '.join(sorted(self.methods))}")
+        model, handler = entry
+        if params is None:
+            params = {}
+        if not isinstance(params, dict):
+            raise RpcError(INVALID_PARAMS, "params must be an object of named parameters")
+        try:
+            parsed = model.model_validate(params)
+        except ValidationError as exc:
+            first = exc.errors()[0]
+            where = ".".join(str(p) for p in first["loc"]) or "params"
+            raise RpcError(INVALID_PARAMS, f"invalid params: {where}: {first['msg']}") from None
+        try:
+            result = handler(parsed)
+            if asyncio.iscoroutine(result):
+                result = await result
+            return result
+        except ChainError as exc:
+            raise RpcError(exc.code, exc.message) from None
+
+    # -- methods -----------------------------------------------------------------------------------
+
+    def status(self, _: NoParams) -> dict[str, Any]:
+        core = self.core
+        state = core.snapshot()
+        return {
+            "chain_id": core.chain_id, "genesis_hash": core.genesis.hash, "height": state.height,
+            "latest_block_hash": state.last_block_hash or None, "latest_block_time_ms": state.time_ms,
+            "state_root": state.root, "validator_address": core.validator_address,
+            "is_proposer_next": core.is_my_turn(), "mempool_size": len(core.mempool), "version": VERSION,
+            "block_time_ms": core.block_time_ms, "consensus_mode": "poa", "catching_up": False,
+            "treasury": TREASURY,
+        }
+
+    def _block_result(self, block: Any) -> dict[str, Any]:
+        commit = self.store.get_commit(block.height)
+        return {"hash": block.hash, **block.to_dict(), "commit": commit.model_dump() if commit else None}
+
+    def get_block(self, p: GetBlockParams) -> dict[str, Any]:
+        if p.hash is not None:
+            block = self.store.get_block_by_hash(p.hash)
+        else:
+            height = p.height if p.height is not None else self.core.snapshot().height
+            if height == 0:
+                raise RpcError(NOT_FOUND, "no block has been produced yet")
+            block = self.store.get_block(height)
+        if block is None:
+            raise RpcError(NOT_FOUND, f"no block {p.hash or p.height}")
+        return self._block_result(block)
+
+    def get_tx(self, p: HashParams) -> dict[str, Any]:
+        found = self.store.get_tx(p.hash)
+        if found is not None:
+            tx, height, index = found
+            return {"hash": tx.hash, "status": "committed", "height": height, "index": index, "tx": tx.to_dict()}
+        pending = self.core.mempool.get(p.hash)
+        if pending is not None:
+            return {"hash": pending.hash, "status": "pending", "height": None, "index": None, "tx": pending.to_dict()}
+        raise RpcError(NOT_FOUND, f"no transaction {p.hash}")
+
+    async def broadcast_tx(self, p: BroadcastParams) -> dict[str, Any]:
+        try:
+            data = p.tx if isinstance(p.tx, dict) else json.loads(p.tx)
+        except json.JSONDecodeError as exc:
+            raise InvalidTransaction(f"tx is not valid JSON: {exc.msg}") from None
+        tx = parse_transaction(data)
+        outcome = (await asyncio.to_thread(self.core.submit, [tx]))[0]
+        if outcome is not None:
+            raise outcome
+        if p.mode == "sync":
+            return {"hash": tx.hash, "status": "pending"}
+        return await self._wait_commit(tx.hash, p.timeout_s)
+
+    def get_balance(self, p: AddressParams) -> dict[str, Any]:
+        state = self.core.snapshot()
+        account = state.get("account", p.address) or {"balance": 0}
+        return {"address": p.address, "balance": account["balance"], "height": state.height}
+
+    def get_account(self, p: AddressParams) -> dict[str, Any]:
+        return self.core.account(p.address)
+
+    def get_address_txs(self, p: AddressTxsParams) -> dict[str, Any]:
+        rows = self.store.txs_by_address(p.address, limit=p.limit, before_height=p.before_height)
+        return {"address": p.address, "txs": [
+            {"hash": tx.hash, "height": height, "index": index, "tx": tx.to_dict()} for tx, height, index in rows
+        ]}
+
+    def net_info(self, _: NoParams) -> dict[str, Any]:
+        return {"listening": True, "peers": [], "n_peers": 0, "consensus_mode": "poa"}
+
+    def validators(self, _: NoParams) -> dict[str, Any]:
+        state = self.core.snapshot()
+        signers = (state.get("meta", "signers") or {}).get("set", {})
+        total = sum(s["power"] for s in signers.values())
+        result = []
+        for address, v in sorted(state.items("validator")):
+            result.append({
+                "address": address, "name": v["name"], "pubkey": v["pubkey"], "power": v["power"],
+                "self_bond": v["self_bond"], "commission_bps": v["commission_bps"], "jailed": v["jailed"],
+                "removed": v["removed"], "active": address in signers,
+                "priority": signers.get(address, {}).get("priority"),
+            })
+        return {"height": state.height, "total_power": total, "validators": result}
+
+    def get_receipt(self, p: ReceiptParams) -> dict[str, Any]:
+        """Everything needed to verify a receipt from chain data alone: the receipt, the
+        transaction that settled it, that transaction's Merkle path to the block's tx_root, the
+        block header and the commit that finalized it."""
+        if p.id:
+            located = self.store.get_receipt(p.id)
+        else:
+            found = self.store.receipts_for_job(p.job_id or "")
+            located = found[0] if found else None
+        if located is None:
+            raise RpcError(NOT_FOUND, f"no settled receipt for {'id ' + p.id if p.id else 'job ' + str(p.job_id)}")
+        stored = self.store.get_tx(located.tx_hash)
+        assert stored is not None
+        height, tx_index = stored.height, stored.index
+        block = self.store.get_block(height)
+        assert block is not None
+        commit = self.store.get_commit(height)
+        state = self.core.snapshot()
+        signers = (state.get("meta", "signers") or {}).get("set", {})
+        return {
+            "receipt_id": located.receipt_id, "receipt": located.receipt.model_dump(), "tx_hash": located.tx_hash,
+            "height": height, "tx_index": tx_index, "receipt_index": located.index,
+            "validators": {a: {"pubkey": s["pubkey"], "power": s["power"]} for a, s in signers.items()},
+            "tx": block.txs[tx_index].to_dict(),
+            "tx_proof": [list(step) for step in merkle_proof([tx.hash for tx in block.txs], tx_index)],
+            "header": block.header.model_dump(), "block_hash": block.hash,
+            "commit": commit.model_dump() if commit else None, "final": commit is not None,
+        }
+
+    def mempool(self, p: MempoolParams) -> dict[str, Any]:
+        txs = self.core.mempool.transactions(p.limit)
+        return {"size": len(self.core.mempool), "txs": [{"hash": tx.hash, **tx.to_dict()} for tx in txs]}
+
+
+def is_address(value: str) -> bool:
+    return crypto.is_address(value)

@@ -1,0 +1,32 @@
+"""Settings of the node daemon (table ``[node]`` of config.toml)."""
+
+from __future__ import annotations
+
+from typing import ClassVar, Literal
+
+from pydantic import Field
+
+from daemons.common.settings import CommonSettings, Port, bare_env
+
+
+class NodeSettings(CommonSettings):
+    service: ClassVar[str] = "node"
+
+    api_port: Port = Field(26657, validation_alias=bare_env("API_PORT"), description="JSON-RPC port")
+    ws_port: Port = Field(26658, description="WebSocket events port; 0 picks a free port")
+    block_time: float | None = Field(
+        None, gt=0, le=600, validation_alias=bare_env("BLOCK_TIME"),
+        description="seconds between blocks; default: the genesis block_time_ms")
+    create_empty_blocks: bool = Field(True, description="produce blocks with no transactions")
+    consensus_mode: Literal["poa"] = Field(
+        "poa", validation_alias=bare_env("CONSENSUS_MODE"),
+        description="poa: this node is the single authority and finalizes each block it signs")
+    validator_address: str = Field(
+        "", validation_alias=bare_env("VALIDATOR_ADDRESS"),
+        description="address of the validator key in HOME/keys; empty runs a non-validating node")
+    validator_password_file: str = Field(
+        "", description="file holding the validator key's password; default HOME/keys/validator.password, "
+                        "or $CREDENTIALS_DIRECTORY/validator-password under systemd")
+    max_mempool_txs: int = Field(50_000, gt=0, le=10_000_000)
+    sqlite_synchronous: Literal["normal", "full"] = Field(
+        "normal", description="normal survives process crashes; full also survives power loss")
