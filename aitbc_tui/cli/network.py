@@ -1,0 +1,126 @@
+"""``aitbc up`` / ``aitbc down``: the whole single-machine network in one command."""
+
+from __future__ import annotations
+
+import signal
+from pathlib import Path
+from typing import Any, Optional
+
+import typer
+
+from aitbc_tui.cli.common import HOME_OPTION, JSON_OPTION, emit, fail, handle_errors, resolve_home
+
+
+def _progress(message: str) -> None:
+    typer.echo(f"  {message}", err=True)
+
+
+def up(
+    home: Optional[Path] = HOME_OPTION,
+    detach: bool = typer.Option(False, "--detach", "-d", help="Start in the background and return."),
+    validators: int = typer.Option(1, "--validators", min=1, max=1,
+                                   help="Validators of the dev chain (this build runs single-validator PoA)."),
+    block_time: float = typer.Option(1.0, min=0.05, max=60, help="Seconds between blocks for a new home."),
+    rpc_port: int = typer.Option(26657, help="Node JSON-RPC port."),
+    ws_port: int = typer.Option(26658, help="Node WebSocket port."),
+    coordinator_port: int = typer.Option(18000, help="Coordinator REST port."),
+    miner_port: int = typer.Option(18001, help="Miner /health and /metrics port."),
+    as_json: bool = JSON_OPTION,
+) -> None:
+    """Create (on an empty home) and start node, wallet, coordinator and miner; Ctrl-C stops all."""
+    from aitbc_tui.devnet import DevnetError, Ports, bring_up
+    from aitbc_tui.supervisor import Supervisor, SupervisorError
+
+    resolved = resolve_home(home)
+    supervisor = Supervisor(resolved, detach=detach, progress=_progress)
+    ports = Ports(rpc=rpc_port, ws=ws_port, coordinator=coordinator_port, miner=miner_port)
+    interrupted = False
+
+    def _interrupt(signum: int, frame: Any) -> None:
+        raise KeyboardInterrupt
+
+    signal.signal(signal.SIGTERM, _interrupt)
+    try:
+        with handle_errors():
+            summary = bring_up(resolved, supervisor, ports=ports, block_time=block_time)
+    except (SupervisorError, DevnetError) as exc:
+        supervisor.stop_children()
+        fail(str(exc))
+    except KeyboardInterrupt:
+        typer.echo("\ninterrupted: stopping what was started", err=True)
+        supervisor.stop_children()
+        raise typer.Exit(130)
+    emit(summary, as_json, _render_summary)
+    if detach:
+        return
+    typer.echo("Running in the foreground; Ctrl-C stops every daemon.", err=True)
+    try:
+        exited = supervisor.watch()
+        typer.echo(f"{exited} exited; stopping the others (see {resolved.logs_dir / (exited + '.out')})", err=True)
+    except KeyboardInterrupt:
+        interrupted = True
+        typer.echo("\nstopping...", err=True)
+    supervisor.stop_children()
+    raise typer.Exit(0 if interrupted else 1)
+
+
+def _render_summary(s: dict[str, Any]) -> str:
+    lines = [f"AITBC dev network up in {s['home']} (chain {s['chain_id']}, height {s['height']})", ""]
+    for name, info in s["services"].items():
+        lines.append(f"  {name:12} {info}")
+    if s.get("accounts"):
+        lines.append("")
+        for name, address in s["accounts"].items():
+            lines.append(f"  {name:12} {address}")
+    if s.get("next"):
+        lines += ["", "Try:"] + [f"  {cmd}" for cmd in s["next"]]
+    return "\n".join(lines)
+
+
+def down(home: Optional[Path] = HOME_OPTION, as_json: bool = JSON_OPTION) -> None:
+    """Stop every daemon of this home (miner, coordinator, wallet, then the node)."""
+    from aitbc_tui.supervisor import SERVICES, stop_service
+
+    resolved = resolve_home(home)
+    stopped = {}
+    for service in reversed(SERVICES):
+        pid = stop_service(resolved, service)
+        stopped[service] = pid
+        if pid is not None and not as_json:
+            typer.echo(f"  {service}: stopped (pid {pid})", err=True)
+    if as_json:
+        emit({"stopped": {k: v for k, v in stopped.items() if v is not None}}, True)
+    elif not any(stopped.values()):
+        typer.echo(f"nothing was running in {resolved.root}")
+
+
+def network_status(home: Optional[Path], as_json: bool) -> None:
+    """Each daemon's state on this home."""
+    from aitbc_tui.supervisor import SERVICES, health, running_pid
+
+    resolved = resolve_home(home)
+    data: dict[str, Any] = {"home": str(resolved.root), "services": {}}
+    for service in SERVICES:
+        pid = running_pid(resolved, service)
+        answer = health(resolved, service) if pid is not None else None
+        data["services"][service] = {"running": pid is not None, "pid": pid, "healthy": answer is not None,
+                                     "socket": str(resolved.socket(service))}
+    if data["services"]["node"]["healthy"]:
+        from daemons.node.client import NodeClient
+
+        with handle_errors(), NodeClient.for_home(resolved) as client:
+            status = client.status()
+        data["chain"] = {"chain_id": status["chain_id"], "height": status["height"],
+                         "mempool_size": status["mempool_size"]}
+
+    def human(d: dict[str, Any]) -> str:
+        lines = [f"home {d['home']}"]
+        for name, s in d["services"].items():
+            state = "healthy" if s["healthy"] else ("running, not answering" if s["running"] else "stopped")
+            lines.append(f"  {name:12} {state}{'  pid ' + str(s['pid']) if s['pid'] else ''}")
+        if "chain" in d:
+            c = d["chain"]
+            lines.append(f"  chain        {c['chain_id']} height {c['height']}, {c['mempool_size']} pending txs")
+        return "\n".join(lines)
+
+    emit(data, as_json, human)

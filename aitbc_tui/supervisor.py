@@ -1,0 +1,169 @@
+"""Start, watch and stop the daemons of one home: the machinery behind ``aitbc up/down/status``.
+
+Each daemon runs as its own process (``python -m aitbc_tui.cli <service> start --home H``), exactly
+as systemd would run it, so the single-machine network exercises the same code paths as a rig.
+A daemon's liveness is its pid file's ``flock`` (held for the life of the process, released by the
+kernel on any death) and its readiness is ``GET /health`` on its operator socket.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import os
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from daemons.common.client import DaemonClient
+from daemons.common.errors import DaemonError
+from daemons.common.home import Home
+
+SERVICES = ("node", "wallet", "coordinator", "miner")
+"""Start order; stop order is the reverse (the node outlives everyone who talks to it)."""
+
+
+class SupervisorError(Exception):
+    """A daemon failed to start or stop; the message says which and why."""
+
+
+@dataclass
+class ServiceSpec:
+    name: str
+    args: list[str] = field(default_factory=list)
+    """Extra arguments after ``<name> start --home H``."""
+    ready_timeout_s: float = 60.0
+
+
+def running_pid(home: Home, service: str) -> int | None:
+    """The pid of the daemon holding ``service``'s pid lock in ``home``, or None."""
+    path = home.pid_file(service)
+    try:
+        fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC)
+    except FileNotFoundError:
+        return None
+    try:
+        try:
+            fcntl.flock(fd, fcntl.LOCK_SH | fcntl.LOCK_NB)
+        except BlockingIOError:
+            text = os.read(fd, 32).decode(errors="replace").strip()
+            return int(text) if text.isdigit() else -1
+        fcntl.flock(fd, fcntl.LOCK_UN)
+        return None  # a stale file: nobody holds the lock
+    finally:
+        os.close(fd)
+
+
+def health(home: Home, service: str, timeout: float = 2.0) -> dict[str, object] | None:
+    """The daemon's /health answer over its operator socket, or None when it does not answer."""
+    try:
+        with DaemonClient(home.socket(service), timeout=timeout) as client:
+            return client.get("/health")
+    except DaemonError:
+        return None
+
+
+def log_tail(path: Path, lines: int = 12) -> str:
+    try:
+        return "\n".join(path.read_text(encoding="utf-8", errors="replace").splitlines()[-lines:])
+    except FileNotFoundError:
+        return ""
+
+
+class Supervisor:
+    """Children of one ``aitbc up`` run."""
+
+    def __init__(self, home: Home, *, detach: bool, progress: Callable[[str], None]) -> None:
+        self.home = home
+        self.detach = detach
+        self.progress = progress
+        self.children: dict[str, subprocess.Popen[bytes]] = {}
+
+    def output_log(self, service: str) -> Path:
+        return self.home.logs_dir / f"{service}.out"
+
+    def start(self, spec: ServiceSpec) -> None:
+        """Start ``spec`` unless it already runs on this home, then wait until it is healthy."""
+        existing = running_pid(self.home, spec.name)
+        if existing is not None:
+            self.progress(f"{spec.name}: already running (pid {existing})")
+            return
+        self.home.logs_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
+        out = open(self.output_log(spec.name), "ab")  # noqa: SIM115 - handed to the child
+        argv = [sys.executable, "-m", "aitbc_tui.cli", spec.name, "start", "--home", str(self.home.root), *spec.args]
+        try:
+            proc = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=out, stderr=subprocess.STDOUT,
+                                    start_new_session=True, env={**os.environ, "PYTHONUNBUFFERED": "1"})
+        finally:
+            out.close()
+        self.children[spec.name] = proc
+        self.progress(f"{spec.name}: starting (pid {proc.pid})")
+        self._wait_ready(spec, proc)
+
+    def _wait_ready(self, spec: ServiceSpec, proc: subprocess.Popen[bytes]) -> None:
+        deadline = time.monotonic() + spec.ready_timeout_s
+        last_note = time.monotonic()
+        while time.monotonic() < deadline:
+            code = proc.poll()
+            if code is not None:
+                tail = log_tail(self.output_log(spec.name))
+                raise SupervisorError(f"{spec.name} exited with status {code} while starting; "
+                                      f"last lines of {self.output_log(spec.name)}:\n{tail}")
+            if health(self.home, spec.name, timeout=1.0) is not None:
+                self.progress(f"{spec.name}: ready")
+                return
+            if time.monotonic() - last_note > 5:
+                self.progress(f"{spec.name}: still starting ({int(deadline - time.monotonic())}s left)")
+                last_note = time.monotonic()
+            time.sleep(0.1)
+        raise SupervisorError(f"{spec.name} did not become ready within {spec.ready_timeout_s:g}s; "
+                              f"see {self.output_log(spec.name)}")
+
+    def stop_children(self, timeout_s: float = 20.0) -> None:
+        for name in reversed(list(self.children)):
+            stop_process(self.children[name], timeout_s)
+            self.progress(f"{name}: stopped")
+        self.children.clear()
+
+    def watch(self) -> str | None:
+        """Block until a child exits (its name) or we are interrupted; for foreground ``up``."""
+        while True:
+            for name, proc in self.children.items():
+                if proc.poll() is not None:
+                    return name
+            time.sleep(0.5)
+
+
+def stop_process(proc: subprocess.Popen[bytes], timeout_s: float) -> None:
+    if proc.poll() is not None:
+        return
+    proc.send_signal(signal.SIGTERM)
+    try:
+        proc.wait(timeout_s)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait()
+
+
+def stop_service(home: Home, service: str, timeout_s: float = 20.0) -> int | None:
+    """SIGTERM the daemon running ``service`` on ``home`` and wait for it to go; its pid or None."""
+    pid = running_pid(home, service)
+    if pid is None or pid <= 0:
+        return None
+    try:
+        os.kill(pid, signal.SIGTERM)
+    except ProcessLookupError:
+        return None
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        if running_pid(home, service) is None:
+            return pid
+        time.sleep(0.1)
+    try:
+        os.kill(pid, signal.SIGKILL)
+    except ProcessLookupError:
+        pass
+    return pid
