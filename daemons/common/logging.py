@@ -1,0 +1,184 @@
+"""Structured JSON logging and the append-only audit log, both with secret redaction.
+
+Daemons log with the standard ``logging`` module (``log.info("block committed", extra={...})``);
+:func:`setup_logging` makes every record one JSON object per line in ``HOME/logs/<service>.log``
+and on stderr (for journald). Secrets never reach either: a filter replaces the value of any
+field whose name looks secret (password, mnemonic, api_key, ...) with ``"***"``, in extra fields,
+nested dicts and ``key=value`` text alike, because one careless ``extra={"req": body}`` is enough
+to leak a passphrase into a log that gets pasted into a bug report.
+
+:func:`audit` writes security-relevant events (key unlocked, funds sent, API key refused) to
+``HOME/logs/audit.log``: opened ``O_APPEND`` with mode 0600 and fsynced per record, so that a
+crash cannot lose an acknowledged event and no writer can rewrite earlier lines.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import re
+import sys
+import threading
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from daemons.common.home import Home
+
+REDACTED = "***"
+_SENSITIVE = re.compile(
+    r"(^|_)(password|passwd|passphrase|mnemonic|seed|private_key|privkey|secret|api_key|apikey"
+    r"|token|authorization)($|_)")
+# key=value, key: value, "key": "value" inside free text (messages, URLs with query strings).
+_TEXT_SECRET = re.compile(
+    r"""(?P<key>[A-Za-z0-9_\-]*(?:password|passwd|passphrase|mnemonic|seed|private_key|privkey"""
+    r"""|secret|api_key|apikey|api-key|token|authorization)(?:[_\-][A-Za-z0-9_\-]*)?)"""
+    r"""(?P<sep>["']?\s*[=:]\s*)(?P<value>"[^"]*"|'[^']*'|(?:bearer\s+|basic\s+)?[^\s"'&,;}]+)""",
+    re.IGNORECASE)
+_CAMEL = re.compile(r"(?<=[a-z0-9])(?=[A-Z])")
+# Attributes every LogRecord has; anything else on a record came from ``extra=``.
+_STANDARD = set(vars(logging.LogRecord("", 0, "", 0, "", None, None))) | {"message", "asctime", "taskName", "color_message"}
+_HANDLER_MARK = "_aitbc_handler"
+
+
+def is_sensitive(key: str) -> bool:
+    """True for names like password, walletPassphrase, X-Api-Key, seed_hex (but not max_tokens)."""
+    norm = _CAMEL.sub("_", key).lower().replace("-", "_")
+    return bool(_SENSITIVE.search(norm))
+
+
+def redact(value: Any) -> Any:
+    """A copy of ``value`` with secret-looking dict keys masked and secrets in text masked."""
+    if isinstance(value, dict):
+        return {k: (REDACTED if isinstance(k, str) and is_sensitive(k) else redact(v))
+                for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [redact(v) for v in value]
+    if isinstance(value, str):
+        return redact_text(value)
+    return value
+
+
+def redact_text(text: str) -> str:
+    """Mask ``password=x``, ``"api_key": "x"`` and the like inside free text."""
+    def mask(m: re.Match[str]) -> str:
+        quote = m["value"][0] if m["value"][0] in "\"'" else ""
+        return f"{m['key']}{m['sep']}{quote}{REDACTED}{quote}"
+
+    return _TEXT_SECRET.sub(mask, text)
+
+
+class RedactionFilter(logging.Filter):
+    """Masks secrets in a record's message and extra fields before any handler formats it."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        try:
+            message = record.getMessage()
+        except (TypeError, ValueError):
+            message = str(record.msg)
+        record.msg = redact(message) if not isinstance(record.msg, dict) else redact(record.msg)
+        record.args = None
+        for key in list(vars(record)):
+            if key not in _STANDARD and not key.startswith("_"):
+                setattr(record, key, REDACTED if is_sensitive(key) else redact(getattr(record, key)))
+        return True
+
+
+class JsonFormatter(logging.Formatter):
+    """One JSON object per line: ts, level, service, module, function, line, msg, extra fields."""
+
+    def __init__(self, service: str) -> None:
+        super().__init__()
+        self.service = service
+
+    def format(self, record: logging.LogRecord) -> str:
+        entry: dict[str, Any] = {
+            "ts": datetime.fromtimestamp(record.created, UTC).isoformat(timespec="milliseconds"),
+            "level": record.levelname.lower(),
+            "service": self.service,
+            "logger": record.name,
+            "module": record.module,
+            "function": record.funcName,
+            "line": record.lineno,
+            "msg": record.msg if isinstance(record.msg, dict) else record.getMessage(),
+        }
+        for key, value in vars(record).items():
+            if key not in _STANDARD and not key.startswith("_") and key not in entry:
+                entry[key] = value
+        if record.exc_info:
+            entry["exc"] = redact_text(self.formatException(record.exc_info))
+        return json.dumps(entry, default=str, ensure_ascii=False)
+
+
+def setup_logging(service: str, home: Home, level: str | int = "info") -> None:
+    """Route all logging (ours, uvicorn's, libraries') to JSON lines in the file and on stderr.
+
+    Idempotent: calling it again replaces the handlers it installed before. Also points
+    :func:`audit` at ``HOME/logs/audit.log``.
+    """
+    home.logs_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
+    log_path = home.log_file(service)
+    os.close(os.open(log_path, os.O_WRONLY | os.O_CREAT | os.O_APPEND | os.O_CLOEXEC, 0o600))
+    numeric = level if isinstance(level, int) else logging.getLevelName(level.upper())
+    if not isinstance(numeric, int):
+        raise ValueError(f"unknown log level {level!r}")
+    root = logging.getLogger()
+    for handler in [h for h in root.handlers if getattr(h, _HANDLER_MARK, False)]:
+        root.removeHandler(handler)
+        handler.close()
+    formatter, redaction = JsonFormatter(service), RedactionFilter()
+    for handler in (logging.FileHandler(log_path, encoding="utf-8"), logging.StreamHandler(sys.stderr)):
+        setattr(handler, _HANDLER_MARK, True)
+        handler.addFilter(redaction)
+        handler.setFormatter(formatter)
+        root.addHandler(handler)
+    root.setLevel(numeric)
+    for noisy in ("httpx", "httpcore", "websockets", "asyncio"):
+        logging.getLogger(noisy).setLevel(max(numeric, logging.INFO))
+    logging.captureWarnings(True)
+    configure_audit(service, home)
+
+
+class AuditLog:
+    """Append-only JSON-lines file of security-relevant events; each record fsynced."""
+
+    def __init__(self, path: Path, service: str) -> None:
+        self.path = path
+        self.service = service
+        self._lock = threading.Lock()
+
+    def write(self, event: str, **fields: Any) -> None:
+        record = {"ts": datetime.now(UTC).isoformat(timespec="milliseconds"),
+                  "service": self.service, "event": event, "pid": os.getpid()}
+        record.update({k: (REDACTED if is_sensitive(k) else redact(v)) for k, v in fields.items()
+                       if k not in record})
+        line = (json.dumps(record, default=str, ensure_ascii=False) + "\n").encode("utf-8")
+        with self._lock:
+            fd = os.open(self.path, os.O_WRONLY | os.O_APPEND | os.O_CREAT | os.O_CLOEXEC, 0o600)
+            try:
+                if os.fstat(fd).st_mode & 0o077:
+                    os.fchmod(fd, 0o600)
+                os.write(fd, line)  # one write() per record: O_APPEND keeps concurrent writers whole
+                os.fsync(fd)
+            finally:
+                os.close(fd)
+
+
+_audit: AuditLog | None = None
+
+
+def configure_audit(service: str, home: Home) -> AuditLog:
+    """Point :func:`audit` at ``HOME/logs/audit.log`` (done by :func:`setup_logging`)."""
+    global _audit
+    home.logs_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
+    _audit = AuditLog(home.audit_log, service)
+    return _audit
+
+
+def audit(event: str, **fields: Any) -> None:
+    """Record a security-relevant event. Raises if logging was never set up: an audit event
+    silently dropped is worse than a loud failure."""
+    if _audit is None:
+        raise RuntimeError("audit log not configured: call setup_logging() first")
+    _audit.write(event, **fields)

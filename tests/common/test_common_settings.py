@@ -1,0 +1,142 @@
+"""Settings layering (defaults < TOML < env < overrides) and one-line errors naming field + source."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import ClassVar
+
+import pytest
+from pydantic import Field
+
+from daemons.common.home import Home
+from daemons.common.settings import CommonSettings, Port, SettingsError, bare_env, load_settings
+
+
+class NodeLike(CommonSettings):
+    """A stand-in for the node's settings: own table, own bare env names, own port default."""
+
+    service: ClassVar[str] = "node"
+    api_port: Port = 26657  # redefined without alias: API_PORT must still work
+    block_time: float = Field(1.0, gt=0, validation_alias=bare_env("BLOCK_TIME"))
+    consensus_mode: str = Field("poa", validation_alias=bare_env("CONSENSUS_MODE"))
+    seeds: list[str] = []
+
+
+def write_config(home: Home, text: str) -> Path:
+    home.root.mkdir(parents=True, exist_ok=True)
+    home.config_file.write_text(text, encoding="utf-8")
+    return home.config_file
+
+
+def test_defaults(home: Home) -> None:
+    s = load_settings(NodeLike, home)
+    assert s.home == home
+    assert (s.block_time, s.consensus_mode, s.log_level, s.api_host, s.api_port) == \
+        (1.0, "poa", "info", "127.0.0.1", 26657)
+    assert s.database_url == f"sqlite:///{home.data_dir}/node.db"
+    assert s.max_body_bytes == 1 << 20
+    assert s.tcp_listeners() == [("127.0.0.1", 26657)]
+
+
+def test_toml_beats_defaults_and_section_beats_top_level(home: Home) -> None:
+    write_config(home, """
+log_level = "WARNING"
+api_host = "0.0.0.0"
+[node]
+block_time = 2.5
+api_host = "127.0.0.2"
+seeds = ["a:1", "b:2"]
+[coordinator]
+no_such_setting_for_the_node = 1
+""")
+    s = load_settings(NodeLike, home)
+    assert (s.log_level, s.block_time, s.api_host, s.seeds) == ("warning", 2.5, "127.0.0.2", ["a:1", "b:2"])
+
+
+def test_env_beats_toml_and_prefixed_beats_bare(home: Home, monkeypatch: pytest.MonkeyPatch) -> None:
+    write_config(home, "[node]\nblock_time = 2.5\napi_port = 1000\nconsensus_mode = 'pos'\n")
+    monkeypatch.setenv("BLOCK_TIME", "3")
+    monkeypatch.setenv("API_PORT", "2000")
+    monkeypatch.setenv("AITBC_SEEDS", '["c:3"]')
+    monkeypatch.setenv("LOG_LEVEL", "Debug")
+    s = load_settings(NodeLike, home)
+    assert (s.block_time, s.api_port, s.seeds, s.log_level, s.consensus_mode) == \
+        (3.0, 2000, ["c:3"], "debug", "pos")
+    monkeypatch.setenv("AITBC_BLOCK_TIME", "4")
+    assert load_settings(NodeLike, home).block_time == 4.0
+
+
+def test_overrides_beat_env_and_none_means_not_given(home: Home, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("BLOCK_TIME", "3")
+    assert load_settings(NodeLike, home, block_time=5).block_time == 5.0
+    assert load_settings(NodeLike, home, block_time=None).block_time == 3.0
+
+
+def test_explicit_config_file_replaces_the_home_one(home: Home, tmp_path: Path) -> None:
+    write_config(home, "[node]\nblock_time = 2.5\n")
+    other = tmp_path / "custom.toml"
+    other.write_text("[validator]\nblock_time = 7\n")
+    s = load_settings(NodeLike, home, config_file=other, section="validator")
+    assert s.block_time == 7.0
+
+
+def test_database_url_from_env(home: Home, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("DATABASE_URL", "postgresql://aitbc@db/aitbc")
+    assert load_settings(NodeLike, home).database_url == "postgresql://aitbc@db/aitbc"
+
+
+def test_tcp_can_be_disabled(home: Home, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("AITBC_TCP_ENABLED", "false")
+    assert load_settings(NodeLike, home).tcp_listeners() == []
+
+
+def test_home_argument_may_be_a_path_resolved_like_the_cli(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("AITBC_HOME", str(tmp_path / "envhome"))
+    assert load_settings(NodeLike).home.root == tmp_path / "envhome"
+    assert load_settings(NodeLike, tmp_path / "flag").home.root == tmp_path / "flag"
+
+
+@pytest.mark.parametrize(("toml", "env", "expected"), [
+    ("[node]\nblock_time = -1\n", {}, r"config\.toml \[node\]\.block_time: input should be greater than 0 \(got -1\)"),
+    ("[node]\nblok_time = 1\n", {}, r"config\.toml \[node\]\.blok_time: unknown setting"),
+    ("", {"BLOCK_TIME": "soon"}, r"^env BLOCK_TIME: input should be a valid number.*\(got 'soon'\)"),
+    ("", {"AITBC_API_PORT": "70000"}, r"^env AITBC_API_PORT: input should be less than or equal to 65535"),
+    ("", {"LOG_LEVEL": "loud"}, r"^env LOG_LEVEL: input should be 'debug', 'info', 'warning' or 'error'"),
+    ("log_level = 'verbose'\n", {}, r"config\.toml log_level: input should be"),
+    ("block_time = 2\n", {}, r"config\.toml block_time: unknown common setting .*\[node\]"),
+    ("[node]\nblock_time = 2\nnode = 3\n", {}, r"config\.toml \[node\]\.node: unknown setting"),
+    ("node = 3\n", {}, r"config\.toml node: unknown common setting"),
+    ("[node\n", {}, r"config\.toml: cannot read TOML"),
+    ("[node]\nhome = '/elsewhere'\n", {}, r"config\.toml \[node\]\.home: the home cannot be set"),
+    ("", {"AITBC_SEEDS": "[not json"}, r"^env AITBC_SEEDS: not valid JSON"),
+])
+def test_errors_name_the_field_and_its_source(home: Home, monkeypatch: pytest.MonkeyPatch,
+                                              toml: str, env: dict[str, str], expected: str) -> None:
+    write_config(home, toml)
+    for name, value in env.items():
+        monkeypatch.setenv(name, value)
+    with pytest.raises(SettingsError, match=expected) as info:
+        load_settings(NodeLike, home)
+    assert "\n" not in str(info.value)
+
+
+def test_override_errors_name_the_argument(home: Home) -> None:
+    with pytest.raises(SettingsError, match=r"^argument block_time: input should be greater than 0"):
+        load_settings(NodeLike, home, block_time=0)
+
+
+def test_missing_explicit_config_is_an_error(home: Home, tmp_path: Path) -> None:
+    with pytest.raises(SettingsError, match=r"config file .*nope\.toml: not found"):
+        load_settings(NodeLike, home, config_file=tmp_path / "nope.toml")
+
+
+def test_secret_values_are_not_echoed_in_errors(home: Home, monkeypatch: pytest.MonkeyPatch) -> None:
+    class WithSecret(CommonSettings):
+        service: ClassVar[str] = "wallet"
+        unlock_passphrase: int = 0
+
+    monkeypatch.setenv("AITBC_UNLOCK_PASSPHRASE", "hunter2")
+    with pytest.raises(SettingsError) as info:
+        load_settings(WithSecret, home)
+    assert "env AITBC_UNLOCK_PASSPHRASE" in str(info.value)
+    assert "hunter2" not in str(info.value)
