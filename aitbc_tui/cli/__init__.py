@@ -37,6 +37,7 @@ def _register() -> None:
     # Areas are imported lazily here so that `aitbc --version` stays fast.
     from aitbc_tui.cli.keys import app as keys_app; app.add_typer(keys_app, name="keys")  # noqa: E702
     from aitbc_tui.cli.node import app as node_app; app.add_typer(node_app, name="node")  # noqa: E702
+    from aitbc_tui.cli.service import add_install_service; add_install_service(node_app, "node")  # noqa: E702
     from aitbc_tui.cli.chain import app as chain_app; app.add_typer(chain_app, name="chain")  # noqa: E702
     from aitbc_tui.cli import network; app.command("up")(network.up); app.command("down")(network.down)  # noqa: E702
 

@@ -1,0 +1,50 @@
+"""The systemd units render for every daemon and pass ``systemd-analyze verify``."""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
+
+from aitbc_tui.cli import app
+from aitbc_tui.services import DAEMONS, ServiceInstallError, UnitOptions, render_unit
+
+SYSTEMD_ANALYZE = shutil.which("systemd-analyze")
+
+
+@pytest.mark.parametrize("daemon", DAEMONS)
+def test_rendered_unit_has_hardening_and_restart(daemon: str, tmp_path: Path) -> None:
+    text = render_unit(UnitOptions(daemon=daemon, home=tmp_path / "home"))
+    assert "@" not in text.replace("multi-user", "")  # every placeholder was filled
+    for line in ("NoNewPrivileges=yes", "ProtectSystem=strict", "PrivateTmp=yes", "RuntimeDirectory=aitbc",
+                 "Restart=on-failure", "StandardOutput=journal", "User=aitbc", f"{daemon} start --home {tmp_path / 'home'}"):
+        assert line in text
+
+
+def test_credential_only_for_keyed_daemons(tmp_path: Path) -> None:
+    text = render_unit(UnitOptions(daemon="node", credential_file=tmp_path / "pw"))
+    assert f"LoadCredential=validator-password:{tmp_path / 'pw'}" in text
+    with pytest.raises(ServiceInstallError):
+        render_unit(UnitOptions(daemon="miner", credential_file=tmp_path / "pw"))
+
+
+def test_unknown_daemon_refused() -> None:
+    with pytest.raises(ServiceInstallError, match="unknown daemon"):
+        render_unit(UnitOptions(daemon="pool"))
+
+
+@pytest.mark.skipif(SYSTEMD_ANALYZE is None, reason="systemd-analyze is not installed (.ci/run installs it)")
+@pytest.mark.parametrize("daemon", DAEMONS)
+def test_units_pass_systemd_analyze_verify(daemon: str, tmp_path: Path) -> None:
+    result = CliRunner().invoke(app, [daemon, "install-service", "--output", str(tmp_path / "units"),
+                                      "--home", str(tmp_path / "home"), "--json"])
+    assert result.exit_code == 0, result.output
+    unit = tmp_path / "units" / f"aitbc-{daemon}.service"
+    assert unit.is_file()
+    verify = subprocess.run([SYSTEMD_ANALYZE, "verify", str(unit)], capture_output=True, text=True, timeout=60)
+    ours = [line for line in (verify.stdout + verify.stderr).splitlines() if f"aitbc-{daemon}" in line]
+    assert verify.returncode == 0, verify.stdout + verify.stderr
+    assert ours == [], ours
