@@ -36,8 +36,17 @@ def _check(value: Any, path: str) -> None:
 
 def canonical_json(value: Any) -> bytes:
     """Encode ``value`` as canonical JSON bytes, refusing anything without a unique encoding."""
-    _check(value, "")
-    return _ENCODER.encode(value).encode("utf-8")
+    try:
+        _check(value, "")
+        return _ENCODER.encode(value).encode("utf-8")
+    except UnicodeEncodeError:
+        # Lone surrogates have no UTF-8 form, so no canonical bytes either.
+        raise EncodingError("text contains a lone surrogate, which has no UTF-8 encoding") from None
+    except RecursionError:
+        raise EncodingError("value is nested too deeply to encode") from None
+    except ValueError as exc:
+        # Python refuses to print integers beyond sys.get_int_max_str_digits().
+        raise EncodingError(f"value cannot be encoded: {exc}") from None
 
 
 def _refuse_float(text: str) -> Any:
@@ -62,6 +71,11 @@ def decode_canonical(data: bytes) -> Any:
         value = json.loads(text, parse_float=_refuse_float, parse_constant=_refuse_constant)
     except json.JSONDecodeError as exc:
         raise EncodingError(f"malformed JSON: {exc.msg} at position {exc.pos}") from None
+    except RecursionError:
+        raise EncodingError("JSON is nested too deeply") from None
+    except ValueError as exc:
+        # Integers longer than sys.get_int_max_str_digits() are refused by the parser itself.
+        raise EncodingError(f"malformed JSON: {exc}") from None
     if canonical_json(value) != data:
         raise EncodingError("JSON is not in canonical form (sorted keys, no spaces)")
     return value

@@ -159,6 +159,10 @@ def _job_receipt(ledger: Ledger, tx: Transaction, body: JobReceiptPayload, ctx: 
     if tx.sender not in _coordinators(ledger):
         raise Unauthorized(f"{tx.sender} is not a registered coordinator and cannot settle receipts")
     params = ledger.params
+    # Collected here and added to the block's miner weights only once every receipt passed: a
+    # batch refused half-way (by ``build_block``) must leave no weight behind, or the proposer's
+    # state root would differ from every other node's.
+    weights: dict[str, int] = {}
     for receipt in body.receipts:
         rb = receipt.body
         proof = rb.proof.body
@@ -188,7 +192,9 @@ def _job_receipt(ledger: Ledger, tx: Transaction, body: JobReceiptPayload, ctx: 
         ledger.put("miner", proof.miner, {**miner, "jobs": miner["jobs"] + 1})
         ledger.put("job", job_id, {"receipt_id": receipt.receipt_id, "height": ctx.height, "tx": tx.hash,
                                    "miner": proof.miner, "client": rb.client, "price": rb.price})
-        ctx.miner_weights[proof.miner] = ctx.miner_weights.get(proof.miner, 0) + rb.price
+        weights[proof.miner] = weights.get(proof.miner, 0) + rb.price
+    for miner_address, weight in weights.items():
+        ctx.miner_weights[miner_address] = ctx.miner_weights.get(miner_address, 0) + weight
 
 
 def _miner_bond(ledger: Ledger, tx: Transaction, body: MinerBondPayload, ctx: BlockContext) -> None:
@@ -426,8 +432,13 @@ def _distribute_rewards(ledger: Ledger, ctx: BlockContext, signers: Signers) -> 
             ledger.credit(address, commission)
             paid += commission
             rest = share - commission
-            for key, delegation in by_validator.get(address, []):
-                reward = rest * delegation["amount"] // signer["power"]
+            delegations = by_validator.get(address, [])
+            # Voting power was fixed at the start of the block, delegations are read after its
+            # transactions: stake added in this block must not make the shares sum past ``rest``
+            # (the excess would be taken from the treasury, even below zero).
+            bonded = max(int(signer["power"]), sum(d["amount"] for _, d in delegations))
+            for key, delegation in delegations:
+                reward = rest * delegation["amount"] // bonded
                 if reward:
                     ledger.put("delegation", key, {**delegation, "rewards": delegation["rewards"] + reward})
                     paid += reward
@@ -449,9 +460,16 @@ def _tally(ledger: Ledger, ctx: BlockContext, signers: Signers) -> None:
         status = "passed" if passed else "rejected"
         action = proposal["action"]
         if passed and action["kind"] == "param_change":
-            params = ChainParams.model_validate({**ledger.params.model_dump(), **action["changes"]})
-            ledger.put("meta", "params", params.model_dump())
-            status = "executed"
+            # Checked when proposed, but an earlier change may have executed since (two share
+            # changes that only together exceed 100%): then this one fails instead of halting
+            # the chain with an exception out of ``end_block``.
+            try:
+                params = ChainParams.model_validate({**ledger.params.model_dump(), **action["changes"]})
+            except ValidationError:
+                status = "failed"
+            else:
+                ledger.put("meta", "params", params.model_dump())
+                status = "executed"
         elif passed and action["kind"] == "treasury_spend":
             spend = TreasurySpend.model_validate(action)
             if ledger.balance(TREASURY) >= spend.amount:
