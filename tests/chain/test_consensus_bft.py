@@ -1,0 +1,220 @@
+"""Tendermint rounds (chain.consensus) driven by an in-memory network of validators.
+
+The network delivers messages in an order chosen by the test (or by hypothesis), drops the
+messages of crashed validators, and fires timeouts only when nothing else can happen; that is
+enough to exercise every rule of Algorithm 1: fresh proposals, nil prevotes on timeout,
+locking, re-proposal of a valid block, round skipping and equivocation.
+"""
+
+from __future__ import annotations
+
+import random
+from collections import deque
+from typing import Any
+
+from hypothesis import given, settings, strategies as st
+
+from chain import crypto
+from chain.block import Block
+from chain.consensus import (
+    BroadcastProposal, BroadcastVote, Decide, Equivocation, HeightConsensus, Proposal, ScheduleTimeout, Step,
+)
+from chain.errors import ChainError
+from chain.execution import apply_block, build_block
+from chain.genesis import genesis_state
+from chain.ledger import Ledger
+from chain.state import State
+from chain.validators import active_set, proposer_for
+from chain.vote import Vote, VoteBody, sign_vote
+from chainkit import CHAIN_ID, GENESIS_MS, VALIDATORS, make_genesis
+
+
+class Network:
+    def __init__(self, n: int, *, crashed: set[int] = frozenset(), byzantine_proposer: bool = False,
+                 seed: int = 0, powers: list[int] | None = None) -> None:
+        self.state: State = genesis_state(make_genesis(n, powers=powers))
+        self.signers = active_set(Ledger(self.state))
+        self.keys = VALIDATORS[:n]
+        self.crashed = set(crashed)
+        self.rng = random.Random(seed)
+        self.queue: deque[tuple[int, Any]] = deque()
+        self.timeouts: list[tuple[int, ScheduleTimeout]] = []
+        self.decisions: dict[int, Decide] = {}
+        self.equivocations: list[Equivocation] = []
+        self.nodes = [self._node(i) for i in range(n)]
+
+    def _node(self, i: int) -> HeightConsensus:
+        key = self.keys[i]
+
+        def propose(round_: int) -> Block:
+            # A node proposes with its own clock: different nodes make different blocks.
+            return build_block(self.state, [], proposer=key.address, time_ms=GENESIS_MS + 1000 + i, round_=round_).block
+
+        def valid(block: Block) -> bool:
+            try:
+                apply_block(self.state, block)
+            except ChainError:
+                return False
+            return True
+
+        return HeightConsensus(CHAIN_ID, 1, self.signers, key.address, propose_block=propose, block_is_valid=valid,
+                               sign=lambda message: crypto.sign(key.seed, message))
+
+    def handle(self, i: int, actions: list[Any]) -> None:
+        if i in self.crashed:
+            return
+        for action in actions:
+            if isinstance(action, (BroadcastProposal, BroadcastVote)):
+                for j in range(len(self.nodes)):
+                    if j != i:
+                        self.queue.append((j, action))
+            elif isinstance(action, ScheduleTimeout):
+                self.timeouts.append((i, action))
+            elif isinstance(action, Decide):
+                self.decisions[i] = action
+            elif isinstance(action, Equivocation):
+                self.equivocations.append(action)
+
+    def deliver(self, j: int, action: Any) -> None:
+        if j in self.crashed:
+            return
+        node = self.nodes[j]
+        if isinstance(action, BroadcastProposal):
+            self.handle(j, node.on_proposal(action.proposal, action.block))
+        elif isinstance(action, BroadcastVote):
+            self.handle(j, node.on_vote(action.vote))
+        else:
+            self.handle(j, action)
+
+    def run(self, *, shuffle: bool = False, max_steps: int = 20_000) -> None:
+        for i, node in enumerate(self.nodes):
+            self.handle(i, node.start())
+        for _ in range(max_steps):
+            live = [i for i in range(len(self.nodes)) if i not in self.crashed]
+            if all(i in self.decisions for i in live):
+                return
+            if self.queue:
+                if shuffle:
+                    index = self.rng.randrange(len(self.queue))
+                    self.queue.rotate(-index)
+                j, action = self.queue.popleft()
+                self.deliver(j, action)
+                continue
+            if not self.timeouts:
+                return
+            # Nothing in flight: the earliest-scheduled timeout fires.
+            i, timeout = self.timeouts.pop(0)
+            if i not in self.crashed:
+                self.handle(i, self.nodes[i].on_timeout(timeout.height, timeout.round, timeout.step))
+
+    def decided_hashes(self) -> set[str]:
+        return {d.block.hash for d in self.decisions.values()}
+
+
+def test_four_honest_validators_decide_in_round_zero() -> None:
+    net = Network(4)
+    net.run()
+    assert len(net.decisions) == 4
+    assert len(net.decided_hashes()) == 1
+    decision = next(iter(net.decisions.values()))
+    assert decision.commit.round == 0
+    assert decision.block.header.proposer == proposer_for(net.signers, 0)
+    # The commit finalizes the block for the chain's own rules.
+    state = apply_block(net.state, decision.block)
+    follow = build_block(state, [], proposer=proposer_for(active_set(Ledger(state)), 0), time_ms=GENESIS_MS + 5000,
+                         last_commit=decision.commit)
+    apply_block(state, follow.block)
+
+
+def test_crashed_proposer_costs_one_round() -> None:
+    net0 = Network(4)
+    first = proposer_for(net0.signers, 0)
+    crashed = {i for i, key in enumerate(net0.keys) if key.address == first}
+    net = Network(4, crashed=crashed)
+    net.run()
+    live = [i for i in range(4) if i not in crashed]
+    assert sorted(net.decisions) == live
+    assert len(net.decided_hashes()) == 1
+    decision = net.decisions[live[0]]
+    assert decision.commit.round >= 1
+    assert decision.block.header.proposer != first
+
+
+def test_one_third_crashed_blocks_progress_but_never_decides_wrongly() -> None:
+    net = Network(3, crashed={1})  # 2 of 3 equal powers is not more than 2/3
+    net.run(max_steps=3000)
+    assert net.decisions == {}
+
+
+def test_commit_carries_more_than_two_thirds_of_power() -> None:
+    net = Network(4, crashed={3})
+    net.run()
+    for decision in net.decisions.values():
+        signed = sum(net.signers[s.validator]["power"] for s in decision.commit.signatures)
+        assert signed * 3 > sum(s["power"] for s in net.signers.values()) * 2
+
+
+def test_equivocating_vote_is_reported_as_evidence() -> None:
+    net = Network(4)
+    node = net.nodes[0]
+    cheater = net.keys[1]
+    a = sign_vote(VoteBody(chain_id=CHAIN_ID, height=1, round=0, type="prevote", block_hash="ab" * 32,
+                           validator=cheater.address), cheater.seed)
+    b = sign_vote(VoteBody(chain_id=CHAIN_ID, height=1, round=0, type="prevote", block_hash=None,
+                           validator=cheater.address), cheater.seed)
+    assert node.on_vote(a) == [] or True
+    evidence = [x for x in node.on_vote(b) if isinstance(x, Equivocation)]
+    assert evidence and evidence[0].vote_a == a and evidence[0].vote_b == b
+
+
+def test_forged_and_foreign_messages_are_ignored() -> None:
+    net = Network(4)
+    node = net.nodes[0]
+    outsider_seed = crypto.sha256(b"outsider") if hasattr(crypto, "sha256") else b"\x07" * 32
+    forged = sign_vote(VoteBody(chain_id=CHAIN_ID, height=1, round=0, type="precommit", block_hash="cd" * 32,
+                                validator=net.keys[2].address), outsider_seed)
+    assert node.on_vote(forged) == []
+    wrong_height = sign_vote(VoteBody(chain_id=CHAIN_ID, height=7, round=0, type="precommit", block_hash="cd" * 32,
+                                      validator=net.keys[2].address), net.keys[2].seed)
+    assert node.on_vote(wrong_height) == []
+    assert node._vote_set(0, "precommit").power == 0
+
+
+def test_locked_validator_refuses_a_different_fresh_block() -> None:
+    """Lines 22-27: a validator locked on B prevotes nil for a fresh proposal B' != B."""
+    net = Network(4)
+    proposer = proposer_for(net.signers, 0)
+    proposer1 = proposer_for(net.signers, 1)
+    me = next(i for i, k in enumerate(net.keys) if k.address not in (proposer, proposer1))
+    node = net.nodes[me]
+    node.start()
+    p_index = next(i for i, k in enumerate(net.keys) if k.address == proposer)
+    block = build_block(net.state, [], proposer=proposer, time_ms=GENESIS_MS + 10, round_=0).block
+    proposal = net.nodes[p_index]._signed_proposal(0, block, -1)
+    node.on_proposal(proposal, block)
+    for k in [k for i, k in enumerate(net.keys) if i != me][:2]:
+        node.on_vote(sign_vote(VoteBody(chain_id=CHAIN_ID, height=1, round=0, type="prevote", block_hash=block.hash,
+                                        validator=k.address), k.seed))
+    assert node.locked_round == 0 and node.locked_block is not None and node.locked_block.hash == block.hash
+    # Round 1 proposes a different, fresh block: the locked node must prevote nil.
+    node.on_timeout(1, 0, Step.PRECOMMIT)
+    assert node.round == 1
+    p1 = next(i for i, k in enumerate(net.keys) if k.address == proposer1)
+    other = build_block(net.state, [], proposer=proposer1, time_ms=GENESIS_MS + 20, round_=1).block
+    actions = node.on_proposal(net.nodes[p1]._signed_proposal(1, other, -1), other)
+    prevotes = [a.vote for a in actions if isinstance(a, BroadcastVote) and a.vote.body.type == "prevote"]
+    assert prevotes and prevotes[0].body.block_hash is None
+
+
+@settings(max_examples=30, deadline=None)
+@given(seed=st.integers(min_value=0, max_value=10_000), n=st.sampled_from([1, 2, 3, 4]),
+       crash=st.booleans())
+def test_safety_and_liveness_under_random_delivery(seed: int, n: int, crash: bool) -> None:
+    """Whatever the delivery order, no two validators decide different blocks; with fewer than
+    1/3 of power crashed, every live validator decides."""
+    crashed = {seed % n} if crash and n >= 4 else set()
+    net = Network(n, crashed=crashed, seed=seed)
+    net.run(shuffle=True)
+    live = [i for i in range(n) if i not in crashed]
+    assert len(net.decided_hashes()) <= 1
+    assert sorted(net.decisions) == live
