@@ -1,0 +1,104 @@
+"""open_database: URLs, SQLite tuning, clear errors, and several databases in one process."""
+
+from __future__ import annotations
+
+import stat
+from pathlib import Path
+
+import peewee
+import pytest
+from store_testkit import postgres_url_or_skip
+
+from storage.database import SchemaModel, bind_model, open_database
+from storage.errors import DatabaseUnavailable
+
+
+def pragma(db: peewee.Database, name: str) -> object:
+    return db.execute_sql(f"PRAGMA {name}").fetchone()[0]
+
+
+def test_default_is_a_private_wal_sqlite_file(tmp_path: Path) -> None:
+    path = tmp_path / "data" / "node.db"
+    db = open_database(None, path)
+    assert isinstance(db, peewee.SqliteDatabase) and path.is_file()
+    assert stat.S_IMODE(path.stat().st_mode) == 0o600
+    assert stat.S_IMODE(path.parent.stat().st_mode) == 0o700
+    assert pragma(db, "journal_mode") == "wal"
+    assert pragma(db, "synchronous") == 1  # NORMAL
+    assert pragma(db, "foreign_keys") == 1
+    assert pragma(db, "busy_timeout") == 10_000
+    db.close()
+    assert open_database("", path).database == str(path)
+
+
+def test_sqlite_urls_and_options(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    absolute = tmp_path / "abs.db"
+    db = open_database(f"sqlite:///{absolute}?synchronous=full&busy_timeout=250", tmp_path / "unused.db")
+    assert db.database == str(absolute)
+    assert pragma(db, "synchronous") == 2  # FULL
+    assert pragma(db, "busy_timeout") == 250
+    db.close()
+    assert open_database(None, tmp_path / "kw.db", synchronous="FULL").execute_sql("PRAGMA synchronous").fetchone()[0] == 2
+    monkeypatch.chdir(tmp_path)
+    relative = open_database("sqlite:///rel.db", tmp_path / "unused.db")
+    assert relative.database == "rel.db" and (tmp_path / "rel.db").is_file()
+    assert not (tmp_path / "unused.db").exists()
+
+
+@pytest.mark.parametrize(("url", "message"), [
+    ("sqlite:///x.db?synchronous=sometimes", "synchronous"),
+    ("sqlite:///x.db?journal_mode=delete", "unknown SQLite URL option 'journal_mode'"),
+    ("sqlite:///x.db?busy_timeout=soon", "busy_timeout"),
+    ("sqlite://host/x.db", "host part"),
+    ("sqlite:///", "names no file"),
+    ("sqlite+pool:///x.db", "use sqlite:///PATH"),
+    ("oracle://u:pw@h/db", "unsupported database URL scheme 'oracle'"),
+])
+def test_bad_urls_are_one_clear_error(tmp_path: Path, url: str, message: str) -> None:
+    with pytest.raises(DatabaseUnavailable, match=message) as info:
+        open_database(url, tmp_path / "unused.db")
+    assert "\n" not in str(info.value)
+
+
+def test_unreachable_server_error_hides_the_password(tmp_path: Path) -> None:
+    # Port 1 on loopback: nothing listens there, the connection is refused at once.
+    with pytest.raises(DatabaseUnavailable, match="cannot connect to postgresql database 127.0.0.1:1/aitbc") as info:
+        open_database("postgresql://aitbc:s3cr3t-pw@127.0.0.1:1/aitbc", tmp_path / "unused.db")
+    assert "s3cr3t-pw" not in str(info.value)
+
+
+def test_unwritable_location_is_a_clear_error(tmp_path: Path) -> None:
+    blocker = tmp_path / "file"
+    blocker.write_text("not a directory")
+    with pytest.raises(DatabaseUnavailable, match="cannot create SQLite database"):
+        open_database(None, blocker / "node.db")
+
+
+class Note(SchemaModel):
+    text = peewee.TextField()
+
+    class Meta:
+        table_name = "notes"
+
+
+def test_bound_copies_keep_databases_apart(tmp_path: Path) -> None:
+    first, second = open_database(None, tmp_path / "a.db"), open_database(None, tmp_path / "b.db")
+    notes_a, notes_b = bind_model(first, Note), bind_model(second, Note)
+    first.create_tables([notes_a])
+    second.create_tables([notes_b])
+    notes_a.create(text="in a")
+    notes_b.create(text="in b")
+    notes_b.create(text="also in b")
+    assert [n.text for n in notes_a.select()] == ["in a"]
+    assert notes_b.select().count() == 2
+    assert notes_a._meta.table_name == notes_b._meta.table_name == "notes"
+    with pytest.raises(AttributeError, match="uninitialized Proxy"):
+        Note.select().count()  # the declaration itself is never bound
+
+
+def test_postgres_url_opens_a_connection(tmp_path: Path) -> None:
+    url = postgres_url_or_skip(tmp_path)
+    db = open_database(url, tmp_path / "unused.db")
+    assert isinstance(db, peewee.PostgresqlDatabase)
+    assert db.execute_sql("SELECT 1").fetchone()[0] == 1
+    db.close()
