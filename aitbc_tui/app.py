@@ -1,10 +1,252 @@
-"""Entry point of ``aitbc-tui``."""
+"""``aitbc-tui``: the operator console, attached to the local daemons over their Unix sockets.
+
+Architecture in one paragraph: one asynchronous *source* per daemon (``aitbc_tui.sources``) runs
+as a Textual worker on the app's event loop, holds the daemon's typed client, follows its event
+stream and keeps the shared :class:`~aitbc_tui.models.Store` current. After each change it posts
+a :class:`SourceChanged` message; the app coalesces those and repaints the visible screen at most
+``FLUSH_S`` apart, so a chain producing ten blocks a second costs a few repaints, not ten. Every
+action (search, send, submit) runs in a worker through the same client API as the CLI.
+"""
 
 from __future__ import annotations
 
+import argparse
+import sys
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from functools import partial
+from pathlib import Path
+from typing import Any, ClassVar
 
-def main() -> None:
-    import sys
+from textual.app import App
+from textual.binding import Binding
+from textual.message import Message
 
-    sys.stderr.write("aitbc-tui: the dashboard is not available in this build yet\n")
-    raise SystemExit(2)
+from daemons.common.home import Home
+
+from aitbc_tui.commands import AitbcCommands
+from aitbc_tui.config import TuiConfig, load_config, save_config
+from aitbc_tui.models import DAEMONS, SourceStatus, Store
+from aitbc_tui.sources.base import DaemonSource
+from aitbc_tui.widgets.chrome import SECTIONS
+
+FLUSH_S = 0.25
+"""Shortest time between two repaints caused by daemon data (at most 4 per second)."""
+
+
+class SourceChanged(Message):
+    """A source updated the store (posted by the sources, handled by the app)."""
+
+    def __init__(self, source: str) -> None:
+        super().__init__()
+        self.source = source
+
+
+@dataclass(frozen=True)
+class PaletteCommand:
+    title: str
+    help: str
+    run: Callable[[], Awaitable[Any] | Any]
+
+
+def _screens() -> dict[str, Callable[[], Any]]:
+    """Section screens by mode name (imported here so ``aitbc-tui --help`` stays fast)."""
+    from aitbc_tui.screens.chain import ChainScreen
+    from aitbc_tui.screens.dashboard import DashboardScreen
+    from aitbc_tui.screens.jobs import JobsScreen
+    from aitbc_tui.screens.logs import LogsScreen
+    from aitbc_tui.screens.miner import MinerScreen
+    from aitbc_tui.screens.staking import StakingScreen
+    from aitbc_tui.screens.wallets import WalletsScreen
+
+    return {"dashboard": DashboardScreen, "chain": ChainScreen, "jobs": JobsScreen, "wallets": WalletsScreen,
+            "staking": StakingScreen, "miner": MinerScreen, "logs": LogsScreen}
+
+
+class AitbcApp(App[None]):
+    """The console. ``live=False`` shows the given store without connecting (snapshot tests)."""
+
+    CSS_PATH = "styles/app.tcss"
+    TITLE = "AITBC"
+    COMMANDS = App.COMMANDS | {AitbcCommands}
+    HORIZONTAL_BREAKPOINTS: ClassVar[list[tuple[int, str]] | None] = [(0, "-narrow"), (120, "-wide")]
+    BINDINGS: ClassVar[list[Binding]] = [  # type: ignore[assignment]
+        Binding("q", "quit", "Quit"),
+        Binding("f1,question_mark", "help", "Help", key_display="?"),
+        Binding("t", "toggle_theme", "Theme"),
+        Binding("ctrl+p", "command_palette", "Palette", show=False),
+        *[Binding(str(i), f"goto('{mode}')", label, show=False) for i, (mode, label) in enumerate(SECTIONS, 1)],
+    ]
+
+    def __init__(self, home: Home, *, store: Store | None = None, live: bool = True,
+                 config: TuiConfig | None = None, save_settings: bool = True) -> None:
+        self.home = home
+        self.store = store or Store()
+        self.live = live
+        self.save_settings = save_settings
+        loaded, self._config_problem = (config, None) if config is not None else load_config(home)
+        self.config = loaded
+        self.sources: dict[str, DaemonSource] = {}
+        self._dirty: set[str] = set()
+        self._flush_pending = False
+        self._last_states: dict[str, str] = {}
+        self.MODES = _screens()  # type: ignore[misc]
+        super().__init__()
+
+    # -- lifecycle ---------------------------------------------------------------------------------
+
+    def on_mount(self) -> None:
+        self._apply_theme(self.config.theme)
+        if self._config_problem:
+            self.notify(self._config_problem, title="Settings", severity="warning")
+        if self.live:
+            from aitbc_tui.sources.registry import build_sources
+
+            self.sources = build_sources(self.home, self.store, self.source_changed)
+            for source in self.sources.values():
+                if hasattr(source, "attach"):
+                    source.attach(self.sources)
+                self.run_worker(source.run(), name=f"source:{source.service}", group="sources",
+                                exit_on_error=False)
+        self._last_states = {name: s.state for name, s in self.store.status.items()}
+        self.switch_mode("dashboard")
+
+    async def on_unmount(self) -> None:
+        self.workers.cancel_group(self, "sources")
+        for source in self.sources.values():
+            await source.aclose()
+
+    # -- data flow ---------------------------------------------------------------------------------
+
+    def source_changed(self, source: str) -> None:
+        """Called by a source after it updated the store."""
+        self.post_message(SourceChanged(source))
+
+    def on_source_changed(self, message: SourceChanged) -> None:
+        self._dirty.add(message.source)
+        if not self._flush_pending:
+            self._flush_pending = True
+            self.set_timer(FLUSH_S, self._flush)
+
+    def _flush(self) -> None:
+        self._flush_pending = False
+        changed, self._dirty = frozenset(self._dirty), set()
+        self._announce_transitions()
+        for screen in self.screen_stack:
+            refresh = getattr(screen, "refresh_data", None)
+            if refresh is not None and screen.is_attached:
+                refresh(changed)
+
+    def _announce_transitions(self) -> None:
+        """A toast when a daemon goes down or comes back (the banner stays while it is down)."""
+        for name, status in self.store.status.items():
+            before = self._last_states.get(name)
+            if before == status.state:
+                continue
+            self._last_states[name] = status.state
+            if status.state == "down" and before == "up":
+                self.notify(status.message, title=f"{name} is down", severity="error", timeout=6)
+            elif status.state == "up" and before == "down":
+                self.notify(f"reconnected to the {name}", title=f"{name} is back", timeout=4)
+
+    def status_of(self, daemon: str) -> SourceStatus:
+        return self.store.status[daemon]
+
+    # -- actions -----------------------------------------------------------------------------------
+
+    async def action_goto(self, mode: str) -> None:
+        if mode in self.MODES and self.current_mode != mode:
+            await self.switch_mode(mode)
+
+    def action_help(self) -> None:
+        from aitbc_tui.screens.help import HelpScreen
+
+        if self.screen.id != "help":
+            self.push_screen(HelpScreen(self.screen))
+
+    def action_toggle_theme(self) -> None:
+        current = self.get_theme(self.theme)
+        target = self.config.light_theme if current is not None and current.dark else self.config.dark_theme
+        self._apply_theme(target)
+
+    def _apply_theme(self, name: str) -> None:
+        if self.get_theme(name) is None:
+            self.notify(f"unknown theme {name!r}; using textual-dark", title="Settings", severity="warning")
+            name = "textual-dark"
+        self.theme = name
+
+    def watch_theme(self, theme: str) -> None:
+        """Remember the theme (toggle, palette or settings) in HOME/tui.toml."""
+        if theme == self.config.theme:
+            return
+        chosen = self.get_theme(theme)
+        update: dict[str, Any] = {"theme": theme}
+        if chosen is not None:
+            update["dark_theme" if chosen.dark else "light_theme"] = theme
+        self.config = self.config.model_copy(update=update)
+        self.persist_config()
+
+    def persist_config(self) -> None:
+        """Write ``self.config`` to HOME/tui.toml; a failure is a warning, never a crash."""
+        if not self.save_settings:
+            return
+        try:
+            save_config(self.home, self.config)
+        except OSError as exc:
+            self.notify(f"could not save settings: {exc.strerror or exc}", title="Settings", severity="warning")
+
+    # -- command palette ---------------------------------------------------------------------------
+
+    def palette_commands(self) -> list[PaletteCommand]:
+        commands = [PaletteCommand(f"Go to {label}", f"Show the {label} screen (key {i})",
+                                   partial(self.action_goto, mode))
+                    for i, (mode, label) in enumerate(SECTIONS, 1)]
+        commands += [
+            PaletteCommand("Toggle light/dark theme", "Switch theme; remembered in HOME/tui.toml (key t)",
+                           self.action_toggle_theme),
+            PaletteCommand("Help: keys and actions", "Every key binding (F1 or ?)", self.action_help),
+            PaletteCommand("Quit", "Leave the console; daemons keep running (key q)", self.action_quit),
+        ]
+        for mode, factory in self.MODES.items():
+            actions = getattr(factory, "palette_actions", None)
+            if actions is None:
+                continue
+            for action in actions(self):
+                commands.append(PaletteCommand(action.title, action.help,
+                                               partial(self._run_screen_action, mode, action.action)))
+        return commands
+
+    async def _run_screen_action(self, mode: str, action: str) -> None:
+        await self.action_goto(mode)
+        await self.screen.run_action(action)
+
+    def daemon_states(self) -> dict[str, str]:
+        return {name: self.store.status[name].state for name in DAEMONS}
+
+
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(prog="aitbc-tui", description=(
+        "AITBC operator console: chain, jobs, wallets, staking, GPUs and logs of the daemons in one home."))
+    parser.add_argument("--home", type=Path, default=None,
+                        help="Installation home (default: $AITBC_HOME, else ~/.aitbc).")
+    parser.add_argument("--rig", default=None, metavar="NAME",
+                        help="Attach to a remote rig registered with `aitbc rig add` (through SSH).")
+    return parser.parse_args(argv)
+
+
+def main(argv: list[str] | None = None) -> None:
+    args = parse_args(argv)
+    try:
+        home = Home.resolve(args.home)
+    except (ValueError, OSError) as exc:
+        sys.stderr.write(f"aitbc-tui: invalid home: {exc}\n")
+        raise SystemExit(2) from None
+    if args.rig is not None:
+        from aitbc_tui.rigs import RigError, attach_rig
+
+        try:
+            home = attach_rig(home, args.rig)
+        except RigError as exc:
+            sys.stderr.write(f"aitbc-tui: {exc}\n")
+            raise SystemExit(2) from None
+    AitbcApp(home).run()

@@ -1,0 +1,104 @@
+"""Text formatting shared by every TUI screen.
+
+Amounts are integers in units (1 AIT = 10**6 units) and are rendered with exact integer
+arithmetic, never through floats, so the TUI shows the same digits as the chain and the CLI.
+Times are rendered from the data's own timestamps (UTC), never from "now", so that a screen
+with fixed data always looks the same (snapshot tests depend on that).
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+UNIT = 10**6
+
+
+def ait(units: int | None, *, decimals: int = 6, suffix: bool = True) -> str:
+    """``1234567`` -> ``'1.234567 AIT'``; trailing zero decimals are cut down to ``decimals``."""
+    if units is None:
+        return "-"
+    sign = "-" if units < 0 else ""
+    whole, frac = divmod(abs(int(units)), UNIT)
+    text = f"{sign}{whole:,}"
+    if decimals > 0:
+        digits = f"{frac:06d}"[:decimals]
+        text += "." + digits
+    return text + (" AIT" if suffix else "")
+
+
+def parse_amount(text: str) -> int:
+    """``'1.5'``/``'1.5 AIT'`` -> 1_500_000 units, ``'250u'`` -> 250 units. Exact; ValueError otherwise."""
+    raw = text.strip().lower().replace(",", "").replace("_", "").replace(" ", "")
+    if raw.endswith("u"):
+        digits = raw[:-1]
+        if not digits.isdigit():
+            raise ValueError(f"invalid amount {text!r}")
+        return int(digits)
+    raw = raw.removesuffix("ait")
+    whole, _, frac = raw.partition(".")
+    if not (whole.isdigit() or (whole == "" and frac.isdigit())):
+        raise ValueError(f"invalid amount {text!r}: use e.g. 12.5 (AIT) or 250u (units)")
+    if frac and (not frac.isdigit() or len(frac) > 6):
+        raise ValueError(f"invalid amount {text!r}: at most 6 decimals")
+    return int(whole or "0") * UNIT + int((frac or "0").ljust(6, "0"))
+
+
+def short_hash(value: str | None, keep: int = 10) -> str:
+    """First ``keep`` hex digits of a hash (``-`` for none)."""
+    if not value:
+        return "-"
+    return value[:keep] + ("…" if len(value) > keep else "")
+
+
+def short_addr(value: str | None, head: int = 8, tail: int = 4) -> str:
+    """``0x1234abcd…9f3e``: enough to recognise an address at a glance."""
+    if not value:
+        return "-"
+    if len(value) <= head + tail + 2:
+        return value
+    return f"{value[:head]}…{value[-tail:]}"
+
+
+def clock(time_ms: int | None) -> str:
+    """UTC wall time of a timestamp in milliseconds, ``HH:MM:SS``."""
+    if not time_ms:
+        return "--:--:--"
+    return datetime.fromtimestamp(time_ms / 1000, UTC).strftime("%H:%M:%S")
+
+
+def stamp(time_ms: int | None) -> str:
+    """UTC date and time of a timestamp in milliseconds."""
+    if not time_ms:
+        return "-"
+    return datetime.fromtimestamp(time_ms / 1000, UTC).strftime("%Y-%m-%d %H:%M:%S UTC")
+
+
+def seconds(value: float | None) -> str:
+    """A duration for humans: ``0.20 s``, ``12.5 s``, ``3 m 20 s``."""
+    if value is None:
+        return "-"
+    if value < 10:
+        return f"{value:.2f} s"
+    if value < 120:
+        return f"{value:.1f} s"
+    minutes, secs = divmod(int(value), 60)
+    return f"{minutes} m {secs} s"
+
+
+def percent_bps(bps: int | None) -> str:
+    """Basis points as a percentage: ``1000`` -> ``'10.00%'``."""
+    if bps is None:
+        return "-"
+    return f"{bps // 100}.{bps % 100:02d}%"
+
+
+def mib(value_bytes: int | None) -> str:
+    if value_bytes is None:
+        return "-"
+    return f"{value_bytes / 2**20:,.0f} MiB"
+
+
+def gib(value_bytes: int | None) -> str:
+    if value_bytes is None:
+        return "-"
+    return f"{value_bytes / 2**30:,.1f} GiB"

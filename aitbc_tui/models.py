@@ -1,0 +1,255 @@
+"""The TUI's data model: what the sources learned from the daemons, in one place.
+
+Sources write here (on the app's event loop, so no locks are needed); screens only read. Every
+field holds data a daemon reported; nothing is invented. A daemon whose client is not part of
+this build has status ``absent`` and an empty model, and screens say so instead of showing
+placeholders. Snapshot tests build a :class:`Store` from fixed values and hand it to the app, so
+the same rendering code runs on deterministic data.
+"""
+
+from __future__ import annotations
+
+from collections import deque
+from collections.abc import Iterator
+from typing import Any, Literal
+
+from pydantic import BaseModel, Field
+
+SourceState = Literal["connecting", "up", "down", "absent"]
+DAEMONS: tuple[str, ...] = ("node", "coordinator", "miner", "wallet")
+"""Every daemon the console knows, in display order."""
+
+MAX_BLOCKS = 100
+MAX_TXS = 200
+
+
+class SourceStatus(BaseModel):
+    """Connection state of one daemon as the TUI sees it."""
+
+    name: str
+    state: SourceState = "connecting"
+    message: str = ""
+    """Why it is down or absent, in the daemon client's own words."""
+    since_ms: int = 0
+
+
+class EventLine(BaseModel):
+    """One line of the recent-events feed."""
+
+    time_ms: int
+    source: str
+    level: Literal["info", "warning", "error"] = "info"
+    text: str
+    key: str | None = None
+    """Lines with the same key are merged (a run of empty blocks becomes one line)."""
+
+
+class EventLog:
+    """Bounded feed of recent events; runs of empty blocks collapse into one line.
+
+    Without collapsing, a 0.1 s block time would push every interesting event (a transfer, a
+    job, a daemon going down) out of view within seconds.
+    """
+
+    def __init__(self, maxlen: int = 200) -> None:
+        self._lines: deque[EventLine] = deque(maxlen=maxlen)
+        self._first_empty: int | None = None
+        self.seq = 0
+        """Bumped on every change, so widgets can skip re-rendering an unchanged feed."""
+
+    def add(self, line: EventLine) -> None:
+        self._lines.append(line)
+        self._first_empty = None
+        self.seq += 1
+
+    def add_block(self, height: int, time_ms: int, num_txs: int, source: str = "node") -> None:
+        if num_txs:
+            self.add(EventLine(time_ms=time_ms, source=source,
+                               text=f"block {height} committed with {num_txs} tx{'s' if num_txs != 1 else ''}"))
+            return
+        last = self._lines[-1] if self._lines else None
+        if last is not None and last.key == "empty-blocks" and self._first_empty is not None:
+            self._lines[-1] = EventLine(time_ms=time_ms, source=source, key="empty-blocks",
+                                        text=f"blocks {self._first_empty}–{height} committed (no txs)")
+        else:
+            self._first_empty = height
+            self._lines.append(EventLine(time_ms=time_ms, source=source, key="empty-blocks",
+                                         text=f"block {height} committed (no txs)"))
+        self.seq += 1
+
+    def __iter__(self) -> Iterator[EventLine]:
+        return iter(self._lines)
+
+    def __len__(self) -> int:
+        return len(self._lines)
+
+    def tail(self, count: int) -> list[EventLine]:
+        if count <= 0:
+            return []
+        return list(self._lines)[-count:]
+
+
+# -- node ---------------------------------------------------------------------------------------
+
+
+class BlockRow(BaseModel):
+    height: int
+    hash: str
+    time_ms: int
+    proposer: str
+    num_txs: int
+    tx_hashes: list[str] = []
+
+
+class TxRow(BaseModel):
+    hash: str
+    height: int | None
+    index: int | None = None
+    type: str = ""
+    sender: str = ""
+    status: str = "committed"
+
+
+class StakeRow(BaseModel):
+    validator: str
+    amount: int
+    rewards: int = 0
+
+
+class UnbondingRow(BaseModel):
+    """Funds on their way back (unstake, miner unbond, escrow withdrawal)."""
+
+    amount: int
+    kind: str = ""
+    release_height: int | None = None
+
+
+class EscrowRow(BaseModel):
+    coordinator: str
+    balance: int
+
+
+class AccountView(BaseModel):
+    """``get_account`` for an address the operator cares about (validator, wallet keys)."""
+
+    address: str
+    label: str = ""
+    balance: int = 0
+    nonce: int = 0
+    pending_nonce: int = 0
+    stakes: list[StakeRow] = []
+    unbonding: list[UnbondingRow] = []
+    escrows: list[EscrowRow] = []
+    is_validator: bool = False
+    miner_bond: int | None = None
+
+    @property
+    def staked(self) -> int:
+        return sum(s.amount for s in self.stakes)
+
+    @property
+    def rewards(self) -> int:
+        return sum(s.rewards for s in self.stakes)
+
+    @classmethod
+    def from_rpc(cls, data: dict[str, Any], label: str = "") -> AccountView:
+        unbonding = [UnbondingRow(amount=int(e.get("amount", 0)), kind=str(e.get("kind", "")),
+                                  release_height=e.get("release")) for e in data.get("unbonding") or []]
+        miner = data.get("miner")
+        return cls(
+            address=data["address"], label=label, balance=int(data.get("balance", 0)),
+            nonce=int(data.get("nonce", 0)), pending_nonce=int(data.get("pending_nonce", 0)),
+            stakes=[StakeRow(validator=s["validator"], amount=int(s["amount"]), rewards=int(s.get("rewards", 0)))
+                    for s in data.get("stakes") or []],
+            unbonding=unbonding,
+            escrows=[EscrowRow(coordinator=e["coordinator"], balance=int(e["balance"])) for e in data.get("escrows") or []],
+            is_validator=data.get("validator") is not None,
+            miner_bond=int(miner["bond"]) if isinstance(miner, dict) and "bond" in miner else None)
+
+
+class ValidatorRow(BaseModel):
+    address: str
+    name: str = ""
+    power: int = 0
+    self_bond: int = 0
+    commission_bps: int = 0
+    jailed: bool = False
+    removed: bool = False
+    active: bool = False
+
+
+class NodeModel(BaseModel):
+    """What the node told us, kept current from its ``new_block``/``tx:*`` events."""
+
+    chain_id: str = ""
+    height: int = 0
+    latest_hash: str | None = None
+    latest_time_ms: int | None = None
+    target_block_ms: int | None = None
+    validator_address: str | None = None
+    is_proposer_next: bool = False
+    mempool_size: int = 0
+    n_peers: int = 0
+    consensus_mode: str = ""
+    catching_up: bool = False
+    version: str = ""
+    blocks: list[BlockRow] = Field(default_factory=list)
+    """Newest first, at most ``MAX_BLOCKS``."""
+    txs: list[TxRow] = Field(default_factory=list)
+    """Newest first, at most ``MAX_TXS``."""
+    validators: list[ValidatorRow] = Field(default_factory=list)
+    total_power: int = 0
+    accounts: dict[str, AccountView] = Field(default_factory=dict)
+
+    @property
+    def block_intervals_s(self) -> list[float]:
+        """Seconds between consecutive recent blocks, oldest first (for the sparkline)."""
+        times = [b.time_ms for b in reversed(self.blocks)]
+        return [max(0, b - a) / 1000 for a, b in zip(times, times[1:])]
+
+    def avg_block_time_s(self, window: int = 20) -> float | None:
+        recent = self.blocks[:window]
+        if len(recent) < 2:
+            return None
+        return (recent[0].time_ms - recent[-1].time_ms) / 1000 / (len(recent) - 1)
+
+    @property
+    def own_validator(self) -> ValidatorRow | None:
+        for v in self.validators:
+            if v.address == self.validator_address:
+                return v
+        return None
+
+    def add_block(self, block: BlockRow) -> bool:
+        """Record a block; False when it was already known (events replayed after a resubscribe)."""
+        if self.blocks and block.height <= self.blocks[0].height:
+            return False
+        self.blocks.insert(0, block)
+        del self.blocks[MAX_BLOCKS:]
+        if block.height >= self.height:
+            self.height, self.latest_hash, self.latest_time_ms = block.height, block.hash, block.time_ms
+        return True
+
+    def add_tx(self, tx: TxRow) -> bool:
+        for known in self.txs[:50]:
+            if known.hash == tx.hash:
+                return False
+        self.txs.insert(0, tx)
+        del self.txs[MAX_TXS:]
+        return True
+
+
+class Store:
+    """Everything the screens render. One instance per app."""
+
+    def __init__(self) -> None:
+        self.status: dict[str, SourceStatus] = {name: SourceStatus(name=name) for name in DAEMONS}
+        self.node = NodeModel()
+        self.events = EventLog()
+
+    def up(self, name: str) -> bool:
+        return self.status[name].state == "up"
+
+    def down_daemons(self) -> list[SourceStatus]:
+        """Daemons that should answer but do not (absent ones are not 'down': they do not exist)."""
+        return [s for s in self.status.values() if s.state in ("down", "connecting") and s.message]

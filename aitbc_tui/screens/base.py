@@ -1,0 +1,82 @@
+"""The base of every section screen: navigation bar, daemon banner, body, footer.
+
+Screens do not poll and do not talk to the store on their own timers. The app calls
+:meth:`SectionScreen.refresh_data` with the names of the daemons whose data changed (at most a
+few times per second) while the screen is visible, and once with everything when the screen is
+shown again, so hidden screens cost nothing.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from typing import TYPE_CHECKING, ClassVar
+
+from textual.app import ComposeResult
+from textual.screen import Screen
+from textual.widgets import Footer, Static
+
+from aitbc_tui.models import DAEMONS, Store
+from aitbc_tui.widgets.chrome import DaemonBanner, NavBar
+
+if TYPE_CHECKING:
+    from aitbc_tui.app import AitbcApp
+
+ALL: frozenset[str] = frozenset(DAEMONS) | {"logs"}
+
+
+class PaletteAction:
+    """A screen action offered in the command palette (title, help text, action name)."""
+
+    def __init__(self, title: str, help: str, action: str) -> None:
+        self.title, self.help, self.action = title, help, action
+
+
+class SectionScreen(Screen[None]):
+    """Base class: subclasses set SECTION and implement compose_body/update_body."""
+
+    SECTION: ClassVar[str] = ""
+    TITLE_TEXT: ClassVar[str] = ""
+
+    @property
+    def aitbc(self) -> AitbcApp:
+        return self.app  # type: ignore[return-value]
+
+    @property
+    def store(self) -> Store:
+        return self.aitbc.store
+
+    def compose(self) -> ComposeResult:
+        yield NavBar(self.SECTION)
+        yield DaemonBanner()
+        yield from self.compose_body()
+        yield Footer()
+
+    def compose_body(self) -> ComposeResult:
+        yield Static()
+
+    def on_screen_resume(self) -> None:
+        self.refresh_data(ALL)
+
+    def refresh_data(self, changed: Iterable[str]) -> None:
+        """Repaint from the store; ``changed`` names the sources whose data moved."""
+        self.query_one(DaemonBanner).show_status(self.store)
+        self.update_body(frozenset(changed))
+
+    def update_body(self, changed: frozenset[str]) -> None:
+        """Subclasses repaint the widgets that depend on ``changed``."""
+
+    @classmethod
+    def palette_actions(cls, app: AitbcApp) -> list[PaletteAction]:
+        """Actions of this screen worth listing in the command palette (only available ones)."""
+        return []
+
+    def unavailable_text(self, daemon: str, what: str) -> str | None:
+        """Why ``daemon``'s data cannot be shown, or None when it is up."""
+        status = self.store.status[daemon]
+        if status.state == "up":
+            return None
+        if status.state == "absent":
+            return f"{daemon} not available: {status.message}"
+        if status.state == "connecting" and not status.message:
+            return f"connecting to the {daemon}…"
+        return f"{daemon} down: {status.message}\n{what} will appear when it is back."

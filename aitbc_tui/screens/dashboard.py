@@ -1,0 +1,117 @@
+"""Dashboard: the whole installation at a glance (chain, jobs, balances, GPUs, events)."""
+
+from __future__ import annotations
+
+from rich.text import Text
+from textual.app import ComposeResult
+from textual.containers import Grid, Vertical
+from textual.widgets import Sparkline, Static
+
+from aitbc_tui.format import ait, clock, seconds, short_addr, short_hash
+from aitbc_tui.models import Store
+from aitbc_tui.screens.base import SectionScreen
+from aitbc_tui.widgets.feed import EventFeed
+from aitbc_tui.widgets.panels import kv, notice
+
+
+def chain_summary(store: Store) -> Text:
+    node = store.node
+    if store.status["node"].state != "up" and not node.height:
+        status = store.status["node"]
+        return notice(f"node {status.state}: {status.message}" if status.message else "connecting to the node…")
+    avg = node.avg_block_time_s()
+    target = f" (target {seconds(node.target_block_ms / 1000)})" if node.target_block_ms else ""
+    active = sum(1 for v in node.validators if v.active)
+    own = node.own_validator
+    if own is None:
+        validator = Text("not a validator", style="dim")
+    else:
+        state = "jailed" if own.jailed else "active" if own.active else "inactive"
+        validator = Text(f"{short_addr(own.address)} {state}", style="green" if state == "active" else "red")
+        if node.is_proposer_next:
+            validator.append(" · proposes next", style="dim")
+    rows = [
+        ("Height", Text(f"{node.height:,}", style="bold").append(f" · {node.chain_id}", style="dim")),
+        ("Latest", f"{clock(node.latest_time_ms)} {short_hash(node.latest_hash)}"),
+        ("Block time", f"{seconds(avg)}{target}"),
+        ("Finality", f"on commit (BFT) · {active} validator{'s' if active != 1 else ''}"),
+        ("Mempool", f"{node.mempool_size:,} tx{'s' if node.mempool_size != 1 else ''} · peers {node.n_peers}"),
+        ("Validator", validator),
+    ]
+    return kv(rows)
+
+
+def balances_summary(store: Store) -> Text:
+    accounts = list(store.node.accounts.values())
+    if not accounts:
+        if store.status["node"].state != "up":
+            return notice("balances come from the node, which is not connected")
+        return notice("no accounts to show: no validator key and no wallet keys")
+    text = Text(no_wrap=True, overflow="ellipsis")
+    for i, account in enumerate(accounts):
+        if i:
+            text.append("\n")
+        text.append(f"{(account.label or short_addr(account.address)):<12.12}", style="bold")
+        text.append(ait(account.balance, decimals=2))
+        if account.stakes:
+            text.append(f"\n  staked {ait(account.staked, decimals=0, suffix=False)}", style="dim")
+            text.append(f" · rewards {ait(account.rewards, decimals=2, suffix=False)}", style="green")
+    return text
+
+
+def _absent_or_down(store: Store, daemon: str, what: str) -> Text | None:
+    status = store.status[daemon]
+    if status.state == "up":
+        return None
+    if status.state == "absent":
+        return notice(f"{daemon} not available: {status.message}")
+    if not status.message:
+        return notice(f"connecting to the {daemon}…")
+    return notice(f"{daemon} down; {what} will appear when it is back")
+
+
+def jobs_summary(store: Store) -> Text:
+    reason = _absent_or_down(store, "coordinator", "the job queue")
+    return reason if reason is not None else notice("coordinator connected")
+
+
+def gpu_summary(store: Store) -> Text:
+    reason = _absent_or_down(store, "miner", "GPU telemetry")
+    return reason if reason is not None else notice("miner connected")
+
+
+class DashboardScreen(SectionScreen):
+    SECTION = "dashboard"
+    TITLE_TEXT = "Dashboard"
+
+    def compose_body(self) -> ComposeResult:
+        with Grid(id="dash"):
+            with Vertical(id="chain-panel", classes="panel") as chain:
+                chain.border_title = "Chain"
+                yield Static(id="chain-info")
+                yield Sparkline([], id="block-spark")
+            with Vertical(id="jobs-panel", classes="panel") as jobs:
+                jobs.border_title = "Jobs"
+                yield Static(id="jobs-info")
+            with Vertical(id="wallet-panel", classes="panel") as wallet:
+                wallet.border_title = "Balances & rewards"
+                yield Static(id="wallet-info")
+            with Vertical(id="gpu-panel", classes="panel") as gpu:
+                gpu.border_title = "Miner / GPUs"
+                yield Static(id="gpu-info")
+            with Vertical(id="events-panel", classes="panel") as events:
+                events.border_title = "Recent events"
+                yield EventFeed(self.store.events, id="feed")
+
+    def update_body(self, changed: frozenset[str]) -> None:
+        store = self.store
+        if "node" in changed or "wallet" in changed:
+            self.query_one("#chain-info", Static).update(chain_summary(store))
+            spark = self.query_one("#block-spark", Sparkline)
+            spark.data = store.node.block_intervals_s[-60:]
+            self.query_one("#wallet-info", Static).update(balances_summary(store))
+        if "coordinator" in changed:
+            self.query_one("#jobs-info", Static).update(jobs_summary(store))
+        if "miner" in changed:
+            self.query_one("#gpu-info", Static).update(gpu_summary(store))
+        self.query_one(EventFeed).sync()

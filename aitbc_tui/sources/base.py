@@ -1,0 +1,124 @@
+"""What every daemon source shares: the connect/subscribe/reconnect loop and status keeping.
+
+Why a loop with backoff rather than a poll: while a daemon is up the source sits on its event
+stream and costs nothing; when it goes down the source retries quickly at first (a restart takes
+a second or two) and then every few seconds, so a daemon that is off for good costs one failed
+``connect()`` on a missing socket every few seconds, not a storm.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import time
+from abc import ABC, abstractmethod
+from collections.abc import Awaitable, Callable, Coroutine
+from typing import Any, ClassVar
+
+from daemons.common.errors import DaemonError
+from daemons.common.home import Home
+
+from aitbc_tui.models import EventLine, SourceStatus, Store
+
+Changed = Callable[[str], None]
+MIN_BACKOFF_S = 0.25
+MAX_BACKOFF_S = 3.0
+
+
+def now_ms() -> int:
+    return int(time.time() * 1000)
+
+
+class DaemonSource(ABC):
+    """Base of the per-daemon sources. Subclasses implement :meth:`session`."""
+
+    service: ClassVar[str]
+
+    def __init__(self, home: Home, store: Store, changed: Changed) -> None:
+        self.home = home
+        self.store = store
+        self._changed = changed
+        self.socket = home.socket(self.service)
+
+    # -- status ------------------------------------------------------------------------------------
+
+    @property
+    def status(self) -> SourceStatus:
+        return self.store.status[self.service]
+
+    def changed(self) -> None:
+        self._changed(self.service)
+
+    def mark_up(self) -> None:
+        was = self.status.state
+        self.store.status[self.service] = SourceStatus(name=self.service, state="up", since_ms=now_ms())
+        if was != "up":
+            again = " again" if was == "down" else ""
+            self.store.events.add(EventLine(time_ms=now_ms(), source=self.service,
+                                            text=f"connected to {self.service}{again}"))
+        self.changed()
+
+    def mark_down(self, message: str) -> None:
+        was = self.status
+        if was.state == "down" and was.message == message:
+            return
+        self.store.status[self.service] = SourceStatus(name=self.service, state="down", message=message,
+                                                       since_ms=now_ms())
+        if was.state == "up":
+            self.store.events.add(EventLine(time_ms=now_ms(), source=self.service, level="error",
+                                            text=f"lost {self.service}: {message}"))
+        self.changed()
+
+    # -- lifecycle ---------------------------------------------------------------------------------
+
+    async def run(self) -> None:
+        """Run forever (until cancelled): session, and on failure wait and reconnect."""
+        backoff = MIN_BACKOFF_S
+        while True:
+            try:
+                await self.session()
+                message = f"{self.service} closed the event stream"
+            except asyncio.CancelledError:
+                raise
+            except DaemonError as exc:
+                message = exc.message
+            except Exception as exc:  # a bug or an unexpected answer: show it, keep trying
+                message = f"{type(exc).__name__}: {exc}"
+            if self.status.state == "up":
+                backoff = MIN_BACKOFF_S
+            self.mark_down(message)
+            await asyncio.sleep(backoff)
+            backoff = min(backoff * 2, MAX_BACKOFF_S)
+
+    @abstractmethod
+    async def session(self) -> None:
+        """Connect, subscribe, load a snapshot, call :meth:`mark_up`, then consume events.
+
+        Returns or raises when the connection is lost.
+        """
+
+    async def aclose(self) -> None:
+        """Release the client (the app calls this on exit)."""
+
+
+async def first_done(*coros: Coroutine[Any, Any, None]) -> None:
+    """Run coroutines together until one returns or raises; cancel the rest; re-raise its error."""
+    tasks = [asyncio.ensure_future(c) for c in coros]
+    try:
+        done, _ = await asyncio.wait(tasks, return_when=asyncio.FIRST_COMPLETED)
+    finally:
+        for task in tasks:
+            task.cancel()
+        for task in tasks:
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await task
+    for task in done:
+        if not task.cancelled() and task.exception() is not None:
+            raise task.exception()  # type: ignore[misc]
+
+
+async def every(interval_s: float, call: Callable[[], Awaitable[None]]) -> None:
+    """Call ``call`` every ``interval_s`` seconds; its errors end the loop (and the session)."""
+    while True:
+        await asyncio.sleep(interval_s)
+        await call()

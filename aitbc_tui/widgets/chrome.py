@@ -1,0 +1,63 @@
+"""The frame around every screen: navigation bar and daemon-down banner.
+
+The navigation bar is one line of clickable labels (mouse) that also shows the number key of
+each section (keyboard), so the way to move around is visible without opening the help.
+"""
+
+from __future__ import annotations
+
+from rich.text import Text
+from textual.widgets import Static
+
+from aitbc_tui.models import Store
+
+SECTIONS: tuple[tuple[str, str], ...] = (
+    ("dashboard", "Dashboard"),
+    ("chain", "Chain"),
+    ("jobs", "Jobs"),
+    ("wallets", "Wallets"),
+    ("staking", "Staking"),
+    ("miner", "Miner"),
+    ("logs", "Logs"),
+)
+
+
+class NavBar(Static):
+    """``AITBC  1 Dashboard  2 Chain ...``; the active section is highlighted; click to switch."""
+
+    def __init__(self, active: str) -> None:
+        super().__init__(id="nav")
+        self.active = active
+
+    def on_mount(self) -> None:
+        self.update(self.render_markup())
+
+    def render_markup(self) -> str:
+        parts = ["[b reverse] AITBC [/] "]
+        for index, (mode, label) in enumerate(SECTIONS, start=1):
+            style = "b reverse " if mode == self.active else ""
+            parts.append(f"[{style}@click=app.goto('{mode}')] {index} {label} [/]")
+        return "".join(parts)
+
+
+class DaemonBanner(Static):
+    """One line per daemon that should answer and does not; hidden when all is well."""
+
+    def __init__(self) -> None:
+        super().__init__(id="banner", markup=False)
+        self._last: tuple[tuple[str, str], ...] | None = None
+
+    def show_status(self, store: Store) -> None:
+        down = tuple((s.name, s.message) for s in store.down_daemons())
+        if down == self._last:
+            return
+        self._last = down
+        self.display = bool(down)
+        if down:
+            text = Text()
+            for i, (name, message) in enumerate(down):
+                if i:
+                    text.append("\n")
+                text.append(f" ⚠ {name} down ", style="bold")
+                text.append(f"{message} — reconnecting automatically")
+            self.update(text)

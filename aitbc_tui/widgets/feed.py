@@ -1,0 +1,42 @@
+"""The recent-events feed: the newest events that fit, newest at the bottom, like a log tail."""
+
+from __future__ import annotations
+
+from rich.text import Text
+from textual.widget import Widget
+
+from aitbc_tui.format import clock
+from aitbc_tui.models import EventLog
+
+_LEVEL_STYLE = {"info": "", "warning": "yellow", "error": "bold red"}
+
+
+class EventFeed(Widget):
+    """Renders the tail of an :class:`EventLog`; repaints only when the log changed."""
+
+    DEFAULT_CSS = """
+    EventFeed { height: 1fr; }
+    """
+
+    def __init__(self, log: EventLog, *, id: str | None = None) -> None:
+        super().__init__(id=id)
+        self.log_source = log
+        self._seen = -1
+
+    def sync(self) -> None:
+        if self.log_source.seq != self._seen:
+            self._seen = self.log_source.seq
+            self.refresh()
+
+    def render(self) -> Text:
+        lines = self.log_source.tail(max(1, self.size.height))
+        if not lines:
+            return Text("no events yet", style="dim")
+        text = Text(no_wrap=True, overflow="ellipsis")
+        for i, line in enumerate(lines):
+            if i:
+                text.append("\n")
+            text.append(clock(line.time_ms), style="dim")
+            text.append(f" {line.source:<11.11}", style="cyan")
+            text.append(line.text, style=_LEVEL_STYLE[line.level])
+        return text

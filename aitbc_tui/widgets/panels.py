@@ -1,0 +1,38 @@
+"""Helpers to render label/value blocks inside bordered panels."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from rich.text import Text
+
+Row = tuple[str, str | Text]
+
+
+def kv(rows: Sequence[Row], label_width: int | None = None) -> Text:
+    """Aligned ``label  value`` lines (labels dim) as one Text."""
+    width = label_width if label_width is not None else max((len(label) for label, _ in rows), default=0)
+    text = Text(no_wrap=True, overflow="ellipsis")
+    for i, (label, value) in enumerate(rows):
+        if i:
+            text.append("\n")
+        text.append(f"{label:<{width}}  ", style="dim")
+        text.append(value if isinstance(value, Text) else Text(str(value)))
+    return text
+
+
+def notice(message: str) -> Text:
+    """A panel body that says why there is nothing to show."""
+    return Text(message, style="italic dim")
+
+
+def bar(fraction: float | None, width: int = 10) -> Text:
+    """A horizontal gauge ``████░░░░`` for utilisation-like values in [0, 1]."""
+    if fraction is None:
+        return Text("-" * width, style="dim")
+    fraction = min(1.0, max(0.0, fraction))
+    full = round(fraction * width)
+    style = "green" if fraction < 0.7 else "yellow" if fraction < 0.9 else "red"
+    text = Text("█" * full, style=style)
+    text.append("░" * (width - full), style="dim")
+    return text
