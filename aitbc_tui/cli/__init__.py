@@ -39,6 +39,8 @@ def _register() -> None:
     from aitbc_tui.cli.node import app as node_app; app.add_typer(node_app, name="node")  # noqa: E702
     from aitbc_tui.cli.service import add_install_service; add_install_service(node_app, "node")  # noqa: E702
     from aitbc_tui.cli.chain import app as chain_app; app.add_typer(chain_app, name="chain")  # noqa: E702
+    from aitbc_tui.cli.coordinator import app as coordinator_app; app.add_typer(coordinator_app, name="coordinator")  # noqa: E702
+    from aitbc_tui.cli.jobs import register as register_jobs; register_jobs(app)  # noqa: E702
     from aitbc_tui.cli import network; app.command("up")(network.up); app.command("down")(network.down)  # noqa: E702
 
 

@@ -1,0 +1,157 @@
+"""``aitbc coordinator``: create the coordinator key, run the daemon, manage API keys and miners.
+
+``keys``, ``miners`` and ``status`` talk to the running daemon through its operator socket
+(``HOME/run/coordinator.sock``), never to its database.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any, Optional
+
+import typer
+
+from aitbc_tui.cli.common import HOME_OPTION, JSON_OPTION, emit, fail, format_value, handle_errors, resolve_home
+
+app = typer.Typer(name="coordinator", help="The coordinator: job market, miner registry, receipts.",
+                  no_args_is_help=True, add_completion=False, pretty_exceptions_enable=False)
+keys_app = typer.Typer(name="keys", help="API keys for clients and miners (shown once, stored hashed).",
+                       no_args_is_help=True, add_completion=False, pretty_exceptions_enable=False)
+app.add_typer(keys_app, name="keys")
+
+
+def _operator(home: Optional[Path]) -> Any:
+    from daemons.coordinator.client import CoordinatorClient, coordinator_socket
+
+    return CoordinatorClient(coordinator_socket(resolve_home(home)))
+
+
+@app.command("init")
+def init(
+    home: Optional[Path] = HOME_OPTION,
+    password_file: Optional[Path] = typer.Option(
+        None, help="File with the key's password (default: a random one in HOME/keys/coordinator.password, mode 0600)."),
+    as_json: bool = JSON_OPTION,
+) -> None:
+    """Create the coordinator's chain key; register its address with `aitbc node init --coordinator ADDR`."""
+    from daemons.coordinator.init import init_coordinator
+    from daemons.node.init import InitError
+
+    resolved = resolve_home(home)
+    with handle_errors():
+        try:
+            result = init_coordinator(resolved, password_file=password_file)
+        except InitError as exc:
+            fail(str(exc))
+    data = {"home": str(resolved.root), "address": result.address, "pubkey": result.pubkey,
+            "password_file": str(result.password_file), "config": str(resolved.config_file)}
+    emit(data, as_json, lambda d: "\n".join([
+        f"Coordinator key {d['address']} created in {d['home']}/keys",
+        f"Register it in genesis: aitbc node init --home {d['home']} --coordinator {d['address']} "
+        f"--fund {d['address']}=10",
+        f"Then start it:          aitbc coordinator start --home {d['home']}",
+    ]))
+
+
+@app.command("start")
+def start(
+    home: Optional[Path] = HOME_OPTION,
+    config: Optional[Path] = typer.Option(None, "--config", help="Config file to use instead of HOME/config.toml.",
+                                          dir_okay=False),
+    port: Optional[int] = typer.Option(None, "--port", help="Public REST port (default 18000; 0 picks one)."),
+    node: Optional[str] = typer.Option(None, "--node", help="Node RPC URL or socket (default: HOME/run/node.sock)."),
+    no_tcp: bool = typer.Option(False, "--no-tcp", help="Serve only the operator socket."),
+) -> None:
+    """Run the coordinator daemon in the foreground until SIGTERM or Ctrl-C."""
+    from daemons.common.settings import load_settings
+    from daemons.coordinator.chain_view import ChainUnavailable
+    from daemons.coordinator.daemon import main
+    from daemons.coordinator.settings import CoordinatorSettings
+    from daemons.node.init import InitError
+
+    resolved = resolve_home(home)
+    with handle_errors():
+        settings = load_settings(CoordinatorSettings, resolved, config, api_port=port, node=node,
+                                 tcp_enabled=False if no_tcp else None)
+        try:
+            code = main(settings)
+        except (InitError, ChainUnavailable) as exc:
+            fail(str(exc))
+    raise typer.Exit(code)
+
+
+@app.command("status")
+def status(home: Optional[Path] = HOME_OPTION, as_json: bool = JSON_OPTION) -> None:
+    """Chain, jobs by status, receipts by settlement state, miners of the running coordinator."""
+    with handle_errors(), _operator(home) as client:
+        data = client.status().model_dump()
+    emit(data, as_json, lambda d: "\n".join(f"{k:20} {format_value(v)}" for k, v in d.items()))
+
+
+@app.command("miners")
+def miners(home: Optional[Path] = HOME_OPTION, as_json: bool = JSON_OPTION) -> None:
+    """Registered miners: models, load, bond, liveness and reputation."""
+    with handle_errors(), _operator(home) as client:
+        data = [mi.model_dump() for mi in client.miners().miners]
+
+    def human(rows: list[dict[str, Any]]) -> str:
+        if not rows:
+            return "no miners registered"
+        lines = [f"{'ADDRESS':42}  {'LIVE':4}  {'BONDED':6}  {'LOAD':7}  {'REP':>5}  {'PRICE/1K':>14}  MODELS"]
+        for r in rows:
+            lines.append(f"{r['address']:42}  {'yes' if r['live'] else 'no':4}  {'yes' if r['bonded'] else 'no':6}  "
+                         f"{str(r['active']) + '/' + str(r['capacity']):7}  {r['reputation']:>5}  "
+                         f"{r['price_per_1k_tokens']:>14}  {', '.join(sorted(r['models']))}")
+        return "\n".join(lines)
+
+    emit(data, as_json, human)
+
+
+@keys_app.command("create")
+def keys_create(
+    role: str = typer.Option(..., "--role", help="client or miner."),
+    address: str = typer.Option(..., "--address", help="The client's or miner's chain address."),
+    label: str = typer.Option("", "--label", help="A note for the listing (who holds the key)."),
+    home: Optional[Path] = HOME_OPTION, as_json: bool = JSON_OPTION,
+) -> None:
+    """Create an API key; it is printed once, here, and stored only as a hash."""
+    from chain.crypto import validate_address
+
+    if role not in ("client", "miner"):
+        fail(f"--role must be client or miner, not {role!r}")
+    with handle_errors():
+        validate_address(address)
+    with handle_errors(), _operator(home) as client:
+        created = client.create_key(role, address, label).model_dump()
+    emit(created, as_json, lambda d: "\n".join([
+        f"API key {d['key_id']} ({d['role']}, {d['address']}):",
+        f"  {d['api_key']}",
+        "Store it now: it is not shown again.",
+    ]))
+
+
+@keys_app.command("list")
+def keys_list(home: Optional[Path] = HOME_OPTION, as_json: bool = JSON_OPTION) -> None:
+    """API keys with their role, address and state (never the keys themselves)."""
+    with handle_errors(), _operator(home) as client:
+        data = [k.model_dump() for k in client.keys().keys]
+
+    def human(rows: list[dict[str, Any]]) -> str:
+        if not rows:
+            return "no API keys"
+        lines = [f"{'KEY ID':12}  {'ROLE':6}  {'STATE':7}  {'ADDRESS':42}  LABEL"]
+        lines += [f"{r['key_id']:12}  {r['role']:6}  {'active' if r['active'] else 'revoked':7}  {r['address']:42}  "
+                  f"{r['label']}" for r in rows]
+        return "\n".join(lines)
+
+    emit(data, as_json, human)
+
+
+@keys_app.command("revoke")
+def keys_revoke(key_id: str = typer.Argument(..., help="The key id shown by `keys list`."),
+                home: Optional[Path] = HOME_OPTION, as_json: bool = JSON_OPTION) -> None:
+    """Revoke an API key: requests with it are refused (401) from now on."""
+    with handle_errors(), _operator(home) as client:
+        data = client.revoke_key(key_id).model_dump()
+    emit(data, as_json, lambda d: f"API key {d['key_id']} revoked")
+

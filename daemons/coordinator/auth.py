@@ -1,0 +1,142 @@
+"""API keys and who is asking: key format and hashing, per-key rate limits, the auth dependency.
+
+A key looks like ``aitbc_<key_id>_<secret>``: the id is public (it names the key in listings,
+logs and the audit trail, so an operator can revoke "the key that was refused 500 times"
+without ever seeing a secret), the secret is 256 random bits. Only SHA-256 of the whole key is
+stored; a slow hash would add nothing for keys with that much entropy, and would cost every
+request.
+
+The operator socket needs no key (ARCHITECTURE.md): there, the address a request acts for is
+given in the ``X-Aitbc-Address`` header (``aitbc submit --client ADDR``). On the public door,
+the address is the key's. Every refusal goes to the audit log.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+import secrets
+import threading
+import time
+from dataclasses import dataclass
+from typing import Callable, Literal
+
+from fastapi import Request
+
+from chain.crypto import is_address
+from daemons.common.api import ApiError, door
+from daemons.common.logging import audit
+from daemons.coordinator.settings import CoordinatorSettings
+from storage.coordinator_store import CoordinatorStore
+
+Role = Literal["client", "miner"]
+ADDRESS_HEADER = "X-Aitbc-Address"
+_KEY_RE = re.compile(r"aitbc_([0-9a-f]{12})_[A-Za-z0-9_-]{43}")
+
+
+def new_api_key() -> tuple[str, str]:
+    """(key_id, api_key) for a fresh key; the key is shown once and never stored."""
+    key_id = secrets.token_hex(6)
+    return key_id, f"aitbc_{key_id}_{secrets.token_urlsafe(32)}"
+
+
+def hash_key(api_key: str) -> str:
+    return hashlib.sha256(api_key.encode("utf-8", "surrogateescape")).hexdigest()
+
+
+def key_id_of(api_key: str) -> str | None:
+    """The public id inside a well-formed key (for the audit log), else None."""
+    match = _KEY_RE.fullmatch(api_key)
+    return match.group(1) if match else None
+
+
+class RateLimiter:
+    """Token buckets per key: ``rate`` requests per second sustained, ``burst`` at once.
+
+    In-process: with several coordinator processes each enforces its own share, which bounds a
+    key to (processes x rate); that is the usual trade against a shared counter on every request.
+    """
+
+    def __init__(self, clock: Callable[[], float] = time.monotonic) -> None:
+        self._clock = clock
+        self._buckets: dict[str, tuple[float, float]] = {}
+        self._lock = threading.Lock()
+
+    def retry_after(self, key: str, rate: float, burst: int) -> float | None:
+        """Take one token; None when allowed, else seconds until one is available."""
+        now = self._clock()
+        with self._lock:
+            tokens, stamp = self._buckets.get(key, (float(burst), now))
+            tokens = min(float(burst), tokens + (now - stamp) * rate)
+            if tokens >= 1.0:
+                self._buckets[key] = (tokens - 1.0, now)
+                return None
+            self._buckets[key] = (tokens, now)
+            return (1.0 - tokens) / rate
+
+
+@dataclass(frozen=True)
+class Principal:
+    """Who a request acts for. ``address`` None: the operator, acting for nobody in particular."""
+
+    role: Role
+    address: str | None
+    key_id: str | None
+    door: Literal["operator", "public"]
+
+
+class Authenticator:
+    def __init__(self, settings: CoordinatorSettings, store: Callable[[], CoordinatorStore]) -> None:
+        self.settings = settings
+        self._store = store
+        self.limiter = RateLimiter()
+        self._last_limited: dict[str, float] = {}
+
+    def dependency(self, role: Role) -> Callable[[Request], Principal]:
+        """A FastAPI dependency that yields the principal for ``role`` or refuses the request."""
+
+        def principal(request: Request) -> Principal:
+            return self.authenticate(request, role)
+
+        principal.__name__ = f"{role}_principal"
+        return principal
+
+    def authenticate(self, request: Request, role: Role) -> Principal:
+        if door(request) == "operator":
+            acting = request.headers.get(ADDRESS_HEADER)
+            if acting is not None and not is_address(acting):
+                raise ApiError(400, "invalid_address", f"{ADDRESS_HEADER} must be 0x + 40 lower-case hex digits")
+            return Principal(role=role, address=acting, key_id=None, door="operator")
+        api_key = request.headers.get("X-Api-Key")
+        if not api_key:
+            self._refuse(request, 401, "missing_api_key", "an X-Api-Key header is required", role)
+        record = self._store().key_by_hash(hash_key(api_key))
+        if record is None:
+            self._refuse(request, 401, "invalid_api_key", "unknown API key", role, key_id_of(api_key))
+        if record.revoked_ms is not None:
+            self._refuse(request, 401, "revoked_api_key", f"API key {record.key_id} was revoked", role, record.key_id)
+        if record.role != role:
+            self._refuse(request, 403, "wrong_role",
+                         f"API key {record.key_id} has role {record.role}; this needs a {role} key", role, record.key_id)
+        rate, burst = ((self.settings.client_rate, self.settings.client_burst) if role == "client"
+                       else (self.settings.miner_rate, self.settings.miner_burst))
+        wait = self.limiter.retry_after(record.key_id, rate, burst)
+        if wait is not None:
+            self._limited(request, record.key_id, role)
+            raise ApiError(429, "rate_limited", f"too many requests for API key {record.key_id}; retry in {wait:.2f}s",
+                           headers={"Retry-After": str(max(1, int(wait + 0.999)))})
+        return Principal(role=role, address=record.address, key_id=record.key_id, door="public")
+
+    def _refuse(self, request: Request, status: int, code: str, message: str, role: str,
+                key_id: str | None = None) -> None:
+        audit("api_key_refused", reason=code, key_id=key_id, needed_role=role, method=request.method,
+              path=request.url.path, remote=request.client.host if request.client else None)
+        raise ApiError(status, code, message)
+
+    def _limited(self, request: Request, key_id: str, role: str) -> None:
+        """Audit rate limiting once a minute per key: a flood must not flood the audit log too."""
+        now = time.monotonic()
+        if now - self._last_limited.get(key_id, -1e9) >= 60:
+            self._last_limited[key_id] = now
+            audit("api_key_rate_limited", key_id=key_id, role=role, method=request.method, path=request.url.path,
+                  remote=request.client.host if request.client else None)

@@ -1,0 +1,197 @@
+"""The typed coordinator client for the CLI, the TUI, the miner daemon and the tests.
+
+``target`` is the operator socket (``HOME/run/coordinator.sock``: no key; pass ``address`` to
+act for a client or miner) or the public URL (``http://127.0.0.1:18000``) with an ``api_key``.
+Every failure is a :class:`~daemons.common.errors.DaemonError` with a one-line message.
+"""
+
+from __future__ import annotations
+
+import os
+from typing import Any
+
+from daemons.common.client import AsyncDaemonClient, DaemonClient, target_for
+from daemons.common.home import Home
+from daemons.common.stream import AsyncEventStream, EventStream
+from daemons.coordinator import models as m
+
+DEFAULT_URL = "http://127.0.0.1:18000"
+ADDRESS_HEADER = "X-Aitbc-Address"
+
+
+def coordinator_socket(home: Home) -> os.PathLike[str]:
+    return target_for(home, "coordinator")
+
+
+def _job_body(model: str, prompt: str, max_tokens: int, max_price: int | None, temperature_milli: int,
+              top_p_milli: int, seed: int) -> dict[str, Any]:
+    body: dict[str, Any] = {"model": model, "prompt": prompt, "params": {
+        "max_tokens": max_tokens, "temperature_milli": temperature_milli, "top_p_milli": top_p_milli, "seed": seed}}
+    if max_price is not None:
+        body["max_price"] = max_price
+    return body
+
+
+def _act_for(client: DaemonClient | AsyncDaemonClient, address: str) -> None:
+    """Name the address an operator-socket request acts for, on HTTP requests and event streams.
+    (The shared client has no extra-headers argument, so both header sets are set here.)"""
+    client.headers[ADDRESS_HEADER] = address
+    client._http.headers[ADDRESS_HEADER] = address
+
+
+def _clean(params: dict[str, Any]) -> dict[str, Any]:
+    return {k: v for k, v in params.items() if v is not None}
+
+
+class CoordinatorClient:
+    """Blocking client; a context manager."""
+
+    def __init__(self, target: str | os.PathLike[str], api_key: str | None = None, address: str | None = None,
+                 timeout: float = 40.0) -> None:
+        self._http = DaemonClient(target, api_key=api_key, timeout=timeout, name="coordinator")
+        if address:
+            _act_for(self._http, address)
+
+    def __enter__(self) -> CoordinatorClient:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def close(self) -> None:
+        self._http.close()
+
+    # -- client role ------------------------------------------------------------------------------
+
+    def submit(self, model: str, prompt: str, *, max_tokens: int = 128, max_price: int | None = None,
+               temperature_milli: int = 0, top_p_milli: int = 1000, seed: int = 0) -> m.Job:
+        body = _job_body(model, prompt, max_tokens, max_price, temperature_milli, top_p_milli, seed)
+        return self._http.post("/v1/jobs", body, model=m.Job)
+
+    def job(self, job_id: str) -> m.Job:
+        return self._http.get(f"/v1/jobs/{job_id}", model=m.Job)
+
+    def jobs(self, status: str | None = None, limit: int = 50, cursor: str | None = None) -> m.JobPage:
+        return self._http.get("/v1/jobs", _clean({"status": status, "limit": limit, "cursor": cursor}), model=m.JobPage)
+
+    def cancel(self, job_id: str) -> m.Job:
+        return self._http.delete(f"/v1/jobs/{job_id}", model=m.Job)
+
+    def receipts(self, job_id: str | None = None, limit: int = 50, cursor: str | None = None) -> m.ReceiptPage:
+        return self._http.get("/v1/receipts", _clean({"job_id": job_id, "limit": limit, "cursor": cursor}),
+                              model=m.ReceiptPage)
+
+    def receipt(self, receipt_id: str) -> m.ReceiptInfo:
+        return self._http.get(f"/v1/receipts/{receipt_id}", model=m.ReceiptInfo)
+
+    def models(self) -> m.ModelList:
+        return self._http.get("/v1/models", model=m.ModelList)
+
+    def account(self) -> m.Account:
+        return self._http.get("/v1/account", model=m.Account)
+
+    # -- miner role -------------------------------------------------------------------------------
+
+    def register(self, registration: m.MinerRegistration | dict[str, Any]) -> m.RegisterReply:
+        return self._http.post("/v1/miners/register", registration, model=m.RegisterReply)
+
+    def heartbeat(self, free_slots: int, running: list[str] | None = None,
+                  telemetry: dict[str, Any] | None = None) -> m.HeartbeatReply:
+        body = {"free_slots": free_slots, "running": running or [], "telemetry": telemetry or {}}
+        return self._http.post("/v1/miners/heartbeat", body, model=m.HeartbeatReply)
+
+    def poll(self, max_jobs: int = 1, wait_s: float = 0.0) -> list[m.Task]:
+        body = {"max_jobs": max_jobs, "wait_s": wait_s}
+        return self._http.post("/v1/miners/jobs", body, model=m.TaskList).tasks
+
+    def result(self, task_id: str, body: m.TaskResult | dict[str, Any]) -> m.ResultReply:
+        return self._http.post(f"/v1/miners/jobs/{task_id}/result", body, model=m.ResultReply)
+
+    # -- operator ---------------------------------------------------------------------------------
+
+    def create_key(self, role: str, address: str, label: str = "") -> m.KeyCreated:
+        return self._http.post("/v1/admin/keys", {"role": role, "address": address, "label": label},
+                               model=m.KeyCreated)
+
+    def keys(self) -> m.KeyList:
+        return self._http.get("/v1/admin/keys", model=m.KeyList)
+
+    def revoke_key(self, key_id: str) -> m.KeyInfo:
+        return self._http.delete(f"/v1/admin/keys/{key_id}", model=m.KeyInfo)
+
+    def miners(self) -> m.MinerList:
+        return self._http.get("/v1/admin/miners", model=m.MinerList)
+
+    def status(self) -> m.CoordinatorStatus:
+        return self._http.get("/v1/admin/status", model=m.CoordinatorStatus)
+
+    def events(self, topics: list[str]) -> EventStream:
+        """Job, receipt and miner events (operator socket only)."""
+        return self._http.events(topics)
+
+
+class AsyncCoordinatorClient:
+    """Asyncio client with the same methods (the miner daemon and the TUI use this one)."""
+
+    def __init__(self, target: str | os.PathLike[str], api_key: str | None = None, address: str | None = None,
+                 timeout: float = 40.0) -> None:
+        self._http = AsyncDaemonClient(target, api_key=api_key, timeout=timeout, name="coordinator")
+        if address:
+            _act_for(self._http, address)
+
+    async def __aenter__(self) -> AsyncCoordinatorClient:
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.aclose()
+
+    async def aclose(self) -> None:
+        await self._http.aclose()
+
+    async def submit(self, model: str, prompt: str, *, max_tokens: int = 128, max_price: int | None = None,
+                     temperature_milli: int = 0, top_p_milli: int = 1000, seed: int = 0) -> m.Job:
+        body = _job_body(model, prompt, max_tokens, max_price, temperature_milli, top_p_milli, seed)
+        return await self._http.post("/v1/jobs", body, model=m.Job)
+
+    async def job(self, job_id: str) -> m.Job:
+        return await self._http.get(f"/v1/jobs/{job_id}", model=m.Job)
+
+    async def jobs(self, status: str | None = None, limit: int = 50, cursor: str | None = None) -> m.JobPage:
+        return await self._http.get("/v1/jobs", _clean({"status": status, "limit": limit, "cursor": cursor}),
+                                    model=m.JobPage)
+
+    async def cancel(self, job_id: str) -> m.Job:
+        return await self._http.delete(f"/v1/jobs/{job_id}", model=m.Job)
+
+    async def receipts(self, job_id: str | None = None, limit: int = 50) -> m.ReceiptPage:
+        return await self._http.get("/v1/receipts", _clean({"job_id": job_id, "limit": limit}), model=m.ReceiptPage)
+
+    async def models(self) -> m.ModelList:
+        return await self._http.get("/v1/models", model=m.ModelList)
+
+    async def account(self) -> m.Account:
+        return await self._http.get("/v1/account", model=m.Account)
+
+    async def register(self, registration: m.MinerRegistration | dict[str, Any]) -> m.RegisterReply:
+        return await self._http.post("/v1/miners/register", registration, model=m.RegisterReply)
+
+    async def heartbeat(self, free_slots: int, running: list[str] | None = None,
+                        telemetry: dict[str, Any] | None = None) -> m.HeartbeatReply:
+        body = {"free_slots": free_slots, "running": running or [], "telemetry": telemetry or {}}
+        return await self._http.post("/v1/miners/heartbeat", body, model=m.HeartbeatReply)
+
+    async def poll(self, max_jobs: int = 1, wait_s: float = 0.0) -> list[m.Task]:
+        body = {"max_jobs": max_jobs, "wait_s": wait_s}
+        return (await self._http.post("/v1/miners/jobs", body, model=m.TaskList)).tasks
+
+    async def result(self, task_id: str, body: m.TaskResult | dict[str, Any]) -> m.ResultReply:
+        return await self._http.post(f"/v1/miners/jobs/{task_id}/result", body, model=m.ResultReply)
+
+    async def miners(self) -> m.MinerList:
+        return await self._http.get("/v1/admin/miners", model=m.MinerList)
+
+    async def status(self) -> m.CoordinatorStatus:
+        return await self._http.get("/v1/admin/status", model=m.CoordinatorStatus)
+
+    def events(self, topics: list[str]) -> AsyncEventStream:
+        return self._http.events(topics)

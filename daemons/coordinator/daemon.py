@@ -1,0 +1,132 @@
+"""The coordinator daemon: settings -> storage -> chain view -> core -> servers, plus its loops.
+
+``aitbc coordinator start`` runs :func:`main`. Background work, each in its own task:
+
+- maintenance (every ``reap_interval``): re-queue work of lost or late miners, re-read miners'
+  bonds, and match (work queued through another coordinator process is assigned here too);
+- settlement (every ``settle_interval``): batch receipts onto the chain and submit slashes,
+  in the one process that holds the settlement lease.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from typing import Any
+
+from fastapi import FastAPI
+
+from daemons.common.events import EventHub
+from daemons.common.logging import setup_logging
+from daemons.common.server import run_daemon
+from daemons.coordinator.api import build_app
+from daemons.coordinator.auth import Authenticator
+from daemons.coordinator.chain_view import ChainView
+from daemons.coordinator.core import CoordinatorCore
+from daemons.coordinator.init import unlock_coordinator_key
+from daemons.coordinator.settings import CoordinatorSettings
+from daemons.coordinator.settlement import Settler
+from storage.coordinator_store import CoordinatorStore
+from storage.database import open_database
+
+log = logging.getLogger("aitbc.coordinator")
+NODE_WAIT_S = 30.0
+
+
+class CoordinatorRuntime:
+    """Owns the store, the chain view, the core, the event hub and the background tasks."""
+
+    store: CoordinatorStore
+    chain: ChainView
+    core: CoordinatorCore
+    settler: Settler
+
+    def __init__(self, settings: CoordinatorSettings) -> None:
+        self.settings = settings
+        self.hub = EventHub()
+        self.auth = Authenticator(settings, lambda: self.store)
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._signal = asyncio.Event()
+        self._tasks: list[asyncio.Task[None]] = []
+
+    # -- wake-ups for long polls ------------------------------------------------------------------
+
+    def work_signal(self) -> asyncio.Event:
+        """The event the next :meth:`kick` sets (take it before looking for work, then wait)."""
+        return self._signal
+
+    def _kick(self) -> None:
+        self._signal.set()
+        self._signal = asyncio.Event()
+
+    def kick(self) -> None:
+        """Wake waiting polls: new work may be theirs. Safe from any thread."""
+        if self._loop is not None:
+            self._loop.call_soon_threadsafe(self._kick)
+
+    def publish(self, topic: str, data: dict[str, Any]) -> None:
+        self.hub.publish_threadsafe(topic, data)
+
+    # -- life cycle -----------------------------------------------------------------------------------
+
+    async def start(self) -> None:
+        self._loop = asyncio.get_running_loop()
+        self._signal = asyncio.Event()
+        settings = self.settings
+        self.chain = ChainView(settings.home, settings.node, settings.genesis_file, settings.escrow_cache,
+                               timeout=max(15.0, settings.commit_timeout + 10))
+        await asyncio.to_thread(self.chain.connect, NODE_WAIT_S)
+        address, seed = await asyncio.to_thread(unlock_coordinator_key, settings)
+        database = await asyncio.to_thread(open_database, settings.database_url,
+                                           settings.home.database_file("coordinator"))
+        self.store = await asyncio.to_thread(CoordinatorStore, database)
+        self.core = CoordinatorCore(settings, self.store, self.chain, address, seed, publish=self.publish,
+                                    notify=self.kick)
+        self.settler = Settler(settings, self.store, self.chain, address, seed, publish=self.publish)
+        self._tasks = [
+            asyncio.create_task(self._every(settings.reap_interval, self._maintain), name="maintenance"),
+            asyncio.create_task(self._every(settings.settle_interval, self.settler.tick), name="settlement"),
+        ]
+        log.info("coordinator started", extra={"address": address, "chain_id": self.chain.chain_id,
+                                               "node": str(self.chain.target),
+                                               "min_miner_bond": self.chain.params.min_miner_bond})
+
+    async def stop(self) -> None:
+        for task in self._tasks:
+            task.cancel()
+        await asyncio.gather(*self._tasks, return_exceptions=True)
+        if hasattr(self, "settler"):
+            await asyncio.to_thread(self.settler.release)
+        if hasattr(self, "store"):
+            await asyncio.to_thread(self.store.close)
+        if hasattr(self, "chain"):
+            self.chain.close()
+        log.info("coordinator stopped")
+
+    def _maintain(self) -> None:
+        self.core.reap()
+        self.core.refresh_bonds()
+        self.core.match()
+
+    async def _every(self, interval: float, work: Any) -> None:
+        while True:
+            try:
+                await asyncio.to_thread(work)
+            except Exception:
+                log.exception("background work failed; retrying next interval", extra={"work": work.__name__})
+            await asyncio.sleep(interval)
+
+
+def build(settings: CoordinatorSettings) -> tuple[CoordinatorRuntime, FastAPI]:
+    runtime = CoordinatorRuntime(settings)
+    return runtime, build_app(runtime)
+
+
+def main(settings: CoordinatorSettings) -> int:
+    """Run the coordinator until SIGTERM/SIGINT; the process exit code."""
+    setup_logging("coordinator", settings.home, settings.log_level)
+    if settings.log_level != "debug":
+        # Every node call would be an info line; the coordinator logs what they achieved instead.
+        logging.getLogger("httpx").setLevel(logging.WARNING)
+    runtime, app = build(settings)
+    return run_daemon(app, settings, on_startup=[runtime.start], on_shutdown=[runtime.stop])
