@@ -66,7 +66,7 @@ class Header(BaseModel):
 
     chain_id: ChainId
     height: Height
-    round: StrictInt = Field(ge=0, le=1_000_000)
+    round: StrictInt = Field(ge=0, le=10_000)
     time_ms: Height
     prev_hash: Hash
     proposer: Address
@@ -92,7 +92,7 @@ class Commit(BaseModel):
     model_config = _STRICT
 
     height: Height
-    round: StrictInt = Field(ge=0, le=1_000_000)
+    round: StrictInt = Field(ge=0, le=10_000)
     block_hash: Hash
     signatures: list[CommitSig]
 

@@ -39,9 +39,9 @@ class ProposalBody(BaseModel):
 
     chain_id: ChainId
     height: Height
-    round: StrictInt = Field(ge=0, le=1_000_000)
+    round: StrictInt = Field(ge=0, le=10_000)
     block_hash: Hash
-    valid_round: StrictInt = Field(ge=-1, le=1_000_000)
+    valid_round: StrictInt = Field(ge=-1, le=10_000)
     """-1 for a fresh block; else the round in which this block gathered a 2/3 prevote quorum."""
     proposer: Address
 

@@ -243,7 +243,10 @@ def _slash_double_sign(ledger: Ledger, ev: DoubleSignEvidence, ctx: BlockContext
         delegation = ledger.get("delegation", key) or {"amount": 0, "rewards": 0}
         ledger.put("delegation", key, {**delegation, "amount": delegation["amount"] - burn})
         ledger.adjust_supply(-burn)
-    ledger.put("validator", a.validator, {**validator, "jailed": True, "power": validator["power"] - burn,
+    others_active = any(address != a.validator for address in active_set(ledger))
+    # Jailing the only active validator would halt the chain for good; it is still burned.
+    ledger.put("validator", a.validator, {**validator, "jailed": validator["jailed"] or others_active,
+                                          "power": validator["power"] - burn,
                                           "self_bond": validator["self_bond"] - burn})
     ledger.put("evidence", evidence_id, {"height": ctx.height, "burned": burn})
 
@@ -347,6 +350,9 @@ HANDLERS: dict[str, Callable[[Ledger, Transaction, object, BlockContext], None]]
 }
 
 
+_CHANGES_VALIDATOR_SET = frozenset({"unstake", "slash", "validator_update"})
+
+
 def check_account(ledger: Ledger, tx: Transaction) -> None:
     """Nonce, fee and fee balance: the checks a mempool repeats against pending state."""
     account = ledger.account(tx.sender)
@@ -371,6 +377,8 @@ def apply_tx(ledger: Ledger, tx: Transaction, ctx: BlockContext, *, verified: bo
     account = scratch.account(tx.sender)
     scratch.put("account", tx.sender, {"balance": account["balance"] - tx.fee, "nonce": account["nonce"] + 1})
     HANDLERS[tx.type](scratch, tx, tx.body, ctx)
+    if tx.type in _CHANGES_VALIDATOR_SET and not active_set(scratch):
+        raise Unauthorized("this transaction would leave no active validator, and the chain would halt")
     ctx.fees += tx.fee
     ledger.absorb(scratch)
 

@@ -22,7 +22,7 @@ class VoteBody(BaseModel):
 
     chain_id: ChainId
     height: Height
-    round: StrictInt = Field(ge=0, le=1_000_000)
+    round: StrictInt = Field(ge=0, le=10_000)
     type: VoteType
     block_hash: Hash | None
     """None is a vote for nil: no acceptable proposal was seen in time."""
