@@ -1,0 +1,261 @@
+"""The wallet's HTTP API, described once and served on both doors.
+
+Operator socket: every route. Public TCP door (only when configured): an ``X-Api-Key`` from
+``api_keys`` is required (401 otherwise, audited) and only the seed's REST paths are served:
+``/v1/wallet/create``, ``/v1/wallet/import``, ``/v1/wallet/balance``, ``/v1/wallet/send``
+(403 for anything else), so a leaked key cannot export, delete or unlock wallets.
+
+Errors keep the shared shape ``{"error": {"code", "message"}}``; messages never carry a
+password, phrase or key (request bodies are never logged, and validation messages name the
+field, not its value).
+"""
+
+from __future__ import annotations
+
+import hmac
+from typing import Any
+
+from fastapi import APIRouter, Depends, FastAPI, Query, Request
+from fastapi.responses import JSONResponse
+
+from chain.errors import ChainError
+from daemons.common.api import ApiError, create_app, door
+from daemons.common.errors import DaemonError, DaemonUnavailable
+from daemons.common.logging import audit
+from daemons.node.client import NodeRpcError
+from daemons.wallet.core import NODE_NOT_FOUND, WalletCore, WalletError
+from daemons.wallet.models import (
+    Balance,
+    BondRequest,
+    ClaimRequest,
+    CreateRequest,
+    CreateResponse,
+    DeleteRequest,
+    DeleteResponse,
+    EscrowRequest,
+    ExportRequest,
+    ExportResponse,
+    History,
+    ImportBackupRequest,
+    ImportRequest,
+    LockRequest,
+    LockResponse,
+    RenameRequest,
+    Rewards,
+    SendRequest,
+    StakeRequest,
+    TxResult,
+    UnlockRequest,
+    Validators,
+    WalletInfo,
+    WalletList,
+    WalletStatus,
+)
+from daemons.wallet.settings import api_key_digest
+from keys import (
+    AmbiguousKeyName,
+    CorruptKeystore,
+    InvalidKey,
+    InvalidKeyName,
+    InvalidMnemonic,
+    InvalidPassword,
+    InvalidPath,
+    KeyExists,
+    KeyNotFound,
+    KeyWiped,
+    WrongPassword,
+)
+
+VERSION = "0.1.0"
+PUBLIC_PATHS = frozenset({"/v1/wallet/create", "/v1/wallet/import", "/v1/wallet/balance", "/v1/wallet/send"})
+_KEY_ERRORS: list[tuple[type[ChainError], int, str]] = [
+    (WrongPassword, 403, "wrong_password"),
+    (KeyNotFound, 404, "wallet_not_found"),
+    (KeyExists, 409, "wallet_exists"),
+    (AmbiguousKeyName, 409, "ambiguous_name"),
+    (KeyWiped, 423, "locked"),
+    (InvalidMnemonic, 422, "invalid_mnemonic"),
+    (InvalidKey, 422, "invalid_key"),
+    (InvalidKeyName, 422, "invalid_name"),
+    (InvalidPassword, 422, "invalid_password"),
+    (InvalidPath, 422, "invalid_path"),
+    (CorruptKeystore, 422, "corrupt_wallet_file"),
+]
+
+
+def _access(digests: frozenset[str]) -> Any:
+    """Dependency on every wallet route: the operator door passes; the public door needs a
+    valid key and one of the public paths."""
+
+    def check(request: Request) -> None:
+        if door(request) == "operator":
+            return
+        given = request.headers.get("x-api-key", "")
+        digest = api_key_digest(given) if given else ""
+        if not any(hmac.compare_digest(digest, known) for known in digests):
+            client = request.client.host if request.client else None
+            audit("api_key_refused", path=request.url.path, client=client, reason="missing" if not given else "unknown")
+            raise ApiError(401, "unauthorized", "a valid X-Api-Key header is required", {"WWW-Authenticate": "ApiKey"})
+        if request.url.path not in PUBLIC_PATHS:
+            raise ApiError(403, "operator_only", "only available on the operator socket (run this on the wallet's host)")
+
+    return check
+
+
+def _error(status: int, code: int | str, message: str) -> JSONResponse:
+    return JSONResponse({"error": {"code": code, "message": message}}, status_code=status)
+
+
+def _install_error_handlers(app: FastAPI) -> None:
+    async def wallet_error(request: Request, exc: Exception) -> JSONResponse:
+        assert isinstance(exc, WalletError)
+        return _error(exc.status, exc.code, exc.message)
+
+    async def chain_error(request: Request, exc: Exception) -> JSONResponse:
+        assert isinstance(exc, ChainError)
+        for kind, status, code in _KEY_ERRORS:
+            if isinstance(exc, kind):
+                return _error(status, code, exc.message)
+        return _error(422, exc.code, exc.message)  # a transaction the chain's own rules refuse
+
+    async def node_error(request: Request, exc: Exception) -> JSONResponse:
+        assert isinstance(exc, DaemonError)
+        if isinstance(exc, NodeRpcError):
+            if exc.code == NODE_NOT_FOUND:
+                return _error(404, exc.code, exc.message)
+            return _error(422, exc.code, f"node refused: {exc.message}")
+        if isinstance(exc, DaemonUnavailable):
+            return _error(503, "node_unavailable", exc.message)
+        return _error(502, "node_error", f"node: {exc.message}")
+
+    app.add_exception_handler(WalletError, wallet_error)
+    app.add_exception_handler(ChainError, chain_error)
+    app.add_exception_handler(DaemonError, node_error)
+
+
+def build_app(core: WalletCore) -> FastAPI:
+    """The wallet API over ``core`` (see the module docstring for the doors)."""
+    settings = core.settings
+    app = create_app("wallet", VERSION, max_body_bytes=settings.max_body_bytes,
+                     description="AITBC wallet: encrypted keys, signing, balances and staking")
+    _install_error_handlers(app)
+    guarded = [Depends(_access(settings.api_key_digests()))]
+    wallet = APIRouter(prefix="/v1/wallet", tags=["wallet"], dependencies=guarded)
+    stake = APIRouter(prefix="/v1/stake", tags=["stake"], dependencies=guarded)
+    escrow = APIRouter(prefix="/v1/escrow", tags=["escrow"], dependencies=guarded)
+    miner = APIRouter(prefix="/v1/miner", tags=["miner"], dependencies=guarded)
+
+    # -- wallets ---------------------------------------------------------------------------------------
+
+    @wallet.get("/status", response_model=WalletStatus)
+    async def status() -> WalletStatus:
+        """Wallet counts, the node this daemon uses and whether it answers."""
+        return await core.status()
+
+    @wallet.post("/create", response_model=CreateResponse)
+    async def create(req: CreateRequest) -> CreateResponse:
+        """A new wallet from a fresh recovery phrase, returned once in this answer only."""
+        return await core.create(req)
+
+    @wallet.post("/import", response_model=WalletInfo)
+    async def import_key(req: ImportRequest) -> WalletInfo:
+        """Restore a wallet from its recovery phrase or its private key."""
+        return await core.import_key(req)
+
+    @wallet.post("/import-backup", response_model=WalletInfo)
+    async def import_backup(req: ImportBackupRequest) -> WalletInfo:
+        """Add an exported (encrypted) wallet file, after checking its password opens it."""
+        return await core.import_backup(req)
+
+    @wallet.get("/list", response_model=WalletList)
+    async def list_wallets() -> WalletList:
+        return WalletList(wallets=core.list())
+
+    @wallet.get("/balance", response_model=Balance)
+    async def balance(wallet: str | None = Query(None, max_length=64)) -> Balance:
+        """Balance, stakes, rewards, unbonding and escrows of a wallet, from the node."""
+        return await core.balance(wallet)
+
+    @wallet.get("/history", response_model=History)
+    async def history(wallet: str | None = Query(None, max_length=64), limit: int = Query(50, ge=1, le=1000),
+                      before_height: int | None = Query(None, ge=1)) -> History:
+        """The wallet's transactions, newest first, from the node's address index."""
+        return await core.history(wallet, limit, before_height)
+
+    @wallet.post("/export", response_model=ExportResponse)
+    async def export(req: ExportRequest) -> ExportResponse:
+        """The wallet's encrypted file, byte for byte, as a backup."""
+        return await core.export(req.wallet)
+
+    @wallet.post("/unlock", response_model=WalletInfo)
+    async def unlock(req: UnlockRequest) -> WalletInfo:
+        """Decrypt the wallet's key into memory until locked, idle past the timeout, or exit."""
+        return await core.unlock(req.wallet, req.password, req.timeout_s)
+
+    @wallet.post("/lock", response_model=LockResponse)
+    async def lock(req: LockRequest) -> LockResponse:
+        """Wipe the key of one wallet (or all) from memory."""
+        return LockResponse(locked=core.lock(req.wallet, req.all))
+
+    @wallet.post("/rename", response_model=WalletInfo)
+    async def rename(req: RenameRequest) -> WalletInfo:
+        return await core.rename(req.wallet, req.new_name)
+
+    @wallet.post("/delete", response_model=DeleteResponse)
+    async def delete(req: DeleteRequest) -> DeleteResponse:
+        """Remove the wallet file; the name/address must be repeated and the password given."""
+        return await core.delete(req.wallet, req.confirm, req.password)
+
+    @wallet.post("/send", response_model=TxResult)
+    async def send(req: SendRequest) -> TxResult:
+        """Transfer ``amount`` units to ``to``; mode=commit waits until the block is final."""
+        return await core.submit(req.wallet, "transfer", {"to": req.to, "amount": req.amount}, req)
+
+    # -- staking -------------------------------------------------------------------------------------------
+
+    @stake.post("/delegate", response_model=TxResult)
+    async def delegate(req: StakeRequest) -> TxResult:
+        return await core.submit(req.wallet, "stake", {"validator": req.validator, "amount": req.amount}, req)
+
+    @stake.post("/unbond", response_model=TxResult)
+    async def unbond(req: StakeRequest) -> TxResult:
+        """Start unbonding; the funds return after the chain's unbonding period."""
+        return await core.submit(req.wallet, "unstake", {"validator": req.validator, "amount": req.amount}, req)
+
+    @stake.post("/claim", response_model=TxResult)
+    async def claim(req: ClaimRequest) -> TxResult:
+        return await core.submit(req.wallet, "claim_rewards", {"validator": req.validator}, req)
+
+    @stake.get("/rewards", response_model=Rewards)
+    async def rewards(wallet: str | None = Query(None, max_length=64)) -> Rewards:
+        return await core.rewards(wallet)
+
+    @stake.get("/validators", response_model=Validators)
+    async def validators() -> Validators:
+        return await core.validators()
+
+    # -- escrow and miner bond ---------------------------------------------------------------------------
+
+    @escrow.post("/deposit", response_model=TxResult)
+    async def escrow_deposit(req: EscrowRequest) -> TxResult:
+        """Lock funds with a coordinator so that it can charge AI jobs against them."""
+        return await core.submit(req.wallet, "escrow_deposit",
+                                 {"coordinator": req.coordinator, "amount": req.amount}, req)
+
+    @escrow.post("/withdraw", response_model=TxResult)
+    async def escrow_withdraw(req: EscrowRequest) -> TxResult:
+        """Ask for escrow back (it stays spendable by the coordinator for the chain's delay)."""
+        return await core.submit(req.wallet, "escrow_withdraw",
+                                 {"coordinator": req.coordinator, "amount": req.amount}, req)
+
+    @miner.post("/bond", response_model=TxResult)
+    async def miner_bond(req: BondRequest) -> TxResult:
+        return await core.submit(req.wallet, "miner_bond", {"amount": req.amount}, req)
+
+    @miner.post("/unbond", response_model=TxResult)
+    async def miner_unbond(req: BondRequest) -> TxResult:
+        return await core.submit(req.wallet, "miner_unbond", {"amount": req.amount}, req)
+
+    for router in (wallet, stake, escrow, miner):
+        app.include_router(router)
+    return app

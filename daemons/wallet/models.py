@@ -1,0 +1,291 @@
+"""Wire models of the wallet API, shared by the server and the typed client.
+
+Light on purpose (pydantic and chain types only, no FastAPI) so that the CLI and TUI can decode
+answers without importing server code. Secrets that travel *in* (passwords, recovery phrases,
+private keys) are ``SecretStr``: their ``repr`` is masked, so a request model that ends up in a
+log line or a traceback shows ``**********`` instead of the secret.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, StrictInt, model_validator
+
+from chain.types import Address, Amount, Hash, NonNegAmount
+
+Password = Annotated[SecretStr, Field(min_length=1, max_length=1024)]
+WalletRef = Annotated[str, Field(min_length=1, max_length=64, description="wallet name or address")]
+Mode = Literal["sync", "commit"]
+MNEMONIC_WARNING = (
+    "Write these words down and keep them offline. They are shown only now; anyone who has them "
+    "controls this wallet, and without them (or an export) a lost password cannot be recovered."
+)
+
+
+class _Model(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+# -- wallets ---------------------------------------------------------------------------------------
+
+
+class WalletInfo(_Model):
+    """A wallet's public face (no secret) and whether it can sign right now."""
+
+    name: str
+    address: str
+    pubkey: str
+    kind: Literal["seed", "mnemonic"]
+    created: str
+    unlocked: bool = False
+    locks_in_s: float | None = Field(None, description="seconds until the idle lock; None: locked or no timeout")
+
+
+class WalletList(_Model):
+    wallets: list[WalletInfo]
+
+
+class CreateRequest(_Model):
+    name: str | None = Field(None, min_length=1, max_length=64)
+    password: Password
+    words: Literal[12, 24] = 24
+
+
+class CreateResponse(_Model):
+    wallet: WalletInfo
+    mnemonic: str = Field(description="the recovery phrase; returned once, never stored in clear or logged")
+    warning: str = MNEMONIC_WARNING
+
+
+class ImportRequest(_Model):
+    """Restore from a recovery phrase (optionally with its BIP-39 passphrase and path) or from a
+    raw Ed25519 private key (the 32-byte seed as 64 hex digits)."""
+
+    name: str | None = Field(None, min_length=1, max_length=64)
+    password: Password
+    mnemonic: SecretStr | None = Field(None, max_length=1000)
+    bip39_passphrase: SecretStr | None = Field(None, max_length=1000)
+    path: str | None = Field(None, max_length=200, description="SLIP-0010 path (default m/44'/..'/0'/0'/0')")
+    private_key: SecretStr | None = Field(None, max_length=200)
+
+    @model_validator(mode="after")
+    def _one_source(self) -> ImportRequest:
+        if (self.mnemonic is None) == (self.private_key is None):
+            raise ValueError("give exactly one of mnemonic or private_key")
+        if self.private_key is not None and (self.bip39_passphrase is not None or self.path is not None):
+            raise ValueError("bip39_passphrase and path apply only to a mnemonic")
+        return self
+
+
+class ImportBackupRequest(_Model):
+    """An exported wallet file; ``password`` must open it, so a useless backup is refused."""
+
+    backup: str = Field(min_length=2, max_length=64 * 1024, description="the exported file's JSON text")
+    password: Password
+    name: str | None = Field(None, min_length=1, max_length=64, description="store under another name")
+
+
+class ExportRequest(_Model):
+    wallet: WalletRef | None = None
+
+
+class ExportResponse(_Model):
+    name: str
+    address: str
+    filename: str = Field(description="the file name the keystore uses (<address>.json)")
+    backup: str = Field(description="the encrypted wallet file, byte for byte (safe to store; needs the password)")
+
+
+class UnlockRequest(_Model):
+    wallet: WalletRef | None = None
+    password: Password
+    timeout_s: float | None = Field(None, ge=0, le=7 * 86400,
+                                    description="idle seconds before it locks again; 0 never; default: daemon's")
+
+
+class LockRequest(_Model):
+    wallet: WalletRef | None = None
+    all: bool = False
+
+
+class LockResponse(_Model):
+    locked: list[str] = Field(description="addresses that were unlocked and are now locked")
+
+
+class RenameRequest(_Model):
+    wallet: WalletRef
+    new_name: str = Field(min_length=1, max_length=64)
+
+
+class DeleteRequest(_Model):
+    """Deleting is irreversible without a backup, so the caller repeats the wallet's name or
+    address and proves the password."""
+
+    wallet: WalletRef
+    confirm: str = Field(max_length=64, description="the wallet's name or address, repeated")
+    password: Password
+
+
+class DeleteResponse(_Model):
+    name: str
+    address: str
+    deleted: bool = True
+
+
+# -- chain views -----------------------------------------------------------------------------------
+
+
+class Stake(_Model):
+    validator: str
+    amount: int
+    rewards: int
+
+
+class Unbonding(_Model):
+    release: int = Field(description="height at which the funds return")
+    kind: str
+    amount: int
+
+
+class Escrow(_Model):
+    coordinator: str
+    balance: int
+
+
+class MinerBond(_Model):
+    bond: int
+    slashed: int = 0
+    jobs: int = 0
+
+
+class Balance(_Model):
+    """Everything the node knows about the wallet's account, with the totals a person asks for."""
+
+    name: str
+    address: str
+    balance: int
+    staked: int
+    rewards: int
+    unbonding: int
+    escrowed: int
+    nonce: int
+    pending_nonce: int
+    height: int
+    stakes: list[Stake]
+    unbonding_entries: list[Unbonding]
+    escrows: list[Escrow]
+    miner: MinerBond | None = None
+
+
+class HistoryEntry(_Model):
+    hash: str
+    height: int
+    index: int
+    type: str
+    sender: str
+    direction: Literal["out", "in", "self"]
+    counterparty: str | None = Field(None, description="recipient, validator or coordinator, where the type has one")
+    amount: int | None = None
+    fee: int
+    nonce: int
+    payload: dict[str, Any]
+
+
+class History(_Model):
+    name: str
+    address: str
+    txs: list[HistoryEntry]
+
+
+class Rewards(_Model):
+    name: str
+    address: str
+    total_staked: int
+    total_rewards: int
+    stakes: list[Stake]
+    unbonding_entries: list[Unbonding]
+
+
+class ValidatorInfo(_Model):
+    model_config = ConfigDict(extra="allow")
+
+    address: str
+    name: str
+    power: int
+    self_bond: int
+    commission_bps: int
+    jailed: bool
+    active: bool
+
+
+class Validators(_Model):
+    height: int
+    total_power: int
+    validators: list[ValidatorInfo]
+
+
+# -- transactions ------------------------------------------------------------------------------------
+
+
+class TxOptions(_Model):
+    """What every signing request shares. ``password`` signs once with a locked wallet (the key
+    is decrypted for this transaction only and wiped right after); an unlocked wallet needs none."""
+
+    wallet: WalletRef | None = None
+    fee: NonNegAmount | None = Field(None, description="units; default: the daemon's default_fee")
+    mode: Mode = Field("sync", description="sync: answer once the node admitted it; commit: once final")
+    timeout_s: float | None = Field(None, gt=0, le=300, description="longest wait in commit mode")
+    password: Password | None = None
+
+
+class SendRequest(TxOptions):
+    to: Address
+    amount: Amount
+
+
+class StakeRequest(TxOptions):
+    validator: Address
+    amount: Amount
+
+
+class ClaimRequest(TxOptions):
+    validator: Address
+
+
+class EscrowRequest(TxOptions):
+    coordinator: Address
+    amount: Amount
+
+
+class BondRequest(TxOptions):
+    amount: Amount
+
+
+class TxResult(_Model):
+    hash: Hash
+    type: str
+    sender: str
+    nonce: int
+    fee: int
+    payload: dict[str, Any]
+    status: Literal["pending", "committed"]
+    height: StrictInt | None = None
+
+
+# -- daemon --------------------------------------------------------------------------------------------
+
+
+class WalletStatus(_Model):
+    service: Literal["wallet"] = "wallet"
+    wallets: int
+    unlocked: int
+    keystore: str
+    node: str
+    node_reachable: bool
+    chain_id: str | None = None
+    height: int | None = None
+    idle_lock_s: float
+    scrypt_n: int
+    default_fee: int
+    tcp_enabled: bool
