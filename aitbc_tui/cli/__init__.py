@@ -41,6 +41,8 @@ def _register() -> None:
     from aitbc_tui.cli.chain import app as chain_app; app.add_typer(chain_app, name="chain")  # noqa: E702
     from aitbc_tui.cli.coordinator import app as coordinator_app; app.add_typer(coordinator_app, name="coordinator")  # noqa: E702
     from aitbc_tui.cli.jobs import register as register_jobs; register_jobs(app)  # noqa: E702
+    from aitbc_tui.cli.wallet import app as wallet_app; app.add_typer(wallet_app, name="wallet")  # noqa: E702
+    from aitbc_tui.cli.stake import app as stake_app; app.add_typer(stake_app, name="stake")  # noqa: E702
     from aitbc_tui.cli import network; app.command("up")(network.up); app.command("down")(network.down)  # noqa: E702
 
 
