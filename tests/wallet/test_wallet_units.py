@@ -1,0 +1,100 @@
+"""The wallet's in-memory pieces without a daemon: the vault's wiping and idle expiry, the
+brute-force guard's doubling delay, and the settings' KDF and API-key rules."""
+
+from __future__ import annotations
+
+import asyncio
+from pathlib import Path
+
+import pytest
+
+from daemons.common.settings import SettingsError, load_settings
+from daemons.wallet.guard import Refused, UnlockGuard
+from daemons.wallet.settings import WalletSettings, api_key_digest
+from daemons.wallet.vault import Vault
+from keys import DEFAULT_SCRYPT_N, KeyPair, KeyWiped, WrongPassword
+
+
+class Clock:
+    def __init__(self) -> None:
+        self.now = 100.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+def test_vault_wipes_on_lock_and_on_idle_expiry() -> None:
+    clock = Clock()
+    vault = Vault(clock)
+    short, forever = KeyPair.generate(), KeyPair.generate()
+    vault.put(short, timeout_s=10)
+    vault.put(forever, timeout_s=0)
+    clock.now += 8
+    assert vault.use(short.address) is short  # use restarts the idle clock
+    clock.now += 8
+    assert vault.expire() == []
+    assert vault.remaining(short.address) == pytest.approx(2)
+    clock.now += 3
+    assert vault.expire() == [short.address]
+    assert short.wiped and short.address not in vault
+    with pytest.raises(KeyWiped):
+        short.sign(b"x")
+    assert vault.remaining(forever.address) is None and not forever.wiped
+    assert vault.lock_all() == [forever.address] and forever.wiped
+    assert vault.lock(forever.address) is False
+
+
+def test_vault_replacing_a_key_wipes_the_old_copy() -> None:
+    vault = Vault()
+    first = KeyPair.generate()
+    second = KeyPair(first.seed_bytes())
+    vault.put(first, 60)
+    vault.put(second, 60)
+    assert first.wiped and not second.wiped and len(vault) == 1
+
+
+def test_guard_doubles_the_delay_caps_it_and_resets_on_success() -> None:
+    guard = UnlockGuard(base_s=0.5, max_s=3.0)
+    assert [guard.delay_for(n) for n in range(6)] == [0.0, 0.5, 1.0, 2.0, 3.0, 3.0]
+    fast = UnlockGuard(base_s=0.0, max_s=0.0)
+    seen: list[Refused] = []
+
+    async def record(address: str, refused: Refused) -> None:
+        seen.append(refused)
+
+    fast._on_failure = record
+
+    async def wrong() -> None:
+        raise WrongPassword("wrong password for key 0x..")
+
+    async def right() -> str:
+        return "ok"
+
+    async def scenario() -> None:
+        for _ in range(3):
+            with pytest.raises(WrongPassword):
+                await fast.attempt("a", wrong)
+        assert fast.failures("a") == 3 and fast.failures("b") == 0
+        assert await fast.attempt("a", right) == "ok"
+        assert fast.failures("a") == 0
+
+    asyncio.run(scenario())
+    assert [r.failures for r in seen] == [1, 2, 3]
+
+
+def test_settings_defaults_and_validation(tmp_path: Path) -> None:
+    settings = load_settings(WalletSettings, tmp_path / "h")
+    assert settings.tcp_enabled is False and settings.tcp_listeners() == []
+    assert settings.api_port == 18002 and settings.scrypt_n == DEFAULT_SCRYPT_N == 2**17
+    assert settings.keystore_dir == tmp_path / "h" / "keys" / "wallets"
+    with pytest.raises(SettingsError, match="power of two"):
+        load_settings(WalletSettings, tmp_path / "h", scrypt_n=1000)
+    with pytest.raises(SettingsError, match="needs at least one API key"):
+        load_settings(WalletSettings, tmp_path / "h", tcp_enabled=True)
+    with pytest.raises(SettingsError, match="at least 16 characters") as short:
+        load_settings(WalletSettings, tmp_path / "h", api_keys=["hunter2"])
+    assert "hunter2" not in str(short.value)
+    key = "k" * 20
+    enabled = load_settings(WalletSettings, tmp_path / "h", tcp_enabled=True, api_keys=[api_key_digest(key)])
+    assert enabled.tcp_listeners() == [("127.0.0.1", 18002)]
+    assert enabled.api_key_digests() == {api_key_digest(key)}
