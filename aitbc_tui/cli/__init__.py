@@ -32,18 +32,37 @@ def _root(
     """AITBC operator suite: chain node, coordinator, miner and wallet."""
 
 
+_GROUPS: tuple[tuple[str, str], ...] = (
+    ("keys", "aitbc_tui.cli.keys"),
+    ("node", "aitbc_tui.cli.node"),
+    ("chain", "aitbc_tui.cli.chain"),
+    ("wallet", "aitbc_tui.cli.wallet"),
+    ("stake", "aitbc_tui.cli.stake"),
+    ("coordinator", "aitbc_tui.cli.coordinator"),
+    ("miner", "aitbc_tui.cli.miner"),
+)
+"""Sub-command groups: each module has a typer ``app``. Daemons also get ``install-service``."""
+
+
 def _register() -> None:
-    """Mount each area's sub-command group. One line per area."""
-    # Areas are imported lazily here so that `aitbc --version` stays fast.
-    from aitbc_tui.cli.keys import app as keys_app; app.add_typer(keys_app, name="keys")  # noqa: E702
-    from aitbc_tui.cli.node import app as node_app; app.add_typer(node_app, name="node")  # noqa: E702
-    from aitbc_tui.cli.service import add_install_service; add_install_service(node_app, "node")  # noqa: E702
-    from aitbc_tui.cli.chain import app as chain_app; app.add_typer(chain_app, name="chain")  # noqa: E702
-    from aitbc_tui.cli.coordinator import app as coordinator_app; app.add_typer(coordinator_app, name="coordinator")  # noqa: E702
-    from aitbc_tui.cli.jobs import register as register_jobs; register_jobs(app)  # noqa: E702
-    from aitbc_tui.cli.wallet import app as wallet_app; app.add_typer(wallet_app, name="wallet")  # noqa: E702
-    from aitbc_tui.cli.stake import app as stake_app; app.add_typer(stake_app, name="stake")  # noqa: E702
-    from aitbc_tui.cli import network; app.command("up")(network.up); app.command("down")(network.down)  # noqa: E702
+    """Mount each area's commands; modules are imported here so ``aitbc --version`` stays fast."""
+    from importlib import import_module
+    from importlib.util import find_spec
+
+    from aitbc_tui.cli import jobs, network
+    from aitbc_tui.cli.service import add_install_service
+    from aitbc_tui.services import DAEMONS
+
+    for name, module in _GROUPS:
+        if find_spec(module) is None:
+            continue
+        group = import_module(module).app
+        if name in DAEMONS:
+            add_install_service(group, name)
+        app.add_typer(group, name=name)
+    jobs.register(app)
+    app.command("up")(network.up)
+    app.command("down")(network.down)
 
 
 _register()
