@@ -3,6 +3,11 @@
 Servers (RPC, WebSocket) and the block-time loop call into this object; tests can drive it
 directly. All mutation happens under one lock, so the RPC thread and the producer never see a
 half-updated node. Signature checks, the expensive part of admission, run before the lock.
+
+Reads take no lock: the committed ``State`` is immutable and replaced by one reference
+assignment after its block is stored, and the mempool swaps its indexes in whole. A query
+therefore never waits for a block being built and stored (which holds the lock for as long as
+that takes), and never sees half of one.
 """
 
 from __future__ import annotations
@@ -118,8 +123,7 @@ class NodeCore:
     # -- blocks -------------------------------------------------------------------------------------
 
     def is_my_turn(self) -> bool:
-        with self._lock:
-            return self._seed is not None and next_proposer(self.state) == self.validator_address
+        return self._seed is not None and next_proposer(self.snapshot()) == self.validator_address
 
     def produce(self, now_ms: int) -> CommittedBlock | None:
         """Build, sign, commit and store the next block if this node proposes it.
@@ -142,8 +146,11 @@ class NodeCore:
             self.state = built.state
             self.last_commit = commit
             included = [tx.hash for tx in built.block.txs]
+            # Only what the re-check drops is evicted. A transaction the builder skipped (say a
+            # transfer tried before the one that funds it, because it pays a higher fee) and
+            # that still applies stays pending for the next block: reporting it evicted would
+            # fail a commit-mode caller whose transaction then commits anyway.
             evicted = self.mempool.on_commit(self.state, included)
-            evicted += [(tx, err) for tx, err in built.rejected if tx.hash in self.mempool.hashes()]
             committed = CommittedBlock(built.block, commit, evicted)
         for listener in self._listeners:
             listener(committed)
@@ -160,15 +167,14 @@ class NodeCore:
     # -- queries -------------------------------------------------------------------------------------
 
     def snapshot(self) -> State:
-        with self._lock:
-            return self.state
+        """The committed state after the newest block (immutable; no lock needed to read it)."""
+        return self.state
 
     def account(self, address: str) -> dict[str, Any]:
         state = self.snapshot()
         crypto.validate_address(address)
         account = state.get("account", address) or {"balance": 0, "nonce": 0}
-        with self._lock:
-            pending_nonce = self.mempool.pending_nonce(address)
+        pending_nonce = self.mempool.pending_nonce(address)
         stakes = []
         for key, delegation in state.items("delegation"):
             delegator, _, validator = key.partition("/")

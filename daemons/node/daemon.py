@@ -99,6 +99,7 @@ class NodeRuntime:
             for future in futures:
                 if not future.done():
                     future.set_exception(RpcError(COMMIT_TIMEOUT, "node is shutting down"))
+        await asyncio.to_thread(self.api.close)
         await asyncio.to_thread(self.core.store.database.close)
         log.info("node stopped", extra={"height": self.core.state.height})
 

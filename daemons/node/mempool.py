@@ -143,25 +143,32 @@ class Mempool:
 
         Transactions that no longer apply (their sender spent the funds in another way) are
         evicted and returned with the reason.
+
+        The rest are re-checked in admission order, the order in which each was found valid
+        on top of all earlier ones: a transfer funded by another sender's pending transfer
+        stays valid, where any other order (by sender, say) could evict a transaction this
+        node had acknowledged. The indexes are rebuilt aside and swapped in whole, so that a
+        reader in another thread (RPC's ``get_tx``) never sees a half-rebuilt mempool.
         """
-        for tx_hash in included:
-            self._unindex(tx_hash)
+        gone = set(included)
         self._state = state
-        self._pending = Ledger(state)
-        remaining = sorted(self._by_hash.values())
-        self._by_hash.clear()
-        self._by_sender.clear()
+        pending = Ledger(state)
+        by_hash: dict[str, _Entry] = {}
+        by_sender: dict[str, dict[int, _Entry]] = {}
         evicted: list[tuple[Transaction, ChainError]] = []
         ctx = self._context()
-        for entry in sorted(remaining, key=lambda e: (e.tx.sender, e.tx.nonce)):
+        for entry in sorted(self._by_hash.values()):
             tx = entry.tx
+            if tx.hash in gone:
+                continue
             try:
-                apply_tx(self._pending, tx, ctx, verified=True)
+                apply_tx(pending, tx, ctx, verified=True)
             except ChainError as exc:
                 evicted.append((tx, exc))
                 continue
-            self._by_hash[tx.hash] = entry
-            self._by_sender.setdefault(tx.sender, {})[tx.nonce] = entry
+            by_hash[tx.hash] = entry
+            by_sender.setdefault(tx.sender, {})[tx.nonce] = entry
+        self._by_hash, self._by_sender, self._pending = by_hash, by_sender, pending
         if evicted:
             self._persistence.remove([tx.hash for tx, _ in evicted])
         return evicted

@@ -8,18 +8,19 @@ standard ones, ``chain.errors`` codes for protocol rejections, and the few below
 from __future__ import annotations
 
 import asyncio
-import json
+import inspect
 from collections.abc import Awaitable, Callable
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from chain import crypto
 from chain.block import merkle_proof
-from chain.errors import ChainError, InvalidTransaction
+from chain.errors import ChainError
 from chain.execution import TREASURY
-from chain.tx import parse_transaction
 from chain.types import Address, Hash
+from daemons.node.admission import Admission
 from daemons.node.core import NodeCore
 
 PARSE_ERROR = -32700
@@ -30,6 +31,9 @@ INTERNAL_ERROR = -32603
 NOT_FOUND = -32004
 COMMIT_TIMEOUT = -32005
 VERSION = "0.1.0"
+READ_THREADS = 4
+"""Threads serving read methods; their own pool, so that a flood of queries cannot delay
+mempool admission or block production, which use the loop's default executor."""
 
 
 class RpcError(Exception):
@@ -96,6 +100,8 @@ class NodeApi:
         self.core = core
         self.store = core.store
         self._wait_commit = wait_commit
+        self.admission = Admission(core)
+        self._readers = ThreadPoolExecutor(max_workers=READ_THREADS, thread_name_prefix="rpc-read")
         self.methods: dict[str, tuple[type[_Params], Callable[[Any], Any]]] = {
             "status": (NoParams, self.status),
             "get_block": (GetBlockParams, self.get_block),
@@ -109,6 +115,10 @@ class NodeApi:
             "get_receipt": (ReceiptParams, self.get_receipt),
             "mempool": (MempoolParams, self.mempool),
         }
+
+    def close(self) -> None:
+        """Stop the read threads (after the servers stopped taking requests)."""
+        self._readers.shutdown(wait=True, cancel_futures=True)
 
     # -- dispatch --------------------------------------------------------------------------------
 
@@ -128,10 +138,12 @@ class NodeApi:
             where = ".".join(str(p) for p in first["loc"]) or "params"
             raise RpcError(INVALID_PARAMS, f"invalid params: {where}: {first['msg']}") from None
         try:
-            result = handler(parsed)
-            if asyncio.iscoroutine(result):
-                result = await result
-            return result
+            if inspect.iscoroutinefunction(handler):
+                return await handler(parsed)
+            # Reads run on their own threads: a large block or a long history being read and
+            # encoded must not stall the event loop, which answers every other caller (and
+            # acknowledges their transactions) meanwhile.
+            return await asyncio.get_running_loop().run_in_executor(self._readers, handler, parsed)
         except ChainError as exc:
             raise RpcError(exc.code, exc.message) from None
 
@@ -166,24 +178,25 @@ class NodeApi:
         return self._block_result(block)
 
     def get_tx(self, p: HashParams) -> dict[str, Any]:
-        found = self.store.get_tx(p.hash)
-        if found is not None:
-            tx, height, index = found
-            return {"hash": tx.hash, "status": "committed", "height": height, "index": index, "tx": tx.to_dict()}
-        pending = self.core.mempool.get(p.hash)
-        if pending is not None:
-            return {"hash": pending.hash, "status": "pending", "height": None, "index": None, "tx": pending.to_dict()}
+        # Store, mempool, then the store again: the producer stores a block before it drops the
+        # block's transactions from the mempool, so a transaction committing between the first
+        # two looks is found by the third instead of being reported unknown.
+        for where in ("store", "mempool", "store"):
+            if where == "store":
+                found = self.store.get_tx(p.hash)
+                if found is not None:
+                    tx, height, index = found
+                    return {"hash": tx.hash, "status": "committed", "height": height, "index": index,
+                            "tx": tx.to_dict()}
+            else:
+                pending = self.core.mempool.get(p.hash)
+                if pending is not None:
+                    return {"hash": pending.hash, "status": "pending", "height": None, "index": None,
+                            "tx": pending.to_dict()}
         raise RpcError(NOT_FOUND, f"no transaction {p.hash}")
 
     async def broadcast_tx(self, p: BroadcastParams) -> dict[str, Any]:
-        try:
-            data = p.tx if isinstance(p.tx, dict) else json.loads(p.tx)
-        except json.JSONDecodeError as exc:
-            raise InvalidTransaction(f"tx is not valid JSON: {exc.msg}") from None
-        tx = parse_transaction(data)
-        outcome = (await asyncio.to_thread(self.core.submit, [tx]))[0]
-        if outcome is not None:
-            raise outcome
+        tx = await self.admission.admit(p.tx)
         if p.mode == "sync":
             return {"hash": tx.hash, "status": "pending"}
         return await self._wait_commit(tx.hash, p.timeout_s)
