@@ -1,0 +1,162 @@
+"""Who may do what, and bad input: unknown, revoked and wrong-role API keys (401/403, each in the
+audit log), malformed and oversized bodies (422/413), per-key rate limits (429), the operator-only
+admin routes, the API key CLI and the served OpenAPI docs. Every refusal changes nothing.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from typing import Any
+
+import httpx
+import pytest
+
+from chain.params import UNIT
+from coordkit import MODEL, Network, ScriptedMiner, cleanup, hermetic_env, make_network, run_cli
+
+BURST = 8
+
+
+@pytest.fixture(scope="module")
+def net() -> Iterator[Network]:
+    network = make_network(["client", "other", "miner"])
+    try:
+        network.start_node()
+        # A tiny per-key budget that never refills during the test: the 429 below does not
+        # depend on how fast this machine is.
+        network.start_coordinator(env={"AITBC_CLIENT_RATE": "0.0001", "AITBC_CLIENT_BURST": str(BURST),
+                                       "AITBC_MAX_BODY_BYTES": str(64 * 1024)})
+        network.escrow(network.accounts["client"], 10 * UNIT)
+        account = network.accounts["miner"]
+        network.bond(account)
+        miner = ScriptedMiner(network, account, network.api_key("miner", account.address)).start()
+        yield network
+        miner.stop()
+    except BaseException:
+        print(network.logs())
+        raise
+    finally:
+        cleanup(network)
+
+
+def audit_events(net: Network) -> list[dict[str, Any]]:
+    path = net.home.audit_log
+    return [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
+
+
+def state(net: Network, client: str) -> tuple[int, int]:
+    """(jobs of the client, reserved escrow) through the operator socket."""
+    with net.operator(address=client) as op:
+        return len(op.jobs().jobs), op.account().reserved
+
+
+def good_job() -> dict[str, Any]:
+    return {"model": MODEL, "prompt": "hello", "params": {"max_tokens": 8}, "max_price": UNIT}
+
+
+def test_bad_keys_are_refused_and_audited(net: Network) -> None:
+    client = net.accounts["client"].address
+    client_key = net.api_key("client", client)
+    miner_key = net.api_key("miner", client)
+    revoked = net.api_key("client", client)
+    before = state(net, client)
+    url = net.url()
+    with httpx.Client(base_url=url, timeout=30) as http:
+        done = run_cli("coordinator", "keys", "list", "--home", str(net.home.root), "--json", env=hermetic_env())
+        key_id = next(k["key_id"] for k in json.loads(done.stdout) if revoked.startswith(f"aitbc_{k['key_id']}_"))
+        done = run_cli("coordinator", "keys", "revoke", key_id, "--home", str(net.home.root), env=hermetic_env())
+        assert done.returncode == 0, done.stderr
+        cases = [
+            ({}, 401, "missing_api_key"),
+            ({"X-Api-Key": "aitbc_0123456789ab_" + "x" * 43}, 401, "invalid_api_key"),
+            ({"X-Api-Key": "garbage"}, 401, "invalid_api_key"),
+            ({"X-Api-Key": revoked}, 401, "revoked_api_key"),
+            ({"X-Api-Key": miner_key}, 403, "wrong_role"),
+        ]
+        for headers, status, code in cases:
+            answer = http.post("/v1/jobs", json=good_job(), headers=headers)
+            assert answer.status_code == status, answer.text
+            assert answer.json()["error"]["code"] == code
+        wrong_way = http.post("/v1/miners/heartbeat", json={"free_slots": 1}, headers={"X-Api-Key": client_key})
+        assert wrong_way.status_code == 403
+        admin = http.post("/v1/admin/keys", json={"role": "client", "address": client},
+                          headers={"X-Api-Key": client_key})
+        assert admin.status_code == 403 and admin.json()["error"]["code"] == "operator_only"
+    assert state(net, client) == before
+    refusals = [e for e in audit_events(net) if e["event"] == "api_key_refused"]
+    reasons = [e["reason"] for e in refusals]
+    for code in ("missing_api_key", "invalid_api_key", "revoked_api_key", "wrong_role"):
+        assert code in reasons
+    assert any(e.get("key_id") == key_id for e in refusals if e["reason"] == "revoked_api_key")
+    log_text = net.home.audit_log.read_text(encoding="utf-8") + net.home.log_file("coordinator").read_text(encoding="utf-8")
+    assert revoked not in log_text and client_key not in log_text, "API keys never reach a log"
+
+
+def test_bad_bodies_are_refused_with_nothing_changed(net: Network) -> None:
+    client = net.accounts["other"].address
+    net.escrow(net.accounts["other"], 5 * UNIT)
+    before = state(net, client)
+    bodies = [
+        ({"prompt": "no model"}, "model"),
+        ({**good_job(), "params": {"max_tokens": 1.5}}, "max_tokens"),
+        ({**good_job(), "params": {"max_tokens": 0}}, "max_tokens"),
+        ({**good_job(), "prompt": ""}, "prompt"),
+        ({**good_job(), "max_price": -1}, "max_price"),
+        ({**good_job(), "colour": "blue"}, "colour"),
+        ({**good_job(), "model": "bad model name!"}, "model"),
+    ]
+    for body, field in bodies:
+        key = net.api_key("client", client)  # a fresh key each: the rate limit is not what is tested here
+        with httpx.Client(base_url=net.url(), timeout=30, headers={"X-Api-Key": key}) as http:
+            answer = http.post("/v1/jobs", json=body)
+            assert answer.status_code == 422, (body, answer.text)
+            error = answer.json()["error"]
+            assert error["code"] == "invalid_request" and field in error["message"]
+    key = net.api_key("client", client)
+    with httpx.Client(base_url=net.url(), timeout=30, headers={"X-Api-Key": key}) as http:
+        broken = http.post("/v1/jobs", content=b"{not json", headers={"Content-Type": "application/json"})
+        assert broken.status_code == 422
+        huge = http.post("/v1/jobs", json={**good_job(), "prompt": "x" * (128 * 1024)})
+        assert huge.status_code == 413 and huge.json()["error"]["code"] == "body_too_large"
+        unserved = http.post("/v1/jobs", json={**good_job(), "model": "nobody-serves-this"})
+        assert unserved.status_code == 409 and MODEL in unserved.json()["error"]["message"]
+        poor = http.post("/v1/jobs", json={**good_job(), "max_price": 6 * UNIT})
+        assert poor.status_code == 402
+    assert state(net, client) == before
+
+
+def test_rate_limit_per_key(net: Network) -> None:
+    client = net.accounts["client"].address
+    key, fresh = net.api_key("client", client), net.api_key("client", client)
+    with httpx.Client(base_url=net.url(), timeout=30) as http:
+        answers = [http.get("/v1/models", headers={"X-Api-Key": key}).status_code for _ in range(BURST + 2)]
+        assert answers[:BURST] == [200] * BURST
+        assert answers[BURST:] == [429, 429]
+        limited = http.get("/v1/models", headers={"X-Api-Key": key})
+        assert limited.headers.get("Retry-After") and limited.json()["error"]["code"] == "rate_limited"
+        assert http.get("/v1/models", headers={"X-Api-Key": fresh}).status_code == 200, "limits are per key"
+    assert any(e["event"] == "api_key_rate_limited" for e in audit_events(net))
+
+
+def test_openapi_docs_and_key_cli(net: Network) -> None:
+    with httpx.Client(base_url=net.url(), timeout=30) as http:
+        spec = http.get("/openapi.json").json()
+        assert {"/v1/jobs", "/v1/jobs/{job_id}", "/v1/miners/register", "/v1/miners/heartbeat", "/v1/miners/jobs",
+                "/v1/miners/jobs/{task_id}/result", "/v1/receipts", "/v1/receipts/{receipt_id}"} <= set(spec["paths"])
+        assert http.get("/docs").status_code == 200
+    address = net.accounts["other"].address
+    done = run_cli("coordinator", "keys", "create", "--role", "miner", "--address", address, "--label", "rig 7",
+                   "--home", str(net.home.root), "--json", env=hermetic_env())
+    assert done.returncode == 0, done.stderr
+    created = json.loads(done.stdout)
+    assert created["api_key"].startswith(f"aitbc_{created['key_id']}_")
+    listed = run_cli("coordinator", "keys", "list", "--home", str(net.home.root), "--json", env=hermetic_env())
+    row = next(k for k in json.loads(listed.stdout) if k["key_id"] == created["key_id"])
+    assert row == {**row, "role": "miner", "address": address, "label": "rig 7", "active": True}
+    assert "api_key" not in row and created["api_key"] not in listed.stdout
+    bad = run_cli("coordinator", "keys", "create", "--role", "boss", "--address", address, "--home",
+                  str(net.home.root), env=hermetic_env())
+    assert bad.returncode == 1 and bad.stderr.startswith("error: ") and len(bad.stderr.strip().splitlines()) == 1
+    missing = run_cli("coordinator", "keys", "revoke", "ffffffffffff", "--home", str(net.home.root), env=hermetic_env())
+    assert missing.returncode == 1 and "no API key" in missing.stderr

@@ -1,0 +1,229 @@
+"""A real node and coordinator (subprocesses) with scripted miners: the whole job life cycle to a
+receipt settled on chain and verified from chain data alone, cancel/refund, miner loss and
+re-assignment, and invalid proofs refused.
+
+One network per module (re-checks off: they have their own module); each test uses its own
+clients, miners and model names, so tests do not see each other's work.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+
+from chain.execution import TREASURY
+from chain.params import BPS, UNIT, ChainParams
+from chain.receipt_verify import verify_settled_receipt
+from daemons.common.errors import DaemonError
+from coordkit import (
+    MODEL, Network, ScriptedMiner, cleanup, hermetic_env, honest_output, make_network, run_cli, token_counts,
+    wait_for, wait_job,
+)
+
+PRICE_PER_1K = 100_000
+
+
+@pytest.fixture(scope="module")
+def net() -> Iterator[Network]:
+    names = ["client", "client2", "client3", "client4", "m_main", "m_hold", "m_lost", "m_backup", "m_bad", "m_good"]
+    network = make_network(names, params=ChainParams(block_time_ms=200), coordinator_via_cli=True)
+    try:
+        network.start_node()
+        network.start_coordinator()
+        yield network
+    except BaseException:
+        print(network.logs())
+        raise
+    finally:
+        cleanup(network)
+
+
+def start_miner(net: Network, name: str, **kwargs: Any) -> ScriptedMiner:
+    account = net.accounts[name]
+    net.bond(account)
+    return ScriptedMiner(net, account, net.api_key("miner", account.address), **kwargs).start()
+
+
+def cli(net: Network, *args: str) -> Any:
+    done = run_cli(*args, env=hermetic_env())
+    assert done.returncode == 0, f"aitbc {' '.join(args)} failed: {done.stderr}\n{net.logs()}"
+    return json.loads(done.stdout)
+
+
+def test_job_life_cycle_to_a_receipt_verified_from_chain_alone(net: Network) -> None:
+    client, miner_account = net.accounts["client"], net.accounts["m_main"]
+    net.escrow(client, 50 * UNIT)
+    miner = start_miner(net, "m_main", price_per_1k=PRICE_PER_1K)
+    key = net.api_key("client", client.address)
+    balance_before = net.account(miner_account.address)["balance"]
+    treasury_before = net.account(TREASURY)["balance"]
+    public = ["--coordinator", net.url(), "--api-key", key, "--json"]
+    try:
+        prompt = "the quick brown fox jumps"
+        job = cli(net, "submit", prompt, "--model", MODEL, "--max-tokens", "32", "--max-price", "2", "--wait",
+                  *public)
+        assert job["status"] == "completed"
+        assert job["output"] == honest_output(prompt, {"max_tokens": 32})
+        assert job["miner"] == miner_account.address
+        tokens = sum(token_counts(prompt, job["output"]))
+        price = -(-tokens * PRICE_PER_1K // 1000)
+        assert job["price"] == price and job["max_price"] == 2 * UNIT
+
+        with net.public(key) as api:
+            settled = wait_for(lambda: api.job(job["job_id"]).settled_height, "the receipt to settle")
+        status = cli(net, "status", job["job_id"], *public)
+        assert status["settled_height"] == settled and status["receipt_id"] == job["receipt_id"]
+        listed = cli(net, "jobs", *public)
+        assert [j["job_id"] for j in listed] == [job["job_id"]]
+        (receipt,) = cli(net, "receipts", "--job-id", job["job_id"], *public)
+        assert receipt["status"] == "settled" and receipt["receipt_id"] == job["receipt_id"]
+
+        # From chain data alone: a node and the receipt id, nothing from the coordinator.
+        verdict = cli(net, "receipts", "verify", job["receipt_id"], "--home", str(net.home.root), "--json")
+        assert verdict["valid"] and verdict["height"] == settled
+        assert {c["name"] for c in verdict["checks"]} >= {
+            "coordinator_signature", "miner_proof", "merkle_inclusion", "block_hash", "validators_hash", "commit"}
+        by_job = cli(net, "receipts", "verify", job["job_id"], "--home", str(net.home.root), "--json")
+        assert by_job["valid"] and by_job["receipt_id"] == job["receipt_id"]
+
+        # Money moved on chain exactly as the receipt says.
+        assert net.escrow_balance(client.address) == 50 * UNIT - price
+        fee = price * ChainParams().receipt_fee_bps // BPS
+        assert net.account(miner_account.address)["balance"] - balance_before >= price - fee
+        assert net.account(TREASURY)["balance"] - treasury_before >= fee
+        with net.public(key) as api:
+            account = api.account()
+        assert account.escrow_balance == 50 * UNIT - price and account.reserved == 0
+    finally:
+        miner.stop()
+    assert not miner.errors, miner.errors
+
+
+def test_tampered_receipt_evidence_is_refused(net: Network) -> None:
+    """Each link of the evidence matters: change one and verification names it."""
+    client = net.accounts["client"]
+    key = net.api_key("client", client.address)
+    with net.public(key) as api:
+        jobs = [j for j in api.jobs().jobs if j.settled_height]
+    if not jobs:
+        pytest.skip("needs the life-cycle test's settled receipt")
+    with net.node() as node:
+        data = node.get_receipt(job_id=jobs[0].job_id)
+    assert verify_settled_receipt(data).valid
+
+    def broken(change: Any) -> set[str]:
+        copy = json.loads(json.dumps(data))
+        change(copy)
+        return {c.name for c in verify_settled_receipt(copy).failures}
+
+    assert "coordinator_signature" in broken(lambda d: d["receipt"]["body"].update(price=d["receipt"]["body"]["price"] + 1))
+    assert "merkle_inclusion" in broken(lambda d: d["tx_proof"].append(["L", "00" * 32]))
+    assert "block_hash" in broken(lambda d: d["header"].update(time_ms=d["header"]["time_ms"] + 1))
+    assert "validators_hash" in broken(lambda d: [v.update(power=v["power"] * 2) for v in d["validators"].values()])
+    assert "commit" in broken(lambda d: d.update(commit=None))
+    assert "chain_id" in {c.name for c in verify_settled_receipt(data, chain_id="other-chain").failures}
+
+
+def test_cancel_releases_the_reservation(net: Network) -> None:
+    client = net.accounts["client2"]
+    net.escrow(client, 10 * UNIT)
+    holder = start_miner(net, "m_hold", behaviour="silent", capacity=1, model="hold-1")
+    key = net.api_key("client", client.address)
+    try:
+        with net.public(key) as api:
+            running = api.submit("hold-1", "first", max_price=3 * UNIT)
+            wait_for(lambda: holder.tasks, "the miner to take the first job")
+            queued = api.submit("hold-1", "second", max_price=4 * UNIT)
+            assert api.job(queued.job_id).status == "queued", "the only miner is busy"
+            assert api.account().reserved == 7 * UNIT
+            with pytest.raises(DaemonError) as too_much:
+                api.submit("hold-1", "third", max_price=4 * UNIT)
+            assert too_much.value.status == 402
+            assert len(api.jobs().jobs) == 2, "a refused job leaves nothing behind"
+
+            cancelled = cli(net, "cancel", queued.job_id, "--coordinator", net.url(), "--api-key", key, "--json")
+            assert cancelled["status"] == "cancelled"
+            assert api.account().reserved == 3 * UNIT
+            assert api.cancel(running.job_id).status == "cancelled"
+            assert api.account().reserved == 0 and api.account().available == 10 * UNIT
+            with pytest.raises(DaemonError) as again:
+                api.cancel(running.job_id)
+            assert again.value.status == 409
+
+        # The miner is told to stop, and its late result is not taken.
+        with holder.client() as miner_api:
+            assert miner_api.heartbeat(1, [running.job_id]).cancel == [running.job_id]
+            task = holder.tasks[0]
+            output = "late answer"
+            p, c = token_counts(task.prompt, output)
+            with pytest.raises(DaemonError) as late:
+                miner_api.result(task.task_id, {"output": output, "prompt_tokens": p, "completion_tokens": c,
+                                                "proof": holder.proof(task, output, p, c).model_dump()})
+            assert late.value.status == 409
+        assert net.escrow_balance(client.address) == 10 * UNIT, "nothing was charged"
+    finally:
+        holder.stop()
+
+
+def test_lost_miner_work_is_reassigned(net: Network) -> None:
+    client = net.accounts["client3"]
+    net.escrow(client, 10 * UNIT)
+    lost = start_miner(net, "m_lost", behaviour="silent", price_per_1k=10, model="loss-1")
+    backup = start_miner(net, "m_backup", price_per_1k=50_000, model="loss-1")
+    key = net.api_key("client", client.address)
+    try:
+        with net.public(key) as api:
+            job = api.submit("loss-1", "who finishes this", max_price=UNIT)
+            wait_for(lambda: lost.tasks, "the cheaper miner to take the job")
+            assert api.job(job.job_id).miner == lost.address
+            lost.stop()  # stops heart-beating: after the timeout its job goes elsewhere
+            done = wait_job(api, job.job_id, "completed")
+        assert done.miner == backup.address
+        assert done.output == honest_output("who finishes this", job.params)
+        assert [t.job_id for t in backup.tasks] == [job.job_id]
+        with net.operator() as op:
+            miners = {mi.address: mi for mi in op.miners().miners}
+        assert miners[lost.address].failed >= 1 and not miners[lost.address].live
+        with lost.client() as late:
+            task = lost.tasks[0]
+            p, c = token_counts(task.prompt, "x")
+            with pytest.raises(DaemonError) as refused:
+                late.result(task.task_id, {"output": "x", "prompt_tokens": p, "completion_tokens": c,
+                                           "proof": lost.proof(task, "x", p, c).model_dump()})
+            assert refused.value.status == 409
+    finally:
+        backup.stop()
+    assert not backup.errors, backup.errors
+
+
+def test_invalid_proofs_are_refused_and_the_job_moves_on(net: Network) -> None:
+    client = net.accounts["client4"]
+    net.escrow(client, 10 * UNIT)
+    bad_account = net.accounts["m_bad"]
+    net.bond(bad_account)
+    bad = ScriptedMiner(net, bad_account, net.api_key("miner", bad_account.address), price_per_1k=1,
+                        model="proof-1")
+    bad.register()
+    key = net.api_key("client", client.address)
+    with net.public(key) as api, bad.client() as miner_api:
+        job = api.submit("proof-1", "prove it", max_price=UNIT)
+        (task,) = miner_api.poll(max_jobs=1, wait_s=5)
+        output = honest_output(task.prompt, task.params)
+        p, c = token_counts(task.prompt, output)
+        with pytest.raises(DaemonError) as malformed:
+            miner_api.result(task.task_id, {"output": output, "prompt_tokens": p})
+        assert malformed.value.status == 422
+        forged = bad.proof(task, output, p, c, output_hash="00" * 32).model_dump()
+        reply = miner_api.result(task.task_id, {"output": output, "prompt_tokens": p, "completion_tokens": c,
+                                                "proof": forged})
+        assert not reply.accepted and "output_hash" in reply.reason
+        assert api.job(job.job_id).status == "queued", "back in the queue, for another miner"
+        good = start_miner(net, "m_good", price_per_1k=100, model="proof-1")
+        try:
+            done = wait_job(api, job.job_id, "completed")
+        finally:
+            good.stop()
+        assert done.miner == good.address
