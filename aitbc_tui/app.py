@@ -126,9 +126,9 @@ class AitbcApp(App[None]):
         self._dirty.add(message.source)
         if not self._flush_pending:
             self._flush_pending = True
-            self.set_timer(FLUSH_S, self._flush)
+            self.set_timer(FLUSH_S, self._repaint)
 
-    def _flush(self) -> None:
+    def _repaint(self) -> None:
         self._flush_pending = False
         changed, self._dirty = frozenset(self._dirty), set()
         self._announce_transitions()

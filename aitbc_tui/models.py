@@ -239,12 +239,53 @@ class NodeModel(BaseModel):
         return True
 
 
+# -- wallet -------------------------------------------------------------------------------------
+
+
+class WalletRow(BaseModel):
+    """A wallet in the wallet daemon's keystore (public data only)."""
+
+    name: str
+    address: str
+    kind: str = ""
+    created: str = ""
+    unlocked: bool = False
+    locks_in_s: float | None = None
+
+
+class HistoryRow(BaseModel):
+    hash: str
+    height: int
+    type: str
+    direction: str
+    counterparty: str | None = None
+    amount: int | None = None
+    fee: int = 0
+
+
+class WalletModel(BaseModel):
+    wallets: list[WalletRow] = Field(default_factory=list)
+    default_fee: int = 10
+    idle_lock_s: float = 0
+    node_reachable: bool = True
+    chain_id: str | None = None
+    history: dict[str, list[HistoryRow]] = Field(default_factory=dict)
+    """Recent transactions per wallet address, loaded when a wallet is looked at."""
+
+    def by_address(self, address: str) -> WalletRow | None:
+        for wallet in self.wallets:
+            if wallet.address == address:
+                return wallet
+        return None
+
+
 class Store:
     """Everything the screens render. One instance per app."""
 
     def __init__(self) -> None:
         self.status: dict[str, SourceStatus] = {name: SourceStatus(name=name) for name in DAEMONS}
         self.node = NodeModel()
+        self.wallet = WalletModel()
         self.events = EventLog()
 
     def up(self, name: str) -> bool:

@@ -50,12 +50,12 @@ def block_detail(data: dict[str, Any]) -> Text:
         ("Block", Text(f"{header['height']:,}", style="bold")),
         ("Hash", data["hash"]),
         ("Time", stamp(header["time_ms"])),
+        ("Commit", f"{sigs} signature{'s' if sigs != 1 else ''} · final" if commit else "not yet committed"),
+        ("Txs", str(len(data.get("txs") or []))),
         ("Proposer", header["proposer"]),
         ("Prev hash", header["prev_hash"]),
         ("State root", header["state_root"]),
         ("Tx root", header["tx_root"]),
-        ("Commit", f"{sigs} signature{'s' if sigs != 1 else ''} · final" if commit else "not yet committed"),
-        ("Txs", str(len(data.get("txs") or []))),
     ]
     text = kv(rows)
     for tx in (data.get("txs") or [])[:20]:

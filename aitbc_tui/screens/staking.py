@@ -3,18 +3,24 @@ accounts this installation holds keys for."""
 
 from __future__ import annotations
 
-from typing import Any, ClassVar
+from typing import Any, ClassVar, Literal
 
 from rich.text import Text
+from textual import work
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Vertical
 from textual.widgets import DataTable, Static
 
-from aitbc_tui.format import ait, percent_bps, short_addr
-from aitbc_tui.models import Store
-from aitbc_tui.screens.base import SectionScreen
-from aitbc_tui.widgets.panels import notice
+from daemons.common.errors import DaemonError
+
+from aitbc_tui.format import ait, percent_bps, short_addr, short_hash
+from aitbc_tui.models import Store, WalletRow
+from aitbc_tui.screens.base import PaletteAction, SectionScreen
+from aitbc_tui.screens.dialogs import ConfirmDialog, PickDialog, TransferDialog, TransferRequest, transfer_summary
+from aitbc_tui.widgets.panels import kv, notice
+
+STAKE_ACTIONS = {"delegate", "unbond", "claim"}
 
 
 def share(power: int, total: int) -> str:
@@ -67,7 +73,15 @@ class StakingScreen(SectionScreen):
     BINDINGS: ClassVar[list[Binding]] = [  # type: ignore[assignment]
         Binding("v", "focus_validators", "Validators"),
         Binding("r", "focus_stakes", "Stakes"),
+        Binding("d", "delegate", "Delegate"),
+        Binding("u", "unbond", "Unbond"),
+        Binding("c", "claim", "Claim rewards"),
     ]
+
+    def __init__(self) -> None:
+        super().__init__()
+        self._validator_keys: list[str] = []
+        self._stake_keys: list[str] = []
 
     def compose_body(self) -> ComposeResult:
         with Vertical(id="staking"):
@@ -94,8 +108,12 @@ class StakingScreen(SectionScreen):
         if not changed & {"node", "wallet"}:
             return
         store = self.store
-        self._fill(self.query_one("#validators", DataTable), validator_rows(store))
-        self._fill(self.query_one("#stakes", DataTable), stake_rows(store))
+        rows = validator_rows(store)
+        self._validator_keys = [key for key, _ in rows]
+        self._fill(self.query_one("#validators", DataTable), rows)
+        stakes = stake_rows(store)
+        self._stake_keys = [key for key, _ in stakes]
+        self._fill(self.query_one("#stakes", DataTable), stakes)
         node = store.node
         self.query_one("#validators", DataTable).border_subtitle = (
             f"total power {ait(node.total_power, decimals=0)}" if node.total_power else "")
@@ -115,6 +133,141 @@ class StakingScreen(SectionScreen):
             table.add_row(*cells, key=key)
         if rows and 0 < cursor < len(rows):
             table.move_cursor(row=cursor, animate=False)
+
+    # -- selection -----------------------------------------------------------------------------------
+
+    def selected_validator(self) -> str | None:
+        table = self.query_one("#validators", DataTable)
+        keys = self._validator_keys
+        return keys[table.cursor_row] if keys and 0 <= table.cursor_row < len(keys) else None
+
+    def selected_stake(self) -> tuple[str, str] | None:
+        """(account address, validator) of the highlighted stake row, if it is a bonded stake."""
+        table = self.query_one("#stakes", DataTable)
+        keys = self._stake_keys
+        if not keys or not 0 <= table.cursor_row < len(keys):
+            return None
+        account, _, validator = keys[table.cursor_row].partition("/")
+        return None if validator.startswith("unbonding/") else (account, validator)
+
+    # -- actions (through the wallet daemon) -------------------------------------------------------
+
+    @property
+    def wallet_source(self) -> Any:
+        return self.aitbc.sources.get("wallet")
+
+    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        if action in STAKE_ACTIONS:
+            if self.wallet_source is None:
+                return False
+            if not self.store.up("wallet"):
+                return None
+        return True
+
+    async def _pick_wallet(self, preferred: str | None = None) -> WalletRow | None:
+        wallets = self.store.wallet.wallets
+        if preferred is not None:
+            chosen = self.store.wallet.by_address(preferred)
+            if chosen is not None:
+                return chosen
+        if not wallets:
+            self.notify("no wallet to sign with: create or import one on the Wallets screen", severity="warning")
+            return None
+        if len(wallets) == 1:
+            return wallets[0]
+        address = await self.app.push_screen_wait(PickDialog(
+            "Choose wallet", "Which wallet signs?", [(f"{w.name} {short_addr(w.address)}", w.address) for w in wallets]))
+        return self.store.wallet.by_address(address) if isinstance(address, str) else None
+
+    def _validator_options(self) -> list[tuple[str, str]]:
+        return [(f"{v.name or short_addr(v.address)} · {percent_bps(v.commission_bps)} commission", v.address)
+                for v in self.store.node.validators if v.active and not v.jailed]
+
+    @work(exclusive=True, group="stake-action")
+    async def action_delegate(self) -> None:
+        stake = self.selected_stake()
+        wallet = await self._pick_wallet(stake[0] if stake else None)
+        if wallet is None:
+            return
+        account = self.store.node.accounts.get(wallet.address)
+        balance = account.balance if account else None
+        await self._transfer("delegate", wallet, balance, balance, self.selected_validator(), None)
+
+    @work(exclusive=True, group="stake-action")
+    async def action_unbond(self) -> None:
+        stake = self.selected_stake()
+        if stake is None:
+            self.notify("highlight one of your stakes first (r)", severity="warning")
+            return
+        wallet = self.store.wallet.by_address(stake[0])
+        if wallet is None:
+            self.notify("that stake belongs to a key the wallet daemon does not hold", severity="warning")
+            return
+        account = self.store.node.accounts.get(wallet.address)
+        bonded = next((s.amount for s in account.stakes if s.validator == stake[1]), 0) if account else 0
+        await self._transfer("unbond", wallet, bonded, account.balance if account else None, stake[1], bonded)
+
+    async def _transfer(self, kind: Literal["delegate", "unbond"], wallet: WalletRow, available: int | None,
+                        balance: int | None, validator: str | None, amount: int | None) -> None:
+        request = await self.app.push_screen_wait(TransferDialog(
+            kind, wallet.name, wallet.address, available, self.store.wallet.default_fee,
+            targets=self._validator_options(), target=validator, amount=amount))
+        if not isinstance(request, TransferRequest):
+            return
+        names = {v.address: v.name for v in self.store.node.validators}
+        confirmation = await self.app.push_screen_wait(ConfirmDialog(
+            "Confirm " + ("delegation" if kind == "delegate" else "unbonding"),
+            transfer_summary(request, wallet.name, balance, names.get(request.target)),
+            needs_password=not wallet.unlocked, confirm_label=kind.capitalize()))
+        if confirmation is None:
+            return
+        password = confirmation.password.get_secret_value() if confirmation.password else None
+        client = self.wallet_source.client
+        call = client.delegate if kind == "delegate" else client.unbond
+        try:
+            result = await call(request.target, request.amount, wallet=wallet.address, fee=request.fee,
+                                mode="commit", password=password)
+        except DaemonError as exc:
+            self.notify(exc.message, title=kind.capitalize(), severity="error", timeout=8)
+            return
+        where = f"block {result.height}" if result.height is not None else result.status
+        self.notify(f"{kind} {ait(request.amount)}: {where} (tx {short_hash(result.hash)})", title="Staking")
+
+    @work(exclusive=True, group="stake-action")
+    async def action_claim(self) -> None:
+        stake = self.selected_stake()
+        if stake is None:
+            self.notify("highlight one of your stakes first (r)", severity="warning")
+            return
+        wallet = self.store.wallet.by_address(stake[0])
+        if wallet is None:
+            self.notify("that stake belongs to a key the wallet daemon does not hold", severity="warning")
+            return
+        account = self.store.node.accounts.get(wallet.address)
+        rewards = next((s.rewards for s in account.stakes if s.validator == stake[1]), 0) if account else 0
+        fee = self.store.wallet.default_fee
+        rows = [("Wallet", f"{wallet.name} {wallet.address}"), ("Validator", stake[1]),
+                ("Rewards", Text(ait(rewards), style="bold green")), ("Fee", f"{ait(fee)} ({fee} units)")]
+        confirmation = await self.app.push_screen_wait(ConfirmDialog(
+            "Claim rewards", rows, needs_password=not wallet.unlocked, confirm_label="Claim"))
+        if confirmation is None:
+            return
+        password = confirmation.password.get_secret_value() if confirmation.password else None
+        try:
+            result = await self.wallet_source.client.claim_rewards(stake[1], wallet=wallet.address, fee=fee,
+                                                                   mode="commit", password=password)
+        except DaemonError as exc:
+            self.notify(exc.message, title="Claim", severity="error", timeout=8)
+            return
+        self.notify(f"rewards claimed in block {result.height} (tx {short_hash(result.hash)})", title="Staking")
+
+    @classmethod
+    def palette_actions(cls, app: Any) -> list[PaletteAction]:
+        if "wallet" not in getattr(app, "sources", {}):
+            return []
+        return [PaletteAction("Staking: delegate", "Bond stake to a validator (with confirmation)", "delegate"),
+                PaletteAction("Staking: unbond", "Unbond the highlighted stake", "unbond"),
+                PaletteAction("Staking: claim rewards", "Claim rewards of the highlighted stake", "claim")]
 
     def action_focus_validators(self) -> None:
         self.query_one("#validators", DataTable).focus()

@@ -1,24 +1,303 @@
-"""Wallets: keys held by the wallet daemon, balances, history, create/import/unlock/send."""
+"""Wallets: the wallet daemon's keys with balances, and create / import / unlock / lock / send.
+
+Every action goes through the wallet daemon's typed client (the CLI's client), in a worker.
+A new wallet's recovery phrase is shown once in a modal and never kept by the TUI. Sending
+always passes through a confirmation that shows amount, fee, total and the balance after.
+"""
 
 from __future__ import annotations
 
-from textual.app import ComposeResult
-from textual.containers import Vertical
-from textual.widgets import Static
+import asyncio
+from typing import Any, ClassVar
 
-from aitbc_tui.screens.base import SectionScreen
+from rich.text import Text
+from textual import on, work
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.containers import Vertical
+from textual.widgets import DataTable, Static
+
+from daemons.common.errors import DaemonError
+
+from aitbc_tui.format import ait, short_addr, short_hash
+from aitbc_tui.models import Store, WalletRow
+from aitbc_tui.screens.base import PaletteAction, SectionScreen
+from aitbc_tui.screens.dialogs import (
+    ConfirmDialog,
+    CreateWalletDialog,
+    CreateWalletRequest,
+    ImportWalletDialog,
+    ImportWalletRequest,
+    MnemonicDialog,
+    TransferDialog,
+    TransferRequest,
+    UnlockDialog,
+    UnlockRequest,
+    transfer_summary,
+)
 from aitbc_tui.widgets.panels import notice
+
+WALLET_ACTIONS = {"create_wallet", "import_wallet", "unlock_wallet", "lock_wallet", "send"}
+
+
+def lock_state(wallet: WalletRow) -> Text:
+    if not wallet.unlocked:
+        return Text("locked", style="dim")
+    if wallet.locks_in_s is None:
+        return Text("unlocked", style="yellow")
+    minutes, seconds = divmod(int(wallet.locks_in_s), 60)
+    return Text(f"unlocked {minutes}:{seconds:02d}", style="yellow")
+
+
+def wallet_rows(store: Store) -> list[tuple[str, tuple[Any, ...]]]:
+    rows = []
+    for wallet in store.wallet.wallets:
+        account = store.node.accounts.get(wallet.address)
+        balance = ait(account.balance, decimals=2, suffix=False) if account else "-"
+        staked = ait(account.staked, decimals=0, suffix=False) if account and account.stakes else "-"
+        rewards = ait(account.rewards, decimals=2, suffix=False) if account and account.stakes else "-"
+        rows.append((wallet.address, (wallet.name, short_addr(wallet.address, 8, 4),
+                                      Text(balance, justify="right"), Text(staked, justify="right"),
+                                      Text(rewards, justify="right", style="green"), lock_state(wallet))))
+    return rows
 
 
 class WalletsScreen(SectionScreen):
     SECTION = "wallets"
     TITLE_TEXT = "Wallets"
+    AUTO_FOCUS = "#wallet-table"
+    BINDINGS: ClassVar[list[Binding]] = [  # type: ignore[assignment]
+        Binding("c", "create_wallet", "Create"),
+        Binding("i", "import_wallet", "Import"),
+        Binding("u", "unlock_wallet", "Unlock"),
+        Binding("l", "lock_wallet", "Lock"),
+        Binding("s", "send", "Send"),
+    ]
+
+    def __init__(self) -> None:
+        super().__init__()
+        self._keys: list[str] = []
+        self._history_for: str | None = None
 
     def compose_body(self) -> ComposeResult:
-        with Vertical(id="wallets", classes="panel") as box:
-            box.border_title = "Wallets"
+        with Vertical(id="wallets-body"):
+            table = DataTable(id="wallet-table", cursor_type="row", zebra_stripes=True)
+            table.border_title = "Wallets"
+            yield table
+            history = DataTable(id="history", cursor_type="row", zebra_stripes=True)
+            history.border_title = "History"
+            yield history
             yield Static(id="wallets-note")
 
+    def on_mount(self) -> None:
+        table = self.query_one("#wallet-table", DataTable)
+        for label, key, width in (("Name", "name", 10), ("Address", "address", 13), ("Balance", "balance", 12),
+                                  ("Staked", "staked", 8), ("Rewards", "rewards", 8), ("State", "state", 13)):
+            table.add_column(label, key=key, width=width)
+        history = self.query_one("#history", DataTable)
+        for label, key, width in (("Height", "height", 7), ("Type", "type", 11), ("Dir", "dir", 4),
+                                  ("Counterparty", "counterparty", 13), ("Amount", "amount", 12),
+                                  ("Fee", "fee", 4), ("Hash", "hash", 10)):
+            history.add_column(label, key=key, width=width)
+
+    # -- data --------------------------------------------------------------------------------------
+
+    @property
+    def source(self) -> Any:
+        return self.aitbc.sources.get("wallet")
+
     def update_body(self, changed: frozenset[str]) -> None:
+        store = self.store
         note = self.unavailable_text("wallet", "Wallets")
-        self.query_one("#wallets-note", Static).update(notice(note or "wallet connected"))
+        if note is None and not store.wallet.wallets:
+            note = "no wallets yet: press c to create one or i to import one"
+        if note is None and store.status["node"].state != "up":
+            note = "balances come from the node, which is not connected"
+        widget = self.query_one("#wallets-note", Static)
+        widget.display = note is not None
+        if note is not None:
+            widget.update(notice(note))
+        if changed & {"wallet", "node"}:
+            table = self.query_one("#wallet-table", DataTable)
+            rows = wallet_rows(store)
+            cursor = table.cursor_row
+            table.clear()
+            for key, cells in rows:
+                table.add_row(*cells, key=key)
+            self._keys = [key for key, _ in rows]
+            if rows:
+                table.move_cursor(row=min(max(cursor, 0), len(rows) - 1), animate=False)
+        self._show_history()
+
+    def selected_wallet(self) -> WalletRow | None:
+        table = self.query_one("#wallet-table", DataTable)
+        if not self._keys or not 0 <= table.cursor_row < len(self._keys):
+            return None
+        return self.store.wallet.by_address(self._keys[table.cursor_row])
+
+    @on(DataTable.RowHighlighted, "#wallet-table")
+    def _highlighted(self, event: DataTable.RowHighlighted) -> None:
+        address = event.row_key.value
+        if address and address != self._history_for:
+            self._history_for = address
+            self._show_history()
+            if self.source is not None and self.store.up("wallet"):
+                self.load_history(address)
+
+    @work(exclusive=True, group="wallet-history")
+    async def load_history(self, address: str) -> None:
+        try:
+            await self.source.load_history(address)
+        except DaemonError as exc:
+            self.notify(exc.message, title="History", severity="error")
+
+    def _show_history(self) -> None:
+        history = self.query_one("#history", DataTable)
+        address = self._history_for
+        rows = self.store.wallet.history.get(address, []) if address else []
+        wallet = self.store.wallet.by_address(address) if address else None
+        history.border_title = f"History · {wallet.name}" if wallet else "History"
+        history.clear()
+        for row in rows:
+            sign = {"out": "-", "in": "+"}.get(row.direction, "")
+            amount = f"{sign}{ait(row.amount, decimals=2, suffix=False)}" if row.amount is not None else "-"
+            history.add_row(Text(f"{row.height:,}", justify="right"), row.type, row.direction,
+                            short_addr(row.counterparty, 8, 4), Text(amount, justify="right"),
+                            Text(str(row.fee), justify="right"), short_hash(row.hash, 9), key=row.hash)
+
+    # -- actions -----------------------------------------------------------------------------------
+
+    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        if action in WALLET_ACTIONS:
+            if self.source is None:
+                return False
+            if not self.store.up("wallet"):
+                return None
+        return True
+
+    def _fail(self, exc: DaemonError, title: str) -> None:
+        self.notify(exc.message, title=title, severity="error", timeout=8)
+
+    @work(exclusive=True, group="wallet-action")
+    async def action_create_wallet(self) -> None:
+        request = await self.app.push_screen_wait(CreateWalletDialog())
+        if not isinstance(request, CreateWalletRequest):
+            return
+        source = self.source
+
+        def create() -> Any:
+            with source.blocking_client() as client:
+                return client.create(request.password.get_secret_value(), name=request.name, words=request.words)
+
+        self.notify("creating the wallet (deriving the key file's encryption key)…", title="Wallet")
+        try:
+            created = await asyncio.to_thread(create)
+        except DaemonError as exc:
+            self._fail(exc, "Create wallet")
+            return
+        await self.app.push_screen_wait(MnemonicDialog(created.wallet.name, created.wallet.address,
+                                                       created.mnemonic, created.warning))
+        del created
+        await self._refresh_wallets()
+        self.notify("wallet created", title="Wallet")
+
+    @work(exclusive=True, group="wallet-action")
+    async def action_import_wallet(self) -> None:
+        request = await self.app.push_screen_wait(ImportWalletDialog())
+        if not isinstance(request, ImportWalletRequest):
+            return
+        source = self.source
+
+        def restore() -> Any:
+            with source.blocking_client() as client:
+                secret, password = request.secret.get_secret_value(), request.password.get_secret_value()
+                if request.kind == "mnemonic":
+                    return client.import_mnemonic(secret, password, name=request.name)
+                return client.import_private_key(secret, password, name=request.name)
+
+        try:
+            info = await asyncio.to_thread(restore)
+        except DaemonError as exc:
+            self._fail(exc, "Import wallet")
+            return
+        await self._refresh_wallets()
+        self.notify(f"imported {info.name} ({info.address})", title="Wallet")
+
+    @work(exclusive=True, group="wallet-action")
+    async def action_unlock_wallet(self) -> None:
+        wallet = self.selected_wallet()
+        if wallet is None:
+            self.notify("select a wallet first", severity="warning")
+            return
+        request = await self.app.push_screen_wait(UnlockDialog(wallet.name, self.store.wallet.idle_lock_s))
+        if not isinstance(request, UnlockRequest):
+            return
+        self.notify(f"unlocking {wallet.name}…", title="Wallet")
+        try:
+            await self.source.client.unlock(request.password.get_secret_value(), wallet=wallet.address,
+                                            timeout_s=request.timeout_s)
+        except DaemonError as exc:
+            self._fail(exc, "Unlock")
+            return
+        await self._refresh_wallets()
+        self.notify(f"{wallet.name} unlocked", title="Wallet")
+
+    @work(exclusive=True, group="wallet-action")
+    async def action_lock_wallet(self) -> None:
+        wallet = self.selected_wallet()
+        if wallet is None:
+            self.notify("select a wallet first", severity="warning")
+            return
+        try:
+            await self.source.client.lock(wallet=wallet.address)
+        except DaemonError as exc:
+            self._fail(exc, "Lock")
+            return
+        await self._refresh_wallets()
+        self.notify(f"{wallet.name} locked", title="Wallet")
+
+    @work(exclusive=True, group="wallet-action")
+    async def action_send(self) -> None:
+        wallet = self.selected_wallet()
+        if wallet is None:
+            self.notify("select a wallet first", severity="warning")
+            return
+        account = self.store.node.accounts.get(wallet.address)
+        balance = account.balance if account else None
+        request = await self.app.push_screen_wait(
+            TransferDialog("send", wallet.name, wallet.address, balance, self.store.wallet.default_fee))
+        if not isinstance(request, TransferRequest):
+            return
+        confirmation = await self.app.push_screen_wait(ConfirmDialog(
+            "Confirm transfer", transfer_summary(request, wallet.name, balance), needs_password=not wallet.unlocked,
+            confirm_label="Send"))
+        if confirmation is None:
+            return
+        password = confirmation.password.get_secret_value() if confirmation.password else None
+        self.notify(f"sending {ait(request.amount)} to {short_addr(request.target)}…", title="Send")
+        try:
+            result = await self.source.client.send(request.target, request.amount, wallet=wallet.address,
+                                                   fee=request.fee, mode="commit", timeout_s=60, password=password)
+        except DaemonError as exc:
+            self._fail(exc, "Send")
+            return
+        where = f"committed in block {result.height}" if result.height is not None else result.status
+        self.notify(f"{ait(request.amount)} sent, {where} (tx {short_hash(result.hash)})", title="Send")
+        await self._refresh_wallets()
+        self.load_history(wallet.address)
+
+    async def _refresh_wallets(self) -> None:
+        try:
+            await self.source.refresh()
+        except DaemonError as exc:
+            self._fail(exc, "Wallet")
+
+    @classmethod
+    def palette_actions(cls, app: Any) -> list[PaletteAction]:
+        if "wallet" not in getattr(app, "sources", {}):
+            return []
+        return [PaletteAction("Wallet: create", "New wallet; its recovery phrase is shown once", "create_wallet"),
+                PaletteAction("Wallet: import", "Restore from a recovery phrase or private key", "import_wallet"),
+                PaletteAction("Wallet: unlock", "Unlock the selected wallet for signing", "unlock_wallet"),
+                PaletteAction("Wallet: lock", "Lock the selected wallet", "lock_wallet"),
+                PaletteAction("Wallet: send", "Send funds from the selected wallet (with confirmation)", "send")]

@@ -58,6 +58,7 @@ class DaemonBanner(Static):
             for i, (name, message) in enumerate(down):
                 if i:
                     text.append("\n")
-                text.append(f" ⚠ {name} down ", style="bold")
-                text.append(f"{message} — reconnecting automatically")
+                text.append(f" ⚠ {name} down", style="bold")
+                text.append(" (reconnecting): ", style="italic")
+                text.append(message)
             self.update(text)

@@ -1,0 +1,390 @@
+"""Modal dialogs: forms that collect what an action needs, and the confirmations before money moves.
+
+Dialogs only collect and validate input; they return a pydantic model (secrets as ``SecretStr``,
+so they never show up in a repr) and the screen that opened them performs the action in a
+worker. A bad value is refused inside the dialog with a one-line reason and nothing is sent.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Literal
+
+from pydantic import BaseModel, SecretStr
+from rich.text import Text
+from textual import on
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.containers import Grid, Horizontal, Vertical
+from textual.screen import ModalScreen
+from textual.widgets import Button, Input, Label, Select, Static
+
+from chain.crypto import is_address
+
+from aitbc_tui.format import ait, parse_amount
+from aitbc_tui.widgets.panels import kv
+
+
+class FormDialog(ModalScreen[object]):
+    """Centered box with a title, a body, an error line and buttons; Escape cancels."""
+
+    BINDINGS = [Binding("escape", "cancel", "Cancel")]
+    DIALOG_TITLE = ""
+
+    def compose(self) -> ComposeResult:
+        with Vertical(classes="dialog") as box:
+            box.border_title = self.DIALOG_TITLE
+            yield from self.compose_form()
+            yield Static("", classes="dialog-error")
+            with Horizontal(classes="dialog-buttons"):
+                yield from self.compose_buttons()
+
+    def compose_form(self) -> ComposeResult:
+        yield from ()
+
+    def compose_buttons(self) -> ComposeResult:
+        yield Button("OK", variant="primary", id="ok")
+        yield Button("Cancel", id="cancel")
+
+    def error(self, message: str) -> None:
+        self.query_one(".dialog-error", Static).update(Text(message, style="bold red"))
+
+    def action_cancel(self) -> None:
+        self.dismiss(None)
+
+    @on(Button.Pressed, "#cancel")
+    def _cancel(self) -> None:
+        self.dismiss(None)
+
+    @on(Button.Pressed, "#ok")
+    def _ok(self) -> None:
+        self.submit()
+
+    @on(Input.Submitted)
+    def _enter(self) -> None:
+        self.submit()
+
+    def submit(self) -> None:
+        self.dismiss(True)
+
+    def value(self, widget_id: str) -> str:
+        return self.query_one(f"#{widget_id}", Input).value
+
+
+# -- wallets --------------------------------------------------------------------------------------
+
+
+class CreateWalletRequest(BaseModel):
+    name: str | None
+    password: SecretStr
+    words: Literal[12, 24]
+
+
+class CreateWalletDialog(FormDialog):
+    DIALOG_TITLE = "Create wallet"
+
+    def compose_form(self) -> ComposeResult:
+        yield Label("Name (optional)")
+        yield Input(placeholder="e.g. operator", id="name", max_length=64, compact=True)
+        yield Label("Password (encrypts the key file)")
+        yield Input(password=True, id="password", compact=True)
+        yield Label("Repeat password")
+        yield Input(password=True, id="password2", compact=True)
+        yield Label("Recovery phrase length")
+        yield Select([("24 words", 24), ("12 words", 12)], value=24, allow_blank=False, id="words", compact=True)
+
+    def compose_buttons(self) -> ComposeResult:
+        yield Button("Create", variant="primary", id="ok")
+        yield Button("Cancel", id="cancel")
+
+    def submit(self) -> None:
+        password = self.value("password")
+        if not password:
+            self.error("a password is required")
+            return
+        if password != self.value("password2"):
+            self.error("the passwords differ")
+            return
+        words = self.query_one("#words", Select).value
+        self.dismiss(CreateWalletRequest(name=self.value("name").strip() or None, password=SecretStr(password),
+                                         words=24 if words != 12 else 12))
+
+
+class MnemonicDialog(ModalScreen[None]):
+    """Shows a new wallet's recovery phrase exactly once; closing it forgets the words."""
+
+    BINDINGS = [Binding("escape", "noop", show=False)]
+
+    def __init__(self, name: str, address: str, mnemonic: str, warning: str) -> None:
+        super().__init__()
+        self._name, self._address, self._warning = name, address, warning
+        self._words = mnemonic.split()
+
+    def compose(self) -> ComposeResult:
+        with Vertical(classes="dialog", id="mnemonic-box") as box:
+            box.border_title = "Recovery phrase — shown once"
+            yield Static(kv([("Wallet", self._name), ("Address", self._address)]))
+            with Grid(id="mnemonic-words"):
+                for index, word in enumerate(self._words, start=1):
+                    yield Static(f"{index:>2}. {word}", classes="mnemonic-word")
+            yield Static(Text(self._warning, style="bold yellow"), id="mnemonic-warning")
+            with Horizontal(classes="dialog-buttons"):
+                yield Button("I have written it down", variant="warning", id="done")
+
+    def action_noop(self) -> None:
+        """Escape does nothing here: leaving must be a deliberate press of the button."""
+
+    @on(Button.Pressed, "#done")
+    def _done(self) -> None:
+        self._words = []
+        for widget in self.query(".mnemonic-word"):
+            widget.remove()
+        self.dismiss(None)
+
+
+class ImportWalletRequest(BaseModel):
+    name: str | None
+    kind: Literal["mnemonic", "private_key"]
+    secret: SecretStr
+    password: SecretStr
+
+
+class ImportWalletDialog(FormDialog):
+    DIALOG_TITLE = "Import wallet"
+
+    def compose_form(self) -> ComposeResult:
+        yield Label("Name (optional)")
+        yield Input(id="name", max_length=64, compact=True)
+        yield Label("Import from")
+        yield Select([("Recovery phrase (12 or 24 words)", "mnemonic"), ("Private key (64 hex digits)", "private_key")],
+                     value="mnemonic", allow_blank=False, id="kind", compact=True)
+        yield Label("Recovery phrase or private key")
+        yield Input(password=True, id="secret", compact=True)
+        yield Label("New password (encrypts the key file)")
+        yield Input(password=True, id="password", compact=True)
+        yield Label("Repeat password")
+        yield Input(password=True, id="password2", compact=True)
+
+    def compose_buttons(self) -> ComposeResult:
+        yield Button("Import", variant="primary", id="ok")
+        yield Button("Cancel", id="cancel")
+
+    def submit(self) -> None:
+        kind = self.query_one("#kind", Select).value
+        secret = " ".join(self.value("secret").split())
+        password = self.value("password")
+        if not secret:
+            self.error("enter the recovery phrase or the private key")
+            return
+        if kind == "mnemonic" and len(secret.split()) not in (12, 15, 18, 21, 24):
+            self.error(f"a recovery phrase has 12 to 24 words, this has {len(secret.split())}")
+            return
+        if kind == "private_key" and (len(secret) != 64 or any(c not in "0123456789abcdef" for c in secret.lower())):
+            self.error("a private key is 64 hex digits")
+            return
+        if not password:
+            self.error("a password is required")
+            return
+        if password != self.value("password2"):
+            self.error("the passwords differ")
+            return
+        self.dismiss(ImportWalletRequest(name=self.value("name").strip() or None,
+                                         kind="private_key" if kind == "private_key" else "mnemonic",
+                                         secret=SecretStr(secret), password=SecretStr(password)))
+
+
+class UnlockRequest(BaseModel):
+    password: SecretStr
+    timeout_s: float | None
+
+
+class UnlockDialog(FormDialog):
+    DIALOG_TITLE = "Unlock wallet"
+
+    def __init__(self, wallet_name: str, default_timeout_s: float) -> None:
+        super().__init__()
+        self.wallet_name, self.default_timeout_s = wallet_name, default_timeout_s
+
+    def compose_form(self) -> ComposeResult:
+        yield Static(kv([("Wallet", self.wallet_name)]))
+        yield Label("Password")
+        yield Input(password=True, id="password", compact=True)
+        yield Label(f"Lock again after idle seconds (empty: daemon default {self.default_timeout_s:g}, 0: never)")
+        yield Input(id="timeout", type="number", compact=True)
+
+    def compose_buttons(self) -> ComposeResult:
+        yield Button("Unlock", variant="primary", id="ok")
+        yield Button("Cancel", id="cancel")
+
+    def submit(self) -> None:
+        password = self.value("password")
+        if not password:
+            self.error("enter the wallet's password")
+            return
+        raw = self.value("timeout").strip()
+        try:
+            timeout = float(raw) if raw else None
+        except ValueError:
+            self.error("the timeout is a number of seconds")
+            return
+        if timeout is not None and timeout < 0:
+            self.error("the timeout cannot be negative")
+            return
+        self.dismiss(UnlockRequest(password=SecretStr(password), timeout_s=timeout))
+
+
+# -- transactions ---------------------------------------------------------------------------------
+
+
+class TransferRequest(BaseModel):
+    """Send or stake: what the operator asked for, before confirmation."""
+
+    kind: Literal["send", "delegate", "unbond"]
+    wallet: str
+    target: str
+    amount: int
+    fee: int
+
+
+class TransferDialog(FormDialog):
+    """Send funds, delegate or unbond: target, amount, fee."""
+
+    def __init__(self, kind: Literal["send", "delegate", "unbond"], wallet_name: str, wallet_address: str,
+                 available: int | None, default_fee: int, targets: Sequence[tuple[str, str]] = (),
+                 target: str | None = None, amount: int | None = None) -> None:
+        super().__init__()
+        self.kind, self.wallet_name, self.wallet_address = kind, wallet_name, wallet_address
+        self.available, self.default_fee = available, default_fee
+        self.targets, self.initial_target, self.initial_amount = list(targets), target, amount
+        self.DIALOG_TITLE = {"send": "Send funds", "delegate": "Delegate stake", "unbond": "Unbond stake"}[kind]
+
+    def compose_form(self) -> ComposeResult:
+        what = "Available" if self.kind != "unbond" else "Bonded"
+        yield Static(kv([("From", f"{self.wallet_name} {self.wallet_address}"),
+                         (what, ait(self.available) if self.available is not None else "unknown (node not connected)")]))
+        if self.kind == "send":
+            yield Label("To address")
+            yield Input(placeholder="0x + 40 hex digits", id="target", value=self.initial_target or "", compact=True)
+        else:
+            yield Label("Validator")
+            yield Select(self.targets, value=self.initial_target if self.initial_target else Select.NULL,
+                         id="target-select", prompt="choose a validator", compact=True)
+        yield Label("Amount (AIT, up to 6 decimals, or units with a 'u' suffix)")
+        initial = ait(self.initial_amount, suffix=False).replace(",", "") if self.initial_amount else ""
+        yield Input(id="amount", value=initial, compact=True)
+        yield Label("Fee (units)")
+        yield Input(id="fee", value=str(self.default_fee), type="integer", compact=True)
+
+    def compose_buttons(self) -> ComposeResult:
+        yield Button("Review…", variant="primary", id="ok")
+        yield Button("Cancel", id="cancel")
+
+    def submit(self) -> None:
+        if self.kind == "send":
+            target = self.value("target").strip()
+            if not is_address(target):
+                self.error("the recipient must be 0x followed by 40 lower-case hex digits")
+                return
+        else:
+            choice = self.query_one("#target-select", Select).value
+            if choice is Select.NULL:
+                self.error("choose a validator")
+                return
+            target = str(choice)
+        try:
+            amount = parse_amount(self.value("amount"))
+        except ValueError as exc:
+            self.error(str(exc))
+            return
+        if amount <= 0:
+            self.error("the amount must be more than zero")
+            return
+        raw_fee = self.value("fee").strip()
+        if not raw_fee.isdigit():
+            self.error("the fee is a whole number of units")
+            return
+        fee = int(raw_fee)
+        if self.available is not None:
+            need = amount + fee if self.kind != "unbond" else amount
+            if self.kind != "unbond" and need > self.available:
+                self.error(f"amount plus fee ({ait(need)}) is more than the available {ait(self.available)}")
+                return
+            if self.kind == "unbond" and amount > self.available:
+                self.error(f"only {ait(self.available)} is bonded")
+                return
+        self.dismiss(TransferRequest(kind=self.kind, wallet=self.wallet_address, target=target, amount=amount, fee=fee))
+
+
+class Confirmation(BaseModel):
+    password: SecretStr | None
+
+
+class ConfirmDialog(FormDialog):
+    """The last look before signing: every number that matters, and the password if needed."""
+
+    def __init__(self, title: str, rows: Sequence[tuple[str, str | Text]], needs_password: bool,
+                 confirm_label: str = "Confirm") -> None:
+        super().__init__()
+        self.DIALOG_TITLE = title
+        self.rows, self.needs_password, self.confirm_label = list(rows), needs_password, confirm_label
+
+    def compose_form(self) -> ComposeResult:
+        yield Static(kv(self.rows), id="confirm-summary")
+        if self.needs_password:
+            yield Label("The wallet is locked: its password signs this one transaction")
+            yield Input(password=True, id="password", compact=True)
+
+    def compose_buttons(self) -> ComposeResult:
+        yield Button(self.confirm_label, variant="warning", id="ok")
+        yield Button("Cancel", id="cancel")
+
+    def submit(self) -> None:
+        password: SecretStr | None = None
+        if self.needs_password:
+            raw = self.value("password")
+            if not raw:
+                self.error("enter the wallet's password (or unlock the wallet first)")
+                return
+            password = SecretStr(raw)
+        self.dismiss(Confirmation(password=password))
+
+
+def transfer_summary(request: TransferRequest, wallet_name: str, balance: int | None,
+                     target_label: str | None = None) -> list[tuple[str, str | Text]]:
+    """The rows a confirmation shows: amount, fee, total and what is left afterwards."""
+    rows: list[tuple[str, str | Text]] = [("From", f"{wallet_name} {request.wallet}")]
+    label = {"send": "To", "delegate": "Validator", "unbond": "Validator"}[request.kind]
+    rows.append((label, request.target + (f" ({target_label})" if target_label else "")))
+    rows.append(("Amount", Text(ait(request.amount), style="bold")))
+    rows.append(("Fee", f"{ait(request.fee)} ({request.fee} units)"))
+    if request.kind == "unbond":
+        rows.append(("Total cost", Text(ait(request.fee), style="bold")))
+        rows.append(("Note", "unbonded funds return after the unbonding period"))
+        if balance is not None:
+            rows.append(("Balance after", ait(balance - request.fee)))
+    else:
+        total = request.amount + request.fee
+        rows.append(("Total", Text(ait(total), style="bold")))
+        if balance is not None:
+            rows.append(("Balance after", ait(balance - total)))
+    return rows
+
+
+class PickDialog(FormDialog):
+    """Choose one of a few options (e.g. which wallet signs)."""
+
+    def __init__(self, title: str, prompt: str, options: Sequence[tuple[str, str]]) -> None:
+        super().__init__()
+        self.DIALOG_TITLE, self.prompt, self.options = title, prompt, list(options)
+
+    def compose_form(self) -> ComposeResult:
+        yield Label(self.prompt)
+        yield Select(self.options, value=self.options[0][1] if self.options else Select.NULL, allow_blank=False,
+                     id="choice", compact=True)
+
+    def submit(self) -> None:
+        choice = self.query_one("#choice", Select).value
+        if choice is Select.NULL:
+            self.error("choose one")
+            return
+        self.dismiss(str(choice))
