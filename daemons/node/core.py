@@ -12,7 +12,9 @@ that takes), and never sees half of one.
 
 from __future__ import annotations
 
+import logging
 import threading
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
@@ -20,9 +22,10 @@ from typing import Any
 from chain import crypto
 from chain.block import Block, Commit, CommitSig
 from chain.errors import ChainError, InvalidSignature
-from chain.execution import build_block, next_proposer
+from chain.execution import apply_block, build_block, next_proposer
 from chain.genesis import Genesis, genesis_state
 from chain.ledger import Ledger
+from chain.validators import active_set, verify_commit
 from chain.params import ChainParams
 from chain.state import State
 from chain.tx import Transaction, check_stateless
@@ -30,6 +33,10 @@ from chain.vote import VoteBody
 from daemons.node.mempool import Mempool
 from storage.chain_store import ChainStore
 from storage.mempool_store import MempoolStore
+
+
+log = logging.getLogger("aitbc.node")
+MAX_CLOCK_DRIFT_MS = 10_000
 
 
 class NodeStateError(Exception):
@@ -72,6 +79,8 @@ class NodeCore:
         self.restored_evicted = self.mempool.restore(entry.tx for entry in mempool_store.all())
         self._listeners: list[BlockListener] = []
         self._params_cache: tuple[State, ChainParams] | None = None
+        self._candidates: dict[str, State] = {}
+        """Blocks of the height being decided that were built or validated here, by hash."""
 
     def _open_state(self) -> State:
         head = self.store.head()
@@ -141,19 +150,85 @@ class NodeCore:
                 self.state, self.mempool.candidates(), proposer=self.validator_address or "", time_ms=time_ms,
                 last_commit=self.last_commit, verified=self.mempool.hashes(),
             )
-            commit = self._sign_commit(built.block)
-            self.store.commit_block(built.block, built.state, commit)
-            self.state = built.state
-            self.last_commit = commit
-            included = [tx.hash for tx in built.block.txs]
-            # Only what the re-check drops is evicted. A transaction the builder skipped (say a
-            # transfer tried before the one that funds it, because it pays a higher fee) and
-            # that still applies stays pending for the next block: reporting it evicted would
-            # fail a commit-mode caller whose transaction then commits anyway.
-            evicted = self.mempool.on_commit(self.state, included)
-            committed = CommittedBlock(built.block, commit, evicted)
+            committed = self._advance(built.block, built.state, self._sign_commit(built.block))
+        self._notify(committed)
+        return committed
+
+    def _advance(self, block: Block, new_state: State, commit: Commit) -> CommittedBlock:
+        """Store a final block and move the node onto it. Caller holds the lock."""
+        self.store.commit_block(block, new_state, commit)
+        self.state = new_state
+        self.last_commit = commit
+        self._candidates.clear()
+        included = [tx.hash for tx in block.txs]
+        # Only what the re-check drops is evicted. A transaction the builder skipped (say a
+        # transfer tried before the one that funds it, because it pays a higher fee) and
+        # that still applies stays pending for the next block: reporting it evicted would
+        # fail a commit-mode caller whose transaction then commits anyway.
+        evicted = self.mempool.on_commit(self.state, included)
+        return CommittedBlock(block, commit, evicted)
+
+    def _notify(self, committed: CommittedBlock) -> None:
         for listener in self._listeners:
             listener(committed)
+
+    # -- multi-validator consensus (driven by daemons.node.bft) -------------------------------------
+
+    def build_candidate(self, round_: int, now_ms: int) -> Block:
+        """A block this validator proposes in ``round_`` (not final until consensus decides)."""
+        assert self.validator_address is not None
+        with self._lock:
+            built = build_block(
+                self.state, self.mempool.candidates(), proposer=self.validator_address, round_=round_,
+                time_ms=max(now_ms, self.state.time_ms + 1), last_commit=self.last_commit,
+                verified=self.mempool.hashes(),
+            )
+            self._candidates[built.block.hash] = built.state
+            return built.block
+
+    def validate_block(self, block: Block, now_ms: int | None = None) -> bool:
+        """Would ``block`` apply on the current state? Its resulting state is kept for the commit.
+
+        A block stamped more than ``MAX_CLOCK_DRIFT_MS`` ahead of our clock is refused: otherwise
+        one proposer with a wrong clock could push every later block's time into the future.
+        """
+        now = now_ms if now_ms is not None else int(time.time() * 1000)
+        if block.header.time_ms > now + MAX_CLOCK_DRIFT_MS:
+            log.warning("proposed block is too far in the future", extra={"height": block.height})
+            return False
+        with self._lock:
+            if block.hash in self._candidates:
+                return True
+            try:
+                new_state = apply_block(self.state, block, verified=self.mempool.hashes())
+            except ChainError as exc:
+                log.warning("proposed block is invalid: %s", exc.message, extra={"height": block.height})
+                return False
+            self._candidates[block.hash] = new_state
+            return True
+
+    def commit_decided(self, block: Block, commit: Commit) -> CommittedBlock | None:
+        """Store the block consensus decided; None if the node already moved past it."""
+        with self._lock:
+            if block.height != self.state.height + 1:
+                return None
+            new_state = self._candidates.get(block.hash)
+            if new_state is None:
+                new_state = apply_block(self.state, block, verified=self.mempool.hashes())
+            committed = self._advance(block, new_state, commit)
+        self._notify(committed)
+        return committed
+
+    def apply_synced(self, block: Block, commit: Commit) -> CommittedBlock | None:
+        """Catch up with a final block fetched from a peer: its commit must carry more than 2/3
+        of the power of the validators that voted on it (the set fixed by our current state)."""
+        with self._lock:
+            if block.height != self.state.height + 1:
+                return None
+            verify_commit(commit, active_set(Ledger(self.state)), self.chain_id, block.height, block.hash)
+            new_state = apply_block(self.state, block)
+            committed = self._advance(block, new_state, commit)
+        self._notify(committed)
         return committed
 
     def _sign_commit(self, block: Block) -> Commit:

@@ -70,6 +70,50 @@ def update_config(home: Home, section: str, values: dict[str, Any]) -> None:
     path.write_text(tomli_w.dumps(doc), encoding="utf-8")
 
 
+def create_validator_key(home: Home, password_file: Path | None = None, scrypt_n: int | None = None) -> tuple[str, str, Path]:
+    """A new encrypted validator key in ``home``: (address, pubkey hex, password file)."""
+    home.ensure()
+    if password_file is None:
+        password_file = home.keys_dir / "validator.password"
+        password = secrets.token_urlsafe(24)
+        write_private(password_file, password.encode())
+    else:
+        password = read_password_file(password_file)
+    keystore = Keystore(home.keys_dir, **({"scrypt_n": scrypt_n} if scrypt_n else {}))
+    info = keystore.create(password, VALIDATOR_KEY_NAME, words=None)
+    return info.address, info.pubkey, password_file
+
+
+def make_genesis(
+    chain_id: str,
+    validators: list[tuple[str, str]],
+    *,
+    fund: dict[str, int] | None = None,
+    coordinators: list[str] | None = None,
+    validator_stake: int = DEFAULT_VALIDATOR_STAKE,
+    params: ChainParams | None = None,
+    genesis_time_ms: int | None = None,
+) -> Genesis:
+    """A dev genesis: each validator (address, pubkey) bonded and funded, plus ``fund``."""
+    balances = {address: DEFAULT_VALIDATOR_BALANCE for address, _ in validators}
+    for address, amount in (fund or {}).items():
+        balances[address] = balances.get(address, 0) + amount
+    genesis = Genesis(
+        chain_id=chain_id,
+        genesis_time_ms=genesis_time_ms if genesis_time_ms is not None else int(time.time() * 1000),
+        params=params or ChainParams(),
+        accounts=[GenesisAccount(address=a, balance=b) for a, b in balances.items()],
+        validators=[GenesisValidator(address=address, pubkey=pubkey, stake=validator_stake, commission_bps=1000,
+                                     name=f"validator-{i}") for i, (address, pubkey) in enumerate(validators)],
+        coordinators=sorted(coordinators or []),
+    )
+    return load_genesis(genesis.model_dump())  # the same checks a node runs when it loads the file
+
+
+def write_genesis(home: Home, genesis: Genesis) -> None:
+    home.genesis_file.write_text(genesis.model_dump_json(indent=2) + "\n", encoding="utf-8")
+
+
 def init_node(
     home: Home,
     *,
@@ -85,34 +129,44 @@ def init_node(
     """Create genesis.json, the encrypted validator key and the [node] config in ``home``."""
     if home.genesis_file.exists():
         raise InitError(f"{home.genesis_file} already exists: this home is initialized")
-    home.ensure()
-    if password_file is None:
-        password_file = home.keys_dir / "validator.password"
-        password = secrets.token_urlsafe(24)
-        write_private(password_file, password.encode())
-    else:
-        password = read_password_file(password_file)
-    keystore = Keystore(home.keys_dir, **({"scrypt_n": scrypt_n} if scrypt_n else {}))
-    info = keystore.create(password, VALIDATOR_KEY_NAME, words=None)
-    balances = {info.address: DEFAULT_VALIDATOR_BALANCE}
-    for address, amount in (fund or {}).items():
-        balances[address] = balances.get(address, 0) + amount
-    genesis = Genesis(
-        chain_id=chain_id,
-        genesis_time_ms=genesis_time_ms if genesis_time_ms is not None else int(time.time() * 1000),
-        params=params or ChainParams(),
-        accounts=[GenesisAccount(address=a, balance=b) for a, b in balances.items()],
-        validators=[GenesisValidator(address=info.address, pubkey=info.pubkey, stake=validator_stake,
-                                     commission_bps=1000, name="validator-0")],
-        coordinators=sorted(coordinators or []),
-    )
-    load_genesis(genesis.model_dump())  # the same checks a node runs when it loads the file
-    home.genesis_file.write_text(genesis.model_dump_json(indent=2) + "\n", encoding="utf-8")
-    settings: dict[str, Any] = {"validator_address": info.address}
+    address, pubkey, password_file = create_validator_key(home, password_file, scrypt_n)
+    genesis = make_genesis(chain_id, [(address, pubkey)], fund=fund, coordinators=coordinators,
+                           validator_stake=validator_stake, params=params, genesis_time_ms=genesis_time_ms)
+    write_genesis(home, genesis)
+    settings: dict[str, Any] = {"validator_address": address}
     if password_file != home.keys_dir / "validator.password":
         settings["validator_password_file"] = str(password_file)
     update_config(home, "node", settings)
-    return InitResult(home, chain_id, info.address, genesis.hash, password_file)
+    return InitResult(home, chain_id, address, genesis.hash, password_file)
+
+
+def init_validator_network(
+    homes: list[Home],
+    rpc_ports: list[int],
+    ws_ports: list[int],
+    *,
+    chain_id: str = DEFAULT_CHAIN_ID,
+    fund: dict[str, int] | None = None,
+    coordinators: list[str] | None = None,
+    params: ChainParams | None = None,
+    host: str = "127.0.0.1",
+) -> list[InitResult]:
+    """Several validator homes sharing one genesis, configured as a BFT full mesh on ``host``."""
+    for home in homes:
+        if home.genesis_file.exists():
+            raise InitError(f"{home.genesis_file} already exists: this home is initialized")
+    keys = [create_validator_key(home) for home in homes]
+    genesis = make_genesis(chain_id, [(a, p) for a, p, _ in keys], fund=fund, coordinators=coordinators, params=params)
+    urls = [f"http://{host}:{port}" for port in rpc_ports]
+    results = []
+    for i, (home, (address, _, password_file)) in enumerate(zip(homes, keys)):
+        write_genesis(home, genesis)
+        update_config(home, "node", {
+            "validator_address": address, "consensus_mode": "bft", "api_port": rpc_ports[i], "ws_port": ws_ports[i],
+            "peers": [url for j, url in enumerate(urls) if j != i],
+        })
+        results.append(InitResult(home, chain_id, address, genesis.hash, password_file))
+    return results
 
 
 def read_genesis(home: Home) -> Genesis:

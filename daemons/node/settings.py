@@ -18,9 +18,15 @@ class NodeSettings(CommonSettings):
         None, gt=0, le=600, validation_alias=bare_env("BLOCK_TIME"),
         description="seconds between blocks; default: the genesis block_time_ms")
     create_empty_blocks: bool = Field(True, description="produce blocks with no transactions")
-    consensus_mode: Literal["poa"] = Field(
+    consensus_mode: Literal["poa", "bft"] = Field(
         "poa", validation_alias=bare_env("CONSENSUS_MODE"),
-        description="poa: this node is the single authority and finalizes each block it signs")
+        description="poa: this node is the single authority and finalizes each block it signs; "
+                    "bft: Tendermint rounds with the validators at `peers`")
+    peers: list[str] = Field(
+        default_factory=list,
+        description="RPC URLs of the other validators (bft mode), e.g. http://10.0.0.2:26657")
+    timeout_propose_ms: int = Field(1000, ge=10, le=600_000, description="bft: wait for a proposal (+50% per round)")
+    timeout_vote_ms: int = Field(500, ge=10, le=600_000, description="bft: wait for prevotes/precommits (+50% per round)")
     validator_address: str = Field(
         "", validation_alias=bare_env("VALIDATOR_ADDRESS"),
         description="address of the validator key in HOME/keys; empty runs a non-validating node")

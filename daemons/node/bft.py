@@ -1,0 +1,229 @@
+"""Multi-validator consensus for the node daemon: drives ``chain.consensus.HeightConsensus``.
+
+The pure state machine decides; this driver does the I/O around it: it sends our proposals and
+votes to every peer (JSON-RPC ``consensus_message`` on their public port), feeds theirs in,
+turns ``ScheduleTimeout`` into timers, stores decided blocks, and catches up by fetching final
+blocks from peers when they are ahead. Validators form a full mesh (``peers`` in [node]), which
+is what a small authority set on a LAN or a handful of rigs needs; there is no relaying.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from typing import Any
+
+import httpx
+
+from chain import crypto
+from chain.block import Block, Commit
+from chain.consensus import (
+    BroadcastProposal, BroadcastVote, Decide, Equivocation, HeightConsensus, Proposal, ScheduleTimeout, Step, Timeouts,
+)
+from chain.ledger import Ledger
+from chain.validators import active_set
+from chain.vote import Vote
+from daemons.node.core import CommittedBlock, NodeCore
+
+log = logging.getLogger("aitbc.node.bft")
+MAX_FUTURE_MESSAGES = 10_000
+
+
+class BftDriver:
+    def __init__(self, core: NodeCore, peers: list[str], *, seed: bytes | None, timeouts: Timeouts,
+                 block_time_s: float, on_commit: Any) -> None:
+        self.core = core
+        self.peers = [p.rstrip("/") for p in peers]
+        self._seed = seed
+        self.timeouts = timeouts
+        self.block_time_s = block_time_s
+        self._on_commit = on_commit
+        self._http = httpx.AsyncClient(timeout=2.0)
+        self._height: HeightConsensus | None = None
+        self._future: list[dict[str, Any]] = []
+        self._timers: list[asyncio.TimerHandle] = []
+        self._own: list[dict[str, Any]] = []
+        self._lock = asyncio.Lock()
+        self._task: asyncio.Task[None] | None = None
+        self._next_height_event = asyncio.Event()
+        self._syncing = False
+
+    # -- life cycle ------------------------------------------------------------------------------
+
+    async def start(self) -> None:
+        self._task = asyncio.create_task(self._run(), name="bft")
+
+    async def stop(self) -> None:
+        for timer in self._timers:
+            timer.cancel()
+        if self._task is not None:
+            self._task.cancel()
+            try:
+                await self._task
+            except asyncio.CancelledError:
+                pass
+        await self._http.aclose()
+
+    async def _run(self) -> None:
+        while True:
+            await self._start_height()
+            self._next_height_event.clear()
+            # Rebroadcast our own messages now and then: a peer that restarted missed them.
+            while not self._next_height_event.is_set():
+                try:
+                    await asyncio.wait_for(self._next_height_event.wait(), timeout=max(1.0, self.block_time_s * 2))
+                except asyncio.TimeoutError:
+                    for message in list(self._own):
+                        await self._broadcast(message)
+                    await self._maybe_sync()
+            # Pace blocks: give the mempool a block time to fill before the next height.
+            await asyncio.sleep(self.block_time_s)
+
+    async def _start_height(self) -> None:
+        async with self._lock:
+            for timer in self._timers:
+                timer.cancel()
+            self._timers.clear()
+            self._own.clear()
+            state = self.core.snapshot()
+            signers = active_set(Ledger(state))
+            me = self.core.validator_address
+            seed = self._seed
+            self._height = HeightConsensus(
+                state.chain_id, state.height + 1, signers, me,
+                propose_block=lambda round_: self.core.build_candidate(round_, int(time.time() * 1000)),
+                block_is_valid=self.core.validate_block,
+                sign=(lambda message: crypto.sign(seed, message)) if seed else None,
+                timeouts=self.timeouts,
+            )
+            actions = self._height.start()
+            pending, self._future = self._future, []
+        await self._carry_out(actions)
+        for message in pending:
+            await self.receive(message)
+
+    # -- messages --------------------------------------------------------------------------------
+
+    async def receive(self, message: dict[str, Any]) -> None:
+        """A consensus message from a peer (already parsed JSON)."""
+        kind = message.get("kind")
+        height = self._height
+        if height is None:
+            return
+        if kind == "proposal":
+            proposal = Proposal.model_validate(message["proposal"])
+            block = Block.model_validate(message["block"])
+            msg_height = proposal.body.height
+        elif kind == "vote":
+            vote = Vote.model_validate(message["vote"])
+            msg_height = vote.body.height
+        else:
+            raise ValueError(f"unknown consensus message kind {kind!r}")
+        if msg_height > height.height:
+            if len(self._future) < MAX_FUTURE_MESSAGES:
+                self._future.append(message)
+            if msg_height > height.height + 1:
+                asyncio.create_task(self._maybe_sync())
+            return
+        if msg_height < height.height:
+            return
+        async with self._lock:
+            if self._height is not height:
+                return
+            actions = height.on_proposal(proposal, block) if kind == "proposal" else height.on_vote(vote)
+        await self._carry_out(actions)
+
+    async def _carry_out(self, actions: list[Any]) -> None:
+        for action in actions:
+            if isinstance(action, BroadcastProposal):
+                message = {"kind": "proposal", "proposal": action.proposal.model_dump(), "block": action.block.to_dict()}
+                self._own.append(message)
+                await self._broadcast(message)
+            elif isinstance(action, BroadcastVote):
+                message = {"kind": "vote", "vote": action.vote.model_dump()}
+                self._own.append(message)
+                await self._broadcast(message)
+            elif isinstance(action, ScheduleTimeout):
+                loop = asyncio.get_running_loop()
+                self._timers.append(loop.call_later(action.delay_ms / 1000, self._fire, action))
+            elif isinstance(action, Decide):
+                await self._decide(action.block, action.commit)
+            elif isinstance(action, Equivocation):
+                log.warning("validator double-signed", extra={"validator": action.vote_a.body.validator,
+                                                             "height": action.vote_a.body.height})
+
+    def _fire(self, timeout: ScheduleTimeout) -> None:
+        asyncio.create_task(self._on_timeout(timeout.height, timeout.round, timeout.step))
+
+    async def _on_timeout(self, height_: int, round_: int, step: Step) -> None:
+        async with self._lock:
+            height = self._height
+            if height is None:
+                return
+            actions = height.on_timeout(height_, round_, step)
+        await self._carry_out(actions)
+
+    async def _decide(self, block: Block, commit: Commit) -> None:
+        committed = await asyncio.to_thread(self.core.commit_decided, block, commit)
+        if committed is not None:
+            self._on_commit(committed)
+        self._next_height_event.set()
+
+    async def _broadcast(self, message: dict[str, Any]) -> None:
+        request = {"jsonrpc": "2.0", "id": 0, "method": "consensus_message", "params": {"message": message}}
+        await asyncio.gather(*(self._post(peer, request) for peer in self.peers))
+
+    async def _post(self, peer: str, request: dict[str, Any]) -> None:
+        try:
+            await self._http.post(peer + "/", json=request)
+        except httpx.HTTPError:
+            pass  # a peer that is down gets our messages again on rebroadcast
+
+    # -- catching up -----------------------------------------------------------------------------
+
+    async def _maybe_sync(self) -> None:
+        """Fetch final blocks we lack from the most advanced peer."""
+        if self._syncing:
+            return
+        self._syncing = True
+        try:
+            for peer in self.peers:
+                try:
+                    status = await self._rpc(peer, "status", {})
+                except (httpx.HTTPError, KeyError, ValueError):
+                    continue
+                behind = int(status["height"]) - self.core.snapshot().height
+                advanced = False
+                while behind > 0:
+                    height = self.core.snapshot().height + 1
+                    try:
+                        answer = await self._rpc(peer, "get_block", {"height": height})
+                    except (httpx.HTTPError, KeyError, ValueError):
+                        break
+                    if not answer.get("commit"):
+                        break
+                    block = Block.model_validate({k: answer[k] for k in ("header", "txs", "last_commit")})
+                    commit = Commit.model_validate(answer["commit"])
+                    committed = await asyncio.to_thread(self.core.apply_synced, block, commit)
+                    if committed is None:
+                        break
+                    self._on_commit(committed)
+                    advanced = True
+                    behind -= 1
+                if advanced:
+                    self._next_height_event.set()
+                    return
+        finally:
+            self._syncing = False
+
+    async def _rpc(self, peer: str, method: str, params: dict[str, Any]) -> dict[str, Any]:
+        response = await self._http.post(peer + "/", json={"jsonrpc": "2.0", "id": 1, "method": method, "params": params})
+        body = response.json()
+        if "error" in body:
+            raise ValueError(body["error"].get("message", "error"))
+        return body["result"]
+
+
+def committed_from(block: Block, commit: Commit) -> CommittedBlock:
+    return CommittedBlock(block, commit, [])
