@@ -134,8 +134,10 @@ def setup_logging(service: str, home: Home, level: str | int = "info") -> None:
         handler.setFormatter(formatter)
         root.addHandler(handler)
     root.setLevel(numeric)
-    for noisy in ("httpx", "httpcore", "websockets", "asyncio"):
-        logging.getLogger(noisy).setLevel(max(numeric, logging.INFO))
+    # One line per HTTP request (client or server side) drowns what matters at info level;
+    # LOG_LEVEL=debug brings them back.
+    for noisy in ("httpx", "httpcore", "websockets", "asyncio", "uvicorn.access"):
+        logging.getLogger(noisy).setLevel(numeric if numeric <= logging.DEBUG else logging.WARNING)
     logging.captureWarnings(True)
     configure_audit(service, home)
 

@@ -12,11 +12,11 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
+from collections.abc import Callable
 from typing import Any
 
 import httpx
 
-from chain import crypto
 from chain.block import Block, Commit
 from chain.consensus import (
     BroadcastProposal, BroadcastVote, Decide, Equivocation, HeightConsensus, Proposal, ScheduleTimeout, Step, Timeouts,
@@ -31,11 +31,11 @@ MAX_FUTURE_MESSAGES = 10_000
 
 
 class BftDriver:
-    def __init__(self, core: NodeCore, peers: list[str], *, seed: bytes | None, timeouts: Timeouts,
-                 block_time_s: float, on_commit: Any) -> None:
+    def __init__(self, core: NodeCore, peers: list[str], *, sign: Callable[[bytes], bytes] | None,
+                 timeouts: Timeouts, block_time_s: float, on_commit: Callable[[CommittedBlock], None]) -> None:
         self.core = core
         self.peers = [p.rstrip("/") for p in peers]
-        self._seed = seed
+        self._sign = sign
         self.timeouts = timeouts
         self.block_time_s = block_time_s
         self._on_commit = on_commit
@@ -46,7 +46,7 @@ class BftDriver:
         self._own: list[dict[str, Any]] = []
         self._lock = asyncio.Lock()
         self._task: asyncio.Task[None] | None = None
-        self._next_height_event = asyncio.Event()
+        self._wake = asyncio.Event()
         self._syncing = False
 
     # -- life cycle ------------------------------------------------------------------------------
@@ -66,19 +66,34 @@ class BftDriver:
         await self._http.aclose()
 
     async def _run(self) -> None:
+        """Start each height once the previous one is final (decided here or synced from a peer).
+
+        The loop re-reads the chain height on every wake-up instead of trusting the wake-up
+        itself, so a decision that lands while a height is being set up is never missed.
+        """
+        paced = False
         while True:
-            await self._start_height()
-            self._next_height_event.clear()
-            # Rebroadcast our own messages now and then: a peer that restarted missed them.
-            while not self._next_height_event.is_set():
+            try:
+                if self._height is None or self.core.snapshot().height >= self._height.height:
+                    if paced:
+                        # Give the mempool a block time to fill before proposing the next height.
+                        await asyncio.sleep(self.block_time_s)
+                    await self._start_height()
+                    paced = True
+                    continue
                 try:
-                    await asyncio.wait_for(self._next_height_event.wait(), timeout=max(1.0, self.block_time_s * 2))
+                    await asyncio.wait_for(self._wake.wait(), timeout=max(1.0, self.block_time_s * 3))
                 except asyncio.TimeoutError:
+                    # Peers that restarted missed our messages; and we may have missed theirs.
                     for message in list(self._own):
                         await self._broadcast(message)
                     await self._maybe_sync()
-            # Pace blocks: give the mempool a block time to fill before the next height.
-            await asyncio.sleep(self.block_time_s)
+                self._wake.clear()
+            except asyncio.CancelledError:
+                raise
+            except Exception:
+                log.exception("consensus loop error; continuing")
+                await asyncio.sleep(0.5)
 
     async def _start_height(self) -> None:
         async with self._lock:
@@ -89,12 +104,11 @@ class BftDriver:
             state = self.core.snapshot()
             signers = active_set(Ledger(state))
             me = self.core.validator_address
-            seed = self._seed
             self._height = HeightConsensus(
                 state.chain_id, state.height + 1, signers, me,
                 propose_block=lambda round_: self.core.build_candidate(round_, int(time.time() * 1000)),
                 block_is_valid=self.core.validate_block,
-                sign=(lambda message: crypto.sign(seed, message)) if seed else None,
+                sign=self._sign,
                 timeouts=self.timeouts,
             )
             actions = self._height.start()
@@ -102,6 +116,15 @@ class BftDriver:
         await self._carry_out(actions)
         for message in pending:
             await self.receive(message)
+
+    def describe(self) -> dict[str, Any]:
+        """Where consensus stands, for ``status``: an operator's first question when blocks stop."""
+        height = self._height
+        if height is None:
+            return {"height": None}
+        return {"height": height.height, "round": height.round, "step": height.step.name.lower(),
+                "locked_round": height.locked_round, "valid_round": height.valid_round,
+                "proposals": sorted(height._proposals), "buffered_future_messages": len(self._future)}
 
     # -- messages --------------------------------------------------------------------------------
 
@@ -168,7 +191,7 @@ class BftDriver:
         committed = await asyncio.to_thread(self.core.commit_decided, block, commit)
         if committed is not None:
             self._on_commit(committed)
-        self._next_height_event.set()
+        self._wake.set()
 
     async def _broadcast(self, message: dict[str, Any]) -> None:
         request = {"jsonrpc": "2.0", "id": 0, "method": "consensus_message", "params": {"message": message}}
@@ -212,7 +235,7 @@ class BftDriver:
                     advanced = True
                     behind -= 1
                 if advanced:
-                    self._next_height_event.set()
+                    self._wake.set()
                     return
         finally:
             self._syncing = False
@@ -223,7 +246,3 @@ class BftDriver:
         if "error" in body:
             raise ValueError(body["error"].get("message", "error"))
         return body["result"]
-
-
-def committed_from(block: Block, commit: Commit) -> CommittedBlock:
-    return CommittedBlock(block, commit, [])

@@ -104,24 +104,38 @@ class NodeCore:
 
     def submit(self, txs: list[Transaction]) -> list[ChainError | None]:
         """Admit transactions into the mempool; per transaction, None or the refusal."""
+        results = self.precheck(txs)
+        checked = [(index, tx) for index, (tx, refusal) in enumerate(zip(txs, results)) if refusal is None]
+        if checked:
+            admitted = self.admit_checked([tx for _, tx in checked])
+            for (index, _), outcome in zip(checked, admitted):
+                results[index] = outcome
+        return results
+
+    def precheck(self, txs: list[Transaction]) -> list[ChainError | None]:
+        """The stateless rules and the signature, per transaction: None or the refusal.
+
+        Takes no lock and touches no shared state, so several threads may run it at once: the
+        signature check is most of what admission costs, and its big-number arithmetic runs
+        outside the GIL.
+        """
         chain_params = self._params()
-        results: list[ChainError | None] = [None] * len(txs)
-        checked: list[tuple[int, Transaction]] = []
-        for index, tx in enumerate(txs):
+        results: list[ChainError | None] = []
+        for tx in txs:
             try:
                 check_stateless(tx, self.chain_id, chain_params, check_signature=False)
                 if not tx.signature_valid():
                     raise InvalidSignature("signature does not verify for this sender and public key")
             except ChainError as exc:
-                results[index] = exc
+                results.append(exc)
                 continue
-            checked.append((index, tx))
-        if checked:
-            with self._lock:
-                admitted = self.mempool.admit([tx for _, tx in checked], signatures_checked=True)
-            for (index, _), outcome in zip(checked, admitted):
-                results[index] = outcome
+            results.append(None)
         return results
+
+    def admit_checked(self, txs: list[Transaction]) -> list[ChainError | None]:
+        """Admit transactions that passed :meth:`precheck`, in order, persisting them at once."""
+        with self._lock:
+            return self.mempool.admit(txs, signatures_checked=True)
 
     def _params(self) -> ChainParams:
         state = self.snapshot()
@@ -230,6 +244,12 @@ class NodeCore:
             committed = self._advance(block, new_state, commit)
         self._notify(committed)
         return committed
+
+    def sign_message(self, message: bytes) -> bytes:
+        """Sign consensus messages with the validator key (the seed never leaves the core)."""
+        if self._seed is None:
+            raise RuntimeError("this node has no validator key")
+        return crypto.sign(self._seed, message)
 
     def _sign_commit(self, block: Block) -> Commit:
         assert self._seed is not None and self.validator_address is not None

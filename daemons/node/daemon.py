@@ -23,6 +23,8 @@ from daemons.common.api import create_app
 from daemons.common.events import EventHub, events_router
 from daemons.common.logging import audit, setup_logging
 from daemons.common.server import run_daemon
+from chain.consensus import Timeouts
+from daemons.node.bft import BftDriver
 from daemons.node.core import CommittedBlock, NodeCore
 from daemons.node.init import read_genesis, read_password_file
 from daemons.node.rpc import INVALID_REQUEST, PARSE_ERROR, VERSION, NodeApi, RpcError, COMMIT_TIMEOUT, INTERNAL_ERROR
@@ -77,6 +79,7 @@ class NodeRuntime:
         self.hub = EventHub()
         self._waiters: dict[str, list[asyncio.Future[dict[str, Any]]]] = {}
         self._producer: asyncio.Task[None] | None = None
+        self.bft: BftDriver | None = None
         self.block_time_s = 1.0
 
     async def start(self) -> None:
@@ -84,11 +87,27 @@ class NodeRuntime:
         self.core = await asyncio.to_thread(open_node, self.settings)
         self.block_time_s = self.core.block_time_ms / 1000
         self.api = NodeApi(self.core, self.wait_commit)
-        self._producer = asyncio.create_task(self._produce_forever(), name="block-producer")
+        if self.settings.consensus_mode == "bft":
+            self.bft = BftDriver(
+                self.core, self.settings.peers,
+                sign=self.core.sign_message if self.core.validator_address else None,
+                timeouts=Timeouts(propose_ms=self.settings.timeout_propose_ms,
+                                  propose_delta_ms=self.settings.timeout_propose_ms // 2,
+                                  prevote_ms=self.settings.timeout_vote_ms,
+                                  prevote_delta_ms=self.settings.timeout_vote_ms // 2,
+                                  precommit_ms=self.settings.timeout_vote_ms,
+                                  precommit_delta_ms=self.settings.timeout_vote_ms // 2),
+                block_time_s=self.block_time_s, on_commit=self._announce)
+            self.api.enable_consensus(self.bft.receive, self.settings.peers, self.bft.describe)
+            await self.bft.start()
+        else:
+            self._producer = asyncio.create_task(self._produce_forever(), name="block-producer")
         log.info("node started", extra={"chain_id": self.core.chain_id, "height": self.core.state.height,
                                         "validator": self.core.validator_address})
 
     async def stop(self) -> None:
+        if self.bft is not None:
+            await self.bft.stop()
         if self._producer is not None:
             self._producer.cancel()
             try:

@@ -89,6 +89,11 @@ class ReceiptParams(_Params):
         return self
 
 
+class ConsensusMessageParams(_Params):
+    message: dict[str, Any]
+    """A proposal (with its block) or a vote from another validator (bft mode only)."""
+
+
 class MempoolParams(_Params):
     limit: int = Field(100, ge=1, le=10_000)
 
@@ -102,6 +107,9 @@ class NodeApi:
         self._wait_commit = wait_commit
         self.admission = Admission(core)
         self._readers = ThreadPoolExecutor(max_workers=READ_THREADS, thread_name_prefix="rpc-read")
+        self.consensus_mode = "poa"
+        self.peers: list[str] = []
+        self._describe_consensus: Callable[[], dict[str, Any]] | None = None
         self.methods: dict[str, tuple[type[_Params], Callable[[Any], Any]]] = {
             "status": (NoParams, self.status),
             "get_block": (GetBlockParams, self.get_block),
@@ -121,6 +129,22 @@ class NodeApi:
         self._readers.shutdown(wait=True, cancel_futures=True)
 
     # -- dispatch --------------------------------------------------------------------------------
+
+    def enable_consensus(self, receive: Callable[[dict[str, Any]], Awaitable[None]], peers: list[str],
+                         describe: Callable[[], dict[str, Any]]) -> None:
+        """bft mode: accept consensus messages from peers and report them in net_info/status."""
+        self.consensus_mode = "bft"
+        self.peers = list(peers)
+        self._describe_consensus = describe
+
+        async def consensus_message(p: ConsensusMessageParams) -> dict[str, Any]:
+            try:
+                await receive(p.message)
+            except (ValueError, KeyError) as exc:
+                raise RpcError(INVALID_PARAMS, f"invalid consensus message: {exc}") from None
+            return {"ok": True}
+
+        self.methods["consensus_message"] = (ConsensusMessageParams, consensus_message)
 
     async def call(self, method: str, params: Any) -> Any:
         entry = self.methods.get(method)
@@ -157,8 +181,9 @@ class NodeApi:
             "latest_block_hash": state.last_block_hash or None, "latest_block_time_ms": state.time_ms,
             "state_root": state.root, "validator_address": core.validator_address,
             "is_proposer_next": core.is_my_turn(), "mempool_size": len(core.mempool), "version": VERSION,
-            "block_time_ms": core.block_time_ms, "consensus_mode": "poa", "catching_up": False,
+            "block_time_ms": core.block_time_ms, "consensus_mode": self.consensus_mode, "catching_up": False,
             "treasury": TREASURY,
+            "consensus": self._describe_consensus() if self._describe_consensus else None,
         }
 
     def _block_result(self, block: Any) -> dict[str, Any]:
@@ -216,7 +241,7 @@ class NodeApi:
         ]}
 
     def net_info(self, _: NoParams) -> dict[str, Any]:
-        return {"listening": True, "peers": [], "n_peers": 0, "consensus_mode": "poa"}
+        return {"listening": True, "peers": self.peers, "n_peers": len(self.peers), "consensus_mode": self.consensus_mode}
 
     def validators(self, _: NoParams) -> dict[str, Any]:
         state = self.core.snapshot()
