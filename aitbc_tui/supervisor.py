@@ -36,6 +36,14 @@ class ServiceSpec:
     args: list[str] = field(default_factory=list)
     """Extra arguments after ``<name> start --home H``."""
     ready_timeout_s: float = 60.0
+    home: Home | None = None
+    """The daemon's home when it is not the supervisor's (extra validators)."""
+    label: str = ""
+    """How progress lines and ``children`` name it (default: ``name``)."""
+
+    @property
+    def title(self) -> str:
+        return self.label or self.name
 
 
 def running_pid(home: Home, service: str) -> int | None:
@@ -82,45 +90,45 @@ class Supervisor:
         self.progress = progress
         self.children: dict[str, subprocess.Popen[bytes]] = {}
 
-    def output_log(self, service: str) -> Path:
-        return self.home.logs_dir / f"{service}.out"
+    def output_log(self, service: str, home: Home | None = None) -> Path:
+        return (home or self.home).logs_dir / f"{service}.out"
 
     def start(self, spec: ServiceSpec) -> None:
-        """Start ``spec`` unless it already runs on this home, then wait until it is healthy."""
-        existing = running_pid(self.home, spec.name)
+        """Start ``spec`` unless it already runs on its home, then wait until it is healthy."""
+        home = spec.home or self.home
+        existing = running_pid(home, spec.name)
         if existing is not None:
-            self.progress(f"{spec.name}: already running (pid {existing})")
+            self.progress(f"{spec.title}: already running (pid {existing})")
             return
-        self.home.logs_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
-        out = open(self.output_log(spec.name), "ab")  # noqa: SIM115 - handed to the child
-        argv = [sys.executable, "-m", "aitbc_tui.cli", spec.name, "start", "--home", str(self.home.root), *spec.args]
+        home.logs_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
+        out = open(self.output_log(spec.name, home), "ab")  # noqa: SIM115 - handed to the child
+        argv = [sys.executable, "-m", "aitbc_tui.cli", spec.name, "start", "--home", str(home.root), *spec.args]
         try:
             proc = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=out, stderr=subprocess.STDOUT,
                                     start_new_session=True, env={**os.environ, "PYTHONUNBUFFERED": "1"})
         finally:
             out.close()
-        self.children[spec.name] = proc
-        self.progress(f"{spec.name}: starting (pid {proc.pid})")
-        self._wait_ready(spec, proc)
+        self.children[spec.title] = proc
+        self.progress(f"{spec.title}: starting (pid {proc.pid})")
+        self._wait_ready(spec, home, proc)
 
-    def _wait_ready(self, spec: ServiceSpec, proc: subprocess.Popen[bytes]) -> None:
+    def _wait_ready(self, spec: ServiceSpec, home: Home, proc: subprocess.Popen[bytes]) -> None:
         deadline = time.monotonic() + spec.ready_timeout_s
         last_note = time.monotonic()
+        log = self.output_log(spec.name, home)
         while time.monotonic() < deadline:
             code = proc.poll()
             if code is not None:
-                tail = log_tail(self.output_log(spec.name))
-                raise SupervisorError(f"{spec.name} exited with status {code} while starting; "
-                                      f"last lines of {self.output_log(spec.name)}:\n{tail}")
-            if health(self.home, spec.name, timeout=1.0) is not None:
-                self.progress(f"{spec.name}: ready")
+                raise SupervisorError(f"{spec.title} exited with status {code} while starting; "
+                                      f"last lines of {log}:\n{log_tail(log)}")
+            if health(home, spec.name, timeout=1.0) is not None:
+                self.progress(f"{spec.title}: ready")
                 return
             if time.monotonic() - last_note > 5:
-                self.progress(f"{spec.name}: still starting ({int(deadline - time.monotonic())}s left)")
+                self.progress(f"{spec.title}: still starting ({int(deadline - time.monotonic())}s left)")
                 last_note = time.monotonic()
             time.sleep(0.1)
-        raise SupervisorError(f"{spec.name} did not become ready within {spec.ready_timeout_s:g}s; "
-                              f"see {self.output_log(spec.name)}")
+        raise SupervisorError(f"{spec.title} did not become ready within {spec.ready_timeout_s:g}s; see {log}")
 
     def stop_children(self, timeout_s: float = 20.0) -> None:
         for name in reversed(list(self.children)):

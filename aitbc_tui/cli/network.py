@@ -18,8 +18,9 @@ def _progress(message: str) -> None:
 def up(
     home: Optional[Path] = HOME_OPTION,
     detach: bool = typer.Option(False, "--detach", "-d", help="Start in the background and return."),
-    validators: int = typer.Option(1, "--validators", min=1, max=1,
-                                   help="Validators of the dev chain (this build runs single-validator PoA)."),
+    validators: int = typer.Option(1, "--validators", min=1, max=16,
+                                   help="Validators of a new dev chain: 1 is single-authority PoA; more run BFT "
+                                        "consensus between local nodes (extra ones in HOME/validators)."),
     block_time: float = typer.Option(1.0, min=0.05, max=60, help="Seconds between blocks for a new home."),
     rpc_port: int = typer.Option(26657, help="Node JSON-RPC port."),
     ws_port: int = typer.Option(26658, help="Node WebSocket port."),
@@ -42,7 +43,7 @@ def up(
     signal.signal(signal.SIGTERM, _interrupt)
     try:
         with handle_errors():
-            summary = bring_up(resolved, supervisor, ports=ports, block_time=block_time)
+            summary = bring_up(resolved, supervisor, ports=ports, block_time=block_time, validators=validators)
     except (SupervisorError, DevnetError) as exc:
         supervisor.stop_children()
         fail(str(exc))
@@ -68,6 +69,8 @@ def _render_summary(s: dict[str, Any]) -> str:
     lines = [f"AITBC dev network up in {s['home']} (chain {s['chain_id']}, height {s['height']})", ""]
     for name, info in s["services"].items():
         lines.append(f"  {name:12} {info}")
+    if s.get("client_api_key_file"):
+        lines.append(f"  {'client key':12} {s['client_api_key_file']} (X-Api-Key for curl)")
     if s.get("accounts"):
         lines.append("")
         for name, address in s["accounts"].items():
@@ -78,16 +81,18 @@ def _render_summary(s: dict[str, Any]) -> str:
 
 
 def down(home: Optional[Path] = HOME_OPTION, as_json: bool = JSON_OPTION) -> None:
-    """Stop every daemon of this home (miner, coordinator, wallet, then the node)."""
-    from aitbc_tui.supervisor import SERVICES, stop_service
+    """Stop every daemon of this home (miner, coordinator, wallet, then the node(s))."""
+    from aitbc_tui.devnet import stop_order
+    from aitbc_tui.supervisor import stop_service
 
     resolved = resolve_home(home)
-    stopped = {}
-    for service in reversed(SERVICES):
-        pid = stop_service(resolved, service)
-        stopped[service] = pid
+    stopped: dict[str, int | None] = {}
+    for service, service_home in stop_order(resolved):
+        name = service if service_home == resolved else f"{service} {service_home.root.name}"
+        pid = stop_service(service_home, service)
+        stopped[name] = pid
         if pid is not None and not as_json:
-            typer.echo(f"  {service}: stopped (pid {pid})", err=True)
+            typer.echo(f"  {name}: stopped (pid {pid})", err=True)
     if as_json:
         emit({"stopped": {k: v for k, v in stopped.items() if v is not None}}, True)
     elif not any(stopped.values()):
