@@ -580,6 +580,12 @@ class CoordinatorStore:
             bond_checked_ms=row.bond_checked_ms, registered_ms=row.registered_ms, last_seen_ms=row.last_seen_ms,
             completed=row.completed, failed=row.failed, slashed=row.slashed, active=active.get(row.address, 0))
 
+    def is_served(self, model: str, live_since_ms: int, min_bond: int) -> bool:
+        """Does a live, bonded miner serve ``model``? (One indexed query: asked on every submission.)"""
+        M, MM = self.Miner, self.MinerModel
+        return (MM.select().join(M, on=(MM.miner == M.address))
+                .where((MM.name == model) & (M.last_seen_ms >= live_since_ms) & (M.bond >= min_bond)).exists())
+
     def served_models(self, live_since_ms: int, min_bond: int) -> dict[str, list[MinerRecord]]:
         """Model name -> live, bonded miners serving it."""
         served: dict[str, list[MinerRecord]] = {}
@@ -710,6 +716,8 @@ class CoordinatorStore:
         model id that is not the miner being checked and has never been caught cheating.
         """
         M, J, V = self.Miner, self.Job, self.Verify
+        if not (J.select().where(J.status == "queued").exists() or V.select().where(V.status == "queued").exists()):
+            return []  # the common case for a polling miner: no write transaction at all
         with self._db.atomic():
             miner_query = (M.select().where((M.last_seen_ms >= live_since_ms) & (M.bond >= min_bond))
                            .order_by(M.address))
@@ -1060,10 +1068,14 @@ class CoordinatorStore:
 
     # -- slashes ---------------------------------------------------------------------------------------
 
-    def pending_slashes(self, limit: int = 50) -> list[SlashRecord]:
+    def slashes_in(self, status: str, limit: int = 50) -> list[SlashRecord]:
+        """Slashes in ``status`` (pending: to submit; submitted: broadcast, not known final)."""
         S = self.Slash
         return [self._slash_record(r) for r in
-                S.select().where(S.status == "pending").order_by(S.created_ms).limit(limit)]
+                S.select().where(S.status == status).order_by(S.created_ms).limit(limit)]
+
+    def pending_slashes(self, limit: int = 50) -> list[SlashRecord]:
+        return self.slashes_in("pending", limit)
 
     def list_slashes(self, miner: str | None = None) -> list[SlashRecord]:
         S = self.Slash

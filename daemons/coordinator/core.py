@@ -72,7 +72,7 @@ def parse_cursor(cursor: str | None) -> tuple[int, str] | None:
 class CoordinatorCore:
     def __init__(self, settings: CoordinatorSettings, store: CoordinatorStore, chain: ChainView, address: str,
                  seed: bytes, *, publish: Publish = _ignore, notify: Callable[[], None] = lambda: None,
-                 clock: Callable[[], float] = time.time) -> None:
+                 listening: Callable[[], bool] = lambda: False, clock: Callable[[], float] = time.time) -> None:
         self.settings = settings
         self.store = store
         self.chain = chain
@@ -80,6 +80,8 @@ class CoordinatorCore:
         self._seed = seed
         self.publish = publish
         self.notify = notify
+        self.listening = listening
+        """Whether anyone subscribed to events: job events cost database reads, so skip them if not."""
         self._clock = clock
         self._match_lock = threading.Lock()
         self._touched: dict[str, int] = {}
@@ -108,8 +110,8 @@ class CoordinatorCore:
         if request.params.max_tokens > settings.max_tokens_limit:
             raise ApiError(422, "invalid_request", f"params.max_tokens: at most {settings.max_tokens_limit}")
         now = self.now_ms()
-        served = self.store.served_models(self.live_since(now), self.required_bond)
-        if request.model not in served:
+        if not self.store.is_served(request.model, self.live_since(now), self.required_bond):
+            served = self.store.served_models(self.live_since(now), self.required_bond)
             names = ", ".join(sorted(served)) or "none"
             raise ApiError(409, "model_not_served", f"no live miner serves model {request.model!r}; served models: {names}")
         max_price = request.max_price or settings.default_max_price
@@ -441,11 +443,15 @@ class CoordinatorCore:
     # -- events ----------------------------------------------------------------------------------------
 
     def _job_event_by_id(self, job_id: str) -> None:
+        if not self.listening():
+            return
         job = self.store.get_job(job_id)
         if job is not None:
             self._job_event(job)
 
     def _job_event(self, job: JobRecord) -> None:
+        if not self.listening():
+            return
         data = job_view(job).model_dump()
         self.publish(f"job:{job.job_id}", data)
         self.publish("job", {"job_id": job.job_id, "status": job.status, "client": job.client, "miner": job.miner})

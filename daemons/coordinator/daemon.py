@@ -81,7 +81,7 @@ class CoordinatorRuntime:
                                            settings.home.database_file("coordinator"))
         self.store = await asyncio.to_thread(CoordinatorStore, database)
         self.core = CoordinatorCore(settings, self.store, self.chain, address, seed, publish=self.publish,
-                                    notify=self.kick)
+                                    notify=self.kick, listening=lambda: self.hub.subscriber_count > 0)
         self.settler = Settler(settings, self.store, self.chain, address, seed, publish=self.publish)
         self._tasks = [
             asyncio.create_task(self._every(settings.reap_interval, self._maintain), name="maintenance"),

@@ -12,7 +12,8 @@ nonce sequence. Each round:
    transaction only if every receipt in it applies, so a refused batch is split in halves until
    the receipts the chain refuses are found; those are marked rejected (their jobs say why) and
    the rest settle.
-3. Pending slashes (a miner's signed wrong result) are submitted, one ``slash`` each.
+3. Pending slashes (a miner's signed wrong result) are submitted, one ``slash`` each; one whose
+   answer was lost is looked up like a settlement (final: done; unknown to the node: again).
 """
 
 from __future__ import annotations
@@ -204,6 +205,17 @@ class Settler:
     # -- step 3 ---------------------------------------------------------------------------------
 
     def _submit_slashes(self) -> None:
+        for slash in self.store.slashes_in("submitted"):
+            assert slash.tx_hash is not None
+            try:
+                found = self.chain.get_tx(slash.tx_hash)
+            except NodeRpcError as exc:
+                if exc.code == NOT_FOUND:  # lost before it committed: submit it again
+                    self.store.update_slash(slash.job_id, slash.miner, status="pending", now_ms=self.now_ms())
+                continue
+            if found.get("status") == "committed":
+                self.store.update_slash(slash.job_id, slash.miner, status="done", height=int(found["height"]),
+                                        now_ms=self.now_ms())
         for slash in self.store.pending_slashes():
             nonce = self.chain.pending_nonce(self.address)
             tx = make_tx(self._seed, self.chain.chain_id, "slash", nonce, self.chain.params.min_fee,

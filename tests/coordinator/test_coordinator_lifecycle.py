@@ -133,9 +133,12 @@ def test_cancel_releases_the_reservation(net: Network) -> None:
     holder = start_miner(net, "m_hold", behaviour="silent", capacity=1, model="hold-1")
     key = net.api_key("client", client.address)
     try:
-        with net.public(key) as api:
+        with net.public(key) as api, net.operator() as op, op.events(["job"]) as events:
             running = api.submit("hold-1", "first", max_price=3 * UNIT)
             wait_for(lambda: holder.tasks, "the miner to take the first job")
+            seen = wait_for(lambda: (lambda e: e if e.data["job_id"] == running.job_id else None)(events.receive(30)),
+                            "a job event on the operator's stream")
+            assert seen.topic == "job" and seen.data["client"] == client.address
             queued = api.submit("hold-1", "second", max_price=4 * UNIT)
             assert api.job(queued.job_id).status == "queued", "the only miner is busy"
             assert api.account().reserved == 7 * UNIT

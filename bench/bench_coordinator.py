@@ -1,0 +1,301 @@
+"""Coordinator throughput benchmark: a real node and coordinator, 100 scripted miners.
+
+Run: ``.venv/bin/python bench/bench_coordinator.py [--seconds 5] [--miners 100] [--clients 8]
+[--jobs 2000] [--database-url postgresql://...]``
+
+What it does, in order (all requests over the coordinator's public TCP door with API keys, as
+real clients and miners use it):
+
+1. ``init`` a temp home (coordinator key, genesis funding the clients and miners), start the
+   node and the coordinator as subprocesses; clients escrow, miners bond on chain; API keys.
+2. ``GET /health`` for ``--seconds`` with ``--clients`` concurrent connections: the bare
+   request rate of this server, the yardstick for the figures below.
+3. Miner polls: every miner registered, polling ``POST /v1/miners/jobs`` (``wait_s`` 0) back to
+   back with an empty queue for ``--seconds``: polls/s.
+4. Job submissions: ``--clients`` clients ``POST /v1/jobs`` back to back until ``--jobs`` are
+   queued (each reserves escrow, inside one database transaction): submissions/s.
+5. End to end: the miners long-poll, answer each task with a signed proof, the coordinator
+   checks it and signs a receipt; jobs/s from the first task to the last job completed. Then
+   the time until every receipt is settled on chain is reported too.
+
+Printed: each rate and its ratio to the ``/health`` rate of the same server in the same run.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+REPO = Path(__file__).resolve().parents[1]
+if str(REPO) not in sys.path:
+    sys.path.insert(0, str(REPO))
+
+import httpx  # noqa: E402
+
+from chain import crypto  # noqa: E402
+from chain.encoding import sha256  # noqa: E402
+from chain.params import UNIT, ChainParams  # noqa: E402
+from chain.receipt import ProofBody, sign_proof  # noqa: E402
+from chain.receipt_verify import params_hash, text_hash  # noqa: E402
+from chain.tx import make_tx  # noqa: E402
+from daemons.common.home import Home  # noqa: E402
+from daemons.coordinator.client import CoordinatorClient  # noqa: E402
+from daemons.coordinator.init import init_coordinator  # noqa: E402
+from daemons.node.client import NodeClient  # noqa: E402
+from daemons.node.init import init_node  # noqa: E402
+
+AITBC = Path(sys.executable).parent / "aitbc"
+MODEL = "bench-echo"
+MODEL_ID = sha256(b"bench-echo").hex()
+BOND = 1000 * UNIT
+FEE = 10
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def env(**extra: str) -> dict[str, str]:
+    base = {k: v for k, v in os.environ.items() if not k.startswith("AITBC_")
+            and k not in ("DATABASE_URL", "API_PORT", "LOG_LEVEL")}
+    return {**base, "PYTHONPATH": str(REPO), **extra}
+
+
+def wait(predicate: Any, what: str, timeout: float = 120) -> None:
+    deadline = time.monotonic() + timeout
+    while not predicate():
+        if time.monotonic() > deadline:
+            raise SystemExit(f"timed out waiting for {what}")
+        time.sleep(0.1)
+
+
+class Keys:
+    def __init__(self) -> None:
+        self.seed = crypto.generate_seed()
+        self.pubkey = crypto.pubkey_from_seed(self.seed).hex()
+        self.address = crypto.address_from_pubkey(bytes.fromhex(self.pubkey))
+
+
+def commit_all(node: NodeClient, txs: list[Any]) -> None:
+    for start in range(0, len(txs), 500):
+        for answer in node.broadcast_txs(txs[start:start + 500]):
+            if isinstance(answer, Exception):
+                raise SystemExit(f"setup transaction refused: {answer}")
+    last = txs[-1].hash
+    wait(lambda: node.get_tx(last)["status"] == "committed", "setup transactions to commit")
+
+
+async def request(http: httpx.AsyncClient, method: str, path: str, allow: tuple[int, ...] = (), **kwargs: Any
+                  ) -> httpx.Response:
+    """One request, retried on a dropped keep-alive connection (the server may close an idle one
+    just as it is reused; that is a transport race, not a coordinator answer). ``allow``: error
+    statuses that are fine (a retried result that had arrived the first time answers 409)."""
+    for attempt in range(3):
+        try:
+            answer = await http.request(method, path, **kwargs)
+        except (httpx.ReadError, httpx.RemoteProtocolError, httpx.WriteError):
+            if attempt == 2:
+                raise
+            continue
+        if answer.status_code not in allow:
+            answer.raise_for_status()
+        return answer
+    raise AssertionError("unreachable")
+
+
+async def rate(seconds: float, workers: int, one: Any) -> tuple[int, float]:
+    """Run ``one(worker_index)`` back to back in ``workers`` tasks for ``seconds``: (count, elapsed)."""
+    count = 0
+    stop = time.monotonic() + seconds
+
+    async def loop(i: int) -> None:
+        nonlocal count
+        while time.monotonic() < stop:
+            await one(i)
+            count += 1
+
+    started = time.monotonic()
+    await asyncio.gather(*(loop(i) for i in range(workers)))
+    return count, time.monotonic() - started
+
+
+def proof_for(miner: Keys, chain_id: str, task: dict[str, Any], output: str) -> dict[str, Any]:
+    body = ProofBody(chain_id=chain_id, job_id=task["job_id"], miner=miner.address, model=task["model"],
+                     model_id=MODEL_ID, params_hash=params_hash(task["params"]), prompt_hash=text_hash(task["prompt"]),
+                     output_hash=text_hash(output), prompt_tokens=len(task["prompt"].split()),
+                     completion_tokens=len(output.split()))
+    return sign_proof(body, miner.seed).model_dump()
+
+
+async def bench(args: argparse.Namespace, url: str, chain_id: str, clients: list[tuple[Keys, str]],
+                miners: list[tuple[Keys, str]]) -> dict[str, float]:
+    limits = httpx.Limits(max_connections=args.clients + args.miners + 8)
+    async with httpx.AsyncClient(base_url=url, timeout=60, limits=limits) as http:
+        results: dict[str, float] = {}
+
+        count, elapsed = await rate(args.seconds, args.clients, lambda i: request(http, "GET", "/health"))
+        results["health"] = count / elapsed
+
+        for miner, key in miners:
+            await request(http, "POST", "/v1/miners/register", headers={"X-Api-Key": key}, json={
+                "address": miner.address, "pubkey": miner.pubkey, "models": [{"name": MODEL, "model_id": MODEL_ID}],
+                "capacity": 4, "price_per_1k_tokens": 1000,
+                "gpus": [{"name": "bench", "memory_total_mb": 24_000, "memory_free_mb": 20_000}]})
+
+        async def empty_poll(i: int) -> None:
+            await request(http, "POST", "/v1/miners/jobs", headers={"X-Api-Key": miners[i][1]},
+                          json={"max_jobs": 1, "wait_s": 0})
+
+        count, elapsed = await rate(args.seconds, len(miners), empty_poll)
+        results["polls"] = count / elapsed
+
+        submitted: list[str] = []
+
+        async def submit(i: int) -> None:
+            if len(submitted) >= args.jobs:
+                return
+            answer = await request(http, "POST", "/v1/jobs", headers={"X-Api-Key": clients[i][1]}, json={
+                "model": MODEL, "prompt": f"benchmark job number {len(submitted)} from client {i}",
+                "params": {"max_tokens": 16}, "max_price": 1000})
+            submitted.append(answer.json()["job_id"])
+
+        started = time.monotonic()
+        while len(submitted) < args.jobs:
+            await asyncio.gather(*(submit(i) for i in range(len(clients))))
+        results["submissions"] = len(submitted) / (time.monotonic() - started)
+
+        done = 0
+        first_task: list[float] = []
+        finished = asyncio.Event()
+
+        async def miner_loop(miner: Keys, key: str) -> None:
+            nonlocal done
+            headers = {"X-Api-Key": key}
+            while not finished.is_set():
+                answer = await request(http, "POST", "/v1/miners/jobs", headers=headers,
+                                       json={"max_jobs": 4, "wait_s": 1})
+                for task in answer.json()["tasks"]:
+                    if not first_task:
+                        first_task.append(time.monotonic())
+                    output = " ".join(reversed(task["prompt"].split()))
+                    body = {"output": output, "prompt_tokens": len(task["prompt"].split()),
+                            "completion_tokens": len(output.split()), "proof": proof_for(miner, chain_id, task, output)}
+                    await request(http, "POST", f"/v1/miners/jobs/{task['task_id']}/result", allow=(409,),
+                                  headers=headers, json=body)
+                    done += 1
+                    if done >= len(submitted):
+                        finished.set()
+
+        workers = [asyncio.create_task(miner_loop(m, k)) for m, k in miners]
+        await asyncio.wait_for(finished.wait(), timeout=max(120.0, args.jobs / 5))
+        ended = time.monotonic()
+        for worker in workers:
+            worker.cancel()
+        await asyncio.gather(*workers, return_exceptions=True)
+        results["jobs_end_to_end"] = done / (ended - first_task[0])
+
+        async def all_settled() -> bool:
+            pending = 0
+            for _, key in clients:
+                page = (await request(http, "GET", "/v1/jobs", headers={"X-Api-Key": key},
+                                      params={"limit": 500, "status": "completed"})).json()["jobs"]
+                pending += sum(1 for j in page if not j["settled_height"])
+            return pending == 0
+
+        settle_started = time.monotonic()
+        while not await all_settled():
+            await asyncio.sleep(0.5)
+        results["settle_wait_s"] = time.monotonic() - settle_started
+        return results
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--seconds", type=float, default=5.0)
+    parser.add_argument("--miners", type=int, default=100)
+    parser.add_argument("--clients", type=int, default=8)
+    parser.add_argument("--jobs", type=int, default=2000)
+    parser.add_argument("--database-url", default="", help="coordinator database (default: SQLite in the home)")
+    args = parser.parse_args()
+
+    root = Path(tempfile.mkdtemp(prefix="aitbc-bench-co-", dir="/tmp"))
+    home = Home(root=root / "h")
+    procs: list[subprocess.Popen[bytes]] = []
+    try:
+        coordinator = init_coordinator(home, scrypt_n=1024).address
+        clients = [Keys() for _ in range(args.clients)]
+        miners = [Keys() for _ in range(args.miners)]
+        fund = {k.address: 10 * BOND for k in clients + miners}
+        fund[coordinator] = 100 * UNIT
+        info = init_node(home, fund=fund, coordinators=[coordinator], params=ChainParams(block_time_ms=500),
+                         scrypt_n=1024)
+        rpc_port, api_port = free_port(), free_port()
+        log = open(root / "daemons.log", "wb")
+        procs.append(subprocess.Popen([str(AITBC), "node", "start", "--home", str(home.root), "--rpc-port",
+                                       str(rpc_port), "--ws-port", "0"], env=env(), stdout=log, stderr=log))
+        node = NodeClient(home.socket("node"), timeout=60)
+        wait(lambda: home.socket("node").exists() and _ok(node.status), "the node")
+        coordinator_env = env(API_PORT=str(api_port), AITBC_CLIENT_RATE="1000000", AITBC_CLIENT_BURST="1000000",
+                              AITBC_MINER_RATE="1000000", AITBC_MINER_BURST="1000000", AITBC_HEARTBEAT_TIMEOUT="600",
+                              AITBC_RECHECK_RATE="0", AITBC_SETTLE_INTERVAL="1", LOG_LEVEL="warning",
+                              **({"DATABASE_URL": args.database_url} if args.database_url else {}))
+        procs.append(subprocess.Popen([str(AITBC), "coordinator", "start", "--home", str(home.root)],
+                                      env=coordinator_env, stdout=log, stderr=log))
+        operator = CoordinatorClient(home.socket("coordinator"))
+        wait(lambda: home.socket("coordinator").exists() and _ok(operator.status), "the coordinator")
+
+        setup = []
+        for keys in clients:
+            setup.append(make_tx(keys.seed, info.chain_id, "escrow_deposit", 0, FEE,
+                                 {"coordinator": coordinator, "amount": 5 * BOND}))
+        for keys in miners:
+            setup.append(make_tx(keys.seed, info.chain_id, "miner_bond", 0, FEE, {"amount": BOND}))
+        commit_all(node, setup)
+        client_keys = [(k, operator.create_key("client", k.address).api_key) for k in clients]
+        miner_keys = [(k, operator.create_key("miner", k.address).api_key) for k in miners]
+
+        results = asyncio.run(bench(args, f"http://127.0.0.1:{api_port}", info.chain_id, client_keys, miner_keys))
+        health = results["health"]
+        backend = "PostgreSQL" if args.database_url else "SQLite"
+        print(f"coordinator benchmark: {args.miners} scripted miners, {args.clients} clients, {args.jobs} jobs, "
+              f"{backend}")
+        print(f"  GET /health              {health:9.1f} req/s   (yardstick)")
+        for name, label in (("submissions", "job submissions"), ("polls", "miner polls (empty queue)"),
+                            ("jobs_end_to_end", "jobs end to end")):
+            print(f"  {label:24} {results[name]:9.1f} /s      {results[name] / health:6.1%} of /health")
+        print(f"  all receipts settled on chain {results['settle_wait_s']:.1f}s after the last job completed")
+    finally:
+        for proc in reversed(procs):
+            proc.send_signal(signal.SIGTERM)
+            try:
+                proc.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+        if os.environ.get("BENCH_KEEP"):
+            print(f"kept {root}")
+        else:
+            shutil.rmtree(root, ignore_errors=True)
+
+
+def _ok(call: Any) -> bool:
+    try:
+        call()
+        return True
+    except Exception:  # noqa: BLE001 - not up yet
+        return False
+
+
+if __name__ == "__main__":
+    main()
