@@ -279,6 +279,94 @@ class WalletModel(BaseModel):
         return None
 
 
+# -- coordinator --------------------------------------------------------------------------------
+
+JOB_STATES: tuple[str, ...] = ("queued", "assigned", "running", "completed", "failed", "cancelled")
+MAX_JOBS = 200
+
+
+class JobRow(BaseModel):
+    """A job as the coordinator reports it (``GET /v1/jobs`` and ``job:<id>`` events)."""
+
+    job_id: str
+    client: str
+    model: str
+    prompt: str = ""
+    params: dict[str, Any] = Field(default_factory=dict)
+    max_price: int = 0
+    status: str
+    miner: str | None = None
+    output: str | None = None
+    prompt_tokens: int | None = None
+    completion_tokens: int | None = None
+    price: int | None = None
+    receipt_id: str | None = None
+    settled_height: int | None = None
+    error: str | None = None
+    created_ms: int = 0
+    updated_ms: int = 0
+
+    @property
+    def finished(self) -> bool:
+        return self.status in ("completed", "failed", "cancelled")
+
+
+class ServedModel(BaseModel):
+    name: str
+    miners: int
+    free_slots: int
+    min_price_per_1k_tokens: int
+
+
+class MinerRow(BaseModel):
+    """A miner registered at the coordinator."""
+
+    address: str
+    models: list[str] = []
+    capacity: int = 0
+    active: int = 0
+    live: bool = False
+    bonded: bool = False
+    completed: int = 0
+    failed: int = 0
+    slashed: int = 0
+    reputation: int = 0
+    price_per_1k_tokens: int = 0
+
+
+class CoordinatorModel(BaseModel):
+    coordinator_address: str = ""
+    chain_id: str = ""
+    job_counts: dict[str, int] = Field(default_factory=dict)
+    receipt_counts: dict[str, int] = Field(default_factory=dict)
+    miners_total: int = 0
+    miners_live: int = 0
+    settler: bool = False
+    jobs: list[JobRow] = Field(default_factory=list)
+    """Newest first, at most ``MAX_JOBS``."""
+    served: list[ServedModel] = Field(default_factory=list)
+    miners: list[MinerRow] = Field(default_factory=list)
+    throughput_per_min: float | None = None
+    """Jobs completed per minute over the last few minutes, as observed by the console."""
+
+    def job(self, job_id: str) -> JobRow | None:
+        for job in self.jobs:
+            if job.job_id == job_id:
+                return job
+        return None
+
+    def put_job(self, job: JobRow) -> JobRow | None:
+        """Insert or replace; returns the previous version (None for a new job)."""
+        for index, known in enumerate(self.jobs):
+            if known.job_id == job.job_id:
+                self.jobs[index] = job
+                return known
+        self.jobs.insert(0, job)
+        self.jobs.sort(key=lambda j: j.created_ms, reverse=True)
+        del self.jobs[MAX_JOBS:]
+        return None
+
+
 class Store:
     """Everything the screens render. One instance per app."""
 
@@ -286,6 +374,7 @@ class Store:
         self.status: dict[str, SourceStatus] = {name: SourceStatus(name=name) for name in DAEMONS}
         self.node = NodeModel()
         self.wallet = WalletModel()
+        self.coordinator = CoordinatorModel()
         self.events = EventLog()
 
     def up(self, name: str) -> bool:

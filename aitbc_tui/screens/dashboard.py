@@ -72,7 +72,24 @@ def _absent_or_down(store: Store, daemon: str, what: str) -> Text | None:
 
 def jobs_summary(store: Store) -> Text:
     reason = _absent_or_down(store, "coordinator", "the job queue")
-    return reason if reason is not None else notice("coordinator connected")
+    if reason is not None:
+        return reason
+    model = store.coordinator
+    counts = model.job_counts
+    throughput = model.throughput_per_min
+    served = ", ".join(m.name for m in model.served) or "none"
+    receipts = model.receipt_counts
+    rows = [
+        ("Queue", f"{counts.get('queued', 0):,} queued · {counts.get('assigned', 0) + counts.get('running', 0):,} running"),
+        ("Completed", f"{counts.get('completed', 0):,} ({counts.get('failed', 0):,} failed)"),
+        ("Cancelled", f"{counts.get('cancelled', 0):,}"),
+        ("Throughput", f"{throughput:.1f} jobs/min (5 min)" if throughput is not None else "-"),
+        ("Miners", f"{model.miners_live} live of {model.miners_total}"),
+        ("Models", served),
+        ("Receipts", f"{receipts.get('settled', 0):,} settled · "
+                     f"{receipts.get('pending', 0) + receipts.get('settling', 0):,} pending"),
+    ]
+    return kv(rows)
 
 
 def gpu_summary(store: Store) -> Text:

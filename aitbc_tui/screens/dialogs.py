@@ -15,7 +15,7 @@ from rich.text import Text
 from textual import on
 from textual.app import ComposeResult
 from textual.binding import Binding
-from textual.containers import Grid, Horizontal, Vertical
+from textual.containers import Grid, Horizontal, Vertical, VerticalScroll
 from textual.screen import ModalScreen
 from textual.widgets import Button, Input, Label, Select, Static
 
@@ -239,7 +239,7 @@ class UnlockDialog(FormDialog):
 class TransferRequest(BaseModel):
     """Send or stake: what the operator asked for, before confirmation."""
 
-    kind: Literal["send", "delegate", "unbond"]
+    kind: Literal["send", "delegate", "unbond", "escrow"]
     wallet: str
     target: str
     amount: int
@@ -249,23 +249,28 @@ class TransferRequest(BaseModel):
 class TransferDialog(FormDialog):
     """Send funds, delegate or unbond: target, amount, fee."""
 
-    def __init__(self, kind: Literal["send", "delegate", "unbond"], wallet_name: str, wallet_address: str,
+    def __init__(self, kind: Literal["send", "delegate", "unbond", "escrow"], wallet_name: str, wallet_address: str,
                  available: int | None, default_fee: int, targets: Sequence[tuple[str, str]] = (),
                  target: str | None = None, amount: int | None = None) -> None:
         super().__init__()
         self.kind, self.wallet_name, self.wallet_address = kind, wallet_name, wallet_address
         self.available, self.default_fee = available, default_fee
         self.targets, self.initial_target, self.initial_amount = list(targets), target, amount
-        self.DIALOG_TITLE = {"send": "Send funds", "delegate": "Delegate stake", "unbond": "Unbond stake"}[kind]
+        self.DIALOG_TITLE = {"send": "Send funds", "delegate": "Delegate stake", "unbond": "Unbond stake",
+                             "escrow": "Escrow for the coordinator"}[kind]
 
     def compose_form(self) -> ComposeResult:
         what = "Available" if self.kind != "unbond" else "Bonded"
-        yield Static(kv([("From", f"{self.wallet_name} {self.wallet_address}"),
-                         (what, ait(self.available) if self.available is not None else "unknown (node not connected)")]))
+        rows: list[tuple[str, str | Text]] = [
+            ("From", f"{self.wallet_name} {self.wallet_address}"),
+            (what, ait(self.available) if self.available is not None else "unknown (node not connected)")]
+        if self.kind == "escrow":
+            rows.append(("Coordinator", self.initial_target or "-"))
+        yield Static(kv(rows))
         if self.kind == "send":
             yield Label("To address")
             yield Input(placeholder="0x + 40 hex digits", id="target", value=self.initial_target or "", compact=True)
-        else:
+        elif self.kind in ("delegate", "unbond"):
             yield Label("Validator")
             yield Select(self.targets, value=self.initial_target if self.initial_target else Select.NULL,
                          id="target-select", prompt="choose a validator", compact=True)
@@ -280,7 +285,9 @@ class TransferDialog(FormDialog):
         yield Button("Cancel", id="cancel")
 
     def submit(self) -> None:
-        if self.kind == "send":
+        if self.kind == "escrow":
+            target = self.initial_target or ""
+        elif self.kind == "send":
             target = self.value("target").strip()
             if not is_address(target):
                 self.error("the recipient must be 0x followed by 40 lower-case hex digits")
@@ -353,7 +360,7 @@ def transfer_summary(request: TransferRequest, wallet_name: str, balance: int | 
                      target_label: str | None = None) -> list[tuple[str, str | Text]]:
     """The rows a confirmation shows: amount, fee, total and what is left afterwards."""
     rows: list[tuple[str, str | Text]] = [("From", f"{wallet_name} {request.wallet}")]
-    label = {"send": "To", "delegate": "Validator", "unbond": "Validator"}[request.kind]
+    label = {"send": "To", "delegate": "Validator", "unbond": "Validator", "escrow": "Coordinator"}[request.kind]
     rows.append((label, request.target + (f" ({target_label})" if target_label else "")))
     rows.append(("Amount", Text(ait(request.amount), style="bold")))
     rows.append(("Fee", f"{ait(request.fee)} ({request.fee} units)"))
@@ -388,3 +395,128 @@ class PickDialog(FormDialog):
             self.error("choose one")
             return
         self.dismiss(str(choice))
+
+
+# -- jobs -----------------------------------------------------------------------------------------
+
+
+class JobRequestForm(BaseModel):
+    """A job as the operator described it (the coordinator validates it again)."""
+
+    client: str
+    model: str
+    prompt: str
+    max_tokens: int
+    temperature_milli: int
+    seed: int
+    max_price: int | None
+
+
+def _milli(text: str) -> int:
+    """'0.7' -> 700 exactly (canonical JSON forbids floats, so parameters are integers)."""
+    raw = text.strip() or "0"
+    whole, _, frac = raw.partition(".")
+    if not whole.isdigit() and whole != "" or (frac and not frac.isdigit()) or len(frac) > 3:
+        raise ValueError(f"invalid number {text!r}: use e.g. 0.7 (at most 3 decimals)")
+    return int(whole or "0") * 1000 + int((frac or "0").ljust(3, "0"))
+
+
+class JobDialog(FormDialog):
+    """Submit a job: who pays (a client address with escrow), which model (from the served list), prompt."""
+
+    DIALOG_TITLE = "Submit a job"
+
+    def __init__(self, clients: Sequence[tuple[str, str]], models: Sequence[tuple[str, str]]) -> None:
+        super().__init__()
+        self.clients, self.models = list(clients), list(models)
+
+    def compose_form(self) -> ComposeResult:
+        yield Label("Client (pays from its escrow with this coordinator)")
+        if self.clients:
+            yield Select(self.clients, value=self.clients[0][1], allow_blank=False, id="client", compact=True)
+        else:
+            yield Input(placeholder="0x + 40 hex digits", id="client-address", compact=True)
+        yield Label("Model (served by live miners now)")
+        yield Select(self.models, value=self.models[0][1] if self.models else Select.NULL, id="model",
+                     prompt="no model is served right now", compact=True)
+        yield Label("Prompt")
+        yield Input(id="prompt", placeholder="What is the capital of France?", compact=True)
+        with Horizontal(classes="dialog-row"):
+            with Vertical():
+                yield Label("Max tokens")
+                yield Input("64", id="max-tokens", type="integer", compact=True)
+            with Vertical():
+                yield Label("Temperature")
+                yield Input("0", id="temperature", compact=True)
+            with Vertical():
+                yield Label("Seed")
+                yield Input("0", id="seed", type="integer", compact=True)
+        yield Label("Max price (AIT; empty: the coordinator's default)")
+        yield Input(id="max-price", compact=True)
+
+    def compose_buttons(self) -> ComposeResult:
+        yield Button("Submit", variant="primary", id="ok")
+        yield Button("Cancel", id="cancel")
+
+    def submit(self) -> None:
+        if self.clients:
+            client = str(self.query_one("#client", Select).value)
+        else:
+            client = self.value("client-address").strip()
+        if not is_address(client):
+            self.error("the client must be 0x followed by 40 lower-case hex digits")
+            return
+        model = self.query_one("#model", Select).value
+        if model is Select.NULL:
+            self.error("no live miner serves a model: nothing can run this job now")
+            return
+        prompt = self.value("prompt").strip()
+        if not prompt:
+            self.error("the prompt is empty")
+            return
+        raw_tokens, raw_seed = self.value("max-tokens").strip(), self.value("seed").strip()
+        if not raw_tokens.isdigit() or not 1 <= int(raw_tokens) <= 1_000_000:
+            self.error("max tokens is a whole number from 1")
+            return
+        if not raw_seed.isdigit():
+            self.error("the seed is a whole number")
+            return
+        try:
+            temperature = _milli(self.value("temperature"))
+            raw_price = self.value("max-price").strip()
+            max_price = parse_amount(raw_price) if raw_price else None
+        except ValueError as exc:
+            self.error(str(exc))
+            return
+        if temperature > 5000:
+            self.error("the temperature is at most 5")
+            return
+        self.dismiss(JobRequestForm(client=client, model=str(model), prompt=prompt, max_tokens=int(raw_tokens),
+                                    temperature_milli=temperature, seed=int(raw_seed), max_price=max_price))
+
+
+class InfoDialog(ModalScreen[None]):
+    """A read-only report (e.g. a receipt and its verification); any close key dismisses it."""
+
+    BINDINGS = [Binding("escape,enter,q", "close", "Close")]
+
+    def __init__(self, title: str, body: Text, *, ok: bool | None = None) -> None:
+        super().__init__()
+        self.title_text, self.body, self.ok = title, body, ok
+
+    def compose(self) -> ComposeResult:
+        with Vertical(classes="dialog info-dialog") as box:
+            box.border_title = self.title_text
+            if self.ok is not None:
+                box.add_class("-valid" if self.ok else "-invalid")
+            with VerticalScroll(id="info-scroll"):
+                yield Static(self.body, id="info-body")
+            with Horizontal(classes="dialog-buttons"):
+                yield Button("Close", variant="primary", id="close")
+
+    def action_close(self) -> None:
+        self.dismiss(None)
+
+    @on(Button.Pressed, "#close")
+    def _close(self) -> None:
+        self.dismiss(None)

@@ -1,24 +1,314 @@
-"""Jobs: the coordinator's job queue, submission, progress, cancel, receipts."""
+"""Jobs: the coordinator's job queue; submit (model picker), watch progress and output, cancel,
+open a job's receipt and verify it from chain data alone.
+
+Progress is live: the coordinator pushes every status change on ``job:*``, the detail pane
+follows the highlighted job. Receipt verification fetches the node's ``get_receipt`` evidence
+and checks it with ``chain.receipt_verify`` (the same code as ``aitbc receipts verify``).
+"""
 
 from __future__ import annotations
 
-from textual.app import ComposeResult
-from textual.containers import Vertical
-from textual.widgets import Static
+from typing import Any, ClassVar
 
-from aitbc_tui.screens.base import SectionScreen
-from aitbc_tui.widgets.panels import notice
+from rich.text import Text
+from textual import on, work
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.containers import Horizontal, VerticalScroll
+from textual.widgets import DataTable, Static
+
+from chain.receipt_verify import ReceiptVerification, verify_settled_receipt
+from daemons.common.errors import DaemonError
+
+from aitbc_tui.format import ait, clock, short_addr, short_hash, stamp
+from aitbc_tui.models import JOB_STATES, JobRow, Store
+from aitbc_tui.screens.base import PaletteAction, SectionScreen
+from aitbc_tui.screens.dialogs import (
+    ConfirmDialog,
+    InfoDialog,
+    JobDialog,
+    JobRequestForm,
+    PickDialog,
+    TransferDialog,
+    TransferRequest,
+    transfer_summary,
+)
+from aitbc_tui.widgets.panels import kv, notice
+
+_STATUS_STYLE = {"queued": "yellow", "assigned": "cyan", "running": "bold cyan", "completed": "green",
+                 "failed": "bold red", "cancelled": "dim"}
+JOB_ACTIONS = {"submit_job", "cancel_job", "verify_receipt"}
+
+
+def queue_line(store: Store) -> Text:
+    counts = store.coordinator.job_counts
+    text = Text()
+    for i, state in enumerate(JOB_STATES):
+        if i:
+            text.append(" · ", style="dim")
+        text.append(f"{counts.get(state, 0):,} {state}", style=_STATUS_STYLE[state])
+    return text
+
+
+def job_rows(store: Store) -> list[tuple[str, tuple[Any, ...]]]:
+    rows = []
+    for job in store.coordinator.jobs:
+        tokens = f"{job.completion_tokens}" if job.completion_tokens is not None else "-"
+        price = ait(job.price, decimals=4, suffix=False) if job.price is not None else "-"
+        rows.append((job.job_id, (short_hash(job.job_id, 12), job.model[:12], Text(job.status, style=_STATUS_STYLE.get(job.status, "")),
+                                  Text(tokens, justify="right"), Text(price, justify="right"), clock(job.updated_ms))))
+    return rows
+
+
+def job_detail(job: JobRow) -> Text:
+    rows: list[tuple[str, str | Text]] = [
+        ("Job", Text(job.job_id, style="bold")),
+        ("Status", Text(job.status + (f": {job.error}" if job.error else ""), style=_STATUS_STYLE.get(job.status, ""))),
+        ("Model", job.model),
+        ("Client", job.client),
+        ("Miner", job.miner or "-"),
+        ("Tokens", f"{job.prompt_tokens if job.prompt_tokens is not None else '-'} in, "
+                   f"{job.completion_tokens if job.completion_tokens is not None else '-'} out"),
+        ("Price", f"{ait(job.price) if job.price is not None else '-'} (max {ait(job.max_price)})"),
+        ("Receipt", (f"{short_hash(job.receipt_id, 16)} settled at {job.settled_height}" if job.settled_height
+                     else short_hash(job.receipt_id, 16) if job.receipt_id else "-")),
+        ("Created", stamp(job.created_ms)),
+        ("Params", ", ".join(f"{k}={v}" for k, v in sorted(job.params.items()))),
+    ]
+    text = kv(rows)
+    text.append("\n\nPrompt\n", style="bold dim")
+    text.append(job.prompt)
+    text.append("\n\nOutput\n", style="bold dim")
+    if job.output is not None:
+        text.append(job.output)
+    else:
+        text.append({"queued": "waiting for a miner…", "assigned": "assigned to a miner…",
+                     "running": "running…"}.get(job.status, "no output"), style="italic dim")
+    return text
+
+
+def verification_text(data: dict[str, Any], result: ReceiptVerification) -> Text:
+    receipt = data.get("receipt") or {}
+    body = receipt.get("body") or {}
+    rows: list[tuple[str, str | Text]] = [
+        ("Verdict", Text("VALID — proven from chain data" if result.valid else "INVALID",
+                         style="bold green" if result.valid else "bold red")),
+        ("Receipt", str(result.receipt_id or data.get("receipt_id", "-"))),
+        ("Job", str(result.job_id or "-")),
+        ("Block", f"{result.height} {short_hash(result.block_hash, 16)}"),
+        ("Price", ait(int(body["price"])) if "price" in body else "-"),
+        ("Client", str(body.get("client", "-"))),
+    ]
+    text = kv(rows)
+    text.append("\n")
+    for check in result.checks:
+        text.append("\n")
+        text.append(" ✓ " if check.ok else " ✗ ", style="bold green" if check.ok else "bold red")
+        text.append(f"{check.name:<22}", style="bold")
+        text.append(check.detail, style="dim" if check.ok else "red")
+    return text
 
 
 class JobsScreen(SectionScreen):
     SECTION = "jobs"
     TITLE_TEXT = "Jobs"
+    AUTO_FOCUS = "#job-table"
+    BINDINGS: ClassVar[list[Binding]] = [  # type: ignore[assignment]
+        Binding("n", "submit_job", "New job"),
+        Binding("x", "cancel_job", "Cancel job"),
+        Binding("r", "verify_receipt", "Receipt"),
+        Binding("e", "escrow", "Escrow"),
+    ]
+
+    def __init__(self) -> None:
+        super().__init__()
+        self._keys: list[str] = []
+        self._selected: str | None = None
 
     def compose_body(self) -> ComposeResult:
-        with Vertical(id="jobs", classes="panel") as box:
-            box.border_title = "Jobs"
-            yield Static(id="jobs-note")
+        yield Static(id="jobs-queue")
+        with Horizontal(id="jobs-body"):
+            table = DataTable(id="job-table", cursor_type="row", zebra_stripes=True)
+            table.border_title = "Jobs"
+            yield table
+            with VerticalScroll(id="job-detail", classes="panel") as detail:
+                detail.border_title = "Job"
+                yield Static(id="job-info")
+
+    def on_mount(self) -> None:
+        table = self.query_one("#job-table", DataTable)
+        for label, key, width in (("Job", "job", 13), ("Model", "model", 8), ("Status", "status", 9),
+                                  ("Out", "tokens", 4), ("Price", "price", 8), ("Updated", "updated", 8)):
+            table.add_column(label, key=key, width=width)
+
+    @property
+    def source(self) -> Any:
+        return self.aitbc.sources.get("coordinator")
 
     def update_body(self, changed: frozenset[str]) -> None:
+        store = self.store
+        queue = self.query_one("#jobs-queue", Static)
         note = self.unavailable_text("coordinator", "Jobs")
-        self.query_one("#jobs-note", Static).update(notice(note or "coordinator connected"))
+        if note is not None:
+            queue.update(notice(note))
+        else:
+            line = queue_line(store)
+            served = store.coordinator.served
+            line.append("   models: ", style="dim")
+            line.append(", ".join(f"{m.name} ({m.miners} miner{'s' if m.miners != 1 else ''})" for m in served)
+                        if served else "none served")
+            queue.update(line)
+        if "coordinator" not in changed:
+            return
+        table = self.query_one("#job-table", DataTable)
+        rows = job_rows(store)
+        keys = [key for key, _ in rows]
+        cursor_key = self._keys[table.cursor_row] if self._keys and 0 <= table.cursor_row < len(self._keys) else None
+        table.clear()
+        for key, cells in rows:
+            table.add_row(*cells, key=key)
+        self._keys = keys
+        if cursor_key in keys:
+            table.move_cursor(row=keys.index(cursor_key), animate=False)
+        self._show_detail()
+
+    @on(DataTable.RowHighlighted, "#job-table")
+    def _highlighted(self, event: DataTable.RowHighlighted) -> None:
+        self._selected = event.row_key.value
+        self._show_detail()
+
+    def _show_detail(self) -> None:
+        info = self.query_one("#job-info", Static)
+        job = self.store.coordinator.job(self._selected) if self._selected else None
+        info.update(job_detail(job) if job else notice("no job selected; press n to submit one"))
+
+    def selected_job(self) -> JobRow | None:
+        return self.store.coordinator.job(self._selected) if self._selected else None
+
+    # -- actions -----------------------------------------------------------------------------------
+
+    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        if action in JOB_ACTIONS or action == "escrow":
+            if self.source is None or (action == "escrow" and self.aitbc.sources.get("wallet") is None):
+                return False
+            if not self.store.up("coordinator") or (action == "escrow" and not self.store.up("wallet")):
+                return None
+        return True
+
+    @work(exclusive=True, group="job-action")
+    async def action_submit_job(self) -> None:
+        store = self.store
+        clients = [(f"{w.name} {short_addr(w.address)}", w.address) for w in store.wallet.wallets]
+        models = [(f"{m.name} · {m.miners} miner{'s' if m.miners != 1 else ''}, {m.free_slots} free, "
+                   f"from {ait(m.min_price_per_1k_tokens, decimals=4, suffix=False)}/1k tok", m.name)
+                  for m in store.coordinator.served]
+        form = await self.app.push_screen_wait(JobDialog(clients, models))
+        if not isinstance(form, JobRequestForm):
+            return
+        client = self.source.acting_for(form.client)
+        try:
+            job = await client.submit(form.model, form.prompt, max_tokens=form.max_tokens, max_price=form.max_price,
+                                      temperature_milli=form.temperature_milli, seed=form.seed)
+        except DaemonError as exc:
+            self.notify(exc.message, title="Submit", severity="error", timeout=10)
+            return
+        finally:
+            await client.aclose()
+        self.store.coordinator.put_job(JobRow.model_validate(job.model_dump()))
+        self._selected = job.job_id
+        self.refresh_data({"coordinator"})
+        self.notify(f"job {job.job_id[:12]} {job.status}", title="Submit")
+
+    @work(exclusive=True, group="job-action")
+    async def action_cancel_job(self) -> None:
+        job = self.selected_job()
+        if job is None:
+            self.notify("select a job first", severity="warning")
+            return
+        if job.finished:
+            self.notify(f"job {job.job_id[:12]} is already {job.status}", severity="warning")
+            return
+        confirmation = await self.app.push_screen_wait(ConfirmDialog(
+            "Cancel job", [("Job", job.job_id), ("Status", job.status), ("Reserved", ait(job.max_price))],
+            needs_password=False, confirm_label="Cancel job"))
+        if confirmation is None:
+            return
+        try:
+            cancelled = await self.source.client.cancel(job.job_id)
+        except DaemonError as exc:
+            self.notify(exc.message, title="Cancel", severity="error", timeout=8)
+            return
+        self.store.coordinator.put_job(JobRow.model_validate(cancelled.model_dump()))
+        self.refresh_data({"coordinator"})
+        self.notify(f"job {job.job_id[:12]} {cancelled.status}", title="Cancel")
+
+    @work(exclusive=True, group="job-action")
+    async def action_verify_receipt(self) -> None:
+        job = self.selected_job()
+        if job is None:
+            self.notify("select a job first", severity="warning")
+            return
+        node = self.aitbc.sources.get("node")
+        if node is None or not self.store.up("node"):
+            self.notify("verifying a receipt needs the node (chain data)", severity="error")
+            return
+        try:
+            data = await node.client.get_receipt(job_id=job.job_id)
+        except DaemonError as exc:
+            state = "" if job.status != "completed" else " yet (settlement runs in batches)"
+            self.notify(f"{exc.message}{state}", title="Receipt", severity="warning", timeout=8)
+            return
+        result = verify_settled_receipt(data, job_id=job.job_id, chain_id=self.store.node.chain_id or None)
+        await self.app.push_screen_wait(InfoDialog("Receipt " + short_hash(result.receipt_id, 16),
+                                                   verification_text(data, result), ok=result.valid))
+
+    @work(exclusive=True, group="job-action")
+    async def action_escrow(self) -> None:
+        store = self.store
+        coordinator = store.coordinator.coordinator_address
+        wallets = store.wallet.wallets
+        if not wallets:
+            self.notify("no wallet to pay from: create or import one on the Wallets screen", severity="warning")
+            return
+        address = wallets[0].address
+        if len(wallets) > 1:
+            picked = await self.app.push_screen_wait(PickDialog(
+                "Choose wallet", "Which wallet escrows?", [(f"{w.name} {short_addr(w.address)}", w.address)
+                                                           for w in wallets]))
+            if not isinstance(picked, str):
+                return
+            address = picked
+        wallet = store.wallet.by_address(address)
+        assert wallet is not None
+        account = store.node.accounts.get(address)
+        balance = account.balance if account else None
+        request = await self.app.push_screen_wait(TransferDialog(
+            "escrow", wallet.name, wallet.address, balance, store.wallet.default_fee, target=coordinator))
+        if not isinstance(request, TransferRequest):
+            return
+        confirmation = await self.app.push_screen_wait(ConfirmDialog(
+            "Confirm escrow deposit", transfer_summary(request, wallet.name, balance),
+            needs_password=not wallet.unlocked, confirm_label="Deposit"))
+        if confirmation is None:
+            return
+        password = confirmation.password.get_secret_value() if confirmation.password else None
+        try:
+            result = await self.aitbc.sources["wallet"].client.escrow_deposit(
+                coordinator, request.amount, wallet=address, fee=request.fee, mode="commit", password=password)
+        except DaemonError as exc:
+            self.notify(exc.message, title="Escrow", severity="error", timeout=8)
+            return
+        self.notify(f"escrowed {ait(request.amount)} in block {result.height}", title="Escrow")
+
+    @classmethod
+    def palette_actions(cls, app: Any) -> list[PaletteAction]:
+        sources = getattr(app, "sources", {})
+        if "coordinator" not in sources:
+            return []
+        actions = [PaletteAction("Jobs: submit", "Submit a job (model picker)", "submit_job"),
+                   PaletteAction("Jobs: cancel", "Cancel the highlighted job", "cancel_job"),
+                   PaletteAction("Jobs: open receipt and verify", "Verify the highlighted job's receipt from chain data",
+                                 "verify_receipt")]
+        if "wallet" in sources:
+            actions.append(PaletteAction("Jobs: escrow deposit", "Lock funds for this coordinator", "escrow"))
+        return actions

@@ -86,9 +86,10 @@ def run_aitbc(*args: str, timeout: float = 120) -> subprocess.CompletedProcess[s
     return done
 
 
-def init_node(home: Path, *, block_time: float = 0.2, funded: dict[str, int] | None = None) -> dict[str, Any]:
+def init_node(home: Path, *, block_time: float = 0.2, funded: dict[str, int] | None = None,
+              extra: tuple[str, ...] = ()) -> dict[str, Any]:
     """``aitbc node init`` (funding each address with AMOUNT units); its ``--json`` answer."""
-    args = ["node", "init", "--home", str(home), "--block-time", str(block_time), "--json"]
+    args = ["node", "init", "--home", str(home), "--block-time", str(block_time), "--json", *extra]
     for address, amount in (funded or {}).items():
         args += ["--fund", f"{address}={amount}u"]
     return json.loads(run_aitbc(*args).stdout)
@@ -101,6 +102,7 @@ class Daemon:
     service: str
     home: Path
     args: tuple[str, ...] = ()
+    env: dict[str, str] = field(default_factory=dict)
     proc: subprocess.Popen[bytes] | None = None
     starts: int = 0
 
@@ -116,7 +118,7 @@ class Daemon:
         assert self.proc is None or self.proc.poll() is not None, f"{self.service} is already running"
         with open(self.output_file, "ab") as out:
             self.proc = subprocess.Popen(aitbc(self.service, "start", "--home", str(self.home), *self.args),
-                                         env=hermetic_env(), cwd=REPO, stdin=subprocess.DEVNULL,
+                                         env=hermetic_env(**self.env), cwd=REPO, stdin=subprocess.DEVNULL,
                                          stdout=out, stderr=out)
         self.starts += 1
         if wait:
@@ -202,3 +204,111 @@ async def wait_notified(pilot: Pilot[Any], text: str, timeout: float = 30.0) -> 
 
 def run(coro: Any) -> Any:
     return asyncio.run(coro)
+
+
+# -- coordinator network --------------------------------------------------------------------------
+
+# Short coordinator intervals so that a job's life cycle takes seconds (same knobs as its own tests).
+FAST_COORDINATOR = {
+    "AITBC_SETTLE_INTERVAL": "0.3", "AITBC_HEARTBEAT_TIMEOUT": "3", "AITBC_HEARTBEAT_INTERVAL": "0.3",
+    "AITBC_REAP_INTERVAL": "0.2", "AITBC_BOND_REFRESH": "0.3", "AITBC_ESCROW_CACHE": "0",
+    "AITBC_RECHECK_RATE": "0", "AITBC_COMMIT_TIMEOUT": "10",
+}
+MODEL = "echo-1"
+MODEL_ID = hashlib.sha256(b"echo-1 weights").hexdigest()
+
+
+def coordinator_daemon(home: Path) -> Daemon:
+    return Daemon("coordinator", home, ("--no-tcp",), env=FAST_COORDINATOR)
+
+
+def init_coordinator_home(home: Path) -> str:
+    """``aitbc coordinator init``; the coordinator's chain address."""
+    return json.loads(run_aitbc("coordinator", "init", "--home", str(home), "--json").stdout)["address"]
+
+
+def signed_tx(node_socket: Path, who: Account, tx_type: str, payload: dict[str, Any]) -> dict[str, Any]:
+    """Sign with a test key and wait until the transaction is final (test setup, not the TUI)."""
+    from chain.tx import make_tx
+    from daemons.node.client import NodeClient
+
+    with NodeClient(node_socket, timeout=30) as node:
+        chain_id = node.status()["chain_id"]
+        nonce = node.get_account(who.address)["pending_nonce"]
+        return node.broadcast_tx(make_tx(who.seed, chain_id, tx_type, nonce, 10, payload), mode="commit")
+
+
+class ScriptedMiner:
+    """A miner in threads of the test process: registers, heart-beats, long-polls and answers with
+    real signed proofs through the coordinator's operator socket (acting for its address).
+    Its "model" reverses the prompt's words, deterministically."""
+
+    def __init__(self, socket_path: Path, who: Account, chain_id: str) -> None:
+        self.socket_path, self.who, self.chain_id = socket_path, who, chain_id
+        import threading
+
+        self.errors: list[str] = []
+        self.hold = threading.Event()
+        """While set, tasks are taken but not answered (a job stays running, so it can be cancelled)."""
+        self._stop = threading.Event()
+        self._threads: list[Any] = []
+
+    def client(self) -> Any:
+        from daemons.coordinator.client import CoordinatorClient
+
+        return CoordinatorClient(self.socket_path, address=self.who.address, timeout=30)
+
+    def start(self) -> ScriptedMiner:
+        import threading
+
+        with self.client() as c:
+            c.register({"address": self.who.address, "pubkey": crypto.pubkey_from_seed(self.who.seed).hex(),
+                        "models": [{"name": MODEL, "model_id": MODEL_ID}], "capacity": 2,
+                        "price_per_1k_tokens": 1000, "gpus": []})
+        for target in (self._beat, self._work):
+            thread = threading.Thread(target=target, daemon=True)
+            thread.start()
+            self._threads.append(thread)
+        return self
+
+    def stop(self) -> None:
+        self._stop.set()
+        for thread in self._threads:
+            thread.join(timeout=30)
+
+    def _beat(self) -> None:
+        with self.client() as c:
+            while not self._stop.is_set():
+                try:
+                    c.heartbeat(2, [], {})
+                except DaemonError as exc:
+                    self.errors.append(exc.message)
+                self._stop.wait(0.3)
+
+    def _work(self) -> None:
+        from chain.receipt import ProofBody, sign_proof
+        from chain.receipt_verify import params_hash, text_hash
+
+        with self.client() as c:
+            while not self._stop.is_set():
+                try:
+                    tasks = c.poll(max_jobs=2, wait_s=0.5)
+                except DaemonError as exc:
+                    self.errors.append(exc.message)
+                    self._stop.wait(0.2)
+                    continue
+                for task in tasks:
+                    if self.hold.is_set():
+                        continue
+                    output = " ".join(reversed(task.prompt.split()))
+                    tokens_in, tokens_out = len(task.prompt.split()), len(output.split())
+                    proof = sign_proof(ProofBody(
+                        chain_id=self.chain_id, job_id=task.job_id, miner=self.who.address, model=task.model,
+                        model_id=MODEL_ID, params_hash=params_hash(task.params), prompt_hash=text_hash(task.prompt),
+                        output_hash=text_hash(output), prompt_tokens=tokens_in, completion_tokens=tokens_out),
+                        self.who.seed)
+                    try:
+                        c.result(task.task_id, {"output": output, "prompt_tokens": tokens_in,
+                                                "completion_tokens": tokens_out, "proof": proof.model_dump()})
+                    except DaemonError as exc:
+                        self.errors.append(exc.message)

@@ -1,0 +1,126 @@
+"""The coordinator source: jobs from ``job:*`` events, receipts and miner events, and a slow
+status poll for the counters, the served models and the miner registry.
+
+The TUI talks to the operator socket. Acting for a client (submit, cancel) needs the client's
+address in the request, so those calls use a short-lived client made by :meth:`acting_for`.
+"""
+
+from __future__ import annotations
+
+import time
+from collections import deque
+from typing import Any
+
+from daemons.common.home import Home
+from daemons.common.models import Event
+from daemons.common.stream import AsyncEventStream
+from daemons.coordinator.client import AsyncCoordinatorClient
+
+from aitbc_tui.format import ait, short_addr
+from aitbc_tui.models import EventLine, JobRow, MinerRow, ServedModel, Store
+from aitbc_tui.sources.base import Changed, DaemonSource, every, first_done, now_ms
+
+STATUS_EVERY_S = 5.0
+THROUGHPUT_WINDOW_S = 300.0
+TOPICS = ["job:*", "receipt:*", "miner"]
+
+
+class CoordinatorSource(DaemonSource):
+    service = "coordinator"
+
+    def __init__(self, home: Home, store: Store, changed: Changed) -> None:
+        super().__init__(home, store, changed)
+        self.client = AsyncCoordinatorClient(self.socket, timeout=40.0)
+        self._completions: deque[float] = deque(maxlen=10_000)
+
+    def acting_for(self, address: str) -> AsyncCoordinatorClient:
+        """A client whose requests act for ``address`` (close it after use)."""
+        return AsyncCoordinatorClient(self.socket, address=address, timeout=40.0)
+
+    async def aclose(self) -> None:
+        await self.client.aclose()
+
+    async def session(self) -> None:
+        async with self.client.events(TOPICS) as stream:
+            await self._snapshot()
+            self.mark_up()
+            await first_done(self._consume(stream), every(STATUS_EVERY_S, self._poll))
+
+    async def _snapshot(self) -> None:
+        page = await self.client.jobs(limit=100)
+        model = self.store.coordinator
+        model.jobs = sorted((JobRow.model_validate(j.model_dump()) for j in page.jobs),
+                            key=lambda j: j.created_ms, reverse=True)
+        await self._read_status()
+
+    async def _poll(self) -> None:
+        await self._read_status()
+        self.changed()
+
+    async def _read_status(self) -> None:
+        status = await self.client.status()
+        served = await self.client.models()
+        miners = await self.client.miners()
+        model = self.store.coordinator
+        model.coordinator_address = status.coordinator_address
+        model.chain_id = status.chain_id
+        model.job_counts = dict(status.jobs)
+        model.receipt_counts = dict(status.receipts)
+        model.miners_total, model.miners_live = status.miners, status.live_miners
+        model.settler = status.settler
+        model.served = [ServedModel(name=m.name, miners=m.miners, free_slots=m.free_slots,
+                                    min_price_per_1k_tokens=m.min_price_per_1k_tokens) for m in served.models]
+        model.miners = [MinerRow(address=m.address, models=sorted(m.models), capacity=m.capacity, active=m.active,
+                                 live=m.live, bonded=m.bonded, completed=m.completed, failed=m.failed,
+                                 slashed=m.slashed, reputation=m.reputation, price_per_1k_tokens=m.price_per_1k_tokens)
+                        for m in miners.miners]
+        self._update_throughput()
+
+    def _update_throughput(self) -> None:
+        horizon = time.monotonic() - THROUGHPUT_WINDOW_S
+        while self._completions and self._completions[0] < horizon:
+            self._completions.popleft()
+        self.store.coordinator.throughput_per_min = len(self._completions) / (THROUGHPUT_WINDOW_S / 60)
+
+    async def _consume(self, stream: AsyncEventStream) -> None:
+        async for event in stream:
+            self._on_event(event)
+
+    def _on_event(self, event: Event) -> None:
+        data, model = event.data, self.store.coordinator
+        if event.topic.startswith("job:") and "client" in data and "model" in data:
+            job = JobRow.model_validate(data)
+            before = model.put_job(job)
+            if before is None or before.status != job.status:
+                if job.status == "completed":
+                    self._completions.append(time.monotonic())
+                    self._update_throughput()
+                self.store.events.add(EventLine(time_ms=job.updated_ms or now_ms(), source="coordinator",
+                                                level="warning" if job.status == "failed" else "info",
+                                                text=self._job_text(job)))
+            self.changed()
+        elif event.topic.startswith("job:"):
+            # a partial update (e.g. settlement): merge into the known job
+            known = model.job(str(data.get("job_id")))
+            if known is not None:
+                model.put_job(known.model_copy(update={k: v for k, v in data.items() if k in JobRow.model_fields}))
+                self.changed()
+        elif event.topic.startswith("receipt:"):
+            job_id = str(data.get("job_id", ""))
+            self.store.events.add(EventLine(time_ms=now_ms(), source="coordinator",
+                                            text=f"receipt for job {job_id[:12]} {data.get('status', 'signed')}"))
+            self.changed()
+        elif event.topic == "miner" and data.get("event") != "heartbeat":
+            level = "error" if data.get("event") == "slashed" else "info"
+            self.store.events.add(EventLine(time_ms=now_ms(), source="coordinator", level=level,
+                                            text=f"miner {short_addr(data.get('address'))} {data.get('event')}"))
+            self.changed()
+
+    @staticmethod
+    def _job_text(job: JobRow) -> str:
+        text = f"job {job.job_id[:12]} {job.status} ({job.model})"
+        if job.status == "completed" and job.price is not None:
+            text += f", {ait(job.price)}"
+        if job.error:
+            text += f": {job.error}"
+        return text
