@@ -1,0 +1,141 @@
+"""What a task means to the miner, without any I/O: job parameters -> decoding parameters, a
+generation -> the result body with its signed proof, a re-check -> its verdict body.
+
+Kept pure so that the bytes a proof signs can be read and tested apart from the job loop: the
+coordinator recomputes every hash in the proof (``chain.receipt_verify.proof_mismatch``) and
+refuses a result whose proof disagrees, so these must follow JOBS_API.md exactly:
+``prompt_hash``/``output_hash`` are SHA-256 of the UTF-8 text, ``params_hash`` is the canonical
+hash of the job's own integer parameters (as the coordinator sent them, never our float
+translation), ``model_id`` is the hex SHA-256 of the weights.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from pydantic import ValidationError
+
+from chain.receipt import MinerProof, ProofBody, sign_proof
+from chain.receipt_verify import params_hash, proof_mismatch, text_hash
+from daemons.miner.inference import GenerationParams, GenerationRequest, GenerationResult, VerificationResult
+
+JOB_PARAM_KEYS = frozenset({"max_tokens", "temperature_milli", "top_p_milli", "seed"})
+HANDED_BACK = "miner is shutting down; task handed back for another miner"
+#: Re-tokenising a claimed text can move token boundaries a little; a claim of more completion
+#: tokens than this over what the text holds is an overcharge (price = tokens x rate).
+TOKEN_COUNT_SLACK = 2
+
+
+class TaskRefused(Exception):
+    """The task cannot be run as given (bad parameters); the message goes back as its failure."""
+
+
+def model_id_hex(model_id: str) -> str:
+    """The backend reports ``sha256:<hex>``; proofs and registration carry the bare hex."""
+    return model_id.removeprefix("sha256:")
+
+
+def generation_params(params: dict[str, Any]) -> GenerationParams:
+    """The backend's decoding parameters for a job's integer parameters (JOBS_API.md)."""
+    unknown = sorted(set(params) - JOB_PARAM_KEYS)
+    if unknown:
+        raise TaskRefused(f"unknown job parameter(s) {', '.join(unknown)}")
+    try:
+        return GenerationParams(
+            max_tokens=int(params.get("max_tokens", 128)),
+            temperature=int(params.get("temperature_milli", 0)) / 1000,
+            top_p=int(params.get("top_p_milli", 1000)) / 1000,
+            seed=int(params.get("seed", 0)),
+            chat=True,
+        )
+    except (TypeError, ValueError, ValidationError) as exc:
+        raise TaskRefused(f"job parameters not usable here: {_first_error(exc)}") from None
+
+
+def generation_request(prompt: str, params: dict[str, Any]) -> GenerationRequest:
+    gp = generation_params(params)
+    try:
+        return GenerationRequest(prompt=prompt, **gp.model_dump())
+    except ValidationError as exc:
+        raise TaskRefused(f"prompt not usable: {_first_error(exc)}") from None
+
+
+def run_result(task: dict[str, Any], result: GenerationResult, *, chain_id: str, miner: str, seed: bytes) -> dict[str, Any]:
+    """The body of a run task's result: output, token counts and the signed proof."""
+    body = ProofBody(
+        chain_id=chain_id,
+        job_id=task["job_id"],
+        miner=miner,
+        model=task["model"],
+        model_id=model_id_hex(result.model_id),
+        params_hash=params_hash(task["params"]),
+        prompt_hash=text_hash(task["prompt"]),
+        output_hash=text_hash(result.text),
+        prompt_tokens=result.prompt_tokens,
+        completion_tokens=result.completion_tokens,
+    )
+    proof = sign_proof(body, seed)
+    return {"output": result.text, "prompt_tokens": result.prompt_tokens,
+            "completion_tokens": result.completion_tokens, "proof": proof.model_dump()}
+
+
+def claim_problem(task: dict[str, Any], *, chain_id: str, model_id: str) -> str | None:
+    """Why a re-check's claimed proof does not bind the claimed output to this job, or None.
+
+    Checked before any scoring: a proof that does not even match its own output needs no
+    forward pass to be refuted.
+    """
+    output = task.get("claimed_output")
+    raw = task.get("claimed_proof")
+    if not isinstance(output, str) or not isinstance(raw, dict):
+        return "the re-check carries no claimed output or proof"
+    try:
+        proof = MinerProof.model_validate(raw)
+    except ValidationError as exc:
+        return f"the claimed proof is malformed: {_first_error(exc)}"
+    if not proof.is_valid():
+        return "the claimed proof's signature is invalid"
+    return proof_mismatch(
+        proof, chain_id=chain_id, job_id=task["job_id"], miner=proof.body.miner, model=task["model"],
+        params=task["params"], prompt=task["prompt"], output=output, prompt_tokens=proof.body.prompt_tokens,
+        completion_tokens=proof.body.completion_tokens, model_id=model_id_hex(model_id))
+
+
+def claimed_model_id(task: dict[str, Any]) -> str | None:
+    raw = task.get("claimed_proof")
+    if isinstance(raw, dict) and isinstance(raw.get("body"), dict):
+        value = raw["body"].get("model_id")
+        return value if isinstance(value, str) else None
+    return None
+
+
+def verify_result(task: dict[str, Any], verification: VerificationResult) -> dict[str, Any]:
+    """The verdict body of a re-check: the model's check plus the claimed token counts."""
+    proof = task["claimed_proof"]["body"]
+    if not verification.accepted:
+        reason = verification.reason or "the output does not follow from the prompt"
+        return {"accepted": False, "first_mismatch": verification.first_mismatch, "reason": reason[:500]}
+    if proof["prompt_tokens"] != verification.prompt_tokens:
+        return {"accepted": False, "first_mismatch": None,
+                "reason": f"claimed {proof['prompt_tokens']} prompt tokens; the prompt is "
+                          f"{verification.prompt_tokens} tokens"}
+    if proof["completion_tokens"] > verification.checked_tokens + TOKEN_COUNT_SLACK:
+        return {"accepted": False, "first_mismatch": None,
+                "reason": f"claimed {proof['completion_tokens']} completion tokens; the output is "
+                          f"{verification.checked_tokens} tokens"}
+    return {"accepted": True, "first_mismatch": None,
+            "reason": f"{verification.checked_tokens} tokens checked in one teacher-forced pass ({verification.mode})"}
+
+
+def failure(message: str) -> dict[str, Any]:
+    """A failure (or hand-back) report: the coordinator gives the task to another miner."""
+    text = " ".join(message.split()) or "task failed"
+    return {"error": text[:2000]}
+
+
+def _first_error(exc: Exception) -> str:
+    if isinstance(exc, ValidationError):
+        err = exc.errors()[0]
+        where = ".".join(str(p) for p in err.get("loc", ())) or "value"
+        return f"{where}: {err.get('msg', 'invalid')}"
+    return str(exc)
