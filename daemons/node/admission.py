@@ -2,7 +2,8 @@
 
 Every ``broadcast_tx`` (a single request, or each element of a JSON-RPC batch) queues its raw
 transaction here and waits for its own verdict. One flusher task at a time takes everything
-queued so far and admits it with a single ``NodeCore.submit`` call in a worker thread.
+queued so far: worker threads parse it and check the signatures (in parallel, in slices), then
+one ``NodeCore.admit_checked`` call admits the survivors in arrival order.
 
 Why not one worker-thread call per request: the threads race for the core's lock, so two
 transactions of one sender sent in one batch (nonce n, then n + 1) could be tried in the wrong
@@ -16,6 +17,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import os
 from typing import Any
 
 from chain.errors import ChainError, InvalidTransaction
@@ -25,6 +27,10 @@ from daemons.node.core import NodeCore
 MAX_GROUP = 2000
 """Most transactions admitted in one worker-thread call: bounds how long one group holds the
 core's lock (block production waits for it)."""
+VERIFY_THREADS = max(1, min(4, os.cpu_count() or 1))
+"""Threads checking one group's signatures at once (the loop's default executor runs them)."""
+MIN_PART = 32
+"""Fewest transactions worth a thread of their own."""
 
 Raw = dict[str, Any] | str
 Verdict = Transaction | ChainError
@@ -46,9 +52,10 @@ def parse_raw(raw: Raw) -> Transaction:
 class Admission:
     """Ordered, grouped admission into one node's mempool. Use from the event loop only."""
 
-    def __init__(self, core: NodeCore, max_group: int = MAX_GROUP) -> None:
+    def __init__(self, core: NodeCore, max_group: int = MAX_GROUP, verify_threads: int = VERIFY_THREADS) -> None:
         self.core = core
         self.max_group = max_group
+        self.verify_threads = verify_threads
         self._queue: list[tuple[Raw, asyncio.Future[Verdict]]] = []
         self._flusher: asyncio.Task[None] | None = None
 
@@ -71,7 +78,7 @@ class Admission:
             group = self._queue[:self.max_group]
             del self._queue[:self.max_group]
             try:
-                verdicts = await asyncio.to_thread(self._admit_group, [raw for raw, _ in group])
+                verdicts = await self._admit_group([raw for raw, _ in group])
             except BaseException as exc:  # storage failure: every caller of this group learns it
                 for _, future in group:
                     if not future.done():
@@ -83,21 +90,33 @@ class Admission:
                 if not future.done():
                     future.set_result(verdict)
 
-    def _admit_group(self, raws: list[Raw]) -> list[Verdict]:
-        """Worker thread: parse, then one ``submit`` (signatures, rules, one persistent write)."""
-        verdicts: list[Verdict] = []
-        parsed: list[tuple[int, Transaction]] = []
-        for index, raw in enumerate(raws):
-            try:
-                tx = parse_raw(raw)
-            except ChainError as exc:
-                verdicts.append(exc)
-                continue
-            verdicts.append(tx)
-            parsed.append((index, tx))
-        if parsed:
-            outcomes = self.core.submit([tx for _, tx in parsed])
-            for (index, _), outcome in zip(parsed, outcomes):
+    async def _admit_group(self, raws: list[Raw]) -> list[Verdict]:
+        """Parse and check signatures on several threads at once, then admit the survivors in
+        the group's order with one ``admit_checked`` (one lock, one persistent write)."""
+        parts = max(1, min(self.verify_threads, len(raws) // MIN_PART))
+        bounds = [len(raws) * i // parts for i in range(parts + 1)]
+        checked = await asyncio.gather(*(asyncio.to_thread(self._precheck, raws[lo:hi])
+                                         for lo, hi in zip(bounds, bounds[1:])))
+        verdicts: list[Verdict] = [verdict for part in checked for verdict in part]
+        passed = [(index, v) for index, v in enumerate(verdicts) if isinstance(v, Transaction)]
+        if passed:
+            outcomes = await asyncio.to_thread(self.core.admit_checked, [tx for _, tx in passed])
+            for (index, _), outcome in zip(passed, outcomes):
                 if outcome is not None:
                     verdicts[index] = outcome
+        return verdicts
+
+    def _precheck(self, raws: list[Raw]) -> list[Verdict]:
+        """Worker thread: parse each transaction, then its stateless rules and signature."""
+        verdicts: list[Verdict] = []
+        for raw in raws:
+            try:
+                verdicts.append(parse_raw(raw))
+            except ChainError as exc:
+                verdicts.append(exc)
+        parsed = [(index, v) for index, v in enumerate(verdicts) if isinstance(v, Transaction)]
+        if parsed:
+            for (index, _), refusal in zip(parsed, self.core.precheck([tx for _, tx in parsed])):
+                if refusal is not None:
+                    verdicts[index] = refusal
         return verdicts
