@@ -367,6 +367,98 @@ class CoordinatorModel(BaseModel):
         return None
 
 
+# -- miner --------------------------------------------------------------------------------------
+
+HISTORY = 120
+"""Telemetry samples kept per series (one minute at 2 Hz) for the sparklines."""
+
+
+class GpuView(BaseModel):
+    """One GPU in the latest telemetry sample; None means the driver did not report it."""
+
+    index: int
+    name: str | None = None
+    utilization_percent: float | None = None
+    memory_used_bytes: int | None = None
+    memory_total_bytes: int | None = None
+    temperature_celsius: float | None = None
+    power_watts: float | None = None
+    power_limit_watts: float | None = None
+    error: str | None = None
+
+
+class HostView(BaseModel):
+    cpu_count: int | None = None
+    cpu_percent: float | None = None
+    ram_used_bytes: int | None = None
+    ram_total_bytes: int | None = None
+    load_avg_1m: float | None = None
+
+
+class LocalModel(BaseModel):
+    """A model in the miner's catalogue and whether it is loaded and served."""
+
+    name: str
+    backend: str | None = None
+    loaded: bool = False
+    served: bool = False
+    reason: str | None = None
+
+
+class MinerTask(BaseModel):
+    task_id: str
+    kind: str
+    job_id: str
+    model: str
+    state: str
+    received_ms: int
+    started_ms: int | None = None
+    finished_ms: int | None = None
+    outcome: str | None = None
+
+
+class MinerModel(BaseModel):
+    address: str = ""
+    phase: str = ""
+    ready: bool = False
+    reasons: list[str] = Field(default_factory=list)
+    compute_enabled: bool = True
+    capacity: int = 0
+    free_slots: int = 0
+    price_per_1k_tokens: int = 0
+    models: list[LocalModel] = Field(default_factory=list)
+    gpu_ok: bool = False
+    gpu_reason: str | None = None
+    driver_version: str | None = None
+    gpus: list[GpuView] = Field(default_factory=list)
+    host: HostView | None = None
+    telemetry_ms: int | None = None
+    history: dict[str, list[float]] = Field(default_factory=dict)
+    """Recent values per series (``gpu0.util``, ``gpu0.mem``, ``gpu0.temp``, ``gpu0.power``,
+    ``host.cpu``, ``host.ram``), oldest first, at most ``HISTORY`` each."""
+    tasks: list[MinerTask] = Field(default_factory=list)
+    counters: dict[str, int] = Field(default_factory=dict)
+    balance: int | None = None
+    bond: int | None = None
+    bond_target: int | None = None
+    bond_status: str = ""
+    slashed: int | None = None
+    jobs_settled: int | None = None
+    earnings_error: str | None = None
+    registered: bool = False
+    coordinator: str = ""
+    registration_error: str | None = None
+    uptime_s: float = 0.0
+    last_error: str | None = None
+
+    def record(self, series: str, value: float | None) -> None:
+        if value is None:
+            return
+        values = self.history.setdefault(series, [])
+        values.append(float(value))
+        del values[:-HISTORY]
+
+
 class Store:
     """Everything the screens render. One instance per app."""
 
@@ -375,6 +467,7 @@ class Store:
         self.node = NodeModel()
         self.wallet = WalletModel()
         self.coordinator = CoordinatorModel()
+        self.miner = MinerModel()
         self.events = EventLog()
 
     def up(self, name: str) -> bool:

@@ -7,11 +7,11 @@ from textual.app import ComposeResult
 from textual.containers import Grid, Vertical
 from textual.widgets import Sparkline, Static
 
-from aitbc_tui.format import ait, clock, seconds, short_addr, short_hash
+from aitbc_tui.format import ait, clock, gib, seconds, short_addr, short_hash
 from aitbc_tui.models import Store
 from aitbc_tui.screens.base import SectionScreen
 from aitbc_tui.widgets.feed import EventFeed
-from aitbc_tui.widgets.panels import kv, notice
+from aitbc_tui.widgets.panels import bar, kv, notice, spark
 
 
 def chain_summary(store: Store) -> Text:
@@ -51,7 +51,7 @@ def balances_summary(store: Store) -> Text:
     for i, account in enumerate(accounts):
         if i:
             text.append("\n")
-        text.append(f"{(account.label or short_addr(account.address)):<12.12}", style="bold")
+        text.append(f"{(account.label or short_addr(account.address)):<11.11} ", style="bold")
         text.append(ait(account.balance, decimals=2))
         if account.stakes:
             text.append(f"\n  staked {ait(account.staked, decimals=0, suffix=False)}", style="dim")
@@ -92,9 +92,54 @@ def jobs_summary(store: Store) -> Text:
     return kv(rows)
 
 
-def gpu_summary(store: Store) -> Text:
+def _pct(value: float | None) -> str:
+    return f"{value:.0f}%" if value is not None else "-"
+
+
+def gpu_summary(store: Store, width: int = 36) -> Text:
     reason = _absent_or_down(store, "miner", "GPU telemetry")
-    return reason if reason is not None else notice("miner connected")
+    if reason is not None:
+        return reason
+    model = store.miner
+    text = Text(no_wrap=True, overflow="ellipsis")
+    text.append(f"{model.phase}", style="bold")
+    text.append(f" · {'ready' if model.ready else 'not ready'}", style="green" if model.ready else "red")
+    served = ", ".join(m.name for m in model.models if m.served)
+    text.append(f" · {served or 'no model served'}", style="dim")
+    spark_width = max(8, width - 24)
+    for gpu in model.gpus:
+        prefix = f"gpu{gpu.index}"
+        text.append(f"\nGPU{gpu.index} {gpu.name or ''}", style="bold")
+        if gpu.error:
+            text.append(f"\n  {gpu.error}", style="red")
+            continue
+        util = gpu.utilization_percent
+        text.append("\n  util ")
+        text.append(bar(util / 100 if util is not None else None, 8))
+        text.append(f" {_pct(util):>4} ")
+        text.append(spark(model.history.get(f"{prefix}.util", []), spark_width, 0, 100), style="cyan")
+        used, total = gpu.memory_used_bytes, gpu.memory_total_bytes
+        text.append("\n  mem  ")
+        text.append(bar(used / total if used is not None and total else None, 8))
+        text.append(f" {gib(used)}/{gib(total)}")
+        temp = f"{gpu.temperature_celsius:.0f}°C" if gpu.temperature_celsius is not None else "-"
+        power = f"{gpu.power_watts:.0f} W" if gpu.power_watts is not None else "-"
+        text.append(f"\n  {temp} · {power} ")
+        text.append(spark(model.history.get(f"{prefix}.power", []), spark_width - 4), style="magenta")
+    if not model.gpus:
+        text.append(f"\n{model.gpu_reason or 'no GPU reported'}", style="yellow")
+    host = model.host
+    if host is not None:
+        cpu = host.cpu_percent
+        text.append("\nCPU  ")
+        text.append(bar(cpu / 100 if cpu is not None else None, 8))
+        text.append(f" {_pct(cpu):>4} ")
+        text.append(spark(model.history.get("host.cpu", []), spark_width, 0, 100), style="cyan")
+        used, total = host.ram_used_bytes, host.ram_total_bytes
+        text.append("\nRAM  ")
+        text.append(bar(used / total if used is not None and total else None, 8))
+        text.append(f" {gib(used)}/{gib(total)}")
+    return text
 
 
 class DashboardScreen(SectionScreen):
@@ -130,5 +175,6 @@ class DashboardScreen(SectionScreen):
         if "coordinator" in changed:
             self.query_one("#jobs-info", Static).update(jobs_summary(store))
         if "miner" in changed:
-            self.query_one("#gpu-info", Static).update(gpu_summary(store))
+            panel = self.query_one("#gpu-panel")
+            self.query_one("#gpu-info", Static).update(gpu_summary(store, max(24, panel.size.width - 4)))
         self.query_one(EventFeed).sync()

@@ -36,3 +36,16 @@ def bar(fraction: float | None, width: int = 10) -> Text:
     text = Text("█" * full, style=style)
     text.append("░" * (width - full), style="dim")
     return text
+
+
+_BLOCKS = "▁▂▃▄▅▆▇█"
+
+
+def spark(values: Sequence[float], width: int, low: float = 0.0, high: float | None = None) -> str:
+    """A text sparkline of the last ``width`` values (for panels too small for a Sparkline widget)."""
+    tail = list(values)[-width:]
+    if not tail:
+        return ""
+    top = high if high is not None else max(tail)
+    span = (top - low) or 1.0
+    return "".join(_BLOCKS[min(7, max(0, int((v - low) / span * 7.999)))] for v in tail)

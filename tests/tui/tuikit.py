@@ -312,3 +312,15 @@ class ScriptedMiner:
                                                 "completion_tokens": tokens_out, "proof": proof.model_dump()})
                     except DaemonError as exc:
                         self.errors.append(exc.message)
+
+
+def init_miner_home(home: Path, *, compute: bool = False) -> str:
+    """``aitbc miner init`` (telemetry only unless ``compute``); the miner's address."""
+    args = ["miner", "init", "--home", str(home), "--stake", "0", "--json"]
+    if not compute:
+        args.append("--no-compute")
+    return json.loads(run_aitbc(*args).stdout)["address"]
+
+
+def miner_daemon(home: Path, telemetry_interval: float = 0.3) -> Daemon:
+    return Daemon("miner", home, ("--no-tcp",), env={"AITBC_TELEMETRY_INTERVAL": str(telemetry_interval)})
