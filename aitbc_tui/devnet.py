@@ -28,6 +28,8 @@ from daemons.node.init import init_node, init_validator_network, update_config, 
 CLIENT_WALLET = "client"
 CLIENT_FUNDS = 1_000_000 * UNIT
 MINER_FUNDS = 50_000 * UNIT
+COORDINATOR_FUNDS = 10_000 * UNIT
+"""Pays the fees of its receipt and slash transactions."""
 DEV_ESCROW = 10_000 * UNIT
 DEVNET_FILE = "devnet.json"
 
@@ -84,7 +86,7 @@ def create_devnet(home: Home, ports: Ports, block_time: float, validators: int) 
     coordinator = init_coordinator(home).address
     client = _create_client_wallet(home)
     miner = _create_miner(home)
-    fund = {client: CLIENT_FUNDS, miner: MINER_FUNDS}
+    fund = {client: CLIENT_FUNDS, miner: MINER_FUNDS, coordinator: COORDINATOR_FUNDS}
     params = ChainParams(block_time_ms=int(block_time * 1000))
     if validators == 1:
         validator_addresses = [init_node(home, fund=fund, coordinators=[coordinator], params=params).validator_address]
@@ -187,15 +189,21 @@ def _home_flag(home: Home) -> str:
 
 def _port_url(home: Home, service: str) -> str:
     """The daemon's public URL, from the settings it runs with."""
-    from daemons.common.settings import load_settings
+    from daemons.common.settings import CommonSettings, load_settings
 
+    settings: CommonSettings
     if service == "node":
-        from daemons.node.settings import NodeSettings as cls
+        from daemons.node.settings import NodeSettings
+
+        settings = load_settings(NodeSettings, home)
     elif service == "coordinator":
-        from daemons.coordinator.settings import CoordinatorSettings as cls  # type: ignore[assignment]
+        from daemons.coordinator.settings import CoordinatorSettings
+
+        settings = load_settings(CoordinatorSettings, home)
     else:
-        from daemons.miner.settings import MinerSettings as cls  # type: ignore[assignment]
-    settings = load_settings(cls, home)
+        from daemons.miner.settings import load_miner_settings
+
+        settings = load_miner_settings(home)
     return f"http://{settings.api_host}:{settings.api_port}"
 
 

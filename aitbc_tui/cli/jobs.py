@@ -55,7 +55,22 @@ def client_for(home: Optional[Path], url: Optional[str], api_key: Optional[str],
     if not api_key:
         fail(f"no API key: pass --api-key, set AITBC_API_KEY, write {resolved.keys_dir / API_KEY_FILE}, "
              "or use --client ADDRESS on the coordinator's host")
-    return CoordinatorClient(url or DEFAULT_URL, api_key=api_key)
+    return CoordinatorClient(url or _home_url(resolved) or DEFAULT_URL, api_key=api_key)
+
+
+def _home_url(home: Any) -> str | None:
+    """The coordinator URL configured in this home (``[coordinator] api_host/api_port``), if any."""
+    from daemons.common.settings import SettingsError, load_settings
+    from daemons.coordinator.settings import CoordinatorSettings
+
+    if not home.config_file.exists():
+        return None
+    try:
+        settings = load_settings(CoordinatorSettings, home)
+    except SettingsError:
+        return None
+    host = "127.0.0.1" if settings.api_host in ("0.0.0.0", "::", "") else settings.api_host
+    return f"http://{host}:{settings.api_port}" if settings.api_port else None
 
 
 def _milli(text: str, name: str) -> int:
@@ -152,11 +167,17 @@ def _wait(coordinator: Any, job: Any, timeout: float, show: bool) -> Any:
 
 
 def job_status(
-    job_id: str = typer.Argument(..., help="The job id printed by `aitbc submit`."),
+    job_id: Optional[str] = typer.Argument(None, help="The job id printed by `aitbc submit`; without it, the "
+                                                      "state of every daemon of this home."),
     home: Optional[Path] = HOME_OPTION, url: Optional[str] = URL_OPTION, api_key: Optional[str] = API_KEY_OPTION,
     client: Optional[str] = CLIENT_OPTION, as_json: bool = JSON_OPTION,
 ) -> None:
-    """Status of a job (and its output once completed)."""
+    """Status of a job (and its output once completed), or of the whole network without JOB_ID."""
+    if job_id is None:
+        from aitbc_tui.cli.network import network_status
+
+        network_status(home, as_json)
+        return
     with handle_errors(), client_for(home, url, api_key, client) as coordinator:
         data = coordinator.job(job_id).model_dump()
     emit(data, as_json, _job_human)

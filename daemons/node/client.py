@@ -120,6 +120,9 @@ class NodeClient:
     def mempool(self, limit: int = 100) -> dict[str, Any]:
         return self.call("mempool", limit=limit)
 
+    def get_params(self) -> dict[str, Any]:
+        return self.call("get_params")
+
     def events(self, topics: list[str]) -> EventStream:
         return self._http.events(topics)
 

@@ -122,6 +122,7 @@ class NodeApi:
             "validators": (NoParams, self.validators),
             "get_receipt": (ReceiptParams, self.get_receipt),
             "mempool": (MempoolParams, self.mempool),
+            "get_params": (NoParams, self.get_params),
         }
 
     def close(self) -> None:
@@ -239,6 +240,12 @@ class NodeApi:
         return {"address": p.address, "txs": [
             {"hash": tx.hash, "height": height, "index": index, "tx": tx.to_dict()} for tx, height, index in rows
         ]}
+
+    def get_params(self, _: NoParams) -> dict[str, Any]:
+        """The consensus parameters in force (genesis, as changed by governance): fees, rewards, periods."""
+        state = self.core.snapshot()
+        return {"height": state.height, "params": state.get("meta", "params"), "treasury": TREASURY,
+                "supply": (state.get("meta", "supply") or {}).get("total")}
 
     def net_info(self, _: NoParams) -> dict[str, Any]:
         return {"listening": True, "peers": self.peers, "n_peers": len(self.peers), "consensus_mode": self.consensus_mode}
