@@ -152,6 +152,12 @@ class AitbcApp(App[None]):
     def status_of(self, daemon: str) -> SourceStatus:
         return self.store.status[daemon]
 
+    def has_daemon(self, daemon: str) -> bool:
+        """Whether this build can talk to ``daemon`` at all (its actions exist, even while it is down)."""
+        if self.live:
+            return daemon in self.sources
+        return self.store.status[daemon].state != "absent"
+
     # -- actions -----------------------------------------------------------------------------------
 
     async def action_goto(self, mode: str) -> None:

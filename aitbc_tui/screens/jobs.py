@@ -189,7 +189,7 @@ class JobsScreen(SectionScreen):
 
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
         if action in JOB_ACTIONS or action == "escrow":
-            if self.source is None or (action == "escrow" and self.aitbc.sources.get("wallet") is None):
+            if not self.aitbc.has_daemon("coordinator") or (action == "escrow" and not self.aitbc.has_daemon("wallet")):
                 return False
             if not self.store.up("coordinator") or (action == "escrow" and not self.store.up("wallet")):
                 return None
@@ -302,13 +302,12 @@ class JobsScreen(SectionScreen):
 
     @classmethod
     def palette_actions(cls, app: Any) -> list[PaletteAction]:
-        sources = getattr(app, "sources", {})
-        if "coordinator" not in sources:
+        if not app.has_daemon("coordinator"):
             return []
         actions = [PaletteAction("Jobs: submit", "Submit a job (model picker)", "submit_job"),
                    PaletteAction("Jobs: cancel", "Cancel the highlighted job", "cancel_job"),
                    PaletteAction("Jobs: open receipt and verify", "Verify the highlighted job's receipt from chain data",
                                  "verify_receipt")]
-        if "wallet" in sources:
+        if app.has_daemon("wallet"):
             actions.append(PaletteAction("Jobs: escrow deposit", "Lock funds for this coordinator", "escrow"))
         return actions

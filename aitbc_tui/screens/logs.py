@@ -26,7 +26,7 @@ _LEVEL_STYLE = {"debug": "dim", "info": "", "warning": "yellow", "error": "bold 
 
 
 def format_line(line: LogLine) -> Text:
-    text = Text(no_wrap=True, overflow="ellipsis")
+    text = Text(no_wrap=True)
     text.append(f"{line.clock:<12} ", style="dim")
     text.append(f"{line.level.upper():<7.7} ", style=_LEVEL_STYLE.get(line.level, ""))
     text.append(f"{line.service:<11.11} ", style="cyan")
@@ -65,7 +65,7 @@ class LogsScreen(SectionScreen):
             yield Input(placeholder="filter text (/)", id="log-filter", compact=True)
             yield Checkbox("Follow", value=config.log_follow, id="log-follow", compact=True)
         log = RichLog(id="log-view", max_lines=SHOWN_LINES, wrap=False, markup=False, auto_scroll=True)
-        log.border_title = str(self.tail.directory)
+        log.border_title = "HOME/logs"
         yield log
 
     # -- lifecycle: read only while visible --------------------------------------------------------

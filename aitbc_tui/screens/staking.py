@@ -158,7 +158,7 @@ class StakingScreen(SectionScreen):
 
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
         if action in STAKE_ACTIONS:
-            if self.wallet_source is None:
+            if not self.aitbc.has_daemon("wallet"):
                 return False
             if not self.store.up("wallet"):
                 return None
@@ -263,7 +263,7 @@ class StakingScreen(SectionScreen):
 
     @classmethod
     def palette_actions(cls, app: Any) -> list[PaletteAction]:
-        if "wallet" not in getattr(app, "sources", {}):
+        if not app.has_daemon("wallet"):
             return []
         return [PaletteAction("Staking: delegate", "Bond stake to a validator (with confirmation)", "delegate"),
                 PaletteAction("Staking: unbond", "Unbond the highlighted stake", "unbond"),

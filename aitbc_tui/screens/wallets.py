@@ -169,7 +169,7 @@ class WalletsScreen(SectionScreen):
 
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
         if action in WALLET_ACTIONS:
-            if self.source is None:
+            if not self.aitbc.has_daemon("wallet"):
                 return False
             if not self.store.up("wallet"):
                 return None
@@ -294,7 +294,7 @@ class WalletsScreen(SectionScreen):
 
     @classmethod
     def palette_actions(cls, app: Any) -> list[PaletteAction]:
-        if "wallet" not in getattr(app, "sources", {}):
+        if not app.has_daemon("wallet"):
             return []
         return [PaletteAction("Wallet: create", "New wallet; its recovery phrase is shown once", "create_wallet"),
                 PaletteAction("Wallet: import", "Restore from a recovery phrase or private key", "import_wallet"),

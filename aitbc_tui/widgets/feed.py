@@ -37,6 +37,6 @@ class EventFeed(Widget):
             if i:
                 text.append("\n")
             text.append(clock(line.time_ms), style="dim")
-            text.append(f" {line.source:<11.11}", style="cyan")
+            text.append(f" {line.source:<11.11} ", style="cyan")
             text.append(line.text, style=_LEVEL_STYLE[line.level])
         return text

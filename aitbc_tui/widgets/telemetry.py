@@ -46,6 +46,13 @@ class GpuCard(Vertical):
         for key in ("util", "mem", "temp", "power"):
             yield MetricRow(key)
 
+    def on_mount(self) -> None:
+        """A card mounted for a newly seen GPU fills itself from the store right away."""
+        model: MinerModel = self.app.store.miner  # type: ignore[attr-defined]
+        for gpu in model.gpus:
+            if gpu.index == self.index:
+                self.show(gpu, model)
+
     def show(self, gpu: GpuView, model: MinerModel) -> None:
         self.border_title = f"GPU{gpu.index} · {gpu.name or 'unknown'}"
         self.border_subtitle = gpu.error or ""
