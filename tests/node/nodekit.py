@@ -21,6 +21,7 @@ from typing import Any
 
 from chain import crypto
 from chain.tx import Transaction, make_tx
+from daemons.common.client import DaemonClient
 from daemons.common.errors import DaemonError
 from daemons.node.client import NodeClient
 
@@ -165,7 +166,8 @@ class NodeProcess:
                 raise AssertionError(f"node exited with {self.proc.returncode}: {self.output()[-3000:]}")
             if self.socket.exists():
                 try:
-                    with self.client(timeout=5) as client:
+                    with DaemonClient(self.socket, timeout=5) as raw, self.client(timeout=5) as client:
+                        assert raw.get("/health")["status"] == "ok"
                         client.status()
                     return
                 except DaemonError:

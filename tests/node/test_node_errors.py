@@ -81,6 +81,12 @@ def test_protocol_errors(door: tuple[str, httpx.Client, NodeClient]) -> None:
     assert _error(_rpc(raw, []))[0] == -32600
     batch = _rpc(raw, [1, {"jsonrpc": "2.0", "id": 2, "method": "status"}])
     assert _error(batch[0])[0] == -32600 and batch[1]["result"]["chain_id"] == "aitbc-dev"
+    # Well-formed lookups of things that do not exist: -32004.
+    for method, params in (("get_receipt", {"job_id": "no-such-job"}), ("get_receipt", {"id": "cd" * 32}),
+                           ("get_tx", {"hash": "ef" * 32}), ("get_block", {"height": 10**9}),
+                           ("get_block", {"hash": "01" * 32})):
+        code, message = _error(_rpc(raw, {"jsonrpc": "2.0", "id": 1, "method": method, "params": params}))
+        assert code == -32004 and message, (method, params)
     # Unknown method.
     code, message = _error(_rpc(raw, {"jsonrpc": "2.0", "id": 1, "method": "get_everything"}))
     assert code == -32601 and "get_everything" in message
@@ -97,6 +103,8 @@ def test_protocol_errors(door: tuple[str, httpx.Client, NodeClient]) -> None:
         ("broadcast_tx", {"tx": {}, "mode": "eventually"}),
         ("broadcast_tx", {"tx": {}, "timeout_s": 0}),
         ("mempool", {"limit": 0}),
+        ("get_receipt", {}),
+        ("get_receipt", {"id": "ab" * 32, "job_id": "job-1"}),
         ("status", [1, 2]),
     ]
     for method, params in bad_params:
