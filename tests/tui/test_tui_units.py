@@ -1,0 +1,160 @@
+"""Unit tests of the console's pure parts: formatting, the store models, settings, log parsing."""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+
+import pytest
+
+from daemons.common.home import Home
+
+from aitbc_tui.config import TuiConfig, config_path, load_config, save_config
+from aitbc_tui.format import ait, clock, parse_amount, percent_bps, seconds, short_addr, short_hash
+from aitbc_tui.models import AccountView, BlockRow, CoordinatorModel, EventLine, EventLog, JobRow, MinerModel, NodeModel
+from aitbc_tui.screens.chain import classify_query
+from aitbc_tui.screens.dialogs import TransferRequest, _milli, transfer_summary
+from aitbc_tui.sources.logs import LogTail, parse_line
+from aitbc_tui.sources.registry import available
+from aitbc_tui.widgets.panels import spark
+
+
+def test_amounts_are_exact() -> None:
+    assert ait(1_234_567) == "1.234567 AIT"
+    assert ait(1_000_002_760_000, decimals=2) == "1,000,002.76 AIT"
+    assert ait(-5, suffix=False) == "-0.000005"
+    assert ait(None) == "-"
+    assert parse_amount("12.5") == 12_500_000
+    assert parse_amount("1,000 AIT") == 1_000_000_000
+    assert parse_amount("250u") == 250
+    assert parse_amount(".5") == 500_000
+    for bad in ("1.2345678", "abc", "1.2.3", "-1", "u"):
+        with pytest.raises(ValueError):
+            parse_amount(bad)
+
+
+def test_small_formatters() -> None:
+    assert short_hash("ab" * 32) == "abababab" + "ab" + "…"
+    assert short_addr("0x" + "1" * 40) == "0x111111…1111"
+    assert percent_bps(1000) == "10.00%" and percent_bps(5) == "0.05%"
+    assert seconds(0.2) == "0.20 s" and seconds(200) == "3 m 20 s"
+    assert clock(0) == "--:--:--" and clock(1_795_000_000_000) == "11:06:40"
+    assert _milli("0.7") == 700 and _milli("1") == 1000 and _milli("") == 0
+    with pytest.raises(ValueError):
+        _milli("0.1234")
+    assert spark([0, 50, 100], 3, 0, 100) == "▁▄█"
+    assert spark([], 5) == ""
+
+
+def test_search_classification() -> None:
+    assert classify_query(" 42 ") == ("height", 42)
+    assert classify_query("0x" + "a" * 40) == ("address", "0x" + "a" * 40)
+    assert classify_query("F" * 64) == ("hash", "f" * 64)
+    for bad in ("0", "0x123", "hello", "g" * 64):
+        with pytest.raises(ValueError):
+            classify_query(bad)
+
+
+def test_event_log_collapses_empty_blocks() -> None:
+    log = EventLog(maxlen=5)
+    for height in range(1, 50):
+        log.add_block(height, height * 100, 0)
+    assert [line.text for line in log] == ["blocks 1–49 committed (no txs)"]
+    log.add_block(50, 5000, 2)
+    log.add_block(51, 5100, 0)
+    log.add(EventLine(time_ms=1, source="node", text="hello"))
+    assert [line.text for line in log][-3:] == ["block 50 committed with 2 txs", "block 51 committed (no txs)", "hello"]
+    before = log.seq
+    log.add_block(52, 5200, 0)
+    assert log.seq > before and list(log)[-1].text == "block 52 committed (no txs)"
+
+
+def test_node_model_orders_and_dedupes_blocks() -> None:
+    node = NodeModel()
+    for height in (1, 2, 3):
+        assert node.add_block(BlockRow(height=height, hash=str(height), time_ms=height * 200, proposer="p", num_txs=0))
+    assert not node.add_block(BlockRow(height=2, hash="2", time_ms=400, proposer="p", num_txs=0))
+    assert [b.height for b in node.blocks] == [3, 2, 1] and node.height == 3
+    assert node.block_intervals_s == [0.2, 0.2]
+    assert node.avg_block_time_s() == pytest.approx(0.2)
+
+
+def test_account_from_rpc() -> None:
+    view = AccountView.from_rpc({
+        "address": "0x" + "1" * 40, "balance": 5, "nonce": 1, "pending_nonce": 2,
+        "stakes": [{"validator": "0x" + "2" * 40, "amount": 7, "rewards": 3}],
+        "unbonding": [{"release": 120, "kind": "unstake", "amount": 4}],
+        "escrows": [{"coordinator": "0x" + "3" * 40, "balance": 9}], "miner": {"bond": 11}, "validator": None})
+    assert (view.staked, view.rewards, view.miner_bond, view.is_validator) == (7, 3, 11, False)
+    assert view.unbonding[0].release_height == 120 and view.escrows[0].balance == 9
+
+
+def test_coordinator_model_keeps_jobs_newest_first() -> None:
+    model = CoordinatorModel()
+    for i in range(3):
+        model.put_job(JobRow(job_id=f"j{i}", client="c", model="m", status="queued", created_ms=i))
+    previous = model.put_job(JobRow(job_id="j1", client="c", model="m", status="completed", created_ms=1))
+    assert previous is not None and previous.status == "queued"
+    assert [j.job_id for j in model.jobs] == ["j2", "j1", "j0"] and model.job("j1").status == "completed"
+
+
+def test_miner_history_is_bounded() -> None:
+    model = MinerModel()
+    for i in range(500):
+        model.record("gpu0.util", i)
+    model.record("gpu0.util", None)
+    assert len(model.history["gpu0.util"]) == 120 and model.history["gpu0.util"][-1] == 499
+
+
+def test_transfer_summary_shows_fee_and_totals() -> None:
+    request = TransferRequest(kind="send", wallet="0x" + "1" * 40, target="0x" + "2" * 40, amount=12_500_000, fee=10)
+    rows = dict((label, str(value)) for label, value in transfer_summary(request, "main", 100_000_000))
+    assert rows["Amount"] == "12.500000 AIT" and rows["Fee"].startswith("0.000010 AIT")
+    assert rows["Total"] == "12.500010 AIT" and rows["Balance after"] == "87.499990 AIT"
+
+
+def test_config_round_trip_and_broken_file(tmp_path: Path) -> None:
+    home = Home(root=tmp_path / "h")
+    assert load_config(home) == (TuiConfig(), None)
+    save_config(home, TuiConfig(theme="textual-light", log_level="error"))
+    assert config_path(home).stat().st_mode & 0o777 == 0o600
+    loaded, problem = load_config(home)
+    assert problem is None and loaded.theme == "textual-light" and loaded.log_level == "error"
+    config_path(home).write_text("theme = [not toml")
+    loaded, problem = load_config(home)
+    assert loaded == TuiConfig() and problem is not None and "not valid TOML" in problem
+    config_path(home).write_text('log_level = "loud"\n')
+    loaded, problem = load_config(home)
+    assert loaded == TuiConfig() and problem is not None and "log_level" in problem
+
+
+def test_log_lines_and_tail(tmp_path: Path) -> None:
+    line = parse_line(json.dumps({"ts": "2026-11-25T13:25:53.603+00:00", "level": "WARNING", "service": "node",
+                                  "logger": "x", "msg": "hello", "height": 5}), "node.log")
+    assert line is not None and line.level == "warning" and line.clock == "13:25:53.603" and line.extra == {"height": 5}
+    assert line.matches("info", None, "HELLO") and not line.matches("error", None, "") and not line.matches("debug", "wallet", "")
+    audit = parse_line('{"ts": "t", "service": "wallet", "event": "key_unlocked"}', "audit.log")
+    assert audit is not None and audit.msg == "audit: key_unlocked"
+    raw = parse_line("not json at all", "x.log")
+    assert raw is not None and raw.msg == "not json at all" and raw.service == "x"
+    assert parse_line("   ", "x.log") is None
+
+    logs = tmp_path / "logs"
+    logs.mkdir()
+    tail = LogTail(logs)
+    assert tail.poll() == []
+    path = logs / "node.log"
+    path.write_text('{"ts": "1", "msg": "a"}\n{"ts": "2", "msg": "b"}\n{"ts": "3", "ms')
+    assert [l.msg for l in tail.poll()] == ["a", "b"]
+    with open(path, "a") as handle:
+        handle.write('g": "c"}\n')
+    assert [l.msg for l in tail.poll()] == ["c"]
+    os.replace(path, logs / "node.log.1")  # rotation: the new file starts over
+    path.write_text('{"ts": "4", "msg": "d"}\n')
+    assert [l.msg for l in tail.poll()] == ["d"]
+    assert tail.services == ["node"]
+
+
+def test_registry_knows_this_build() -> None:
+    assert available("node")
