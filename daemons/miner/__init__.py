@@ -1,0 +1,25 @@
+"""The miner daemon: runs AI jobs on local hardware and reports what that hardware is doing.
+
+Libraries the daemon shell is built on:
+
+- ``daemons.miner.inference``: the model catalogue (public names -> local weights), inference
+  backends behind one interface (transformers on CPU, vLLM on GPU) and the teacher-forced
+  verification check the coordinator's re-check sample relies on.
+- ``daemons.miner.telemetry``: GPU (NVML) and host (CPU/RAM) samples and their Prometheus text
+  form, honest about what could not be read.
+
+The daemon itself (``aitbc miner start``), one module per job:
+
+- ``settings``: ``MinerSettings``, table ``[mining]`` of config.toml; ``init``: the miner key,
+  its password file and the coordinator API key file;
+- ``serving``: which catalogue models this miner serves and their (unloaded) backends;
+- ``runtime``: the job loop (bond, register, heartbeat, long poll, run, prove, deliver, drain);
+- ``tasks``: what a task means without I/O (parameters, proofs, verdicts); ``journal``: the
+  in-flight tasks that survive a restart; ``worker``: the inference thread per model;
+  ``bonding``: the on-chain bond; ``metrics``: the miner's Prometheus families;
+- ``api``: the HTTP API (operator socket; public door: ``/health`` and ``/metrics`` only);
+  ``daemon``: ``main``; ``client`` and ``models``: the typed client and wire models.
+
+Heavy dependencies (torch, transformers, vLLM, NVML) are imported only when used, so that the
+daemon, the CLI and the tests can import this package on machines that lack them.
+"""
