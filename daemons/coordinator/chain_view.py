@@ -44,15 +44,15 @@ class Escrow:
         return max(0, self.balance - self.withdrawing)
 
 
-def read_params(home: Home, genesis_file: str) -> tuple[ChainParams, str | None]:
-    """(params, chain id of the genesis file) from genesis, or the protocol defaults when none."""
+def read_params(home: Home, genesis_file: str) -> tuple[ChainParams, Genesis | None]:
+    """(params, the genesis read) from genesis, or the protocol defaults and None when there is none."""
     path = Path(genesis_file) if genesis_file else home.genesis_file
     if not path.is_file():
         if genesis_file:
             raise ChainUnavailable(f"genesis file {path} does not exist")
         return ChainParams(), None
     genesis: Genesis = load_genesis(path.read_bytes())
-    return genesis.params, genesis.chain_id
+    return genesis.params, genesis
 
 
 class ChainView:
@@ -60,7 +60,7 @@ class ChainView:
                  timeout: float = 15.0) -> None:
         self.target = node_target(home, node or None)
         self.node = NodeClient(self.target, timeout=timeout)
-        self.params, self._genesis_chain = read_params(home, genesis_file)
+        self.params, self.params_from = read_params(home, genesis_file)
         self.chain_id = ""
         self._escrow_cache_s = escrow_cache_s
         self._escrows: dict[tuple[str, str], tuple[float, Escrow]] = {}
@@ -82,9 +82,10 @@ class ChainView:
                     raise ChainUnavailable(f"node at {self.target} is not reachable: {exc.message}") from None
                 time.sleep(0.2)
         chain_id = str(status["chain_id"])
-        if self._genesis_chain is not None and self._genesis_chain != chain_id:
-            raise ChainUnavailable(f"the node runs chain {chain_id!r}, but the genesis file is for "
-                                   f"{self._genesis_chain!r}")
+        genesis = self.params_from
+        if genesis is not None and (genesis.chain_id != chain_id or genesis.hash != status.get("genesis_hash")):
+            raise ChainUnavailable(f"the node runs chain {chain_id!r} (genesis {str(status.get('genesis_hash'))[:16]}), "
+                                   f"but the genesis file is chain {genesis.chain_id!r} ({genesis.hash[:16]})")
         self.chain_id = chain_id
         return status
 
@@ -130,6 +131,10 @@ class ChainView:
         return int(self.node.status()["height"])
 
     # -- writes ------------------------------------------------------------------------------------
+
+    def broadcast_sync(self, tx: Transaction) -> dict[str, Any]:
+        """Admit ``tx`` to the node's mempool (every rule checked against pending state)."""
+        return self.node.broadcast_tx(tx, mode="sync")
 
     def broadcast_commit(self, tx: Transaction, timeout_s: float) -> dict[str, Any]:
         return self.node.broadcast_tx(tx, mode="commit", timeout_s=timeout_s)

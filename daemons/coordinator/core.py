@@ -24,7 +24,7 @@ from daemons.common.api import ApiError
 from daemons.common.errors import DaemonError
 from daemons.common.logging import audit
 from daemons.coordinator import models as m
-from daemons.coordinator.chain_view import ChainView
+from daemons.coordinator.chain_view import ChainView, Escrow
 from daemons.coordinator.market import free_gpu_memory, job_price, rank, reputation
 from daemons.coordinator.settings import CoordinatorSettings
 from storage.coordinator_store import (
@@ -136,7 +136,7 @@ class CoordinatorCore:
         self.match()
         return self.store.get_job(job_id) or job
 
-    def _escrow(self, client: str, *, fresh: bool) -> Any:
+    def _escrow(self, client: str, *, fresh: bool) -> Escrow:
         try:
             return self.chain.escrow(client, self.address, fresh=fresh)
         except DaemonError as exc:

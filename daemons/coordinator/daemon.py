@@ -76,6 +76,9 @@ class CoordinatorRuntime:
         self.chain = ChainView(settings.home, settings.node, settings.genesis_file, settings.escrow_cache,
                                timeout=max(15.0, settings.commit_timeout + 10))
         await asyncio.to_thread(self.chain.connect, NODE_WAIT_S)
+        if self.chain.params_from is None:
+            log.warning("no genesis file: using the protocol's default chain parameters (set genesis_file "
+                        "in [coordinator] to the chain's genesis.json)")
         address, seed = await asyncio.to_thread(unlock_coordinator_key, settings)
         database = await asyncio.to_thread(open_database, settings.database_url,
                                            settings.home.database_file("coordinator"))

@@ -6,8 +6,8 @@ nonce sequence. Each round:
 1. Settlements broadcast earlier whose answer was lost (timeout, crash) are looked up: final ->
    their receipts are settled at that height; unknown to the node -> the receipts go back to the
    queue.
-2. Pending receipts, oldest first, fill one ``job_receipt`` transaction (up to the chain's
-   receipts-per-transaction and size limits). The settlement is recorded *before* it is
+2. Pending receipts, oldest first, fill ``job_receipt`` transactions (up to the chain's
+   receipts-per-transaction and size limits), several per round, which are then awaited. The settlement is recorded *before* it is
    broadcast, so a crash in between is resolved by step 1, never forgotten. The node admits a
    transaction only if every receipt in it applies, so a refused batch is split in halves until
    the receipts the chain refuses are found; those are marked rejected (their jobs say why) and
@@ -43,6 +43,10 @@ MEMPOOL_FULL = -32037
 DUPLICATE_TX = -32038
 _RETRY_LATER = {BadNonce.code, FeeTooLow.code, MEMPOOL_FULL, DUPLICATE_TX, COMMIT_TIMEOUT}
 _TX_OVERHEAD = 1024
+MAX_TXS_PER_ROUND = 32
+"""Settlement transactions broadcast per round before waiting for them: several per block, so
+settlement keeps up with far more receipts than fit one transaction."""
+COMMIT_POLL_S = 0.05
 """Bytes kept free in a settlement transaction for everything but the receipts."""
 
 
@@ -74,8 +78,10 @@ class Settler:
             return
         try:
             self._resolve_pending()
-            while self._settle_batch():
-                pass
+            for _ in range(MAX_TXS_PER_ROUND):
+                if not self._settle_batch():
+                    break
+            self._await_commits()
             self._submit_slashes()
         except DaemonUnavailable as exc:
             log.warning("node unavailable; settlement retries next round", extra={"error": exc.message})
@@ -121,9 +127,9 @@ class Settler:
         return min(chain_limit, own) if own else chain_limit
 
     def _settle_batch(self) -> bool:
-        """Settle one batch; True when a full batch went through (there may be more waiting)."""
-        limit = self._batch_limit()
-        receipts = self.store.unsettled_receipts(limit)
+        """Broadcast one batch of the oldest pending receipts; False when there was nothing to send
+        or the node refused for now (the round ends; the next one tries again)."""
+        receipts = self.store.unsettled_receipts(self._batch_limit())
         if not receipts:
             return False
         batch: list[ReceiptRecord] = []
@@ -134,60 +140,65 @@ class Settler:
                 break
             batch.append(receipt)
             size += grow
-        settled = self._broadcast(batch)
-        return settled and len(batch) == limit
+        return self._broadcast(batch)
 
     def _broadcast(self, batch: list[ReceiptRecord]) -> bool:
-        """Broadcast ``batch``; on a refusal, find the bad receipts by halving. True if it went out."""
+        """Broadcast ``batch`` (admitted to the node's mempool, not yet final); on a refusal, find
+        the bad receipts by halving. True if it went out."""
         nonce = self.chain.pending_nonce(self.address)
         tx = make_tx(self._seed, self.chain.chain_id, "job_receipt", nonce, self.chain.params.min_fee,
                      {"receipts": [r.receipt for r in batch]})
-        now = self.now_ms()
-        self.store.begin_settlement(tx.hash, "receipts", nonce, [r.receipt_id for r in batch], now)
+        self.store.begin_settlement(tx.hash, "receipts", nonce, [r.receipt_id for r in batch], self.now_ms())
         try:
-            result = self.chain.broadcast_commit(tx, self.settings.commit_timeout)
+            self.chain.broadcast_sync(tx)
         except NodeRpcError as exc:
-            if exc.code == COMMIT_TIMEOUT:
-                log.info("settlement not final yet; checked next round", extra={"tx_hash": tx.hash})
-                return True
             self.store.settlement_dropped(tx.hash, self.now_ms())
-            self._refused(batch, exc)
-            return False
+            return self._refused(batch, exc)
         except DaemonUnavailable:
             # The node may or may not have it; the next round's look-up decides.
             raise
         except DaemonError as exc:
             log.warning("settlement broadcast failed", extra={"tx_hash": tx.hash, "error": exc.message})
+            self.store.settlement_dropped(tx.hash, self.now_ms())
             return False
-        self._committed(tx.hash, int(result["height"]))
         return True
 
-    def _refused(self, batch: list[ReceiptRecord], exc: NodeRpcError) -> None:
+    def _await_commits(self) -> None:
+        """Wait (up to ``commit_timeout``) until this round's settlements are final, so receipts
+        show their height promptly; what is still pending then is looked up next round."""
+        deadline = time.monotonic() + self.settings.commit_timeout
+        while self.store.pending_settlements() and time.monotonic() < deadline:
+            time.sleep(COMMIT_POLL_S)
+            self._resolve_pending()
+
+    def _refused(self, batch: list[ReceiptRecord], exc: NodeRpcError) -> bool:
+        """Handle the node's refusal of ``batch``; True when the round may go on."""
         if exc.code in _RETRY_LATER:
             log.warning("settlement refused for now; retrying next round",
                         extra={"code": exc.code, "error": exc.message})
-            return
+            return False
         if exc.code == Unauthorized.code and "registered coordinator" in exc.message:
             log.error("the chain does not know this coordinator: register its address in genesis "
                       "(aitbc node init --coordinator ADDR) or by governance", extra={"address": self.address})
-            return
+            return False
         if exc.code == InsufficientFunds.code and "fee" in exc.message:
             log.error("the coordinator cannot pay transaction fees: fund its address", extra={"address": self.address})
-            return
+            return False
         if len(batch) > 1:
+            log.info("settlement batch refused; splitting it to find the receipts the chain refuses",
+                     extra={"count": len(batch), "error": exc.message})
             half = len(batch) // 2
-            for part in (batch[:half], batch[half:]):
-                self._broadcast(part)
-            return
+            return all([self._broadcast(part) for part in (batch[:half], batch[half:])])
         receipt = batch[0]
         if exc.code == DuplicateJob.code:
             self._reconcile(receipt)
-            return
+            return True
         log.warning("receipt refused by the chain", extra={"receipt_id": receipt.receipt_id, "job_id": receipt.job_id,
                                                            "error": exc.message})
         self.store.reject_receipt(receipt.receipt_id, exc.message, self.now_ms())
         self.publish(f"receipt:{receipt.job_id}", {"job_id": receipt.job_id, "receipt_id": receipt.receipt_id,
                                                    "status": "rejected", "error": exc.message})
+        return True
 
     def _reconcile(self, receipt: ReceiptRecord) -> None:
         """The chain already settled this job: ours (an earlier answer was lost) or not."""

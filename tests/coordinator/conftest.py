@@ -18,5 +18,5 @@ from coordkit import BARE_ENV  # noqa: E402
 def clean_env(monkeypatch: pytest.MonkeyPatch) -> None:
     """No AITBC_* or documented bare variable from the developer's shell leaks into a test."""
     for name in list(os.environ):
-        if name.startswith("AITBC_") and name != "AITBC_TEST_POSTGRES_URL" or name in BARE_ENV:
+        if name.startswith("AITBC_") and name not in ("AITBC_TEST_POSTGRES_URL", "AITBC_TEST_KEEP") or name in BARE_ENV:
             monkeypatch.delenv(name)

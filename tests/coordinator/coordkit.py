@@ -134,7 +134,6 @@ class Network:
 
     root: Path
     home: Home
-    coordinator: Account | None
     coordinator_address: str
     chain_id: str
     rpc_port: int
@@ -250,12 +249,17 @@ def make_network(names: list[str], *, balance: int = 10_000 * UNIT, params: Chai
     fund[coordinator_address] = 10 * UNIT  # transaction fees of settlements and slashes
     chain_params = params or ChainParams(block_time_ms=200)
     result = init_node(home, fund=fund, coordinators=[coordinator_address], params=chain_params, scrypt_n=1024)
-    return Network(root=root, home=home, coordinator=None, coordinator_address=coordinator_address,
+    return Network(root=root, home=home, coordinator_address=coordinator_address,
                    chain_id=result.chain_id, rpc_port=free_port(), accounts=accounts)
 
 
 def cleanup(net: Network) -> None:
+    """Stop the daemons and remove the homes (kept, with the daemons' logs, when
+    ``AITBC_TEST_KEEP`` is set: for debugging a failure)."""
     net.stop()
+    if os.environ.get("AITBC_TEST_KEEP"):
+        print(f"kept {net.root}")
+        return
     shutil.rmtree(net.root, ignore_errors=True)
 
 

@@ -1,6 +1,9 @@
 """Who may do what, and bad input: unknown, revoked and wrong-role API keys (401/403, each in the
 audit log), malformed and oversized bodies (422/413), per-key rate limits (429), the operator-only
 admin routes, the API key CLI and the served OpenAPI docs. Every refusal changes nothing.
+
+Also the one refusal that comes from the chain: a client that withdraws its escrow behind the
+coordinator's back gets its receipt refused, and the batch it was in still settles the rest.
 """
 
 from __future__ import annotations
@@ -12,21 +15,25 @@ from typing import Any
 import httpx
 import pytest
 
-from chain.params import UNIT
-from coordkit import MODEL, Network, ScriptedMiner, cleanup, hermetic_env, make_network, run_cli
+from chain.params import UNIT, ChainParams
+from coordkit import (
+    MODEL, Network, ScriptedMiner, cleanup, hermetic_env, honest_output, make_network, run_cli, token_counts, wait_for,
+)
 
 BURST = 8
 
 
 @pytest.fixture(scope="module")
 def net() -> Iterator[Network]:
-    network = make_network(["client", "other", "miner"])
+    network = make_network(["client", "other", "miner", "payer", "withdrawer", "manual"],
+                           params=ChainParams(block_time_ms=200, escrow_withdraw_delay=1))
     try:
         network.start_node()
         # A tiny per-key budget that never refills during the test: the 429 below does not
-        # depend on how fast this machine is.
+        # depend on how fast this machine is. Settlement every 2 s: receipts finished together
+        # go out in one batch.
         network.start_coordinator(env={"AITBC_CLIENT_RATE": "0.0001", "AITBC_CLIENT_BURST": str(BURST),
-                                       "AITBC_MAX_BODY_BYTES": str(64 * 1024)})
+                                       "AITBC_MAX_BODY_BYTES": str(64 * 1024), "AITBC_SETTLE_INTERVAL": "2"})
         network.escrow(network.accounts["client"], 10 * UNIT)
         account = network.accounts["miner"]
         network.bond(account)
@@ -160,3 +167,39 @@ def test_openapi_docs_and_key_cli(net: Network) -> None:
     assert bad.returncode == 1 and bad.stderr.startswith("error: ") and len(bad.stderr.strip().splitlines()) == 1
     missing = run_cli("coordinator", "keys", "revoke", "ffffffffffff", "--home", str(net.home.root), env=hermetic_env())
     assert missing.returncode == 1 and "no API key" in missing.stderr
+
+
+def test_a_receipt_the_chain_refuses_is_set_aside_and_the_rest_settles(net: Network) -> None:
+    payer, withdrawer, manual = (net.accounts[n] for n in ("payer", "withdrawer", "manual"))
+    for client in (payer, withdrawer):
+        net.escrow(client, UNIT)
+    net.bond(manual)
+    miner = ScriptedMiner(net, manual, net.api_key("miner", manual.address), model="settle-1", capacity=2)
+    miner.register()
+    jobs = {}
+    for client in (payer, withdrawer):
+        with net.public(net.api_key("client", client.address)) as api:
+            jobs[client.address] = api.submit("settle-1", f"pay for {client.address}", max_price=UNIT // 2)
+    with miner.client() as miner_api:
+        tasks = miner_api.poll(max_jobs=2, wait_s=5)
+        assert len(tasks) == 2
+        # The client takes its escrow back while its job runs; the chain releases it at once
+        # (escrow_withdraw_delay 1), before the coordinator settles.
+        net.send(withdrawer, "escrow_withdraw", {"coordinator": net.coordinator_address, "amount": UNIT})
+        wait_for(lambda: net.escrow_balance(withdrawer.address) == 0, "the withdrawal to be released")
+        for task in tasks:
+            output = honest_output(task.prompt, task.params)
+            p, c = token_counts(task.prompt, output)
+            reply = miner_api.result(task.task_id, {"output": output, "prompt_tokens": p, "completion_tokens": c,
+                                                    "proof": miner.proof(task, output, p, c).model_dump()})
+            assert reply.accepted
+    with net.operator() as op:
+        paid = wait_for(lambda: (lambda r: r if r.status == "settled" else None)(
+            op.receipt(jobs[payer.address].job_id)), "the good receipt to settle")
+        refused = wait_for(lambda: (lambda r: r if r.status == "rejected" else None)(
+            op.receipt(jobs[withdrawer.address].job_id)), "the bad receipt to be set aside")
+        job = op.jobs().jobs
+    assert paid.settled_height and net.escrow_balance(payer.address) == UNIT - paid.price
+    assert "escrow" in (refused.error or "")
+    failed = next(j for j in job if j.job_id == jobs[withdrawer.address].job_id)
+    assert failed.status == "completed" and "not settled on chain" in (failed.error or "")
