@@ -167,6 +167,21 @@ def test_cancel_releases_the_reservation(net: Network) -> None:
                                                 "proof": holder.proof(task, output, p, c).model_dump()})
             assert late.value.status == 409
         assert net.escrow_balance(client.address) == 10 * UNIT, "nothing was charged"
+
+        # The other two ways the CLI finds its coordinator: the operator socket acting for a
+        # client, and a key file in HOME (what `aitbc up` writes).
+        mine = cli(net, "jobs", "--home", str(net.home.root), "--client", client.address, "--json")
+        assert {j["job_id"] for j in mine} == {running.job_id, queued.job_id}
+        key_file = net.home.keys_dir / "client.apikey"
+        key_file.write_text(key + "\n")
+        try:
+            shown = cli(net, "status", running.job_id, "--home", str(net.home.root), "--coordinator", net.url(),
+                        "--json")
+        finally:
+            key_file.unlink()
+        assert shown["status"] == "cancelled" and shown["client"] == client.address
+        lost = run_cli("jobs", "--home", str(net.home.root), "--coordinator", net.url(), env=hermetic_env())
+        assert lost.returncode == 1 and lost.stderr.startswith("error: no API key")
     finally:
         holder.stop()
 
