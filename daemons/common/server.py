@@ -141,7 +141,8 @@ def _door_server(app: FastAPI, door: Door, settings: CommonSettings) -> _Server:
 
 def run_daemon(app: FastAPI, settings: CommonSettings, *,
                tcp: Sequence[tuple[str, int]] | None = None,
-               on_startup: Sequence[Hook] = (), on_shutdown: Sequence[Hook] = ()) -> int:
+               on_startup: Sequence[Hook] = (), on_shutdown: Sequence[Hook] = (),
+               on_stopping: Sequence[Hook] = ()) -> int:
     """Serve ``app`` until SIGTERM/SIGINT; return the process exit code (0 clean, 1 failed).
 
     ``tcp`` defaults to ``settings.tcp_listeners()``; pass ``[]`` for a socket-only daemon.
@@ -163,7 +164,7 @@ def run_daemon(app: FastAPI, settings: CommonSettings, *,
         try:
             sockets.append(bind_unix_socket(sock_path))
             sockets += [bind_tcp(host, port) for host, port in listeners]
-            return asyncio.run(_serve(app, settings, sockets, on_startup, on_shutdown))
+            return asyncio.run(_serve(app, settings, sockets, on_startup, on_shutdown, on_stopping))
         finally:
             for sock in sockets:
                 sock.close()
@@ -178,7 +179,7 @@ def run_daemon(app: FastAPI, settings: CommonSettings, *,
 
 
 async def _serve(app: FastAPI, settings: CommonSettings, sockets: list[socket.socket],
-                 on_startup: Sequence[Hook], on_shutdown: Sequence[Hook]) -> int:
+                 on_startup: Sequence[Hook], on_shutdown: Sequence[Hook], on_stopping: Sequence[Hook] = ()) -> int:
     loop = asyncio.get_running_loop()
     stop = asyncio.Event()
     for sig in (signal.SIGTERM, signal.SIGINT):
@@ -200,6 +201,11 @@ async def _serve(app: FastAPI, settings: CommonSettings, sockets: list[socket.so
     stopper = asyncio.create_task(stop.wait())
     await asyncio.wait([*tasks, stopper], return_when=asyncio.FIRST_COMPLETED)
     log.info("%s shutting down", settings.service)
+    for hook in on_stopping:
+        try:
+            await hook()
+        except Exception:
+            log.exception("stopping hook failed")
     for server, _ in doors:
         server.should_exit = True
     results = await asyncio.gather(*tasks, return_exceptions=True)

@@ -114,13 +114,18 @@ class NodeRuntime:
                 await self._producer
             except asyncio.CancelledError:
                 pass
-        for futures in self._waiters.values():
-            for future in futures:
-                if not future.done():
-                    future.set_exception(RpcError(COMMIT_TIMEOUT, "node is shutting down"))
+        await self.release_waiters()
         await asyncio.to_thread(self.api.close)
         await asyncio.to_thread(self.core.store.database.close)
         log.info("node stopped", extra={"height": self.core.state.height})
+
+    async def release_waiters(self) -> None:
+        """Answer every commit-mode caller now rather than after the shutdown drain."""
+        for futures in self._waiters.values():
+            for future in futures:
+                if not future.done():
+                    future.set_exception(RpcError(COMMIT_TIMEOUT, "node is shutting down; the transaction "
+                                                                  "stays in the mempool"))
 
     async def _produce_forever(self) -> None:
         next_at = time.monotonic()
@@ -277,4 +282,5 @@ def main(settings: NodeSettings) -> int:
     listeners = settings.tcp_listeners()
     if settings.tcp_enabled and settings.ws_port != settings.api_port:
         listeners.append((settings.api_host, settings.ws_port))
-    return run_daemon(app, settings, tcp=listeners, on_startup=[runtime.start], on_shutdown=[runtime.stop])
+    return run_daemon(app, settings, tcp=listeners, on_startup=[runtime.start], on_shutdown=[runtime.stop],
+                      on_stopping=[runtime.release_waiters])
