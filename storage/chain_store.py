@@ -45,7 +45,7 @@ from storage.errors import (
 )
 from storage.mempool_store import MempoolRow
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
 """Bumped whenever a table changes shape; a database of another version is refused, not guessed at."""
 
 MAX_PAGE = 1000
@@ -69,6 +69,9 @@ class BlockRow(SchemaModel):
     tx_count = peewee.IntegerField()
     state_root = peewee.CharField(max_length=64)
     data = peewee.TextField()
+    signers = peewee.TextField(null=True)
+    """The validator set that voted on this block ({address: {pubkey, power}}): what its commit
+    is checked against. Kept per block because stake and governance change the set over time."""
 
     class Meta:
         table_name = "blocks"
@@ -287,7 +290,8 @@ class ChainStore:
 
     # -- writing blocks ---------------------------------------------------------------------------
 
-    def commit_block(self, block: Block, new_state: State, commit: Commit | None = None) -> None:
+    def commit_block(self, block: Block, new_state: State, commit: Commit | None = None,
+                     signers: dict[str, dict[str, Any]] | None = None) -> None:
         """Store a final block and the state after it, atomically.
 
         ``new_state`` must be the state ``apply_block``/``build_block`` returned for ``block``:
@@ -312,6 +316,7 @@ class ChainStore:
         block_row = {
             "height": height, "hash": block.hash, "time_ms": header.time_ms, "proposer": header.proposer,
             "tx_count": len(block.txs), "state_root": header.state_root, "data": block.encoded().decode("utf-8"),
+            "signers": _text(signers) if signers is not None else None,
         }
         tx_rows: list[tuple[Any, ...]] = []
         addr_rows: list[tuple[Any, ...]] = []
@@ -446,6 +451,11 @@ class ChainStore:
             return None
         last_commit = json.loads(row.data)["last_commit"]
         return None if last_commit is None else Commit.model_validate(last_commit)
+
+    def get_signers(self, height: int) -> dict[str, dict[str, Any]] | None:
+        """The validator set that voted on block ``height``, when the node recorded it."""
+        row = self._block.select(self._block.signers).where(self._block.height == height).first()
+        return None if row is None or row.signers is None else json.loads(row.signers)
 
     # -- transactions and receipts -------------------------------------------------------------
 

@@ -170,7 +170,9 @@ class NodeCore:
 
     def _advance(self, block: Block, new_state: State, commit: Commit) -> CommittedBlock:
         """Store a final block and move the node onto it. Caller holds the lock."""
-        self.store.commit_block(block, new_state, commit)
+        signers = {address: {"pubkey": v["pubkey"], "power": v["power"]}
+                   for address, v in active_set(Ledger(self.state)).items()}
+        self.store.commit_block(block, new_state, commit, signers=signers)
         self.state = new_state
         self.last_commit = commit
         self._candidates.clear()

@@ -282,7 +282,7 @@ class NodeApi:
         assert block is not None
         commit = self.store.get_commit(height)
         state = self.core.snapshot()
-        signers = (state.get("meta", "signers") or {}).get("set", {})
+        signers = self.store.get_signers(height) or (state.get("meta", "signers") or {}).get("set", {})
         return {
             "receipt_id": located.receipt_id, "receipt": located.receipt.model_dump(), "tx_hash": located.tx_hash,
             "height": height, "tx_index": tx_index, "receipt_index": located.index,
