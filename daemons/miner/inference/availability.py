@@ -1,0 +1,84 @@
+"""Which inference backends can run on this machine, and building one for a catalogue entry.
+
+Answered without importing torch or vLLM (``importlib.util.find_spec`` only looks for them) and
+with one short NVML probe for GPUs, so the daemon can report "what could I serve and why not"
+quickly at start-up and in ``/health``.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+from pathlib import Path
+from typing import Sequence
+
+from pydantic import BaseModel, ConfigDict
+
+from daemons.miner.inference.base import InferenceBackend
+from daemons.miner.inference.catalogue import ModelSpec
+from daemons.miner.inference.errors import BackendUnavailable
+from daemons.miner.inference.verify import VerificationPolicy
+from daemons.miner.telemetry.nvml import probe_gpus
+
+CPU_PACKAGES = ("torch", "transformers", "gguf", "accelerate")
+
+
+class BackendAvailability(BaseModel):
+    """Whether one backend can run here; ``reason`` says why not."""
+
+    model_config = ConfigDict(frozen=True)
+
+    name: str
+    available: bool
+    reason: str | None = None
+
+
+def _missing(packages: Sequence[str]) -> list[str]:
+    return [name for name in packages if importlib.util.find_spec(name) is None]
+
+
+def available_backends(gpu_devices: Sequence[int] | None = None) -> dict[str, BackendAvailability]:
+    """``{"cpu": ..., "vllm": ...}``; vLLM also needs every index in ``gpu_devices`` to exist."""
+    missing = _missing(CPU_PACKAGES)
+    cpu = BackendAvailability(
+        name="cpu",
+        available=not missing,
+        reason=f"missing packages: {', '.join(missing)} (install the 'cpu' extra)" if missing else None,
+    )
+    if importlib.util.find_spec("vllm") is None:
+        vllm = BackendAvailability(name="vllm", available=False, reason="vllm is not installed (install the 'gpu' extra)")
+    else:
+        count, why = probe_gpus()
+        wanted = list(gpu_devices) if gpu_devices is not None else [0]
+        absent = [i for i in wanted if i >= count]
+        if count == 0:
+            vllm = BackendAvailability(name="vllm", available=False, reason=why or "no NVIDIA GPU found")
+        elif absent:
+            vllm = BackendAvailability(
+                name="vllm", available=False, reason=f"gpu_devices {absent} do not exist (this machine has {count} GPU(s))"
+            )
+        else:
+            vllm = BackendAvailability(name="vllm", available=True)
+    return {"cpu": cpu, "vllm": vllm}
+
+
+def create_backend(
+    spec: ModelSpec,
+    *,
+    gpu_devices: Sequence[int] = (0,),
+    threads: int | None = None,
+    policy: VerificationPolicy | None = None,
+    model_id_cache: Path | None = None,
+    check: bool = True,
+) -> InferenceBackend:
+    """An (unloaded) backend for ``spec``; refuses with the reason when it cannot run here."""
+    if check:
+        availability = available_backends(gpu_devices if spec.backend == "vllm" else None)[spec.backend]
+        if not availability.available:
+            raise BackendUnavailable(f"model {spec.name!r} needs the {spec.backend} backend: {availability.reason}")
+    if spec.backend == "cpu":
+        from daemons.miner.inference.cpu import CpuBackend
+
+        return CpuBackend(spec, threads=threads, policy=policy, model_id_cache=model_id_cache)
+    from daemons.miner.inference.vllm_backend import VllmBackend
+
+    return VllmBackend(spec, gpu_devices=gpu_devices, policy=policy, model_id_cache=model_id_cache)

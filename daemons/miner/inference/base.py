@@ -1,0 +1,323 @@
+"""The one interface every inference backend implements, and the logic they all share.
+
+The job loop, the proof builder and the verification check only ever talk to
+``InferenceBackend``; whether the tokens came from transformers on a CPU or vLLM on eight GPUs
+must not change what a job means. What is engine-independent lives here so it cannot drift
+between engines: rendering prompts, fitting ``max_tokens`` into the context, the structural
+checks of a claim, and turning per-position scores into a verdict. An engine supplies
+``load``/``close``, ``generate`` and ``_score_claim`` (the teacher-forced log-probabilities).
+"""
+
+from __future__ import annotations
+
+import threading
+from abc import ABC, abstractmethod
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, ClassVar, Iterator, Sequence
+
+from pydantic import BaseModel, ConfigDict
+
+from daemons.miner.inference.catalogue import ModelSpec
+from daemons.miner.inference.errors import BackendNotLoaded, PromptTooLong, WeightsMismatch
+from daemons.miner.inference.model_id import compute_model_id
+from daemons.miner.inference.prompting import RenderedPrompt, decode_tokens, render_prompt, encode_text
+from daemons.miner.inference.schema import (
+    FinishReason,
+    GenerationParams,
+    GenerationRequest,
+    GenerationResult,
+    TokenMismatch,
+    VerificationResult,
+)
+from daemons.miner.inference.verify import (
+    SEQUENCE_IMPROBABLE,
+    VerificationPolicy,
+    build_result,
+    check_structure,
+    claim_tokens,
+    first_crossing,
+    judge_positions,
+)
+
+if TYPE_CHECKING:
+    import torch
+
+
+class PositionScores(BaseModel):
+    """Teacher-forced scores for a run of consecutive claimed output positions.
+
+    ``logprobs`` is ``[n, K]`` raw log-softmax values of K candidates per position (K equals
+    the vocabulary size when the engine reports everything); ``claimed_ranks`` is 1-based and
+    may be None when K is the whole vocabulary.
+    """
+
+    model_config = ConfigDict(arbitrary_types_allowed=True, frozen=True)
+
+    offset: int
+    logprobs: Any
+    claimed_logprobs: Any
+    claimed_ranks: Any = None
+    best_token_ids: list[int]
+    best_logprobs: list[float]
+
+
+class PlannedRequest(BaseModel):
+    """A request after prompt rendering, with its output budget fitted into the context."""
+
+    model_config = ConfigDict(frozen=True)
+
+    request: GenerationRequest
+    prompt: RenderedPrompt
+    budget: int
+
+
+class InferenceBackend(ABC):
+    """A loaded model that generates and verifies; one instance serves one ``ModelSpec``.
+
+    Calls are serialised by an internal lock: neither a torch model nor a vLLM ``LLM`` may be
+    driven from two threads at once, and a daemon serving HTTP has many threads. Several jobs
+    are still run together by passing them in one ``generate`` call (vLLM batches them).
+    """
+
+    backend_name: ClassVar[str]
+
+    def __init__(
+        self,
+        spec: ModelSpec,
+        *,
+        policy: VerificationPolicy | None = None,
+        model_id_cache: Path | None = None,
+    ) -> None:
+        self._spec = spec
+        self._policy = policy or VerificationPolicy()
+        self._model_id_cache = model_id_cache
+        self._model_id: str | None = None
+        self._lock = threading.RLock()
+
+    # ------------------------------------------------------------------ identity
+    @property
+    def spec(self) -> ModelSpec:
+        """The catalogue entry this backend serves."""
+        return self._spec
+
+    @property
+    def policy(self) -> VerificationPolicy:
+        """The tolerances ``verify`` applies."""
+        return self._policy
+
+    @property
+    def model_id(self) -> str:
+        """``sha256:<hex>`` of the exact weights (hashed once, then cached)."""
+        if self._model_id is None:
+            self._model_id = compute_model_id(self._spec, self._model_id_cache)
+        return self._model_id
+
+    def check_pinned_weights(self) -> None:
+        """Refuse weights that differ from the catalogue's ``expected_model_id`` pin."""
+        expected = self._spec.expected_model_id
+        if expected is not None and self.model_id != expected:
+            raise WeightsMismatch(
+                f"weights of {self._spec.name!r} at {self._spec.path} are {self.model_id}, "
+                f"but the catalogue pins {expected}; refusing to serve them under this name"
+            )
+
+    # ------------------------------------------------------------------ lifecycle
+    @property
+    @abstractmethod
+    def loaded(self) -> bool:
+        """True between a successful ``load()`` and ``close()``."""
+
+    @abstractmethod
+    def load(self) -> None:
+        """Load weights and tokenizer from local files only (idempotent)."""
+
+    @abstractmethod
+    def close(self) -> None:
+        """Release the model and its memory (idempotent)."""
+
+    def __enter__(self) -> "InferenceBackend":
+        self.load()
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()
+
+    # ------------------------------------------------------------------ engine hooks
+    @property
+    @abstractmethod
+    def tokenizer(self) -> Any:
+        """The Hugging Face tokenizer of the loaded model."""
+
+    @property
+    @abstractmethod
+    def eos_ids(self) -> frozenset[int]:
+        """Token ids that end generation."""
+
+    @property
+    @abstractmethod
+    def vocab_size(self) -> int:
+        """Number of rows of the model's output layer (valid token ids are below it)."""
+
+    @property
+    def max_model_len(self) -> int:
+        """Longest prompt + output the backend handles."""
+        return self._spec.max_model_len
+
+    @abstractmethod
+    def generate(self, requests: list[GenerationRequest]) -> list[GenerationResult]:
+        """Complete every request; results are in request order."""
+
+    @abstractmethod
+    def _score_claim(self, prompt_ids: list[int], tokens: list[int]) -> Iterator[PositionScores]:
+        """Teacher-forced scores of ``tokens`` after ``prompt_ids``, in ONE forward pass."""
+
+    # ------------------------------------------------------------------ shared logic
+    def _require_loaded(self) -> None:
+        if not self.loaded:
+            raise BackendNotLoaded(f"the {self.backend_name} backend for {self._spec.name!r} is not loaded; call load() first")
+
+    @property
+    def primary_eos(self) -> int:
+        """The EOS id a text-only claim is assumed to have ended with."""
+        eos = getattr(self.tokenizer, "eos_token_id", None)
+        return eos if isinstance(eos, int) and eos in self.eos_ids else min(self.eos_ids)
+
+    def render(self, prompt: str, chat: bool = True) -> RenderedPrompt:
+        """The exact model input a job prompt becomes (chat template applied when ``chat``)."""
+        self._require_loaded()
+        return render_prompt(self.tokenizer, prompt, chat)
+
+    def plan(self, requests: Sequence[GenerationRequest]) -> list[PlannedRequest]:
+        """Render every prompt and fit its budget into the context; refuses before any work."""
+        planned: list[PlannedRequest] = []
+        for index, request in enumerate(requests):
+            prompt = self.render(request.prompt, request.chat)
+            room = self.max_model_len - len(prompt.token_ids)
+            if room < 1:
+                raise PromptTooLong(
+                    f"request {index}: prompt is {len(prompt.token_ids)} tokens, the context of "
+                    f"{self._spec.name!r} is {self.max_model_len}; nothing left to generate"
+                )
+            planned.append(PlannedRequest(request=request, prompt=prompt, budget=min(request.max_tokens, room)))
+        return planned
+
+    def make_result(self, planned: PlannedRequest, output_ids: list[int]) -> GenerationResult:
+        """Package output tokens as a ``GenerationResult`` (shared so every engine agrees)."""
+        finish: FinishReason = "stop" if output_ids and output_ids[-1] in self.eos_ids else "length"
+        content = output_ids[:-1] if finish == "stop" else output_ids
+        return GenerationResult(
+            model_id=self.model_id,
+            text=decode_tokens(self.tokenizer, content),
+            output_token_ids=list(output_ids),
+            prompt_text=planned.prompt.text,
+            prompt_token_ids=list(planned.prompt.token_ids),
+            prompt_tokens=len(planned.prompt.token_ids),
+            completion_tokens=len(output_ids),
+            finish_reason=finish,
+            params=planned.request.params(),
+        )
+
+    def verify(self, prompt: str, claimed: Sequence[int] | str, params: GenerationParams) -> VerificationResult:
+        """Re-check a claimed output (token ids, or text) with one teacher-forced forward pass.
+
+        Accepted only when every claimed token is one the job's decoding rule allows at its
+        position (see ``daemons.miner.inference.verify``); otherwise the result lists the
+        rejected positions, the claimed token and the model's preferred token at each.
+        """
+        with self._lock:
+            self._require_loaded()
+            rendered = render_prompt(self.tokenizer, prompt, params.chat)
+            prompt_ids = rendered.token_ids
+            tokens = claim_tokens(
+                claimed,
+                params,
+                encode=lambda text: encode_text(self.tokenizer, text),
+                eos_ids=self.eos_ids,
+                primary_eos=self.primary_eos,
+                prompt_tokens=len(prompt_ids),
+                max_model_len=self.max_model_len,
+            )
+            mode = "greedy" if params.greedy else "sampling"
+            problems = check_structure(
+                tokens,
+                params,
+                eos_ids=self.eos_ids,
+                vocab_size=self.vocab_size,
+                prompt_tokens=len(prompt_ids),
+                max_model_len=self.max_model_len,
+            )
+            if problems:
+                for_display = [self._describe(p) for p in problems]
+                return build_result(
+                    mode=mode, model_id=self.model_id, prompt_tokens=len(prompt_ids), tokens=tokens,
+                    problems=for_display, policy=self._policy, claimed_logprob_sum=None,
+                )
+            mismatches: list[TokenMismatch] = []
+            logprob_sum = 0.0
+            evidence: list[float] = []
+            best: dict[int, tuple[int, float]] = {}
+            claimed_logprobs: dict[int, float] = {}
+            for scores in self._score_claim(prompt_ids, tokens):
+                verdicts = judge_positions(
+                    scores.logprobs,
+                    scores.claimed_logprobs,
+                    params,
+                    self._policy,
+                    vocab_size=self.vocab_size,
+                    claimed_ranks=scores.claimed_ranks,
+                )
+                claimed_values = [float(v) for v in scores.claimed_logprobs.tolist()]
+                logprob_sum += sum(claimed_values)
+                evidence.extend(verdicts.evidence or [])
+                for row, value in enumerate(claimed_values):
+                    position = scores.offset + row
+                    claimed_logprobs[position] = value
+                    best[position] = (scores.best_token_ids[row], scores.best_logprobs[row])
+                    reason = verdicts.reasons[row]
+                    if reason is not None:
+                        mismatches.append(self._mismatch(position, tokens, claimed_logprobs, best, reason))
+            crossing = first_crossing(evidence, self._policy.sequence_log_threshold) if evidence else None
+            if crossing is not None and all(m.position != crossing for m in mismatches):
+                mismatches.append(self._mismatch(crossing, tokens, claimed_logprobs, best, SEQUENCE_IMPROBABLE))
+            return build_result(
+                mode=mode, model_id=self.model_id, prompt_tokens=len(prompt_ids), tokens=tokens,
+                problems=mismatches, policy=self._policy, claimed_logprob_sum=logprob_sum,
+            )
+
+    def verify_result(self, prompt: str, result: GenerationResult) -> VerificationResult:
+        """Convenience: verify a ``GenerationResult`` by its token ids and parameters."""
+        return self.verify(prompt, result.output_token_ids, result.params)
+
+    def _mismatch(
+        self,
+        position: int,
+        tokens: list[int],
+        claimed_logprobs: dict[int, float],
+        best: dict[int, tuple[int, float]],
+        reason: str,
+    ) -> TokenMismatch:
+        best_id, best_logprob = best[position]
+        return TokenMismatch(
+            position=position,
+            token_id=tokens[position],
+            token_text=self._token_text(tokens[position]),
+            claimed_logprob=claimed_logprobs[position],
+            best_token_id=best_id,
+            best_token_text=self._token_text(best_id),
+            best_logprob=best_logprob,
+            reason=reason,
+        )
+
+    def _token_text(self, token_id: int | None) -> str | None:
+        if token_id is None or not 0 <= token_id < self.vocab_size:
+            return None
+        return decode_tokens(self.tokenizer, [token_id])
+
+    def _describe(self, problem: TokenMismatch) -> TokenMismatch:
+        return problem.model_copy(update={"token_text": self._token_text(problem.token_id)})
+
+
+def split_rows(tensor: "torch.Tensor", chunk: int) -> Iterator[tuple[int, "torch.Tensor"]]:
+    """Yield ``(offset, rows)`` slices so huge ``[N, vocab]`` tensors are judged piecewise."""
+    for start in range(0, tensor.shape[0], chunk):
+        yield start, tensor[start : start + chunk]
