@@ -126,7 +126,7 @@ class AitbcApp(App[None]):
         self._dirty.add(message.source)
         if not self._flush_pending:
             self._flush_pending = True
-            self.set_timer(FLUSH_S, self._repaint)
+            self.set_timer(getattr(self.screen, "REPAINT_S", FLUSH_S), self._repaint)
 
     def _repaint(self) -> None:
         self._flush_pending = False

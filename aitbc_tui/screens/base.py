@@ -36,6 +36,8 @@ class SectionScreen(Screen[None]):
 
     SECTION: ClassVar[str] = ""
     TITLE_TEXT: ClassVar[str] = ""
+    REPAINT_S: ClassVar[float] = 0.25
+    """Shortest time between two repaints of this screen caused by daemon data."""
 
     @property
     def aitbc(self) -> AitbcApp:
