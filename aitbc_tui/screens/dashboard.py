@@ -11,7 +11,7 @@ from aitbc_tui.format import ait, clock, gib, seconds, short_addr, short_hash
 from aitbc_tui.models import Store
 from aitbc_tui.screens.base import SectionScreen
 from aitbc_tui.widgets.feed import EventFeed
-from aitbc_tui.widgets.panels import bar, kv, notice, spark
+from aitbc_tui.widgets.panels import TextView, bar, kv, notice, spark
 
 
 def chain_summary(store: Store) -> Text:
@@ -150,17 +150,17 @@ class DashboardScreen(SectionScreen):
         with Grid(id="dash"):
             with Vertical(id="chain-panel", classes="panel") as chain:
                 chain.border_title = "Chain"
-                yield Static(id="chain-info")
+                yield TextView(id="chain-info")
                 yield Sparkline([], id="block-spark")
             with Vertical(id="jobs-panel", classes="panel") as jobs:
                 jobs.border_title = "Jobs"
-                yield Static(id="jobs-info")
+                yield TextView(id="jobs-info")
             with Vertical(id="wallet-panel", classes="panel") as wallet:
                 wallet.border_title = "Balances & rewards"
-                yield Static(id="wallet-info")
+                yield TextView(id="wallet-info")
             with Vertical(id="gpu-panel", classes="panel") as gpu:
                 gpu.border_title = "Miner / GPUs"
-                yield Static(id="gpu-info")
+                yield TextView(id="gpu-info")
             with Vertical(id="events-panel", classes="panel") as events:
                 events.border_title = "Recent events"
                 yield EventFeed(self.store.events, id="feed")
@@ -168,13 +168,13 @@ class DashboardScreen(SectionScreen):
     def update_body(self, changed: frozenset[str]) -> None:
         store = self.store
         if "node" in changed or "wallet" in changed:
-            self.query_one("#chain-info", Static).update(chain_summary(store))
+            self.query_one("#chain-info", TextView).show(chain_summary(store))
             spark = self.query_one("#block-spark", Sparkline)
             spark.data = store.node.block_intervals_s[-60:]
-            self.query_one("#wallet-info", Static).update(balances_summary(store))
+            self.query_one("#wallet-info", TextView).show(balances_summary(store))
         if "coordinator" in changed:
-            self.query_one("#jobs-info", Static).update(jobs_summary(store))
+            self.query_one("#jobs-info", TextView).show(jobs_summary(store))
         if "miner" in changed:
             panel = self.query_one("#gpu-panel")
-            self.query_one("#gpu-info", Static).update(gpu_summary(store, max(24, panel.size.width - 4)))
+            self.query_one("#gpu-info", TextView).show(gpu_summary(store, max(24, panel.size.width - 4)))
         self.query_one(EventFeed).sync()

@@ -33,7 +33,7 @@ from aitbc_tui.screens.dialogs import (
     TransferRequest,
     transfer_summary,
 )
-from aitbc_tui.widgets.panels import kv, notice
+from aitbc_tui.widgets.panels import TextView, kv, notice
 
 _STATUS_STYLE = {"queued": "yellow", "assigned": "cyan", "running": "bold cyan", "completed": "green",
                  "failed": "bold red", "cancelled": "dim"}
@@ -126,14 +126,14 @@ class JobsScreen(SectionScreen):
         self._selected: str | None = None
 
     def compose_body(self) -> ComposeResult:
-        yield Static(id="jobs-queue")
+        yield TextView(id="jobs-queue")
         with Horizontal(id="jobs-body"):
             table = DataTable(id="job-table", cursor_type="row", zebra_stripes=True)
             table.border_title = "Jobs"
             yield table
             with VerticalScroll(id="job-detail", classes="panel") as detail:
                 detail.border_title = "Job"
-                yield Static(id="job-info")
+                yield TextView(id="job-info")
 
     def on_mount(self) -> None:
         table = self.query_one("#job-table", DataTable)
@@ -147,17 +147,17 @@ class JobsScreen(SectionScreen):
 
     def update_body(self, changed: frozenset[str]) -> None:
         store = self.store
-        queue = self.query_one("#jobs-queue", Static)
+        queue = self.query_one("#jobs-queue", TextView)
         note = self.unavailable_text("coordinator", "Jobs")
         if note is not None:
-            queue.update(notice(note))
+            queue.show(notice(note))
         else:
             line = queue_line(store)
             served = store.coordinator.served
             line.append("   models: ", style="dim")
             line.append(", ".join(f"{m.name} ({m.miners} miner{'s' if m.miners != 1 else ''})" for m in served)
                         if served else "none served")
-            queue.update(line)
+            queue.show(line)
         if "coordinator" not in changed:
             return
         table = self.query_one("#job-table", DataTable)
@@ -178,9 +178,9 @@ class JobsScreen(SectionScreen):
         self._show_detail()
 
     def _show_detail(self) -> None:
-        info = self.query_one("#job-info", Static)
+        info = self.query_one("#job-info", TextView)
         job = self.store.coordinator.job(self._selected) if self._selected else None
-        info.update(job_detail(job) if job else notice("no job selected; press n to submit one"))
+        info.show(job_detail(job) if job else notice("no job selected; press n to submit one"))
 
     def selected_job(self) -> JobRow | None:
         return self.store.coordinator.job(self._selected) if self._selected else None

@@ -17,7 +17,7 @@ from textual.widgets import DataTable, Static
 from aitbc_tui.format import ait, clock, short_addr, short_hash
 from aitbc_tui.models import MinerModel, Store
 from aitbc_tui.screens.base import SectionScreen
-from aitbc_tui.widgets.panels import kv, notice
+from aitbc_tui.widgets.panels import TextView, kv, notice
 from aitbc_tui.widgets.telemetry import GpuCard, HostCard
 
 
@@ -74,10 +74,10 @@ class MinerScreen(SectionScreen):
         self._gpu_indexes: list[int] | None = None
 
     def compose_body(self) -> ComposeResult:
-        yield Static(id="miner-headline")
+        yield TextView(id="miner-headline")
         with Horizontal(id="miner-body"):
             with VerticalScroll(id="devices"):
-                yield Static(id="gpu-note")
+                yield TextView(id="gpu-note")
                 yield HostCard()
             with Vertical(id="miner-side"):
                 served = DataTable(id="served-models", cursor_type="row")
@@ -88,7 +88,7 @@ class MinerScreen(SectionScreen):
                 yield tasks
                 with VerticalScroll(id="earnings", classes="panel") as earnings:
                     earnings.border_title = "Bond & earnings"
-                    yield Static(id="earnings-info")
+                    yield TextView(id="earnings-info")
 
     def on_mount(self) -> None:
         served = self.query_one("#served-models", DataTable)
@@ -104,14 +104,14 @@ class MinerScreen(SectionScreen):
             return
         store = self.store
         note = self.unavailable_text("miner", "Telemetry")
-        headline = self.query_one("#miner-headline", Static)
-        headline.update(notice(note) if note is not None else miner_headline(store.miner))
+        headline = self.query_one("#miner-headline", TextView)
+        headline.show(notice(note) if note is not None else miner_headline(store.miner))
         if note is not None and not store.miner.telemetry_ms:
-            self.query_one("#gpu-note", Static).update(notice(note))
+            self.query_one("#gpu-note", TextView).show(notice(note))
             return
         self._show_devices(store)
         self._show_tables(store)
-        self.query_one("#earnings-info", Static).update(earnings_text(store.miner))
+        self.query_one("#earnings-info", TextView).show(earnings_text(store.miner))
 
     def _show_devices(self, store: Store) -> None:
         model = store.miner
@@ -122,7 +122,7 @@ class MinerScreen(SectionScreen):
             for card in list(devices.query(GpuCard)):
                 card.remove()
             devices.mount_all([GpuCard(i) for i in indexes], before=self.query_one(HostCard))
-        gpu_note = self.query_one("#gpu-note", Static)
+        gpu_note = self.query_one("#gpu-note", TextView)
         if model.gpus:
             gpu_note.display = False
             for gpu in model.gpus:
@@ -131,7 +131,7 @@ class MinerScreen(SectionScreen):
                         card.show(gpu, model)
         else:
             gpu_note.display = True
-            gpu_note.update(Text(f"No GPU: {model.gpu_reason or 'the miner reports no GPU'}", style="yellow"))
+            gpu_note.show(Text(f"No GPU: {model.gpu_reason or 'the miner reports no GPU'}", style="yellow"))
         self.query_one(HostCard).show(model.host, model)
 
     def _show_tables(self, store: Store) -> None:

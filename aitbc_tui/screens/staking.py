@@ -18,7 +18,7 @@ from aitbc_tui.format import ait, percent_bps, short_addr, short_hash
 from aitbc_tui.models import Store, WalletRow
 from aitbc_tui.screens.base import PaletteAction, SectionScreen
 from aitbc_tui.screens.dialogs import ConfirmDialog, PickDialog, TransferDialog, TransferRequest, transfer_summary
-from aitbc_tui.widgets.panels import kv, notice
+from aitbc_tui.widgets.panels import TextView, kv, notice
 
 STAKE_ACTIONS = {"delegate", "unbond", "claim"}
 
@@ -91,7 +91,7 @@ class StakingScreen(SectionScreen):
             stakes = DataTable(id="stakes", cursor_type="row", zebra_stripes=True)
             stakes.border_title = "Your stakes & rewards"
             yield stakes
-            yield Static(id="staking-note")
+            yield TextView(id="staking-note")
 
     def on_mount(self) -> None:
         table = self.query_one("#validators", DataTable)
@@ -120,10 +120,10 @@ class StakingScreen(SectionScreen):
         note = self.unavailable_text("node", "Validators")
         if note is None and not stake_rows(store):
             note = "no stakes held by this installation's accounts"
-        note_widget = self.query_one("#staking-note", Static)
+        note_widget = self.query_one("#staking-note", TextView)
         note_widget.display = note is not None
         if note is not None:
-            note_widget.update(notice(note))
+            note_widget.show(notice(note))
 
     @staticmethod
     def _fill(table: DataTable[Any], rows: list[tuple[str, tuple[Any, ...]]]) -> None:

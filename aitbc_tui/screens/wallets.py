@@ -35,7 +35,7 @@ from aitbc_tui.screens.dialogs import (
     UnlockRequest,
     transfer_summary,
 )
-from aitbc_tui.widgets.panels import notice
+from aitbc_tui.widgets.panels import TextView, notice
 
 WALLET_ACTIONS = {"create_wallet", "import_wallet", "unlock_wallet", "lock_wallet", "send"}
 
@@ -87,7 +87,7 @@ class WalletsScreen(SectionScreen):
             history = DataTable(id="history", cursor_type="row", zebra_stripes=True)
             history.border_title = "History"
             yield history
-            yield Static(id="wallets-note")
+            yield TextView(id="wallets-note")
 
     def on_mount(self) -> None:
         table = self.query_one("#wallet-table", DataTable)
@@ -113,10 +113,10 @@ class WalletsScreen(SectionScreen):
             note = "no wallets yet: press c to create one or i to import one"
         if note is None and store.status["node"].state != "up":
             note = "balances come from the node, which is not connected"
-        widget = self.query_one("#wallets-note", Static)
+        widget = self.query_one("#wallets-note", TextView)
         widget.display = note is not None
         if note is not None:
-            widget.update(notice(note))
+            widget.show(notice(note))
         if changed & {"wallet", "node"}:
             table = self.query_one("#wallet-table", DataTable)
             rows = wallet_rows(store)

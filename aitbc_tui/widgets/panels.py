@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from rich.text import Text
+from textual.widgets import Static
 
 Row = tuple[str, str | Text]
 
@@ -49,3 +50,20 @@ def spark(values: Sequence[float], width: int, low: float = 0.0, high: float | N
     top = high if high is not None else max(tail)
     span = (top - low) or 1.0
     return "".join(_BLOCKS[min(7, max(0, int((v - low) / span * 7.999)))] for v in tail)
+
+
+class TextView(Static):
+    """A Static that ignores updates with unchanged content.
+
+    ``Static.update`` schedules a repaint (and a layout pass for auto-sized widgets) even when
+    nothing changed; the dashboard re-renders its panels after every block, so skipping equal
+    content is most of what keeps the console idle between events.
+    """
+
+    _shown: object = None
+
+    def show(self, content: Text | str) -> None:
+        if content == self._shown:
+            return
+        self._shown = content
+        self.update(content)
