@@ -98,7 +98,7 @@ class VllmBackend(InferenceBackend):
             self._llm = vllm.LLM(**self.engine_arguments())
             self._sampling_params_type = vllm.SamplingParams
             self._tokenizer = self._llm.get_tokenizer()
-            model_config = self._llm.llm_engine.model_config
+            model_config = _model_config(self._llm)
             generation_config = _generation_config(model_config)
             self._eos = eos_token_ids(self._tokenizer, generation_config)
             self._vocab_size = int(model_config.get_vocab_size())
@@ -244,6 +244,15 @@ class VllmBackend(InferenceBackend):
             best_token_ids=best_ids,
             best_logprobs=best_values,
         )
+
+
+def _model_config(llm: Any) -> Any:
+    """vLLM's ``ModelConfig`` of a loaded ``LLM`` (its location moved between releases)."""
+    for owner in (getattr(llm, "llm_engine", None), llm):
+        config = getattr(owner, "model_config", None)
+        if config is not None:
+            return config
+    raise InferenceError("this vLLM version exposes no model_config on LLM; cannot read the vocabulary size")
 
 
 def _generation_config(model_config: Any) -> Any:
