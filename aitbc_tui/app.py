@@ -27,7 +27,9 @@ from daemons.common.home import Home
 from aitbc_tui.commands import AitbcCommands
 from aitbc_tui.config import TuiConfig, load_config, save_config
 from aitbc_tui.models import DAEMONS, SourceStatus, Store
+from aitbc_tui.rigs import RemoteLogTail, Rig
 from aitbc_tui.sources.base import DaemonSource
+from aitbc_tui.sources.logs import LogTail
 from aitbc_tui.widgets.chrome import SECTIONS
 
 FLUSH_S = 0.25
@@ -79,12 +81,17 @@ class AitbcApp(App[None]):
     ]
 
     def __init__(self, home: Home, *, store: Store | None = None, live: bool = True,
-                 config: TuiConfig | None = None, save_settings: bool = True) -> None:
+                 config: TuiConfig | None = None, save_settings: bool = True,
+                 settings_home: Home | None = None, rig: Rig | None = None) -> None:
         self.home = home
+        """Where the daemons' sockets (and logs) are; a rig's forwarded sockets with ``--rig``."""
+        self.settings_home = settings_home or home
+        """Where HOME/tui.toml lives (the operator's own home, also when attached to a rig)."""
+        self.rig = rig
         self.store = store or Store()
         self.live = live
         self.save_settings = save_settings
-        loaded, self._config_problem = (config, None) if config is not None else load_config(home)
+        loaded, self._config_problem = (config, None) if config is not None else load_config(self.settings_home)
         self.config = loaded
         self.sources: dict[str, DaemonSource] = {}
         self._dirty: set[str] = set()
@@ -197,7 +204,7 @@ class AitbcApp(App[None]):
         if not self.save_settings:
             return
         try:
-            save_config(self.home, self.config)
+            save_config(self.settings_home, self.config)
         except OSError as exc:
             self.notify(f"could not save settings: {exc.strerror or exc}", title="Settings", severity="warning")
 
@@ -229,6 +236,12 @@ class AitbcApp(App[None]):
     def daemon_states(self) -> dict[str, str]:
         return {name: self.store.status[name].state for name in DAEMONS}
 
+    def log_tail(self) -> LogTail | RemoteLogTail:
+        """The daemons' logs: HOME/logs here, or the rig's through SSH."""
+        if self.rig is not None:
+            return RemoteLogTail(self.rig)
+        return LogTail(self.home.logs_dir)
+
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(prog="aitbc-tui", description=(
@@ -247,12 +260,19 @@ def main(argv: list[str] | None = None) -> None:
     except (ValueError, OSError) as exc:
         sys.stderr.write(f"aitbc-tui: invalid home: {exc}\n")
         raise SystemExit(2) from None
-    if args.rig is not None:
-        from aitbc_tui.rigs import RigError, attach_rig
+    if args.rig is None:
+        AitbcApp(home).run()
+        return
+    from aitbc_tui.rigs import RigError, RigTunnel, find_rig
 
-        try:
-            home = attach_rig(home, args.rig)
-        except RigError as exc:
-            sys.stderr.write(f"aitbc-tui: {exc}\n")
-            raise SystemExit(2) from None
-    AitbcApp(home).run()
+    try:
+        rig = find_rig(home, args.rig)
+        tunnel = RigTunnel(rig)
+        tunnel.start()
+    except RigError as exc:
+        sys.stderr.write(f"aitbc-tui: {exc}\n")
+        raise SystemExit(2) from None
+    try:
+        AitbcApp(tunnel.home, settings_home=home, rig=rig).run()
+    finally:
+        tunnel.stop()

@@ -5,7 +5,7 @@ from __future__ import annotations
 from rich.text import Text
 from textual.app import ComposeResult
 from textual.containers import Grid, Vertical
-from textual.widgets import Sparkline, Static
+from textual.widgets import Sparkline
 
 from aitbc_tui.format import ait, clock, gib, seconds, short_addr, short_hash
 from aitbc_tui.models import Store

@@ -15,7 +15,7 @@ from textual import on, work
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, VerticalScroll
-from textual.widgets import DataTable, Static
+from textual.widgets import DataTable
 
 from chain.receipt_verify import ReceiptVerification, verify_settled_receipt
 from daemons.common.errors import DaemonError

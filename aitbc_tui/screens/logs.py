@@ -18,6 +18,7 @@ from textual.timer import Timer
 from textual.widgets import Checkbox, Input, RichLog, Select
 
 from aitbc_tui.screens.base import PaletteAction, SectionScreen
+from aitbc_tui.rigs import RemoteLogTail
 from aitbc_tui.sources.logs import LEVELS, LogLine, LogTail
 
 FOLLOW_EVERY_S = 1.0
@@ -48,7 +49,7 @@ class LogsScreen(SectionScreen):
         Binding("slash", "focus_filter", "Filter", key_display="/"),
     ]
 
-    tail: LogTail
+    tail: LogTail | RemoteLogTail
 
     def __init__(self) -> None:
         super().__init__()
@@ -56,7 +57,7 @@ class LogsScreen(SectionScreen):
         self._services: list[str] = []
 
     def compose_body(self) -> ComposeResult:
-        self.tail = LogTail(self.aitbc.home.logs_dir)
+        self.tail = self.aitbc.log_tail()
         config = self.aitbc.config
         with Horizontal(id="log-controls"):
             yield Select([(name, name) for name in LEVELS], value=config.log_level, allow_blank=False,
@@ -65,7 +66,7 @@ class LogsScreen(SectionScreen):
             yield Input(placeholder="filter text (/)", id="log-filter", compact=True)
             yield Checkbox("Follow", value=config.log_follow, id="log-follow", compact=True)
         log = RichLog(id="log-view", max_lines=SHOWN_LINES, wrap=False, markup=False, auto_scroll=True)
-        log.border_title = "HOME/logs"
+        log.border_title = f"rig {self.aitbc.rig.name}: {self.tail.directory}" if self.aitbc.rig else "HOME/logs"
         yield log
 
     # -- lifecycle: read only while visible --------------------------------------------------------
@@ -81,6 +82,10 @@ class LogsScreen(SectionScreen):
     def on_screen_suspend(self) -> None:
         if self._timer is not None:
             self._timer.pause()
+
+    def on_unmount(self) -> None:
+        if isinstance(self.tail, RemoteLogTail):
+            self.tail.close()
 
     @property
     def following(self) -> bool:

@@ -12,7 +12,7 @@ from typing import Any
 from rich.text import Text
 from textual.app import ComposeResult
 from textual.containers import Horizontal, Vertical, VerticalScroll
-from textual.widgets import DataTable, Static
+from textual.widgets import DataTable
 
 from aitbc_tui.format import ait, clock, short_addr, short_hash
 from aitbc_tui.models import MinerModel, Store

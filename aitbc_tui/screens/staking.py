@@ -10,7 +10,7 @@ from textual import work
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Vertical
-from textual.widgets import DataTable, Static
+from textual.widgets import DataTable
 
 from daemons.common.errors import DaemonError
 
@@ -18,7 +18,7 @@ from aitbc_tui.format import ait, percent_bps, short_addr, short_hash
 from aitbc_tui.models import Store, WalletRow
 from aitbc_tui.screens.base import PaletteAction, SectionScreen
 from aitbc_tui.screens.dialogs import ConfirmDialog, PickDialog, TransferDialog, TransferRequest, transfer_summary
-from aitbc_tui.widgets.panels import TextView, kv, notice
+from aitbc_tui.widgets.panels import TextView, notice
 
 STAKE_ACTIONS = {"delegate", "unbond", "claim"}
 

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import time
 from collections import deque
-from typing import Any
 
 from daemons.common.home import Home
 from daemons.common.models import Event

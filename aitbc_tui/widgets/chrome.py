@@ -33,7 +33,8 @@ class NavBar(Static):
         self.update(self.render_markup())
 
     def render_markup(self) -> str:
-        parts = ["[b reverse] AITBC [/] "]
+        rig = getattr(self.app, "rig", None)
+        parts = [f"[b reverse] AITBC{' @' + rig.name if rig is not None else ''} [/] "]
         for index, (mode, label) in enumerate(SECTIONS, start=1):
             style = "b reverse " if mode == self.active else ""
             parts.append(f"[{style}@click=app.goto('{mode}')] {index} {label} [/]")
