@@ -37,6 +37,7 @@ from chain.errors import ChainError
 from daemons.common.api import ApiError
 from daemons.common.errors import DaemonError
 from daemons.common.events import EventHub
+from daemons.common.logging import audit
 from daemons.coordinator.client import AsyncCoordinatorClient
 from daemons.coordinator.models import ResultReply, Task
 from daemons.miner import tasks as t
@@ -108,6 +109,7 @@ class MinerRuntime:
         self._seed = b""
         self._chain_id: str | None = None
         self._chain_problem: str | None = None
+        self._fail_reason: str | None = None
         self._coord: AsyncCoordinatorClient | None = None
         self._tasks: list[asyncio.Task[Any]] = []
         self._poll_task: asyncio.Task[Any] | None = None
@@ -245,7 +247,7 @@ class MinerRuntime:
 
     async def _fail_all(self, why: str) -> None:
         """Nothing can be served: say so, and hand every task held back to the coordinator."""
-        self.last_error = why
+        self.last_error = self._fail_reason = why
         self._set_phase("failed")
         log.error("miner cannot serve", extra={"reason": why})
         for entry in self.journal.in_state("queued", "running"):
@@ -274,6 +276,8 @@ class MinerRuntime:
                 self.bond.status = "bonded" if outcome.bond >= self.bond.target else "short"
                 if outcome.tx_hash is not None:
                     self.bond.last_tx = outcome.tx_hash
+                    audit("miner_bond", address=self.address, bond=outcome.bond, target=self.bond.target,
+                          tx=outcome.tx_hash)
                     log.info("miner bond topped up", extra={"bond": outcome.bond, "tx": outcome.tx_hash})
                 self._check_chain(outcome.chain_id)
             pause = s.bond_retry * (_BONDED_RECHECK_FACTOR if self.bond.status == "bonded" else 1)
@@ -721,15 +725,22 @@ class MinerRuntime:
         if not self.settings.compute_enabled:
             return [] if self.snapshot is not None else ["starting"]
         why: list[str] = []
-        if self.phase in ("starting", "loading"):
-            why.append(f"{self.phase} models")
+        loading = [sv.name for sv in self.served if sv.backend is not None and not sv.loaded and sv.reason is None]
+        if self.phase == "starting":
+            why.append("starting")
         elif self.phase == "draining":
             why.append("draining (shutting down)")
         elif self.phase == "failed":
-            why.append(self.last_error or "no model can be served")
+            why.append(self._fail_reason or "no model can be served")
+        elif loading:
+            why.append(f"loading {', '.join(loading)}")
+        elif self.phase == "loading":
+            why.append("waiting for the coordinator before taking jobs")
         if not self.registration.registered:
             why.append("not registered with the coordinator" +
                        (f": {self.registration.error}" if self.registration.error else ""))
+        elif self.registration.error:
+            why.append(f"coordinator unreachable: {self.registration.error}")
         if self._chain_problem:
             why.append(self._chain_problem)
         if self.bond.status not in ("bonded", "disabled"):
