@@ -8,6 +8,7 @@ shows how "not ready, and why" is reported.
 
 from __future__ import annotations
 
+import asyncio
 import json
 import signal
 from collections.abc import Iterator
@@ -99,6 +100,22 @@ def test_telemetry_streams_to_subscribers(watcher: Miner) -> None:
         event = stream.receive(30)
     assert event.topic == "telemetry"
     assert {"time_ms", "gpus", "host", "nvml_available", "nvml_error"} <= set(event.data)
+
+
+def test_async_client_for_the_tui(watcher: Miner) -> None:
+    from daemons.common.models import Event
+    from daemons.miner.client import AsyncMinerClient
+    from daemons.miner.models import MinerHealth, MinerStatus
+
+    async def look() -> tuple[MinerHealth, MinerStatus, str, Event]:
+        async with AsyncMinerClient(watcher.home.socket("miner")) as client:
+            async with client.events(["telemetry"]) as stream:
+                event = await asyncio.wait_for(stream.__anext__(), 30)
+            return await client.health(), await client.status(), await client.metrics(), event
+
+    health, status, metrics, event = asyncio.run(look())
+    assert health.ready and status.address == watcher.address
+    assert "aitbc_miner_ready 1" in metrics.splitlines() and event.topic == "telemetry"
 
 
 def test_cli_status_and_telemetry(watcher: Miner) -> None:
