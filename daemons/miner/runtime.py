@@ -270,7 +270,7 @@ class MinerRuntime:
             except BondError as exc:
                 self._bond_problem(str(exc))
             except (DaemonError, ChainError) as exc:
-                self._bond_problem(f"node: {getattr(exc, 'message', None) or exc}")
+                self._bond_problem(f"node: {getattr(exc, 'message', None) or exc}", known=False)
             else:
                 self.bond.on_chain, self.bond.error = outcome.bond, None
                 self.bond.status = "bonded" if outcome.bond >= self.bond.target else "short"
@@ -288,10 +288,11 @@ class MinerRuntime:
         with NodeClient(s.node_target, timeout=s.commit_timeout + 10) as node:
             return ensure_bond(node, self._seed, self.address, self.bond.target, fee, s.commit_timeout)
 
-    def _bond_problem(self, why: str) -> None:
+    def _bond_problem(self, why: str, known: bool = True) -> None:
+        """``known``: the bond was read and is short; otherwise the node could not be asked."""
         if self.bond.error != why:
             log.warning("cannot bond; will retry", extra={"reason": why, "retry_s": self.settings.bond_retry})
-        self.bond.status, self.bond.error = "short", why
+        self.bond.status, self.bond.error = ("short" if known else "unknown"), why
 
     def _check_chain(self, chain_id: str) -> None:
         """The node and the coordinator must be on one chain, or proofs would be for the wrong one."""
