@@ -18,9 +18,10 @@ from functools import partial
 from pathlib import Path
 from typing import Any, ClassVar
 
-from textual.app import App
+from textual.app import App, ScreenStackError
 from textual.binding import Binding
 from textual.message import Message
+from textual.screen import Screen
 
 from daemons.common.home import Home
 
@@ -133,12 +134,21 @@ class AitbcApp(App[None]):
         self._dirty.add(message.source)
         if not self._flush_pending:
             self._flush_pending = True
-            self.set_timer(getattr(self.screen, "REPAINT_S", FLUSH_S), self._repaint)
+            self.set_timer(getattr(self._visible_screen(), "REPAINT_S", FLUSH_S), self._repaint)
+
+    def _visible_screen(self) -> Screen[Any] | None:
+        """The active screen, or None before the first screen is up (or after the last is gone)."""
+        try:
+            return self.screen
+        except (ScreenStackError, KeyError):
+            return None
 
     def _repaint(self) -> None:
         self._flush_pending = False
         changed, self._dirty = frozenset(self._dirty), set()
         self._announce_transitions()
+        if self._visible_screen() is None:
+            return
         for screen in self.screen_stack:
             refresh = getattr(screen, "refresh_data", None)
             if refresh is not None and screen.is_attached:

@@ -105,9 +105,14 @@ class MinerScreen(SectionScreen):
         store = self.store
         note = self.unavailable_text("miner", "Telemetry")
         headline = self.query_one("#miner-headline", TextView)
-        headline.show(notice(note) if note is not None else miner_headline(store.miner))
-        if note is not None and not store.miner.telemetry_ms:
-            self.query_one("#gpu-note", TextView).show(notice(note))
+        seen = store.miner.telemetry_ms is not None
+        body = self.query_one("#miner-body")
+        body.display = seen
+        if note is not None:
+            headline.show(notice(" ".join(note.split("\n")) + ("; showing the last data received" if seen else "")))
+        else:
+            headline.show(miner_headline(store.miner))
+        if not seen:
             return
         self._show_devices(store)
         self._show_tables(store)

@@ -51,7 +51,7 @@ def test_every_screen_and_live_height(node: Daemon) -> None:
             assert "Recent events" in screen_text(app)
             assert "connected to node" in screen_text(app)
             for key, mode, marker in (("2", "chain", "Blocks"), ("3", "jobs", "Jobs"), ("4", "wallets", "Wallets"),
-                                      ("5", "staking", "Validators"), ("6", "miner", "Miner / GPU"),
+                                      ("5", "staking", "Validators"), ("6", "miner", "miner"),
                                       ("7", "logs", "records"), ("1", "dashboard", "Recent events")):
                 await pilot.press(key)
                 await wait_for(pilot, lambda: app.current_mode == mode, f"the {mode} screen")
