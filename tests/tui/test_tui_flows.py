@@ -189,6 +189,32 @@ def test_wallets_send_and_stake(net: Net) -> None:
                            "the stake on chain")
             await wait_for(pilot, lambda: "client" in screen_text(app) and "100.00" in screen_text(app),
                            "the client's stake in the table")
+            # unbond part of it: highlight the client's stake, the dialog offers the bonded amount
+            stakes = app.screen.query_one("#stakes")
+            stakes.focus()
+            row = next(i for i, key in enumerate(app.screen._stake_keys) if key.startswith(CLIENT.address + "/"))
+            stakes.move_cursor(row=row)
+            await pilot.pause()
+            await pilot.press("u")
+            await wait_for(pilot, lambda: isinstance(app.screen, TransferDialog), "the unbond dialog")
+            assert app.screen.query_one("#amount").value == "100.000000"
+            app.screen.query_one("#amount").value = "40"
+            await click(pilot, "#ok")
+            shown = await confirm_with_password(pilot, app)
+            assert "unbonding period" in shown
+            await wait_notified(pilot, "unbond 40.000000 AIT")
+            await wait_for(pilot, lambda: app.store.node.accounts[CLIENT.address].staked == 60 * UNIT
+                           and app.store.node.accounts[CLIENT.address].unbonding, "the unbonding on chain")
+            # claim the stake's rewards
+            await wait_for(pilot, lambda: app.store.node.accounts[CLIENT.address].rewards > 0, "some rewards")
+            row = next(i for i, key in enumerate(app.screen._stake_keys)
+                       if key.startswith(CLIENT.address + "/") and "/unbonding/" not in key)
+            stakes.move_cursor(row=row)
+            await pilot.pause()
+            await pilot.press("c")
+            shown = await confirm_with_password(pilot, app)
+            assert "Rewards" in shown
+            await wait_notified(pilot, "rewards claimed in block")
 
     run(scenario())
 

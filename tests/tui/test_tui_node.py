@@ -57,6 +57,9 @@ def test_every_screen_and_live_height(node: Daemon) -> None:
                 await wait_for(pilot, lambda: app.current_mode == mode, f"the {mode} screen")
                 await wait_text(pilot, marker)
                 assert " AITBC " in screen_text(app).splitlines()[0]
+            # the mouse: the navigation bar's labels are clickable (" 2 Chain " starts at column 21)
+            await pilot.click("#nav", offset=(23, 0))
+            await wait_for(pilot, lambda: app.current_mode == "chain", "a click on the Chain tab")
 
     run(scenario())
 
