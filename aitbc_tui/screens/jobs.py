@@ -54,7 +54,7 @@ def job_rows(store: Store) -> list[tuple[str, tuple[Any, ...]]]:
     rows = []
     for job in store.coordinator.jobs:
         tokens = f"{job.completion_tokens}" if job.completion_tokens is not None else "-"
-        price = ait(job.price, decimals=4, suffix=False) if job.price is not None else "-"
+        price = ait(job.price, suffix=False) if job.price is not None else "-"
         rows.append((job.job_id, (short_hash(job.job_id, 12), job.model[:12], Text(job.status, style=_STATUS_STYLE.get(job.status, "")),
                                   Text(tokens, justify="right"), Text(price, justify="right"), clock(job.updated_ms))))
     return rows
@@ -138,7 +138,7 @@ class JobsScreen(SectionScreen):
     def on_mount(self) -> None:
         table = self.query_one("#job-table", DataTable)
         for label, key, width in (("Job", "job", 13), ("Model", "model", 8), ("Status", "status", 9),
-                                  ("Out", "tokens", 4), ("Price", "price", 8), ("Updated", "updated", 8)):
+                                  ("Out", "tokens", 4), ("Price", "price", 9), ("Updated", "updated", 8)):
             table.add_column(label, key=key, width=width)
 
     @property

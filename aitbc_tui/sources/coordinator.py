@@ -91,6 +91,11 @@ class CoordinatorSource(DaemonSource):
             job = JobRow.model_validate(data)
             before = model.put_job(job)
             if before is None or before.status != job.status:
+                # keep the counters in step with the events; the status poll corrects any drift
+                counts = model.job_counts
+                if before is not None and counts.get(before.status, 0) > 0:
+                    counts[before.status] -= 1
+                counts[job.status] = counts.get(job.status, 0) + 1
                 if job.status == "completed":
                     self._completions.append(time.monotonic())
                     self._update_throughput()
