@@ -17,7 +17,7 @@ from pathlib import Path
 
 DAEMONS = ("node", "coordinator", "miner", "wallet")
 UNIT_TEMPLATES = Path(__file__).resolve().parent.parent / "configs" / "systemd"
-CREDENTIAL_NAMES = {"node": "validator-password", "coordinator": "coordinator-password"}
+CREDENTIAL_NAMES = {"node": "validator-password", "coordinator": "coordinator-password", "miner": "miner-password"}
 
 
 class ServiceInstallError(Exception):

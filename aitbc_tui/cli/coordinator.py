@@ -35,7 +35,7 @@ def init(
 ) -> None:
     """Create the coordinator's chain key; register its address with `aitbc node init --coordinator ADDR`."""
     from daemons.coordinator.init import init_coordinator
-    from daemons.node.init import InitError
+    from daemons.common.daemon_key import InitError
 
     resolved = resolve_home(home)
     with handle_errors():
@@ -67,7 +67,7 @@ def start(
     from daemons.coordinator.chain_view import ChainUnavailable
     from daemons.coordinator.daemon import main
     from daemons.coordinator.settings import CoordinatorSettings
-    from daemons.node.init import InitError
+    from daemons.common.daemon_key import InitError
 
     resolved = resolve_home(home)
     with handle_errors():

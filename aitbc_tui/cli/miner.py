@@ -46,7 +46,7 @@ def init(
 ) -> None:
     """Create the miner's chain key and write the mining table of config.toml; prints the address to fund."""
     from daemons.miner.init import init_miner
-    from daemons.node.init import InitError
+    from daemons.common.daemon_key import InitError
     from pydantic import ValidationError
 
     resolved = resolve_home(home)
@@ -85,7 +85,7 @@ def api_key(
 ) -> None:
     """Store the coordinator API key (role miner) in HOME/keys/miner.apikey, mode 0600."""
     from daemons.miner.init import write_api_key
-    from daemons.node.init import InitError
+    from daemons.common.daemon_key import InitError
 
     resolved = resolve_home(home)
     with handle_errors():
@@ -110,7 +110,7 @@ def start(
     from daemons.miner.daemon import main
     from daemons.miner.inference import CatalogueError
     from daemons.miner.settings import load_miner_settings
-    from daemons.node.init import InitError
+    from daemons.common.daemon_key import InitError
 
     resolved = resolve_home(home)
     with handle_errors():

@@ -27,7 +27,8 @@ def init(
     """Write genesis.json, an encrypted validator key and config.toml into an empty home."""
     from chain.crypto import validate_address
     from chain.params import ChainParams
-    from daemons.node.init import InitError, init_node
+    from daemons.common.daemon_key import InitError
+    from daemons.node.init import init_node
 
     resolved = resolve_home(home)
     funds: dict[str, int] = {}
@@ -73,7 +74,7 @@ def start(
     """Run the node daemon in the foreground until SIGTERM or Ctrl-C."""
     from daemons.common.settings import load_settings
     from daemons.node.daemon import main
-    from daemons.node.init import InitError
+    from daemons.common.daemon_key import InitError
     from daemons.node.settings import NodeSettings
 
     resolved = resolve_home(home)

@@ -17,7 +17,7 @@ def add_install_service(group: typer.Typer, daemon: str) -> None:
         home: Path = typer.Option(Path("/var/lib/aitbc"), "--home", help="The daemon's home on this machine."),
         runtime_dir: Path = typer.Option(Path("/run/aitbc"), help="Where sockets live (systemd RuntimeDirectory)."),
         credential: Optional[Path] = typer.Option(
-            None, help="Password file passed as a systemd credential (node: validator key, coordinator: its key)."),
+            None, help="Password file passed as a systemd credential (node: validator key; coordinator, miner: their keys)."),
         output: Optional[Path] = typer.Option(
             None, help="Only write the unit file into this directory (no root, no systemctl)."),
         no_enable: bool = typer.Option(False, "--no-enable", help="Install without enabling the unit."),

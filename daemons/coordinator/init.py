@@ -8,20 +8,18 @@ in genesis (``aitbc node init --coordinator ADDR``) before the chain accepts its
 
 from __future__ import annotations
 
-import os
-import secrets
 from dataclasses import dataclass
 from pathlib import Path
 
+from daemons.common.daemon_key import (
+    DaemonKey, InitError, create_daemon_key, is_default_password_file, unlock_daemon_key, update_config,
+)
 from daemons.common.home import Home
-from daemons.common.logging import audit
 from daemons.coordinator.settings import CoordinatorSettings
-from daemons.node.init import InitError, read_password_file, update_config, write_private
-from keys import Keystore
 
-KEY_NAME = "coordinator"
-PASSWORD_FILE = "coordinator.password"
-CREDENTIAL_NAME = "coordinator-password"
+COORDINATOR_KEY = DaemonKey(service="coordinator", name="coordinator", password_file="coordinator.password",
+                            credential="coordinator-password")
+__all__ = ["COORDINATOR_KEY", "CoordinatorInit", "InitError", "init_coordinator", "unlock_coordinator_key"]
 
 
 @dataclass(frozen=True)
@@ -34,46 +32,15 @@ class CoordinatorInit:
 
 def init_coordinator(home: Home, *, password_file: Path | None = None, scrypt_n: int | None = None) -> CoordinatorInit:
     """Create the coordinator key in ``home`` and record its address in ``[coordinator]``."""
-    home.ensure()
-    keystore = Keystore(home.keys_dir, **({"scrypt_n": scrypt_n} if scrypt_n else {}))
-    if KEY_NAME in keystore:
-        existing = keystore.get(KEY_NAME)
-        raise InitError(f"this home already has a coordinator key ({existing.address}); "
-                        f"its address is in {home.config_file}")
-    if password_file is None:
-        password_file = home.keys_dir / PASSWORD_FILE
-        password = secrets.token_urlsafe(24)
-        write_private(password_file, password.encode())
-    else:
-        password = read_password_file(password_file)
-    info = keystore.create(password, KEY_NAME, words=None)
+    info, password_file = create_daemon_key(home, COORDINATOR_KEY, password_file=password_file, scrypt_n=scrypt_n)
     values: dict[str, str] = {"coordinator_address": info.address}
-    if password_file != home.keys_dir / PASSWORD_FILE:
+    if not is_default_password_file(home, COORDINATOR_KEY, password_file):
         values["key_password_file"] = str(password_file)
     update_config(home, "coordinator", values)
     return CoordinatorInit(home, info.address, info.pubkey, password_file)
 
 
-def _password(settings: CoordinatorSettings) -> str:
-    if settings.key_password_file:
-        return read_password_file(Path(settings.key_password_file))
-    credentials = os.environ.get("CREDENTIALS_DIRECTORY")
-    if credentials and (Path(credentials) / CREDENTIAL_NAME).is_file():
-        return read_password_file(Path(credentials) / CREDENTIAL_NAME)
-    return read_password_file(settings.home.keys_dir / PASSWORD_FILE)
-
-
 def unlock_coordinator_key(settings: CoordinatorSettings) -> tuple[str, bytes]:
     """(address, seed) of the coordinator key; InitError with the fix when it is missing."""
-    home = settings.home
-    ref = settings.coordinator_address or KEY_NAME
-    keystore = Keystore(home.keys_dir)
-    if ref not in keystore:
-        raise InitError(f"no coordinator key in {home.keys_dir}: run `aitbc coordinator init --home {home.root}` first")
-    keypair = keystore.load_keypair(ref, _password(settings))
-    try:
-        address, seed = keypair.address, keypair.seed_bytes()
-    finally:
-        keypair.wipe()
-    audit("coordinator_key_unlocked", address=address)
-    return address, seed
+    return unlock_daemon_key(settings.home, COORDINATOR_KEY, settings.coordinator_address,
+                             settings.key_password_file)

@@ -11,19 +11,17 @@ The coordinator's API key (role miner) is a secret too: it lives in HOME/keys/mi
 
 from __future__ import annotations
 
-import os
-import secrets
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from daemons.common.home import Home
-from daemons.common.logging import audit
-from daemons.miner.settings import (
-    API_KEY_FILE, CREDENTIAL_NAME, KEY_NAME, PASSWORD_FILE, MinerSettings,
+from daemons.common.daemon_key import (
+    DaemonKey, InitError, create_daemon_key, is_default_password_file, unlock_daemon_key, update_config, write_private,
 )
-from daemons.node.init import InitError, read_password_file, update_config, write_private
-from keys import Keystore
+from daemons.common.home import Home
+from daemons.miner.settings import API_KEY_FILE, CREDENTIAL_NAME, KEY_NAME, PASSWORD_FILE, MinerSettings
+
+MINER_KEY = DaemonKey(service="miner", name=KEY_NAME, password_file=PASSWORD_FILE, credential=CREDENTIAL_NAME)
 
 _API_KEY_MAX = 512
 
@@ -47,21 +45,9 @@ def init_miner(home: Home, *, password_file: Path | None = None, scrypt_n: int |
     values: dict[str, Any] = {"stake_amount": 10_000, "compute_enabled": True, "gpu_devices": [0]}
     values.update({k: v for k, v in (config or {}).items() if v is not None})
     MinerSettings.model_validate({**values, "home": home})  # refuses bad values, nothing written yet
-    home.ensure()
-    keystore = Keystore(home.keys_dir, **({"scrypt_n": scrypt_n} if scrypt_n else {}))
-    if KEY_NAME in keystore:
-        existing = keystore.get(KEY_NAME)
-        raise InitError(f"this home already has a miner key ({existing.address}); its settings are in "
-                        f"{home.config_file} [mining]")
-    if password_file is None:
-        password_file = home.keys_dir / PASSWORD_FILE
-        password = secrets.token_urlsafe(24)
-        write_private(password_file, password.encode())
-    else:
-        password = read_password_file(password_file)
-    info = keystore.create(password, KEY_NAME, words=None)
+    info, password_file = create_daemon_key(home, MINER_KEY, password_file=password_file, scrypt_n=scrypt_n)
     values["key"] = info.address
-    if password_file != home.keys_dir / PASSWORD_FILE:
+    if not is_default_password_file(home, MINER_KEY, password_file):
         values["key_password_file"] = str(password_file)
     update_config(home, "mining", values)
     return MinerInit(home, info.address, info.pubkey, password_file, values)
@@ -94,25 +80,6 @@ def read_api_key(settings: MinerSettings) -> str | None:
     return text or None
 
 
-def _password(settings: MinerSettings) -> str:
-    if settings.key_password_file:
-        return read_password_file(Path(settings.key_password_file))
-    credentials = os.environ.get("CREDENTIALS_DIRECTORY")
-    if credentials and (Path(credentials) / CREDENTIAL_NAME).is_file():
-        return read_password_file(Path(credentials) / CREDENTIAL_NAME)
-    return read_password_file(settings.home.keys_dir / PASSWORD_FILE)
-
-
 def unlock_miner_key(settings: MinerSettings) -> tuple[str, bytes]:
     """(address, seed) of the miner key; InitError with the fix when it is missing."""
-    home = settings.home
-    keystore = Keystore(home.keys_dir)
-    if settings.key not in keystore:
-        raise InitError(f"no miner key {settings.key!r} in {home.keys_dir}: run `aitbc miner init --home {home.root}` first")
-    keypair = keystore.load_keypair(settings.key, _password(settings))
-    try:
-        address, seed = keypair.address, keypair.seed_bytes()
-    finally:
-        keypair.wipe()
-    audit("miner_key_unlocked", address=address)
-    return address, seed
+    return unlock_daemon_key(settings.home, MINER_KEY, settings.key, settings.key_password_file)

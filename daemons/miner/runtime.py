@@ -54,7 +54,7 @@ from daemons.miner.settings import MinerSettings
 from daemons.miner.telemetry import TelemetrySampler, TelemetrySnapshot
 from daemons.miner.worker import InferenceWorker
 from daemons.node.client import AsyncNodeClient, NodeClient
-from daemons.node.init import InitError
+from daemons.common.daemon_key import InitError
 
 log = logging.getLogger("aitbc.miner")
 VERSION = "0.1.0"

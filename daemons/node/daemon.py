@@ -21,15 +21,15 @@ from chain.block import Block
 from chain.tx import JobReceiptPayload
 from daemons.common.api import create_app
 from daemons.common.events import EventHub, events_router
-from daemons.common.logging import audit, setup_logging
+from daemons.common.daemon_key import unlock_daemon_key
+from daemons.common.logging import setup_logging
 from daemons.common.server import run_daemon
 from chain.consensus import Timeouts
 from daemons.node.bft import BftDriver
 from daemons.node.core import CommittedBlock, NodeCore
-from daemons.node.init import read_genesis, read_password_file
+from daemons.node.init import VALIDATOR_KEY, read_genesis
 from daemons.node.rpc import INVALID_REQUEST, PARSE_ERROR, VERSION, NodeApi, RpcError, COMMIT_TIMEOUT, INTERNAL_ERROR
 from daemons.node.settings import NodeSettings
-from keys import Keystore
 from storage.chain_store import ChainStore
 from storage.database import open_database
 from storage.mempool_store import MempoolStore
@@ -37,26 +37,11 @@ from storage.mempool_store import MempoolStore
 log = logging.getLogger("aitbc.node")
 
 
-def _validator_password(settings: NodeSettings) -> str:
-    if settings.validator_password_file:
-        return read_password_file(Path(settings.validator_password_file))
-    credentials = os.environ.get("CREDENTIALS_DIRECTORY")
-    if credentials and (Path(credentials) / "validator-password").is_file():
-        return read_password_file(Path(credentials) / "validator-password")
-    return read_password_file(settings.home.keys_dir / "validator.password")
-
-
 def _unlock_validator(settings: NodeSettings) -> bytes | None:
     if not settings.validator_address:
         return None
-    keystore = Keystore(settings.home.keys_dir)
-    password = _validator_password(settings)
-    keypair = keystore.load_keypair(settings.validator_address, password)
-    try:
-        seed = keypair.seed_bytes()
-    finally:
-        keypair.wipe()
-    audit("validator_key_unlocked", address=settings.validator_address)
+    _, seed = unlock_daemon_key(settings.home, VALIDATOR_KEY, settings.validator_address,
+                                settings.validator_password_file)
     return seed
 
 

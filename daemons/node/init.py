@@ -8,28 +8,23 @@ operators who want more put the password into a systemd credential instead, whic
 
 from __future__ import annotations
 
-import os
-import secrets
 import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import tomli_w
-
 from chain.genesis import Genesis, GenesisAccount, GenesisValidator, load_genesis
 from chain.params import UNIT, ChainParams
+from daemons.common.daemon_key import (
+    DaemonKey, InitError, create_daemon_key, is_default_password_file, update_config,
+)
 from daemons.common.home import Home
-from keys import Keystore
 
-VALIDATOR_KEY_NAME = "validator"
+VALIDATOR_KEY = DaemonKey(service="node", name="validator", password_file="validator.password",
+                          credential="validator-password")
 DEFAULT_CHAIN_ID = "aitbc-dev"
 DEFAULT_VALIDATOR_STAKE = 100_000 * UNIT
 DEFAULT_VALIDATOR_BALANCE = 1_000_000 * UNIT
-
-
-class InitError(Exception):
-    """The home cannot be initialized (already initialized, bad argument)."""
 
 
 @dataclass(frozen=True)
@@ -41,46 +36,9 @@ class InitResult:
     password_file: Path
 
 
-def write_private(path: Path, data: bytes) -> None:
-    """Create ``path`` with mode 0600 from the first byte (never briefly world-readable)."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    try:
-        os.write(fd, data)
-        os.fsync(fd)
-    finally:
-        os.close(fd)
-
-
-def read_password_file(path: Path) -> str:
-    try:
-        return path.read_text(encoding="utf-8").rstrip("\r\n")
-    except FileNotFoundError:
-        raise InitError(f"password file {path} does not exist") from None
-
-
-def update_config(home: Home, section: str, values: dict[str, Any]) -> None:
-    """Merge ``values`` into ``[section]`` of HOME/config.toml, keeping everything else."""
-    import tomllib
-
-    path = home.config_file
-    doc: dict[str, Any] = tomllib.loads(path.read_text(encoding="utf-8")) if path.exists() else {}
-    table = doc.setdefault(section, {})
-    table.update(values)
-    path.write_text(tomli_w.dumps(doc), encoding="utf-8")
-
-
 def create_validator_key(home: Home, password_file: Path | None = None, scrypt_n: int | None = None) -> tuple[str, str, Path]:
     """A new encrypted validator key in ``home``: (address, pubkey hex, password file)."""
-    home.ensure()
-    if password_file is None:
-        password_file = home.keys_dir / "validator.password"
-        password = secrets.token_urlsafe(24)
-        write_private(password_file, password.encode())
-    else:
-        password = read_password_file(password_file)
-    keystore = Keystore(home.keys_dir, **({"scrypt_n": scrypt_n} if scrypt_n else {}))
-    info = keystore.create(password, VALIDATOR_KEY_NAME, words=None)
+    info, password_file = create_daemon_key(home, VALIDATOR_KEY, password_file=password_file, scrypt_n=scrypt_n)
     return info.address, info.pubkey, password_file
 
 
@@ -134,7 +92,7 @@ def init_node(
                            validator_stake=validator_stake, params=params, genesis_time_ms=genesis_time_ms)
     write_genesis(home, genesis)
     settings: dict[str, Any] = {"validator_address": address}
-    if password_file != home.keys_dir / "validator.password":
+    if not is_default_password_file(home, VALIDATOR_KEY, password_file):
         settings["validator_password_file"] = str(password_file)
     update_config(home, "node", settings)
     return InitResult(home, chain_id, address, genesis.hash, password_file)

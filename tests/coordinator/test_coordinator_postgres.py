@@ -16,7 +16,7 @@ import pytest
 from chain.params import UNIT
 from coordkit import MODEL, Network, ScriptedMiner, cleanup, make_network, wait_for, wait_job
 from daemons.common.home import Home
-from daemons.node.init import update_config
+from daemons.common.daemon_key import update_config
 from storage.database import open_database
 
 JOBS_PER_CLIENT = 16

@@ -21,7 +21,7 @@ from daemons.miner.inference import GenerationParams, GenerationResult, Verifica
 from daemons.miner.init import init_miner, read_api_key, unlock_miner_key, write_api_key
 from daemons.miner.journal import JournalEntry, TaskJournal
 from daemons.miner.settings import load_miner_settings
-from daemons.node.init import InitError
+from daemons.common.daemon_key import InitError
 
 MODEL_ID = "ab" * 32
 PARAMS = {"max_tokens": 16, "temperature_milli": 0, "top_p_milli": 1000, "seed": 0}

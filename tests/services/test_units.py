@@ -28,7 +28,7 @@ def test_credential_only_for_keyed_daemons(tmp_path: Path) -> None:
     text = render_unit(UnitOptions(daemon="node", credential_file=tmp_path / "pw"))
     assert f"LoadCredential=validator-password:{tmp_path / 'pw'}" in text
     with pytest.raises(ServiceInstallError):
-        render_unit(UnitOptions(daemon="miner", credential_file=tmp_path / "pw"))
+        render_unit(UnitOptions(daemon="wallet", credential_file=tmp_path / "pw"))
 
 
 def test_unknown_daemon_refused() -> None:
