@@ -282,7 +282,7 @@ class WalletModel(BaseModel):
 # -- coordinator --------------------------------------------------------------------------------
 
 JOB_STATES: tuple[str, ...] = ("queued", "assigned", "running", "completed", "failed", "cancelled")
-MAX_JOBS = 200
+MAX_JOBS = 500
 
 
 class JobRow(BaseModel):

@@ -27,14 +27,14 @@ def chain_summary(store: Store) -> Text:
         validator = Text("not a validator", style="dim")
     else:
         state = "jailed" if own.jailed else "active" if own.active else "inactive"
-        validator = Text(f"{short_addr(own.address)} {state}", style="green" if state == "active" else "red")
+        validator = Text(f"{short_addr(own.address, 6, 4)} {state}", style="green" if state == "active" else "red")
         if node.is_proposer_next:
-            validator.append(" · proposes next", style="dim")
+            validator.append(", next", style="dim")
     rows = [
         ("Height", Text(f"{node.height:,}", style="bold").append(f" · {node.chain_id}", style="dim")),
         ("Latest", f"{clock(node.latest_time_ms)} {short_hash(node.latest_hash)}"),
         ("Block time", f"{seconds(avg)}{target}"),
-        ("Finality", f"on commit (BFT) · {active} validator{'s' if active != 1 else ''}"),
+        ("Finality", f"on commit, {active} validator{'s' if active != 1 else ''}"),
         ("Mempool", f"{node.mempool_size:,} tx{'s' if node.mempool_size != 1 else ''} · peers {node.n_peers}"),
         ("Validator", validator),
     ]

@@ -7,9 +7,6 @@ address in the request, so those calls use a short-lived client made by :meth:`a
 
 from __future__ import annotations
 
-import time
-from collections import deque
-
 from daemons.common.home import Home
 from daemons.common.models import Event
 from daemons.common.stream import AsyncEventStream
@@ -30,7 +27,6 @@ class CoordinatorSource(DaemonSource):
     def __init__(self, home: Home, store: Store, changed: Changed) -> None:
         super().__init__(home, store, changed)
         self.client = AsyncCoordinatorClient(self.socket, timeout=40.0)
-        self._completions: deque[float] = deque(maxlen=10_000)
 
     def acting_for(self, address: str) -> AsyncCoordinatorClient:
         """A client whose requests act for ``address`` (close it after use)."""
@@ -46,7 +42,7 @@ class CoordinatorSource(DaemonSource):
             await first_done(self._consume(stream), every(STATUS_EVERY_S, self._poll))
 
     async def _snapshot(self) -> None:
-        page = await self.client.jobs(limit=100)
+        page = await self.client.jobs(limit=500)
         model = self.store.coordinator
         model.jobs = sorted((JobRow.model_validate(j.model_dump()) for j in page.jobs),
                             key=lambda j: j.created_ms, reverse=True)
@@ -76,10 +72,13 @@ class CoordinatorSource(DaemonSource):
         self._update_throughput()
 
     def _update_throughput(self) -> None:
-        horizon = time.monotonic() - THROUGHPUT_WINDOW_S
-        while self._completions and self._completions[0] < horizon:
-            self._completions.popleft()
-        self.store.coordinator.throughput_per_min = len(self._completions) / (THROUGHPUT_WINDOW_S / 60)
+        """Jobs completed in the last five minutes, from the coordinator's own timestamps (so a
+        console started a minute ago still shows the real rate). Counted over the newest
+        ``MAX_JOBS`` jobs the console holds, so it reads low above ~100 jobs a minute."""
+        model = self.store.coordinator
+        horizon = now_ms() - int(THROUGHPUT_WINDOW_S * 1000)
+        done = sum(1 for job in model.jobs if job.status == "completed" and job.updated_ms >= horizon)
+        model.throughput_per_min = done / (THROUGHPUT_WINDOW_S / 60)
 
     async def _consume(self, stream: AsyncEventStream) -> None:
         async for event in stream:
@@ -97,7 +96,6 @@ class CoordinatorSource(DaemonSource):
                     counts[before.status] -= 1
                 counts[job.status] = counts.get(job.status, 0) + 1
                 if job.status == "completed":
-                    self._completions.append(time.monotonic())
                     self._update_throughput()
                 self.store.events.add(EventLine(time_ms=job.updated_ms or now_ms(), source="coordinator",
                                                 level="warning" if job.status == "failed" else "info",
