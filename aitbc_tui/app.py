@@ -21,7 +21,7 @@ from typing import Any, ClassVar
 from textual.app import App, ScreenStackError
 from textual.binding import Binding
 from textual.message import Message
-from textual.screen import Screen
+from textual.screen import ModalScreen, Screen
 
 from daemons.common.home import Home
 
@@ -178,6 +178,8 @@ class AitbcApp(App[None]):
     # -- actions -----------------------------------------------------------------------------------
 
     async def action_goto(self, mode: str) -> None:
+        if isinstance(self._visible_screen(), ModalScreen):
+            return  # a dialog is open: finish or cancel it first (its action is waiting for it)
         if mode in self.MODES and self.current_mode != mode:
             await self.switch_mode(mode)
 
