@@ -99,17 +99,16 @@ def down(home: Optional[Path] = HOME_OPTION, as_json: bool = JSON_OPTION) -> Non
         typer.echo(f"nothing was running in {resolved.root}")
 
 
-def network_status(home: Optional[Path], as_json: bool) -> None:
-    """Each daemon's state on this home."""
+def collect_status(resolved: Any) -> dict[str, Any]:
+    """Each daemon's state on one home (a local home, or a rig's sockets forwarded over SSH)."""
     from aitbc_tui.supervisor import SERVICES, health, running_pid
 
-    resolved = resolve_home(home)
     data: dict[str, Any] = {"home": str(resolved.root), "services": {}}
     for service in SERVICES:
         pid = running_pid(resolved, service)
-        answer = health(resolved, service) if pid is not None else None
-        data["services"][service] = {"running": pid is not None, "pid": pid, "healthy": answer is not None,
-                                     "socket": str(resolved.socket(service))}
+        answer = health(resolved, service)
+        data["services"][service] = {"running": pid is not None or answer is not None, "pid": pid,
+                                     "healthy": answer is not None, "socket": str(resolved.socket(service))}
     if data["services"]["node"]["healthy"]:
         from daemons.node.client import NodeClient
 
@@ -117,15 +116,20 @@ def network_status(home: Optional[Path], as_json: bool) -> None:
             status = client.status()
         data["chain"] = {"chain_id": status["chain_id"], "height": status["height"],
                          "mempool_size": status["mempool_size"]}
+    return data
 
-    def human(d: dict[str, Any]) -> str:
-        lines = [f"home {d['home']}"]
-        for name, s in d["services"].items():
-            state = "healthy" if s["healthy"] else ("running, not answering" if s["running"] else "stopped")
-            lines.append(f"  {name:12} {state}{'  pid ' + str(s['pid']) if s['pid'] else ''}")
-        if "chain" in d:
-            c = d["chain"]
-            lines.append(f"  chain        {c['chain_id']} height {c['height']}, {c['mempool_size']} pending txs")
-        return "\n".join(lines)
 
-    emit(data, as_json, human)
+def render_status(d: dict[str, Any]) -> str:
+    lines = [f"home {d['home']}"]
+    for name, s in d["services"].items():
+        state = "healthy" if s["healthy"] else ("running, not answering" if s["running"] else "stopped")
+        lines.append(f"  {name:12} {state}{'  pid ' + str(s['pid']) if s['pid'] else ''}")
+    if "chain" in d:
+        c = d["chain"]
+        lines.append(f"  chain        {c['chain_id']} height {c['height']}, {c['mempool_size']} pending txs")
+    return "\n".join(lines)
+
+
+def network_status(home: Optional[Path], as_json: bool) -> None:
+    """Each daemon's state on this home."""
+    emit(collect_status(resolve_home(home)), as_json, render_status)
