@@ -29,7 +29,8 @@ class UnitOptions:
     daemon: str
     user: str = "aitbc"
     home: Path = Path("/var/lib/aitbc")
-    runtime_dir: Path = Path("/run/aitbc")
+    runtime_dir: Path | None = None
+    """Where sockets live; None keeps them in HOME/run, where the CLI finds them with just --home."""
     executable: str = ""
     """The command that starts ``aitbc`` (default: this interpreter's ``-m aitbc_tui.cli``)."""
     credential_file: Path | None = None
@@ -59,13 +60,19 @@ def render_unit(options: UnitOptions) -> str:
             raise ServiceInstallError(f"the {options.daemon} daemon takes no credential file")
         credentials = f"LoadCredential={name}:{options.credential_file}\n"
     for placeholder, value in {
-        "@USER@": options.user, "@HOME@": str(options.home), "@RUNTIME@": str(options.runtime_dir),
+        "@USER@": options.user, "@HOME@": str(options.home),
         "@EXEC@": options.executable or default_executable(),
     }.items():
         if any(c in value for c in "\n\r"):
             raise ServiceInstallError(f"{placeholder.strip('@').lower()} must be one line")
         text = text.replace(placeholder, value)
-    return text.replace("@CREDENTIALS@\n", credentials)
+    runtime = ""
+    if options.runtime_dir is not None:
+        if options.runtime_dir.parent != Path("/run") or not options.runtime_dir.name:
+            raise ServiceInstallError("--runtime-dir must be a directory directly under /run (systemd RuntimeDirectory)")
+        runtime = (f"Environment=AITBC_RUNTIME_DIR={options.runtime_dir}\nRuntimeDirectory={options.runtime_dir.name}\n"
+                   "RuntimeDirectoryMode=0750\nRuntimeDirectoryPreserve=yes\n")
+    return text.replace("@CREDENTIALS@\n", credentials).replace("@RUNTIME@", runtime)
 
 
 def unit_name(daemon: str) -> str:

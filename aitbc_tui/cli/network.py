@@ -11,8 +11,17 @@ import typer
 from aitbc_tui.cli.common import HOME_OPTION, JSON_OPTION, emit, fail, handle_errors, resolve_home
 
 
+def _say(message: str) -> None:
+    """Progress on stderr. A closed pipe (``aitbc up | tee log`` after Ctrl-C killed tee) must
+    never stop us from stopping the daemons, so writing may fail silently."""
+    try:
+        typer.echo(message, err=True)
+    except (BrokenPipeError, OSError):
+        pass
+
+
 def _progress(message: str) -> None:
-    typer.echo(f"  {message}", err=True)
+    _say(f"  {message}")
 
 
 def up(
@@ -35,34 +44,40 @@ def up(
     resolved = resolve_home(home)
     supervisor = Supervisor(resolved, detach=detach, progress=_progress)
     ports = Ports(rpc=rpc_port, ws=ws_port, coordinator=coordinator_port, miner=miner_port)
-    interrupted = False
 
     def _interrupt(signum: int, frame: Any) -> None:
         raise KeyboardInterrupt
 
     signal.signal(signal.SIGTERM, _interrupt)
+    keep_running = False
+    code = 1
     try:
-        with handle_errors():
-            summary = bring_up(resolved, supervisor, ports=ports, block_time=block_time, validators=validators)
-    except (SupervisorError, DevnetError) as exc:
-        supervisor.stop_children()
-        fail(str(exc))
-    except KeyboardInterrupt:
-        typer.echo("\ninterrupted: stopping what was started", err=True)
-        supervisor.stop_children()
-        raise typer.Exit(130)
-    emit(summary, as_json, _render_summary)
-    if detach:
-        return
-    typer.echo("Running in the foreground; Ctrl-C stops every daemon.", err=True)
-    try:
-        exited = supervisor.watch()
-        typer.echo(f"{exited} exited; stopping the others (see {resolved.logs_dir / (exited + '.out')})", err=True)
-    except KeyboardInterrupt:
-        interrupted = True
-        typer.echo("\nstopping...", err=True)
-    supervisor.stop_children()
-    raise typer.Exit(0 if interrupted else 1)
+        try:
+            with handle_errors():
+                summary = bring_up(resolved, supervisor, ports=ports, block_time=block_time, validators=validators)
+        except (SupervisorError, DevnetError) as exc:
+            fail(str(exc))
+        except KeyboardInterrupt:
+            _say("\ninterrupted: stopping what was started")
+            code = 130
+            raise typer.Exit(code) from None
+        emit(summary, as_json, _render_summary)
+        if detach:
+            keep_running = True
+            return
+        _say("Running in the foreground; Ctrl-C stops every daemon.")
+        try:
+            exited = supervisor.watch()
+            _say(f"{exited} exited; stopping the others (see {resolved.logs_dir / (exited + '.out')})")
+        except KeyboardInterrupt:
+            _say("\nstopping...")
+            code = 0
+        raise typer.Exit(code)
+    finally:
+        # Whatever happened (an error, Ctrl-C, a closed stdout), a foreground `up` leaves nothing
+        # running behind it; only a successful --detach does.
+        if not keep_running:
+            supervisor.stop_children()
 
 
 def _render_summary(s: dict[str, Any]) -> str:

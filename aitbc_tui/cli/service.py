@@ -15,7 +15,9 @@ def add_install_service(group: typer.Typer, daemon: str) -> None:
     def install_service(
         user: str = typer.Option("aitbc", help="System user the daemon runs as (created if missing)."),
         home: Path = typer.Option(Path("/var/lib/aitbc"), "--home", help="The daemon's home on this machine."),
-        runtime_dir: Path = typer.Option(Path("/run/aitbc"), help="Where sockets live (systemd RuntimeDirectory)."),
+        runtime_dir: Optional[Path] = typer.Option(
+            None, help="Put sockets in this /run directory (systemd RuntimeDirectory) instead of HOME/run; "
+                       "CLI users then need the same AITBC_RUNTIME_DIR."),
         credential: Optional[Path] = typer.Option(
             None, help="Password file passed as a systemd credential (node: validator key; coordinator, miner: their keys)."),
         output: Optional[Path] = typer.Option(

@@ -90,12 +90,14 @@ def is_default_password_file(home: Home, key: DaemonKey, path: Path) -> bool:
 
 
 def daemon_key_password(home: Home, key: DaemonKey, configured_file: str = "") -> str:
-    """The password: the configured file, else the systemd credential, else the default file."""
-    if configured_file:
-        return read_password_file(Path(configured_file))
+    """The password: the systemd credential when the unit passes one (the operator's latest
+    word, and readable where the original file may not be), else the configured file, else the
+    default file in HOME/keys."""
     credentials = os.environ.get("CREDENTIALS_DIRECTORY")
     if credentials and (Path(credentials) / key.credential).is_file():
         return read_password_file(Path(credentials) / key.credential)
+    if configured_file:
+        return read_password_file(Path(configured_file))
     return read_password_file(home.keys_dir / key.password_file)
 
 

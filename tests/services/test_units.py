@@ -19,7 +19,7 @@ SYSTEMD_ANALYZE = shutil.which("systemd-analyze")
 def test_rendered_unit_has_hardening_and_restart(daemon: str, tmp_path: Path) -> None:
     text = render_unit(UnitOptions(daemon=daemon, home=tmp_path / "home"))
     assert "@" not in text.replace("multi-user", "")  # every placeholder was filled
-    for line in ("NoNewPrivileges=yes", "ProtectSystem=strict", "PrivateTmp=yes", "RuntimeDirectory=aitbc",
+    for line in ("NoNewPrivileges=yes", "ProtectSystem=strict", "PrivateTmp=yes",
                  "Restart=on-failure", "StandardOutput=journal", "User=aitbc", f"{daemon} start --home {tmp_path / 'home'}"):
         assert line in text
 
@@ -29,6 +29,15 @@ def test_credential_only_for_keyed_daemons(tmp_path: Path) -> None:
     assert f"LoadCredential=validator-password:{tmp_path / 'pw'}" in text
     with pytest.raises(ServiceInstallError):
         render_unit(UnitOptions(daemon="wallet", credential_file=tmp_path / "pw"))
+
+
+def test_runtime_dir_is_opt_in(tmp_path: Path) -> None:
+    plain = render_unit(UnitOptions(daemon="node", home=tmp_path))
+    assert "AITBC_RUNTIME_DIR" not in plain and "RuntimeDirectory=" not in plain  # sockets in HOME/run
+    moved = render_unit(UnitOptions(daemon="node", home=tmp_path, runtime_dir=Path("/run/aitbc")))
+    assert "Environment=AITBC_RUNTIME_DIR=/run/aitbc" in moved and "RuntimeDirectory=aitbc" in moved
+    with pytest.raises(ServiceInstallError, match="under /run"):
+        render_unit(UnitOptions(daemon="node", runtime_dir=Path("/var/tmp/x")))
 
 
 def test_unknown_daemon_refused() -> None:
