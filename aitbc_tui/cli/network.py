@@ -124,6 +124,13 @@ def collect_status(resolved: Any) -> dict[str, Any]:
         answer = health(resolved, service)
         data["services"][service] = {"running": pid is not None or answer is not None, "pid": pid,
                                      "healthy": answer is not None, "socket": str(resolved.socket(service))}
+    from aitbc_tui.devnet import validator_homes
+
+    for extra in validator_homes(resolved):
+        answer = health(extra, "node")
+        data["services"][f"node {extra.root.name}"] = {
+            "running": running_pid(extra, "node") is not None or answer is not None,
+            "pid": running_pid(extra, "node"), "healthy": answer is not None, "socket": str(extra.socket("node"))}
     if data["services"]["node"]["healthy"]:
         from daemons.node.client import NodeClient
 
