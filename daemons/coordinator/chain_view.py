@@ -1,8 +1,11 @@
 """What the coordinator reads from and sends to the chain, through the node's RPC.
 
 Chain parameters (minimum miner bond, receipts per transaction, minimum fee, transaction size)
-come from genesis: the node's RPC has no call for them, and the coordinator usually shares the
-node's home. Escrow balances are cached briefly (``escrow_cache``): a cached balance can only be
+come from the node's ``get_params`` (the values in force, so that governance changes are seen),
+re-read every ``params_refresh`` seconds; when the node cannot answer, the last known values
+stay in use. Genesis (HOME/genesis.json or ``genesis_file``) is only the start-up fallback for a
+node that does not answer ``get_params`` yet, and guards against a node running another chain.
+Escrow balances are cached briefly (``escrow_cache``): a cached balance can only be
 too high by a withdrawal, which the chain delays (``escrow_withdraw_delay`` blocks) and which is
 subtracted as soon as it is requested; settled receipts are accounted for by height (see
 ``CoordinatorStore.reserved``).
@@ -60,7 +63,10 @@ class ChainView:
                  timeout: float = 15.0) -> None:
         self.target = node_target(home, node or None)
         self.node = NodeClient(self.target, timeout=timeout)
-        self.params, self.params_from = read_params(home, genesis_file)
+        self.params, self._genesis = read_params(home, genesis_file)
+        self.params_from = "genesis" if self._genesis is not None else "defaults"
+        """Where ``params`` came from: ``node`` (height ``params_height``), ``genesis`` or ``defaults``."""
+        self.params_height: int | None = None
         self.chain_id = ""
         self._escrow_cache_s = escrow_cache_s
         self._escrows: dict[tuple[str, str], tuple[float, Escrow]] = {}
@@ -82,12 +88,36 @@ class ChainView:
                     raise ChainUnavailable(f"node at {self.target} is not reachable: {exc.message}") from None
                 time.sleep(0.2)
         chain_id = str(status["chain_id"])
-        genesis = self.params_from
+        genesis = self._genesis
         if genesis is not None and (genesis.chain_id != chain_id or genesis.hash != status.get("genesis_hash")):
             raise ChainUnavailable(f"the node runs chain {chain_id!r} (genesis {str(status.get('genesis_hash'))[:16]}), "
                                    f"but the genesis file is chain {genesis.chain_id!r} ({genesis.hash[:16]})")
         self.chain_id = chain_id
+        self.refresh_params()
         return status
+
+    def refresh_params(self) -> bool:
+        """Read the parameters in force from the node; on failure keep the last known ones
+        (a node restarting for a moment must not stop matching or settlement). True if read."""
+        try:
+            reply = self.node.get_params()
+            raw = reply["params"]
+            # A newer node may know parameters this coordinator does not: use the ones it knows.
+            params = ChainParams.model_validate({k: v for k, v in raw.items() if k in ChainParams.model_fields})
+            height = int(reply.get("height", 0))
+        except DaemonError as exc:
+            log.warning("cannot read chain parameters from the node; keeping the last known",
+                        extra={"error": exc.message, "params_from": self.params_from})
+            return False
+        except (KeyError, TypeError, AttributeError, ValueError) as exc:
+            log.warning("the node's chain parameters are not usable; keeping the last known",
+                        extra={"error": str(exc)[:300], "params_from": self.params_from})
+            return False
+        if params != self.params and self.params_from == "node":
+            changed = {k: v for k, v in params.model_dump().items() if getattr(self.params, k) != v}
+            log.info("chain parameters changed", extra={"height": height, "changed": changed})
+        self.params, self.params_from, self.params_height = params, "node", height
+        return True
 
     # -- reads -------------------------------------------------------------------------------------
 

@@ -5,7 +5,9 @@
 - maintenance (every ``reap_interval``): re-queue work of lost or late miners, re-read miners'
   bonds, and match (work queued through another coordinator process is assigned here too);
 - settlement (every ``settle_interval``): batch receipts onto the chain and submit slashes,
-  in the one process that holds the settlement lease.
+  in the one process that holds the settlement lease;
+- chain parameters (every ``params_refresh``): re-read from the node, so that governance
+  changes (minimum bond, fees, receipts per transaction) apply without a restart.
 """
 
 from __future__ import annotations
@@ -76,9 +78,9 @@ class CoordinatorRuntime:
         self.chain = ChainView(settings.home, settings.node, settings.genesis_file, settings.escrow_cache,
                                timeout=max(15.0, settings.commit_timeout + 10))
         await asyncio.to_thread(self.chain.connect, NODE_WAIT_S)
-        if self.chain.params_from is None:
-            log.warning("no genesis file: using the protocol's default chain parameters (set genesis_file "
-                        "in [coordinator] to the chain's genesis.json)")
+        if self.chain.params_from != "node":
+            log.warning("the node did not give its chain parameters; using those of %s until it does",
+                        "the genesis file" if self.chain.params_from == "genesis" else "the protocol's defaults")
         address, seed = await asyncio.to_thread(unlock_coordinator_key, settings)
         database = await asyncio.to_thread(open_database, settings.database_url,
                                            settings.home.database_file("coordinator"))
@@ -89,6 +91,8 @@ class CoordinatorRuntime:
         self._tasks = [
             asyncio.create_task(self._every(settings.reap_interval, self._maintain), name="maintenance"),
             asyncio.create_task(self._every(settings.settle_interval, self.settler.tick), name="settlement"),
+            asyncio.create_task(self._every(settings.params_refresh, self.chain.refresh_params, first_after=True),
+                                name="chain-params"),
         ]
         log.info("coordinator started", extra={"address": address, "chain_id": self.chain.chain_id,
                                                "node": str(self.chain.target),
@@ -111,7 +115,9 @@ class CoordinatorRuntime:
         self.core.refresh_bonds()
         self.core.match()
 
-    async def _every(self, interval: float, work: Any) -> None:
+    async def _every(self, interval: float, work: Any, first_after: bool = False) -> None:
+        if first_after:
+            await asyncio.sleep(interval)
         while True:
             try:
                 await asyncio.to_thread(work)

@@ -25,8 +25,12 @@ class CoordinatorSettings(CommonSettings):
         "", description="file holding the coordinator key's password; default HOME/keys/coordinator.password, "
                         "or $CREDENTIALS_DIRECTORY/coordinator-password under systemd")
     genesis_file: str = Field(
-        "", description="genesis.json to read chain parameters from (minimum miner bond, receipts per "
-                        "transaction, minimum fee); default HOME/genesis.json when present")
+        "", description="genesis.json: start-up fallback for the chain parameters while the node does not "
+                        "answer get_params, and a check that the node runs this chain; default "
+                        "HOME/genesis.json when present")
+    params_refresh: float = Field(30.0, gt=0, le=3600,
+                                  description="seconds between re-reading the chain parameters in force from the "
+                                              "node (governance may change them)")
 
     settle_interval: float = Field(5.0, gt=0, le=3600, description="seconds between receipt settlement batches")
     max_receipts_per_tx: int = Field(0, ge=0, le=10_000,

@@ -245,3 +245,27 @@ def test_invalid_proofs_are_refused_and_the_job_moves_on(net: Network) -> None:
         finally:
             good.stop()
         assert done.miner == good.address
+
+
+def test_chain_parameters_come_from_the_node_and_survive_its_absence(net: Network, tmp_path: Any) -> None:
+    """The coordinator reads the parameters in force from the node (governance may have changed
+    them since genesis); when the node cannot answer, it keeps the last values it read."""
+    from daemons.common.home import Home
+    from daemons.coordinator.chain_view import ChainView
+    from daemons.node.client import NodeClient
+
+    view = ChainView(Home(root=tmp_path / "no-genesis"), str(net.home.socket("node")))
+    try:
+        assert view.params_from == "defaults" and view.params == ChainParams()
+        view.connect(10)
+        assert view.params_from == "node" and view.params_height is not None
+        with net.node() as node:
+            assert view.params.model_dump() == node.get_params()["params"]
+        assert view.params.block_time_ms == 200  # the network's genesis, not the protocol default
+        known = view.params
+        view.node.close()
+        view.node = NodeClient(tmp_path / "gone.sock", timeout=1)
+        assert view.refresh_params() is False
+        assert view.params == known and view.params_from == "node"
+    finally:
+        view.close()
