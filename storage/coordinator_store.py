@@ -95,7 +95,9 @@ class MinerRow(SchemaModel):
     gpus = peewee.TextField(default="[]")
     free_gpu_mem_mb = peewee.BigIntegerField(default=0)
     free_slots = peewee.IntegerField(default=0)
-    """As last reported by the miner (display only: matching counts assigned tasks itself)."""
+    """Slots the miner last said it can use for this coordinator's tasks: the heartbeat's free
+    slots plus the tasks it reports running (see :func:`open_slots`). 0 while it cannot take
+    work (a model still loading, a drain). Registration resets it to the capacity."""
     telemetry = peewee.TextField(default="{}")
     bond = peewee.BigIntegerField(default=0)
     """The miner's bond on chain when last checked."""
@@ -289,6 +291,18 @@ class MinerRecord(BaseModel):
     slashed: int
     active: int = 0
     """Tasks assigned to it and not finished (filled in by listings)."""
+
+    @property
+    def open_slots(self) -> int:
+        return open_slots(self.capacity, self.free_slots, self.active)
+
+
+def open_slots(capacity: int, usable: int, active: int) -> int:
+    """Tasks a miner may be given now: what its capacity and its own last report (``usable``,
+    the ``free_slots`` column) allow, less the tasks it holds. The report is counted with the
+    tasks the miner was running when it sent it, so a finished task frees its slot at once,
+    without waiting for the next heartbeat; a miner that reports no room gets no new work."""
+    return min(capacity, usable) - active
 
 
 class JobRecord(BaseModel):
@@ -708,7 +722,8 @@ class CoordinatorStore:
 
     def assign(self, *, now_ms: int, live_since_ms: int, min_bond: int, deadline_ms: int, rank: Ranking,
                limit: int = 200) -> list[Assignment]:
-        """Give queued re-checks and jobs to the best live, bonded miners with free slots.
+        """Give queued re-checks and jobs to the best live, bonded miners with free slots
+        (:func:`open_slots`: a miner that reported no free slot gets nothing).
 
         One transaction: re-checks first (they hold up payment for finished work), then jobs in
         fair order. Each job goes to the first miner by ``rank`` that serves its model, has a
@@ -730,7 +745,8 @@ class CoordinatorStore:
             candidates = [
                 Candidate(address=m.address, price_per_1k=m.price_per_1k, free_gpu_mem_mb=m.free_gpu_mem_mb,
                           completed=m.completed, failed=m.failed, slashed=m.slashed,
-                          models=models.get(m.address, {}), free=m.capacity - active.get(m.address, 0))
+                          models=models.get(m.address, {}),
+                          free=open_slots(m.capacity, m.free_slots, active.get(m.address, 0)))
                 for m in miners]
             candidates = sorted((c for c in candidates if c.free > 0 and c.models), key=rank)
             if not candidates:

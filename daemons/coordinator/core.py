@@ -176,7 +176,7 @@ class CoordinatorCore:
         for name, miners in sorted(served.items()):
             result.append(m.ModelInfo(
                 name=name, model_ids=sorted({mi.models[name] for mi in miners}), miners=len(miners),
-                free_slots=sum(max(0, mi.capacity - mi.active) for mi in miners),
+                free_slots=sum(max(0, mi.open_slots) for mi in miners),
                 min_price_per_1k_tokens=min(mi.price_per_1k for mi in miners)))
         return m.ModelList(models=result)
 
@@ -222,7 +222,9 @@ class CoordinatorCore:
         now = self.now_ms()
         gpus = beat.telemetry.get("gpus")
         free_mem = free_gpu_memory(gpus) if isinstance(gpus, list) and all(isinstance(g, dict) for g in gpus) else None
-        if not self.store.touch_miner(miner, now, free_slots=beat.free_slots, free_gpu_mem_mb=free_mem,
+        # Stored with the tasks the miner is running: matching subtracts the tasks it holds itself.
+        usable = None if beat.free_slots is None else beat.free_slots + len(set(beat.running))
+        if not self.store.touch_miner(miner, now, free_slots=usable, free_gpu_mem_mb=free_mem,
                                       telemetry=beat.telemetry):
             raise ApiError(409, "not_registered", f"miner {miner} is not registered: POST /v1/miners/register first")
         self._touched[miner] = now

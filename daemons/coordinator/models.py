@@ -177,7 +177,10 @@ class RegisterReply(BaseModel):
 class Heartbeat(BaseModel):
     model_config = _REQUEST
 
-    free_slots: StrictInt = Field(0, ge=0, le=1024)
+    free_slots: StrictInt | None = Field(
+        None, ge=0, le=1024, description="tasks the miner can take now besides those in `running`; 0 while it "
+                                         "cannot take work (model loading, draining): it then gets none. "
+                                         "Omitted: the last report stands")
     running: list[StrictStr] = Field(default_factory=list, max_length=1024)
     telemetry: dict[str, Any] = Field(default_factory=dict)
 

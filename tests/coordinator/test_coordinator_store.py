@@ -197,6 +197,24 @@ def test_lost_work_is_requeued_elsewhere_then_failed(opener: Opener) -> None:
     assert store.get_miner(second).failed == 1
 
 
+def test_a_miner_reporting_no_free_slot_gets_no_work(opener: Opener) -> None:
+    """A miner still loading its model (or draining) reports 0 free slots: matching respects it,
+    on top of its capacity and the tasks it already holds."""
+    store = opener()
+    loading = miner(store, 1, 0, capacity=2)
+    jobs = sorted([submit(store, addr(1), 1, job_id="a"), submit(store, addr(2), 1, job_id="b")])
+    store.touch_miner(loading, 2, free_slots=0)
+    assert assign(store, 3) == [], "no free slot reported: no task"
+    store.touch_miner(loading, 4, free_slots=1)
+    first = assign(store, 5)
+    assert len(first) == 1 and first[0][2] == loading, "one free slot: one task, capacity notwithstanding"
+    assert assign(store, 6) == []
+    store.touch_miner(loading, 7, free_slots=2)  # one free besides the one it runs
+    second = assign(store, 8)
+    assert len(second) == 1 and sorted([first[0][1], second[0][1]]) == jobs
+    assert store.get_miner(loading).open_slots == 0
+
+
 def test_recheck_goes_to_a_different_clean_miner_and_rejection_slashes(opener: Opener) -> None:
     store = opener()
     job = submit(store, addr(1), 0)
