@@ -886,6 +886,22 @@ class CoordinatorStore:
                 M.update(failed=M.failed + 1).where(M.address == miner).execute()
         return status
 
+    def release_job(self, job_id: str, miner: str, now_ms: int) -> bool:
+        """The miner hands an unanswered job back (a graceful drain): straight back to the queue,
+        with no failure counted, the attempt not used up and the miner not excluded (a miner
+        restarting may well take it again). Until its next heartbeat the miner counts as having
+        no free slot, so the job is not handed straight back to it. False if it is not the miner's."""
+        J, M = self.Job, self.Miner
+        with self._db.atomic():
+            row = self._locked(J.select().where((J.job_id == job_id) & (J.miner == miner) & J.status.in_(BUSY)
+                                                & J.result_ms.is_null())).first()
+            if row is None:
+                return False
+            J.update(status="queued", miner=None, attempts=max(0, row.attempts - 1), assigned_ms=None,
+                     deadline_ms=None, updated_ms=now_ms).where(J.job_id == job_id).execute()
+            M.update(free_slots=0).where(M.address == miner).execute()
+        return True
+
     def _requeue_row(self, row: JobRow, error: str, max_attempts: int, now_ms: int) -> str:
         J = self.Job
         excluded = sorted(set(json.loads(row.excluded)) | ({row.miner} if row.miner else set()))
@@ -941,6 +957,18 @@ class CoordinatorStore:
             V.update(status="queued", verifier=None, excluded=_text(excluded), deadline_ms=None,
                      updated_ms=now_ms).where(V.job_id == job_id).execute()
             M.update(failed=M.failed + 1).where(M.address == verifier).execute()
+        return True
+
+    def release_verify(self, job_id: str, verifier: str, now_ms: int) -> bool:
+        """The verifier hands a re-check back unanswered: re-queued, no failure counted, the
+        verifier not excluded (see :meth:`release_job`)."""
+        V, M = self.Verify, self.Miner
+        with self._db.atomic():
+            updated = (V.update(status="queued", verifier=None, deadline_ms=None, updated_ms=now_ms)
+                       .where((V.job_id == job_id) & (V.verifier == verifier) & V.status.in_(BUSY)).execute())
+            if not updated:
+                return False
+            M.update(free_slots=0).where(M.address == verifier).execute()
         return True
 
     def drop_verify(self, job_id: str, now_ms: int, reason: str) -> bool:

@@ -135,6 +135,12 @@ def build_app(runtime: CoordinatorRuntime) -> FastAPI:
         """A run task's output and proof, a re-check's verdict, or a failure report."""
         return core().result(acting_miner(who), task_id, body)
 
+    @miners.post("/jobs/{task_id}/release", response_model=m.ReleaseReply)
+    def release(task_id: JobId, who: Principal = as_miner) -> m.ReleaseReply:
+        """Hand an unanswered task back (graceful shutdown): it is re-queued at once and, unlike a
+        failure report, counts nothing against the miner; no new work until its next heartbeat."""
+        return core().release(acting_miner(who), task_id)
+
     admin = APIRouter(prefix="/v1/admin", tags=["operator"], dependencies=[Depends(require_operator)])
 
     @admin.post("/keys", response_model=m.KeyCreated, status_code=201)

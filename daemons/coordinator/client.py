@@ -107,6 +107,10 @@ class CoordinatorClient:
     def result(self, task_id: str, body: m.TaskResult | dict[str, Any]) -> m.ResultReply:
         return self._http.post(f"/v1/miners/jobs/{task_id}/result", body, model=m.ResultReply)
 
+    def release(self, task_id: str) -> m.ReleaseReply:
+        """Hand a task back unanswered, without a failure counted (a graceful drain)."""
+        return self._http.post(f"/v1/miners/jobs/{task_id}/release", {}, model=m.ReleaseReply)
+
     # -- operator ---------------------------------------------------------------------------------
 
     def create_key(self, role: str, address: str, label: str = "") -> m.KeyCreated:
@@ -186,6 +190,10 @@ class AsyncCoordinatorClient:
 
     async def result(self, task_id: str, body: m.TaskResult | dict[str, Any]) -> m.ResultReply:
         return await self._http.post(f"/v1/miners/jobs/{task_id}/result", body, model=m.ResultReply)
+
+    async def release(self, task_id: str) -> m.ReleaseReply:
+        """Hand a task back unanswered, without a failure counted (a graceful drain)."""
+        return await self._http.post(f"/v1/miners/jobs/{task_id}/release", {}, model=m.ReleaseReply)
 
     async def miners(self) -> m.MinerList:
         return await self._http.get("/v1/admin/miners", model=m.MinerList)

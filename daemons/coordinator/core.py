@@ -276,6 +276,30 @@ class CoordinatorCore:
             return self._verify_result(miner, task_id[: -len(VERIFY_SUFFIX)], result)
         return self._run_result(miner, task_id, result)
 
+    def release(self, miner: str, task_id: str) -> m.ReleaseReply:
+        """A miner hands a task back without an answer (it is shutting down): the task goes back
+        to the queue at once, and nothing counts against the miner's reputation."""
+        now = self.now_ms()
+        if task_id.endswith(VERIFY_SUFFIX):
+            job_id = task_id[: -len(VERIFY_SUFFIX)]
+            check = self.store.get_verify(job_id)
+            if check is None:
+                raise ApiError(404, "not_found", f"no task {task_id}")
+            if not self.store.release_verify(job_id, miner, now):
+                raise ApiError(409, "not_your_task", f"task {task_id} is not assigned to {miner} any more")
+        else:
+            job = self.store.get_job(task_id)
+            if job is None:
+                raise ApiError(404, "not_found", f"no task {task_id}")
+            if not self.store.release_job(task_id, miner, now):
+                raise ApiError(409, "not_your_task", f"task {task_id} is not assigned to {miner} any more "
+                                                     "(re-assigned, cancelled or already answered)")
+            self._job_event_by_id(task_id)
+        log.info("task handed back", extra={"task_id": task_id, "miner": miner})
+        self.match()
+        self.notify()
+        return m.ReleaseReply(released=True, reason="task back in the queue; no failure counted")
+
     def _run_result(self, miner: str, job_id: str, result: m.TaskResult) -> m.ResultReply:
         job = self.store.get_job(job_id)
         if job is None:

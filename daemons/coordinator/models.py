@@ -266,6 +266,13 @@ class ResultReply(BaseModel):
     reason: str = ""
 
 
+class ReleaseReply(BaseModel):
+    model_config = _ANSWER
+
+    released: bool
+    reason: str = ""
+
+
 # -- operator ----------------------------------------------------------------------------------
 
 

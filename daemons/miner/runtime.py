@@ -39,7 +39,7 @@ from daemons.common.errors import DaemonError
 from daemons.common.events import EventHub
 from daemons.common.logging import audit
 from daemons.coordinator.client import AsyncCoordinatorClient
-from daemons.coordinator.models import ResultReply, Task
+from daemons.coordinator.models import ReleaseReply, ResultReply, Task
 from daemons.miner import tasks as t
 from daemons.miner.bonding import BondError, chain_min_fee, ensure_bond, miner_record
 from daemons.miner.inference import GenerationResult, InferenceError, ModelCatalogue, VerificationResult
@@ -364,7 +364,9 @@ class MinerRuntime:
             await asyncio.sleep(interval)
             busy = self.journal.in_state("queued", "running")
             try:
-                reply = await self._coord.heartbeat(self._free_slots(), [e.task_id for e in busy][:1024],
+                # Draining: no room for new work, or the coordinator would hand back what we release.
+                free = 0 if self._draining else self._free_slots()
+                reply = await self._coord.heartbeat(free, [e.task_id for e in busy][:1024],
                                                     self._telemetry_summary())
             except DaemonError as exc:
                 if exc.code == "not_registered":
@@ -594,7 +596,13 @@ class MinerRuntime:
         assert self._coord is not None and entry.result is not None
         entry.delivery_attempts += 1
         try:
-            reply: ResultReply = await self._coord.result(entry.task_id, entry.result)
+            reply: ResultReply | ReleaseReply
+            if entry.outcome == "handed_back":
+                # A hand-back is no failure: the coordinator re-queues the task at once and counts
+                # nothing against this miner's reputation.
+                reply = await self._coord.release(entry.task_id)
+            else:
+                reply = await self._coord.result(entry.task_id, entry.result)
         except DaemonError as exc:
             if exc.status in (404, 409):
                 log.info("the coordinator no longer holds this task; result dropped",
@@ -619,7 +627,7 @@ class MinerRuntime:
             self.last_error = f"deliver: {exc.message}"
             return False
         self.counters.results_delivered += 1
-        if entry.outcome == "completed" and not reply.accepted:
+        if entry.outcome == "completed" and isinstance(reply, ResultReply) and not reply.accepted:
             self.counters.results_refused += 1
             log.warning("the coordinator refused a result", extra={"task_id": entry.task_id, "reason": reply.reason})
         self._delivered(entry, "delivered", reply.reason)

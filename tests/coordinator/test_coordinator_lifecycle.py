@@ -28,7 +28,8 @@ PRICE_PER_1K = 100_000
 
 @pytest.fixture(scope="module")
 def net() -> Iterator[Network]:
-    names = ["client", "client2", "client3", "client4", "m_main", "m_hold", "m_lost", "m_backup", "m_bad", "m_good"]
+    names = ["client", "client2", "client3", "client4", "m_main", "m_hold", "m_lost", "m_backup", "m_bad", "m_good",
+             "client5", "m_leave"]
     network = make_network(names, params=ChainParams(block_time_ms=200), coordinator_via_cli=True)
     try:
         network.start_node()
@@ -269,3 +270,33 @@ def test_chain_parameters_come_from_the_node_and_survive_its_absence(net: Networ
         assert view.params == known and view.params_from == "node"
     finally:
         view.close()
+
+
+def test_no_work_without_free_slots_and_a_hand_back_costs_nothing(net: Network) -> None:
+    """A miner reporting 0 free slots (its model still loading) gets no task; a task it releases
+    (graceful drain) goes straight back to the queue with no failure counted against it."""
+    client, account = net.accounts["client5"], net.accounts["m_leave"]
+    net.escrow(client, 10 * UNIT)
+    net.bond(account)
+    leaving = ScriptedMiner(net, account, net.api_key("miner", account.address), model="leave-1", capacity=1)
+    leaving.register()  # driven by hand below: no heartbeat or poll threads
+    with leaving.client() as miner_api, net.public(net.api_key("client", client.address)) as api:
+        assert miner_api.heartbeat(0, []).cancel == []  # loading its model
+        job = api.submit("leave-1", "hand me back", max_price=UNIT)
+        assert miner_api.poll(1) == [] and api.job(job.job_id).status == "queued"
+        miner_api.heartbeat(1, [])
+        [task] = miner_api.poll(1, wait_s=5)
+        assert task.job_id == job.job_id
+        assert miner_api.release(task.task_id).released
+        back = api.job(job.job_id)
+        assert back.status == "queued" and back.miner is None and back.error is None
+        with pytest.raises(DaemonError) as twice:
+            miner_api.release(task.task_id)
+        assert twice.value.status == 409
+        with net.operator() as op:
+            info = next(mi for mi in op.miners().miners if mi.address == account.address)
+        assert info.failed == 0 and info.reputation == 0
+        miner_api.heartbeat(1, [])
+        [again] = miner_api.poll(1, wait_s=5)
+        assert again.job_id == job.job_id, "not excluded: the same miner may take it again"
+        api.cancel(job.job_id)

@@ -215,6 +215,26 @@ def test_a_miner_reporting_no_free_slot_gets_no_work(opener: Opener) -> None:
     assert store.get_miner(loading).open_slots == 0
 
 
+def test_a_released_task_is_requeued_without_penalty(opener: Opener) -> None:
+    """A graceful hand-back: back in the queue at once, no failure counted, the attempt not used
+    up, the miner not excluded, and no new work for it until it reports free slots again."""
+    store = opener()
+    job = submit(store, addr(1), 0)
+    leaving = miner(store, 1, 0, price=1)
+    assert assign(store, 1) == [("run", job, leaving)]
+    store.take_tasks(leaving, 1, 2)
+    assert store.release_job(job, addr(999), 3) is False, "only the miner holding it may release it"
+    assert store.release_job(job, leaving, 3) is True
+    released = store.get_job(job)
+    assert released.status == "queued" and released.miner is None and released.attempts == 0
+    assert released.excluded == [] and released.error is None
+    assert store.get_miner(leaving).failed == 0
+    assert store.release_job(job, leaving, 4) is False, "released once"
+    assert assign(store, 5) == [], "the leaving miner reported no room since"
+    store.touch_miner(leaving, 6, free_slots=1)
+    assert assign(store, 7) == [("run", job, leaving)], "a restarted miner may take it again"
+
+
 def test_recheck_goes_to_a_different_clean_miner_and_rejection_slashes(opener: Opener) -> None:
     store = opener()
     job = submit(store, addr(1), 0)
