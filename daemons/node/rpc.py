@@ -19,7 +19,9 @@ from chain import crypto
 from chain.block import merkle_proof
 from chain.errors import ChainError
 from chain.execution import TREASURY
+from chain.ledger import Ledger
 from chain.types import Address, Hash
+from chain.validators import active_set, total_power
 from daemons.node.admission import Admission
 from daemons.node.core import NodeCore
 
@@ -252,8 +254,10 @@ class NodeApi:
 
     def validators(self, _: NoParams) -> dict[str, Any]:
         state = self.core.snapshot()
-        signers = (state.get("meta", "signers") or {}).get("set", {})
-        total = sum(s["power"] for s in signers.values())
+        # The set that votes on the next block, from the current entries: a delegation shows in
+        # power and total alike as soon as its block is final.
+        signers = active_set(Ledger(state))
+        total = total_power(signers)
         result = []
         for address, v in sorted(state.items("validator")):
             result.append({
