@@ -93,6 +93,10 @@ class InferenceBackend(ABC):
         self._model_id_cache = model_id_cache
         self._model_id: str | None = None
         self._lock = threading.RLock()
+        # Engine facts every backend fills in ``load()`` and clears in ``close()``.
+        self._tokenizer: Any = None
+        self._eos: frozenset[int] = frozenset()
+        self._vocab_size = 0
 
     # ------------------------------------------------------------------ identity
     @property
@@ -144,19 +148,22 @@ class InferenceBackend(ABC):
 
     # ------------------------------------------------------------------ engine hooks
     @property
-    @abstractmethod
     def tokenizer(self) -> Any:
         """The Hugging Face tokenizer of the loaded model."""
+        self._require_loaded()
+        return self._tokenizer
 
     @property
-    @abstractmethod
     def eos_ids(self) -> frozenset[int]:
         """Token ids that end generation."""
+        self._require_loaded()
+        return self._eos
 
     @property
-    @abstractmethod
     def vocab_size(self) -> int:
         """Number of rows of the model's output layer (valid token ids are below it)."""
+        self._require_loaded()
+        return self._vocab_size
 
     @property
     def max_model_len(self) -> int:

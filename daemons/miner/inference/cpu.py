@@ -55,9 +55,6 @@ class CpuBackend(InferenceBackend):
             raise InferenceError(f"threads must be at least 1, got {threads}")
         self._threads = threads
         self._model: Any = None
-        self._tokenizer: Any = None
-        self._eos: frozenset[int] = frozenset()
-        self._vocab_size = 0
         self._cache_argument = "past_key_values"
         self._keep_argument: str | None = None
 
@@ -110,22 +107,6 @@ class CpuBackend(InferenceBackend):
         dtype = getattr(torch, self._spec.dtype)
         major = int(str(transformers.__version__).split(".")[0])
         return {"dtype": dtype} if major >= 5 else {"torch_dtype": dtype}
-
-    # ------------------------------------------------------------------ engine facts
-    @property
-    def tokenizer(self) -> Any:
-        self._require_loaded()
-        return self._tokenizer
-
-    @property
-    def eos_ids(self) -> frozenset[int]:
-        self._require_loaded()
-        return self._eos
-
-    @property
-    def vocab_size(self) -> int:
-        self._require_loaded()
-        return self._vocab_size
 
     # ------------------------------------------------------------------ generation
     def generate(self, requests: list[GenerationRequest]) -> list[GenerationResult]:

@@ -67,9 +67,6 @@ class VllmBackend(InferenceBackend):
         self._enforce_eager = enforce_eager
         self._llm: Any = None
         self._sampling_params_type: Any = None
-        self._tokenizer: Any = None
-        self._eos: frozenset[int] = frozenset()
-        self._vocab_size = 0
 
     # ------------------------------------------------------------------ lifecycle
     @property
@@ -139,22 +136,6 @@ class VllmBackend(InferenceBackend):
             self._llm = None
             self._tokenizer = None
             _release_vllm_memory()
-
-    # ------------------------------------------------------------------ engine facts
-    @property
-    def tokenizer(self) -> Any:
-        self._require_loaded()
-        return self._tokenizer
-
-    @property
-    def eos_ids(self) -> frozenset[int]:
-        self._require_loaded()
-        return self._eos
-
-    @property
-    def vocab_size(self) -> int:
-        self._require_loaded()
-        return self._vocab_size
 
     @property
     def max_model_len(self) -> int:
