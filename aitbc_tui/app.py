@@ -24,13 +24,14 @@ from textual.message import Message
 from textual.screen import ModalScreen, Screen
 
 from daemons.common.home import Home
+from daemons.ops.rigs import Rig
 
 from aitbc_tui.commands import AitbcCommands
 from aitbc_tui.config import TuiConfig, load_config, save_config
 from aitbc_tui.models import DAEMONS, SourceStatus, Store
-from aitbc_tui.rigs import RemoteLogTail, Rig
 from aitbc_tui.sources.base import DaemonSource
 from aitbc_tui.sources.logs import LogTail
+from aitbc_tui.sources.rig_logs import RemoteLogTail
 from aitbc_tui.widgets.chrome import SECTIONS
 
 FLUSH_S = 0.25
@@ -275,7 +276,7 @@ def main(argv: list[str] | None = None) -> None:
     if args.rig is None:
         AitbcApp(home).run()
         return
-    from aitbc_tui.rigs import RigError, RigTunnel, find_rig
+    from daemons.ops.rigs import RigError, RigTunnel, find_rig
 
     try:
         rig = find_rig(home, args.rig)

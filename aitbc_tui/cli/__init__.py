@@ -52,13 +52,13 @@ def _register() -> None:
 
     from aitbc_tui.cli import jobs, network
     from aitbc_tui.cli.service import add_install_service
-    from aitbc_tui.services import DAEMONS
+    from daemons.ops import SERVICES
 
     for name, module in _GROUPS:
         if find_spec(module) is None:
             continue
         group = import_module(module).app
-        if name in DAEMONS:
+        if name in SERVICES:
             add_install_service(group, name)
         app.add_typer(group, name=name)
     jobs.register(app)

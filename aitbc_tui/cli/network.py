@@ -38,8 +38,8 @@ def up(
     as_json: bool = JSON_OPTION,
 ) -> None:
     """Create (on an empty home) and start node, wallet, coordinator and miner; Ctrl-C stops all."""
-    from aitbc_tui.devnet import DevnetError, Ports, bring_up
-    from aitbc_tui.supervisor import Supervisor, SupervisorError
+    from daemons.ops.devnet import DevnetError, Ports, bring_up
+    from daemons.ops.supervisor import Supervisor, SupervisorError
 
     resolved = resolve_home(home)
     supervisor = Supervisor(resolved, detach=detach, progress=_progress)
@@ -97,8 +97,8 @@ def _render_summary(s: dict[str, Any]) -> str:
 
 def down(home: Optional[Path] = HOME_OPTION, as_json: bool = JSON_OPTION) -> None:
     """Stop every daemon of this home (miner, coordinator, wallet, then the node(s))."""
-    from aitbc_tui.devnet import stop_order
-    from aitbc_tui.supervisor import stop_service
+    from daemons.ops.devnet import stop_order
+    from daemons.ops.supervisor import stop_service
 
     resolved = resolve_home(home)
     stopped: dict[str, int | None] = {}
@@ -116,7 +116,8 @@ def down(home: Optional[Path] = HOME_OPTION, as_json: bool = JSON_OPTION) -> Non
 
 def collect_status(resolved: Any) -> dict[str, Any]:
     """Each daemon's state on one home (a local home, or a rig's sockets forwarded over SSH)."""
-    from aitbc_tui.supervisor import SERVICES, health, running_pid
+    from daemons.ops import SERVICES
+    from daemons.ops.supervisor import health, running_pid
 
     data: dict[str, Any] = {"home": str(resolved.root), "services": {}}
     for service in SERVICES:
@@ -124,7 +125,7 @@ def collect_status(resolved: Any) -> dict[str, Any]:
         answer = health(resolved, service)
         data["services"][service] = {"running": pid is not None or answer is not None, "pid": pid,
                                      "healthy": answer is not None, "socket": str(resolved.socket(service))}
-    from aitbc_tui.devnet import validator_homes
+    from daemons.ops.devnet import validator_homes
 
     for extra in validator_homes(resolved):
         answer = health(extra, "node")

@@ -37,7 +37,7 @@ def add(
     home: Optional[Path] = HOME_OPTION, as_json: bool = JSON_OPTION,
 ) -> None:
     """Remember a rig (nothing is contacted; `aitbc rig status NAME` checks it)."""
-    from aitbc_tui.rigs import Rig, RigError, load_rigs, rigs_file
+    from daemons.ops.rigs import Rig, RigError, load_rigs, rigs_file
 
     resolved = resolve_home(home)
     if not name.replace("-", "").replace("_", "").isalnum():
@@ -62,7 +62,7 @@ def add(
 @app.command("list")
 def list_rigs(home: Optional[Path] = HOME_OPTION, as_json: bool = JSON_OPTION) -> None:
     """The rigs in HOME/rigs.toml."""
-    from aitbc_tui.rigs import RigError, load_rigs
+    from daemons.ops.rigs import RigError, load_rigs
 
     try:
         rigs = load_rigs(resolve_home(home))
@@ -77,7 +77,7 @@ def list_rigs(home: Optional[Path] = HOME_OPTION, as_json: bool = JSON_OPTION) -
 def remove(name: str = typer.Argument(..., help="The rig to forget."),
            home: Optional[Path] = HOME_OPTION, as_json: bool = JSON_OPTION) -> None:
     """Forget a rig (nothing on the rig changes)."""
-    from aitbc_tui.rigs import RigError, load_rigs, rigs_file
+    from daemons.ops.rigs import RigError, load_rigs, rigs_file
 
     resolved = resolve_home(home)
     try:
@@ -96,7 +96,7 @@ def status(name: str = typer.Argument(..., help="The rig to check."),
            home: Optional[Path] = HOME_OPTION, as_json: bool = JSON_OPTION) -> None:
     """Each daemon's state on the rig, through its operator sockets forwarded over SSH."""
     from aitbc_tui.cli.network import collect_status, render_status
-    from aitbc_tui.rigs import RigError, RigTunnel, find_rig
+    from daemons.ops.rigs import RigError, RigTunnel, find_rig
 
     try:
         rig = find_rig(resolve_home(home), name)

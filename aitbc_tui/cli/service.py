@@ -26,7 +26,7 @@ def add_install_service(group: typer.Typer, daemon: str) -> None:
         as_json: bool = JSON_OPTION,
     ) -> None:
         """Write the systemd unit for this daemon (hardened, restart on failure, journal logging) and enable it."""
-        from aitbc_tui.services import ServiceInstallError, UnitOptions, install_unit
+        from daemons.ops.systemd import ServiceInstallError, UnitOptions, install_unit
 
         options = UnitOptions(daemon=daemon, user=user, home=home.resolve(), runtime_dir=runtime_dir,
                               credential_file=credential)

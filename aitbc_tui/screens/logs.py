@@ -18,8 +18,8 @@ from textual.timer import Timer
 from textual.widgets import Checkbox, Input, RichLog, Select
 
 from aitbc_tui.screens.base import PaletteAction, SectionScreen
-from aitbc_tui.rigs import RemoteLogTail
 from aitbc_tui.sources.logs import LEVELS, LogLine, LogTail
+from aitbc_tui.sources.rig_logs import RemoteLogTail
 
 FOLLOW_EVERY_S = 1.0
 SHOWN_LINES = 2000

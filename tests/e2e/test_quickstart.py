@@ -32,7 +32,8 @@ from typing import Any
 import httpx
 import pytest
 
-from aitbc_tui.supervisor import SERVICES, running_pid
+from daemons.ops import SERVICES
+from daemons.ops.supervisor import running_pid
 from daemons.common.home import Home
 from daemons.node.client import NodeClient
 from e2ekit import aitbc, aitbc_json, free_ports, process_gone

@@ -17,11 +17,12 @@ from pathlib import Path
 
 import pytest
 
-from aitbc_tui.devnet import DEVNET_FILE, stop_order, validator_homes
-from aitbc_tui.supervisor import (
-    SERVICES, ServiceSpec, Supervisor, SupervisorError, health, log_tail, running_pid, stop_process, stop_service,
-)
 from daemons.common.home import Home
+from daemons.ops import SERVICES
+from daemons.ops.devnet import DEVNET_FILE, stop_order, validator_homes
+from daemons.ops.supervisor import (
+    ServiceSpec, Supervisor, SupervisorError, health, log_tail, running_pid, stop_process, stop_service,
+)
 from e2ekit import aitbc, aitbc_json, process_gone
 
 HOLDER = textwrap.dedent("""

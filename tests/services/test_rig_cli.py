@@ -11,7 +11,7 @@ import pytest
 from typer.testing import CliRunner
 
 from aitbc_tui.cli import app
-from aitbc_tui.rigs import load_rigs
+from daemons.ops.rigs import load_rigs
 from daemons.common.home import Home
 
 

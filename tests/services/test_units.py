@@ -10,12 +10,13 @@ import pytest
 from typer.testing import CliRunner
 
 from aitbc_tui.cli import app
-from aitbc_tui.services import DAEMONS, ServiceInstallError, UnitOptions, render_unit
+from daemons.ops import SERVICES
+from daemons.ops.systemd import ServiceInstallError, UnitOptions, render_unit
 
 SYSTEMD_ANALYZE = shutil.which("systemd-analyze")
 
 
-@pytest.mark.parametrize("daemon", DAEMONS)
+@pytest.mark.parametrize("daemon", SERVICES)
 def test_rendered_unit_has_hardening_and_restart(daemon: str, tmp_path: Path) -> None:
     text = render_unit(UnitOptions(daemon=daemon, home=tmp_path / "home"))
     assert "@" not in text.replace("multi-user", "")  # every placeholder was filled
@@ -46,7 +47,7 @@ def test_unknown_daemon_refused() -> None:
 
 
 @pytest.mark.skipif(SYSTEMD_ANALYZE is None, reason="systemd-analyze is not installed (.ci/run installs it)")
-@pytest.mark.parametrize("daemon", DAEMONS)
+@pytest.mark.parametrize("daemon", SERVICES)
 def test_units_pass_systemd_analyze_verify(daemon: str, tmp_path: Path) -> None:
     result = CliRunner().invoke(app, [daemon, "install-service", "--output", str(tmp_path / "units"),
                                       "--home", str(tmp_path / "home"), "--json"])

@@ -17,7 +17,7 @@ from tuikit import REPO, hermetic_env
 
 from daemons.common.home import Home
 
-from aitbc_tui.rigs import Rig, RigError, RigTunnel, find_rig, load_rigs
+from daemons.ops.rigs import Rig, RigError, RigTunnel, find_rig, load_rigs
 
 
 def write_rigs(home: Path, text: str) -> None:

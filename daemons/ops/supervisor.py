@@ -21,9 +21,7 @@ from pathlib import Path
 from daemons.common.client import DaemonClient
 from daemons.common.errors import DaemonError
 from daemons.common.home import Home
-
-SERVICES = ("node", "wallet", "coordinator", "miner")
-"""Start order; stop order is the reverse (the node outlives everyone who talks to it)."""
+from daemons.ops import CLI_MODULE
 
 
 class SupervisorError(Exception):
@@ -102,7 +100,7 @@ class Supervisor:
             return
         home.logs_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
         out = open(self.output_log(spec.name, home), "ab")  # noqa: SIM115 - handed to the child
-        argv = [sys.executable, "-m", "aitbc_tui.cli", spec.name, "start", "--home", str(home.root), *spec.args]
+        argv = [sys.executable, "-m", CLI_MODULE, spec.name, "start", "--home", str(home.root), *spec.args]
         try:
             proc = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=out, stderr=subprocess.STDOUT,
                                     start_new_session=True, env={**os.environ, "PYTHONUNBUFFERED": "1"})

@@ -15,8 +15,10 @@ import sys
 from dataclasses import dataclass
 from pathlib import Path
 
-DAEMONS = ("node", "coordinator", "miner", "wallet")
-UNIT_TEMPLATES = Path(__file__).resolve().parent.parent / "configs" / "systemd"
+from daemons.ops import CLI_MODULE, SERVICES
+
+UNIT_TEMPLATES = Path(__file__).resolve().parents[2] / "configs" / "systemd"
+"""``configs/systemd`` of the source tree this package runs from (daemons/ops -> the root)."""
 CREDENTIAL_NAMES = {"node": "validator-password", "coordinator": "coordinator-password", "miner": "miner-password"}
 
 
@@ -38,8 +40,8 @@ class UnitOptions:
 
 
 def _template(daemon: str) -> str:
-    if daemon not in DAEMONS:
-        raise ServiceInstallError(f"unknown daemon {daemon!r}; one of {', '.join(DAEMONS)}")
+    if daemon not in SERVICES:
+        raise ServiceInstallError(f"unknown daemon {daemon!r}; one of {', '.join(SERVICES)}")
     path = UNIT_TEMPLATES / f"aitbc-{daemon}.service.in"
     try:
         return path.read_text(encoding="utf-8")
@@ -48,7 +50,7 @@ def _template(daemon: str) -> str:
 
 
 def default_executable() -> str:
-    return f"{sys.executable} -m aitbc_tui.cli"
+    return f"{sys.executable} -m {CLI_MODULE}"
 
 
 def render_unit(options: UnitOptions) -> str:

@@ -20,11 +20,11 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from aitbc_tui.supervisor import ServiceSpec, Supervisor
 from chain.params import UNIT, ChainParams
-from daemons.common.home import Home
 from daemons.common.daemon_key import update_config, write_private
+from daemons.common.home import Home
 from daemons.node.init import init_node, init_validator_network
+from daemons.ops.supervisor import ServiceSpec, Supervisor
 
 CLIENT_WALLET = "client"
 CLIENT_FUNDS = 1_000_000 * UNIT

@@ -12,8 +12,9 @@ from ``HOME/rigs.toml``::
 
 then runs one ``ssh -N`` that forwards the rig's four operator sockets to a private local
 directory (0700) and points the console at it; the rig's logs are followed with ``tail -F``
-over a second SSH session. SSH runs in batch mode: keys or an agent, never a password prompt
-hidden behind the console.
+over a second SSH session (:meth:`Rig.tail_command`, read by the TUI's
+``aitbc_tui.sources.rig_logs``). SSH runs in batch mode: keys or an agent, never a password
+prompt hidden behind the console.
 """
 
 from __future__ import annotations
@@ -22,19 +23,15 @@ import os
 import shutil
 import subprocess
 import tempfile
-import threading
 import time
 import tomllib
-from collections import deque
 from pathlib import Path, PurePosixPath
 from urllib.parse import urlsplit
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from daemons.common.home import Home
-
-from aitbc_tui.models import DAEMONS
-from aitbc_tui.sources.logs import LogLine, parse_line
+from daemons.ops import SERVICES
 
 RIGS_FILE = "rigs.toml"
 CONNECT_TIMEOUT_S = 20.0
@@ -93,7 +90,7 @@ class Rig(BaseModel):
         """``ssh -N`` forwarding each daemon's operator socket into ``local_run``."""
         base = self.ssh_base()
         forwards: list[str] = ["-N", "-o", "ExitOnForwardFailure=yes", "-o", "StreamLocalBindUnlink=yes"]
-        for service in DAEMONS:
+        for service in SERVICES:
             forwards += ["-L", f"{local_run / f'{service}.sock'}:{self.remote_run / f'{service}.sock'}"]
         return [*base[:-1], *forwards, base[-1]]
 
@@ -164,7 +161,7 @@ class RigTunnel:
                 message = (self.root / "ssh.err").read_text(errors="replace").strip().splitlines()
                 self.stop()
                 raise RigError(f"ssh to rig {self.rig.name} failed: {message[-1] if message else 'no reason given'}")
-            if any((self.run_dir / f"{s}.sock").exists() for s in DAEMONS):
+            if any((self.run_dir / f"{s}.sock").exists() for s in SERVICES):
                 return
             time.sleep(0.1)
         self.stop()
@@ -179,44 +176,3 @@ class RigTunnel:
                 self.proc.kill()
                 self.proc.wait()
         shutil.rmtree(self.root, ignore_errors=True)
-
-
-class RemoteLogTail:
-    """The rig's JSON logs through ``ssh RIG tail -F``; same interface as ``LogTail``."""
-
-    def __init__(self, rig: Rig, max_lines: int = 5000) -> None:
-        self.rig = rig
-        self.directory = rig.remote_home / "logs"
-        self.lines: deque[LogLine] = deque(maxlen=max_lines)
-        self._fresh: list[LogLine] = []
-        self._lock = threading.Lock()
-        self._proc: subprocess.Popen[bytes] | None = None
-
-    @property
-    def services(self) -> list[str]:
-        return sorted({line.service for line in self.lines if line.service})
-
-    def poll(self) -> list[LogLine]:
-        if self._proc is None or self._proc.poll() is not None:
-            self._start()
-        with self._lock:
-            fresh, self._fresh = self._fresh, []
-        self.lines.extend(fresh)
-        return fresh
-
-    def _start(self) -> None:
-        self._proc = subprocess.Popen(self.rig.tail_command(), stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
-                                      stderr=subprocess.DEVNULL)
-        threading.Thread(target=self._read, args=(self._proc,), daemon=True).start()
-
-    def _read(self, proc: subprocess.Popen[bytes]) -> None:
-        assert proc.stdout is not None
-        for raw in proc.stdout:
-            line = parse_line(raw.decode("utf-8", errors="replace"), "rig.log")
-            if line is not None:
-                with self._lock:
-                    self._fresh.append(line)
-
-    def close(self) -> None:
-        if self._proc is not None and self._proc.poll() is None:
-            self._proc.terminate()
