@@ -1,34 +1,30 @@
 """The node daemon: settings -> storage -> core -> servers, and the block-time loop.
 
-``aitbc node start`` runs :func:`main`. The RPC app is served on the operator socket and on the
-public RPC and WebSocket ports through the shared spine (:mod:`daemons.common.server`).
+``aitbc node start`` runs :func:`main`. :class:`NodeRuntime` owns what lives as long as the
+process: the core, the event hub, the callers waiting for a commit and the block producer (or the
+bft driver). Its app (:func:`daemons.node.api.build_app`) is served on the operator socket and on
+the public RPC and WebSocket ports through the shared spine (:mod:`daemons.common.server`).
 """
 
 from __future__ import annotations
 
 import asyncio
-import json
 import logging
-import os
 import time
-from pathlib import Path
 from typing import Any
 
-from fastapi import FastAPI, Request
-from fastapi.responses import JSONResponse
-
 from chain.block import Block
+from chain.consensus import Timeouts
 from chain.tx import JobReceiptPayload
-from daemons.common.api import create_app
-from daemons.common.events import EventHub, events_router
 from daemons.common.daemon_key import unlock_daemon_key
+from daemons.common.events import EventHub
 from daemons.common.logging import setup_logging
 from daemons.common.server import run_daemon
-from chain.consensus import Timeouts
+from daemons.node.api import NodeApi, RpcError, build_app
 from daemons.node.bft import BftDriver
 from daemons.node.core import CommittedBlock, NodeCore
 from daemons.node.init import VALIDATOR_KEY, read_genesis
-from daemons.node.rpc import INVALID_REQUEST, PARSE_ERROR, VERSION, NodeApi, RpcError, COMMIT_TIMEOUT, INTERNAL_ERROR
+from daemons.node.models import COMMIT_TIMEOUT
 from daemons.node.settings import NodeSettings
 from storage.chain_store import ChainStore
 from storage.database import open_database
@@ -181,70 +177,6 @@ class NodeRuntime:
                 waiters.remove(future)
                 if not waiters:
                     del self._waiters[tx_hash]
-
-
-def _envelope(request_id: Any, result: Any = None, error: RpcError | None = None) -> dict[str, Any]:
-    if error is not None:
-        body: dict[str, Any] = {"code": error.code, "message": error.message}
-        if error.data is not None:
-            body["data"] = error.data
-        return {"jsonrpc": "2.0", "id": request_id, "error": body}
-    return {"jsonrpc": "2.0", "id": request_id, "result": result}
-
-
-async def _one(api: NodeApi, item: Any) -> dict[str, Any] | None:
-    if not isinstance(item, dict) or item.get("jsonrpc") != "2.0" or not isinstance(item.get("method"), str):
-        return _envelope(item.get("id") if isinstance(item, dict) else None,
-                         error=RpcError(INVALID_REQUEST, "not a JSON-RPC 2.0 request (need jsonrpc, method)"))
-    request_id = item.get("id")
-    try:
-        result = await api.call(item["method"], item.get("params"))
-    except RpcError as exc:
-        return _envelope(request_id, error=exc)
-    except Exception:
-        log.exception("rpc method failed", extra={"method": item["method"]})
-        return _envelope(request_id, error=RpcError(INTERNAL_ERROR, "internal error; see the node's log"))
-    if "id" not in item:
-        return None  # a notification: no answer
-    return _envelope(request_id, result)
-
-
-def build_app(runtime: NodeRuntime) -> FastAPI:
-    settings = runtime.settings
-    app = create_app("node", VERSION, max_body_bytes=settings.max_body_bytes,
-                     description="AITBC node: JSON-RPC 2.0 on POST /, URI calls on GET /METHOD, events on /v1/events")
-    app.include_router(events_router(runtime.hub))
-
-    @app.post("/", tags=["rpc"])
-    async def jsonrpc(request: Request) -> JSONResponse:
-        """JSON-RPC 2.0: one request object or a batch (array)."""
-        raw = await request.body()
-        try:
-            payload = json.loads(raw)
-        except (json.JSONDecodeError, UnicodeDecodeError) as exc:
-            return JSONResponse(_envelope(None, error=RpcError(PARSE_ERROR, f"parse error: {exc}")))
-        if isinstance(payload, list):
-            if not payload:
-                return JSONResponse(_envelope(None, error=RpcError(INVALID_REQUEST, "empty batch")))
-            if len(payload) > 10_000:
-                return JSONResponse(_envelope(None, error=RpcError(INVALID_REQUEST, "batch larger than 10000 requests")))
-            answers = [a for a in await asyncio.gather(*(_one(runtime.api, item) for item in payload)) if a is not None]
-            return JSONResponse(answers)
-        answer = await _one(runtime.api, payload)
-        return JSONResponse(answer if answer is not None else {})
-
-    @app.get("/{method}", tags=["rpc"])
-    async def uri_call(method: str, request: Request) -> JSONResponse:
-        """The same methods as URI calls, for curl: ``GET /get_block?height=5``."""
-        params: dict[str, Any] = dict(request.query_params)
-        try:
-            result = await runtime.api.call(method, params)
-        except RpcError as exc:
-            status = 404 if exc.code in (-32601, -32004) else 400
-            return JSONResponse(_envelope(-1, error=exc), status_code=status)
-        return JSONResponse(_envelope(-1, result))
-
-    return app
 
 
 def open_node(settings: NodeSettings) -> NodeCore:

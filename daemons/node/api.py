@@ -1,44 +1,73 @@
-"""The node's RPC methods, described once: name -> params model -> handler.
+"""The node's RPC app: each method described once (its handler, whose signature names its params
+model), served as JSON-RPC 2.0 and as URI calls.
 
-Served as JSON-RPC 2.0 (``POST /``, batches included) and as URI calls (``GET /METHOD?arg=...``)
-on both the operator socket and the public TCP port. Errors carry stable codes: the JSON-RPC
-standard ones, ``chain.errors`` codes for protocol rejections, and the few below.
+``POST /`` takes one JSON-RPC request or a batch; ``GET /METHOD?arg=...`` is the same method for
+curl; both doors (operator socket, public TCP port) serve the same app, plus the shared
+``/health`` and the ``/v1/events`` WebSocket. Errors carry stable codes (:mod:`daemons.node.models`):
+the JSON-RPC standard ones, ``chain.errors`` codes for protocol rejections, and the node's own.
 """
 
 from __future__ import annotations
 
 import asyncio
 import inspect
+import json
+import logging
 from collections.abc import Awaitable, Callable
 from concurrent.futures import ThreadPoolExecutor
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, get_type_hints
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from fastapi import FastAPI, Request
+from fastapi.responses import JSONResponse
+from pydantic import ValidationError
 
-from chain import crypto
 from chain.block import merkle_proof
 from chain.errors import ChainError
 from chain.execution import TREASURY
 from chain.ledger import Ledger
-from chain.types import Address, Hash
 from chain.validators import active_set, total_power
+from daemons.common.api import create_app
+from daemons.common.events import events_router
 from daemons.node.admission import Admission
 from daemons.node.core import NodeCore
+from daemons.node.models import (
+    INTERNAL_ERROR,
+    INVALID_PARAMS,
+    INVALID_REQUEST,
+    METHOD_NOT_FOUND,
+    NOT_FOUND,
+    PARSE_ERROR,
+    AddressParams,
+    AddressTxsParams,
+    BroadcastParams,
+    ConsensusMessageParams,
+    GetBlockParams,
+    HashParams,
+    MempoolParams,
+    NoParams,
+    ReceiptParams,
+    RpcParams,
+)
 
-PARSE_ERROR = -32700
-INVALID_REQUEST = -32600
-METHOD_NOT_FOUND = -32601
-INVALID_PARAMS = -32602
-INTERNAL_ERROR = -32603
-NOT_FOUND = -32004
-COMMIT_TIMEOUT = -32005
+if TYPE_CHECKING:
+    from daemons.node.daemon import NodeRuntime
+
+log = logging.getLogger("aitbc.node")
 VERSION = "0.1.0"
 READ_THREADS = 4
 """Threads serving read methods; their own pool, so that a flood of queries cannot delay
 mempool admission or block production, which use the loop's default executor."""
+MAX_BATCH = 10_000
+METHODS = ("status", "get_block", "get_tx", "broadcast_tx", "get_balance", "get_account", "get_address_txs",
+           "net_info", "validators", "get_receipt", "mempool", "get_params")
+"""The public methods: each is the ``NodeApi`` handler of that name (bft adds ``consensus_message``)."""
+
+Handler = Callable[[Any], Any]
 
 
 class RpcError(Exception):
+    """A JSON-RPC error answer: its code, message and optional data."""
+
     def __init__(self, code: int, message: str, data: Any = None) -> None:
         super().__init__(message)
         self.code = code
@@ -46,58 +75,16 @@ class RpcError(Exception):
         self.data = data
 
 
-class _Params(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
-
-class NoParams(_Params):
-    pass
-
-
-class GetBlockParams(_Params):
-    height: int | None = Field(None, ge=1)
-    hash: Hash | None = None
-
-
-class HashParams(_Params):
-    hash: Hash
-
-
-class AddressParams(_Params):
-    address: Address
-
-
-class AddressTxsParams(_Params):
-    address: Address
-    limit: int = Field(50, ge=1, le=1000)
-    before_height: int | None = Field(None, ge=1)
-
-
-class BroadcastParams(_Params):
-    tx: dict[str, Any] | str
-    """The signed transaction, as an object or as its canonical JSON text."""
-    mode: Literal["sync", "commit"] = "sync"
-    timeout_s: float = Field(30.0, gt=0, le=300)
-
-
-class ReceiptParams(_Params):
-    id: Hash | None = None
-    job_id: str | None = Field(None, min_length=1, max_length=128)
-
-    @model_validator(mode="after")
-    def _one(self) -> "ReceiptParams":
-        if (self.id is None) == (self.job_id is None):
-            raise ValueError("give exactly one of id or job_id")
-        return self
-
-
-class ConsensusMessageParams(_Params):
-    message: dict[str, Any]
-    """A proposal (with its block) or a vote from another validator (bft mode only)."""
-
-
-class MempoolParams(_Params):
-    limit: int = Field(100, ge=1, le=10_000)
+def method_entry(handler: Handler) -> tuple[type[RpcParams], Handler]:
+    """(params model, handler) of a method: the model is the type of the handler's one parameter,
+    so a method's name, params and code are written once, in its ``def``."""
+    hints = {k: v for k, v in get_type_hints(handler).items() if k != "return"}
+    if len(hints) != 1:
+        raise TypeError(f"RPC handler {handler.__name__} must take exactly one params model")
+    (model,) = hints.values()
+    if not (isinstance(model, type) and issubclass(model, RpcParams)):
+        raise TypeError(f"RPC handler {handler.__name__} takes {model!r}, not an RpcParams model")
+    return model, handler
 
 
 class NodeApi:
@@ -112,20 +99,8 @@ class NodeApi:
         self.consensus_mode = "poa"
         self.peers: list[str] = []
         self._describe_consensus: Callable[[], dict[str, Any]] | None = None
-        self.methods: dict[str, tuple[type[_Params], Callable[[Any], Any]]] = {
-            "status": (NoParams, self.status),
-            "get_block": (GetBlockParams, self.get_block),
-            "get_tx": (HashParams, self.get_tx),
-            "broadcast_tx": (BroadcastParams, self.broadcast_tx),
-            "get_balance": (AddressParams, self.get_balance),
-            "get_account": (AddressParams, self.get_account),
-            "get_address_txs": (AddressTxsParams, self.get_address_txs),
-            "net_info": (NoParams, self.net_info),
-            "validators": (NoParams, self.validators),
-            "get_receipt": (ReceiptParams, self.get_receipt),
-            "mempool": (MempoolParams, self.mempool),
-            "get_params": (NoParams, self.get_params),
-        }
+        self.methods: dict[str, tuple[type[RpcParams], Handler]] = {
+            name: method_entry(getattr(self, name)) for name in METHODS}
 
     def close(self) -> None:
         """Stop the read threads (after the servers stopped taking requests)."""
@@ -147,7 +122,7 @@ class NodeApi:
                 raise RpcError(INVALID_PARAMS, f"invalid consensus message: {exc}") from None
             return {"ok": True}
 
-        self.methods["consensus_message"] = (ConsensusMessageParams, consensus_message)
+        self.methods["consensus_message"] = method_entry(consensus_message)
 
     async def call(self, method: str, params: Any) -> Any:
         entry = self.methods.get(method)
@@ -302,5 +277,67 @@ class NodeApi:
         return {"size": len(self.core.mempool), "txs": [{"hash": tx.hash, **tx.to_dict()} for tx in txs]}
 
 
-def is_address(value: str) -> bool:
-    return crypto.is_address(value)
+def _envelope(request_id: Any, result: Any = None, error: RpcError | None = None) -> dict[str, Any]:
+    if error is not None:
+        body: dict[str, Any] = {"code": error.code, "message": error.message}
+        if error.data is not None:
+            body["data"] = error.data
+        return {"jsonrpc": "2.0", "id": request_id, "error": body}
+    return {"jsonrpc": "2.0", "id": request_id, "result": result}
+
+
+async def _one(api: NodeApi, item: Any) -> dict[str, Any] | None:
+    if not isinstance(item, dict) or item.get("jsonrpc") != "2.0" or not isinstance(item.get("method"), str):
+        return _envelope(item.get("id") if isinstance(item, dict) else None,
+                         error=RpcError(INVALID_REQUEST, "not a JSON-RPC 2.0 request (need jsonrpc, method)"))
+    request_id = item.get("id")
+    try:
+        result = await api.call(item["method"], item.get("params"))
+    except RpcError as exc:
+        return _envelope(request_id, error=exc)
+    except Exception:
+        log.exception("rpc method failed", extra={"method": item["method"]})
+        return _envelope(request_id, error=RpcError(INTERNAL_ERROR, "internal error; see the node's log"))
+    if "id" not in item:
+        return None  # a notification: no answer
+    return _envelope(request_id, result)
+
+
+def build_app(runtime: NodeRuntime) -> FastAPI:
+    """The node's app over a runtime (its ``api`` exists once the runtime started)."""
+    settings = runtime.settings
+    app = create_app("node", VERSION, max_body_bytes=settings.max_body_bytes,
+                     description="AITBC node: JSON-RPC 2.0 on POST /, URI calls on GET /METHOD, events on /v1/events")
+    app.include_router(events_router(runtime.hub))
+
+    @app.post("/", tags=["rpc"])
+    async def jsonrpc(request: Request) -> JSONResponse:
+        """JSON-RPC 2.0: one request object or a batch (array)."""
+        raw = await request.body()
+        try:
+            payload = json.loads(raw)
+        except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+            return JSONResponse(_envelope(None, error=RpcError(PARSE_ERROR, f"parse error: {exc}")))
+        if isinstance(payload, list):
+            if not payload:
+                return JSONResponse(_envelope(None, error=RpcError(INVALID_REQUEST, "empty batch")))
+            if len(payload) > MAX_BATCH:
+                return JSONResponse(_envelope(None, error=RpcError(INVALID_REQUEST,
+                                                                   f"batch larger than {MAX_BATCH} requests")))
+            answers = [a for a in await asyncio.gather(*(_one(runtime.api, item) for item in payload)) if a is not None]
+            return JSONResponse(answers)
+        answer = await _one(runtime.api, payload)
+        return JSONResponse(answer if answer is not None else {})
+
+    @app.get("/{method}", tags=["rpc"])
+    async def uri_call(method: str, request: Request) -> JSONResponse:
+        """The same methods as URI calls, for curl: ``GET /get_block?height=5``."""
+        params: dict[str, Any] = dict(request.query_params)
+        try:
+            result = await runtime.api.call(method, params)
+        except RpcError as exc:
+            status = 404 if exc.code in (METHOD_NOT_FOUND, NOT_FOUND) else 400
+            return JSONResponse(_envelope(-1, error=exc), status_code=status)
+        return JSONResponse(_envelope(-1, result))
+
+    return app

@@ -1,0 +1,79 @@
+"""Wire shapes of the node's JSON-RPC: the params model of each method and the error codes.
+
+Light on purpose (pydantic and chain types only, no FastAPI), like the other daemons' ``models``:
+the method table in :mod:`daemons.node.api` pairs each name with one of these models, so a
+request is validated (unknown fields refused) before any handler sees it.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+from chain.types import Address, Hash
+
+PARSE_ERROR = -32700
+INVALID_REQUEST = -32600
+METHOD_NOT_FOUND = -32601
+INVALID_PARAMS = -32602
+INTERNAL_ERROR = -32603
+NOT_FOUND = -32004
+COMMIT_TIMEOUT = -32005
+"""JSON-RPC 2.0's own codes, then the node's; protocol rejections carry ``chain.errors`` codes."""
+
+
+class RpcParams(BaseModel):
+    """Named parameters of one method; unknown names are an error, not silently ignored."""
+
+    model_config = ConfigDict(extra="forbid")
+
+
+class NoParams(RpcParams):
+    pass
+
+
+class GetBlockParams(RpcParams):
+    height: int | None = Field(None, ge=1)
+    hash: Hash | None = None
+
+
+class HashParams(RpcParams):
+    hash: Hash
+
+
+class AddressParams(RpcParams):
+    address: Address
+
+
+class AddressTxsParams(RpcParams):
+    address: Address
+    limit: int = Field(50, ge=1, le=1000)
+    before_height: int | None = Field(None, ge=1)
+
+
+class BroadcastParams(RpcParams):
+    tx: dict[str, Any] | str
+    """The signed transaction, as an object or as its canonical JSON text."""
+    mode: Literal["sync", "commit"] = "sync"
+    timeout_s: float = Field(30.0, gt=0, le=300)
+
+
+class ReceiptParams(RpcParams):
+    id: Hash | None = None
+    job_id: str | None = Field(None, min_length=1, max_length=128)
+
+    @model_validator(mode="after")
+    def _one(self) -> "ReceiptParams":
+        if (self.id is None) == (self.job_id is None):
+            raise ValueError("give exactly one of id or job_id")
+        return self
+
+
+class ConsensusMessageParams(RpcParams):
+    message: dict[str, Any]
+    """A proposal (with its block) or a vote from another validator (bft mode only)."""
+
+
+class MempoolParams(RpcParams):
+    limit: int = Field(100, ge=1, le=10_000)
