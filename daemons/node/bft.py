@@ -24,6 +24,7 @@ from chain.consensus import (
 from chain.ledger import Ledger
 from chain.validators import active_set
 from chain.vote import Vote
+from daemons.common.background import stop_tasks
 from daemons.node.core import CommittedBlock, NodeCore
 
 log = logging.getLogger("aitbc.node.bft")
@@ -57,12 +58,7 @@ class BftDriver:
     async def stop(self) -> None:
         for timer in self._timers:
             timer.cancel()
-        if self._task is not None:
-            self._task.cancel()
-            try:
-                await self._task
-            except asyncio.CancelledError:
-                pass
+        await stop_tasks(self._task)
         await self._http.aclose()
 
     async def _run(self) -> None:

@@ -16,6 +16,7 @@ from typing import Any
 from chain.block import Block
 from chain.consensus import Timeouts
 from chain.tx import JobReceiptPayload
+from daemons.common.background import stop_tasks
 from daemons.common.daemon_key import unlock_daemon_key
 from daemons.common.events import EventHub
 from daemons.common.logging import setup_logging
@@ -89,12 +90,7 @@ class NodeRuntime:
     async def stop(self) -> None:
         if self.bft is not None:
             await self.bft.stop()
-        if self._producer is not None:
-            self._producer.cancel()
-            try:
-                await self._producer
-            except asyncio.CancelledError:
-                pass
+        await stop_tasks(self._producer)
         await self.release_waiters()
         await asyncio.to_thread(self.api.close)
         await asyncio.to_thread(self.core.store.database.close)

@@ -25,6 +25,7 @@ from typing import Any
 from pydantic import SecretStr
 
 from chain.tx import Transaction, parse_transaction, signing_bytes
+from daemons.common.background import stop_tasks
 from daemons.common.errors import DaemonError
 from daemons.common.logging import audit
 from daemons.node.client import AsyncNodeClient, NodeRpcError, node_target
@@ -130,12 +131,7 @@ class WalletCore:
 
     async def stop(self) -> None:
         """Wipe every unlocked key before the process goes (SIGTERM, Ctrl-C)."""
-        if self._reaper is not None:
-            self._reaper.cancel()
-            try:
-                await self._reaper
-            except asyncio.CancelledError:
-                pass
+        await stop_tasks(self._reaper)
         for address in self.vault.lock_all():
             audit("locked", address=address, reason="shutdown")
         await self.node.aclose()
