@@ -17,7 +17,6 @@ from __future__ import annotations
 import json
 import secrets
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 from chain.params import UNIT, ChainParams
