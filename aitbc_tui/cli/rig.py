@@ -6,24 +6,15 @@ never through a TCP admin port (ARCHITECTURE.md); ``aitbc-tui --rig NAME`` uses 
 
 from __future__ import annotations
 
-import tomllib
 from pathlib import Path
-from typing import Any, Optional
+from typing import Optional
 
-import tomli_w
 import typer
 
 from aitbc_tui.cli.common import HOME_OPTION, JSON_OPTION, emit, fail, resolve_home
 
 app = typer.Typer(name="rig", help="Mining rigs managed over SSH: add, list, status, remove.",
                   no_args_is_help=True, add_completion=False, pretty_exceptions_enable=False)
-
-
-def _write(path: Path, rigs: dict[str, dict[str, Any]]) -> None:
-    doc: dict[str, Any] = tomllib.loads(path.read_text(encoding="utf-8")) if path.exists() else {}
-    doc["rigs"] = rigs
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(tomli_w.dumps(doc), encoding="utf-8")
 
 
 @app.command("add")
@@ -37,7 +28,7 @@ def add(
     home: Optional[Path] = HOME_OPTION, as_json: bool = JSON_OPTION,
 ) -> None:
     """Remember a rig (nothing is contacted; `aitbc rig status NAME` checks it)."""
-    from daemons.ops.rigs import Rig, RigError, load_rigs, rigs_file
+    from daemons.ops.rigs import Rig, RigError, load_rigs, save_rigs
 
     resolved = resolve_home(home)
     if not name.replace("-", "").replace("_", "").isalnum():
@@ -53,10 +44,9 @@ def add(
         fail(f"rig {name}: {exc}")
     if name in rigs and not force:
         fail(f"a rig named {name!r} exists ({rigs[name].url}); use --force to replace it")
-    entries = {n: r.model_dump(exclude={"name"}, exclude_none=True) for n, r in rigs.items()}
-    entries[name] = rig.model_dump(exclude={"name"}, exclude_none=True)
-    _write(rigs_file(resolved), entries)
-    emit({"added": name, **entries[name]}, as_json, lambda d: f"added rig {name} ({url}) to {rigs_file(resolved)}")
+    rigs[name] = rig
+    path = save_rigs(resolved, rigs)
+    emit({"added": name, **rig.entry()}, as_json, lambda d: f"added rig {name} ({url}) to {path}")
 
 
 @app.command("list")
@@ -68,7 +58,7 @@ def list_rigs(home: Optional[Path] = HOME_OPTION, as_json: bool = JSON_OPTION) -
         rigs = load_rigs(resolve_home(home))
     except RigError as exc:
         fail(str(exc))
-    data = [{"name": n, **r.model_dump(exclude={"name"}, exclude_none=True)} for n, r in sorted(rigs.items())]
+    data = [{"name": n, **r.entry()} for n, r in sorted(rigs.items())]
     emit(data, as_json, lambda rows: "\n".join(f"{r['name']:16} {r['url']}" for r in rows) or "no rigs yet: "
          "add one with `aitbc rig add NAME ssh://user@host`")
 
@@ -77,7 +67,7 @@ def list_rigs(home: Optional[Path] = HOME_OPTION, as_json: bool = JSON_OPTION) -
 def remove(name: str = typer.Argument(..., help="The rig to forget."),
            home: Optional[Path] = HOME_OPTION, as_json: bool = JSON_OPTION) -> None:
     """Forget a rig (nothing on the rig changes)."""
-    from daemons.ops.rigs import RigError, load_rigs, rigs_file
+    from daemons.ops.rigs import RigError, load_rigs, save_rigs
 
     resolved = resolve_home(home)
     try:
@@ -87,7 +77,7 @@ def remove(name: str = typer.Argument(..., help="The rig to forget."),
     if name not in rigs:
         fail(f"no rig named {name!r} (known: {', '.join(sorted(rigs)) or 'none'})")
     del rigs[name]
-    _write(rigs_file(resolved), {n: r.model_dump(exclude={"name"}, exclude_none=True) for n, r in rigs.items()})
+    save_rigs(resolved, rigs)
     emit({"removed": name}, as_json, lambda d: f"removed rig {name}")
 
 

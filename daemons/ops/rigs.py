@@ -26,8 +26,10 @@ import tempfile
 import time
 import tomllib
 from pathlib import Path, PurePosixPath
+from typing import Any
 from urllib.parse import urlsplit
 
+import tomli_w
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from daemons.common.home import Home
@@ -94,6 +96,10 @@ class Rig(BaseModel):
             forwards += ["-L", f"{local_run / f'{service}.sock'}:{self.remote_run / f'{service}.sock'}"]
         return [*base[:-1], *forwards, base[-1]]
 
+    def entry(self) -> dict[str, str]:
+        """The rig as its table in ``rigs.toml`` (the name is the table's key, unset fields are left out)."""
+        return self.model_dump(exclude={"name"}, exclude_none=True)
+
     def tail_command(self, lines: int = 300) -> list[str]:
         logs = self.remote_home / "logs"
         return [*self.ssh_base(), f"tail -q -n {lines} -F {logs}/*.log"]
@@ -119,6 +125,16 @@ def load_rigs(home: Home) -> dict[str, Rig]:
             reason = exc.errors()[0]["msg"] if isinstance(exc, ValidationError) else str(exc)
             raise RigError(f"{path}: rig {name}: {reason}") from None
     return rigs
+
+
+def save_rigs(home: Home, rigs: dict[str, Rig]) -> Path:
+    """Write ``rigs`` as the ``[rigs]`` tables of ``HOME/rigs.toml``, keeping anything else in the file."""
+    path = rigs_file(home)
+    doc: dict[str, Any] = tomllib.loads(path.read_text(encoding="utf-8")) if path.exists() else {}
+    doc["rigs"] = {name: rig.entry() for name, rig in rigs.items()}
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(tomli_w.dumps(doc), encoding="utf-8")
+    return path
 
 
 def find_rig(home: Home, name: str) -> Rig:

@@ -5,14 +5,15 @@ from __future__ import annotations
 import json
 import shutil
 import socket
+import tomllib
 from pathlib import Path
 
 import pytest
 from typer.testing import CliRunner
 
 from aitbc_tui.cli import app
-from daemons.ops.rigs import load_rigs
 from daemons.common.home import Home
+from daemons.ops.rigs import load_rigs
 
 
 def run(*args: str) -> tuple[int, str, str]:
@@ -35,6 +36,17 @@ def test_add_list_remove(tmp_path: Path) -> None:
     assert load_rigs(Home.resolve(tmp_path))["gpu-01"].url == "ssh://miner@10.0.0.21:2222"  # unchanged
     code, _, _ = run("rig", "remove", "gpu-01", "--home", home)
     assert code == 0 and load_rigs(Home.resolve(tmp_path)) == {}
+
+
+def test_editing_one_rig_keeps_the_others_and_the_rest_of_the_file(tmp_path: Path) -> None:
+    (tmp_path / "rigs.toml").write_text('# fleet\n[defaults]\nuser = "miner"\n\n[rigs.a]\nurl = "ssh://m@a"\n')
+    code, _, _ = run("rig", "add", "b", "ssh://m@b:2200", "--identity-file", "/keys/b", "--home", str(tmp_path))
+    assert code == 0
+    code, _, _ = run("rig", "remove", "a", "--home", str(tmp_path))
+    assert code == 0
+    rigs = load_rigs(Home.resolve(tmp_path))
+    assert list(rigs) == ["b"] and rigs["b"].entry() == {"url": "ssh://m@b:2200", "identity_file": "/keys/b"}
+    assert tomllib.loads((tmp_path / "rigs.toml").read_text())["defaults"] == {"user": "miner"}
 
 
 @pytest.mark.parametrize("url,message", [("http://host", "ssh://user@host"), ("ssh://", "ssh://user@host"),
