@@ -17,6 +17,7 @@ from daemons.common.client import AsyncDaemonClient, DaemonClient, target_for
 from daemons.common.errors import DaemonError
 from daemons.common.home import Home
 from daemons.common.stream import AsyncEventStream, EventStream
+from daemons.node.models import INTERNAL_ERROR
 
 
 class NodeRpcError(DaemonError):
@@ -31,7 +32,7 @@ def _unwrap(answer: Any) -> Any:
         raise DaemonError(200, "bad_response", "node answered something that is not JSON-RPC 2.0")
     if "error" in answer:
         error = answer["error"]
-        raise NodeRpcError(int(error.get("code", -32603)), str(error.get("message", "unknown error")))
+        raise NodeRpcError(int(error.get("code", INTERNAL_ERROR)), str(error.get("message", "unknown error")))
     return answer.get("result")
 
 

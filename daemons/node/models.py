@@ -1,8 +1,9 @@
 """Wire shapes of the node's JSON-RPC: the params model of each method and the error codes.
 
-Light on purpose (pydantic and chain types only, no FastAPI), like the other daemons' ``models``:
-the method table in :mod:`daemons.node.api` pairs each name with one of these models, so a
-request is validated (unknown fields refused) before any handler sees it.
+Light on purpose (pydantic and chain types only, no FastAPI), like the other daemons' ``models``,
+so that the node's callers (its typed client, the wallet) take the error codes from here. Each
+handler in :mod:`daemons.node.api` names one of these models as its parameter, so a request is
+validated (unknown fields refused) before any handler sees it.
 """
 
 from __future__ import annotations

@@ -29,6 +29,7 @@ from daemons.common.background import stop_tasks
 from daemons.common.errors import DaemonError
 from daemons.common.logging import audit
 from daemons.node.client import AsyncNodeClient, NodeRpcError, node_target
+from daemons.node.models import NOT_FOUND as NODE_NOT_FOUND
 from daemons.wallet.guard import Refused, UnlockGuard
 from daemons.wallet.models import (
     Balance,
@@ -65,7 +66,6 @@ from keys import (
 )
 
 log = logging.getLogger("aitbc.wallet")
-NODE_NOT_FOUND = -32004
 REAP_PERIOD_S = 0.25
 _QUOTED_WORD = re.compile(r" \('[^']*'\)")
 _AUDIT_EVENTS = {
