@@ -29,7 +29,9 @@ from chain.state import State
 from chain.validators import active_set, proposer_for, verify_commit
 from chain.tx import make_tx
 from chain.vote import Vote, VoteBody, sign_vote
-from chainkit import ALICE, BOB, CHAIN_ID, FEE, GENESIS_MS, OUTSIDER, VALIDATORS, make_genesis, make_vote
+from chainkit import (
+    ALICE, BOB, CHAIN_ID, FEE, GENESIS_MS, OUTSIDER, STAKE, VALIDATORS, Chain, make_genesis, make_vote,
+)
 
 
 def poisoned(block: Block) -> Block:
@@ -224,6 +226,33 @@ def test_locked_validator_refuses_a_different_fresh_block() -> None:
     actions = node.on_proposal(net.nodes[p1]._signed_proposal(1, other, -1), other)
     prevotes = [a.vote for a in actions if isinstance(a, BroadcastVote) and a.vote.body.type == "prevote"]
     assert prevotes and prevotes[0].body.block_hash is None
+
+
+# -- proposer priority of a newcomer ----------------------------------------------------------------
+
+
+def test_joining_validator_starts_at_minus_one_and_one_eighth_of_total_power() -> None:
+    """Tendermint's rule: a validator entering the set (new, or back from jail) starts at
+    -1.125 x total power, so it waits its turn instead of proposing at once."""
+    chain = Chain(make_genesis(3))
+    chain.advance(2)
+    previous = chain.state.get("meta", "signers")["set"]
+    newcomer = VALIDATORS[3]
+    ledger = Ledger(chain.state)
+    ledger.put("validator", newcomer.address, {
+        "pubkey": newcomer.pub.hex(), "name": newcomer.name, "commission_bps": 1000, "power": STAKE,
+        "self_bond": STAKE, "jailed": False, "removed": False})
+    signers = active_set(ledger)
+    assert signers[newcomer.address]["priority"] == -(4 * STAKE * 9 // 8)
+    assert {a: s["priority"] for a, s in signers.items() if a != newcomer.address} == {
+        a: s["priority"] for a, s in previous.items()}
+    assert newcomer.address not in {proposer_for(signers, round_) for round_ in range(3)}
+    # Jailed and back: a newcomer again, whatever priority it had built up.
+    jailed = VALIDATORS[0].address
+    ledger.put("validator", jailed, {**ledger.get("validator", jailed), "jailed": True})
+    ledger.put("meta", "signers", {"height": chain.state.height, "set": active_set(ledger)})
+    ledger.put("validator", jailed, {**ledger.get("validator", jailed), "jailed": False})
+    assert active_set(ledger)[jailed]["priority"] == -(4 * STAKE * 9 // 8)
 
 
 # -- poisoned proposals and clocks (issue 22, item 4) ------------------------------------------------
