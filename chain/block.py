@@ -3,6 +3,8 @@
 A block's hash is SHA-256 of its canonical header. The header commits to the transactions
 (``tx_root``), to the state after them (``state_root``), to the validator set that votes on it
 (``validators_hash``) and to the commit that finalized the previous block (``last_commit_hash``).
+Because the hash covers only the header, a body travelling with it proves nothing until
+``check_body`` has matched it against those commitments.
 """
 
 from __future__ import annotations
@@ -15,6 +17,7 @@ from pydantic import BaseModel, ConfigDict, Field, StrictInt
 
 from chain import crypto
 from chain.encoding import canonical_json, hash_value
+from chain.errors import InvalidBlock
 from chain.tx import Transaction
 from chain.types import Address, ChainId, Hash, Height, Signature
 from chain.vote import VoteBody
@@ -132,6 +135,33 @@ class Block(BaseModel):
 
     def encoded(self) -> bytes:
         return canonical_json(self.to_dict())
+
+
+def check_body(block: Block, *, max_txs: int | None = None) -> None:
+    """Raise ``InvalidBlock`` unless ``block`` carries the body its header commits to.
+
+    The hash names the header only, so anyone relaying a genuinely signed proposal can attach
+    another transaction list to it. ``tx_root`` covers every transaction's full hash (signature
+    included) and ``last_commit_hash`` the carried commit, so a body that passes is the one body
+    of that hash: a verdict on it is a verdict on the block the hash names, and may be kept by
+    hash. ``max_txs`` refuses an oversized body before any hashing is spent on it.
+    """
+    if max_txs is not None and len(block.txs) > max_txs:
+        raise InvalidBlock(f"block has {len(block.txs)} transactions, the limit is {max_txs}")
+    if block.header.tx_root != merkle_root([tx.hash for tx in block.txs]):
+        raise InvalidBlock("tx_root does not match the block's transactions")
+    carried = block.last_commit.hash if block.last_commit is not None else EMPTY_COMMIT_HASH
+    if block.header.last_commit_hash != carried:
+        raise InvalidBlock("last_commit_hash does not match the carried commit")
+
+
+def body_matches_header(block: Block, *, max_txs: int | None = None) -> bool:
+    """``check_body`` as a yes/no, for code that drops a mismatching body without a report."""
+    try:
+        check_body(block, max_txs=max_txs)
+    except InvalidBlock:
+        return False
+    return True
 
 
 def commit_signature_valid(commit: Commit, chain_id: str, validator: str, pubkey_hex: str, signature_hex: str) -> bool:

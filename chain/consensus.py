@@ -9,6 +9,20 @@ message sequences.
 
 Thresholds are by voting power, not by head count: "2f+1" is more than 2/3 of total power, "f+1"
 is more than 1/3.
+
+Two departures from the paper close attacks it leaves to the implementation:
+
+* A block's hash covers only its header, so a proposal's body is matched against the header
+  (``chain.block.check_body``) before the proposal is kept; a mismatching body is dropped as if
+  never received, and the real body can still arrive. Validity is then cached by hash, which
+  names exactly one body.
+* A block precommitted by more than 2/3 is decided as soon as any matching body is at hand, from
+  whichever round's proposal or from a peer (``FetchBlock`` / ``on_block``), as CometBFT's commit
+  step does; the paper's line 49 would wait for that round's proposal.
+
+Checks that read a clock (``block_is_timely``) only decide this node's prevote for a fresh
+proposal, as in CometBFT's proposer-based timestamps; they are asked anew each time and never
+cached, and they never stop a block that others found timely from being locked or decided.
 """
 
 from __future__ import annotations
@@ -20,7 +34,7 @@ from enum import IntEnum
 from pydantic import BaseModel, ConfigDict, Field, StrictInt
 
 from chain import crypto
-from chain.block import Block, Commit, CommitSig
+from chain.block import Block, Commit, CommitSig, body_matches_header
 from chain.encoding import canonical_json
 from chain.types import Address, ChainId, Hash, Height, PubKey, Signature
 from chain.validators import Signers, proposer_for, total_power
@@ -91,6 +105,15 @@ class Decide:
 
 
 @dataclass(frozen=True)
+class FetchBlock:
+    """More than 2/3 of power precommitted ``block_hash``, but no body matching it is at hand:
+    get it from peers (they decide and store it) and hand it to ``on_block``, or sync it."""
+
+    height: int
+    block_hash: str
+
+
+@dataclass(frozen=True)
 class Equivocation:
     """Two conflicting votes by one validator: evidence for a ``slash`` transaction."""
 
@@ -98,7 +121,7 @@ class Equivocation:
     vote_b: Vote
 
 
-Action = BroadcastProposal | BroadcastVote | ScheduleTimeout | Decide | Equivocation
+Action = BroadcastProposal | BroadcastVote | ScheduleTimeout | Decide | FetchBlock | Equivocation
 
 
 @dataclass(frozen=True)
@@ -132,8 +155,10 @@ class HeightConsensus:
     """Consensus on one height. Create one per height; feed it messages; carry out its actions.
 
     ``propose_block(round)`` builds a new block when this node proposes and has no valid value;
-    ``block_is_valid(block)`` applies the block to the current state (the node caches results).
-    ``sign(message) -> signature`` signs with this validator's key; None for a non-validator.
+    ``block_is_valid(block)`` applies the block to the current state: deterministic, so its
+    verdict is cached per block. ``block_is_timely(block)`` is this node's clock check, asked
+    again whenever a fresh proposal is prevoted. ``sign(message) -> signature`` signs with this
+    validator's key; None for a non-validator. ``max_block_txs`` bounds a body before it is hashed.
     """
 
     def __init__(
@@ -147,6 +172,8 @@ class HeightConsensus:
         block_is_valid: Callable[[Block], bool],
         sign: Callable[[bytes], bytes] | None,
         timeouts: Timeouts = Timeouts(),
+        block_is_timely: Callable[[Block], bool] = lambda block: True,
+        max_block_txs: int | None = None,
     ) -> None:
         self.chain_id = chain_id
         self.height = height
@@ -155,6 +182,8 @@ class HeightConsensus:
         self.me = me if me in signers else None
         self._propose_block = propose_block
         self._block_is_valid = block_is_valid
+        self._block_is_timely = block_is_timely
+        self._max_block_txs = max_block_txs
         self._sign = sign
         self.timeouts = timeouts
         # Algorithm 1, lines 2-8.
@@ -169,6 +198,10 @@ class HeightConsensus:
         self._votes: dict[tuple[int, str], _VoteSet] = {}
         self._fired: set[tuple[str, int]] = set()
         self._validity: dict[str, bool] = {}
+        """Verdicts of ``block_is_valid`` by block hash; only blocks whose body matched their
+        header get here, so a hash names one body and no relayed body can poison a verdict."""
+        self._fetched: dict[str, Block] = {}
+        """Bodies of blocks more than 2/3 precommitted that arrived outside a kept proposal."""
 
     # -- thresholds -----------------------------------------------------------------------------
 
@@ -179,6 +212,8 @@ class HeightConsensus:
         return power * 3 > self.total
 
     def _valid(self, block: Block) -> bool:
+        """Callers pass only bodies that matched their header (kept proposals, fetched bodies,
+        blocks this node built), which is what makes the hash a safe cache key."""
         if block.hash not in self._validity:
             self._validity[block.hash] = block.height == self.height and self._block_is_valid(block)
         return self._validity[block.hash]
@@ -195,13 +230,40 @@ class HeightConsensus:
         body = proposal.body
         if self.decision is not None or body.chain_id != self.chain_id or body.height != self.height:
             return []
-        if body.round in self._proposals or block.hash != body.block_hash:
+        kept = self._proposals.get(body.round)
+        if kept is not None and kept[1].hash == block.hash:
+            return []  # a rebroadcast of the proposal already kept
+        if block.hash != body.block_hash or not body_matches_header(block, max_txs=self._max_block_txs):
+            # Dropped as if never received: keeping it would stand in for the real body, which
+            # may still come from the proposer or another peer.
             return []
-        if body.proposer != proposer_for(self.signers, body.round) or not proposal.is_valid():
-            return []
-        if body.valid_round >= body.round:
-            return []
+        signed = body.proposer == proposer_for(self.signers, body.round) and proposal.is_valid()
+        if not signed or body.valid_round >= body.round or kept is not None:
+            # Not a proposal to act on (the first one signed for a round is kept), but its body
+            # is the real one of its hash, and may be the block 2/3 precommitted.
+            return self._accept_body(block)
         self._proposals[body.round] = (proposal, block)
+        return self._process()
+
+    def on_block(self, block: Block) -> list[Action]:
+        """A block body from outside a kept proposal, such as one fetched after ``FetchBlock``.
+
+        It is kept only when more than 2/3 of power precommitted its hash in some round (so what
+        is held stays bounded by what consensus waits for) and its body matches its header.
+        """
+        if self.decision is not None or block.height != self.height:
+            return []
+        if not body_matches_header(block, max_txs=self._max_block_txs):
+            return []
+        return self._accept_body(block)
+
+    def _accept_body(self, block: Block) -> list[Action]:
+        """Keep a body already matched to its header if 2/3 precommitted it and none is held."""
+        if self.decision is not None or self._body_for(block.hash) is not None:
+            return []
+        if block.hash not in {block_hash for _, block_hash in self._precommitted()}:
+            return []
+        self._fetched[block.hash] = block
         return self._process()
 
     def on_vote(self, vote: Vote) -> list[Action]:
@@ -272,18 +334,25 @@ class HeightConsensus:
         actions: list[Action] = []
         r = self.round
         current = self._proposals.get(r)
-        # Lines 49-54: a proposal of any round with 2/3 precommits for it decides.
-        for round_, (proposal, block) in sorted(self._proposals.items()):
-            precommits = self._vote_set(round_, "precommit")
-            if self._two_thirds(precommits.power_for.get(block.hash, 0)) and self._valid(block):
-                self.decision = Decide(block, self._commit(round_, block.hash))
+        # Lines 49-54: 2/3 precommits in any round decide their block, with any body matching
+        # it (CometBFT's commit step): waiting for that round's own proposal would let a lost
+        # or poisoned proposal stall a block the network already committed.
+        for round_, block_hash in self._precommitted():
+            committed = self._body_for(block_hash)
+            if committed is None:
+                if self._once(f"fetch/{block_hash}", round_):
+                    actions.append(FetchBlock(self.height, block_hash))
+                continue
+            if self._valid(committed):
+                self.decision = Decide(committed, self._commit(round_, block_hash))
                 self.step = Step.DECIDED
-                return [self.decision]
+                return [*actions, self.decision]
         if current is not None and self.step == Step.PROPOSE:
             proposal, block = current
             vr = proposal.body.valid_round
-            if vr == -1:  # lines 22-27
-                if self._valid(block) and (self.locked_round == -1 or self._locked_is(block)):
+            if vr == -1:  # lines 22-27; the clock is read here only, and anew each time
+                if (self._valid(block) and self._block_is_timely(block)
+                        and (self.locked_round == -1 or self._locked_is(block))):
                     actions += self._vote("prevote", block.hash)
                 else:
                     actions += self._vote("prevote", None)
@@ -326,6 +395,19 @@ class HeightConsensus:
             if self._one_third(power):
                 return actions + self._start_round(later)
         return actions
+
+    def _precommitted(self) -> list[tuple[int, str]]:
+        """(round, block hash) pairs that more than 2/3 of power precommitted, oldest first."""
+        return sorted((round_, block_hash)
+                      for (round_, vote_type), votes in self._votes.items() if vote_type == "precommit"
+                      for block_hash, power in votes.power_for.items()
+                      if block_hash is not None and self._two_thirds(power))
+
+    def _body_for(self, block_hash: str) -> Block | None:
+        for _, block in self._proposals.values():
+            if block.hash == block_hash:
+                return block
+        return self._fetched.get(block_hash)
 
     def _round_power(self, round_: int) -> int:
         seen: set[str] = set()

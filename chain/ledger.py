@@ -9,8 +9,18 @@ from __future__ import annotations
 
 from typing import Any
 
-from chain.params import ChainParams
+from chain.errors import InvalidPayload
+from chain.params import MAX_AMOUNT, ChainParams
 from chain.state import Entry, Key, State
+
+
+def add_amounts(a: int, b: int) -> int:
+    """``a + b``, refused past ``MAX_AMOUNT``: every amount must fit a signed 64-bit column, and
+    a sum beyond it would mean units were created that the supply does not account for."""
+    total = a + b
+    if total > MAX_AMOUNT:
+        raise InvalidPayload("amount overflows the 2^63-1 bound")
+    return total
 
 
 class Ledger:
@@ -77,7 +87,7 @@ class Ledger:
 
     def credit(self, address: str, amount: int) -> None:
         if amount:
-            self.set_balance(address, self.balance(address) + amount)
+            self.set_balance(address, add_amounts(self.balance(address), amount))
 
     def meta(self, key: str) -> dict[str, Any]:
         value = self.get("meta", key)
@@ -87,4 +97,4 @@ class Ledger:
 
     def adjust_supply(self, delta: int) -> None:
         if delta:
-            self.put("meta", "supply", {"total": int(self.meta("supply")["total"]) + delta})
+            self.put("meta", "supply", {"total": add_amounts(int(self.meta("supply")["total"]), delta)})

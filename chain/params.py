@@ -2,12 +2,18 @@
 
 They live in genesis and in state (governance can change them with a ``param_change``
 proposal), never in code paths as literals, so that two nodes can only disagree about them by
-disagreeing about genesis.
+disagreeing about genesis. Every bound is checked here, once, for genesis and for every change
+governance proposes or enacts alike; a value that breaks one is refused with an error naming the
+parameter.
 """
 
 from __future__ import annotations
 
-from pydantic import BaseModel, ConfigDict, Field, StrictInt, model_validator
+from typing import Any
+
+from pydantic import (
+    BaseModel, ConfigDict, Field, StrictInt, ValidationError, ValidatorFunctionWrapHandler, model_validator,
+)
 
 UNIT = 10**6
 """Smallest units per AIT. Amounts are always integers of units."""
@@ -18,19 +24,28 @@ MAX_AMOUNT = 2**63 - 1
 BPS = 10_000
 """Basis points in one whole: shares and fractions are expressed in bps to stay integral."""
 
+MAX_BLOCK_REWARD = MAX_AMOUNT >> 32
+"""Largest block reward governance may set (about 2147 AIT): 2^32 blocks of it (136 years at one
+block a second) fit in ``MAX_AMOUNT``, so minting cannot run the supply past the bound that every
+stored amount must respect."""
+
 
 class ChainParams(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid")
 
     block_time_ms: StrictInt = Field(1000, ge=10, le=600_000, description="target interval between blocks")
-    block_reward: StrictInt = Field(2 * UNIT, ge=0, le=MAX_AMOUNT, description="units minted per block")
+    block_reward: StrictInt = Field(2 * UNIT, ge=0, le=MAX_BLOCK_REWARD, description="units minted per block")
     treasury_share_bps: StrictInt = Field(1000, ge=0, le=BPS)
     miner_share_bps: StrictInt = Field(3000, ge=0, le=BPS)
     min_fee: StrictInt = Field(10, ge=0, le=MAX_AMOUNT, description="smallest fee a transaction may pay")
     max_tx_bytes: StrictInt = Field(64 * 1024, ge=256, le=4 * 1024 * 1024)
     max_block_txs: StrictInt = Field(5000, ge=1, le=100_000)
-    unbonding_period: StrictInt = Field(100, ge=0, le=10_000_000, description="blocks before unstaked funds return")
-    escrow_withdraw_delay: StrictInt = Field(100, ge=0, le=10_000_000, description="blocks a withdrawn escrow stays spendable by its coordinator")
+    unbonding_period: StrictInt = Field(
+        100, ge=1, le=10_000_000,
+        description="blocks before unstaked funds return; at least 1, so that stake stays slashable after an unstake")
+    escrow_withdraw_delay: StrictInt = Field(
+        100, ge=1, le=10_000_000,
+        description="blocks a withdrawn escrow stays spendable by its coordinator, so it can settle jobs in flight")
     min_miner_bond: StrictInt = Field(1000 * UNIT, ge=0, le=MAX_AMOUNT)
     receipt_fee_bps: StrictInt = Field(500, ge=0, le=BPS, description="share of each job price paid to the treasury")
     double_sign_slash_bps: StrictInt = Field(500, ge=0, le=BPS)
@@ -38,6 +53,18 @@ class ChainParams(BaseModel):
     voting_period: StrictInt = Field(100, ge=1, le=10_000_000, description="blocks a governance proposal is open")
     max_receipts_per_tx: StrictInt = Field(256, ge=1, le=10_000)
     max_commission_bps: StrictInt = Field(5000, ge=0, le=BPS)
+
+    @model_validator(mode="wrap")
+    @classmethod
+    def _name_the_parameter(cls, data: Any, handler: ValidatorFunctionWrapHandler) -> "ChainParams":
+        """Pydantic's message for a broken bound ("Input should be greater than or equal to 1")
+        does not say which parameter; governance reports only the message, so it is put in."""
+        try:
+            return handler(data)
+        except ValidationError as exc:
+            problems = [f"{'.'.join(str(part) for part in error['loc']) or 'params'}: {error['msg']}"
+                        for error in exc.errors()]
+            raise ValueError("; ".join(problems)) from None
 
     @model_validator(mode="after")
     def _shares_fit(self) -> "ChainParams":

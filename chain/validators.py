@@ -23,15 +23,27 @@ Signers = dict[str, dict[str, Any]]
 
 
 def active_set(ledger: Ledger) -> Signers:
-    """Validators with voting power now, carrying their proposer priority forward."""
+    """Validators with voting power now, carrying their proposer priority forward.
+
+    One that was not in the previous set (new, or back from jail or removal) starts at
+    ``newcomer_priority``, as in Tendermint, instead of 0: otherwise joining, or leaving and
+    rejoining, would jump the queue of validators that have been waiting their turn.
+    """
     previous = (ledger.get("meta", "signers") or {}).get("set", {})
+    active = {address: v for address, v in sorted(ledger.scan("validator").items())
+              if not (v["jailed"] or v["removed"] or v["power"] <= 0)}
+    newcomer = newcomer_priority(sum(int(v["power"]) for v in active.values()))
     result: Signers = {}
-    for address, v in sorted(ledger.scan("validator").items()):
-        if v["jailed"] or v["removed"] or v["power"] <= 0:
-            continue
-        priority = previous.get(address, {}).get("priority", 0)
+    for address, v in active.items():
+        priority = previous[address]["priority"] if address in previous else newcomer
         result[address] = {"pubkey": v["pubkey"], "power": int(v["power"]), "priority": int(priority)}
     return result
+
+
+def newcomer_priority(total: int) -> int:
+    """-1.125 x total power (Tendermint's rule, in integers: ``-(total + total >> 3)``): a
+    validator joining the set waits about a full rotation before it proposes."""
+    return -(total + (total >> 3))
 
 
 def total_power(signers: Signers) -> int:

@@ -19,7 +19,8 @@ import httpx
 
 from chain.block import Block, Commit
 from chain.consensus import (
-    BroadcastProposal, BroadcastVote, Decide, Equivocation, HeightConsensus, Proposal, ScheduleTimeout, Step, Timeouts,
+    BroadcastProposal, BroadcastVote, Decide, Equivocation, FetchBlock, HeightConsensus, Proposal, ScheduleTimeout,
+    Step, Timeouts,
 )
 from chain.ledger import Ledger
 from chain.validators import active_set
@@ -98,12 +99,15 @@ class BftDriver:
             self._timers.clear()
             self._own.clear()
             state = self.core.snapshot()
-            signers = active_set(Ledger(state))
+            ledger = Ledger(state)
+            signers = active_set(ledger)
             me = self.core.validator_address
             self._height = HeightConsensus(
                 state.chain_id, state.height + 1, signers, me,
                 propose_block=lambda round_: self.core.build_candidate(round_, int(time.time() * 1000)),
                 block_is_valid=self.core.validate_block,
+                block_is_timely=self.core.block_is_timely,
+                max_block_txs=ledger.params.max_block_txs,
                 sign=self._sign,
                 timeouts=self.timeouts,
             )
@@ -168,6 +172,13 @@ class BftDriver:
                 self._timers.append(loop.call_later(action.delay_ms / 1000, self._fire, action))
             elif isinstance(action, Decide):
                 await self._decide(action.block, action.commit)
+            elif isinstance(action, FetchBlock):
+                # More than 2/3 precommitted a block whose body we lack: the validators that
+                # decided it store it as final, and catching up fetches it from them (the idle
+                # loop retries if none has stored it yet). A matching body that arrives in a
+                # proposal meanwhile decides it here directly.
+                log.info("fetching a precommitted block", extra={"height": action.height})
+                asyncio.create_task(self._maybe_sync())
             elif isinstance(action, Equivocation):
                 log.warning("validator double-signed", extra={"validator": action.vote_a.body.validator,
                                                              "height": action.vote_a.body.height})

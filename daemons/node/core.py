@@ -20,7 +20,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from chain import crypto
-from chain.block import Block, Commit, CommitSig
+from chain.block import Block, Commit, CommitSig, check_body
 from chain.errors import ChainError, InvalidSignature
 from chain.execution import apply_block, build_block, next_proposer
 from chain.genesis import Genesis, genesis_state
@@ -202,15 +202,17 @@ class NodeCore:
             self._candidates[built.block.hash] = built.state
             return built.block
 
-    def validate_block(self, block: Block, now_ms: int | None = None) -> bool:
+    def validate_block(self, block: Block) -> bool:
         """Would ``block`` apply on the current state? Its resulting state is kept for the commit.
 
-        A block stamped more than ``MAX_CLOCK_DRIFT_MS`` ahead of our clock is refused: otherwise
-        one proposer with a wrong clock could push every later block's time into the future.
+        Deterministic (no clock: see ``block_is_timely``), so consensus may keep the verdict. The
+        resulting state is kept by hash, and a body is matched to its header before that cache is
+        read: a relayed block with the right header and another body gets no borrowed verdict.
         """
-        now = now_ms if now_ms is not None else int(time.time() * 1000)
-        if block.header.time_ms > now + MAX_CLOCK_DRIFT_MS:
-            log.warning("proposed block is too far in the future", extra={"height": block.height})
+        try:
+            check_body(block)
+        except ChainError as exc:
+            log.warning("proposed block is invalid: %s", exc.message, extra={"height": block.height})
             return False
         with self._lock:
             if block.hash in self._candidates:
@@ -223,8 +225,23 @@ class NodeCore:
             self._candidates[block.hash] = new_state
             return True
 
+    def block_is_timely(self, block: Block, now_ms: int | None = None) -> bool:
+        """Is ``block`` stamped no more than ``MAX_CLOCK_DRIFT_MS`` ahead of our clock?
+
+        Otherwise one proposer with a wrong clock could push every later block's time into the
+        future. The answer depends on when it is asked, so it is never cached: it only decides
+        whether this validator prevotes for a fresh proposal, and a block that more than 2/3
+        found timely is still locked and decided here.
+        """
+        now = now_ms if now_ms is not None else int(time.time() * 1000)
+        if block.header.time_ms > now + MAX_CLOCK_DRIFT_MS:
+            log.warning("proposed block is too far in the future", extra={"height": block.height})
+            return False
+        return True
+
     def commit_decided(self, block: Block, commit: Commit) -> CommittedBlock | None:
         """Store the block consensus decided; None if the node already moved past it."""
+        check_body(block)
         with self._lock:
             if block.height != self.state.height + 1:
                 return None

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import random
 from collections import deque
+from collections.abc import Callable
 from typing import Any
 
 from hypothesis import given, settings, strategies as st
@@ -17,25 +18,40 @@ from hypothesis import given, settings, strategies as st
 from chain import crypto
 from chain.block import Block
 from chain.consensus import (
-    BroadcastProposal, BroadcastVote, Decide, Equivocation, HeightConsensus, Proposal, ScheduleTimeout, Step,
+    BroadcastProposal, BroadcastVote, Decide, Equivocation, FetchBlock, HeightConsensus, Proposal, ScheduleTimeout,
+    Step,
 )
 from chain.errors import ChainError
 from chain.execution import apply_block, build_block
 from chain.genesis import genesis_state
 from chain.ledger import Ledger
 from chain.state import State
-from chain.validators import active_set, proposer_for
+from chain.validators import active_set, proposer_for, verify_commit
+from chain.tx import make_tx
 from chain.vote import Vote, VoteBody, sign_vote
-from chainkit import CHAIN_ID, GENESIS_MS, VALIDATORS, make_genesis
+from chainkit import (
+    ALICE, BOB, CHAIN_ID, FEE, GENESIS_MS, OUTSIDER, STAKE, VALIDATORS, Chain, make_genesis, make_vote,
+)
+
+
+def poisoned(block: Block) -> Block:
+    """``block``'s header (so its hash) with another, genuinely signed transaction list: what a
+    peer relaying a real proposal can attach to it."""
+    other = make_tx(ALICE.seed, CHAIN_ID, "transfer", 0, FEE, {"to": BOB.address, "amount": 7})
+    return Block(header=block.header, txs=[*block.txs, other], last_commit=block.last_commit)
 
 
 class Network:
-    def __init__(self, n: int, *, crashed: set[int] = frozenset(), byzantine_proposer: bool = False,
+    def __init__(self, n: int, *, crashed: set[int] = frozenset(), poison: bool = False,
                  seed: int = 0, powers: list[int] | None = None) -> None:
         self.state: State = genesis_state(make_genesis(n, powers=powers))
         self.signers = active_set(Ledger(self.state))
         self.keys = VALIDATORS[:n]
         self.crashed = set(crashed)
+        self.poison = poison
+        """A peer relays every proposal, with a poisoned body, to every validator before the real one."""
+        self.validated: list[Block] = []
+        """Every body handed to a node's ``block_is_valid``."""
         self.rng = random.Random(seed)
         self.queue: deque[tuple[int, Any]] = deque()
         self.timeouts: list[tuple[int, ScheduleTimeout]] = []
@@ -43,7 +59,7 @@ class Network:
         self.equivocations: list[Equivocation] = []
         self.nodes = [self._node(i) for i in range(n)]
 
-    def _node(self, i: int) -> HeightConsensus:
+    def _node(self, i: int, timely: Callable[[Block], bool] = lambda block: True) -> HeightConsensus:
         key = self.keys[i]
 
         def propose(round_: int) -> Block:
@@ -51,6 +67,7 @@ class Network:
             return build_block(self.state, [], proposer=key.address, time_ms=GENESIS_MS + 1000 + i, round_=round_).block
 
         def valid(block: Block) -> bool:
+            self.validated.append(block)
             try:
                 apply_block(self.state, block)
             except ChainError:
@@ -58,7 +75,7 @@ class Network:
             return True
 
         return HeightConsensus(CHAIN_ID, 1, self.signers, key.address, propose_block=propose, block_is_valid=valid,
-                               sign=lambda message: crypto.sign(key.seed, message))
+                               sign=lambda message: crypto.sign(key.seed, message), block_is_timely=timely)
 
     def handle(self, i: int, actions: list[Any]) -> None:
         if i in self.crashed:
@@ -67,6 +84,8 @@ class Network:
             if isinstance(action, (BroadcastProposal, BroadcastVote)):
                 for j in range(len(self.nodes)):
                     if j != i:
+                        if self.poison and isinstance(action, BroadcastProposal):
+                            self.queue.append((j, BroadcastProposal(action.proposal, poisoned(action.block))))
                         self.queue.append((j, action))
             elif isinstance(action, ScheduleTimeout):
                 self.timeouts.append((i, action))
@@ -162,7 +181,7 @@ def test_equivocating_vote_is_reported_as_evidence() -> None:
                            validator=cheater.address), cheater.seed)
     b = sign_vote(VoteBody(chain_id=CHAIN_ID, height=1, round=0, type="prevote", block_hash=None,
                            validator=cheater.address), cheater.seed)
-    assert node.on_vote(a) == [] or True
+    assert node.on_vote(a) == []  # one quarter of the power triggers no rule
     evidence = [x for x in node.on_vote(b) if isinstance(x, Equivocation)]
     assert evidence and evidence[0].vote_a == a and evidence[0].vote_b == b
 
@@ -170,9 +189,12 @@ def test_equivocating_vote_is_reported_as_evidence() -> None:
 def test_forged_and_foreign_messages_are_ignored() -> None:
     net = Network(4)
     node = net.nodes[0]
-    outsider_seed = crypto.sha256(b"outsider") if hasattr(crypto, "sha256") else b"\x07" * 32
-    forged = sign_vote(VoteBody(chain_id=CHAIN_ID, height=1, round=0, type="precommit", block_hash="cd" * 32,
-                                validator=net.keys[2].address), outsider_seed)
+    body = VoteBody(chain_id=CHAIN_ID, height=1, round=0, type="precommit", block_hash="cd" * 32,
+                    validator=net.keys[2].address)
+    # The validator's own public key, signed by someone else; and the outsider's key outright.
+    forged = Vote(body=body, pubkey=net.keys[2].pub.hex(), signature=crypto.sign(OUTSIDER.seed, body.signing_bytes()).hex())
+    assert node.on_vote(forged) == []
+    forged = sign_vote(body, OUTSIDER.seed)
     assert node.on_vote(forged) == []
     wrong_height = sign_vote(VoteBody(chain_id=CHAIN_ID, height=7, round=0, type="precommit", block_hash="cd" * 32,
                                       validator=net.keys[2].address), net.keys[2].seed)
@@ -206,14 +228,147 @@ def test_locked_validator_refuses_a_different_fresh_block() -> None:
     assert prevotes and prevotes[0].body.block_hash is None
 
 
+# -- proposer priority of a newcomer ----------------------------------------------------------------
+
+
+def test_joining_validator_starts_at_minus_one_and_one_eighth_of_total_power() -> None:
+    """Tendermint's rule: a validator entering the set (new, or back from jail) starts at
+    -1.125 x total power, so it waits its turn instead of proposing at once."""
+    chain = Chain(make_genesis(3))
+    chain.advance(2)
+    previous = chain.state.get("meta", "signers")["set"]
+    newcomer = VALIDATORS[3]
+    ledger = Ledger(chain.state)
+    ledger.put("validator", newcomer.address, {
+        "pubkey": newcomer.pub.hex(), "name": newcomer.name, "commission_bps": 1000, "power": STAKE,
+        "self_bond": STAKE, "jailed": False, "removed": False})
+    signers = active_set(ledger)
+    assert signers[newcomer.address]["priority"] == -(4 * STAKE * 9 // 8)
+    assert {a: s["priority"] for a, s in signers.items() if a != newcomer.address} == {
+        a: s["priority"] for a, s in previous.items()}
+    assert newcomer.address not in {proposer_for(signers, round_) for round_ in range(3)}
+    # Jailed and back: a newcomer again, whatever priority it had built up.
+    jailed = VALIDATORS[0].address
+    ledger.put("validator", jailed, {**ledger.get("validator", jailed), "jailed": True})
+    ledger.put("meta", "signers", {"height": chain.state.height, "set": active_set(ledger)})
+    ledger.put("validator", jailed, {**ledger.get("validator", jailed), "jailed": False})
+    assert active_set(ledger)[jailed]["priority"] == -(4 * STAKE * 9 // 8)
+
+
+# -- poisoned proposals and clocks (issue 22, item 4) ------------------------------------------------
+
+
+def _index(net: Network, address: str) -> int:
+    return next(i for i, k in enumerate(net.keys) if k.address == address)
+
+
+def _round0(net: Network) -> tuple[int, Proposal, Block]:
+    """The round-0 proposer's index, its genuinely signed proposal and its block (one transfer)."""
+    proposer = _index(net, proposer_for(net.signers, 0))
+    tx = make_tx(BOB.seed, CHAIN_ID, "transfer", 0, FEE, {"to": ALICE.address, "amount": 5})
+    block = build_block(net.state, [tx], proposer=net.keys[proposer].address, time_ms=GENESIS_MS + 1000).block
+    assert block.txs == [tx]
+    return proposer, net.nodes[proposer]._signed_proposal(0, block, -1), block
+
+
+def _votes(net: Network, block_hash: str | None, vote_type: str, without: int) -> list[Vote]:
+    """That vote from three of the four validators (all but ``without``)."""
+    return [make_vote(k, 1, block_hash, vote_type=vote_type) for i, k in enumerate(net.keys) if i != without]
+
+
+def test_poisoned_proposals_do_not_stop_the_honest_block() -> None:
+    """Every proposal reaches every validator first with a poisoned body (same signed header,
+    another transaction list): they all still decide the honest block, in round 0."""
+    net = Network(4, poison=True)
+    net.run()
+    assert sorted(net.decisions) == [0, 1, 2, 3]
+    assert len(net.decided_hashes()) == 1
+    decision = net.decisions[0]
+    assert decision.commit.round == 0
+    assert decision.block.header.proposer == proposer_for(net.signers, 0)
+    apply_block(net.state, decision.block)
+    # No poisoned body was ever validated (each would fail on tx_root, under the honest hash).
+    assert net.validated and all(block.txs == [] for block in net.validated)
+
+
+def test_poisoned_body_is_dropped_and_the_real_one_still_counts() -> None:
+    net = Network(4)
+    proposer, proposal, block = _round0(net)
+    me = (proposer + 1) % 4
+    node = net.nodes[me]
+    node.start()
+    assert poisoned(block).hash == block.hash
+    assert node.on_proposal(proposal, poisoned(block)) == []  # no prevote, nothing kept
+    assert node.step == Step.PROPOSE
+    actions = node.on_proposal(proposal, block)
+    prevotes = [a.vote.body for a in actions if isinstance(a, BroadcastVote)]
+    assert [(v.type, v.block_hash) for v in prevotes] == [("prevote", block.hash)]
+
+
+def test_precommitted_block_is_decided_from_a_fetched_body() -> None:
+    """A validator that never got the proposal asks for the block once 2/3 precommitted it, and
+    decides as soon as a matching body comes, whatever poisoned bodies come first."""
+    net = Network(4)
+    proposer, proposal, block = _round0(net)
+    me = (proposer + 1) % 4
+    node = net.nodes[me]
+    node.start()
+    actions: list[Any] = []
+    for vote in _votes(net, block.hash, "precommit", without=me):
+        actions += node.on_vote(vote)
+    assert [a for a in actions if isinstance(a, FetchBlock)] == [FetchBlock(1, block.hash)]
+    assert not [a for a in actions if isinstance(a, Decide)]
+    unrelated = build_block(net.state, [], proposer=net.keys[proposer].address, time_ms=GENESIS_MS + 5).block
+    assert node.on_block(unrelated) == []
+    assert node.on_block(poisoned(block)) == []
+    # A relayed copy of the real proposal with a poisoned body is no better.
+    assert node.on_proposal(proposal, poisoned(block)) == []
+    assert node.decision is None
+    decided = [a for a in node.on_block(block) if isinstance(a, Decide)]
+    assert decided and decided[0].block == block
+    commit = decided[0].commit
+    assert commit.block_hash == block.hash and len(commit.signatures) == 3
+    verify_commit(commit, net.signers, CHAIN_ID, 1, block.hash)
+
+
+def test_untimely_proposal_costs_only_our_prevote() -> None:
+    """A block this node's clock finds too far ahead gets its nil prevote; that verdict is not
+    cached as invalidity: once 2/3 prevote the block it locks and precommits it, and 2/3
+    precommits decide it."""
+    net = Network(4)
+    proposer, proposal, block = _round0(net)
+    me = (proposer + 1) % 4
+    asked: list[str] = []
+
+    def timely(candidate: Block) -> bool:
+        asked.append(candidate.hash)
+        return False
+
+    node = net._node(me, timely)
+    node.start()
+    prevotes = [a.vote.body for a in node.on_proposal(proposal, block) if isinstance(a, BroadcastVote)]
+    assert asked == [block.hash]
+    assert [(v.type, v.block_hash) for v in prevotes] == [("prevote", None)]
+    actions: list[Any] = []
+    for vote in _votes(net, block.hash, "prevote", without=me):
+        actions += node.on_vote(vote)
+    precommits = [a.vote.body for a in actions if isinstance(a, BroadcastVote)]
+    assert [(v.type, v.block_hash) for v in precommits] == [("precommit", block.hash)]
+    assert node.locked_block == block
+    for vote in _votes(net, block.hash, "precommit", without=me)[:2]:
+        actions = node.on_vote(vote)
+    assert node.decision is not None and node.decision.block == block
+
+
 @settings(max_examples=30, deadline=None)
 @given(seed=st.integers(min_value=0, max_value=10_000), n=st.sampled_from([1, 2, 3, 4]),
-       crash=st.booleans())
-def test_safety_and_liveness_under_random_delivery(seed: int, n: int, crash: bool) -> None:
+       crash=st.booleans(), poison=st.booleans())
+def test_safety_and_liveness_under_random_delivery(seed: int, n: int, crash: bool, poison: bool) -> None:
     """Whatever the delivery order, no two validators decide different blocks; with fewer than
-    1/3 of power crashed, every live validator decides."""
+    1/3 of power crashed, every live validator decides, even when every proposal also arrives
+    with a poisoned body."""
     crashed = {seed % n} if crash and n >= 4 else set()
-    net = Network(n, crashed=crashed, seed=seed)
+    net = Network(n, crashed=crashed, seed=seed, poison=poison)
     net.run(shuffle=True)
     live = [i for i in range(n) if i not in crashed]
     assert len(net.decided_hashes()) <= 1
