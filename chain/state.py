@@ -26,15 +26,18 @@ BUCKETS = 1 << BUCKET_BITS
 NAMESPACES: tuple[str, ...] = (
     "meta",        # chain: {height, time_ms}; params; supply; coordinators; proposal_seq; last_validators
     "account",     # address -> {balance, nonce}
-    "validator",   # address -> {pubkey, name, commission_bps, power, self_bond, jailed, removed}
-    "delegation",  # "delegator/validator" -> {amount, rewards}
-    "pending",     # "release_height/tx_hash/index" -> {kind, owner, amount, ...}: unbonding and escrow withdrawals
+    "validator",   # address -> {pubkey, name, commission_bps, power, shares, self_bond, reward_index,
+                   #             outstanding, jailed, jailed_until, tombstoned, removed} (chain.staking)
+    "delegation",  # "delegator/validator" -> {shares, rewards, index}: a share of the validator's pool
+    "pending",     # "release_height/tx_hash/index" -> {kind, owner, amount, start, release, ...}: unbonding
+                   # and escrow withdrawals (chain.payouts)
     "miner",       # address -> {bond, slashed, jobs}
     "escrow",      # "client/coordinator" -> {balance}
     "job",         # job id -> {receipt_id, height, miner, client, price}
     "proposal",    # id -> {proposer, title, action, start, end, status, tally}
     "vote",        # "proposal_id/voter" -> {option}
     "evidence",    # evidence id -> {height}: each offence is slashed once
+    "index",       # secondary indexes that keep per-block work flat (chain.indexes)
 )
 
 Key = tuple[str, str]
