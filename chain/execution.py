@@ -205,13 +205,14 @@ def _slash(ledger: Ledger, tx: Transaction, body: SlashPayload, ctx: BlockContex
 
 def _slash_miner_unbonding(ledger: Ledger, ev: WrongResultEvidence, ctx: BlockContext) -> None:
     """The wrong-result rule burns the bond; unbonding entries the miner started since the job
-    was settled (or, for a job the chain has no record of, within the evidence age limit) lose
-    the same share, so unbonding right after a bad job does not escape (``chain.slashing``)."""
+    was settled lose the same share, so unbonding right after a bad job does not escape
+    (``chain.slashing``). The reach goes back at most the evidence age limit (which also bounds
+    the heights read), and that far for a job the chain has no record of."""
     proof = ev.proof.body
     job = ledger.get("job", proof.job_id)
-    since = job["height"] if job is not None and job.get("miner") == proof.miner else \
-        ctx.height - slashing.evidence_age_limit(ledger.params)
-    burned = slashing.slash_miner_unbonding(ledger, proof.miner, since, ledger.params.wrong_result_slash_bps)
+    oldest = ctx.height - slashing.evidence_age_limit(ledger.params)
+    since = max(job["height"], oldest) if job is not None and job.get("miner") == proof.miner else oldest
+    burned = slashing.slash_miner_unbonding(ledger, proof.miner, since, ctx.height, ledger.params.wrong_result_slash_bps)
     if burned:
         # Add it to the evidence record the wrong-result rule just wrote (the only evidence write
         # of this transaction), so that ``burned`` stays the offence's whole burn.
@@ -240,7 +241,7 @@ def _slash_double_sign(ledger: Ledger, ev: DoubleSignEvidence, ctx: BlockContext
         raise DuplicateJob(f"this double signing was already slashed ({evidence_id})")
     # The whole pool (every delegation in proportion) and the unbonding entries started since
     # the infraction are burned; jailed for good unless that would halt the chain.
-    burn = slashing.slash_validator(ledger, a.validator, a.height, ledger.params.double_sign_slash_bps)
+    burn = slashing.slash_validator(ledger, a.validator, a.height, ctx.height, ledger.params.double_sign_slash_bps)
     slashing.jail(ledger, a.validator, ctx.height, tombstone=True)
     ledger.put("evidence", evidence_id, {"height": ctx.height, "burned": burn})
 

@@ -6,8 +6,8 @@ range queries, so each such rule keeps a small list under a known key of the ``i
 namespace and reads only that:
 
 ``due/<height>``                     pending payout keys released at the start of that height
-``unbonding/<validator>``            pending unbond keys of that validator's delegators (slashable)
-``miner_unbonding/<miner>``          pending miner unbond keys of that miner (slashable)
+``unbonding/<validator>/<start>``    pending unbond keys that left that validator at ``start``
+``miner_unbonding/<miner>/<start>``  pending miner unbond keys of that miner started at ``start``
 ``escrow_reserved/<client>/<coord>`` escrow already promised to pending withdrawals
 ``proposals_ending/<height>``        proposal ids whose vote is tallied at that height
 ``votes/<proposal_id>``              who voted on a proposal

@@ -5,7 +5,7 @@ Each is a ``pending`` entry released at the start of its due height. Three rules
 * **Flat cost.** A payout is listed under its due height (``index due/<height>``), so a block
   reads only the payouts due now, never the whole ``pending`` table.
 * **Slashable while unbonding.** Unbonding entries are also listed under the validator (or the
-  miner) they left and carry the height they ``start``-ed at, so that evidence of an earlier
+  miner) they left and the height they ``start``-ed at, so that evidence of an earlier
   infraction still reaches them (``chain.slashing``): leaving the bond does not end liability
   until the unbonding period is over, as in Cosmos SDK's x/staking.
 * **Escrow withdrawals reserve.** A withdrawal promises part of an escrow; a second one can only
@@ -29,11 +29,18 @@ def require_minimum(amount: int, minimum: int, whole: int, what: str, param: str
                              f"only the whole remaining {whole} may be smaller")
 
 
+def liability_key(kind: str, who: str, start: int) -> str:
+    """Index of the unbonding entries that left ``who`` at height ``start``. Keyed by start
+    height so that each list is bounded by one block's transactions, and a slash reads only the
+    heights since its infraction (at most the evidence age limit of them)."""
+    return f"{kind}/{who}/{indexes.height_key(start)}"
+
+
 def _liability_key(entry: dict) -> str | None:
     if entry["kind"] == "unbond":
-        return f"unbonding/{entry['validator']}"
+        return liability_key("unbonding", entry["validator"], entry["start"])
     if entry["kind"] == "miner_unbond":
-        return f"miner_unbonding/{entry['owner']}"
+        return liability_key("miner_unbonding", entry["owner"], entry["start"])
     return None
 
 
@@ -104,16 +111,19 @@ def release_due(ledger: Ledger, height: int) -> None:
     indexes.store(ledger, due_key, [])
 
 
-def slash_unbonding(ledger: Ledger, liability: str, since_height: int, bps: int, bps_whole: int) -> int:
-    """Cut ``bps`` of every entry in ``liability`` that started at or after ``since_height``;
-    returns the units cut (the caller burns them)."""
+def slash_unbonding(ledger: Ledger, kind: str, who: str, since_height: int, height: int, bps: int,
+                    bps_whole: int) -> int:
+    """Cut ``bps`` of every ``kind`` entry of ``who`` that started at a height from
+    ``since_height`` to ``height``; returns the units cut (the caller burns them)."""
     burned = 0
-    for key in indexes.members(ledger, liability):
-        entry = ledger.get("pending", key)
-        if entry is None or entry["start"] < since_height:
-            continue
-        cut = entry["amount"] * bps // bps_whole
-        if cut:
-            ledger.put("pending", key, {**entry, "amount": entry["amount"] - cut, "slashed": entry.get("slashed", 0) + cut})
-            burned += cut
+    for start in range(max(since_height, 0), height + 1):
+        for key in indexes.members(ledger, liability_key(kind, who, start)):
+            entry = ledger.get("pending", key)
+            if entry is None:
+                continue
+            cut = entry["amount"] * bps // bps_whole
+            if cut:
+                ledger.put("pending", key, {**entry, "amount": entry["amount"] - cut,
+                                            "slashed": entry.get("slashed", 0) + cut})
+                burned += cut
     return burned

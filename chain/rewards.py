@@ -34,6 +34,12 @@ def receipt_fee(price: int, params: ChainParams) -> int:
     return min(price, max(1, price * params.receipt_fee_bps // BPS))
 
 
+def miner_shares(miner_cut: int, miner_fees: Mapping[str, int]) -> dict[str, int]:
+    """Each miner's part of ``miner_cut``: weighted by the receipt fees it paid, never above them."""
+    total = sum(miner_fees.values())
+    return {miner: min(fee, miner_cut * fee // total) for miner, fee in miner_fees.items()} if total else {}
+
+
 def distribute(ledger: Ledger, fees: int, miner_fees: Mapping[str, int], voters: Signers,
                signed: frozenset[str] | None) -> int:
     """Mint the block reward and pay miners and signers; returns what goes to the treasury.
@@ -48,13 +54,10 @@ def distribute(ledger: Ledger, fees: int, miner_fees: Mapping[str, int], voters:
     miner_cut = pool * params.miner_share_bps // BPS
     staker_cut = pool - treasury - miner_cut
 
-    total_fees = sum(miner_fees.values())
-    paid = 0
-    for miner, fee in sorted(miner_fees.items()):
-        share = min(fee, miner_cut * fee // total_fees)
-        ledger.credit(miner, share)
-        paid += share
-    treasury += miner_cut - paid
+    shares = miner_shares(miner_cut, miner_fees)
+    for miner in sorted(shares):
+        ledger.credit(miner, shares[miner])
+    treasury += miner_cut - sum(shares.values())
 
     present = {a: s for a, s in voters.items() if signed is None or a in signed}
     power = sum(int(s["power"]) for s in present.values())

@@ -42,19 +42,19 @@ def check_evidence_age(params: ChainParams, infraction_height: int, height: int)
                            f"evidence older than {limit} blocks is refused (evidence_max_age)")
 
 
-def slash_validator(ledger: Ledger, address: str, infraction_height: int, bps: int) -> int:
+def slash_validator(ledger: Ledger, address: str, infraction_height: int, height: int, bps: int) -> int:
     """Burn ``bps`` of the validator's pool and of its unbonding entries started at or after
     ``infraction_height``; returns the units burned (supply is reduced here)."""
     burned = staking.burn_from_pool(ledger, address, bps, BPS)
-    burned += payouts.slash_unbonding(ledger, f"unbonding/{address}", infraction_height, bps, BPS)
+    burned += payouts.slash_unbonding(ledger, "unbonding", address, infraction_height, height, bps, BPS)
     ledger.adjust_supply(-burned)
     return burned
 
 
-def slash_miner_unbonding(ledger: Ledger, miner: str, infraction_height: int, bps: int) -> int:
+def slash_miner_unbonding(ledger: Ledger, miner: str, infraction_height: int, height: int, bps: int) -> int:
     """Burn ``bps`` of a miner's unbonding entries started at or after ``infraction_height`` (its
     bond itself is burned by the wrong-result rule); returns the units burned."""
-    burned = payouts.slash_unbonding(ledger, f"miner_unbonding/{miner}", infraction_height, bps, BPS)
+    burned = payouts.slash_unbonding(ledger, "miner_unbonding", miner, infraction_height, height, bps, BPS)
     ledger.adjust_supply(-burned)
     return burned
 
