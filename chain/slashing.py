@@ -5,6 +5,9 @@ Modelled on Cosmos SDK's x/slashing and x/evidence:
 * **Reach.** Evidence of an infraction at height ``h`` burns the same share of the offender's
   pool (so of every delegation, ``chain.staking``) and of every unbonding entry that started at
   or after ``h`` (``chain.payouts``): unstaking right after double signing does not escape.
+  Unlike x/slashing, the share is taken of the pool as it is now (the state keeps no history
+  of past power), so stake delegated after the infraction, within the age limit, shares the
+  loss; stake that left since is reached through its unbonding entry.
 * **Age limit.** Evidence older than ``evidence_max_age`` blocks is refused. The limit is
   always below ``unbonding_period``, so any stake that was bonded at the infraction is still
   bonded or unbonding when evidence is accepted: the slash always has something to reach.

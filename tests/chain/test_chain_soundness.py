@@ -73,6 +73,20 @@ def test_unbonding_that_started_before_the_infraction_is_not_slashed() -> None:
     assert entry["amount"] == STAKE // 2 and "slashed" not in entry
 
 
+def test_delegator_unbonding_after_the_infraction_is_slashed_too() -> None:
+    chain = Chain(make_genesis(4, params={"unbonding_period": 10, "evidence_max_age": 5}))
+    chain.run(chain.tx(ALICE, "stake", {"validator": V1.address, "amount": STAKE}))
+    infraction = chain.state.height + 1
+    chain.step()
+    chain.run(chain.tx(ALICE, "unstake", {"validator": V1.address, "amount": STAKE}))
+    chain.run(chain.tx(BOB, "slash", equivocation(V1, infraction)))
+    (entry,) = pending_of(chain, ALICE.address)
+    assert entry["amount"] == STAKE - STAKE * 500 // 10_000
+    burn = STAKE * 500 // 10_000 + STAKE * 500 // 10_000  # V1's own pool and ALICE's unbonding entry
+    assert chain.get("evidence", f"double_sign/{V1.address}/{infraction}/0/precommit")["burned"] == burn
+    assert accounted_supply(chain.state) == supply_total(chain.state)
+
+
 def test_slash_burns_delegated_stake_in_proportion() -> None:
     """The issue's validator with 1 unit of its own behind large delegated power."""
     chain = Chain(make_genesis(4, powers=[STAKE, STAKE, STAKE, 1]))
