@@ -4,13 +4,18 @@
 
 A block is applied in three phases, each a pure function of the ledger:
 
-1. ``begin_block``: fix the voting set for this height, release matured unbonding and escrow
-   withdrawals.
+1. ``begin_block``: check the chain runs these rules (``chain.protocol``), fix the voting set
+   for this height, release the unbonding and escrow withdrawals due now (``chain.payouts``).
 2. ``apply_tx`` for each transaction, in order: account checks (nonce, fee, balance) then the
    rule of its type. Any rejection aborts the whole block: a block with one invalid
    transaction changes nothing.
-3. ``end_block``: mint the block reward and split it with the fees (treasury, miners by settled
-   receipts, stakers by stake after commission), tally governance proposals whose vote ended.
+3. ``end_block``: track who signed the previous block (``chain.slashing``), mint the block
+   reward and split it with the fees (``chain.rewards``), tally governance proposals whose vote
+   ends now.
+
+Rules with their own module: delegation pools and rewards (``chain.staking``), slashing and
+jailing (``chain.slashing``), payouts (``chain.payouts``), the reward split (``chain.rewards``),
+the per-block indexes (``chain.indexes``).
 
 Proposers build blocks with ``build_block``, which runs the same rules but skips transactions
 that fail instead of failing the block.
@@ -23,7 +28,7 @@ from dataclasses import dataclass, field
 
 from pydantic import ValidationError
 
-from chain import crypto
+from chain import crypto, indexes, payouts, rewards, slashing, staking
 from chain.block import EMPTY_COMMIT_HASH, GENESIS_PREV_HASH, Block, Commit, Header, merkle_root
 from chain.errors import (
     BadNonce, ChainError, DuplicateJob, FeeTooLow, InsufficientFunds, InvalidBlock, InvalidPayload, TxRejected,
@@ -31,12 +36,14 @@ from chain.errors import (
 )
 from chain.ledger import Ledger
 from chain.params import BPS, GOVERNABLE_PARAMS, MAX_AMOUNT, ChainParams
+from chain.protocol import require_supported
+from chain.rewards import receipt_fee
 from chain.state import State
 from chain.tx import (
     ClaimRewardsPayload, CoordinatorSetChange, DoubleSignEvidence, EscrowDepositPayload, EscrowWithdrawPayload,
     GovProposePayload, GovVotePayload, JobReceiptPayload, MinerBondPayload, MinerUnbondPayload, ParamChange,
-    SlashPayload, StakePayload, Transaction, TransferPayload, TreasurySpend, UnstakePayload, ValidatorSetChange,
-    ValidatorUpdatePayload, WrongResultEvidence, check_stateless,
+    SlashPayload, StakePayload, Transaction, TransferPayload, TreasurySpend, UnjailPayload, UnstakePayload,
+    ValidatorSetChange, ValidatorUpdatePayload, WrongResultEvidence, check_stateless,
 )
 from chain.validators import Signers, active_set, advanced_priorities, proposer_for, validators_hash, verify_commit
 
@@ -53,7 +60,9 @@ class BlockContext:
     proposer: str
     fees: int = 0
     miner_weights: dict[str, int] = field(default_factory=dict)
-    """Price of receipts settled in this block per miner: the miners' share of the reward."""
+    """Receipt fees paid in this block per miner: weight and cap of its share (``chain.rewards``)."""
+    last_signers: frozenset[str] | None = None
+    """Validators whose signature the block's ``last_commit`` carries (``None``: no commit)."""
 
 
 # -- small rules shared by several types ---------------------------------------------------------
@@ -77,20 +86,7 @@ def _coordinators(ledger: Ledger) -> list[str]:
     return list(ledger.meta("coordinators")["list"])
 
 
-def _require_validator(ledger: Ledger, address: str) -> dict:
-    validator = ledger.get("validator", address)
-    if validator is None:
-        raise UnknownEntity(f"{address} is not a validator")
-    return validator
-
-
-def _schedule(ledger: Ledger, ctx: BlockContext, tx: Transaction, delay: int, entry: dict) -> None:
-    """Queue a release at ``height + max(delay, 1)``: the start of that block pays it out."""
-    release = ctx.height + max(delay, 1)
-    index = 0
-    while ledger.get("pending", f"{release:012d}/{tx.hash}/{index}") is not None:
-        index += 1
-    ledger.put("pending", f"{release:012d}/{tx.hash}/{index}", {**entry, "release": release})
+_require_validator = staking.require_validator
 
 
 # -- one function per transaction type -------------------------------------------------------------
@@ -105,36 +101,25 @@ def _stake(ledger: Ledger, tx: Transaction, body: StakePayload, ctx: BlockContex
     validator = _require_validator(ledger, body.validator)
     if validator["removed"]:
         raise Unauthorized(f"validator {body.validator} was removed by governance and takes no new stake")
+    if body.amount < ledger.params.min_stake:
+        raise InvalidPayload(f"stake of {body.amount} units is below the minimum {ledger.params.min_stake} (min_stake)")
     _spend(ledger, tx.sender, body.amount, "stake")
-    key = f"{tx.sender}/{body.validator}"
-    delegation = ledger.get("delegation", key) or {"amount": 0, "rewards": 0}
-    ledger.put("delegation", key, {**delegation, "amount": _add(delegation["amount"], body.amount)})
-    self_bond = validator["self_bond"] + (body.amount if tx.sender == body.validator else 0)
-    ledger.put("validator", body.validator, {**validator, "power": _add(validator["power"], body.amount), "self_bond": self_bond})
+    staking.delegate(ledger, tx.sender, body.validator, body.amount)
 
 
 def _unstake(ledger: Ledger, tx: Transaction, body: UnstakePayload, ctx: BlockContext) -> None:
-    key = f"{tx.sender}/{body.validator}"
-    delegation = ledger.get("delegation", key)
-    if delegation is None or delegation["amount"] < body.amount:
-        staked = delegation["amount"] if delegation else 0
-        raise InsufficientFunds(f"unstake of {body.amount} from {body.validator}: only {staked} is staked")
-    remaining = delegation["amount"] - body.amount
-    ledger.put("delegation", key, {**delegation, "amount": remaining} if remaining or delegation["rewards"] else None)
-    validator = _require_validator(ledger, body.validator)
-    self_bond = validator["self_bond"] - (body.amount if tx.sender == body.validator else 0)
-    ledger.put("validator", body.validator, {**validator, "power": validator["power"] - body.amount, "self_bond": self_bond})
-    _schedule(ledger, ctx, tx, ledger.params.unbonding_period,
-              {"kind": "unbond", "owner": tx.sender, "amount": body.amount, "validator": body.validator})
+    held = staking.staked(ledger, tx.sender, body.validator)
+    if held < body.amount:
+        raise InsufficientFunds(f"unstake of {body.amount} from {body.validator}: only {held} is staked")
+    payouts.require_minimum(body.amount, ledger.params.min_unbond, held, "unstake", "min_unbond")
+    dust = staking.undelegate(ledger, tx.sender, body.validator, body.amount)
+    ledger.credit(TREASURY, dust)
+    payouts.schedule(ledger, ctx.height, tx.hash, ledger.params.unbonding_period,
+                     {"kind": "unbond", "owner": tx.sender, "amount": body.amount, "validator": body.validator})
 
 
 def _claim_rewards(ledger: Ledger, tx: Transaction, body: ClaimRewardsPayload, ctx: BlockContext) -> None:
-    key = f"{tx.sender}/{body.validator}"
-    delegation = ledger.get("delegation", key)
-    if delegation is None or delegation["rewards"] == 0:
-        raise UnknownEntity(f"{tx.sender} has no rewards to claim from {body.validator}")
-    ledger.credit(tx.sender, delegation["rewards"])
-    ledger.put("delegation", key, {**delegation, "rewards": 0} if delegation["amount"] else None)
+    ledger.credit(tx.sender, staking.claim(ledger, tx.sender, body.validator))
 
 
 def _escrow_deposit(ledger: Ledger, tx: Transaction, body: EscrowDepositPayload, ctx: BlockContext) -> None:
@@ -147,12 +132,7 @@ def _escrow_deposit(ledger: Ledger, tx: Transaction, body: EscrowDepositPayload,
 
 
 def _escrow_withdraw(ledger: Ledger, tx: Transaction, body: EscrowWithdrawPayload, ctx: BlockContext) -> None:
-    escrow = ledger.get("escrow", f"{tx.sender}/{body.coordinator}")
-    balance = escrow["balance"] if escrow else 0
-    if balance < body.amount:
-        raise InsufficientFunds(f"escrow with {body.coordinator} holds {balance}, cannot withdraw {body.amount}")
-    _schedule(ledger, ctx, tx, ledger.params.escrow_withdraw_delay,
-              {"kind": "escrow_withdraw", "owner": tx.sender, "amount": body.amount, "coordinator": body.coordinator})
+    payouts.request_escrow_withdrawal(ledger, ctx.height, tx.hash, tx.sender, body.coordinator, body.amount)
 
 
 def _job_receipt(ledger: Ledger, tx: Transaction, body: JobReceiptPayload, ctx: BlockContext) -> None:
@@ -186,13 +166,13 @@ def _job_receipt(ledger: Ledger, tx: Transaction, body: JobReceiptPayload, ctx: 
         if available < rb.price:
             raise InsufficientFunds(f"receipt for job {job_id} charges {rb.price}, escrow of {rb.client} holds {available}")
         ledger.put("escrow", escrow_key, {"balance": available - rb.price})
-        fee = rb.price * params.receipt_fee_bps // BPS
+        fee = receipt_fee(rb.price, params)
         ledger.credit(TREASURY, fee)
         ledger.credit(proof.miner, rb.price - fee)
         ledger.put("miner", proof.miner, {**miner, "jobs": miner["jobs"] + 1})
         ledger.put("job", job_id, {"receipt_id": receipt.receipt_id, "height": ctx.height, "tx": tx.hash,
                                    "miner": proof.miner, "client": rb.client, "price": rb.price})
-        weights[proof.miner] = weights.get(proof.miner, 0) + rb.price
+        weights[proof.miner] = weights.get(proof.miner, 0) + fee
     for miner_address, weight in weights.items():
         ctx.miner_weights[miner_address] = ctx.miner_weights.get(miner_address, 0) + weight
 
@@ -208,9 +188,10 @@ def _miner_unbond(ledger: Ledger, tx: Transaction, body: MinerUnbondPayload, ctx
     bond = miner["bond"] if miner else 0
     if miner is None or bond < body.amount:
         raise InsufficientFunds(f"miner bond is {bond}, cannot unbond {body.amount}")
+    payouts.require_minimum(body.amount, ledger.params.min_unbond, bond, "miner unbond", "min_unbond")
     ledger.put("miner", tx.sender, {**miner, "bond": bond - body.amount})
-    _schedule(ledger, ctx, tx, ledger.params.unbonding_period,
-              {"kind": "miner_unbond", "owner": tx.sender, "amount": body.amount})
+    payouts.schedule(ledger, ctx.height, tx.hash, ledger.params.unbonding_period,
+                     {"kind": "miner_unbond", "owner": tx.sender, "amount": body.amount})
 
 
 def _slash(ledger: Ledger, tx: Transaction, body: SlashPayload, ctx: BlockContext) -> None:
@@ -219,6 +200,26 @@ def _slash(ledger: Ledger, tx: Transaction, body: SlashPayload, ctx: BlockContex
         _slash_double_sign(ledger, evidence, ctx)
     else:
         _slash_wrong_result(ledger, tx, evidence, ctx)
+        _slash_miner_unbonding(ledger, evidence, ctx)
+
+
+def _slash_miner_unbonding(ledger: Ledger, ev: WrongResultEvidence, ctx: BlockContext) -> None:
+    """The wrong-result rule burns the bond; unbonding entries the miner started since the job
+    was settled lose the same share, so unbonding right after a bad job does not escape
+    (``chain.slashing``). The reach goes back at most the evidence age limit (which also bounds
+    the heights read), and that far for a job the chain has no record of."""
+    proof = ev.proof.body
+    job = ledger.get("job", proof.job_id)
+    oldest = ctx.height - slashing.evidence_age_limit(ledger.params)
+    since = max(job["height"], oldest) if job is not None and job.get("miner") == proof.miner else oldest
+    burned = slashing.slash_miner_unbonding(ledger, proof.miner, since, ctx.height, ledger.params.wrong_result_slash_bps)
+    if burned:
+        # Add it to the evidence record the wrong-result rule just wrote (the only evidence write
+        # of this transaction), so that ``burned`` stays the offence's whole burn.
+        for ns, key in [k for k in ledger.writes if k[0] == "evidence"]:
+            record = ledger.get(ns, key)
+            if record is not None:
+                ledger.put(ns, key, {**record, "burned": record["burned"] + burned})
 
 
 def _slash_double_sign(ledger: Ledger, ev: DoubleSignEvidence, ctx: BlockContext) -> None:
@@ -234,20 +235,14 @@ def _slash_double_sign(ledger: Ledger, ev: DoubleSignEvidence, ctx: BlockContext
         raise InvalidPayload("evidence votes are not signed with the validator's key")
     if not (ev.vote_a.is_valid() and ev.vote_b.is_valid()):
         raise InvalidPayload("an evidence vote's signature does not verify")
+    slashing.check_evidence_age(ledger.params, a.height, ctx.height)
     evidence_id = f"double_sign/{a.validator}/{a.height}/{a.round}/{a.type}"
     if ledger.get("evidence", evidence_id) is not None:
         raise DuplicateJob(f"this double signing was already slashed ({evidence_id})")
-    burn = validator["self_bond"] * ledger.params.double_sign_slash_bps // BPS
-    if burn:
-        key = f"{a.validator}/{a.validator}"
-        delegation = ledger.get("delegation", key) or {"amount": 0, "rewards": 0}
-        ledger.put("delegation", key, {**delegation, "amount": delegation["amount"] - burn})
-        ledger.adjust_supply(-burn)
-    others_active = any(address != a.validator for address in active_set(ledger))
-    # Jailing the only active validator would halt the chain for good; it is still burned.
-    ledger.put("validator", a.validator, {**validator, "jailed": validator["jailed"] or others_active,
-                                          "power": validator["power"] - burn,
-                                          "self_bond": validator["self_bond"] - burn})
+    # The whole pool (every delegation in proportion) and the unbonding entries started since
+    # the infraction are burned; jailed for good unless that would halt the chain.
+    burn = slashing.slash_validator(ledger, a.validator, a.height, ctx.height, ledger.params.double_sign_slash_bps)
+    slashing.jail(ledger, a.validator, ctx.height, tombstone=True)
     ledger.put("evidence", evidence_id, {"height": ctx.height, "burned": burn})
 
 
@@ -290,13 +285,26 @@ def _gov_propose(ledger: Ledger, tx: Transaction, body: GovProposePayload, ctx: 
             ChainParams.model_validate({**ledger.params.model_dump(), **action.changes})
         except ValidationError as exc:
             raise InvalidPayload(f"proposed parameters are invalid: {exc.errors()[0]['msg']}") from None
+    if isinstance(action, ValidatorSetChange):
+        _check_commissions(ledger, action)
     seq = ledger.meta("proposal_seq")["next"]
+    end = ctx.height + ledger.params.voting_period
     ledger.put("meta", "proposal_seq", {"next": seq + 1})
     ledger.put("proposal", str(seq), {
         "id": seq, "proposer": tx.sender, "title": body.title, "description": body.description,
-        "action": action.model_dump(), "start": ctx.height, "end": ctx.height + ledger.params.voting_period,
+        "action": action.model_dump(), "start": ctx.height, "end": end,
         "status": "voting", "tally": None,
     })
+    # Tallied at exactly ``end``: the block of that height reads this list, not every proposal.
+    indexes.add(ledger, f"proposals_ending/{indexes.height_key(end)}", seq)
+
+
+def _check_commissions(ledger: Ledger, change: ValidatorSetChange) -> None:
+    limit = ledger.params.max_commission_bps
+    for new in change.add:
+        if new.commission_bps > limit:
+            raise InvalidPayload(f"validator {new.address} commission {new.commission_bps} bps exceeds "
+                                 f"max_commission_bps {limit}")
 
 
 def _gov_vote(ledger: Ledger, tx: Transaction, body: GovVotePayload, ctx: BlockContext) -> None:
@@ -307,6 +315,7 @@ def _gov_vote(ledger: Ledger, tx: Transaction, body: GovVotePayload, ctx: BlockC
         raise Unauthorized(f"proposal {body.proposal_id} is {proposal['status']}, voting is closed")
     _require_active_validator(ledger, tx.sender, "vote")
     ledger.put("vote", f"{body.proposal_id}/{tx.sender}", {"option": body.option})
+    indexes.add(ledger, f"votes/{body.proposal_id}", tx.sender)
 
 
 def _validator_update(ledger: Ledger, tx: Transaction, body: ValidatorUpdatePayload, ctx: BlockContext) -> None:
@@ -315,22 +324,35 @@ def _validator_update(ledger: Ledger, tx: Transaction, body: ValidatorUpdatePayl
         raise UnknownEntity(f"no validator_update proposal {body.proposal_id}")
     if proposal["status"] != "passed":
         raise Unauthorized(f"proposal {body.proposal_id} is {proposal['status']}; only a passed proposal can be enacted")
+    # Enactable only while the vote is recent: a passed change nobody enacted in time is stale
+    # (the set it was voted against has moved on) and must be proposed again. The action itself
+    # is the one voted on, read from the proposal, and re-checked against today's parameters.
+    enact_by = proposal.get("enact_by", proposal["end"])
+    if ctx.height > enact_by:
+        raise Unauthorized(f"proposal {body.proposal_id} could be enacted until height {enact_by}; it expired")
     change = ValidatorSetChange.model_validate(proposal["action"])
+    _check_commissions(ledger, change)
     for new in change.add:
         existing = ledger.get("validator", new.address)
         if existing is not None and existing["pubkey"] != new.pubkey:
             raise InvalidPayload(f"validator {new.address} already exists with another key")
         if crypto.address_from_pubkey(bytes.fromhex(new.pubkey)) != new.address:
             raise InvalidPayload(f"validator {new.address} does not match its public key")
-        base = existing or {"power": 0, "self_bond": 0}
+        # Re-adding a validator brings it back from removal, not from jail: a jailed one still
+        # waits out its jail (or stays tombstoned after double signing).
+        base = existing or staking.NEW_VALIDATOR
         ledger.put("validator", new.address, {**base, "pubkey": new.pubkey, "name": new.name,
-                                              "commission_bps": new.commission_bps, "jailed": False, "removed": False})
+                                              "commission_bps": new.commission_bps, "removed": False})
     for address in change.remove:
         validator = _require_validator(ledger, address)
         ledger.put("validator", address, {**validator, "removed": True})
     if not active_set(ledger):
         raise InvalidPayload("this change would leave no active validator")
     ledger.put("proposal", str(body.proposal_id), {**proposal, "status": "executed", "executed": ctx.height})
+
+
+def _unjail(ledger: Ledger, tx: Transaction, body: UnjailPayload, ctx: BlockContext) -> None:
+    slashing.unjail(ledger, tx.sender, ctx.height)
 
 
 HANDLERS: dict[str, Callable[[Ledger, Transaction, object, BlockContext], None]] = {
@@ -347,6 +369,7 @@ HANDLERS: dict[str, Callable[[Ledger, Transaction, object, BlockContext], None]]
     "gov_propose": _gov_propose,  # type: ignore[dict-item]
     "gov_vote": _gov_vote,  # type: ignore[dict-item]
     "validator_update": _validator_update,  # type: ignore[dict-item]
+    "unjail": _unjail,  # type: ignore[dict-item]
 }
 
 
@@ -387,81 +410,34 @@ def apply_tx(ledger: Ledger, tx: Transaction, ctx: BlockContext, *, verified: bo
 
 
 def begin_block(ledger: Ledger, ctx: BlockContext) -> Signers:
+    require_supported(ledger.meta("params"))
     signers = active_set(ledger)
-    for key, entry in sorted(ledger.scan("pending").items()):
-        if entry["release"] > ctx.height:
-            break
-        ledger.put("pending", key, None)
-        if entry["kind"] == "escrow_withdraw":
-            escrow_key = f"{entry['owner']}/{entry['coordinator']}"
-            escrow = ledger.get("escrow", escrow_key) or {"balance": 0}
-            amount = min(entry["amount"], escrow["balance"])
-            ledger.put("escrow", escrow_key, {"balance": escrow["balance"] - amount})
-            ledger.credit(entry["owner"], amount)
-        else:
-            ledger.credit(entry["owner"], entry["amount"])
+    payouts.release_due(ledger, ctx.height)
     return signers
 
 
 def _distribute_rewards(ledger: Ledger, ctx: BlockContext, signers: Signers) -> None:
-    params = ledger.params
-    ledger.adjust_supply(params.block_reward)
-    pool = params.block_reward + ctx.fees
-    treasury = pool * params.treasury_share_bps // BPS
-    miner_cut = pool * params.miner_share_bps // BPS
-    staker_cut = pool - treasury - miner_cut
-
-    total_weight = sum(ctx.miner_weights.values())
-    if total_weight:
-        paid = 0
-        for miner, weight in sorted(ctx.miner_weights.items()):
-            share = miner_cut * weight // total_weight
-            ledger.credit(miner, share)
-            paid += share
-        treasury += miner_cut - paid
-    else:
-        treasury += miner_cut
-
-    power = sum(s["power"] for s in signers.values())
-    if power == 0:
-        treasury += staker_cut
-    else:
-        by_validator: dict[str, list[tuple[str, dict]]] = {}
-        for key, delegation in sorted(ledger.scan("delegation").items()):
-            delegator, _, validator = key.partition("/")
-            if validator in signers and delegation["amount"] > 0:
-                by_validator.setdefault(validator, []).append((key, delegation))
-        paid = 0
-        for address, signer in signers.items():
-            share = staker_cut * signer["power"] // power
-            validator = ledger.get("validator", address)
-            assert validator is not None
-            commission = share * validator["commission_bps"] // BPS
-            ledger.credit(address, commission)
-            paid += commission
-            rest = share - commission
-            delegations = by_validator.get(address, [])
-            # Voting power was fixed at the start of the block, delegations are read after its
-            # transactions: stake added in this block must not make the shares sum past ``rest``
-            # (the excess would be taken from the treasury, even below zero).
-            bonded = max(int(signer["power"]), sum(d["amount"] for _, d in delegations))
-            for key, delegation in delegations:
-                reward = rest * delegation["amount"] // bonded
-                if reward:
-                    ledger.put("delegation", key, {**delegation, "rewards": delegation["rewards"] + reward})
-                    paid += reward
-        treasury += staker_cut - paid
+    """Downtime and rewards both read who signed the previous block; on the first block (no
+    commit) this block's signers stand in for it."""
+    previous = ledger.get("meta", "signers")
+    voters = previous["set"] if previous is not None and ctx.last_signers is not None else signers
+    if ctx.last_signers is not None:
+        slashing.track_downtime(ledger, ctx.height, voters, ctx.last_signers)
+    treasury = rewards.distribute(ledger, ctx.fees, ctx.miner_weights, voters, ctx.last_signers)
     ledger.credit(TREASURY, treasury)
 
 
 def _tally(ledger: Ledger, ctx: BlockContext, signers: Signers) -> None:
-    for key, proposal in sorted(ledger.scan("proposal").items(), key=lambda kv: int(kv[0])):
-        if proposal["status"] != "voting" or proposal["end"] > ctx.height:
+    ending = f"proposals_ending/{indexes.height_key(ctx.height)}"
+    for proposal_id in sorted(indexes.members(ledger, ending)):
+        key = str(proposal_id)
+        proposal = ledger.get("proposal", key)
+        if proposal is None or proposal["status"] != "voting":
             continue
         votes = {"yes": 0, "no": 0, "abstain": 0}
-        for vote_key, vote in ledger.scan("vote").items():
-            pid, _, voter = vote_key.partition("/")
-            if pid == key and voter in signers:
+        for voter in sorted(indexes.members(ledger, f"votes/{key}")):
+            vote = ledger.get("vote", f"{key}/{voter}")
+            if vote is not None and voter in signers:
                 votes[vote["option"]] += signers[voter]["power"]
         total = sum(s["power"] for s in signers.values())
         passed = votes["yes"] * 3 > total * 2
@@ -492,7 +468,12 @@ def _tally(ledger: Ledger, ctx: BlockContext, signers: Signers) -> None:
             current += [c for c in change.add if c not in current]
             ledger.put("meta", "coordinators", {"list": sorted(current)})
             status = "executed"
-        ledger.put("proposal", key, {**proposal, "status": status, "tally": {**votes, "total": total}})
+        tallied = {**proposal, "status": status, "tally": {**votes, "total": total}}
+        if status == "passed" and action["kind"] == "validator_update":
+            tallied["enact_by"] = ctx.height + ledger.params.enactment_period
+        ledger.put("proposal", key, tallied)
+        indexes.store(ledger, f"votes/{key}", [])
+    indexes.store(ledger, ending, [])
 
 
 def end_block(ledger: Ledger, ctx: BlockContext, signers: Signers) -> None:
@@ -545,7 +526,8 @@ def apply_block(state: State, block: Block, *, verified: Iterable[str] = ()) -> 
     """
     verified_set = set(verified)
     ledger = Ledger(state)
-    ctx = BlockContext(state.chain_id, block.header.height, block.header.time_ms, block.header.proposer)
+    ctx = BlockContext(state.chain_id, block.header.height, block.header.time_ms, block.header.proposer,
+                       last_signers=_commit_signers(block.last_commit))
     signers = begin_block(ledger, ctx)
     _check_header(state, block.header, signers)
     _check_last_commit(state, block)
@@ -563,6 +545,10 @@ def apply_block(state: State, block: Block, *, verified: Iterable[str] = ()) -> 
     if new_state.root != block.header.state_root:
         raise InvalidBlock(f"state root {block.header.state_root[:12]} does not match the computed {new_state.root[:12]}")
     return new_state.with_block_hash(block.hash)
+
+
+def _commit_signers(commit: Commit | None) -> frozenset[str] | None:
+    return None if commit is None else frozenset(sig.validator for sig in commit.signatures)
 
 
 @dataclass
@@ -589,7 +575,7 @@ def build_block(
     verified_set = set(verified)
     ledger = Ledger(state)
     height = state.height + 1
-    ctx = BlockContext(state.chain_id, height, time_ms, proposer)
+    ctx = BlockContext(state.chain_id, height, time_ms, proposer, last_signers=_commit_signers(last_commit))
     signers = begin_block(ledger, ctx)
     included: list[Transaction] = []
     rejected: list[tuple[Transaction, ChainError]] = []

@@ -15,6 +15,8 @@ from chain.encoding import canonical_json, hash_value
 from chain.errors import InvalidGenesis
 from chain.execution import TREASURY
 from chain.params import MAX_AMOUNT, ChainParams
+from chain.protocol import PROTOCOL_VERSION
+from chain.staking import NEW_VALIDATOR
 from chain.state import State
 from chain.types import Address, Amount, Bps, ChainId, Height, NonNegAmount, PubKey
 
@@ -65,6 +67,9 @@ class Genesis(BaseModel):
                 raise ValueError(f"validator {validator.address} does not match its public key")
             if validator.commission_bps > self.params.max_commission_bps:
                 raise ValueError(f"validator {validator.address} commission exceeds max_commission_bps")
+        if self.params.protocol_version != PROTOCOL_VERSION:
+            raise ValueError(f"params.protocol_version is {self.params.protocol_version}; this code runs "
+                             f"protocol {PROTOCOL_VERSION} (older chains move to it with a software_upgrade)")
         if len(set(self.coordinators)) != len(self.coordinators):
             raise ValueError("a coordinator is listed twice")
         supply = sum(a.balance for a in self.accounts) + sum(v.stake for v in self.validators) + self.treasury_balance
@@ -104,10 +109,10 @@ def genesis_state(genesis: Genesis) -> State:
     supply = sum(balances.values())
     for v in genesis.validators:
         entries.append(("validator", v.address, {
-            "pubkey": v.pubkey, "name": v.name, "commission_bps": v.commission_bps, "power": v.stake,
-            "self_bond": v.stake, "jailed": False, "removed": False,
+            **NEW_VALIDATOR, "pubkey": v.pubkey, "name": v.name, "commission_bps": v.commission_bps,
+            "power": v.stake, "shares": v.stake, "self_bond": v.stake,
         }))
-        entries.append(("delegation", f"{v.address}/{v.address}", {"amount": v.stake, "rewards": 0}))
+        entries.append(("delegation", f"{v.address}/{v.address}", {"shares": v.stake, "rewards": 0, "index": 0}))
         supply += v.stake
     entries += [
         ("meta", "chain", {"height": 0, "time_ms": genesis.genesis_time_ms}),

@@ -52,7 +52,7 @@ class Ledger:
         while ledger is not None:
             chain.append(ledger)
             ledger = ledger.parent
-        merged: dict[str, Entry | None] = dict(self.base.tables[ns])
+        merged: dict[str, Entry | None] = dict(self.base.items(ns))
         for layer in reversed(chain):
             for (wns, key), value in layer.writes.items():
                 if wns == ns:

@@ -53,6 +53,16 @@ class ChainParams(BaseModel):
     voting_period: StrictInt = Field(100, ge=1, le=10_000_000, description="blocks a governance proposal is open")
     max_receipts_per_tx: StrictInt = Field(256, ge=1, le=10_000)
     max_commission_bps: StrictInt = Field(5000, ge=0, le=BPS)
+    # -- protocol v2 (issue 22): versioned rules, slashing reach, downtime, minimum entries ---------
+    protocol_version: StrictInt = Field(2, ge=1, le=1_000_000, description="state machine rules this chain runs (chain.protocol)")
+    evidence_max_age: StrictInt = Field(50, ge=0, le=10_000_000, description="blocks after an infraction its evidence is still accepted; capped below unbonding_period")
+    signed_blocks_window: StrictInt = Field(100, ge=1, le=100_000, description="blocks over which a validator's missed commits are counted")
+    min_signed_per_window_bps: StrictInt = Field(5000, ge=0, le=BPS, description="share of the window a validator must sign to stay unjailed")
+    downtime_jail_blocks: StrictInt = Field(100, ge=0, le=10_000_000, description="blocks a validator jailed for downtime waits before it may unjail")
+    enactment_period: StrictInt = Field(100, ge=1, le=10_000_000, description="blocks a passed validator_update proposal stays enactable")
+    min_stake: StrictInt = Field(UNIT, ge=1, le=MAX_AMOUNT, description="smallest stake entry (a whole remaining delegation may always be unstaked)")
+    min_unbond: StrictInt = Field(UNIT, ge=1, le=MAX_AMOUNT, description="smallest unstake/miner_unbond entry, unless it empties the position")
+    min_escrow_withdraw: StrictInt = Field(UNIT, ge=1, le=MAX_AMOUNT, description="smallest escrow withdrawal entry, unless it empties the escrow")
 
     @model_validator(mode="wrap")
     @classmethod
@@ -73,6 +83,7 @@ class ChainParams(BaseModel):
         return self
 
 
-GOVERNABLE_PARAMS = frozenset(ChainParams.model_fields) - {"max_tx_bytes"}
+GOVERNABLE_PARAMS = frozenset(ChainParams.model_fields) - {"max_tx_bytes", "protocol_version"}
 """Parameters a ``param_change`` proposal may change (the tx size bound is fixed at genesis
-because mempools of old and new nodes must agree on it without reading state)."""
+because mempools of old and new nodes must agree on it without reading state; the protocol
+version changes only with a software upgrade, which also migrates the state to the new rules)."""

@@ -5,12 +5,17 @@ means one mechanism serves three needs: the state root hashes it, storage persis
 and RPC returns it, without per-type conversion code.
 
 The state root commits to every entry. Entries fall into 4096 buckets by the hash of their full
-key; a bucket's digest is SHA-256 of the canonical JSON of its sorted entries, and the root is a
-binary Merkle tree over the bucket digests. A block touching ``k`` entries rehashes at most ``k``
-small buckets and ``k`` paths of 12 nodes, instead of the whole state.
+key; each entry has a digest (SHA-256 of the canonical JSON of ``[full_key, value]``), a
+bucket's digest is SHA-256 of its entries' digests in key order, and the root is a binary Merkle
+tree over the bucket digests.
 
-``State`` objects are immutable: ``apply_writes`` returns a new one sharing unchanged tables, so a
-rejected block can simply be dropped.
+A block's cost must not grow with the state (issue 22), so nothing here is copied or hashed
+whole: entries are kept per namespace *and* per bucket, and a block touching ``k`` entries
+copies at most ``k`` small bucket tables, encodes only the ``k`` changed entries, and rehashes
+``k`` short lists of digests and ``k`` paths of 12 nodes.
+
+``State`` objects are immutable: ``apply_writes`` returns a new one sharing unchanged buckets,
+so a rejected block can simply be dropped.
 """
 
 from __future__ import annotations
@@ -26,15 +31,18 @@ BUCKETS = 1 << BUCKET_BITS
 NAMESPACES: tuple[str, ...] = (
     "meta",        # chain: {height, time_ms}; params; supply; coordinators; proposal_seq; last_validators
     "account",     # address -> {balance, nonce}
-    "validator",   # address -> {pubkey, name, commission_bps, power, self_bond, jailed, removed}
-    "delegation",  # "delegator/validator" -> {amount, rewards}
-    "pending",     # "release_height/tx_hash/index" -> {kind, owner, amount, ...}: unbonding and escrow withdrawals
+    "validator",   # address -> {pubkey, name, commission_bps, power, shares, self_bond, reward_index,
+                   #             outstanding, jailed, jailed_until, tombstoned, removed} (chain.staking)
+    "delegation",  # "delegator/validator" -> {shares, rewards, index}: a share of the validator's pool
+    "pending",     # "release_height/tx_hash/index" -> {kind, owner, amount, start, release, ...}: unbonding
+                   # and escrow withdrawals (chain.payouts)
     "miner",       # address -> {bond, slashed, jobs}
     "escrow",      # "client/coordinator" -> {balance}
     "job",         # job id -> {receipt_id, height, miner, client, price}
     "proposal",    # id -> {proposer, title, action, start, end, status, tally}
     "vote",        # "proposal_id/voter" -> {option}
     "evidence",    # evidence id -> {height}: each offence is slashed once
+    "index",       # secondary indexes that keep per-block work flat (chain.indexes)
 )
 
 Key = tuple[str, str]
@@ -54,6 +62,14 @@ def _full_key(ns: str, key: str) -> str:
     return f"{ns}/{key}"
 
 
+def _entry_digest(full_key: str, value: Entry) -> bytes:
+    return hashlib.sha256(canonical_json([full_key, value])).digest()
+
+
+Shards = list[dict[str, Entry]]
+"""One namespace's entries, split by bucket (``BUCKETS`` dicts of key -> value)."""
+
+
 class State:
     """An immutable snapshot of all entries, plus the root that commits to them.
 
@@ -61,52 +77,54 @@ class State:
     header commits to the state *after* it, which cannot contain that block's own hash.
     """
 
-    __slots__ = ("chain_id", "tables", "last_block_hash", "touched", "_bucket_keys", "_tree")
+    __slots__ = ("chain_id", "_tables", "last_block_hash", "touched", "_leaves", "_tree")
 
     def __init__(
         self,
         chain_id: str,
-        tables: dict[str, dict[str, Entry]],
+        tables: dict[str, Shards],
         last_block_hash: str,
-        bucket_keys: list[frozenset[str]],
+        leaves: list[dict[str, bytes]],
         tree: list[list[bytes]],
         touched: frozenset[Key] = frozenset(),
     ) -> None:
         self.chain_id = chain_id
-        self.tables = tables
+        self._tables = tables
         self.last_block_hash = last_block_hash
         self.touched = touched
-        self._bucket_keys = bucket_keys
+        self._leaves = leaves
         self._tree = tree
 
     # -- construction -------------------------------------------------------------------------
 
     @classmethod
     def from_entries(cls, chain_id: str, entries: Iterable[tuple[str, str, Entry]], last_block_hash: str = "") -> "State":
-        tables: dict[str, dict[str, Entry]] = {ns: {} for ns in NAMESPACES}
-        members: list[set[str]] = [set() for _ in range(BUCKETS)]
+        tables: dict[str, Shards] = {ns: [{} for _ in range(BUCKETS)] for ns in NAMESPACES}
+        leaves: list[dict[str, bytes]] = [{} for _ in range(BUCKETS)]
         for ns, key, value in entries:
             if ns not in tables:
                 raise ValueError(f"unknown state namespace {ns!r}")
-            tables[ns][key] = value
             full = _full_key(ns, key)
-            members[_bucket_of(full)].add(full)
-        state = cls(chain_id, tables, last_block_hash, [frozenset(m) for m in members], [])
-        leaves = [state._bucket_digest(i) for i in range(BUCKETS)]
-        state._tree = _build_tree(leaves)
+            bucket = _bucket_of(full)
+            tables[ns][bucket][key] = value
+            leaves[bucket][full] = _entry_digest(full, value)
+        state = cls(chain_id, tables, last_block_hash, leaves, [])
+        state._tree = _build_tree([state._bucket_digest(i) for i in range(BUCKETS)])
         return state
 
     # -- reading ------------------------------------------------------------------------------
 
     def get(self, ns: str, key: str) -> Entry | None:
-        return self.tables[ns].get(key)
+        return self._tables[ns][_bucket_of(_full_key(ns, key))].get(key)
 
     def items(self, ns: str) -> Iterator[tuple[str, Entry]]:
-        return iter(self.tables[ns].items())
+        """Every entry of a namespace (in no particular order: sort where order matters)."""
+        for shard in self._tables[ns]:
+            yield from shard.items()
 
     def entries(self) -> Iterator[tuple[str, str, Entry]]:
         for ns in NAMESPACES:
-            for key, value in self.tables[ns].items():
+            for key, value in self.items(ns):
                 yield ns, key, value
 
     @property
@@ -115,73 +133,64 @@ class State:
 
     @property
     def height(self) -> int:
-        meta = self.tables["meta"].get("chain")
+        meta = self.get("meta", "chain")
         return int(meta["height"]) if meta else 0
 
     @property
     def time_ms(self) -> int:
-        meta = self.tables["meta"].get("chain")
+        meta = self.get("meta", "chain")
         return int(meta["time_ms"]) if meta else 0
 
     # -- writing ------------------------------------------------------------------------------
 
     def apply_writes(self, writes: Writes, last_block_hash: str | None = None) -> "State":
-        """A new state with ``writes`` applied; ``self`` is unchanged."""
-        tables = dict(self.tables)
-        copied: set[str] = set()
-        bucket_keys = self._bucket_keys
-        bucket_copied = False
-        dirty_buckets: set[int] = set()
+        """A new state with ``writes`` applied; ``self`` is unchanged (copy-on-write per bucket)."""
+        tables = dict(self._tables)
+        leaves = list(self._leaves)
+        copied: set[tuple[str, int]] = set()
+        dirty: set[int] = set()
         for (ns, key), value in writes.items():
-            if ns not in copied:
-                tables[ns] = dict(tables[ns])
-                copied.add(ns)
-            table = tables[ns]
-            existed = key in table
-            if value is None:
-                if not existed:
-                    continue
-                del table[key]
-            else:
-                table[key] = value
             full = _full_key(ns, key)
             bucket = _bucket_of(full)
-            dirty_buckets.add(bucket)
-            if existed != (value is not None):
-                if not bucket_copied:
-                    bucket_keys = list(bucket_keys)
-                    bucket_copied = True
-                members = set(bucket_keys[bucket])
-                if value is None:
-                    members.discard(full)
-                else:
-                    members.add(full)
-                bucket_keys[bucket] = frozenset(members)
+            if (ns, bucket) not in copied:
+                if tables[ns] is self._tables[ns]:
+                    tables[ns] = list(tables[ns])
+                tables[ns][bucket] = dict(tables[ns][bucket])
+                copied.add((ns, bucket))
+            shard = tables[ns][bucket]
+            existed = key in shard
+            if value is None and not existed:
+                continue
+            if bucket not in dirty:
+                leaves[bucket] = dict(leaves[bucket])
+                dirty.add(bucket)
+            if value is None:
+                del shard[key]
+                del leaves[bucket][full]
+            else:
+                shard[key] = value
+                leaves[bucket][full] = _entry_digest(full, value)
         new = State(
             self.chain_id,
             tables,
             self.last_block_hash if last_block_hash is None else last_block_hash,
-            bucket_keys,
+            leaves,
             [],
             frozenset(writes.keys()),
         )
-        new._tree = _update_tree(self._tree, {b: new._bucket_digest(b) for b in dirty_buckets})
+        new._tree = _update_tree(self._tree, {b: new._bucket_digest(b) for b in dirty})
         return new
 
     def with_block_hash(self, block_hash: str) -> "State":
-        return State(self.chain_id, self.tables, block_hash, self._bucket_keys, self._tree, self.touched)
+        return State(self.chain_id, self._tables, block_hash, self._leaves, self._tree, self.touched)
 
     # -- hashing ------------------------------------------------------------------------------
 
     def _bucket_digest(self, bucket: int) -> bytes:
-        keys = self._bucket_keys[bucket]
-        if not keys:
+        leaves = self._leaves[bucket]
+        if not leaves:
             return _EMPTY_BUCKET
-        rows = []
-        for full in sorted(keys):
-            ns, _, key = full.partition("/")
-            rows.append([full, self.tables[ns][key]])
-        return hashlib.sha256(canonical_json(rows)).digest()
+        return hashlib.sha256(b"".join(leaves[full] for full in sorted(leaves))).digest()
 
 
 def _build_tree(leaves: list[bytes]) -> list[list[bytes]]:

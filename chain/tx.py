@@ -167,6 +167,12 @@ class ValidatorUpdatePayload(BaseModel):
     proposal_id: StrictInt = Field(ge=1)
 
 
+class UnjailPayload(BaseModel):
+    """A validator jailed for downtime asks to vote again, after ``downtime_jail_blocks``."""
+
+    model_config = _PAYLOAD_CONFIG
+
+
 PAYLOAD_MODELS: dict[str, type[BaseModel]] = {
     "transfer": TransferPayload,
     "stake": StakePayload,
@@ -181,11 +187,12 @@ PAYLOAD_MODELS: dict[str, type[BaseModel]] = {
     "gov_propose": GovProposePayload,
     "gov_vote": GovVotePayload,
     "validator_update": ValidatorUpdatePayload,
+    "unjail": UnjailPayload,
 }
 
 TxType = Literal[
     "transfer", "stake", "unstake", "claim_rewards", "escrow_deposit", "escrow_withdraw", "job_receipt",
-    "miner_bond", "miner_unbond", "slash", "gov_propose", "gov_vote", "validator_update",
+    "miner_bond", "miner_unbond", "slash", "gov_propose", "gov_vote", "validator_update", "unjail",
 ]
 TX_TYPES: tuple[str, ...] = tuple(PAYLOAD_MODELS)
 

@@ -19,7 +19,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from chain import crypto
+from chain import crypto, staking
 from chain.block import Block, Commit, CommitSig, check_body
 from chain.errors import ChainError, InvalidSignature
 from chain.execution import apply_block, build_block, next_proposer
@@ -293,7 +293,11 @@ class NodeCore:
         for key, delegation in state.items("delegation"):
             delegator, _, validator = key.partition("/")
             if delegator == address:
-                stakes.append({"validator": validator, "amount": delegation["amount"], "rewards": delegation["rewards"]})
+                pool = state.get("validator", validator)
+                if pool is None:  # a delegation always has its validator; nothing to show otherwise
+                    continue
+                stakes.append({"validator": validator, "amount": staking.tokens(pool, delegation["shares"]),
+                               "rewards": staking.unclaimed_rewards(delegation, pool)})
         unbonding = [
             {"release": e["release"], "kind": e["kind"], "amount": e["amount"]}
             for _, e in state.items("pending") if e["owner"] == address

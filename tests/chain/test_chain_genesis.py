@@ -35,7 +35,7 @@ def test_genesis_state() -> None:
     assert state.get("account", ALICE.address) == {"balance": FUNDS, "nonce": 0}
     assert state.get("account", TREASURY)["balance"] == 5
     assert state.get("validator", VALIDATORS[1].address)["power"] == STAKE
-    assert state.get("delegation", f"{VALIDATORS[1].address}/{VALIDATORS[1].address}") == {"amount": STAKE, "rewards": 0}
+    assert state.get("delegation", f"{VALIDATORS[1].address}/{VALIDATORS[1].address}") == {"shares": STAKE, "rewards": 0, "index": 0}
     assert state.get("meta", "coordinators") == {"list": [COORD.address]}
     assert state.get("meta", "genesis") == {"hash": genesis.hash}
     assert supply_total(state) == (len(FUNDED) + 2) * FUNDS + 2 * STAKE + 5

@@ -177,11 +177,13 @@ def expected_block_pay(block: dict[str, Any], params: dict[str, Any], treasury: 
     """Balance changes of one block, recomputed the way ``chain.execution`` applies it.
 
     - each ``job_receipt`` moves ``price`` out of the client's escrow: ``price * receipt_fee_bps //
-      10000`` to the treasury, the rest to the miner; the miner's weight in this block grows by
-      ``price`` (``_job_receipt``);
-    - ``_distribute_rewards``: pool = block_reward + the block's fees; the treasury gets its share,
-      the miners split ``pool * miner_share_bps // 10000`` by weight (the rounding rest, or all of
-      it when no receipt settled, goes to the treasury), the stakers get the rest by voting power.
+      10000`` (at least 1, at most the price) to the treasury, the rest to the miner; the miner's
+      weight in this block grows by that fee (``chain.rewards.receipt_fee``);
+    - ``chain.rewards.distribute``: pool = block_reward + the block's fees; the treasury gets its
+      share, the miners split ``pool * miner_share_bps // 10000`` by weight, each capped at the
+      receipt fees it paid (the rest, or all of it when no receipt settled, goes to the
+      treasury), the stakers get the rest by voting power (the validators that signed the
+      previous block; here the only one always does).
       Validator shares are paid as commission to the validator's balance plus delegation rewards;
       in this network every validator's power is its own bond, so each share is paid in full and
       only the rounding rest of the power split goes to the treasury.
@@ -199,12 +201,12 @@ def expected_block_pay(block: dict[str, Any], params: dict[str, Any], treasury: 
             body = receipt["body"]
             price = int(body["price"])
             miner = body["proof"]["body"]["miner"]
-            fee = price * params["receipt_fee_bps"] // BPS
+            fee = min(price, max(1, price * params["receipt_fee_bps"] // BPS)) if params["receipt_fee_bps"] else 0
             pay.add(treasury, fee)
             pay.add(miner, price - fee)
             key = (body["client"], body["coordinator"])
             pay.escrow_drops[key] = pay.escrow_drops.get(key, 0) + price
-            weights[miner] = weights.get(miner, 0) + price
+            weights[miner] = weights.get(miner, 0) + fee
     pool = params["block_reward"] + fees
     to_treasury = pool * params["treasury_share_bps"] // BPS
     miner_cut = pool * params["miner_share_bps"] // BPS
@@ -212,7 +214,7 @@ def expected_block_pay(block: dict[str, Any], params: dict[str, Any], treasury: 
     total_weight = sum(weights.values())
     paid = 0
     for miner, weight in sorted(weights.items()):
-        share = miner_cut * weight // total_weight
+        share = min(weight, miner_cut * weight // total_weight)
         pay.add(miner, share)
         paid += share
     to_treasury += miner_cut - paid
