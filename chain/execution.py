@@ -31,6 +31,7 @@ from chain.errors import (
 )
 from chain.ledger import Ledger
 from chain.params import BPS, GOVERNABLE_PARAMS, MAX_AMOUNT, ChainParams
+from chain.receipt import job_key
 from chain.state import State
 from chain.tx import (
     ClaimRewardsPayload, CoordinatorSetChange, DoubleSignEvidence, EscrowDepositPayload, EscrowWithdrawPayload,
@@ -39,6 +40,7 @@ from chain.tx import (
     ValidatorUpdatePayload, WrongResultEvidence, check_stateless,
 )
 from chain.validators import Signers, active_set, advanced_priorities, proposer_for, validators_hash, verify_commit
+from chain.verdict import evidence_id, evidence_problem
 
 TREASURY = crypto.address_from_pubkey(b"aitbc/treasury".ljust(32, b"\x00"))
 """The treasury's address: derived from a fixed non-key, so no one holds its private key; only
@@ -169,14 +171,20 @@ def _job_receipt(ledger: Ledger, tx: Transaction, body: JobReceiptPayload, ctx: 
         job_id = proof.job_id
         if rb.coordinator != tx.sender:
             raise Unauthorized(f"receipt for job {job_id} names coordinator {rb.coordinator}, not the sender")
+        if proof.coordinator != rb.coordinator:
+            raise Unauthorized(f"receipt for job {job_id}: the miner's proof was made for coordinator "
+                               f"{proof.coordinator}, not {rb.coordinator}")
         if proof.chain_id != ctx.chain_id:
             raise WrongChainId(f"receipt for job {job_id} is for chain {proof.chain_id!r}")
         if not receipt.coordinator_signature_valid():
             raise Unauthorized(f"receipt for job {job_id}: coordinator signature does not verify")
         if not rb.proof.is_valid():
             raise Unauthorized(f"receipt for job {job_id}: miner proof signature does not verify")
-        if ledger.get("job", job_id) is not None:
-            raise DuplicateJob(f"job {job_id} was already settled")
+        # Scoped to the coordinator: a rival that settles the same job id first settles its own
+        # job, and cannot block this one.
+        key = job_key(rb.coordinator, job_id)
+        if ledger.get("job", key) is not None:
+            raise DuplicateJob(f"job {job_id} was already settled by coordinator {rb.coordinator}")
         miner = ledger.get("miner", proof.miner)
         if miner is None or miner["bond"] < params.min_miner_bond:
             raise Unauthorized(f"miner {proof.miner} is not bonded (needs {params.min_miner_bond} units)")
@@ -190,8 +198,9 @@ def _job_receipt(ledger: Ledger, tx: Transaction, body: JobReceiptPayload, ctx: 
         ledger.credit(TREASURY, fee)
         ledger.credit(proof.miner, rb.price - fee)
         ledger.put("miner", proof.miner, {**miner, "jobs": miner["jobs"] + 1})
-        ledger.put("job", job_id, {"receipt_id": receipt.receipt_id, "height": ctx.height, "tx": tx.hash,
-                                   "miner": proof.miner, "client": rb.client, "price": rb.price})
+        ledger.put("job", key, {"receipt_id": receipt.receipt_id, "height": ctx.height, "tx": tx.hash,
+                                "miner": proof.miner, "client": rb.client, "price": rb.price,
+                                "proof_hash": proof.hash})
         weights[proof.miner] = weights.get(proof.miner, 0) + rb.price
     for miner_address, weight in weights.items():
         ctx.miner_weights[miner_address] = ctx.miner_weights.get(miner_address, 0) + weight
@@ -252,25 +261,40 @@ def _slash_double_sign(ledger: Ledger, ev: DoubleSignEvidence, ctx: BlockContext
 
 
 def _slash_wrong_result(ledger: Ledger, tx: Transaction, ev: WrongResultEvidence, ctx: BlockContext) -> None:
-    if tx.sender not in _coordinators(ledger):
-        raise Unauthorized("only a registered coordinator can submit wrong-result evidence")
+    """Burn a share of a miner's bond for a result a bonded verifier refuted (``chain.verdict``
+    says what the evidence proves and why these are the rules)."""
     proof = ev.proof.body
     if proof.chain_id != ctx.chain_id:
         raise WrongChainId(f"proof is from chain {proof.chain_id!r}")
-    if not ev.proof.is_valid():
-        raise InvalidPayload("the miner proof's signature does not verify")
-    if ev.verifier == proof.miner:
-        raise InvalidPayload("a miner cannot be its own verifier")
+    if tx.sender != proof.coordinator:
+        raise Unauthorized(f"job {proof.job_id} was run for coordinator {proof.coordinator}: only it can submit "
+                           "wrong-result evidence about it")
+    if tx.sender not in _coordinators(ledger):
+        raise Unauthorized("only a registered coordinator can submit wrong-result evidence")
+    problem = evidence_problem(ev.proof, ev.verdict)
+    if problem is not None:
+        raise InvalidPayload(problem)
+    params = ledger.params
+    verifier = ev.verdict.body.verifier
+    verifier_entry = ledger.get("miner", verifier)
+    if verifier_entry is None or verifier_entry["bond"] < params.min_miner_bond:
+        raise Unauthorized(f"verifier {verifier} is not a bonded miner (needs {params.min_miner_bond} units)")
     miner = ledger.get("miner", proof.miner)
     if miner is None:
         raise UnknownEntity(f"{proof.miner} is not a miner")
-    evidence_id = f"wrong_result/{proof.job_id}/{proof.miner}"
-    if ledger.get("evidence", evidence_id) is not None:
-        raise DuplicateJob(f"this wrong result was already slashed ({evidence_id})")
-    burn = miner["bond"] * ledger.params.wrong_result_slash_bps // BPS
+    settled = ledger.get("job", job_key(proof.coordinator, proof.job_id))
+    if settled is not None and settled["proof_hash"] == proof.hash:
+        raise Unauthorized(f"job {proof.job_id} was settled as correct with this very result at height "
+                           f"{settled['height']}: a coordinator that paid for a result cannot accuse it")
+    key = evidence_id(proof)
+    if ledger.get("evidence", key) is not None:
+        raise DuplicateJob(f"miner {proof.miner} was already slashed for job {proof.job_id} of coordinator "
+                           f"{proof.coordinator} ({key}); the evidence is not counted twice")
+    burn = miner["bond"] * params.wrong_result_slash_bps // BPS
     ledger.put("miner", proof.miner, {**miner, "bond": miner["bond"] - burn, "slashed": miner["slashed"] + burn})
     ledger.adjust_supply(-burn)
-    ledger.put("evidence", evidence_id, {"height": ctx.height, "burned": burn})
+    ledger.put("evidence", key, {"height": ctx.height, "burned": burn, "miner": proof.miner,
+                                 "coordinator": proof.coordinator, "job_id": proof.job_id, "verifier": verifier})
 
 
 def _require_active_validator(ledger: Ledger, address: str, what: str) -> None:

@@ -48,6 +48,7 @@ def proof_mismatch(
     *,
     chain_id: str,
     job_id: str,
+    coordinator: str,
     miner: str,
     model: str,
     params: dict[str, Any],
@@ -66,6 +67,7 @@ def proof_mismatch(
     expected = [
         ("chain_id", body.chain_id, chain_id),
         ("job_id", body.job_id, job_id),
+        ("coordinator", body.coordinator, coordinator),
         ("miner", body.miner, miner),
         ("model", body.model, model),
         ("params_hash", body.params_hash, params_hash(params)),
@@ -127,11 +129,13 @@ def verify_settled_receipt(
     *,
     receipt_id: str | None = None,
     job_id: str | None = None,
+    coordinator: str | None = None,
     chain_id: str | None = None,
 ) -> ReceiptVerification:
     """Check a node's ``get_receipt`` answer from its own contents (see the module doc).
 
-    ``receipt_id`` / ``job_id``: what the caller asked for (the answer must be about that).
+    ``receipt_id`` / ``job_id`` / ``coordinator``: what the caller asked for (the answer must be
+    about that; job ids are scoped to their coordinator, so a job id alone may name several).
     ``chain_id``: the chain the caller trusts (e.g. from its genesis); None accepts the header's.
     """
     checks: list[Check] = []
@@ -157,9 +161,14 @@ def verify_settled_receipt(
           f"receipt hashes to {rid}" + (f", asked for {receipt_id}" if receipt_id and receipt_id != rid else ""))
     if job_id is not None:
         check("job_id", receipt.job_id == job_id, f"receipt is for job {receipt.job_id}")
+    if coordinator is not None:
+        check("coordinator", receipt.body.coordinator == coordinator,
+              f"receipt is from coordinator {receipt.body.coordinator}")
     check("coordinator_signature", receipt.coordinator_signature_valid(),
           f"signed by coordinator {receipt.body.coordinator}")
     check("miner_proof", receipt.body.proof.is_valid(), f"proof signed by miner {receipt.body.proof.body.miner}")
+    check("proof_coordinator", receipt.body.proof.body.coordinator == receipt.body.coordinator,
+          f"proof made for coordinator {receipt.body.proof.body.coordinator}")
 
     # The transaction that carries it.
     try:
