@@ -194,7 +194,8 @@ async def bench(args: argparse.Namespace, url: str, chain_id: str, clients: list
                         first_task.append(time.monotonic())
                     output = " ".join(reversed(task["prompt"].split()))
                     body = {"output": output, "prompt_tokens": len(task["prompt"].split()),
-                            "completion_tokens": len(output.split()), "proof": proof_for(miner, chain_id, coordinator, task, output)}
+                            "completion_tokens": len(output.split()),
+                            "proof": proof_for(miner, chain_id, coordinator, task, output)}
                     await request(http, "POST", f"/v1/miners/jobs/{task['task_id']}/result", allow=(409,),
                                   headers=headers, json=body)
                     done += 1

@@ -6,8 +6,9 @@ them byte for byte:
 1. The job hashes a proof binds (JOBS_API.md, "Hashes") and :func:`proof_mismatch`, which says
    why a proof does not bind a given job and output (or ``None`` when it does).
 2. :func:`verify_settled_receipt`, which takes what the node's ``get_receipt`` returns and checks,
-   without trusting the node or the coordinator: both signatures inside the receipt, that the
-   receipt sits in a signed ``job_receipt`` transaction from its coordinator, that the
+   without trusting the node or the coordinator: both signatures inside the receipt (and that
+   the miner's proof was made for that coordinator: job ids are scoped to it), that the receipt
+   sits in a signed ``job_receipt`` transaction from its coordinator, that the
    transaction is in the block (Merkle path to ``tx_root``), that the header hashes to the block
    hash, that the validator set given hashes to the header's ``validators_hash`` and that more
    than 2/3 of its power precommitted the block. Every check is reported, passed or not, so that
