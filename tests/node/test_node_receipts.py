@@ -76,3 +76,7 @@ def test_a_rivals_front_run_blocks_nothing_and_both_receipts_verify(node: NodePr
         with pytest.raises(NodeRpcError) as missing:
             c.get_receipt(job_id="job-2", coordinator=COORD.address)
         assert missing.value.code == -32004 and COORD.address in missing.value.message
+        for bad in ({"id": honest.receipt_id, "coordinator": COORD.address}, {"job_id": "job-1", "coordinator": "0xABC"}):
+            with pytest.raises(NodeRpcError) as refused:
+                c.call("get_receipt", **bad)
+            assert refused.value.code == -32602, bad
