@@ -131,8 +131,9 @@ async def rate(seconds: float, workers: int, one: Any) -> tuple[int, float]:
     return count, time.monotonic() - started
 
 
-def proof_for(miner: Keys, chain_id: str, task: dict[str, Any], output: str) -> dict[str, Any]:
-    body = ProofBody(chain_id=chain_id, job_id=task["job_id"], miner=miner.address, model=task["model"],
+def proof_for(miner: Keys, chain_id: str, coordinator: str, task: dict[str, Any], output: str) -> dict[str, Any]:
+    body = ProofBody(chain_id=chain_id, job_id=task["job_id"], coordinator=coordinator, miner=miner.address,
+                     model=task["model"],
                      model_id=MODEL_ID, params_hash=params_hash(task["params"]), prompt_hash=text_hash(task["prompt"]),
                      output_hash=text_hash(output), prompt_tokens=len(task["prompt"].split()),
                      completion_tokens=len(output.split()))
@@ -148,11 +149,13 @@ async def bench(args: argparse.Namespace, url: str, chain_id: str, clients: list
         count, elapsed = await rate(args.seconds, args.clients, lambda i: request(http, "GET", "/health"))
         results["health"] = count / elapsed
 
+        coordinator = ""
         for miner, key in miners:
-            await request(http, "POST", "/v1/miners/register", headers={"X-Api-Key": key}, json={
+            registered = await request(http, "POST", "/v1/miners/register", headers={"X-Api-Key": key}, json={
                 "address": miner.address, "pubkey": miner.pubkey, "models": [{"name": MODEL, "model_id": MODEL_ID}],
                 "capacity": 4, "price_per_1k_tokens": 1000,
                 "gpus": [{"name": "bench", "memory_total_mb": 24_000, "memory_free_mb": 20_000}]})
+            coordinator = registered.json()["coordinator_address"]  # what the miner's proofs name
 
         async def empty_poll(i: int) -> None:
             await request(http, "POST", "/v1/miners/jobs", headers={"X-Api-Key": miners[i][1]},
@@ -191,7 +194,8 @@ async def bench(args: argparse.Namespace, url: str, chain_id: str, clients: list
                         first_task.append(time.monotonic())
                     output = " ".join(reversed(task["prompt"].split()))
                     body = {"output": output, "prompt_tokens": len(task["prompt"].split()),
-                            "completion_tokens": len(output.split()), "proof": proof_for(miner, chain_id, task, output)}
+                            "completion_tokens": len(output.split()),
+                            "proof": proof_for(miner, chain_id, coordinator, task, output)}
                     await request(http, "POST", f"/v1/miners/jobs/{task['task_id']}/result", allow=(409,),
                                   headers=headers, json=body)
                     done += 1

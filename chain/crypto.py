@@ -68,6 +68,14 @@ def verify(pubkey: bytes, message: bytes, signature: bytes) -> bool:
     return True
 
 
+def signed_by(address: str, pubkey_hex: str, message: bytes, signature_hex: str) -> bool:
+    """True only if ``pubkey_hex`` is ``address``'s key and signed ``message``: the check every
+    signed object of the protocol makes (a valid signature by *some other* key proves nothing)."""
+    pub = bytes.fromhex(pubkey_hex)
+    return len(pub) == PUBKEY_BYTES and address_from_pubkey(pub) == address and verify(
+        pub, message, bytes.fromhex(signature_hex))
+
+
 def sign(seed: bytes, message: bytes) -> bytes:
     """Sign with a 32-byte Ed25519 seed (the RFC 8032 private key).
 

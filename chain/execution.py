@@ -34,9 +34,10 @@ from chain.errors import (
     BadNonce, ChainError, DuplicateJob, FeeTooLow, InsufficientFunds, InvalidBlock, InvalidPayload, TxRejected,
     Unauthorized, UnknownEntity, WrongChainId,
 )
-from chain.ledger import Ledger
-from chain.params import BPS, GOVERNABLE_PARAMS, MAX_AMOUNT, ChainParams
+from chain.ledger import Ledger, add_amounts
+from chain.params import BPS, GOVERNABLE_PARAMS, ChainParams
 from chain.protocol import require_supported
+from chain.receipt import job_key
 from chain.rewards import receipt_fee
 from chain.state import State
 from chain.tx import (
@@ -46,6 +47,7 @@ from chain.tx import (
     ValidatorSetChange, ValidatorUpdatePayload, WrongResultEvidence, check_stateless,
 )
 from chain.validators import Signers, active_set, advanced_priorities, proposer_for, validators_hash, verify_commit
+from chain.verdict import evidence_id, evidence_problem
 
 TREASURY = crypto.address_from_pubkey(b"aitbc/treasury".ljust(32, b"\x00"))
 """The treasury's address: derived from a fixed non-key, so no one holds its private key; only
@@ -75,13 +77,6 @@ def _spend(ledger: Ledger, address: str, amount: int, what: str) -> None:
     ledger.set_balance(address, balance - amount)
 
 
-def _add(a: int, b: int) -> int:
-    total = a + b
-    if total > MAX_AMOUNT:
-        raise InvalidPayload("amount overflows the 2^63-1 bound")
-    return total
-
-
 def _coordinators(ledger: Ledger) -> list[str]:
     return list(ledger.meta("coordinators")["list"])
 
@@ -94,7 +89,7 @@ _require_validator = staking.require_validator
 
 def _transfer(ledger: Ledger, tx: Transaction, body: TransferPayload, ctx: BlockContext) -> None:
     _spend(ledger, tx.sender, body.amount, "transfer")
-    ledger.set_balance(body.to, _add(ledger.balance(body.to), body.amount))
+    ledger.set_balance(body.to, add_amounts(ledger.balance(body.to), body.amount))
 
 
 def _stake(ledger: Ledger, tx: Transaction, body: StakePayload, ctx: BlockContext) -> None:
@@ -128,7 +123,7 @@ def _escrow_deposit(ledger: Ledger, tx: Transaction, body: EscrowDepositPayload,
     _spend(ledger, tx.sender, body.amount, "escrow deposit")
     key = f"{tx.sender}/{body.coordinator}"
     escrow = ledger.get("escrow", key) or {"balance": 0}
-    ledger.put("escrow", key, {"balance": _add(escrow["balance"], body.amount)})
+    ledger.put("escrow", key, {"balance": add_amounts(escrow["balance"], body.amount)})
 
 
 def _escrow_withdraw(ledger: Ledger, tx: Transaction, body: EscrowWithdrawPayload, ctx: BlockContext) -> None:
@@ -149,14 +144,20 @@ def _job_receipt(ledger: Ledger, tx: Transaction, body: JobReceiptPayload, ctx: 
         job_id = proof.job_id
         if rb.coordinator != tx.sender:
             raise Unauthorized(f"receipt for job {job_id} names coordinator {rb.coordinator}, not the sender")
+        if proof.coordinator != rb.coordinator:
+            raise Unauthorized(f"receipt for job {job_id}: the miner's proof was made for coordinator "
+                               f"{proof.coordinator}, not {rb.coordinator}")
         if proof.chain_id != ctx.chain_id:
             raise WrongChainId(f"receipt for job {job_id} is for chain {proof.chain_id!r}")
         if not receipt.coordinator_signature_valid():
             raise Unauthorized(f"receipt for job {job_id}: coordinator signature does not verify")
         if not rb.proof.is_valid():
             raise Unauthorized(f"receipt for job {job_id}: miner proof signature does not verify")
-        if ledger.get("job", job_id) is not None:
-            raise DuplicateJob(f"job {job_id} was already settled")
+        # Scoped to the coordinator: a rival that settles the same job id first settles its own
+        # job, and cannot block this one.
+        key = job_key(rb.coordinator, job_id)
+        if ledger.get("job", key) is not None:
+            raise DuplicateJob(f"job {job_id} was already settled by coordinator {rb.coordinator}")
         miner = ledger.get("miner", proof.miner)
         if miner is None or miner["bond"] < params.min_miner_bond:
             raise Unauthorized(f"miner {proof.miner} is not bonded (needs {params.min_miner_bond} units)")
@@ -170,8 +171,9 @@ def _job_receipt(ledger: Ledger, tx: Transaction, body: JobReceiptPayload, ctx: 
         ledger.credit(TREASURY, fee)
         ledger.credit(proof.miner, rb.price - fee)
         ledger.put("miner", proof.miner, {**miner, "jobs": miner["jobs"] + 1})
-        ledger.put("job", job_id, {"receipt_id": receipt.receipt_id, "height": ctx.height, "tx": tx.hash,
-                                   "miner": proof.miner, "client": rb.client, "price": rb.price})
+        ledger.put("job", key, {"receipt_id": receipt.receipt_id, "height": ctx.height, "tx": tx.hash,
+                                "miner": proof.miner, "client": rb.client, "price": rb.price,
+                                "proof_hash": proof.hash})
         weights[proof.miner] = weights.get(proof.miner, 0) + fee
     for miner_address, weight in weights.items():
         ctx.miner_weights[miner_address] = ctx.miner_weights.get(miner_address, 0) + weight
@@ -180,7 +182,7 @@ def _job_receipt(ledger: Ledger, tx: Transaction, body: JobReceiptPayload, ctx: 
 def _miner_bond(ledger: Ledger, tx: Transaction, body: MinerBondPayload, ctx: BlockContext) -> None:
     _spend(ledger, tx.sender, body.amount, "miner bond")
     miner = ledger.get("miner", tx.sender) or {"bond": 0, "slashed": 0, "jobs": 0}
-    ledger.put("miner", tx.sender, {**miner, "bond": _add(miner["bond"], body.amount)})
+    ledger.put("miner", tx.sender, {**miner, "bond": add_amounts(miner["bond"], body.amount)})
 
 
 def _miner_unbond(ledger: Ledger, tx: Transaction, body: MinerUnbondPayload, ctx: BlockContext) -> None:
@@ -209,7 +211,7 @@ def _slash_miner_unbonding(ledger: Ledger, ev: WrongResultEvidence, ctx: BlockCo
     (``chain.slashing``). The reach goes back at most the evidence age limit (which also bounds
     the heights read), and that far for a job the chain has no record of."""
     proof = ev.proof.body
-    job = ledger.get("job", proof.job_id)
+    job = ledger.get("job", job_key(proof.coordinator, proof.job_id))
     oldest = ctx.height - slashing.evidence_age_limit(ledger.params)
     since = max(job["height"], oldest) if job is not None and job.get("miner") == proof.miner else oldest
     burned = slashing.slash_miner_unbonding(ledger, proof.miner, since, ctx.height, ledger.params.wrong_result_slash_bps)
@@ -247,25 +249,40 @@ def _slash_double_sign(ledger: Ledger, ev: DoubleSignEvidence, ctx: BlockContext
 
 
 def _slash_wrong_result(ledger: Ledger, tx: Transaction, ev: WrongResultEvidence, ctx: BlockContext) -> None:
-    if tx.sender not in _coordinators(ledger):
-        raise Unauthorized("only a registered coordinator can submit wrong-result evidence")
+    """Burn a share of a miner's bond for a result a bonded verifier refuted (``chain.verdict``
+    says what the evidence proves and why these are the rules)."""
     proof = ev.proof.body
     if proof.chain_id != ctx.chain_id:
         raise WrongChainId(f"proof is from chain {proof.chain_id!r}")
-    if not ev.proof.is_valid():
-        raise InvalidPayload("the miner proof's signature does not verify")
-    if ev.verifier == proof.miner:
-        raise InvalidPayload("a miner cannot be its own verifier")
+    if tx.sender != proof.coordinator:
+        raise Unauthorized(f"job {proof.job_id} was run for coordinator {proof.coordinator}: only it can submit "
+                           "wrong-result evidence about it")
+    if tx.sender not in _coordinators(ledger):
+        raise Unauthorized("only a registered coordinator can submit wrong-result evidence")
+    problem = evidence_problem(ev.proof, ev.verdict)
+    if problem is not None:
+        raise InvalidPayload(problem)
+    params = ledger.params
+    verifier = ev.verdict.body.verifier
+    verifier_entry = ledger.get("miner", verifier)
+    if verifier_entry is None or verifier_entry["bond"] < params.min_miner_bond:
+        raise Unauthorized(f"verifier {verifier} is not a bonded miner (needs {params.min_miner_bond} units)")
     miner = ledger.get("miner", proof.miner)
     if miner is None:
         raise UnknownEntity(f"{proof.miner} is not a miner")
-    evidence_id = f"wrong_result/{proof.job_id}/{proof.miner}"
-    if ledger.get("evidence", evidence_id) is not None:
-        raise DuplicateJob(f"this wrong result was already slashed ({evidence_id})")
-    burn = miner["bond"] * ledger.params.wrong_result_slash_bps // BPS
+    settled = ledger.get("job", job_key(proof.coordinator, proof.job_id))
+    if settled is not None and settled["proof_hash"] == proof.hash:
+        raise Unauthorized(f"job {proof.job_id} was settled as correct with this very result at height "
+                           f"{settled['height']}: a coordinator that paid for a result cannot accuse it")
+    key = evidence_id(proof)
+    if ledger.get("evidence", key) is not None:
+        raise DuplicateJob(f"miner {proof.miner} was already slashed for job {proof.job_id} of coordinator "
+                           f"{proof.coordinator} ({key}); the evidence is not counted twice")
+    burn = miner["bond"] * params.wrong_result_slash_bps // BPS
     ledger.put("miner", proof.miner, {**miner, "bond": miner["bond"] - burn, "slashed": miner["slashed"] + burn})
     ledger.adjust_supply(-burn)
-    ledger.put("evidence", evidence_id, {"height": ctx.height, "burned": burn})
+    ledger.put("evidence", key, {"height": ctx.height, "burned": burn, "miner": proof.miner,
+                                 "coordinator": proof.coordinator, "job_id": proof.job_id, "verifier": verifier})
 
 
 def _require_active_validator(ledger: Ledger, address: str, what: str) -> None:

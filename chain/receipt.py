@@ -4,6 +4,12 @@ A receipt is verifiable from the chain alone: it embeds the miner's signed proof
 model, parameters, prompt and output hashes) and carries the coordinator's signature over all of
 it. ``job_receipt`` transactions settle receipts; the rules that pay them are in
 ``chain.execution``.
+
+A job id is chosen by its coordinator, so it is unique only *per coordinator*: the chain keys a
+settled job by ``(coordinator, job id)`` (:func:`job_key`), and the miner's proof names the
+coordinator it ran the job for. Otherwise a rival coordinator that saw a receipt in the mempool
+could settle the same job id first and make the honest receipt fail for good, or settle (and
+later accuse) another coordinator's proof as if the job were its own.
 """
 
 from __future__ import annotations
@@ -26,6 +32,8 @@ class ProofBody(BaseModel):
 
     chain_id: ChainId
     job_id: JobId
+    coordinator: Address
+    """The coordinator the job was run for: only it can settle the proof or accuse it."""
     miner: Address
     model: ModelName
     model_id: Hash
@@ -39,6 +47,12 @@ class ProofBody(BaseModel):
     def signing_bytes(self) -> bytes:
         return canonical_json({"domain": "aitbc/proof/v1", **self.model_dump()})
 
+    @property
+    def hash(self) -> str:
+        """Hash of the claim itself (not of its signature): what a verdict and a settled job
+        name to say *which* result of a job they are about."""
+        return hash_value(self.model_dump())
+
 
 class MinerProof(BaseModel):
     model_config = _MODEL_CONFIG
@@ -48,10 +62,7 @@ class MinerProof(BaseModel):
     signature: Signature
 
     def is_valid(self) -> bool:
-        pub = bytes.fromhex(self.pubkey)
-        return crypto.address_from_pubkey(pub) == self.body.miner and crypto.verify(
-            pub, self.body.signing_bytes(), bytes.fromhex(self.signature)
-        )
+        return crypto.signed_by(self.body.miner, self.pubkey, self.body.signing_bytes(), self.signature)
 
 
 def sign_proof(body: ProofBody, seed: bytes) -> MinerProof:
@@ -91,13 +102,16 @@ class Receipt(BaseModel):
         return self.body.proof.body.job_id
 
     def coordinator_signature_valid(self) -> bool:
-        pub = bytes.fromhex(self.pubkey)
-        return crypto.address_from_pubkey(pub) == self.body.coordinator and crypto.verify(
-            pub, self.body.signing_bytes(), bytes.fromhex(self.signature)
-        )
+        return crypto.signed_by(self.body.coordinator, self.pubkey, self.body.signing_bytes(), self.signature)
 
     def to_dict(self) -> dict[str, Any]:
         return self.model_dump()
+
+
+def job_key(coordinator: str, job_id: str) -> str:
+    """The key of a settled job in the ``job`` namespace: job ids are scoped to their coordinator
+    (an address never contains ``/``, so the key parses back unambiguously)."""
+    return f"{coordinator}/{job_id}"
 
 
 def sign_receipt(body: ReceiptBody, seed: bytes) -> Receipt:

@@ -6,8 +6,9 @@ them byte for byte:
 1. The job hashes a proof binds (JOBS_API.md, "Hashes") and :func:`proof_mismatch`, which says
    why a proof does not bind a given job and output (or ``None`` when it does).
 2. :func:`verify_settled_receipt`, which takes what the node's ``get_receipt`` returns and checks,
-   without trusting the node or the coordinator: both signatures inside the receipt, that the
-   receipt sits in a signed ``job_receipt`` transaction from its coordinator, that the
+   without trusting the node or the coordinator: both signatures inside the receipt (and that
+   the miner's proof was made for that coordinator: job ids are scoped to it), that the receipt
+   sits in a signed ``job_receipt`` transaction from its coordinator, that the
    transaction is in the block (Merkle path to ``tx_root``), that the header hashes to the block
    hash, that the validator set given hashes to the header's ``validators_hash`` and that more
    than 2/3 of its power precommitted the block. Every check is reported, passed or not, so that
@@ -48,6 +49,7 @@ def proof_mismatch(
     *,
     chain_id: str,
     job_id: str,
+    coordinator: str,
     miner: str,
     model: str,
     params: dict[str, Any],
@@ -66,6 +68,7 @@ def proof_mismatch(
     expected = [
         ("chain_id", body.chain_id, chain_id),
         ("job_id", body.job_id, job_id),
+        ("coordinator", body.coordinator, coordinator),
         ("miner", body.miner, miner),
         ("model", body.model, model),
         ("params_hash", body.params_hash, params_hash(params)),
@@ -127,11 +130,13 @@ def verify_settled_receipt(
     *,
     receipt_id: str | None = None,
     job_id: str | None = None,
+    coordinator: str | None = None,
     chain_id: str | None = None,
 ) -> ReceiptVerification:
     """Check a node's ``get_receipt`` answer from its own contents (see the module doc).
 
-    ``receipt_id`` / ``job_id``: what the caller asked for (the answer must be about that).
+    ``receipt_id`` / ``job_id`` / ``coordinator``: what the caller asked for (the answer must be
+    about that; job ids are scoped to their coordinator, so a job id alone may name several).
     ``chain_id``: the chain the caller trusts (e.g. from its genesis); None accepts the header's.
     """
     checks: list[Check] = []
@@ -157,9 +162,14 @@ def verify_settled_receipt(
           f"receipt hashes to {rid}" + (f", asked for {receipt_id}" if receipt_id and receipt_id != rid else ""))
     if job_id is not None:
         check("job_id", receipt.job_id == job_id, f"receipt is for job {receipt.job_id}")
+    if coordinator is not None:
+        check("coordinator", receipt.body.coordinator == coordinator,
+              f"receipt is from coordinator {receipt.body.coordinator}")
     check("coordinator_signature", receipt.coordinator_signature_valid(),
           f"signed by coordinator {receipt.body.coordinator}")
     check("miner_proof", receipt.body.proof.is_valid(), f"proof signed by miner {receipt.body.proof.body.miner}")
+    check("proof_coordinator", receipt.body.proof.body.coordinator == receipt.body.coordinator,
+          f"proof made for coordinator {receipt.body.proof.body.coordinator}")
 
     # The transaction that carries it.
     try:

@@ -38,7 +38,7 @@ NAMESPACES: tuple[str, ...] = (
                    # and escrow withdrawals (chain.payouts)
     "miner",       # address -> {bond, slashed, jobs}
     "escrow",      # "client/coordinator" -> {balance}
-    "job",         # job id -> {receipt_id, height, miner, client, price}
+    "job",         # "coordinator/job_id" -> {receipt_id, height, tx, miner, client, price, proof_hash}
     "proposal",    # id -> {proposer, title, action, start, end, status, tally}
     "vote",        # "proposal_id/voter" -> {option}
     "evidence",    # evidence id -> {height}: each offence is slashed once

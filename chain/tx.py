@@ -19,6 +19,7 @@ from chain.errors import EncodingError, InvalidPayload, InvalidSignature, Invali
 from chain.params import ChainParams
 from chain.receipt import MinerProof, Receipt
 from chain.types import Address, Amount, Bps, ChainId, Hash, JobId, NonNegAmount, Nonce, PubKey, Signature
+from chain.verdict import SignedVerdict
 from chain.vote import Vote
 
 _PAYLOAD_CONFIG = ConfigDict(frozen=True, extra="forbid", strict=True)
@@ -87,13 +88,13 @@ class DoubleSignEvidence(BaseModel):
 
 
 class WrongResultEvidence(BaseModel):
-    """A coordinator's claim that a miner's signed output failed re-checking by another miner."""
+    """A miner's signed result for a job and a bonded verifier's signed verdict that re-checking
+    refuted it, submitted by the job's own coordinator (the rule and why: ``chain.verdict``)."""
 
     model_config = _PAYLOAD_CONFIG
     kind: Literal["wrong_result"]
     proof: MinerProof
-    verifier: Address
-    reason: StrictStr = Field(max_length=500)
+    verdict: SignedVerdict
 
 
 class SlashPayload(BaseModel):

@@ -496,10 +496,13 @@ class ChainStore:
         row = self._receipt.get_or_none(self._receipt.receipt_id == receipt_id)
         return None if row is None else self._stored_receipt(row)
 
-    def receipts_for_job(self, job_id: str) -> list[StoredReceipt]:
-        """Receipts settled for ``job_id`` (the chain settles a job once, so at most one today)."""
+    def receipts_for_job(self, job_id: str, coordinator: str | None = None) -> list[StoredReceipt]:
+        """Receipts settled for ``job_id``, oldest first, only ``coordinator``'s when given. Job ids
+        are scoped to their coordinator: the chain settles one per coordinator, so the list is
+        as long as the number of coordinators that used this id (and, per coordinator, at most 1)."""
         rows = self._receipt.select().where(self._receipt.job_id == job_id).order_by(self._receipt.height)
-        return [self._stored_receipt(row) for row in rows]
+        found = [self._stored_receipt(row) for row in rows]
+        return [r for r in found if coordinator is None or r.receipt.body.coordinator == coordinator]
 
     # -- internals ------------------------------------------------------------------------------
 

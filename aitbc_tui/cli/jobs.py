@@ -232,6 +232,8 @@ def receipts(
 @receipts_app.command("verify")
 def verify(
     receipt: str = typer.Argument(..., help="Receipt id (64 hex) or job id."),
+    coordinator: Optional[str] = typer.Option(
+        None, help="With a job id: the coordinator whose job it is (job ids are scoped to their coordinator)."),
     home: Optional[Path] = HOME_OPTION, node: Optional[str] = NODE_OPTION, as_json: bool = JSON_OPTION,
 ) -> None:
     """Prove a receipt from chain data alone: signatures, Merkle inclusion, header, finality."""
@@ -248,9 +250,10 @@ def verify(
         with handle_errors():
             chain_id = load_genesis(resolved.genesis_file.read_bytes()).chain_id
     with handle_errors(), NodeClient.for_home(resolved, node) as client:
-        data = client.get_receipt(receipt_id=receipt) if by_id else client.get_receipt(job_id=receipt)
-    result = verify_settled_receipt(data, receipt_id=receipt if by_id else None,
-                                    job_id=None if by_id else receipt, chain_id=chain_id)
+        data = (client.get_receipt(receipt_id=receipt) if by_id
+                else client.get_receipt(job_id=receipt, coordinator=coordinator))
+    result = verify_settled_receipt(data, receipt_id=receipt if by_id else None, job_id=None if by_id else receipt,
+                                    coordinator=coordinator, chain_id=chain_id)
     out = result.model_dump()
 
     def human(d: dict[str, Any]) -> str:

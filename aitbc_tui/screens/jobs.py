@@ -253,12 +253,14 @@ class JobsScreen(SectionScreen):
             self.notify("verifying a receipt needs the node (chain data)", severity="error")
             return
         try:
-            data = await node.client.get_receipt(job_id=job.job_id)
+            coordinator = self.store.coordinator.coordinator_address or None
+            data = await node.client.get_receipt(job_id=job.job_id, coordinator=coordinator)
         except DaemonError as exc:
             state = "" if job.status != "completed" else " yet (settlement runs in batches)"
             self.notify(f"{exc.message}{state}", title="Receipt", severity="warning", timeout=8)
             return
-        result = verify_settled_receipt(data, job_id=job.job_id, chain_id=self.store.node.chain_id or None)
+        result = verify_settled_receipt(data, job_id=job.job_id, coordinator=coordinator,
+                                        chain_id=self.store.node.chain_id or None)
         await self.app.push_screen_wait(InfoDialog("Receipt " + short_hash(result.receipt_id, 16),
                                                    verification_text(data, result), ok=result.valid))
 

@@ -154,8 +154,9 @@ class ChainView:
     def get_tx(self, tx_hash: str) -> dict[str, Any]:
         return self.node.get_tx(tx_hash)
 
-    def get_receipt(self, *, receipt_id: str | None = None, job_id: str | None = None) -> dict[str, Any]:
-        return self.node.get_receipt(receipt_id=receipt_id, job_id=job_id)
+    def get_receipt(self, *, receipt_id: str | None = None, job_id: str | None = None,
+                    coordinator: str | None = None) -> dict[str, Any]:
+        return self.node.get_receipt(receipt_id=receipt_id, job_id=job_id, coordinator=coordinator)
 
     def height(self) -> int:
         return int(self.node.status()["height"])

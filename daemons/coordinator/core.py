@@ -20,6 +20,7 @@ from chain.errors import ChainError
 from chain.receipt import MinerProof, ReceiptBody, sign_receipt
 from chain.receipt_verify import proof_mismatch
 from chain.tx import WrongResultEvidence
+from chain.verdict import evidence_problem
 from daemons.common.api import ApiError
 from daemons.common.errors import DaemonError
 from daemons.common.logging import audit
@@ -323,9 +324,9 @@ class CoordinatorCore:
         record = self.store.get_miner(miner)
         model_id = record.models.get(job.model) if record else None
         reason = proof_mismatch(
-            result.proof, chain_id=self.chain.chain_id, job_id=job_id, miner=miner, model=job.model,
-            params=job.params, prompt=job.prompt, output=result.output, prompt_tokens=result.prompt_tokens,
-            completion_tokens=result.completion_tokens, model_id=model_id)
+            result.proof, chain_id=self.chain.chain_id, job_id=job_id, coordinator=self.address, miner=miner,
+            model=job.model, params=job.params, prompt=job.prompt, output=result.output,
+            prompt_tokens=result.prompt_tokens, completion_tokens=result.completion_tokens, model_id=model_id)
         if reason is None and result.completion_tokens > int(job.params.get("max_tokens", 0)):
             reason = f"completion_tokens {result.completion_tokens} exceeds the job's max_tokens"
         if reason is not None:
@@ -374,18 +375,30 @@ class CoordinatorCore:
                 log.info("re-check passed", extra={"job_id": job_id, "runner": check.runner, "verifier": miner})
                 self._accept(job_id, check.runner)
             return m.ResultReply(accepted=True, reason="re-check recorded")
+        job = self.store.get_job(job_id)
+        problem = "the re-check answer carries no signed verdict" if result.verdict is None else None
+        if result.verdict is not None and job is not None and job.proof is not None:
+            problem = evidence_problem(MinerProof.model_validate(job.proof), result.verdict)
+            if problem is None and result.verdict.body.verifier != miner:
+                problem = f"the verdict is signed by {result.verdict.body.verifier}, not by this verifier"
+        if problem is not None:
+            # Without it nothing can be proven on chain: the miner reports a failure instead and
+            # the re-check goes to another verifier.
+            raise ApiError(422, "invalid_request", f"a re-check that refutes a result must carry the verifier's "
+                                                   f"signed verdict about it: {problem}")
         self._caught(job_id, check.runner, miner, result)
         return m.ResultReply(accepted=True, reason="re-check recorded; the result was rejected")
 
     def _caught(self, job_id: str, runner: str, verifier: str, result: m.TaskResult) -> None:
-        """A re-check refuted a result: slash the runner with its own signed proof as evidence."""
+        """A re-check refuted a result: slash the runner with its own signed proof and the
+        verifier's signed verdict as evidence."""
         job = self.store.get_job(job_id)
-        if job is None or job.proof is None:
+        if job is None or job.proof is None or result.verdict is None:
             return
         where = f" (first mismatch at token {result.first_mismatch})" if result.first_mismatch is not None else ""
         reason = ((result.reason or "output does not follow from the prompt") + where)[:500]
         evidence = WrongResultEvidence(kind="wrong_result", proof=MinerProof.model_validate(job.proof),
-                                       verifier=verifier, reason=reason)
+                                       verdict=result.verdict)
         status = self.store.reject_result(job_id, runner, verifier, evidence=evidence.model_dump(), reason=reason,
                                           max_attempts=self.settings.max_attempts, now_ms=self.now_ms())
         if status is None:

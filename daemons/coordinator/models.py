@@ -14,6 +14,7 @@ from pydantic import BaseModel, ConfigDict, Field, StrictBool, StrictInt, Strict
 from chain.params import MAX_AMOUNT
 from chain.receipt import MinerProof
 from chain.types import Address, Hash, ModelName, PubKey
+from chain.verdict import SignedVerdict
 
 JobState = Literal["queued", "assigned", "running", "completed", "failed", "cancelled"]
 Role = Literal["client", "miner"]
@@ -222,7 +223,9 @@ class TaskResult(BaseModel):
     """One of three answers to a task, told apart by their fields:
 
     - run:     ``{output, prompt_tokens, completion_tokens, proof}``
-    - verify:  ``{accepted, first_mismatch, reason}``
+    - verify:  ``{accepted, first_mismatch, reason, verdict}``; ``verdict`` is the verifier's
+      signed ``chain.verdict.SignedVerdict`` about the claim, required when it refutes it (it is
+      the on-chain evidence)
     - failure: ``{error}`` (the task could not be done; it goes to another miner)
     """
 
@@ -236,16 +239,19 @@ class TaskResult(BaseModel):
     first_mismatch: StrictInt | None = Field(None, ge=0)
     reason: StrictStr = Field("", max_length=500)
     error: StrictStr | None = Field(None, min_length=1, max_length=2000)
+    verdict: SignedVerdict | None = None
 
     @model_validator(mode="after")
     def _one_shape(self) -> TaskResult:
         run = [self.output, self.prompt_tokens, self.completion_tokens, self.proof]
         if self.error is not None:
-            if any(v is not None for v in run) or self.accepted is not None:
+            if any(v is not None for v in run) or self.accepted is not None or self.verdict is not None:
                 raise ValueError("a failure report carries only error")
         elif self.accepted is not None:
             if any(v is not None for v in run):
-                raise ValueError("a re-check answer carries accepted, first_mismatch and reason only")
+                raise ValueError("a re-check answer carries accepted, first_mismatch, reason and verdict only")
+        elif self.verdict is not None:
+            raise ValueError("only a re-check answer carries a verdict")
         elif any(v is None for v in run):
             raise ValueError("a result needs output, prompt_tokens, completion_tokens and proof "
                              "(or accepted for a re-check, or error for a failure)")

@@ -12,8 +12,9 @@ nonce sequence. Each round:
    transaction only if every receipt in it applies, so a refused batch is split in halves until
    the receipts the chain refuses are found; those are marked rejected (their jobs say why) and
    the rest settle.
-3. Pending slashes (a miner's signed wrong result) are submitted, one ``slash`` each; one whose
-   answer was lost is looked up like a settlement (final: done; unknown to the node: again).
+3. Pending slashes (a miner's signed wrong result and the verifier's signed verdict) are
+   submitted, one ``slash`` each; one whose answer was lost is looked up like a settlement
+   (final: done; unknown to the node: again).
 """
 
 from __future__ import annotations
@@ -201,9 +202,11 @@ class Settler:
         return True
 
     def _reconcile(self, receipt: ReceiptRecord) -> None:
-        """The chain already settled this job: ours (an earlier answer was lost) or not."""
+        """The chain already settled this job of ours: with this receipt (an earlier answer was
+        lost) or another one. Job ids are scoped to their coordinator, so only our own settlement
+        can collide; a rival's receipt for the same id is another job."""
         try:
-            found = self.chain.get_receipt(job_id=receipt.job_id)
+            found = self.chain.get_receipt(job_id=receipt.job_id, coordinator=self.address)
         except NodeRpcError as exc:
             log.warning("cannot look up settled job", extra={"job_id": receipt.job_id, "error": exc.message})
             return

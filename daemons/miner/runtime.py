@@ -510,7 +510,12 @@ class MinerRuntime:
         if self._chain_id is None:
             await self._finish(entry, t.failure("the miner does not know the chain id yet"), "failed")
             return
-        body = t.run_result(entry.task, result, chain_id=self._chain_id, miner=self.address, seed=self._seed)
+        coordinator = self.registration.coordinator_address
+        if coordinator is None:
+            await self._finish(entry, t.failure("the miner does not know the coordinator's address yet"), "failed")
+            return
+        body = t.run_result(entry.task, result, chain_id=self._chain_id, coordinator=coordinator, miner=self.address,
+                            seed=self._seed)
         if await self._finish(entry, body, "completed"):
             self.counters.runs_completed += 1
             self.counters.prompt_tokens += result.prompt_tokens
@@ -522,7 +527,8 @@ class MinerRuntime:
         if self._chain_id is None:
             await self._finish(entry, t.failure("the miner does not know the chain id yet"), "failed")
             return
-        problem = t.claim_problem(task, chain_id=self._chain_id or "", model_id=sv.model_id)
+        problem = t.claim_problem(task, chain_id=self._chain_id or "",
+                                  coordinator=self.registration.coordinator_address or "", model_id=sv.model_id)
         if problem is not None:
             await self._finish(entry, {"accepted": False, "first_mismatch": None, "reason": problem[:500]}, "rejected")
             self.counters.verifies_rejected += 1
@@ -538,7 +544,7 @@ class MinerRuntime:
         except InferenceError as exc:
             await self._finish(entry, t.failure(exc.message), "failed")
             return
-        body = t.verify_result(task, verification)
+        body = t.with_verdict(task, t.verify_result(task, verification), verifier=self.address, seed=self._seed)
         accepted = bool(body["accepted"])
         if await self._finish(entry, body, "accepted" if accepted else "rejected"):
             if accepted:

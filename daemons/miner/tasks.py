@@ -6,7 +6,10 @@ coordinator recomputes every hash in the proof (``chain.receipt_verify.proof_mis
 refuses a result whose proof disagrees, so these must follow JOBS_API.md exactly:
 ``prompt_hash``/``output_hash`` are SHA-256 of the UTF-8 text, ``params_hash`` is the canonical
 hash of the job's own integer parameters (as the coordinator sent them, never our float
-translation), ``model_id`` is the hex SHA-256 of the weights.
+translation), ``model_id`` is the hex SHA-256 of the weights, ``coordinator`` is the address the
+coordinator gave at registration (job ids are scoped to it). A re-check's answer carries a
+verdict signed with the miner's key (``chain.verdict``): the coordinator's evidence when it
+refutes the claim.
 """
 
 from __future__ import annotations
@@ -17,6 +20,7 @@ from pydantic import ValidationError
 
 from chain.receipt import MinerProof, ProofBody, sign_proof
 from chain.receipt_verify import params_hash, proof_mismatch, text_hash
+from chain.verdict import sign_verdict, verdict_about
 from daemons.miner.inference import GenerationParams, GenerationRequest, GenerationResult, VerificationResult
 
 JOB_PARAM_KEYS = frozenset({"max_tokens", "temperature_milli", "top_p_milli", "seed"})
@@ -60,11 +64,13 @@ def generation_request(prompt: str, params: dict[str, Any]) -> GenerationRequest
         raise TaskRefused(f"prompt not usable: {_first_error(exc)}") from None
 
 
-def run_result(task: dict[str, Any], result: GenerationResult, *, chain_id: str, miner: str, seed: bytes) -> dict[str, Any]:
+def run_result(task: dict[str, Any], result: GenerationResult, *, chain_id: str, coordinator: str, miner: str,
+               seed: bytes) -> dict[str, Any]:
     """The body of a run task's result: output, token counts and the signed proof."""
     body = ProofBody(
         chain_id=chain_id,
         job_id=task["job_id"],
+        coordinator=coordinator,
         miner=miner,
         model=task["model"],
         model_id=model_id_hex(result.model_id),
@@ -79,7 +85,7 @@ def run_result(task: dict[str, Any], result: GenerationResult, *, chain_id: str,
             "completion_tokens": result.completion_tokens, "proof": proof.model_dump()}
 
 
-def claim_problem(task: dict[str, Any], *, chain_id: str, model_id: str) -> str | None:
+def claim_problem(task: dict[str, Any], *, chain_id: str, coordinator: str, model_id: str) -> str | None:
     """Why a re-check's claimed proof does not bind the claimed output to this job, or None.
 
     Checked before any scoring: a proof that does not even match its own output needs no
@@ -96,9 +102,10 @@ def claim_problem(task: dict[str, Any], *, chain_id: str, model_id: str) -> str 
     if not proof.is_valid():
         return "the claimed proof's signature is invalid"
     return proof_mismatch(
-        proof, chain_id=chain_id, job_id=task["job_id"], miner=proof.body.miner, model=task["model"],
-        params=task["params"], prompt=task["prompt"], output=output, prompt_tokens=proof.body.prompt_tokens,
-        completion_tokens=proof.body.completion_tokens, model_id=model_id_hex(model_id))
+        proof, chain_id=chain_id, job_id=task["job_id"], coordinator=coordinator, miner=proof.body.miner,
+        model=task["model"], params=task["params"], prompt=task["prompt"], output=output,
+        prompt_tokens=proof.body.prompt_tokens, completion_tokens=proof.body.completion_tokens,
+        model_id=model_id_hex(model_id))
 
 
 def claimed_model_id(task: dict[str, Any]) -> str | None:
@@ -125,6 +132,20 @@ def verify_result(task: dict[str, Any], verification: VerificationResult) -> dic
                           f"{verification.checked_tokens} tokens"}
     return {"accepted": True, "first_mismatch": None,
             "reason": f"{verification.checked_tokens} tokens checked in one teacher-forced pass ({verification.mode})"}
+
+
+def with_verdict(task: dict[str, Any], body: dict[str, Any], *, verifier: str, seed: bytes) -> dict[str, Any]:
+    """A re-check's answer ``body`` plus this miner's signed verdict about the claimed proof.
+
+    Only for a claim that passed :func:`claim_problem` and was then scored by the model: a claim
+    that does not bind this task (another prompt, output, coordinator...) gets no signed verdict,
+    or a coordinator could show a verifier a doctored prompt next to a miner's genuine proof and
+    slash the miner with the verdict.
+    """
+    proof = MinerProof.model_validate(task["claimed_proof"])
+    verdict = verdict_about(proof.body, verifier=verifier, verdict="correct" if body["accepted"] else "wrong",
+                            first_mismatch=body.get("first_mismatch"), reason=body.get("reason", ""))
+    return {**body, "verdict": sign_verdict(verdict, seed).model_dump()}
 
 
 def failure(message: str) -> dict[str, Any]:

@@ -250,10 +250,15 @@ class NodeApi:
         if p.id:
             located = self.store.get_receipt(p.id)
         else:
-            found = self.store.receipts_for_job(p.job_id or "")
+            found = self.store.receipts_for_job(p.job_id or "", p.coordinator)
+            settled_by = sorted({r.receipt.body.coordinator for r in found})
+            if len(settled_by) > 1:
+                raise RpcError(INVALID_PARAMS, f"job {p.job_id} was settled by {len(settled_by)} coordinators "
+                                               f"({', '.join(settled_by)}): give coordinator")
             located = found[0] if found else None
         if located is None:
-            raise RpcError(NOT_FOUND, f"no settled receipt for {'id ' + p.id if p.id else 'job ' + str(p.job_id)}")
+            whose = f" of coordinator {p.coordinator}" if p.coordinator else ""
+            raise RpcError(NOT_FOUND, f"no settled receipt for {'id ' + p.id if p.id else 'job ' + str(p.job_id) + whose}")
         stored = self.store.get_tx(located.tx_hash)
         assert stored is not None
         height, tx_index = stored.height, stored.index

@@ -115,8 +115,9 @@ class NodeClient:
     def net_info(self) -> dict[str, Any]:
         return self.call("net_info")
 
-    def get_receipt(self, receipt_id: str | None = None, job_id: str | None = None) -> dict[str, Any]:
-        return self.call("get_receipt", id=receipt_id, job_id=job_id)
+    def get_receipt(self, receipt_id: str | None = None, job_id: str | None = None,
+                    coordinator: str | None = None) -> dict[str, Any]:
+        return self.call("get_receipt", id=receipt_id, job_id=job_id, coordinator=coordinator)
 
     def mempool(self, limit: int = 100) -> dict[str, Any]:
         return self.call("mempool", limit=limit)
@@ -171,8 +172,9 @@ class AsyncNodeClient:
     async def validators(self) -> dict[str, Any]:
         return await self.call("validators")
 
-    async def get_receipt(self, receipt_id: str | None = None, job_id: str | None = None) -> dict[str, Any]:
-        return await self.call("get_receipt", id=receipt_id, job_id=job_id)
+    async def get_receipt(self, receipt_id: str | None = None, job_id: str | None = None,
+                          coordinator: str | None = None) -> dict[str, Any]:
+        return await self.call("get_receipt", id=receipt_id, job_id=job_id, coordinator=coordinator)
 
     async def mempool(self, limit: int = 100) -> dict[str, Any]:
         return await self.call("mempool", limit=limit)

@@ -63,11 +63,15 @@ class BroadcastParams(RpcParams):
 class ReceiptParams(RpcParams):
     id: Hash | None = None
     job_id: str | None = Field(None, min_length=1, max_length=128)
+    coordinator: Address | None = None
+    """With ``job_id``: whose job (job ids are scoped to their coordinator)."""
 
     @model_validator(mode="after")
     def _one(self) -> "ReceiptParams":
         if (self.id is None) == (self.job_id is None):
             raise ValueError("give exactly one of id or job_id")
+        if self.coordinator is not None and self.job_id is None:
+            raise ValueError("coordinator goes with job_id")
         return self
 
 

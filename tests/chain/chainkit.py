@@ -27,6 +27,7 @@ from chain.params import UNIT
 from chain.receipt import MinerProof, ProofBody, Receipt, ReceiptBody, sign_proof, sign_receipt
 from chain.state import State
 from chain.tx import Transaction, make_tx
+from chain.verdict import SignedVerdict, VerdictBody, verdict_about
 from chain.vote import Vote, VoteBody, sign_vote
 
 CHAIN_ID = "aitbc-test"
@@ -114,19 +115,20 @@ def make_genesis(
 # -- signed objects -------------------------------------------------------------------------------
 
 
-def proof_body(miner: Key | str, job_id: str, *, chain_id: str = CHAIN_ID) -> ProofBody:
+def proof_body(miner: Key | str, job_id: str, *, chain_id: str = CHAIN_ID, coordinator: Key = COORD) -> ProofBody:
     address = miner.address if isinstance(miner, Key) else miner
     return ProofBody(
-        chain_id=chain_id, job_id=job_id, miner=address, model="smollm2",
+        chain_id=chain_id, job_id=job_id, coordinator=coordinator.address, miner=address, model="smollm2",
         model_id=sha256(b"weights").hex(), params_hash=sha256(b"params").hex(),
         prompt_hash=sha256(job_id.encode()).hex(), output_hash=sha256(b"out" + job_id.encode()).hex(),
         prompt_tokens=12, completion_tokens=34,
     )
 
 
-def make_proof(miner: Key, job_id: str, *, chain_id: str = CHAIN_ID, signer: Key | None = None) -> MinerProof:
+def make_proof(miner: Key, job_id: str, *, chain_id: str = CHAIN_ID, signer: Key | None = None,
+               coordinator: Key = COORD) -> MinerProof:
     """A miner proof; ``signer`` other than ``miner`` gives a proof whose signature is wrong."""
-    body = proof_body(miner, job_id, chain_id=chain_id)
+    body = proof_body(miner, job_id, chain_id=chain_id, coordinator=coordinator)
     if signer is None:
         return sign_proof(body, miner.seed)
     return MinerProof(body=body, pubkey=miner.pub.hex(),
@@ -144,12 +146,31 @@ def make_receipt(
     proof: MinerProof | None = None,
     coordinator_signer: Key | None = None,
 ) -> Receipt:
-    body = ReceiptBody(proof=proof or make_proof(miner, job_id, chain_id=chain_id), client=client.address,
+    body = ReceiptBody(proof=proof or make_proof(miner, job_id, chain_id=chain_id, coordinator=coordinator),
+                       client=client.address,
                        coordinator=coordinator.address, price=price, created_ms=GENESIS_MS)
     if coordinator_signer is None:
         return sign_receipt(body, coordinator.seed)
     return Receipt(body=body, pubkey=coordinator.pub.hex(),
                    signature=crypto.sign(coordinator_signer.seed, body.signing_bytes()).hex())
+
+
+def make_verdict(proof: MinerProof, verifier: Key = MINER2, *, verdict: str = "wrong",
+                 signer: Key | None = None, **changes: Any) -> SignedVerdict:
+    """``verifier``'s signed verdict about ``proof``; ``changes`` override body fields (a verdict
+    about another claim), ``signer`` other than ``verifier`` gives a wrong signature."""
+    body = verdict_about(proof.body, verifier=verifier.address, verdict=verdict,  # type: ignore[arg-type]
+                         first_mismatch=3, reason="teacher-forced check failed at token 3")
+    if changes:
+        body = VerdictBody(**{**body.model_dump(), **changes})
+    return SignedVerdict(body=body, pubkey=verifier.pub.hex(),
+                         signature=crypto.sign((signer or verifier).seed, body.signing_bytes()).hex())
+
+
+def wrong_result(proof: MinerProof, verdict: SignedVerdict | None = None) -> dict[str, Any]:
+    """A ``slash`` payload: ``proof`` refuted by ``verdict`` (by default MINER2's)."""
+    return {"evidence": {"kind": "wrong_result", "proof": proof.model_dump(),
+                         "verdict": (verdict or make_verdict(proof)).model_dump()}}
 
 
 def make_vote(key: Key, height: int, block_hash: str | None, *, round_: int = 0, vote_type: str = "precommit",

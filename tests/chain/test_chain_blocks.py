@@ -9,7 +9,7 @@ from collections import Counter
 import pytest
 from chainkit import (
     ALICE, BOB, CAROL, CLIENT, COORD, MINER, MINER2, MINER_BOND, STAKE, VALIDATORS, Chain, Key, accounted_supply,
-    fake_hash, make_genesis, make_proof, make_receipt, snapshot, supply_total, with_header,
+    fake_hash, make_genesis, make_proof, make_receipt, snapshot, supply_total, with_header, wrong_result,
 )
 
 from chain import crypto
@@ -294,8 +294,7 @@ def random_txs(chain: Chain, rng: random.Random, count: int, jobs: list[int]) ->
             tx(rng.choice([MINER, MINER2]), "miner_unbond", {"amount": amount})
         elif roll == 10:
             jobs[0] += 1
-            tx(COORD, "slash", {"evidence": {"kind": "wrong_result", "verifier": MINER2.address, "reason": "r",
-                                             "proof": make_proof(MINER, f"bad-{jobs[0]}").model_dump()}})
+            tx(COORD, "slash", wrong_result(make_proof(MINER, f"bad-{jobs[0]}")))
         else:
             tx(rng.choice(VALIDATORS[:3]), "stake", {"validator": rng.choice(validators), "amount": amount})
     return txs

@@ -21,7 +21,8 @@ from typing import Any
 import pytest
 from chainkit import (
     ALICE, BOB, CAROL, CLIENT, COORD, COORD2, FEE, MINER, MINER2, MINER_BOND, OUTSIDER, UNIT, VALIDATORS,
-    Chain, Key, accounted_supply, fake_hash, make_genesis, make_proof, make_receipt, make_vote, supply_total,
+    Chain, Key, accounted_supply, fake_hash, make_genesis, make_proof, make_receipt, make_verdict, make_vote,
+    supply_total, wrong_result,
 )
 from hypothesis import HealthCheck, event, given, settings
 from hypothesis import strategies as st
@@ -183,7 +184,7 @@ def _payloads(chain: Chain, pending: Ledger, act: tuple[Any, ...]) -> list[tuple
         return [(USERS[act[1]], "slash", {"evidence": {"kind": "double_sign", "vote_a": votes[0], "vote_b": votes[1]}})]
     if kind == "wrong_result":
         coordinator, miner, job = COORDINATORS[act[1]], MINERS[act[2]], act[3]
-        return [(coordinator, "slash", _wrong_result(miner, f"job-{job}"))]
+        return [(coordinator, "slash", _wrong_result(miner, f"job-{job}", coordinator))]
     if kind == "gov_propose":
         return [(VALIDATORS[act[1]], "gov_propose", {"title": f"change {act[2]['kind']}", "action": act[2]})]
     if kind == "gov_vote":
@@ -198,12 +199,11 @@ def _payloads(chain: Chain, pending: Ledger, act: tuple[Any, ...]) -> list[tuple
     return [(USERS[act[1]], "validator_update", {"proposal_id": passed[act[2] % len(passed)] if passed else 1})]
 
 
-def _wrong_result(miner: Key, job_id: str) -> dict[str, Any]:
-    """Wrong-result evidence as ``chain.tx.WrongResultEvidence`` spells it (the one place to
-    change when that format changes)."""
-    proof = make_proof(miner, job_id)
-    return {"evidence": {"kind": "wrong_result", "proof": proof.model_dump(),
-                         "verifier": (MINER2 if miner == MINER else MINER).address, "reason": "re-check differs"}}
+def _wrong_result(miner: Key, job_id: str, coordinator: Key) -> dict[str, Any]:
+    """Wrong-result evidence against ``miner``'s proof for ``coordinator``'s job, refuted by the
+    other miner's signed verdict (``chainkit.wrong_result`` is the one place that spells it)."""
+    proof = make_proof(miner, job_id, coordinator=coordinator)
+    return wrong_result(proof, make_verdict(proof, MINER2 if miner == MINER else MINER))
 
 
 def _candidates(chain: Chain, actions: list[tuple[Any, ...]]) -> list[Transaction]:

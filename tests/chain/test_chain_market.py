@@ -10,7 +10,7 @@ from chainkit import (
 
 from chain.errors import DuplicateJob, InsufficientFunds, InvalidBlock, Unauthorized, UnknownEntity, WrongChainId
 from chain.execution import TREASURY, apply_block
-from chain.receipt import Receipt
+from chain.receipt import Receipt, job_key
 
 ESCROW = f"{CLIENT.address}/{COORD.address}"
 
@@ -119,9 +119,10 @@ def test_valid_settlement_pays_miner_and_treasury(market: Chain) -> None:
     # share goes to the treasury.
     assert chain.balance(MINER) == miner_before + 950 + 50
     assert chain.balance(TREASURY) == treasury_before + 50 + pool * 1000 // 10_000 + (miner_cut - 50)
-    job = chain.get("job", "job-1")
+    job = chain.get("job", job_key(COORD.address, "job-1"))
     assert job == {"receipt_id": receipt.receipt_id, "height": chain.state.height, "tx": tx.hash,
-                   "miner": MINER.address, "client": CLIENT.address, "price": 1000}
+                   "miner": MINER.address, "client": CLIENT.address, "price": 1000,
+                   "proof_hash": receipt.body.proof.body.hash}
     assert chain.get("miner", MINER.address)["jobs"] == 1
     assert accounted_supply(chain.state) == supply_total(chain.state)
 
@@ -206,7 +207,7 @@ def test_failed_batch_in_a_proposed_block_leaves_no_miner_reward(market: Chain) 
     chain.apply(built.block)  # recomputes the state root from scratch
     assert chain.state.root == built.state.root
     assert chain.balance(MINER) == miner_before  # no job settled, so no share of the reward
-    assert chain.get("job", "job-1") is None
+    assert chain.get("job", job_key(COORD.address, "job-1")) is None
     assert accounted_supply(chain.state) == supply_total(chain.state)
 
 

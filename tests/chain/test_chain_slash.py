@@ -1,17 +1,13 @@
-"""slash: double signing by a validator, wrong results by a miner."""
+"""slash: double signing by a validator (wrong results by a miner: test_chain_evidence.py)."""
 
 from __future__ import annotations
 
 from typing import Any
 
-import pytest
-from chainkit import (
-    ALICE, CHAIN_ID, COORD, MINER, MINER2, MINER_BOND, STAKE, VALIDATORS, Chain, accounted_supply, fake_hash,
-    make_proof, make_vote, supply_total,
-)
+from chainkit import ALICE, MINER, STAKE, VALIDATORS, Chain, accounted_supply, fake_hash, make_vote, supply_total
 
 from chain import crypto
-from chain.errors import DuplicateJob, InvalidPayload, Unauthorized, UnknownEntity, WrongChainId
+from chain.errors import DuplicateJob, InvalidPayload, UnknownEntity, WrongChainId
 from chain.execution import next_proposer
 from chain.vote import Vote
 
@@ -20,11 +16,6 @@ V1 = VALIDATORS[1]
 
 def double_sign(vote_a: Vote, vote_b: Vote) -> dict[str, Any]:
     return {"evidence": {"kind": "double_sign", "vote_a": vote_a.model_dump(), "vote_b": vote_b.model_dump()}}
-
-
-def wrong_result(proof, verifier: str = MINER2.address) -> dict[str, Any]:
-    return {"evidence": {"kind": "wrong_result", "proof": proof.model_dump(), "verifier": verifier,
-                         "reason": "teacher-forced check failed at token 3"}}
 
 
 def test_double_sign_jails_and_burns(chain4: Chain) -> None:
@@ -101,53 +92,3 @@ def test_double_sign_other_chain_and_unknown_validator(chain4: Chain) -> None:
     chain4.assert_rejected(chain4.tx(ALICE, "slash", double_sign(a, b)), WrongChainId, "other-chain")
     a, b = make_vote(MINER, 2, fake_hash("a")), make_vote(MINER, 2, fake_hash("b"))
     chain4.assert_rejected(chain4.tx(ALICE, "slash", double_sign(a, b)), UnknownEntity, "not a validator")
-
-
-# -- wrong results ------------------------------------------------------------------------------------------
-
-
-@pytest.fixture
-def bonded(chain: Chain) -> Chain:
-    chain.run(chain.tx(MINER, "miner_bond", {"amount": MINER_BOND}))
-    return chain
-
-
-def test_wrong_result_burns_bond(bonded: Chain) -> None:
-    chain = bonded
-    supply = supply_total(chain.state)
-    chain.run(chain.tx(COORD, "slash", wrong_result(make_proof(MINER, "job-7"))))
-    burn = MINER_BOND * 1000 // 10_000
-    assert chain.get("miner", MINER.address) == {"bond": MINER_BOND - burn, "slashed": burn, "jobs": 0}
-    assert chain.get("evidence", f"wrong_result/job-7/{MINER.address}")["burned"] == burn
-    assert supply_total(chain.state) == supply + 2_000_000 - burn
-    assert accounted_supply(chain.state) == supply_total(chain.state)
-    chain.assert_rejected(chain.tx(COORD, "slash", wrong_result(make_proof(MINER, "job-7"))), DuplicateJob,
-                          "already slashed")
-
-
-def test_wrong_result_only_from_coordinator(bonded: Chain) -> None:
-    bonded.assert_rejected(bonded.tx(ALICE, "slash", wrong_result(make_proof(MINER, "job-7"))), Unauthorized,
-                           "only a registered coordinator")
-
-
-def test_wrong_result_rejects(bonded: Chain) -> None:
-    chain = bonded
-    chain.assert_rejected(chain.tx(COORD, "slash", wrong_result(make_proof(MINER, "j", signer=MINER2))),
-                          InvalidPayload, "signature does not verify")
-    chain.assert_rejected(chain.tx(COORD, "slash", wrong_result(make_proof(MINER, "j"), MINER.address)),
-                          InvalidPayload, "own verifier")
-    chain.assert_rejected(chain.tx(COORD, "slash", wrong_result(make_proof(MINER2, "j"), MINER.address)), UnknownEntity,
-                          "not a miner")
-    chain.assert_rejected(chain.tx(COORD, "slash", wrong_result(make_proof(MINER, "j", chain_id="x-chain"))),
-                          WrongChainId, "x-chain")
-
-
-def test_unknown_evidence_kind_is_a_payload_error(bonded: Chain) -> None:
-    from chain.tx import parse_transaction
-
-    tx = bonded.tx(COORD, "slash", wrong_result(make_proof(MINER, "j")))
-    data = tx.to_dict()
-    data["payload"] = {"evidence": {**data["payload"]["evidence"], "kind": "vibes"}}
-    with pytest.raises(InvalidPayload, match="evidence"):
-        parse_transaction(data)
-    assert CHAIN_ID in tx.encoded.decode()

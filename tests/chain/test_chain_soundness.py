@@ -8,8 +8,8 @@ from typing import Any
 
 import pytest
 from chainkit import (
-    ALICE, BOB, CLIENT, COORD, FEE, MINER, MINER_BOND, STAKE, VALIDATORS, Chain, Key, accounted_supply,
-    fake_hash, make_genesis, make_proof, make_receipt, make_vote, supply_total,
+    ALICE, BOB, CLIENT, COORD, FEE, MINER, MINER2, MINER_BOND, STAKE, VALIDATORS, Chain, Key, accounted_supply,
+    fake_hash, make_genesis, make_proof, make_receipt, make_vote, supply_total, wrong_result,
 )
 
 from chain.errors import InvalidBlock, InvalidGenesis, InvalidPayload, Unauthorized
@@ -123,14 +123,13 @@ def test_evidence_age_limit_stays_below_the_unbonding_period() -> None:
 
 
 def test_miner_unbond_after_a_wrong_result_still_loses_the_slash() -> None:
+    """The miner ran job-bad wrongly (refuted by MINER2's signed re-check, so never settled) and
+    starts unbonding before the evidence lands: the unbonding entry loses the same share."""
     chain = Chain(make_genesis(1, params={"unbonding_period": 10}))
     chain.step([chain.tx(MINER, "miner_bond", {"amount": 2 * MINER_BOND}),
-                chain.tx(CLIENT, "escrow_deposit", {"coordinator": COORD.address, "amount": 10_000})])
-    receipt = make_receipt("job-bad", 1000)
-    chain.run(chain.tx(COORD, "job_receipt", {"receipts": [receipt.to_dict()]}))
+                chain.tx(MINER2, "miner_bond", {"amount": MINER_BOND})])
     chain.run(chain.tx(MINER, "miner_unbond", {"amount": MINER_BOND}))
-    evidence = {"evidence": {"kind": "wrong_result", "proof": make_proof(MINER, "job-bad").model_dump(),
-                             "verifier": BOB.address, "reason": "re-check failed"}}
+    evidence = wrong_result(make_proof(MINER, "job-bad"))
     supply = supply_total(chain.state)
     chain.run(chain.tx(COORD, "slash", evidence))
     (entry,) = pending_of(chain, MINER.address)

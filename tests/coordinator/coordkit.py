@@ -25,9 +25,10 @@ from typing import Any, Literal
 from chain import crypto
 from chain.encoding import sha256
 from chain.params import UNIT, ChainParams
-from chain.receipt import ProofBody, sign_proof
+from chain.receipt import MinerProof, ProofBody, sign_proof
 from chain.receipt_verify import params_hash, text_hash
 from chain.tx import make_tx
+from chain.verdict import sign_verdict, verdict_about
 from daemons.common.errors import DaemonError
 from daemons.common.home import Home
 from daemons.coordinator.client import CoordinatorClient
@@ -304,6 +305,8 @@ class ScriptedMiner:
         self.errors: list[str] = []
         self._stop = threading.Event()
         self._threads: list[threading.Thread] = []
+        self.coordinator_address = ""
+        """Learned at registration, as a real miner does: its proofs name that coordinator."""
 
     @property
     def address(self) -> str:
@@ -314,11 +317,13 @@ class ScriptedMiner:
 
     def register(self) -> Any:
         with self.client() as c:
-            return c.register({
+            reply = c.register({
                 "address": self.address, "pubkey": self.account.pubkey,
                 "models": [{"name": self.model, "model_id": self.model_id}], "capacity": self.capacity,
                 "price_per_1k_tokens": self.price_per_1k,
                 "gpus": [{"name": "test-gpu", "memory_total_mb": 24_000, "memory_free_mb": 20_000}]})
+        self.coordinator_address = reply.coordinator_address
+        return reply
 
     def start(self) -> ScriptedMiner:
         self.register()
@@ -368,8 +373,12 @@ class ScriptedMiner:
         if task.kind == "verify":
             expected = honest_output(task.prompt, task.params)
             ok = task.claimed_output == expected
-            return {"accepted": ok, "first_mismatch": None if ok else 0,
-                    "reason": "" if ok else "claimed output is not what the model produces"}
+            reason = "" if ok else "claimed output is not what the model produces"
+            verdict = verdict_about(MinerProof.model_validate(task.claimed_proof).body, verifier=self.address,
+                                    verdict="correct" if ok else "wrong", first_mismatch=None if ok else 0,
+                                    reason=reason)
+            return {"accepted": ok, "first_mismatch": None if ok else 0, "reason": reason,
+                    "verdict": sign_verdict(verdict, self.account.seed).model_dump()}
         output = honest_output(task.prompt, task.params)
         if self.behaviour == "cheat":
             output = "cheap made-up answer"
@@ -379,7 +388,8 @@ class ScriptedMiner:
 
     def proof(self, task: Any, output: str, prompt_tokens: int, completion_tokens: int, **override: Any) -> Any:
         body = {
-            "chain_id": self.net.chain_id, "job_id": task.job_id, "miner": self.address, "model": task.model,
+            "chain_id": self.net.chain_id, "job_id": task.job_id, "coordinator": self.coordinator_address,
+            "miner": self.address, "model": task.model,
             "model_id": self.model_id, "params_hash": params_hash(task.params), "prompt_hash": text_hash(task.prompt),
             "output_hash": text_hash(output), "prompt_tokens": prompt_tokens, "completion_tokens": completion_tokens,
         }

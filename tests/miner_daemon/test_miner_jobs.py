@@ -19,7 +19,9 @@ from dataclasses import dataclass
 import pytest
 
 from chain.params import UNIT, ChainParams
+from chain.receipt import MinerProof
 from chain.receipt_verify import text_hash, verify_settled_receipt
+from chain.verdict import SignedVerdict, evidence_problem
 from coordkit import (
     AITBC, Network, ScriptedMiner, cleanup, hermetic_env, make_network, wait_for, wait_job,
 )
@@ -175,6 +177,13 @@ def test_cheating_miner_is_refuted_by_the_real_miners_recheck(rig: Rig) -> None:
         assert miner.status().counters.verifies_rejected == rejected_before + 1
         slashed = wait_for(lambda: net.account(cheat.address)["miner"]["slashed"], "the cheater's slash", 120)
         assert slashed > 0
+        # The evidence on chain carries the real miner's signed verdict about the cheater's proof.
+        with net.node() as node:
+            [slash] = [t["tx"] for t in node.get_address_txs(cheat.address)["txs"] if t["tx"]["type"] == "slash"]
+        evidence = slash["payload"]["evidence"]
+        proof, verdict = MinerProof.model_validate(evidence["proof"]), SignedVerdict.model_validate(evidence["verdict"])
+        assert verdict.body.verifier == miner.address and verdict.body.job_id == job.job_id
+        assert evidence_problem(proof, verdict) is None
     finally:
         cheater.model = "retired-model"  # no longer a smollm2 miner, so later jobs go to the real one
         cheater.register()

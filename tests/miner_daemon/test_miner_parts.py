@@ -14,6 +14,7 @@ import pytest
 from chain import crypto
 from chain.receipt import MinerProof, ProofBody, sign_proof
 from chain.receipt_verify import params_hash, proof_mismatch, text_hash
+from chain.verdict import SignedVerdict, evidence_problem
 from daemons.common.home import Home
 from daemons.common.settings import SettingsError
 from daemons.miner import tasks as t
@@ -24,6 +25,7 @@ from daemons.miner.settings import load_miner_settings
 from daemons.common.daemon_key import InitError
 
 MODEL_ID = "ab" * 32
+COORDINATOR = crypto.address_from_pubkey(crypto.pubkey_from_seed(b"c" * 32))
 PARAMS = {"max_tokens": 16, "temperature_milli": 0, "top_p_milli": 1000, "seed": 0}
 
 
@@ -135,21 +137,23 @@ def test_run_result_carries_a_proof_the_coordinator_accepts() -> None:
     seed = crypto.generate_seed()
     miner = crypto.address_from_pubkey(crypto.pubkey_from_seed(seed))
     task = _task()
-    body = t.run_result(task, _generation(), chain_id="aitbc-dev", miner=miner, seed=seed)
+    body = t.run_result(task, _generation(), chain_id="aitbc-dev", coordinator=COORDINATOR, miner=miner, seed=seed)
     proof = MinerProof.model_validate(body["proof"])
     assert proof.is_valid()
     assert proof.body.model_id == MODEL_ID  # bare hex, as the chain's Hash type wants
     assert proof.body.params_hash == params_hash(PARAMS) and proof.body.output_hash == text_hash(body["output"])
     assert (body["prompt_tokens"], body["completion_tokens"]) == (37, 4)
-    assert proof_mismatch(proof, chain_id="aitbc-dev", job_id="job1", miner=miner, model="smollm2", params=PARAMS,
-                          prompt=str(task["prompt"]), output=body["output"], prompt_tokens=37, completion_tokens=4,
-                          model_id=MODEL_ID) is None
+    assert proof.body.coordinator == COORDINATOR
+    assert proof_mismatch(proof, chain_id="aitbc-dev", job_id="job1", coordinator=COORDINATOR, miner=miner,
+                          model="smollm2", params=PARAMS, prompt=str(task["prompt"]), output=body["output"],
+                          prompt_tokens=37, completion_tokens=4, model_id=MODEL_ID) is None
 
 
 def _verify_task(output: str, **proof_fields: object) -> tuple[dict[str, object], bytes]:
     seed = crypto.generate_seed()
     miner = crypto.address_from_pubkey(crypto.pubkey_from_seed(seed))
-    fields = {"chain_id": "aitbc-dev", "job_id": "job1", "miner": miner, "model": "smollm2", "model_id": MODEL_ID,
+    fields = {"chain_id": "aitbc-dev", "job_id": "job1", "coordinator": COORDINATOR, "miner": miner,
+              "model": "smollm2", "model_id": MODEL_ID,
               "params_hash": params_hash(PARAMS), "prompt_hash": text_hash("What is the capital of France?"),
               "output_hash": text_hash(output), "prompt_tokens": 37, "completion_tokens": 8}
     fields.update(proof_fields)
@@ -159,12 +163,16 @@ def _verify_task(output: str, **proof_fields: object) -> tuple[dict[str, object]
 
 def test_claimed_proof_that_does_not_bind_the_output_is_refuted_before_scoring() -> None:
     honest, _ = _verify_task("The capital of France is Paris.")
-    assert t.claim_problem(honest, chain_id="aitbc-dev", model_id="sha256:" + MODEL_ID) is None
+    here = {"chain_id": "aitbc-dev", "coordinator": COORDINATOR}
+    assert t.claim_problem(honest, **here, model_id="sha256:" + MODEL_ID) is None
     swapped = {**honest, "claimed_output": "The capital of France is Lyon."}
-    assert "output_hash" in (t.claim_problem(swapped, chain_id="aitbc-dev", model_id=MODEL_ID) or "")
+    assert "output_hash" in (t.claim_problem(swapped, **here, model_id=MODEL_ID) or "")
     forged = json.loads(json.dumps(honest))
     forged["claimed_proof"]["body"]["completion_tokens"] = 9
-    assert "signature" in (t.claim_problem(forged, chain_id="aitbc-dev", model_id=MODEL_ID) or "")
+    assert "signature" in (t.claim_problem(forged, **here, model_id=MODEL_ID) or "")
+    # A claim made for another coordinator is not this coordinator's to have re-checked.
+    elsewhere, _ = _verify_task("The capital of France is Paris.", coordinator="0x" + "11" * 20)
+    assert "coordinator" in (t.claim_problem(elsewhere, **here, model_id=MODEL_ID) or "")
     assert t.claimed_model_id(honest) == MODEL_ID
 
 
@@ -185,3 +193,20 @@ def test_verdict_checks_the_claimed_token_counts_too() -> None:
     wrong_prompt, _ = _verify_task("The capital of France is Paris.", prompt_tokens=99)
     assert "prompt tokens" in t.verify_result(wrong_prompt, _verification(True))["reason"]
     assert t.failure("  lots\n of   space ") == {"error": "lots of space"}
+
+
+def test_a_recheck_answer_carries_a_verdict_signed_about_the_exact_claim() -> None:
+    task, _ = _verify_task("The capital of France is Paris.")
+    seed = crypto.generate_seed()
+    verifier = crypto.address_from_pubkey(crypto.pubkey_from_seed(seed))
+    proof = MinerProof.model_validate(task["claimed_proof"])
+    refuted = t.with_verdict(task, t.verify_result(task, _verification(False, first=5)), verifier=verifier, seed=seed)
+    verdict = SignedVerdict.model_validate(refuted["verdict"])
+    assert verdict.is_valid() and verdict.body.verifier == verifier
+    assert (verdict.body.verdict, verdict.body.first_mismatch, verdict.body.reason) == ("wrong", 5, "not the greedy choice")
+    assert (verdict.body.job_id, verdict.body.coordinator, verdict.body.miner) == ("job1", COORDINATOR, proof.body.miner)
+    # Exactly what the coordinator and the chain check before slashing with it.
+    assert evidence_problem(proof, verdict) is None
+    passed = t.with_verdict(task, t.verify_result(task, _verification(True)), verifier=verifier, seed=seed)
+    assert passed["accepted"] is True and passed["verdict"]["body"]["verdict"] == "correct"
+    assert "only a 'wrong' verdict" in (evidence_problem(proof, SignedVerdict.model_validate(passed["verdict"])) or "")

@@ -167,7 +167,8 @@ def make_receipt(job_id: str, price: int, created_ms: int = GENESIS_TIME_MS) -> 
         return hashlib.sha256(text.encode()).hexdigest()
 
     proof = sign_proof(ProofBody(
-        chain_id=CHAIN_ID, job_id=job_id, miner=MINER.address, model="smollm2", model_id=h("weights"),
+        chain_id=CHAIN_ID, job_id=job_id, coordinator=COORDINATOR.address, miner=MINER.address, model="smollm2",
+        model_id=h("weights"),
         params_hash=h("params"), prompt_hash=h(f"prompt {job_id}"), output_hash=h(f"output {job_id}"),
         prompt_tokens=12, completion_tokens=34,
     ), MINER.seed)

@@ -252,6 +252,7 @@ class ScriptedMiner:
         """While set, tasks are taken but not answered (a job stays running, so it can be cancelled)."""
         self._stop = threading.Event()
         self._threads: list[Any] = []
+        self.coordinator_address = ""
 
     def client(self) -> Any:
         from daemons.coordinator.client import CoordinatorClient
@@ -262,9 +263,10 @@ class ScriptedMiner:
         import threading
 
         with self.client() as c:
-            c.register({"address": self.who.address, "pubkey": crypto.pubkey_from_seed(self.who.seed).hex(),
-                        "models": [{"name": MODEL, "model_id": MODEL_ID}], "capacity": 2,
-                        "price_per_1k_tokens": 1000, "gpus": []})
+            reply = c.register({"address": self.who.address, "pubkey": crypto.pubkey_from_seed(self.who.seed).hex(),
+                                "models": [{"name": MODEL, "model_id": MODEL_ID}], "capacity": 2,
+                                "price_per_1k_tokens": 1000, "gpus": []})
+        self.coordinator_address = reply.coordinator_address  # what its proofs name
         for target in (self._beat, self._work):
             thread = threading.Thread(target=target, daemon=True)
             thread.start()
@@ -303,7 +305,8 @@ class ScriptedMiner:
                     output = " ".join(reversed(task.prompt.split()))
                     tokens_in, tokens_out = len(task.prompt.split()), len(output.split())
                     proof = sign_proof(ProofBody(
-                        chain_id=self.chain_id, job_id=task.job_id, miner=self.who.address, model=task.model,
+                        chain_id=self.chain_id, job_id=task.job_id, coordinator=self.coordinator_address,
+                        miner=self.who.address, model=task.model,
                         model_id=MODEL_ID, params_hash=params_hash(task.params), prompt_hash=text_hash(task.prompt),
                         output_hash=text_hash(output), prompt_tokens=tokens_in, completion_tokens=tokens_out),
                         self.who.seed)
