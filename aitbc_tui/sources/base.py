@@ -15,6 +15,7 @@ from abc import ABC, abstractmethod
 from collections.abc import Awaitable, Callable, Coroutine
 from typing import Any, ClassVar
 
+from daemons.common.backoff import Backoff
 from daemons.common.errors import DaemonError
 from daemons.common.home import Home
 
@@ -73,7 +74,7 @@ class DaemonSource(ABC):
 
     async def run(self) -> None:
         """Run forever (until cancelled): session, and on failure wait and reconnect."""
-        backoff = MIN_BACKOFF_S
+        backoff = Backoff(MIN_BACKOFF_S, MAX_BACKOFF_S)
         while True:
             try:
                 await self.session()
@@ -85,10 +86,9 @@ class DaemonSource(ABC):
             except Exception as exc:  # a bug or an unexpected answer: show it, keep trying
                 message = f"{type(exc).__name__}: {exc}"
             if self.status.state == "up":
-                backoff = MIN_BACKOFF_S
+                backoff.reset()
             self.mark_down(message)
-            await asyncio.sleep(backoff)
-            backoff = min(backoff * 2, MAX_BACKOFF_S)
+            await asyncio.sleep(backoff.next())
 
     @abstractmethod
     async def session(self) -> None:

@@ -12,7 +12,7 @@ from __future__ import annotations
 import os
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any, TypeVar, overload
+from typing import Any, Self, TypeVar, overload
 
 import httpx
 from pydantic import BaseModel, TypeAdapter, ValidationError
@@ -80,7 +80,7 @@ class DaemonClient(_Base):
         self._http = httpx.Client(base_url=self.base_url, transport=transport,
                                   headers=self.headers, timeout=timeout)
 
-    def __enter__(self) -> DaemonClient:
+    def __enter__(self) -> Self:
         return self
 
     def __exit__(self, *exc: object) -> None:
@@ -139,7 +139,7 @@ class AsyncDaemonClient(_Base):
         self._http = httpx.AsyncClient(base_url=self.base_url, transport=transport,
                                        headers=self.headers, timeout=timeout)
 
-    async def __aenter__(self) -> AsyncDaemonClient:
+    async def __aenter__(self) -> Self:
         return self
 
     async def __aexit__(self, *exc: object) -> None:

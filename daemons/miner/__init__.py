@@ -13,10 +13,14 @@ The daemon itself (``aitbc miner start``), one module per job:
 - ``settings``: ``MinerSettings``, table ``[mining]`` of config.toml; ``init``: the miner key,
   its password file and the coordinator API key file;
 - ``serving``: which catalogue models this miner serves and their (unloaded) backends;
-- ``runtime``: the job loop (bond, register, heartbeat, long poll, run, prove, deliver, drain);
+- ``runtime``: the parts composed, started (bring-up) and stopped (drain); the parts share
+  ``state`` (the miner's facts, readiness, background tasks): ``monitor`` (telemetry),
+  ``bond_keeper`` (keeping the bond), ``session`` (register, heartbeat, long poll with the
+  coordinator), ``book`` (each task's change of state), ``execution`` (running tasks and
+  re-checks), ``delivery`` (posting results); ``views``: the health and status answers;
 - ``tasks``: what a task means without I/O (parameters, proofs, verdicts); ``journal``: the
   in-flight tasks that survive a restart; ``worker``: the inference thread per model;
-  ``bonding``: the on-chain bond; ``metrics``: the miner's Prometheus families;
+  ``bonding``: the on-chain bond calls; ``metrics``: the miner's Prometheus families;
 - ``api``: the HTTP API (operator socket; public door: ``/health`` and ``/metrics`` only);
   ``daemon``: ``main``; ``client`` and ``models``: the typed client and wire models.
 

@@ -21,7 +21,7 @@ from daemons.common.api import create_app, door, require_operator
 from daemons.common.events import events_router
 from daemons.miner.metrics import miner_metrics
 from daemons.miner.models import MinerHealth, MinerStatus, VerifyRequest, VerifyVerdict
-from daemons.miner.runtime import VERSION
+from daemons.miner.views import VERSION
 from daemons.miner.telemetry import CONTENT_TYPE, TelemetrySnapshot, to_prometheus
 
 if TYPE_CHECKING:

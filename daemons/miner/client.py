@@ -4,6 +4,10 @@
 (``http://rig:18001``: ``/health`` and ``/metrics`` only). ``/health`` answers 503 while the
 miner is not ready; :meth:`MinerClient.health` returns the body either way, because "not ready,
 and here is why" is the answer an operator asked for, not an error.
+
+Each client is the daemon client (connection, errors, events, context manager) with the miner's
+typed answers added; the answers of ``/health`` and ``/metrics`` are read by one function each,
+whichever client fetched them.
 """
 
 from __future__ import annotations
@@ -17,7 +21,6 @@ from pydantic import ValidationError
 from daemons.common.client import AsyncDaemonClient, DaemonClient, target_for
 from daemons.common.errors import DaemonError
 from daemons.common.home import Home
-from daemons.common.stream import AsyncEventStream, EventStream
 from daemons.miner.models import MinerHealth, MinerStatus, VerifyRequest, VerifyVerdict
 from daemons.miner.telemetry import TelemetrySnapshot
 
@@ -26,102 +29,78 @@ def miner_socket(home: Home) -> os.PathLike[str]:
     return target_for(home, "miner")
 
 
-class MinerClient:
-    """Blocking client; a context manager."""
+class MinerClient(DaemonClient):
+    """Blocking client; a context manager. ``events`` streams topics ``telemetry``, ``job`` and
+    ``miner`` (operator socket only)."""
 
     def __init__(self, target: str | os.PathLike[str], timeout: float = 10.0) -> None:
-        self._http = DaemonClient(target, timeout=timeout, name="miner")
-
-    def __enter__(self) -> MinerClient:
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.close()
-
-    def close(self) -> None:
-        self._http.close()
+        super().__init__(target, timeout=timeout, name="miner")
 
     def _raw(self, path: str) -> httpx.Response:
         try:
-            return self._http._http.get(path)
+            return self._http.get(path)
         except (httpx.TransportError, OSError) as exc:
-            raise self._http._unavailable(exc) from None
+            raise self._unavailable(exc) from None
 
     def health(self) -> MinerHealth:
-        response = self._raw("/health")
-        if response.status_code not in (200, 503):
-            return self._http._result(response, MinerHealth)  # raises the daemon's error
-        try:
-            return MinerHealth.model_validate(response.json())
-        except (ValueError, ValidationError):
-            raise DaemonError(response.status_code, "bad_response", "miner answered /health with an unexpected body") from None
+        return _health(self, self._raw("/health"))
 
     def metrics(self) -> str:
-        response = self._raw("/metrics")
-        if response.status_code >= 400:
-            self._http._result(response, None)
-        return response.text
+        return _metrics(self, self._raw("/metrics"))
 
     def status(self) -> MinerStatus:
-        return self._http.get("/v1/status", model=MinerStatus)
+        return self.get("/v1/status", model=MinerStatus)
 
     def telemetry(self) -> TelemetrySnapshot:
-        return self._http.get("/v1/telemetry", model=TelemetrySnapshot)
+        return self.get("/v1/telemetry", model=TelemetrySnapshot)
 
     def verify(self, model: str, prompt: str, output: str, params: dict[str, Any] | None = None) -> VerifyVerdict:
-        body = VerifyRequest(model=model, prompt=prompt, output=output, params=params or {})
-        return self._http.post("/v1/verify", body, model=VerifyVerdict)
-
-    def events(self, topics: list[str]) -> EventStream:
-        """``telemetry``, ``job`` and ``miner`` events (operator socket only)."""
-        return self._http.events(topics)
+        return self.post("/v1/verify", _verify_body(model, prompt, output, params), model=VerifyVerdict)
 
 
-class AsyncMinerClient:
-    """Asyncio client with the same methods (the TUI uses this one)."""
+class AsyncMinerClient(AsyncDaemonClient):
+    """Asyncio client with the same methods."""
 
     def __init__(self, target: str | os.PathLike[str], timeout: float = 10.0) -> None:
-        self._http = AsyncDaemonClient(target, timeout=timeout, name="miner")
-
-    async def __aenter__(self) -> AsyncMinerClient:
-        return self
-
-    async def __aexit__(self, *exc: object) -> None:
-        await self.aclose()
-
-    async def aclose(self) -> None:
-        await self._http.aclose()
+        super().__init__(target, timeout=timeout, name="miner")
 
     async def _raw(self, path: str) -> httpx.Response:
         try:
-            return await self._http._http.get(path)
+            return await self._http.get(path)
         except (httpx.TransportError, OSError) as exc:
-            raise self._http._unavailable(exc) from None
+            raise self._unavailable(exc) from None
 
     async def health(self) -> MinerHealth:
-        response = await self._raw("/health")
-        if response.status_code not in (200, 503):
-            return self._http._result(response, MinerHealth)  # raises the daemon's error
-        try:
-            return MinerHealth.model_validate(response.json())
-        except (ValueError, ValidationError):
-            raise DaemonError(response.status_code, "bad_response", "miner answered /health with an unexpected body") from None
+        return _health(self, await self._raw("/health"))
 
     async def metrics(self) -> str:
-        response = await self._raw("/metrics")
-        if response.status_code >= 400:
-            self._http._result(response, None)
-        return response.text
+        return _metrics(self, await self._raw("/metrics"))
 
     async def status(self) -> MinerStatus:
-        return await self._http.get("/v1/status", model=MinerStatus)
+        return await self.get("/v1/status", model=MinerStatus)
 
     async def telemetry(self) -> TelemetrySnapshot:
-        return await self._http.get("/v1/telemetry", model=TelemetrySnapshot)
+        return await self.get("/v1/telemetry", model=TelemetrySnapshot)
 
     async def verify(self, model: str, prompt: str, output: str, params: dict[str, Any] | None = None) -> VerifyVerdict:
-        body = VerifyRequest(model=model, prompt=prompt, output=output, params=params or {})
-        return await self._http.post("/v1/verify", body, model=VerifyVerdict)
+        return await self.post("/v1/verify", _verify_body(model, prompt, output, params), model=VerifyVerdict)
 
-    def events(self, topics: list[str]) -> AsyncEventStream:
-        return self._http.events(topics)
+
+def _health(client: DaemonClient | AsyncDaemonClient, response: httpx.Response) -> MinerHealth:
+    """``/health``'s body, on 200 (ready) and 503 (not ready) alike; other answers are errors."""
+    if response.status_code not in (200, 503):
+        return client._result(response, MinerHealth)  # raises the daemon's error
+    try:
+        return MinerHealth.model_validate(response.json())
+    except (ValueError, ValidationError):
+        raise DaemonError(response.status_code, "bad_response", "miner answered /health with an unexpected body") from None
+
+
+def _metrics(client: DaemonClient | AsyncDaemonClient, response: httpx.Response) -> str:
+    if response.status_code >= 400:
+        client._result(response, None)  # raises the daemon's error
+    return response.text
+
+
+def _verify_body(model: str, prompt: str, output: str, params: dict[str, Any] | None) -> VerifyRequest:
+    return VerifyRequest.model_validate({"model": model, "prompt": prompt, "output": output, "params": params or {}})

@@ -7,11 +7,15 @@ Relative paths are resolved against the file that names them (the home for the i
 so a config means the same whatever directory the daemon starts in.
 
 A served name whose weights or backend are missing is not an error that stops the daemon: it
-is reported (status, health) with the reason, and the miner serves what it can.
+is reported (status, health) with the reason, and the miner serves what it can. The same holds
+for weights that cannot be hashed (:func:`identify`) or loaded (:func:`load`).
 """
 
 from __future__ import annotations
 
+import asyncio
+import logging
+import time
 import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -22,8 +26,10 @@ from daemons.miner.inference import (
     available_backends, create_backend,
 )
 from daemons.miner.settings import MinerSettings
+from daemons.miner.tasks import model_id_hex
 from daemons.miner.worker import InferenceWorker
 
+log = logging.getLogger("aitbc.miner")
 MODEL_ID_CACHE = "model-ids.json"
 
 
@@ -95,3 +101,33 @@ def prepare(settings: MinerSettings, catalogue: ModelCatalogue) -> list[Served]:
             continue
         served.append(Served(name, backend))
     return served
+
+
+async def identify(served: list[Served]) -> None:
+    """Hash each model's weights (its model id, which registration needs long before the weights
+    are loaded); a model whose weights cannot be read gets the reason instead."""
+    for sv in served:
+        if sv.backend is None:
+            continue
+        backend = sv.backend
+        try:
+            sv.model_id = model_id_hex(await asyncio.to_thread(lambda: backend.model_id))
+        except (InferenceError, OSError) as exc:
+            sv.reason = getattr(exc, "message", None) or str(exc)
+
+
+async def load(sv: Served) -> None:
+    """Load ``sv``'s weights on its own inference thread; a failure is this model's, reported
+    in ``sv.reason``, never the daemon's end."""
+    assert sv.backend is not None
+    sv.worker = InferenceWorker(sv.name)
+    started = time.monotonic()
+    try:
+        await sv.worker.run(sv.backend.load)
+    except Exception as exc:  # any load failure is this model's, reported, not the daemon's end
+        sv.reason = f"load failed: {getattr(exc, 'message', None) or exc}"
+        log.error("model load failed", extra={"model": sv.name, "error": sv.reason})
+        return
+    sv.loaded = True
+    log.info("model loaded", extra={"model": sv.name, "model_id": sv.model_id,
+                                    "seconds": round(time.monotonic() - started, 1)})

@@ -26,6 +26,7 @@ from pydantic import SecretStr
 
 from chain.tx import Transaction, parse_transaction, signing_bytes
 from daemons.common.background import stop_tasks
+from daemons.common.backoff import Backoff
 from daemons.common.errors import DaemonError
 from daemons.common.logging import audit
 from daemons.node.client import AsyncNodeClient, NodeRpcError, node_target
@@ -67,6 +68,9 @@ from keys import (
 
 log = logging.getLogger("aitbc.wallet")
 REAP_PERIOD_S = 0.25
+# A commit takes a block or two: ask often at first, then every quarter second.
+_COMMIT_POLL_FIRST_S = 0.02
+_COMMIT_POLL_MAX_S = 0.25
 _QUOTED_WORD = re.compile(r" \('[^']*'\)")
 _AUDIT_EVENTS = {
     "transfer": "sent", "stake": "staked", "unstake": "unbonded", "claim_rewards": "rewards_claimed",
@@ -392,7 +396,7 @@ class WalletCore:
         """Poll the node until the transaction is in a final block (single-validator PoA: a
         committed block is final)."""
         deadline = time.monotonic() + timeout_s
-        delay = 0.02
+        backoff = Backoff(_COMMIT_POLL_FIRST_S, _COMMIT_POLL_MAX_S)
         while True:
             try:
                 found = await self.node.get_tx(tx_hash)
@@ -406,5 +410,4 @@ class WalletCore:
             if time.monotonic() >= deadline:
                 raise WalletError(504, "commit_timeout", f"transaction {tx_hash} was accepted but not committed "
                                                          f"within {timeout_s:g}s; it is still pending")
-            await asyncio.sleep(delay)
-            delay = min(delay * 2, 0.25)
+            await asyncio.sleep(backoff.next())

@@ -18,6 +18,7 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import TypeVar
 
+from daemons.common.backoff import backoff_delay
 from keys import WrongPassword
 
 T = TypeVar("T")
@@ -47,9 +48,7 @@ class UnlockGuard:
         return self._failures.get(address, 0)
 
     def delay_for(self, failures: int) -> float:
-        if failures <= 0:
-            return 0.0
-        return min(self.max_s, self.base_s * 2 ** min(failures - 1, 60))
+        return backoff_delay(failures, self.base_s, self.max_s)
 
     async def attempt(self, address: str, check: Callable[[], Awaitable[T]]) -> T:
         """Run ``check`` (which raises ``WrongPassword`` on a bad password) under this wallet's

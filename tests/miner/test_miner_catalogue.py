@@ -220,3 +220,18 @@ def test_vllm_engine_arguments_follow_the_spec(fake_gguf: Path) -> None:
     assert not backend.loaded
     with pytest.raises(InferenceError, match="gpu_devices"):
         VllmBackend(spec, gpu_devices=[0, 0])
+
+
+@pytest.mark.parametrize("backend_type", [CpuBackend, VllmBackend])
+def test_every_backend_checks_the_weights_before_building_its_engine(fake_gguf: Path, backend_type: type) -> None:
+    # The checks are the base class's load(): a vLLM backend refuses bad weights the same way,
+    # before it would need vLLM (not installed here) or a GPU.
+    name = backend_type.backend_name
+    missing = ModelSpec(name="gone", backend=name, path=fake_gguf.parent / "absent.gguf")
+    with pytest.raises(InferenceError, match="cannot load 'gone'"):
+        backend_type(missing).load()
+    pinned = ModelSpec(name="tiny", backend=name, path=fake_gguf, expected_model_id="sha256:" + "0" * 64)
+    backend = backend_type(pinned)
+    with pytest.raises(WeightsMismatch, match="pins"):
+        backend.load()
+    assert not backend.loaded

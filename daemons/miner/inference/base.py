@@ -18,8 +18,9 @@ from typing import TYPE_CHECKING, Any, ClassVar, Iterator, Sequence
 from pydantic import BaseModel, ConfigDict
 
 from daemons.miner.inference.catalogue import ModelSpec
-from daemons.miner.inference.errors import BackendNotLoaded, PromptTooLong, WeightsMismatch
+from daemons.miner.inference.errors import BackendNotLoaded, InferenceError, PromptTooLong, WeightsMismatch
 from daemons.miner.inference.model_id import compute_model_id
+from daemons.miner.inference.offline import force_offline
 from daemons.miner.inference.prompting import RenderedPrompt, decode_tokens, render_prompt, encode_text
 from daemons.miner.inference.schema import (
     FinishReason,
@@ -131,9 +132,26 @@ class InferenceBackend(ABC):
     def loaded(self) -> bool:
         """True between a successful ``load()`` and ``close()``."""
 
-    @abstractmethod
     def load(self) -> None:
-        """Load weights and tokenizer from local files only (idempotent)."""
+        """Load weights and tokenizer from local files only (idempotent).
+
+        What every backend checks first lives here, once: weights present, weights equal to the
+        catalogue's pin, and the Hugging Face libraries forced offline before they are imported.
+        """
+        with self._lock:
+            if self.loaded:
+                return
+            problem = self._spec.weights_problem()
+            if problem is not None:
+                raise InferenceError(f"cannot load {self._spec.name!r}: {problem}")
+            self.check_pinned_weights()
+            force_offline()
+            self._load_engine()
+
+    @abstractmethod
+    def _load_engine(self) -> None:
+        """Build the engine and fill the engine facts (tokenizer, EOS ids, vocabulary size);
+        called under the lock by :meth:`load`, once the weights passed its checks."""
 
     @abstractmethod
     def close(self) -> None:

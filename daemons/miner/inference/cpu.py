@@ -21,7 +21,6 @@ from typing import Any, Iterator
 from daemons.miner.inference.base import InferenceBackend, PlannedRequest, PositionScores, split_rows
 from daemons.miner.inference.catalogue import ModelSpec
 from daemons.miner.inference.errors import InferenceError
-from daemons.miner.inference.offline import force_offline
 from daemons.miner.inference.prompting import eos_token_ids
 from daemons.miner.inference.schema import GenerationRequest, GenerationResult
 from daemons.miner.inference.verify import VerificationPolicy
@@ -63,38 +62,30 @@ class CpuBackend(InferenceBackend):
     def loaded(self) -> bool:
         return self._model is not None
 
-    def load(self) -> None:
-        with self._lock:
-            if self._model is not None:
-                return
-            problem = self._spec.weights_problem()
-            if problem is not None:
-                raise InferenceError(f"cannot load {self._spec.name!r}: {problem}")
-            self.check_pinned_weights()
-            force_offline()
-            import torch
-            import transformers
-            from transformers import AutoModelForCausalLM, AutoTokenizer
+    def _load_engine(self) -> None:
+        import torch
+        import transformers
+        from transformers import AutoModelForCausalLM, AutoTokenizer
 
-            if self._threads is not None:
-                torch.set_num_threads(self._threads)
-            transformers.utils.logging.disable_progress_bar()
-            source = str(self._spec.path)
-            gguf = {"gguf_file": self._spec.gguf_file} if self._spec.gguf_file else {}
-            if self._spec.tokenizer is not None:
-                tokenizer = AutoTokenizer.from_pretrained(str(self._spec.tokenizer), local_files_only=True)
-            else:
-                tokenizer = AutoTokenizer.from_pretrained(source, local_files_only=True, **gguf)
-            model = AutoModelForCausalLM.from_pretrained(source, local_files_only=True, **gguf, **self._dtype_argument(transformers, torch))
-            model.eval()
-            parameters = inspect.signature(model.forward).parameters
-            self._cache_argument = "cache" if "cache" in parameters else "past_key_values"
-            self._keep_argument = next((n for n in ("logits_to_keep", "num_logits_to_keep") if n in parameters), None)
-            self._eos = eos_token_ids(tokenizer, getattr(model, "generation_config", None))
-            self._vocab_size = int(model.get_output_embeddings().weight.shape[0])
-            self._tokenizer = tokenizer
-            self._model = model
-            log.info("loaded %s (%s) on CPU with %d torch threads", self._spec.name, self.model_id, torch.get_num_threads())
+        if self._threads is not None:
+            torch.set_num_threads(self._threads)
+        transformers.utils.logging.disable_progress_bar()
+        source = str(self._spec.path)
+        gguf = {"gguf_file": self._spec.gguf_file} if self._spec.gguf_file else {}
+        if self._spec.tokenizer is not None:
+            tokenizer = AutoTokenizer.from_pretrained(str(self._spec.tokenizer), local_files_only=True)
+        else:
+            tokenizer = AutoTokenizer.from_pretrained(source, local_files_only=True, **gguf)
+        model = AutoModelForCausalLM.from_pretrained(source, local_files_only=True, **gguf, **self._dtype_argument(transformers, torch))
+        model.eval()
+        parameters = inspect.signature(model.forward).parameters
+        self._cache_argument = "cache" if "cache" in parameters else "past_key_values"
+        self._keep_argument = next((n for n in ("logits_to_keep", "num_logits_to_keep") if n in parameters), None)
+        self._eos = eos_token_ids(tokenizer, getattr(model, "generation_config", None))
+        self._vocab_size = int(model.get_output_embeddings().weight.shape[0])
+        self._tokenizer = tokenizer
+        self._model = model
+        log.info("loaded %s (%s) on CPU with %d torch threads", self._spec.name, self.model_id, torch.get_num_threads())
 
     def close(self) -> None:
         with self._lock:

@@ -26,7 +26,6 @@ from typing import Any, Iterator, Sequence
 from daemons.miner.inference.base import InferenceBackend, PositionScores
 from daemons.miner.inference.catalogue import ModelSpec
 from daemons.miner.inference.errors import BackendUnavailable, InferenceError
-from daemons.miner.inference.offline import force_offline
 from daemons.miner.inference.prompting import eos_token_ids
 from daemons.miner.inference.schema import GenerationRequest, GenerationResult
 from daemons.miner.inference.verify import VerificationPolicy
@@ -78,28 +77,20 @@ class VllmBackend(InferenceBackend):
         """The GPUs the engine spans."""
         return list(self._devices)
 
-    def load(self) -> None:
-        with self._lock:
-            if self._llm is not None:
-                return
-            problem = self._spec.weights_problem()
-            if problem is not None:
-                raise InferenceError(f"cannot load {self._spec.name!r}: {problem}")
-            self.check_pinned_weights()
-            force_offline()
-            self._select_devices()
-            try:
-                import vllm
-            except ImportError as exc:
-                raise BackendUnavailable(f"vLLM is not installed ({exc}); install the 'gpu' extra") from None
-            self._llm = vllm.LLM(**self.engine_arguments())
-            self._sampling_params_type = vllm.SamplingParams
-            self._tokenizer = self._llm.get_tokenizer()
-            model_config = _model_config(self._llm)
-            generation_config = _generation_config(model_config)
-            self._eos = eos_token_ids(self._tokenizer, generation_config)
-            self._vocab_size = int(model_config.get_vocab_size())
-            log.info("loaded %s (%s) with vLLM %s on GPUs %s", self._spec.name, self.model_id, vllm.__version__, self._devices)
+    def _load_engine(self) -> None:
+        self._select_devices()
+        try:
+            import vllm
+        except ImportError as exc:
+            raise BackendUnavailable(f"vLLM is not installed ({exc}); install the 'gpu' extra") from None
+        self._llm = vllm.LLM(**self.engine_arguments())
+        self._sampling_params_type = vllm.SamplingParams
+        self._tokenizer = self._llm.get_tokenizer()
+        model_config = _model_config(self._llm)
+        generation_config = _generation_config(model_config)
+        self._eos = eos_token_ids(self._tokenizer, generation_config)
+        self._vocab_size = int(model_config.get_vocab_size())
+        log.info("loaded %s (%s) with vLLM %s on GPUs %s", self._spec.name, self.model_id, vllm.__version__, self._devices)
 
     def engine_arguments(self) -> dict[str, Any]:
         """Keyword arguments for ``vllm.LLM`` (public so operators can see what is used)."""

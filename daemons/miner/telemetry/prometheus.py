@@ -58,14 +58,15 @@ def format_value(value: float) -> str:
     return repr(float(value))
 
 
-def _family(name: str, help_text: str, samples: Iterable[Sample]) -> list[str]:
+def family(name: str, help_text: str, samples: Iterable[Sample], kind: str = "gauge") -> list[str]:
+    """One metric family's exposition lines (HELP, TYPE, samples); none when it has no sample."""
     body = []
     for labels, value in samples:
         label_text = ",".join(f'{key}="{escape_label_value(val)}"' for key, val in labels.items())
         body.append(f"{name}{{{label_text}}} {format_value(value)}" if label_text else f"{name} {format_value(value)}")
     if not body:
         return []
-    return [f"# HELP {name} {help_text}", f"# TYPE {name} gauge", *body]
+    return [f"# HELP {name} {help_text}", f"# TYPE {name} {kind}", *body]
 
 
 def _gpu_labels(gpu: GpuSample) -> Labels:
@@ -80,30 +81,30 @@ def _gpu_labels(gpu: GpuSample) -> Labels:
 def to_prometheus(snapshot: TelemetrySnapshot) -> str:
     """The snapshot as Prometheus text exposition, ending with a newline."""
     lines: list[str] = []
-    lines += _family(
+    lines += family(
         "aitbc_nvml_available", "1 when NVML (the NVIDIA driver) could be used, else 0.", [({}, 1.0 if snapshot.nvml_available else 0.0)]
     )
-    lines += _family("aitbc_telemetry_timestamp_seconds", "Time the snapshot was taken, Unix seconds.", [({}, snapshot.time_ms / 1000.0)])
+    lines += family("aitbc_telemetry_timestamp_seconds", "Time the snapshot was taken, Unix seconds.", [({}, snapshot.time_ms / 1000.0)])
     readable = [gpu for gpu in snapshot.gpus if gpu.error is None]
-    lines += _family(
+    lines += family(
         "aitbc_gpu_up", "1 when the GPU could be read, 0 when it could not be opened.",
         [(_gpu_labels(gpu), 0.0 if gpu.error else 1.0) for gpu in snapshot.gpus],
     )
     for name, help_text, read in _GPU_METRICS:
         samples = [(_gpu_labels(gpu), float(value)) for gpu in readable if (value := read(gpu)) is not None]
-        lines += _family(name, help_text, samples)
+        lines += family(name, help_text, samples)
     process_samples = [
         ({**_gpu_labels(gpu), "pid": str(proc.pid)}, float(proc.used_memory_bytes))
         for gpu in readable
         for proc in gpu.processes or []
         if proc.used_memory_bytes is not None
     ]
-    lines += _family("aitbc_gpu_process_memory_used_bytes", "GPU memory held by one process, bytes.", process_samples)
+    lines += family("aitbc_gpu_process_memory_used_bytes", "GPU memory held by one process, bytes.", process_samples)
     for name, help_text, read in _HOST_METRICS:
         value = read(snapshot.host)
-        lines += _family(name, help_text, [({}, float(value))] if value is not None else [])
+        lines += family(name, help_text, [({}, float(value))] if value is not None else [])
     loads = [("1m", snapshot.host.load_avg_1m), ("5m", snapshot.host.load_avg_5m), ("15m", snapshot.host.load_avg_15m)]
-    lines += _family(
+    lines += family(
         "aitbc_host_load_average", "Host load average over the period.", [({"period": p}, v) for p, v in loads if v is not None]
     )
     return "\n".join(lines) + "\n"
