@@ -1,7 +1,7 @@
 """The coordinator's core: jobs, miners, matching, results and receipts, without any server.
 
 The API (``daemons.coordinator.api``) calls these methods from worker threads; every state
-change is one guarded transaction in :class:`~storage.coordinator_store.CoordinatorStore`, so
+change is one guarded transaction in :class:`~daemons.coordinator.store.CoordinatorStore`, so
 several threads, or several processes on one PostgreSQL, can run them at once. Refusals are
 :class:`~daemons.common.api.ApiError` with the status and code the API answers.
 """
@@ -25,11 +25,10 @@ from daemons.common.errors import DaemonError
 from daemons.common.logging import audit
 from daemons.coordinator import models as m
 from daemons.coordinator.chain_view import ChainView, Escrow
-from daemons.coordinator.market import free_gpu_memory, job_price, rank, reputation
+from daemons.coordinator.market import RECHECK_TIMEOUT, free_gpu_memory, job_price, may_verify, reputation
+from daemons.coordinator.models import BUSY, JobRecord, JobStatus
 from daemons.coordinator.settings import CoordinatorSettings
-from storage.coordinator_store import (
-    BUSY, Conflict, CoordinatorStore, InsufficientEscrow, JobRecord, MinerRecord, ReceiptRecord,
-)
+from daemons.coordinator.store import Conflict, CoordinatorStore, InsufficientEscrow, MinerRecord, ReceiptRecord
 
 log = logging.getLogger("aitbc.coordinator")
 Publish = Callable[[str, dict[str, Any]], None]
@@ -39,17 +38,6 @@ _TOUCH_EVERY_MS = 1000
 
 def _ignore(topic: str, data: dict[str, Any]) -> None:
     """Default event sink: a core without a server publishes nowhere."""
-
-
-def job_view(job: JobRecord) -> m.Job:
-    """The client's view: the output is shown only once it is accepted (not while re-checked)."""
-    done = job.status == "completed"
-    return m.Job(
-        job_id=job.job_id, client=job.client, model=job.model, prompt=job.prompt, params=job.params,
-        max_price=job.max_price, status=job.status, miner=job.miner, output=job.output if done else None,
-        prompt_tokens=job.prompt_tokens if done else None, completion_tokens=job.completion_tokens if done else None,
-        price=job.price, receipt_id=job.receipt_id, settled_height=job.settled_height, error=job.error,
-        created_ms=job.created_ms, updated_ms=job.updated_ms)
 
 
 def receipt_view(receipt: ReceiptRecord) -> m.ReceiptInfo:
@@ -151,7 +139,7 @@ class CoordinatorCore:
     def list_jobs(self, client: str | None, status: str | None, limit: int, cursor: str | None) -> m.JobPage:
         jobs = self.store.list_jobs(client, status, limit, parse_cursor(cursor))
         next_cursor = f"{jobs[-1].created_ms}:{jobs[-1].job_id}" if len(jobs) == limit else None
-        return m.JobPage(jobs=[job_view(j) for j in jobs], next_cursor=next_cursor)
+        return m.JobPage(jobs=[j.client_view() for j in jobs], next_cursor=next_cursor)
 
     def cancel(self, job_id: str, client: str | None) -> JobRecord:
         try:
@@ -260,7 +248,7 @@ class CoordinatorCore:
             now = self.now_ms()
             assignments = self.store.assign(
                 now_ms=now, live_since_ms=self.live_since(now), min_bond=self.required_bond,
-                deadline_ms=now + int(self.settings.job_deadline * 1000), rank=rank)
+                deadline_ms=now + int(self.settings.job_deadline * 1000))
         for a in assignments:
             log.info("task assigned", extra={"kind": a.kind, "job_id": a.job_id, "miner": a.miner})
             if a.kind == "run":
@@ -351,9 +339,8 @@ class CoordinatorCore:
         return m.ResultReply(accepted=True, reason="proof verified; receipt signed")
 
     def _verifier_exists(self, model: str, model_id: str, runner: str, now: int) -> bool:
-        return any(
-            mi.address != runner and mi.slashed == 0 and mi.bond >= self.required_bond and mi.models.get(model) == model_id
-            for mi in self.store.list_miners(self.live_since(now)))
+        return any(mi.bond >= self.required_bond and may_verify(mi, model=model, model_id=model_id, runner=runner)
+                   for mi in self.store.list_miners(self.live_since(now)))
 
     def _verify_result(self, miner: str, job_id: str, result: m.TaskResult) -> m.ResultReply:
         check = self.store.get_verify(job_id)
@@ -417,7 +404,7 @@ class CoordinatorCore:
         if status is None:
             return
         self._job_event_by_id(job_id)
-        if status == "queued":
+        if status == JobStatus.QUEUED:
             self.match()
 
     # -- maintenance ---------------------------------------------------------------------------------
@@ -434,7 +421,7 @@ class CoordinatorCore:
             self._job_event_by_id(job_id)
         for job_id in expired.verify_unavailable:
             check = self.store.get_verify(job_id)
-            if check is not None and self.store.drop_verify(job_id, now, "no verifier took the re-check in time"):
+            if check is not None and self.store.drop_verify(job_id, now, RECHECK_TIMEOUT):
                 log.warning("re-check dropped; result accepted unchecked", extra={"job_id": job_id})
                 self._accept(job_id, check.runner)
         if expired.requeued or expired.verify_requeued:
@@ -478,7 +465,7 @@ class CoordinatorCore:
     def _job_event(self, job: JobRecord) -> None:
         if not self.listening():
             return
-        data = job_view(job).model_dump()
+        data = job.client_view().model_dump()
         self.publish(f"job:{job.job_id}", data)
         self.publish("job", {"job_id": job.job_id, "status": job.status, "client": job.client, "miner": job.miner})
 

@@ -28,7 +28,7 @@ from daemons.coordinator.core import CoordinatorCore
 from daemons.coordinator.init import unlock_coordinator_key
 from daemons.coordinator.settings import CoordinatorSettings
 from daemons.coordinator.settlement import Settler
-from storage.coordinator_store import CoordinatorStore
+from daemons.coordinator.store import CoordinatorStore
 from storage.database import open_database
 
 log = logging.getLogger("aitbc.coordinator")

@@ -1,12 +1,17 @@
 """Wire models of the coordinator API (JOBS_API.md), shared by the server, the client, the CLI
 and the TUI. Light on purpose: no FastAPI import, so a client decodes answers without server code.
 
+The job's life cycle (:class:`JobStatus` with its :data:`ACTIVE`, :data:`BUSY` and :data:`FINAL`
+sets) and its shape (:class:`Job`, extended by the coordinator's own :class:`JobRecord`) are
+defined here once; the store, the core, the API, the CLI and the TUI all import them.
+
 Requests are strict (unknown fields refused, integers stay integers) because a typo in a field
 name must be a clear 422, not a silently ignored parameter that changes what a job costs.
 """
 
 from __future__ import annotations
 
+from enum import StrEnum
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, StrictBool, StrictInt, StrictStr, model_validator
@@ -15,10 +20,34 @@ from chain.params import MAX_AMOUNT
 from chain.receipt import MinerProof
 from chain.types import Address, Hash, ModelName, PubKey
 
-JobState = Literal["queued", "assigned", "running", "completed", "failed", "cancelled"]
 Role = Literal["client", "miner"]
 _REQUEST = ConfigDict(extra="forbid")
 _ANSWER = ConfigDict(extra="ignore")
+
+
+# -- the job's life cycle -----------------------------------------------------------------------
+
+
+class JobStatus(StrEnum):
+    """Where a job is: ``queued`` -> ``assigned`` (to a miner, not yet delivered) -> ``running``
+    (delivered; with a result it is being re-checked) -> one of ``completed``, ``failed``,
+    ``cancelled``. A lost or failing miner sends it back to ``queued``. Values are the strings
+    of the API and of the database column, in life-cycle order."""
+
+    QUEUED = "queued"
+    ASSIGNED = "assigned"
+    RUNNING = "running"
+    COMPLETED = "completed"
+    FAILED = "failed"
+    CANCELLED = "cancelled"
+
+
+ACTIVE: frozenset[JobStatus] = frozenset({JobStatus.QUEUED, JobStatus.ASSIGNED, JobStatus.RUNNING})
+"""Unfinished jobs: they hold a reservation on the client's escrow and may still change."""
+BUSY: frozenset[JobStatus] = frozenset({JobStatus.ASSIGNED, JobStatus.RUNNING})
+"""Held by a miner: each such task (a job or a re-check) occupies one of its slots."""
+FINAL: frozenset[JobStatus] = frozenset(JobStatus) - ACTIVE
+"""Nothing happens to these jobs any more (a completed job's receipt may still settle)."""
 
 
 # -- client role ------------------------------------------------------------------------------
@@ -46,6 +75,9 @@ class JobRequest(BaseModel):
 
 
 class Job(BaseModel):
+    """A job as its client sees it (``GET /v1/jobs``, ``job:<id>`` events): the output and token
+    counts only once the result is accepted."""
+
     model_config = _ANSWER
 
     job_id: str
@@ -54,7 +86,7 @@ class Job(BaseModel):
     prompt: str
     params: dict[str, Any]
     max_price: int
-    status: JobState
+    status: JobStatus
     miner: str | None = None
     output: str | None = None
     prompt_tokens: int | None = None
@@ -65,6 +97,36 @@ class Job(BaseModel):
     error: str | None = None
     created_ms: int
     updated_ms: int
+
+    @property
+    def finished(self) -> bool:
+        return self.status in FINAL
+
+
+class JobRecord(Job):
+    """The coordinator's whole record of a job: the client's view plus what matching, re-checks
+    and settlement need. Never sent as it is: :meth:`client_view` makes the client's view."""
+
+    model_config = ConfigDict(frozen=True)
+
+    fair_key: int
+    """Queue position, fair across clients (see the store's module docstring)."""
+    attempts: int
+    excluded: list[str]
+    """Miners that lost, failed or cheated on this job: it is not given to them again."""
+    assigned_ms: int | None
+    deadline_ms: int | None
+    result_ms: int | None
+    """When the miner's result arrived; with status ``running`` it means "being re-checked"."""
+    proof: dict[str, Any] | None
+    receipt_status: str | None = None
+
+    def client_view(self) -> Job:
+        """What the client may see: the output only once it is accepted (not while re-checked)."""
+        view = Job.model_validate(self.model_dump(include=set(Job.model_fields)))
+        if self.status == JobStatus.COMPLETED:
+            return view
+        return view.model_copy(update={"output": None, "prompt_tokens": None, "completion_tokens": None})
 
 
 class JobPage(BaseModel):

@@ -33,7 +33,7 @@ from daemons.common.errors import DaemonError, DaemonUnavailable
 from daemons.coordinator.chain_view import ChainView
 from daemons.coordinator.settings import CoordinatorSettings
 from daemons.node.client import NodeRpcError
-from storage.coordinator_store import CoordinatorStore, ReceiptRecord
+from daemons.coordinator.store import CoordinatorStore, ReceiptRecord
 
 log = logging.getLogger("aitbc.coordinator.settle")
 LEASE = "settler"

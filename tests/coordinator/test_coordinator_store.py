@@ -18,8 +18,7 @@ from urllib.parse import quote
 import peewee
 import pytest
 
-from daemons.coordinator.market import rank
-from storage.coordinator_store import Conflict, CoordinatorStore, InsufficientEscrow
+from daemons.coordinator.store import Conflict, CoordinatorStore, InsufficientEscrow
 from storage.database import open_database
 
 MODEL = "m1"
@@ -84,7 +83,7 @@ def miner(store: CoordinatorStore, n: int, now: int, *, capacity: int = 1, price
 
 
 def assign(store: CoordinatorStore, now: int) -> list[tuple[str, str, str]]:
-    done = store.assign(now_ms=now, live_since_ms=now - 10_000, min_bond=100, deadline_ms=now + 60_000, rank=rank)
+    done = store.assign(now_ms=now, live_since_ms=now - 10_000, min_bond=100, deadline_ms=now + 60_000)
     return [(a.kind, a.job_id, a.miner) for a in done]
 
 
