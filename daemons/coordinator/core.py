@@ -13,8 +13,8 @@ import random
 import threading
 import time
 import uuid
-from collections.abc import Callable
-from typing import Any
+from collections.abc import Callable, Sequence
+from typing import Any, TypeVar
 
 from chain.errors import ChainError
 from chain.receipt import MinerProof, ReceiptBody, sign_receipt
@@ -32,6 +32,7 @@ from daemons.coordinator.store import Conflict, CoordinatorStore, InsufficientEs
 
 log = logging.getLogger("aitbc.coordinator")
 Publish = Callable[[str, dict[str, Any]], None]
+R = TypeVar("R", JobRecord, ReceiptRecord)
 VERIFY_SUFFIX = ":verify"
 _TOUCH_EVERY_MS = 1000
 
@@ -41,11 +42,22 @@ def _ignore(topic: str, data: dict[str, Any]) -> None:
 
 
 def receipt_view(receipt: ReceiptRecord) -> m.ReceiptInfo:
-    return m.ReceiptInfo(
-        receipt_id=receipt.receipt_id, job_id=receipt.job_id, client=receipt.client, miner=receipt.miner,
-        price=receipt.price, status=receipt.status, settle_tx=receipt.settle_tx,
-        settled_height=receipt.settled_height, error=receipt.error, created_ms=receipt.created_ms,
-        receipt=receipt.receipt)
+    return m.ReceiptInfo.model_validate(receipt.model_dump(include=set(m.ReceiptInfo.model_fields)))
+
+
+def cursor_after(page: Sequence[Any], limit: int, id_field: str) -> str | None:
+    """The cursor of the next page after a full one (read back by :func:`parse_cursor`)."""
+    if not page or len(page) < limit:
+        return None
+    return f"{page[-1].created_ms}:{getattr(page[-1], id_field)}"
+
+
+def _visible(record: R | None, client: str | None, missing: str) -> R:
+    """A job or receipt the caller may see: the operator (``client`` None) sees all, a client
+    only its own. Another client's looks missing, so that ids of others' work are not confirmed."""
+    if record is None or (client is not None and record.client != client):
+        raise ApiError(404, "not_found", missing)
+    return record
 
 
 def parse_cursor(cursor: str | None) -> tuple[int, str] | None:
@@ -131,15 +143,11 @@ class CoordinatorCore:
             raise ApiError(503, "node_unavailable", f"cannot read the escrow from the node: {exc.message}") from None
 
     def job_for(self, job_id: str, client: str | None) -> JobRecord:
-        job = self.store.get_job(job_id)
-        if job is None or (client is not None and job.client != client):
-            raise ApiError(404, "not_found", f"no job {job_id}")
-        return job
+        return _visible(self.store.get_job(job_id), client, f"no job {job_id}")
 
     def list_jobs(self, client: str | None, status: str | None, limit: int, cursor: str | None) -> m.JobPage:
         jobs = self.store.list_jobs(client, status, limit, parse_cursor(cursor))
-        next_cursor = f"{jobs[-1].created_ms}:{jobs[-1].job_id}" if len(jobs) == limit else None
-        return m.JobPage(jobs=[j.client_view() for j in jobs], next_cursor=next_cursor)
+        return m.JobPage(jobs=[j.client_view() for j in jobs], next_cursor=cursor_after(jobs, limit, "job_id"))
 
     def cancel(self, job_id: str, client: str | None) -> JobRecord:
         try:
@@ -170,14 +178,12 @@ class CoordinatorCore:
 
     def receipt_for(self, receipt_id: str, client: str | None) -> ReceiptRecord:
         receipt = self.store.get_receipt(receipt_id) or self.store.receipt_for_job(receipt_id)
-        if receipt is None or (client is not None and receipt.client != client):
-            raise ApiError(404, "not_found", f"no receipt {receipt_id}")
-        return receipt
+        return _visible(receipt, client, f"no receipt {receipt_id}")
 
     def list_receipts(self, client: str | None, job_id: str | None, limit: int, cursor: str | None) -> m.ReceiptPage:
         receipts = self.store.list_receipts(client, job_id, limit, parse_cursor(cursor))
-        next_cursor = f"{receipts[-1].created_ms}:{receipts[-1].receipt_id}" if len(receipts) == limit else None
-        return m.ReceiptPage(receipts=[receipt_view(r) for r in receipts], next_cursor=next_cursor)
+        return m.ReceiptPage(receipts=[receipt_view(r) for r in receipts],
+                             next_cursor=cursor_after(receipts, limit, "receipt_id"))
 
     # -- miner role ----------------------------------------------------------------------------------
 

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from typing import Any, TypeVar
+from typing import Any, Generic, TypeVar
 
 from fastapi import FastAPI
 
@@ -38,18 +38,32 @@ NODE_WAIT_S = 30.0
 T = TypeVar("T")
 
 
-def _started(part: T | None) -> T:
-    if part is None:
-        raise RuntimeError("the coordinator is not started")
-    return part
+class Started(Generic[T]):
+    """A part :meth:`CoordinatorRuntime.start` makes (it needs the node or the database): held
+    in ``_<name>``, None until then; reading it earlier is a bug, and says so."""
+
+    def __set_name__(self, owner: type, name: str) -> None:
+        self.name = name
+
+    def __get__(self, runtime: Any, owner: type | None = None) -> T:
+        if runtime is None:
+            return self  # type: ignore[return-value]  # looked up on the class
+        part = runtime.__dict__[f"_{self.name}"]
+        if part is None:
+            raise RuntimeError(f"the coordinator is not started: it has no {self.name} yet")
+        return part
 
 
 class CoordinatorRuntime:
     """Owns the store, the chain view, the core, the event hub and the background tasks.
 
-    The chain view, store, core and settler are made by :meth:`start` (they need the node and
-    the database); until then they are None, and their properties refuse to be read. :meth:`stop`
-    closes whichever of them a start that failed half-way had made."""
+    The chain view, store, core and settler are made by :meth:`start`; :meth:`stop` closes
+    whichever of them a start that failed half-way had made."""
+
+    chain = Started[ChainView]()
+    store = Started[CoordinatorStore]()
+    core = Started[CoordinatorCore]()
+    settler = Started[Settler]()
 
     def __init__(self, settings: CoordinatorSettings) -> None:
         self.settings = settings
@@ -62,22 +76,6 @@ class CoordinatorRuntime:
         self._store: CoordinatorStore | None = None
         self._core: CoordinatorCore | None = None
         self._settler: Settler | None = None
-
-    @property
-    def chain(self) -> ChainView:
-        return _started(self._chain)
-
-    @property
-    def store(self) -> CoordinatorStore:
-        return _started(self._store)
-
-    @property
-    def core(self) -> CoordinatorCore:
-        return _started(self._core)
-
-    @property
-    def settler(self) -> Settler:
-        return _started(self._settler)
 
     # -- wake-ups for long polls ------------------------------------------------------------------
 

@@ -43,11 +43,11 @@ MEMPOOL_FULL = -32037
 DUPLICATE_TX = -32038
 _RETRY_LATER = {BadNonce.code, FeeTooLow.code, MEMPOOL_FULL, DUPLICATE_TX, COMMIT_TIMEOUT}
 _TX_OVERHEAD = 1024
+"""Bytes kept free in a settlement transaction for everything but the receipts."""
 MAX_TXS_PER_ROUND = 32
 """Settlement transactions broadcast per round before waiting for them: several per block, so
 settlement keeps up with far more receipts than fit one transaction."""
 COMMIT_POLL_S = 0.05
-"""Bytes kept free in a settlement transaction for everything but the receipts."""
 
 
 class Settler:

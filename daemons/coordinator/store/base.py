@@ -4,19 +4,19 @@ locks, keyset pages, and the errors callers handle."""
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from typing import Any
+from typing import Any, TypeVar
 
 import peewee
 
-from daemons.coordinator.store.tables import (
-    ApiKeyRow, ClientRow, JobRow, LeaseRow, MinerModelRow, MinerRow, ReceiptRow, SettlementRow, SlashRow, VerifyRow,
-)
+from daemons.coordinator.store.tables import TABLES
 from storage.database import bind_model
 from storage.errors import StorageError
 
 MAX_PAGE = 500
+Row = TypeVar("Row")
+Rec = TypeVar("Rec")
 
 
 class InsufficientEscrow(StorageError):
@@ -42,20 +42,11 @@ class StoreBase:
     def __init__(self, database: peewee.Database) -> None:
         self._db = database
         self._pg = isinstance(database, peewee.PostgresqlDatabase)
-        self.Key = bind_model(database, ApiKeyRow)
-        self.Client = bind_model(database, ClientRow)
-        self.Miner = bind_model(database, MinerRow)
-        self.MinerModel = bind_model(database, MinerModelRow)
-        self.Job = bind_model(database, JobRow)
-        self.Verify = bind_model(database, VerifyRow)
-        self.Receipt = bind_model(database, ReceiptRow)
-        self.Settlement = bind_model(database, SettlementRow)
-        self.Slash = bind_model(database, SlashRow)
-        self.Lease = bind_model(database, LeaseRow)
-        models = [self.Key, self.Client, self.Miner, self.MinerModel, self.Job, self.Verify, self.Receipt,
-                  self.Settlement, self.Slash, self.Lease]
+        bound = [bind_model(database, table) for table in TABLES]  # in the order of TABLES:
+        (self.Key, self.Client, self.Miner, self.MinerModel, self.Job, self.Verify, self.Receipt, self.Settlement,
+         self.Slash, self.Lease) = bound
         with self._create_lock():
-            database.create_tables(models, safe=True)
+            database.create_tables(bound, safe=True)
 
     @contextmanager
     def _create_lock(self) -> Iterator[None]:
@@ -84,11 +75,22 @@ class StoreBase:
         return query
 
     @staticmethod
-    def _page(query: peewee.ModelSelect, created: peewee.Field, ident: peewee.Field,
-              before: tuple[int, str] | None, limit: int) -> peewee.ModelSelect:
-        """Newest first, at most ``limit`` (capped at :data:`MAX_PAGE`); ``before`` is the
-        (created_ms, id) of the last item of the previous page."""
+    def _page(query: peewee.ModelSelect, id_field: str, before: tuple[int, str] | None, limit: int,
+              **equal: Any) -> peewee.ModelSelect:
+        """Rows whose columns equal the given values (None: any), newest first, at most
+        ``limit`` (capped at :data:`MAX_PAGE`); ``before`` is the (created_ms, id) of the last
+        item of the previous page."""
+        model = query.model
+        for name, value in equal.items():
+            if value is not None:
+                query = query.where(getattr(model, name) == value)
+        created, ident = model.created_ms, getattr(model, id_field)
         if before is not None:
             created_ms, last_id = before
             query = query.where((created < created_ms) | ((created == created_ms) & (ident < last_id)))
         return query.order_by(created.desc(), ident.desc()).limit(max(1, min(limit, MAX_PAGE)))
+
+    @staticmethod
+    def _maybe(row: Row | None, record: Callable[[Row], Rec]) -> Rec | None:
+        """The record of ``row``, or None when there is no row."""
+        return None if row is None else record(row)

@@ -73,13 +73,7 @@ class Jobs(Miners):
     def list_jobs(self, client: str | None = None, status: str | None = None, limit: int = 50,
                   before: tuple[int, str] | None = None) -> list[JobRecord]:
         """Newest first; ``before`` = (created_ms, job_id) of the last item of the previous page."""
-        J = self.Job
-        query = J.select()
-        if client is not None:
-            query = query.where(J.client == client)
-        if status is not None:
-            query = query.where(J.status == status)
-        rows = list(self._page(query, J.created_ms, J.job_id, before, limit))
+        rows = list(self._page(self.Job.select(), "job_id", before, limit, client=client, status=status))
         states = self._receipt_states([r.receipt_id for r in rows])
         return [self._job_record(r, states) for r in rows]
 

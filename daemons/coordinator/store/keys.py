@@ -16,12 +16,10 @@ class KeysAndLeases(StoreBase):
         return self._key_record(self.Key.get_by_id(key_id))
 
     def key_by_hash(self, key_hash: str) -> ApiKeyRecord | None:
-        row = self.Key.get_or_none(self.Key.key_hash == key_hash)
-        return None if row is None else self._key_record(row)
+        return self._maybe(self.Key.get_or_none(self.Key.key_hash == key_hash), self._key_record)
 
     def get_key(self, key_id: str) -> ApiKeyRecord | None:
-        row = self.Key.get_or_none(self.Key.key_id == key_id)
-        return None if row is None else self._key_record(row)
+        return self._maybe(self.Key.get_or_none(self.Key.key_id == key_id), self._key_record)
 
     def list_keys(self) -> list[ApiKeyRecord]:
         return [self._key_record(r) for r in self.Key.select().order_by(self.Key.created_ms, self.Key.key_id)]

@@ -18,23 +18,16 @@ from daemons.coordinator.store.tables import ReceiptRow, SlashRow
 
 class Receipts(StoreBase):
     def get_receipt(self, receipt_id: str) -> ReceiptRecord | None:
-        row = self.Receipt.get_or_none(self.Receipt.receipt_id == receipt_id)
-        return None if row is None else self._receipt_record(row)
+        return self._maybe(self.Receipt.get_or_none(self.Receipt.receipt_id == receipt_id), self._receipt_record)
 
     def receipt_for_job(self, job_id: str) -> ReceiptRecord | None:
-        row = self.Receipt.get_or_none(self.Receipt.job_id == job_id)
-        return None if row is None else self._receipt_record(row)
+        return self._maybe(self.Receipt.get_or_none(self.Receipt.job_id == job_id), self._receipt_record)
 
     def list_receipts(self, client: str | None = None, job_id: str | None = None, limit: int = 50,
                       before: tuple[int, str] | None = None) -> list[ReceiptRecord]:
         """Newest first; ``before`` = (created_ms, receipt_id) of the last item of the previous page."""
-        R = self.Receipt
-        query = R.select()
-        if client is not None:
-            query = query.where(R.client == client)
-        if job_id is not None:
-            query = query.where(R.job_id == job_id)
-        return [self._receipt_record(r) for r in self._page(query, R.created_ms, R.receipt_id, before, limit)]
+        rows = self._page(self.Receipt.select(), "receipt_id", before, limit, client=client, job_id=job_id)
+        return [self._receipt_record(r) for r in rows]
 
     def count_receipts(self) -> dict[str, int]:
         R = self.Receipt

@@ -1,5 +1,6 @@
-"""What the store returns: frozen records of its rows (the job's is
-:class:`~daemons.coordinator.models.JobRecord`, shared with the API)."""
+"""What the store returns: frozen records of its rows. A job is a
+:class:`~daemons.coordinator.models.JobRecord` and a receipt extends the API's
+:class:`~daemons.coordinator.models.ReceiptInfo`: their shape is defined once, with the API's."""
 
 from __future__ import annotations
 
@@ -9,6 +10,7 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict
 
 from daemons.coordinator.market import open_slots
+from daemons.coordinator.models import ReceiptInfo
 
 
 class ApiKeyRecord(BaseModel):
@@ -68,20 +70,11 @@ class VerifyRecord(BaseModel):
     updated_ms: int
 
 
-class ReceiptRecord(BaseModel):
+class ReceiptRecord(ReceiptInfo):
+    """A receipt as the API shows it, plus when it last changed."""
+
     model_config = ConfigDict(frozen=True)
 
-    receipt_id: str
-    job_id: str
-    client: str
-    miner: str
-    price: int
-    receipt: dict[str, Any]
-    status: str
-    settle_tx: str | None
-    settled_height: int | None
-    error: str | None
-    created_ms: int
     updated_ms: int
 
 

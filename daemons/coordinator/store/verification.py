@@ -19,8 +19,7 @@ DONE = "done"
 
 class Verification(Jobs):
     def get_verify(self, job_id: str) -> VerifyRecord | None:
-        row = self.Verify.get_or_none(self.Verify.job_id == job_id)
-        return None if row is None else self._verify_record(row)
+        return self._maybe(self.Verify.get_or_none(self.Verify.job_id == job_id), self._verify_record)
 
     def accept_verify(self, job_id: str, verifier: str, reason: str, now_ms: int) -> bool:
         V = self.Verify
