@@ -27,18 +27,14 @@ from daemons.coordinator import models as m
 from daemons.coordinator.chain_view import ChainView, Escrow
 from daemons.coordinator.market import RECHECK_TIMEOUT, free_gpu_memory, job_price, may_verify, reputation
 from daemons.coordinator.models import BUSY, JobRecord, JobStatus
+from daemons.coordinator.part import Part, Publish, publish_nowhere
 from daemons.coordinator.settings import CoordinatorSettings
 from daemons.coordinator.store import Conflict, CoordinatorStore, InsufficientEscrow, MinerRecord, ReceiptRecord
 
 log = logging.getLogger("aitbc.coordinator")
-Publish = Callable[[str, dict[str, Any]], None]
 R = TypeVar("R", JobRecord, ReceiptRecord)
 VERIFY_SUFFIX = ":verify"
 _TOUCH_EVERY_MS = 1000
-
-
-def _ignore(topic: str, data: dict[str, Any]) -> None:
-    """Default event sink: a core without a server publishes nowhere."""
 
 
 def receipt_view(receipt: ReceiptRecord) -> m.ReceiptInfo:
@@ -69,28 +65,19 @@ def parse_cursor(cursor: str | None) -> tuple[int, str] | None:
     return int(created), ident
 
 
-class CoordinatorCore:
+class CoordinatorCore(Part):
     def __init__(self, settings: CoordinatorSettings, store: CoordinatorStore, chain: ChainView, address: str,
-                 seed: bytes, *, publish: Publish = _ignore, notify: Callable[[], None] = lambda: None,
+                 seed: bytes, *, publish: Publish = publish_nowhere, notify: Callable[[], None] = lambda: None,
                  listening: Callable[[], bool] = lambda: False, clock: Callable[[], float] = time.time) -> None:
-        self.settings = settings
-        self.store = store
-        self.chain = chain
-        self.address = address
-        self._seed = seed
-        self.publish = publish
+        super().__init__(settings, store, chain, address, seed, publish=publish, clock=clock)
         self.notify = notify
         self.listening = listening
         """Whether anyone subscribed to events: job events cost database reads, so skip them if not."""
-        self._clock = clock
         self._match_lock = threading.Lock()
         self._touched: dict[str, int] = {}
         self._random = random.SystemRandom()
 
     # -- time and thresholds -------------------------------------------------------------------------
-
-    def now_ms(self) -> int:
-        return int(self._clock() * 1000)
 
     def live_since(self, now_ms: int) -> int:
         return now_ms - int(self.settings.heartbeat_timeout * 1000)

@@ -24,16 +24,16 @@ import socket
 import time
 import uuid
 from collections.abc import Callable
-from typing import Any
 
 from chain.encoding import canonical_json
 from chain.errors import BadNonce, DuplicateJob, FeeTooLow, InsufficientFunds, Unauthorized
 from chain.tx import make_tx
 from daemons.common.errors import DaemonError, DaemonUnavailable
 from daemons.coordinator.chain_view import ChainView
+from daemons.coordinator.part import Part, Publish
 from daemons.coordinator.settings import CoordinatorSettings
-from daemons.node.client import NodeRpcError
 from daemons.coordinator.store import CoordinatorStore, ReceiptRecord
+from daemons.node.client import NodeRpcError
 
 log = logging.getLogger("aitbc.coordinator.settle")
 LEASE = "settler"
@@ -50,22 +50,12 @@ settlement keeps up with far more receipts than fit one transaction."""
 COMMIT_POLL_S = 0.05
 
 
-class Settler:
+class Settler(Part):
     def __init__(self, settings: CoordinatorSettings, store: CoordinatorStore, chain: ChainView, address: str,
-                 seed: bytes, *, publish: Callable[[str, dict[str, Any]], None],
-                 clock: Callable[[], float] = time.time) -> None:
-        self.settings = settings
-        self.store = store
-        self.chain = chain
-        self.address = address
-        self._seed = seed
-        self.publish = publish
-        self._clock = clock
+                 seed: bytes, *, publish: Publish, clock: Callable[[], float] = time.time) -> None:
+        super().__init__(settings, store, chain, address, seed, publish=publish, clock=clock)
         self.holder = f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
         self.leader = False
-
-    def now_ms(self) -> int:
-        return int(self._clock() * 1000)
 
     @property
     def lease_ms(self) -> int:

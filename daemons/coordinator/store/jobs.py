@@ -13,11 +13,10 @@ from daemons.coordinator.market import retry
 from daemons.coordinator.models import ACTIVE, BUSY, JobRecord, JobStatus
 from daemons.coordinator.store.base import Conflict, InsufficientEscrow, text
 from daemons.coordinator.store.miners import Miners
+from daemons.coordinator.store.receipts import UNSETTLED
 from daemons.coordinator.store.tables import JobRow
 
 QUEUED, RUNNING = JobStatus.QUEUED, JobStatus.RUNNING
-UNSETTLED = ("pending", "settling")
-"""Receipt statuses the chain has not settled yet."""
 
 
 class Jobs(Miners):

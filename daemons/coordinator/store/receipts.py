@@ -15,6 +15,9 @@ from daemons.coordinator.store.base import StoreBase
 from daemons.coordinator.store.records import ReceiptRecord, SlashRecord
 from daemons.coordinator.store.tables import ReceiptRow, SlashRow
 
+UNSETTLED = ("pending", "settling")
+"""Receipt statuses the chain has not settled yet: their price is still promised from the escrow."""
+
 
 class Receipts(StoreBase):
     def get_receipt(self, receipt_id: str) -> ReceiptRecord | None:
@@ -74,7 +77,7 @@ class Receipts(StoreBase):
         """The chain already holds this receipt (an earlier broadcast whose answer was lost)."""
         R = self.Receipt
         R.update(status="settled", settle_tx=tx_hash, settled_height=height, error=None, updated_ms=now_ms).where(
-            (R.receipt_id == receipt_id) & R.status.in_(("pending", "settling"))).execute()
+            (R.receipt_id == receipt_id) & R.status.in_(UNSETTLED)).execute()
 
     def reject_receipt(self, receipt_id: str, error: str, now_ms: int) -> None:
         """The chain refuses this receipt for good (e.g. the escrow was withdrawn): stop trying."""
