@@ -386,7 +386,7 @@ class CoordinatorCore(Part):
         price = job_price(proof.body.prompt_tokens, proof.body.completion_tokens, record.price_per_1k, job.max_price)
         now = self.now_ms()
         body = ReceiptBody(proof=proof, client=job.client, coordinator=self.address, price=price, created_ms=now)
-        receipt = sign_receipt(body, self._seed)
+        receipt = sign_receipt(body, self.seed)
         if self.store.complete_job(job_id, miner, receipt_id=receipt.receipt_id, receipt=receipt.model_dump(),
                                    price=price, now_ms=now):
             log.info("job completed", extra={"job_id": job_id, "miner": miner, "price": price,

@@ -136,7 +136,7 @@ class Settler(Part):
         """Broadcast ``batch`` (admitted to the node's mempool, not yet final); on a refusal, find
         the bad receipts by halving. True if it went out."""
         nonce = self.chain.pending_nonce(self.address)
-        tx = make_tx(self._seed, self.chain.chain_id, "job_receipt", nonce, self.chain.params.min_fee,
+        tx = make_tx(self.seed, self.chain.chain_id, "job_receipt", nonce, self.chain.params.min_fee,
                      {"receipts": [r.receipt for r in batch]})
         self.store.begin_settlement(tx.hash, "receipts", nonce, [r.receipt_id for r in batch], self.now_ms())
         try:
@@ -219,7 +219,7 @@ class Settler(Part):
                                         now_ms=self.now_ms())
         for slash in self.store.pending_slashes():
             nonce = self.chain.pending_nonce(self.address)
-            tx = make_tx(self._seed, self.chain.chain_id, "slash", nonce, self.chain.params.min_fee,
+            tx = make_tx(self.seed, self.chain.chain_id, "slash", nonce, self.chain.params.min_fee,
                          {"evidence": slash.evidence})
             now = self.now_ms()
             try:
