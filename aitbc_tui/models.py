@@ -15,6 +15,8 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, Field
 
+from daemons.coordinator.models import Job, JobStatus
+
 SourceState = Literal["connecting", "up", "down", "absent"]
 DAEMONS: tuple[str, ...] = ("node", "coordinator", "miner", "wallet")
 """Every daemon the console knows, in display order."""
@@ -281,34 +283,12 @@ class WalletModel(BaseModel):
 
 # -- coordinator --------------------------------------------------------------------------------
 
-JOB_STATES: tuple[str, ...] = ("queued", "assigned", "running", "completed", "failed", "cancelled")
+JOB_STATES: tuple[JobStatus, ...] = tuple(JobStatus)
+"""Every job status, in life-cycle order (the coordinator's :class:`JobStatus`)."""
 MAX_JOBS = 500
-
-
-class JobRow(BaseModel):
-    """A job as the coordinator reports it (``GET /v1/jobs`` and ``job:<id>`` events)."""
-
-    job_id: str
-    client: str
-    model: str
-    prompt: str = ""
-    params: dict[str, Any] = Field(default_factory=dict)
-    max_price: int = 0
-    status: str
-    miner: str | None = None
-    output: str | None = None
-    prompt_tokens: int | None = None
-    completion_tokens: int | None = None
-    price: int | None = None
-    receipt_id: str | None = None
-    settled_height: int | None = None
-    error: str | None = None
-    created_ms: int = 0
-    updated_ms: int = 0
-
-    @property
-    def finished(self) -> bool:
-        return self.status in ("completed", "failed", "cancelled")
+JobRow = Job
+"""A job as the coordinator reports it (``GET /v1/jobs`` and ``job:<id>`` events): the
+coordinator's own wire model, under the name the console's rows use."""
 
 
 class ServedModel(BaseModel):

@@ -25,7 +25,6 @@ from aitbc_tui.cli.common import HOME_OPTION, JSON_OPTION, NODE_OPTION, emit, fa
     parse_ait, resolve_home
 
 API_KEY_FILE = "client.apikey"
-_FINAL = ("completed", "failed", "cancelled")
 
 API_KEY_OPTION = typer.Option(None, "--api-key", envvar="AITBC_API_KEY", show_envvar=True,
                               help="Client API key (default: $AITBC_API_KEY, else HOME/keys/client.apikey).")
@@ -125,6 +124,8 @@ def submit(
     client: Optional[str] = CLIENT_OPTION, as_json: bool = JSON_OPTION,
 ) -> None:
     """Submit an AI job; with --wait, show progress and then the output."""
+    from daemons.coordinator.models import JobStatus
+
     price_units = None
     if max_price is not None:
         try:
@@ -142,23 +143,25 @@ def submit(
         emit(data, as_json, lambda d: f"submitted job {d['job_id']} ({d['status']}); "
                                       f"follow it with: aitbc status {d['job_id']}")
         return
-    emit(data, as_json, lambda d: d["output"] if d["status"] == "completed" and d.get("output") is not None
+    emit(data, as_json, lambda d: d["output"] if d["status"] == JobStatus.COMPLETED and d.get("output") is not None
          else _job_human(d))
-    if data["status"] != "completed":
+    if data["status"] != JobStatus.COMPLETED:
         raise typer.Exit(1)
 
 
 def _wait(coordinator: Any, job: Any, timeout: float, show: bool) -> Any:
     """Poll until the job is final, printing each status change on stderr."""
+    from daemons.coordinator.models import BUSY, FINAL
+
     deadline = time.monotonic() + timeout
     last = None
     while True:
         state = (job.status, job.miner)
         if show and state != last:
-            where = f" on {job.miner}" if job.miner and job.status in ("assigned", "running") else ""
+            where = f" on {job.miner}" if job.miner and job.status in BUSY else ""
             typer.echo(f"[{time.strftime('%H:%M:%S')}] job {job.job_id[:12]} {job.status}{where}", err=True)
             last = state
-        if job.status in _FINAL:
+        if job.status in FINAL:
             return job
         if time.monotonic() >= deadline:
             fail(f"job {job.job_id} is still {job.status} after {timeout:g}s; follow it with: aitbc status {job.job_id}")

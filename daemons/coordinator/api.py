@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import time
-from typing import TYPE_CHECKING, Annotated, Literal
+from typing import TYPE_CHECKING, Annotated
 
 from fastapi import APIRouter, Depends, FastAPI, Path, Query
 from starlette.concurrency import run_in_threadpool
@@ -20,7 +20,7 @@ from daemons.common.events import events_router
 from daemons.common.logging import audit
 from daemons.coordinator import models as m
 from daemons.coordinator.auth import ADDRESS_HEADER, Principal, new_api_key, hash_key
-from daemons.coordinator.core import CoordinatorCore, job_view, receipt_view
+from daemons.coordinator.core import CoordinatorCore, receipt_view
 
 if TYPE_CHECKING:
     from daemons.coordinator.daemon import CoordinatorRuntime
@@ -62,15 +62,15 @@ def build_app(runtime: CoordinatorRuntime) -> FastAPI:
         """Queue a job; it reserves ``max_price`` from the client's escrow until it finishes."""
         client = acting_client(who, True)
         assert client is not None
-        return job_view(core().submit(client, body))
+        return core().submit(client, body).client_view()
 
     @jobs.get("/jobs/{job_id}", response_model=m.Job)
     def get_job(job_id: JobId, who: Principal = as_client) -> m.Job:
-        return job_view(core().job_for(job_id, acting_client(who, False)))
+        return core().job_for(job_id, acting_client(who, False)).client_view()
 
     @jobs.get("/jobs", response_model=m.JobPage)
     def list_jobs(who: Principal = as_client,
-                  status: Literal["queued", "assigned", "running", "completed", "failed", "cancelled"] | None = None,
+                  status: m.JobStatus | None = None,
                   limit: int = Query(50, ge=1, le=500), cursor: str | None = Query(None, max_length=200)) -> m.JobPage:
         """The client's jobs, newest first; pass ``next_cursor`` back as ``cursor`` for the next page."""
         return core().list_jobs(acting_client(who, False), status, limit, cursor)
@@ -78,7 +78,7 @@ def build_app(runtime: CoordinatorRuntime) -> FastAPI:
     @jobs.delete("/jobs/{job_id}", response_model=m.Job)
     def cancel_job(job_id: JobId, who: Principal = as_client) -> m.Job:
         """Cancel a job that has no result yet; its reservation is released at once."""
-        return job_view(core().cancel(job_id, acting_client(who, False)))
+        return core().cancel(job_id, acting_client(who, False)).client_view()
 
     @jobs.get("/receipts", response_model=m.ReceiptPage)
     def list_receipts(who: Principal = as_client, job_id: str | None = Query(None, max_length=128),

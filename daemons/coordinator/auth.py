@@ -27,7 +27,7 @@ from chain.crypto import is_address
 from daemons.common.api import ApiError, door
 from daemons.common.logging import audit
 from daemons.coordinator.settings import CoordinatorSettings
-from storage.coordinator_store import CoordinatorStore
+from daemons.coordinator.store import CoordinatorStore
 
 Role = Literal["client", "miner"]
 ADDRESS_HEADER = "X-Aitbc-Address"

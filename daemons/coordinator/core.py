@@ -1,7 +1,7 @@
 """The coordinator's core: jobs, miners, matching, results and receipts, without any server.
 
 The API (``daemons.coordinator.api``) calls these methods from worker threads; every state
-change is one guarded transaction in :class:`~storage.coordinator_store.CoordinatorStore`, so
+change is one guarded transaction in :class:`~daemons.coordinator.store.CoordinatorStore`, so
 several threads, or several processes on one PostgreSQL, can run them at once. Refusals are
 :class:`~daemons.common.api.ApiError` with the status and code the API answers.
 """
@@ -13,8 +13,8 @@ import random
 import threading
 import time
 import uuid
-from collections.abc import Callable
-from typing import Any
+from collections.abc import Callable, Sequence
+from typing import Any, TypeVar
 
 from chain.errors import ChainError
 from chain.receipt import MinerProof, ReceiptBody, sign_receipt
@@ -26,39 +26,35 @@ from daemons.common.errors import DaemonError
 from daemons.common.logging import audit
 from daemons.coordinator import models as m
 from daemons.coordinator.chain_view import ChainView, Escrow
-from daemons.coordinator.market import free_gpu_memory, job_price, rank, reputation
+from daemons.coordinator.market import RECHECK_TIMEOUT, free_gpu_memory, job_price, may_verify, reputation
+from daemons.coordinator.models import BUSY, JobRecord, JobStatus
+from daemons.coordinator.part import Part, Publish, publish_nowhere
 from daemons.coordinator.settings import CoordinatorSettings
-from storage.coordinator_store import (
-    BUSY, Conflict, CoordinatorStore, InsufficientEscrow, JobRecord, MinerRecord, ReceiptRecord,
-)
+from daemons.coordinator.store import Conflict, CoordinatorStore, InsufficientEscrow, MinerRecord, ReceiptRecord
 
 log = logging.getLogger("aitbc.coordinator")
-Publish = Callable[[str, dict[str, Any]], None]
+R = TypeVar("R", JobRecord, ReceiptRecord)
 VERIFY_SUFFIX = ":verify"
 _TOUCH_EVERY_MS = 1000
 
 
-def _ignore(topic: str, data: dict[str, Any]) -> None:
-    """Default event sink: a core without a server publishes nowhere."""
-
-
-def job_view(job: JobRecord) -> m.Job:
-    """The client's view: the output is shown only once it is accepted (not while re-checked)."""
-    done = job.status == "completed"
-    return m.Job(
-        job_id=job.job_id, client=job.client, model=job.model, prompt=job.prompt, params=job.params,
-        max_price=job.max_price, status=job.status, miner=job.miner, output=job.output if done else None,
-        prompt_tokens=job.prompt_tokens if done else None, completion_tokens=job.completion_tokens if done else None,
-        price=job.price, receipt_id=job.receipt_id, settled_height=job.settled_height, error=job.error,
-        created_ms=job.created_ms, updated_ms=job.updated_ms)
-
-
 def receipt_view(receipt: ReceiptRecord) -> m.ReceiptInfo:
-    return m.ReceiptInfo(
-        receipt_id=receipt.receipt_id, job_id=receipt.job_id, client=receipt.client, miner=receipt.miner,
-        price=receipt.price, status=receipt.status, settle_tx=receipt.settle_tx,
-        settled_height=receipt.settled_height, error=receipt.error, created_ms=receipt.created_ms,
-        receipt=receipt.receipt)
+    return m.ReceiptInfo.model_validate(receipt.model_dump(include=set(m.ReceiptInfo.model_fields)))
+
+
+def cursor_after(page: Sequence[Any], limit: int, id_field: str) -> str | None:
+    """The cursor of the next page after a full one (read back by :func:`parse_cursor`)."""
+    if not page or len(page) < limit:
+        return None
+    return f"{page[-1].created_ms}:{getattr(page[-1], id_field)}"
+
+
+def _visible(record: R | None, client: str | None, missing: str) -> R:
+    """A job or receipt the caller may see: the operator (``client`` None) sees all, a client
+    only its own. Another client's looks missing, so that ids of others' work are not confirmed."""
+    if record is None or (client is not None and record.client != client):
+        raise ApiError(404, "not_found", missing)
+    return record
 
 
 def parse_cursor(cursor: str | None) -> tuple[int, str] | None:
@@ -70,28 +66,19 @@ def parse_cursor(cursor: str | None) -> tuple[int, str] | None:
     return int(created), ident
 
 
-class CoordinatorCore:
+class CoordinatorCore(Part):
     def __init__(self, settings: CoordinatorSettings, store: CoordinatorStore, chain: ChainView, address: str,
-                 seed: bytes, *, publish: Publish = _ignore, notify: Callable[[], None] = lambda: None,
+                 seed: bytes, *, publish: Publish = publish_nowhere, notify: Callable[[], None] = lambda: None,
                  listening: Callable[[], bool] = lambda: False, clock: Callable[[], float] = time.time) -> None:
-        self.settings = settings
-        self.store = store
-        self.chain = chain
-        self.address = address
-        self._seed = seed
-        self.publish = publish
+        super().__init__(settings, store, chain, address, seed, publish=publish, clock=clock)
         self.notify = notify
         self.listening = listening
         """Whether anyone subscribed to events: job events cost database reads, so skip them if not."""
-        self._clock = clock
         self._match_lock = threading.Lock()
         self._touched: dict[str, int] = {}
         self._random = random.SystemRandom()
 
     # -- time and thresholds -------------------------------------------------------------------------
-
-    def now_ms(self) -> int:
-        return int(self._clock() * 1000)
 
     def live_since(self, now_ms: int) -> int:
         return now_ms - int(self.settings.heartbeat_timeout * 1000)
@@ -144,15 +131,11 @@ class CoordinatorCore:
             raise ApiError(503, "node_unavailable", f"cannot read the escrow from the node: {exc.message}") from None
 
     def job_for(self, job_id: str, client: str | None) -> JobRecord:
-        job = self.store.get_job(job_id)
-        if job is None or (client is not None and job.client != client):
-            raise ApiError(404, "not_found", f"no job {job_id}")
-        return job
+        return _visible(self.store.get_job(job_id), client, f"no job {job_id}")
 
     def list_jobs(self, client: str | None, status: str | None, limit: int, cursor: str | None) -> m.JobPage:
         jobs = self.store.list_jobs(client, status, limit, parse_cursor(cursor))
-        next_cursor = f"{jobs[-1].created_ms}:{jobs[-1].job_id}" if len(jobs) == limit else None
-        return m.JobPage(jobs=[job_view(j) for j in jobs], next_cursor=next_cursor)
+        return m.JobPage(jobs=[j.client_view() for j in jobs], next_cursor=cursor_after(jobs, limit, "job_id"))
 
     def cancel(self, job_id: str, client: str | None) -> JobRecord:
         try:
@@ -183,14 +166,12 @@ class CoordinatorCore:
 
     def receipt_for(self, receipt_id: str, client: str | None) -> ReceiptRecord:
         receipt = self.store.get_receipt(receipt_id) or self.store.receipt_for_job(receipt_id)
-        if receipt is None or (client is not None and receipt.client != client):
-            raise ApiError(404, "not_found", f"no receipt {receipt_id}")
-        return receipt
+        return _visible(receipt, client, f"no receipt {receipt_id}")
 
     def list_receipts(self, client: str | None, job_id: str | None, limit: int, cursor: str | None) -> m.ReceiptPage:
         receipts = self.store.list_receipts(client, job_id, limit, parse_cursor(cursor))
-        next_cursor = f"{receipts[-1].created_ms}:{receipts[-1].receipt_id}" if len(receipts) == limit else None
-        return m.ReceiptPage(receipts=[receipt_view(r) for r in receipts], next_cursor=next_cursor)
+        return m.ReceiptPage(receipts=[receipt_view(r) for r in receipts],
+                             next_cursor=cursor_after(receipts, limit, "receipt_id"))
 
     # -- miner role ----------------------------------------------------------------------------------
 
@@ -261,7 +242,7 @@ class CoordinatorCore:
             now = self.now_ms()
             assignments = self.store.assign(
                 now_ms=now, live_since_ms=self.live_since(now), min_bond=self.required_bond,
-                deadline_ms=now + int(self.settings.job_deadline * 1000), rank=rank)
+                deadline_ms=now + int(self.settings.job_deadline * 1000))
         for a in assignments:
             log.info("task assigned", extra={"kind": a.kind, "job_id": a.job_id, "miner": a.miner})
             if a.kind == "run":
@@ -352,9 +333,8 @@ class CoordinatorCore:
         return m.ResultReply(accepted=True, reason="proof verified; receipt signed")
 
     def _verifier_exists(self, model: str, model_id: str, runner: str, now: int) -> bool:
-        return any(
-            mi.address != runner and mi.slashed == 0 and mi.bond >= self.required_bond and mi.models.get(model) == model_id
-            for mi in self.store.list_miners(self.live_since(now)))
+        return any(mi.bond >= self.required_bond and may_verify(mi, model=model, model_id=model_id, runner=runner)
+                   for mi in self.store.list_miners(self.live_since(now)))
 
     def _verify_result(self, miner: str, job_id: str, result: m.TaskResult) -> m.ResultReply:
         check = self.store.get_verify(job_id)
@@ -419,7 +399,7 @@ class CoordinatorCore:
         price = job_price(proof.body.prompt_tokens, proof.body.completion_tokens, record.price_per_1k, job.max_price)
         now = self.now_ms()
         body = ReceiptBody(proof=proof, client=job.client, coordinator=self.address, price=price, created_ms=now)
-        receipt = sign_receipt(body, self._seed)
+        receipt = sign_receipt(body, self.seed)
         if self.store.complete_job(job_id, miner, receipt_id=receipt.receipt_id, receipt=receipt.model_dump(),
                                    price=price, now_ms=now):
             log.info("job completed", extra={"job_id": job_id, "miner": miner, "price": price,
@@ -430,7 +410,7 @@ class CoordinatorCore:
         if status is None:
             return
         self._job_event_by_id(job_id)
-        if status == "queued":
+        if status == JobStatus.QUEUED:
             self.match()
 
     # -- maintenance ---------------------------------------------------------------------------------
@@ -447,7 +427,7 @@ class CoordinatorCore:
             self._job_event_by_id(job_id)
         for job_id in expired.verify_unavailable:
             check = self.store.get_verify(job_id)
-            if check is not None and self.store.drop_verify(job_id, now, "no verifier took the re-check in time"):
+            if check is not None and self.store.drop_verify(job_id, now, RECHECK_TIMEOUT):
                 log.warning("re-check dropped; result accepted unchecked", extra={"job_id": job_id})
                 self._accept(job_id, check.runner)
         if expired.requeued or expired.verify_requeued:
@@ -491,7 +471,7 @@ class CoordinatorCore:
     def _job_event(self, job: JobRecord) -> None:
         if not self.listening():
             return
-        data = job_view(job).model_dump()
+        data = job.client_view().model_dump()
         self.publish(f"job:{job.job_id}", data)
         self.publish("job", {"job_id": job.job_id, "status": job.status, "client": job.client, "miner": job.miner})
 

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from typing import Any
+from typing import Any, Generic, TypeVar
 
 from fastapi import FastAPI
 
@@ -28,20 +28,42 @@ from daemons.coordinator.core import CoordinatorCore
 from daemons.coordinator.init import unlock_coordinator_key
 from daemons.coordinator.settings import CoordinatorSettings
 from daemons.coordinator.settlement import Settler
-from storage.coordinator_store import CoordinatorStore
+from daemons.coordinator.store import CoordinatorStore
 from storage.database import open_database
 
 log = logging.getLogger("aitbc.coordinator")
 NODE_WAIT_S = 30.0
 
 
-class CoordinatorRuntime:
-    """Owns the store, the chain view, the core, the event hub and the background tasks."""
+T = TypeVar("T")
 
-    store: CoordinatorStore
-    chain: ChainView
-    core: CoordinatorCore
-    settler: Settler
+
+class Started(Generic[T]):
+    """A part :meth:`CoordinatorRuntime.start` makes (it needs the node or the database): held
+    in ``_<name>``, None until then; reading it earlier is a bug, and says so."""
+
+    def __set_name__(self, owner: type, name: str) -> None:
+        self.name = name
+
+    def __get__(self, runtime: Any, owner: type | None = None) -> T:
+        if runtime is None:
+            return self  # type: ignore[return-value]  # looked up on the class
+        part = runtime.__dict__[f"_{self.name}"]
+        if part is None:
+            raise RuntimeError(f"the coordinator is not started: it has no {self.name} yet")
+        return part
+
+
+class CoordinatorRuntime:
+    """Owns the store, the chain view, the core, the event hub and the background tasks.
+
+    The chain view, store, core and settler are made by :meth:`start`; :meth:`stop` closes
+    whichever of them a start that failed half-way had made."""
+
+    chain = Started[ChainView]()
+    store = Started[CoordinatorStore]()
+    core = Started[CoordinatorCore]()
+    settler = Started[Settler]()
 
     def __init__(self, settings: CoordinatorSettings) -> None:
         self.settings = settings
@@ -50,6 +72,10 @@ class CoordinatorRuntime:
         self._loop: asyncio.AbstractEventLoop | None = None
         self._signal = asyncio.Event()
         self._tasks: list[asyncio.Task[None]] = []
+        self._chain: ChainView | None = None
+        self._store: CoordinatorStore | None = None
+        self._core: CoordinatorCore | None = None
+        self._settler: Settler | None = None
 
     # -- wake-ups for long polls ------------------------------------------------------------------
 
@@ -75,39 +101,39 @@ class CoordinatorRuntime:
         self._loop = asyncio.get_running_loop()
         self._signal = asyncio.Event()
         settings = self.settings
-        self.chain = ChainView(settings.home, settings.node, settings.genesis_file, settings.escrow_cache,
-                               timeout=max(15.0, settings.commit_timeout + 10))
-        await asyncio.to_thread(self.chain.connect, NODE_WAIT_S)
-        if self.chain.params_from != "node":
+        chain = self._chain = ChainView(settings.home, settings.node, settings.genesis_file, settings.escrow_cache,
+                                        timeout=max(15.0, settings.commit_timeout + 10))
+        await asyncio.to_thread(chain.connect, NODE_WAIT_S)
+        if chain.params_from != "node":
             log.warning("the node did not give its chain parameters; using those of %s until it does",
-                        "the genesis file" if self.chain.params_from == "genesis" else "the protocol's defaults")
+                        "the genesis file" if chain.params_from == "genesis" else "the protocol's defaults")
         address, seed = await asyncio.to_thread(unlock_coordinator_key, settings)
         database = await asyncio.to_thread(open_database, settings.database_url,
                                            settings.home.database_file("coordinator"))
-        self.store = await asyncio.to_thread(CoordinatorStore, database)
-        self.core = CoordinatorCore(settings, self.store, self.chain, address, seed, publish=self.publish,
-                                    notify=self.kick, listening=lambda: self.hub.subscriber_count > 0)
-        self.settler = Settler(settings, self.store, self.chain, address, seed, publish=self.publish)
+        store = self._store = await asyncio.to_thread(CoordinatorStore, database)
+        self._core = CoordinatorCore(settings, store, chain, address, seed, publish=self.publish,
+                                     notify=self.kick, listening=lambda: self.hub.subscriber_count > 0)
+        settler = self._settler = Settler(settings, store, chain, address, seed, publish=self.publish)
         self._tasks = [
             asyncio.create_task(self._every(settings.reap_interval, self._maintain), name="maintenance"),
-            asyncio.create_task(self._every(settings.settle_interval, self.settler.tick), name="settlement"),
-            asyncio.create_task(self._every(settings.params_refresh, self.chain.refresh_params, first_after=True),
+            asyncio.create_task(self._every(settings.settle_interval, settler.tick), name="settlement"),
+            asyncio.create_task(self._every(settings.params_refresh, chain.refresh_params, first_after=True),
                                 name="chain-params"),
         ]
-        log.info("coordinator started", extra={"address": address, "chain_id": self.chain.chain_id,
-                                               "node": str(self.chain.target),
-                                               "min_miner_bond": self.chain.params.min_miner_bond})
+        log.info("coordinator started", extra={"address": address, "chain_id": chain.chain_id,
+                                               "node": str(chain.target),
+                                               "min_miner_bond": chain.params.min_miner_bond})
 
     async def stop(self) -> None:
         for task in self._tasks:
             task.cancel()
         await asyncio.gather(*self._tasks, return_exceptions=True)
-        if hasattr(self, "settler"):
-            await asyncio.to_thread(self.settler.release)
-        if hasattr(self, "store"):
-            await asyncio.to_thread(self.store.close)
-        if hasattr(self, "chain"):
-            self.chain.close()
+        if self._settler is not None:
+            await asyncio.to_thread(self._settler.release)
+        if self._store is not None:
+            await asyncio.to_thread(self._store.close)
+        if self._chain is not None:
+            self._chain.close()
         log.info("coordinator stopped")
 
     def _maintain(self) -> None:

@@ -1,12 +1,14 @@
 """Wire models of the coordinator API (JOBS_API.md), shared by the server, the client, the CLI
 and the TUI. Light on purpose: no FastAPI import, so a client decodes answers without server code.
 
-Requests are strict (unknown fields refused, integers stay integers) because a typo in a field
-name must be a clear 422, not a silently ignored parameter that changes what a job costs.
+The job's life cycle (:class:`JobStatus` with its :data:`ACTIVE`, :data:`BUSY` and :data:`FINAL`
+sets) and its shape (:class:`Job`, extended by the coordinator's own :class:`JobRecord`) are
+defined here once; the store, the core, the API, the CLI and the TUI all import them.
 """
 
 from __future__ import annotations
 
+from enum import StrEnum
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, StrictBool, StrictInt, StrictStr, model_validator
@@ -16,19 +18,53 @@ from chain.receipt import MinerProof
 from chain.types import Address, Hash, ModelName, PubKey
 from chain.verdict import SignedVerdict
 
-JobState = Literal["queued", "assigned", "running", "completed", "failed", "cancelled"]
 Role = Literal["client", "miner"]
-_REQUEST = ConfigDict(extra="forbid")
-_ANSWER = ConfigDict(extra="ignore")
+
+
+class Request(BaseModel):
+    """A request body: strict (unknown fields refused, integers stay integers), because a typo in
+    a field name must be a clear 422, not a silently ignored parameter that changes what a job
+    costs."""
+
+    model_config = ConfigDict(extra="forbid")
+
+
+class Answer(BaseModel):
+    """An answer: fields a newer coordinator adds are ignored, so that older clients keep working."""
+
+    model_config = ConfigDict(extra="ignore")
+
+
+# -- the job's life cycle -----------------------------------------------------------------------
+
+
+class JobStatus(StrEnum):
+    """Where a job is: ``queued`` -> ``assigned`` (to a miner, not yet delivered) -> ``running``
+    (delivered; with a result it is being re-checked) -> one of ``completed``, ``failed``,
+    ``cancelled``. A lost or failing miner sends it back to ``queued``. Values are the strings
+    of the API and of the database column, in life-cycle order."""
+
+    QUEUED = "queued"
+    ASSIGNED = "assigned"
+    RUNNING = "running"
+    COMPLETED = "completed"
+    FAILED = "failed"
+    CANCELLED = "cancelled"
+
+
+ACTIVE: frozenset[JobStatus] = frozenset({JobStatus.QUEUED, JobStatus.ASSIGNED, JobStatus.RUNNING})
+"""Unfinished jobs: they hold a reservation on the client's escrow and may still change."""
+BUSY: frozenset[JobStatus] = frozenset({JobStatus.ASSIGNED, JobStatus.RUNNING})
+"""Held by a miner: each such task (a job or a re-check) occupies one of its slots."""
+FINAL: frozenset[JobStatus] = frozenset(JobStatus) - ACTIVE
+"""Nothing happens to these jobs any more (a completed job's receipt may still settle)."""
 
 
 # -- client role ------------------------------------------------------------------------------
 
 
-class JobParams(BaseModel):
+class JobParams(Request):
     """Decoding parameters; integers only, because their canonical JSON is hashed into proofs."""
-
-    model_config = _REQUEST
 
     max_tokens: StrictInt = Field(128, ge=1, le=1_000_000)
     temperature_milli: StrictInt = Field(0, ge=0, le=5000, description="temperature x 1000; 0 is greedy")
@@ -36,9 +72,7 @@ class JobParams(BaseModel):
     seed: StrictInt = Field(0, ge=0, le=2**63 - 1)
 
 
-class JobRequest(BaseModel):
-    model_config = _REQUEST
-
+class JobRequest(Request):
     model: ModelName
     prompt: StrictStr = Field(min_length=1)
     params: JobParams = Field(default_factory=JobParams)
@@ -46,8 +80,9 @@ class JobRequest(BaseModel):
                                         description="most the job may cost, in units; default: the coordinator's")
 
 
-class Job(BaseModel):
-    model_config = _ANSWER
+class Job(Answer):
+    """A job as its client sees it (``GET /v1/jobs``, ``job:<id>`` events): the output and token
+    counts only once the result is accepted."""
 
     job_id: str
     client: str
@@ -55,7 +90,7 @@ class Job(BaseModel):
     prompt: str
     params: dict[str, Any]
     max_price: int
-    status: JobState
+    status: JobStatus
     miner: str | None = None
     output: str | None = None
     prompt_tokens: int | None = None
@@ -67,18 +102,50 @@ class Job(BaseModel):
     created_ms: int
     updated_ms: int
 
+    @property
+    def finished(self) -> bool:
+        return self.status in FINAL
 
-class JobPage(BaseModel):
-    model_config = _ANSWER
 
-    jobs: list[Job]
+class JobRecord(Job):
+    """The coordinator's whole record of a job: the client's view plus what matching, re-checks
+    and settlement need. Never sent as it is: :meth:`client_view` makes the client's view."""
+
+    model_config = ConfigDict(frozen=True)
+
+    fair_key: int
+    """Queue position, fair across clients (see the store's module docstring)."""
+    attempts: int
+    excluded: list[str]
+    """Miners that lost, failed or cheated on this job: it is not given to them again."""
+    assigned_ms: int | None
+    deadline_ms: int | None
+    result_ms: int | None
+    """When the miner's result arrived; with status ``running`` it means "being re-checked"."""
+    proof: dict[str, Any] | None
+    receipt_status: str | None = None
+
+    def client_view(self) -> Job:
+        """What the client may see: the output only once it is accepted (not while re-checked)."""
+        view = Job.model_validate(self.model_dump(include=set(Job.model_fields)))
+        if self.status == JobStatus.COMPLETED:
+            return view
+        return view.model_copy(update={"output": None, "prompt_tokens": None, "completion_tokens": None})
+
+
+class Page(Answer):
+    """One page of a listing, newest first: pass ``next_cursor`` back as ``cursor`` for the next
+    (None on the last page)."""
+
     next_cursor: str | None = None
 
 
-class ReceiptInfo(BaseModel):
-    """A receipt as the coordinator holds it: the signed receipt and how far settlement got."""
+class JobPage(Page):
+    jobs: list[Job]
 
-    model_config = _ANSWER
+
+class ReceiptInfo(Answer):
+    """A receipt as the coordinator holds it: the signed receipt and how far settlement got."""
 
     receipt_id: str
     job_id: str
@@ -93,16 +160,11 @@ class ReceiptInfo(BaseModel):
     receipt: dict[str, Any]
 
 
-class ReceiptPage(BaseModel):
-    model_config = _ANSWER
-
+class ReceiptPage(Page):
     receipts: list[ReceiptInfo]
-    next_cursor: str | None = None
 
 
-class ModelInfo(BaseModel):
-    model_config = _ANSWER
-
+class ModelInfo(Answer):
     name: str
     model_ids: list[str]
     miners: int
@@ -110,15 +172,11 @@ class ModelInfo(BaseModel):
     min_price_per_1k_tokens: int
 
 
-class ModelList(BaseModel):
-    model_config = _ANSWER
-
+class ModelList(Answer):
     models: list[ModelInfo]
 
 
-class Account(BaseModel):
-    model_config = _ANSWER
-
+class Account(Answer):
     address: str
     escrow_balance: int
     reserved: int
@@ -129,9 +187,7 @@ class Account(BaseModel):
 # -- miner role -------------------------------------------------------------------------------
 
 
-class ModelSpec(BaseModel):
-    model_config = _REQUEST
-
+class ModelSpec(Request):
     name: ModelName
     model_id: Hash
 
@@ -146,9 +202,7 @@ class GpuInfo(BaseModel):
     memory_free_mb: StrictInt | None = Field(None, ge=0)
 
 
-class MinerRegistration(BaseModel):
-    model_config = _REQUEST
-
+class MinerRegistration(Request):
     address: Address
     pubkey: PubKey
     models: list[ModelSpec] = Field(min_length=1, max_length=64)
@@ -164,9 +218,7 @@ class MinerRegistration(BaseModel):
         return self
 
 
-class RegisterReply(BaseModel):
-    model_config = _ANSWER
-
+class RegisterReply(Answer):
     chain_id: str
     coordinator_address: str
     heartbeat_interval_s: float
@@ -175,9 +227,7 @@ class RegisterReply(BaseModel):
     """Whether the chain shows the miner bonded now; unbonded miners get no work."""
 
 
-class Heartbeat(BaseModel):
-    model_config = _REQUEST
-
+class Heartbeat(Request):
     free_slots: StrictInt | None = Field(
         None, ge=0, le=1024, description="tasks the miner can take now besides those in `running`; 0 while it "
                                          "cannot take work (model loading, draining): it then gets none. "
@@ -186,22 +236,16 @@ class Heartbeat(BaseModel):
     telemetry: dict[str, Any] = Field(default_factory=dict)
 
 
-class HeartbeatReply(BaseModel):
-    model_config = _ANSWER
-
+class HeartbeatReply(Answer):
     cancel: list[str]
 
 
-class PollRequest(BaseModel):
-    model_config = _REQUEST
-
+class PollRequest(Request):
     max_jobs: StrictInt = Field(1, ge=1, le=64)
     wait_s: float = Field(0.0, ge=0, le=30)
 
 
-class Task(BaseModel):
-    model_config = _ANSWER
-
+class Task(Answer):
     task_id: str
     kind: Literal["run", "verify"]
     job_id: str
@@ -213,13 +257,11 @@ class Task(BaseModel):
     claimed_proof: dict[str, Any] | None = None
 
 
-class TaskList(BaseModel):
-    model_config = _ANSWER
-
+class TaskList(Answer):
     tasks: list[Task]
 
 
-class TaskResult(BaseModel):
+class TaskResult(Request):
     """One of three answers to a task, told apart by their fields:
 
     - run:     ``{output, prompt_tokens, completion_tokens, proof}``
@@ -228,8 +270,6 @@ class TaskResult(BaseModel):
       the on-chain evidence)
     - failure: ``{error}`` (the task could not be done; it goes to another miner)
     """
-
-    model_config = _REQUEST
 
     output: StrictStr | None = None
     prompt_tokens: StrictInt | None = Field(None, ge=0, le=10_000_000)
@@ -264,17 +304,13 @@ class TaskResult(BaseModel):
         return "verify" if self.accepted is not None else "run"
 
 
-class ResultReply(BaseModel):
-    model_config = _ANSWER
-
+class ResultReply(Answer):
     accepted: bool
     ok: bool = True
     reason: str = ""
 
 
-class ReleaseReply(BaseModel):
-    model_config = _ANSWER
-
+class ReleaseReply(Answer):
     released: bool
     reason: str = ""
 
@@ -282,17 +318,13 @@ class ReleaseReply(BaseModel):
 # -- operator ----------------------------------------------------------------------------------
 
 
-class KeyRequest(BaseModel):
-    model_config = _REQUEST
-
+class KeyRequest(Request):
     role: Role
     address: Address
     label: StrictStr = Field("", max_length=128)
 
 
-class KeyCreated(BaseModel):
-    model_config = _ANSWER
-
+class KeyCreated(Answer):
     key_id: str
     api_key: str
     role: Role
@@ -300,9 +332,7 @@ class KeyCreated(BaseModel):
     label: str
 
 
-class KeyInfo(BaseModel):
-    model_config = _ANSWER
-
+class KeyInfo(Answer):
     key_id: str
     role: Role
     address: str
@@ -312,15 +342,11 @@ class KeyInfo(BaseModel):
     active: bool
 
 
-class KeyList(BaseModel):
-    model_config = _ANSWER
-
+class KeyList(Answer):
     keys: list[KeyInfo]
 
 
-class MinerInfo(BaseModel):
-    model_config = _ANSWER
-
+class MinerInfo(Answer):
     address: str
     models: dict[str, str]
     capacity: int
@@ -339,15 +365,11 @@ class MinerInfo(BaseModel):
     telemetry: dict[str, Any] = {}
 
 
-class MinerList(BaseModel):
-    model_config = _ANSWER
-
+class MinerList(Answer):
     miners: list[MinerInfo]
 
 
-class CoordinatorStatus(BaseModel):
-    model_config = _ANSWER
-
+class CoordinatorStatus(Answer):
     chain_id: str
     coordinator_address: str
     node: str

@@ -25,16 +25,16 @@ import socket
 import time
 import uuid
 from collections.abc import Callable
-from typing import Any
 
 from chain.encoding import canonical_json
 from chain.errors import BadNonce, DuplicateJob, FeeTooLow, InsufficientFunds, Unauthorized
 from chain.tx import make_tx
 from daemons.common.errors import DaemonError, DaemonUnavailable
 from daemons.coordinator.chain_view import ChainView
+from daemons.coordinator.part import Part, Publish
 from daemons.coordinator.settings import CoordinatorSettings
+from daemons.coordinator.store import CoordinatorStore, ReceiptRecord
 from daemons.node.client import NodeRpcError
-from storage.coordinator_store import CoordinatorStore, ReceiptRecord
 
 log = logging.getLogger("aitbc.coordinator.settle")
 LEASE = "settler"
@@ -44,29 +44,19 @@ MEMPOOL_FULL = -32037
 DUPLICATE_TX = -32038
 _RETRY_LATER = {BadNonce.code, FeeTooLow.code, MEMPOOL_FULL, DUPLICATE_TX, COMMIT_TIMEOUT}
 _TX_OVERHEAD = 1024
+"""Bytes kept free in a settlement transaction for everything but the receipts."""
 MAX_TXS_PER_ROUND = 32
 """Settlement transactions broadcast per round before waiting for them: several per block, so
 settlement keeps up with far more receipts than fit one transaction."""
 COMMIT_POLL_S = 0.05
-"""Bytes kept free in a settlement transaction for everything but the receipts."""
 
 
-class Settler:
+class Settler(Part):
     def __init__(self, settings: CoordinatorSettings, store: CoordinatorStore, chain: ChainView, address: str,
-                 seed: bytes, *, publish: Callable[[str, dict[str, Any]], None],
-                 clock: Callable[[], float] = time.time) -> None:
-        self.settings = settings
-        self.store = store
-        self.chain = chain
-        self.address = address
-        self._seed = seed
-        self.publish = publish
-        self._clock = clock
+                 seed: bytes, *, publish: Publish, clock: Callable[[], float] = time.time) -> None:
+        super().__init__(settings, store, chain, address, seed, publish=publish, clock=clock)
         self.holder = f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
         self.leader = False
-
-    def now_ms(self) -> int:
-        return int(self._clock() * 1000)
 
     @property
     def lease_ms(self) -> int:
@@ -147,7 +137,7 @@ class Settler:
         """Broadcast ``batch`` (admitted to the node's mempool, not yet final); on a refusal, find
         the bad receipts by halving. True if it went out."""
         nonce = self.chain.pending_nonce(self.address)
-        tx = make_tx(self._seed, self.chain.chain_id, "job_receipt", nonce, self.chain.params.min_fee,
+        tx = make_tx(self.seed, self.chain.chain_id, "job_receipt", nonce, self.chain.params.min_fee,
                      {"receipts": [r.receipt for r in batch]})
         self.store.begin_settlement(tx.hash, "receipts", nonce, [r.receipt_id for r in batch], self.now_ms())
         try:
@@ -232,7 +222,7 @@ class Settler:
                                         now_ms=self.now_ms())
         for slash in self.store.pending_slashes():
             nonce = self.chain.pending_nonce(self.address)
-            tx = make_tx(self._seed, self.chain.chain_id, "slash", nonce, self.chain.params.min_fee,
+            tx = make_tx(self.seed, self.chain.chain_id, "slash", nonce, self.chain.params.min_fee,
                          {"evidence": slash.evidence})
             now = self.now_ms()
             try:

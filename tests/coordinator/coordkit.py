@@ -18,9 +18,15 @@ import sys
 import tempfile
 import threading
 import time
+import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
+from urllib.parse import quote
+
+import pytest
 
 from chain import crypto
 from chain.encoding import sha256
@@ -35,6 +41,8 @@ from daemons.coordinator.client import CoordinatorClient
 from daemons.coordinator.init import init_coordinator
 from daemons.node.client import NodeClient
 from daemons.node.init import init_node
+from storage.database import open_database
+from storage.errors import DatabaseUnavailable
 
 REPO = Path(__file__).resolve().parents[2]
 AITBC = Path(sys.executable).parent / "aitbc"
@@ -401,3 +409,46 @@ def wait_job(client: CoordinatorClient, job_id: str, status: str | tuple[str, ..
     wanted = (status,) if isinstance(status, str) else status
     return wait_for(lambda: (lambda j: j if j.status in wanted else None)(client.job(job_id)),
                     f"job {job_id} to be {'/'.join(wanted)}", timeout)
+
+
+@contextmanager
+def hosted(network: Network) -> Iterator[Network]:
+    """Hand out a network; when anything fails, print every daemon's log first; always clean up."""
+    try:
+        yield network
+    except BaseException:
+        print(network.logs())
+        raise
+    finally:
+        cleanup(network)
+
+
+def start_miner(net: Network, name: str, **kwargs: Any) -> ScriptedMiner:
+    """Bond the named account and run a scripted miner for it."""
+    account = net.accounts[name]
+    net.bond(account)
+    return ScriptedMiner(net, account, net.api_key("miner", account.address), **kwargs).start()
+
+
+@contextmanager
+def postgres_schema(scratch: Path) -> Iterator[str]:
+    """A fresh schema on the test server for one test: yields a URL whose connections use it,
+    and drops it afterwards.
+
+    Skips only when ``AITBC_TEST_POSTGRES_URL`` is unset. When it is set, an unreachable server
+    fails the test: a skip would let a run (CI's) pass without ever having tested PostgreSQL.
+    """
+    url = os.environ.get("AITBC_TEST_POSTGRES_URL", "").strip()
+    if not url:
+        pytest.skip("PostgreSQL not tested: set AITBC_TEST_POSTGRES_URL=postgresql://USER@HOST:PORT/DB")
+    try:
+        admin = open_database(url, scratch / "unused.db")
+    except DatabaseUnavailable as exc:
+        pytest.fail(f"AITBC_TEST_POSTGRES_URL is set but PostgreSQL is not reachable: {exc}")
+    schema = f"aitbc_coord_{uuid.uuid4().hex[:12]}"
+    admin.execute_sql(f'CREATE SCHEMA "{schema}"')
+    try:
+        yield url + ("&" if "?" in url else "?") + "options=" + quote(f"-c search_path={schema}")
+    finally:
+        admin.execute_sql(f'DROP SCHEMA "{schema}" CASCADE')
+        admin.close()

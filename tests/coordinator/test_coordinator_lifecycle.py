@@ -19,8 +19,8 @@ from chain.params import BPS, UNIT, ChainParams
 from chain.receipt_verify import verify_settled_receipt
 from daemons.common.errors import DaemonError
 from coordkit import (
-    MODEL, Network, ScriptedMiner, cleanup, hermetic_env, honest_output, make_network, run_cli, token_counts,
-    wait_for, wait_job,
+    MODEL, Network, ScriptedMiner, hermetic_env, honest_output, hosted, make_network, run_cli, start_miner,
+    token_counts, wait_for, wait_job,
 )
 
 PRICE_PER_1K = 100_000
@@ -29,23 +29,28 @@ PRICE_PER_1K = 100_000
 @pytest.fixture(scope="module")
 def net() -> Iterator[Network]:
     names = ["client", "client2", "client3", "client4", "m_main", "m_hold", "m_lost", "m_backup", "m_bad", "m_good",
-             "client5", "m_leave"]
-    network = make_network(names, params=ChainParams(block_time_ms=200), coordinator_via_cli=True)
-    try:
+             "client5", "m_leave", "client6", "m_receipt"]
+    with hosted(make_network(names, params=ChainParams(block_time_ms=200), coordinator_via_cli=True)) as network:
         network.start_node()
         network.start_coordinator()
         yield network
-    except BaseException:
-        print(network.logs())
-        raise
+
+
+@pytest.fixture(scope="module")
+def settled_job_id(net: Network) -> str:
+    """A job of its own (client, miner and model nobody else uses) carried to a receipt settled
+    on chain, for the tests that need one whatever else ran before them."""
+    client = net.accounts["client6"]
+    net.escrow(client, 10 * UNIT)
+    miner = start_miner(net, "m_receipt", model="receipt-1")
+    try:
+        with net.public(net.api_key("client", client.address)) as api:
+            job = api.submit("receipt-1", "evidence to tamper with", max_tokens=8, max_price=UNIT)
+            wait_for(lambda: api.job(job.job_id).settled_height, "the receipt to settle")
     finally:
-        cleanup(network)
-
-
-def start_miner(net: Network, name: str, **kwargs: Any) -> ScriptedMiner:
-    account = net.accounts[name]
-    net.bond(account)
-    return ScriptedMiner(net, account, net.api_key("miner", account.address), **kwargs).start()
+        miner.stop()
+    assert not miner.errors, miner.errors
+    return job.job_id
 
 
 def cli(net: Network, *args: str) -> Any:
@@ -103,16 +108,10 @@ def test_job_life_cycle_to_a_receipt_verified_from_chain_alone(net: Network) -> 
     assert not miner.errors, miner.errors
 
 
-def test_tampered_receipt_evidence_is_refused(net: Network) -> None:
+def test_tampered_receipt_evidence_is_refused(net: Network, settled_job_id: str) -> None:
     """Each link of the evidence matters: change one and verification names it."""
-    client = net.accounts["client"]
-    key = net.api_key("client", client.address)
-    with net.public(key) as api:
-        jobs = [j for j in api.jobs().jobs if j.settled_height]
-    if not jobs:
-        pytest.skip("needs the life-cycle test's settled receipt")
     with net.node() as node:
-        data = node.get_receipt(job_id=jobs[0].job_id)
+        data = node.get_receipt(job_id=settled_job_id)
     assert verify_settled_receipt(data).valid
 
     def broken(change: Any) -> set[str]:

@@ -15,28 +15,19 @@ from chain.params import BPS, UNIT, ChainParams
 from chain.receipt import MinerProof
 from chain.verdict import SignedVerdict, VerdictBody, evidence_problem, sign_verdict, verdict_about
 from daemons.common.errors import DaemonError
-from coordkit import MINER_BOND, Network, ScriptedMiner, cleanup, honest_output, make_network, wait_for, wait_job
+from coordkit import (
+    MINER_BOND, Network, honest_output, hosted, make_network, start_miner, wait_for, wait_job,
+)
 
 
 @pytest.fixture(scope="module")
 def net() -> Iterator[Network]:
-    network = make_network(["client", "honest_a", "honest_b", "cheater", "honest_c", "cheater2", "verifier2"])
-    try:
+    with hosted(make_network(["client", "honest_a", "honest_b", "cheater", "honest_c", "cheater2",
+                              "verifier2"])) as network:
         network.start_node()
         network.start_coordinator(env={"AITBC_RECHECK_RATE": "1"})
         network.escrow(network.accounts["client"], 20 * UNIT)
         yield network
-    except BaseException:
-        print(network.logs())
-        raise
-    finally:
-        cleanup(network)
-
-
-def start_miner(net: Network, name: str, **kwargs: Any) -> ScriptedMiner:
-    account = net.accounts[name]
-    net.bond(account)
-    return ScriptedMiner(net, account, net.api_key("miner", account.address), **kwargs).start()
 
 
 def test_an_honest_result_passes_a_recheck_by_another_miner(net: Network) -> None:

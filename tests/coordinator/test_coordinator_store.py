@@ -8,18 +8,17 @@ re-queued and never given back to the miner that lost it, one settler at a time.
 
 from __future__ import annotations
 
-import os
 import threading
 import uuid
 from collections.abc import Callable, Iterator
+from contextlib import nullcontext
 from pathlib import Path
-from urllib.parse import quote
 
 import peewee
 import pytest
 
-from daemons.coordinator.market import rank
-from storage.coordinator_store import Conflict, CoordinatorStore, InsufficientEscrow
+from coordkit import postgres_schema
+from daemons.coordinator.store import Conflict, CoordinatorStore, InsufficientEscrow
 from storage.database import open_database
 
 MODEL = "m1"
@@ -31,37 +30,16 @@ Opener = Callable[[], CoordinatorStore]
 def opener(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Opener]:
     """Opens the same (initially empty) database as often as asked, like several processes."""
     stores: list[CoordinatorStore] = []
-    if request.param == "sqlite":
-        def open_sqlite() -> CoordinatorStore:
-            stores.append(CoordinatorStore(open_database(None, tmp_path / "coordinator.db")))
+    with nullcontext(None) if request.param == "sqlite" else postgres_schema(tmp_path) as url:
+        def open_store() -> CoordinatorStore:
+            stores.append(CoordinatorStore(open_database(url, tmp_path / "coordinator.db")))
             return stores[-1]
 
-        yield open_sqlite
-        for store in stores:
-            store.close()
-        return
-    url = os.environ.get("AITBC_TEST_POSTGRES_URL", "").strip()
-    if not url:
-        pytest.skip("PostgreSQL not tested: set AITBC_TEST_POSTGRES_URL=postgresql://USER@HOST:PORT/DB")
-    try:
-        admin = open_database(url, tmp_path / "unused.db")
-    except Exception as exc:  # noqa: BLE001 - any failure to reach the server is a skip with its reason
-        pytest.skip(f"PostgreSQL not reachable: {exc}")
-    schema = f"aitbc_coord_{uuid.uuid4().hex[:12]}"
-    admin.execute_sql(f'CREATE SCHEMA "{schema}"')
-    scoped = url + ("&" if "?" in url else "?") + "options=" + quote(f"-c search_path={schema}")
-
-    def open_pg() -> CoordinatorStore:
-        stores.append(CoordinatorStore(open_database(scoped, tmp_path / "unused.db")))
-        return stores[-1]
-
-    try:
-        yield open_pg
-    finally:
-        for store in stores:
-            store.close()
-        admin.execute_sql(f'DROP SCHEMA "{schema}" CASCADE')
-        admin.close()
+        try:
+            yield open_store
+        finally:
+            for store in stores:
+                store.close()
 
 
 def addr(n: int) -> str:
@@ -84,7 +62,7 @@ def miner(store: CoordinatorStore, n: int, now: int, *, capacity: int = 1, price
 
 
 def assign(store: CoordinatorStore, now: int) -> list[tuple[str, str, str]]:
-    done = store.assign(now_ms=now, live_since_ms=now - 10_000, min_bond=100, deadline_ms=now + 60_000, rank=rank)
+    done = store.assign(now_ms=now, live_since_ms=now - 10_000, min_bond=100, deadline_ms=now + 60_000)
     return [(a.kind, a.job_id, a.miner) for a in done]
 
 

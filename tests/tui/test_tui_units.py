@@ -92,9 +92,13 @@ def test_account_from_rpc() -> None:
 
 def test_coordinator_model_keeps_jobs_newest_first() -> None:
     model = CoordinatorModel()
+    def job(i: int, status: str) -> JobRow:
+        return JobRow(job_id=f"j{i}", client="c", model="m", prompt="p", params={}, max_price=1, status=status,
+                      created_ms=i, updated_ms=i)
+
     for i in range(3):
-        model.put_job(JobRow(job_id=f"j{i}", client="c", model="m", status="queued", created_ms=i))
-    previous = model.put_job(JobRow(job_id="j1", client="c", model="m", status="completed", created_ms=1))
+        model.put_job(job(i, "queued"))
+    previous = model.put_job(job(1, "completed"))
     assert previous is not None and previous.status == "queued"
     assert [j.job_id for j in model.jobs] == ["j2", "j1", "j0"] and model.job("j1").status == "completed"
 
