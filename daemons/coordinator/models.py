@@ -339,6 +339,31 @@ class MinerList(BaseModel):
     miners: list[MinerInfo]
 
 
+class PublicMiner(BaseModel):
+    """What anyone may know about a live miner (``GET /v1/miners``): no GPU details, no telemetry."""
+
+    model_config = _ANSWER
+
+    address: str
+    models: list[str]
+    price_per_1k_tokens: int
+    capacity: int
+    active: int
+    bond: int
+    bonded: bool
+    completed: int
+    failed: int
+    reputation: int
+
+
+class PublicMinerList(BaseModel):
+    model_config = _ANSWER
+
+    miners: list[PublicMiner]
+    queued_jobs: dict[str, int]
+    """Jobs waiting for a miner, by model: the market's queue depth."""
+
+
 class CoordinatorStatus(BaseModel):
     model_config = _ANSWER
 
