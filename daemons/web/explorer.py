@@ -9,6 +9,7 @@ page is simply as fresh as its last load.
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from typing import Any
 
 from fastapi import FastAPI, Query, Request
@@ -21,6 +22,9 @@ from daemons.web.sources import (
 )
 
 JOB_ID = re.compile(r"[A-Za-z0-9_.:-]{1,128}")
+MAX_TXS_CALL = 1000
+"""The node's largest ``get_address_txs`` page: the most transactions of one account in one block
+that the account page can show together."""
 UPTIME_WINDOW = 20
 """Recent blocks whose commits the validator page reads to show who signed them."""
 
@@ -37,12 +41,14 @@ def tx_rows(block: dict[str, Any]) -> list[dict[str, Any]]:
              "fee": tx["fee"], "payload": tx["payload"]} for i, tx in enumerate(block["txs"])]
 
 
-def history_page(rows: list[dict[str, Any]], limit: int) -> tuple[list[dict[str, Any]], int | None]:
+def history_page(rows: list[dict[str, Any]], limit: int,
+                 whole_block: Callable[[int], list[dict[str, Any]]]) -> tuple[list[dict[str, Any]], int | None]:
     """An account's transactions for one page and the ``before`` height of the next.
 
     The node pages by height, so a page that ends inside a block would lose that block's other
-    transactions; a full page therefore gives its last block back to the next page (unless the
-    page is that one block alone).
+    transactions: a full page gives its last block back to the next page, and a page that is
+    one block alone is completed with ``whole_block(height)`` (that block's transactions of the
+    account, however many there are), then the next page starts below it.
     """
     if len(rows) < limit:
         return rows, None
@@ -50,7 +56,7 @@ def history_page(rows: list[dict[str, Any]], limit: int) -> tuple[list[dict[str,
     kept = [r for r in rows if r["height"] != last]
     if kept:
         return kept, last + 1
-    return rows, last
+    return whole_block(last), last
 
 
 def build_explorer(settings: ExplorerSettings, chain: Chain) -> FastAPI:
@@ -99,7 +105,8 @@ def build_explorer(settings: ExplorerSettings, chain: Chain) -> FastAPI:
                 before: int | None = Query(None, ge=1, le=MAX_HEIGHT)) -> Response:
         data = chain.account(check_address(address))
         rows = chain.address_txs(address, size, before)
-        page, older = history_page(rows, size)
+        page, older = history_page(rows, size, lambda height: [
+            r for r in chain.address_txs(address, MAX_TXS_CALL, height + 1) if r["height"] == height])
         txs = [{"hash": r["hash"], "height": r["height"], "index": r["index"], "type": r["tx"]["type"],
                 "sender": r["tx"]["sender"], "fee": r["tx"]["fee"], "payload": r["tx"]["payload"]} for r in page]
         return render(request, "explorer/account.html", account=data, txs=txs, older=older, before=before)

@@ -29,4 +29,4 @@ def clean_env(monkeypatch: pytest.MonkeyPatch) -> None:
 
 @pytest.fixture(scope="module")
 def market() -> Iterator[Market]:
-    yield from start_market([])
+    yield from start_market(["payer"])

@@ -88,12 +88,48 @@ def test_account_page_pages_its_transactions(market: Market, explorer: TestClien
     page(explorer, f"/account/{UNKNOWN_ADDRESS}", 200, "No transactions")
 
 
+def test_account_pages_cover_every_transaction_once(market: Market) -> None:
+    """60 transfers, several per block, read back 7 at a time through the "Older" links."""
+    import re
+
+    from chain.tx import make_tx
+    from coordkit import FEE
+
+    payer = market.net.accounts["payer"]
+    with market.net.node() as node:
+        nonce = node.get_account(payer.address)["pending_nonce"]
+        txs = [make_tx(payer.seed, market.net.chain_id, "transfer", nonce + i, FEE, {"to": UNKNOWN_ADDRESS, "amount": 1})
+               for i in range(60)]
+        node.broadcast_txs(txs)
+        wait_for(lambda: all(node.get_tx(t.hash)["status"] == "committed" for t in txs[-1:]), "the transfers")
+        heights = {node.get_tx(t.hash)["height"] for t in txs}
+    small = sites_for(market, page_size=7)
+    try:
+        client = TestClient(small.explorer_app)
+        seen: list[str] = []
+        path: str | None = f"/account/{payer.address}"
+        while path is not None:
+            text = page(client, path, 200)
+            table = text.split('id="account-txs"', 1)[1].split("</table>", 1)[0] if 'id="account-txs"' in text else ""
+            seen += re.findall(r'href="/tx/([0-9a-f]{64})"', table)
+            older = re.search(r'href="(/account/0x[0-9a-f]{40}\?before=\d+)" rel="next"', text)
+            path = older.group(1) if older else None
+        assert sorted(seen) == sorted({t.hash for t in txs}) and len(seen) == len(set(seen))
+        assert len(heights) < 60  # several transfers shared a block, so pages had to respect blocks
+    finally:
+        small.chain.close()
+        small.market.close()
+
+
 def test_history_page_never_splits_a_block() -> None:
+    def never(height: int) -> list[dict[str, int]]:
+        raise AssertionError("only a page that is one block alone needs the whole block")
+
     rows = [{"height": h} for h in (9, 9, 8, 7, 7)]
-    assert history_page(rows, 5) == ([{"height": 9}, {"height": 9}, {"height": 8}], 8)
-    assert history_page(rows[:3], 5) == (rows[:3], None)
-    same = [{"height": 4}] * 3
-    assert history_page(same, 3) == (same, 4)
+    assert history_page(rows, 5, never) == ([{"height": 9}, {"height": 9}, {"height": 8}], 8)
+    assert history_page(rows[:3], 5, never) == (rows[:3], None)
+    whole = [{"height": 4, "i": i} for i in range(8)]
+    assert history_page(whole[:3], 3, lambda h: whole if h == 4 else []) == (whole, 4)
 
 
 def test_validator_page(market: Market, explorer: TestClient) -> None:
