@@ -27,6 +27,14 @@ HERE = Path(__file__).resolve().parent
 VERSION = "0.1.0"
 UNIT = 10**6
 templates = Jinja2Templates(directory=str(HERE / "templates"))
+SECURITY_HEADERS = {
+    # Only our own stylesheet and scripts, no inline code, no framing: data from the chain (memo
+    # fields, prompts, outputs) is escaped by the templates, and this is the second fence.
+    "Content-Security-Policy": "default-src 'self'; img-src 'self' data:; object-src 'none'; base-uri 'none'; "
+                               "form-action 'self'; frame-ancestors 'none'",
+    "X-Content-Type-Options": "nosniff",
+    "Referrer-Policy": "no-referrer",
+}
 
 
 def amount(units: int | None) -> str:
@@ -94,6 +102,14 @@ def build_site(site: str, settings: ExplorerSettings) -> FastAPI:
     async def bad_input(request: Request, exc: Exception) -> Response:
         assert isinstance(exc, RequestValidationError)
         return error_page(request, 400, "Bad request", validation_message(exc.errors()))
+
+    @app.middleware("http")
+    async def security_headers(request: Request, call_next: Any) -> Response:
+        response: Response = await call_next(request)
+        response.headers.update(SECURITY_HEADERS)
+        if site == "market":  # job pages show a visitor's prompt and output: never keep them in a cache
+            response.headers["Cache-Control"] = "no-store"
+        return response
 
     app.add_exception_handler(PageError, page_error)
     app.add_exception_handler(HTTPException, http_error)

@@ -240,6 +240,24 @@ def test_submit_and_follow_a_job(market: Market, shop: TestClient) -> None:
     assert status == 200 and "follow me to my receipt" in text and "/receipt/" in text
 
 
+def test_pages_escape_what_visitors_write_and_forbid_inline_scripts(market: Market, shop: TestClient,
+                                                                    explorer: TestClient) -> None:
+    prompt = "<script>alert('x')</script> & <b>bold</b>"
+    status, text, location = form(shop, "/jobs", {"api_key": market.api_key, "model": MODEL, "prompt": prompt})
+    assert status == 303 and location is not None
+    response = shop.get(location, headers={"X-Api-Key": market.api_key})
+    assert response.status_code == 200
+    assert "&lt;script&gt;alert(&#39;x&#39;)&lt;/script&gt; &amp; &lt;b&gt;bold&lt;/b&gt;" in response.text
+    assert "<script>alert" not in response.text
+    assert response.headers["cache-control"] == "no-store"
+    for client in (shop, explorer):
+        headers = client.get("/").headers
+        assert "script-src" not in headers["content-security-policy"]  # default-src 'self': no inline code
+        assert "default-src 'self'" in headers["content-security-policy"]
+        assert headers["x-content-type-options"] == "nosniff"
+    assert explorer.get("/search?q=%3Cscript%3E").text.count("<script") == 0
+
+
 @pytest.mark.parametrize(("data", "status", "needle"), [
     ({"model": MODEL, "prompt": "hi"}, 401, "API key needed"),
     ({"api_key": "not-a-real-key-000000", "model": MODEL, "prompt": "hi"}, 401, "API key refused"),
