@@ -40,6 +40,7 @@ _GROUPS: tuple[tuple[str, str], ...] = (
     ("stake", "aitbc_tui.cli.stake"),
     ("coordinator", "aitbc_tui.cli.coordinator"),
     ("miner", "aitbc_tui.cli.miner"),
+    ("explorer", "aitbc_tui.cli.explorer"),
     ("rig", "aitbc_tui.cli.rig"),
 )
 """Sub-command groups: each module has a typer ``app``. Daemons also get ``install-service``."""

@@ -35,15 +35,18 @@ def up(
     ws_port: int = typer.Option(26658, help="Node WebSocket port."),
     coordinator_port: int = typer.Option(18000, help="Coordinator REST port."),
     miner_port: int = typer.Option(18001, help="Miner /health and /metrics port."),
+    explorer_port: int = typer.Option(3000, help="Explorer web port."),
+    market_port: int = typer.Option(5173, help="Marketplace web port."),
     as_json: bool = JSON_OPTION,
 ) -> None:
-    """Create (on an empty home) and start node, wallet, coordinator and miner; Ctrl-C stops all."""
+    """Create (on an empty home) and start node, wallet, coordinator, miner and the web daemon; Ctrl-C stops all."""
     from daemons.ops.devnet import DevnetError, Ports, bring_up
     from daemons.ops.supervisor import Supervisor, SupervisorError
 
     resolved = resolve_home(home)
     supervisor = Supervisor(resolved, detach=detach, progress=_progress)
-    ports = Ports(rpc=rpc_port, ws=ws_port, coordinator=coordinator_port, miner=miner_port)
+    ports = Ports(rpc=rpc_port, ws=ws_port, coordinator=coordinator_port, miner=miner_port, explorer=explorer_port,
+                  market=market_port)
 
     def _interrupt(signum: int, frame: Any) -> None:
         raise KeyboardInterrupt
@@ -96,7 +99,7 @@ def _render_summary(s: dict[str, Any]) -> str:
 
 
 def down(home: Optional[Path] = HOME_OPTION, as_json: bool = JSON_OPTION) -> None:
-    """Stop every daemon of this home (miner, coordinator, wallet, then the node(s))."""
+    """Stop every daemon of this home (web, miner, coordinator, wallet, then the node(s))."""
     from daemons.ops.devnet import stop_order
     from daemons.ops.supervisor import stop_service
 

@@ -105,6 +105,11 @@ def build_app(runtime: CoordinatorRuntime) -> FastAPI:
 
     miners = APIRouter(prefix="/v1/miners", tags=["miner"])
 
+    @miners.get("", response_model=m.PublicMinerList, tags=["public"])
+    def public_miners() -> m.PublicMinerList:
+        """Live miners with their public facts, and the queue by model; no key needed."""
+        return core().public_miners()
+
     @miners.post("/register", response_model=m.RegisterReply)
     def register(body: m.MinerRegistration, who: Principal = as_miner) -> m.RegisterReply:
         return core().register(who.address, body)

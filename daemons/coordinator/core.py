@@ -13,6 +13,7 @@ import random
 import threading
 import time
 import uuid
+from collections import Counter
 from collections.abc import Callable, Sequence
 from typing import Any, TypeVar
 
@@ -36,6 +37,8 @@ log = logging.getLogger("aitbc.coordinator")
 R = TypeVar("R", JobRecord, ReceiptRecord)
 VERIFY_SUFFIX = ":verify"
 _TOUCH_EVERY_MS = 1000
+QUEUE_SCAN = 1000
+"""Most queued jobs counted for the public queue depth (a deeper queue shows as this many)."""
 
 
 def receipt_view(receipt: ReceiptRecord) -> m.ReceiptInfo:
@@ -458,6 +461,16 @@ class CoordinatorCore(Part):
     def miners(self) -> m.MinerList:
         now = self.now_ms()
         return m.MinerList(miners=[self.miner_info(mi, now) for mi in self.store.list_miners()])
+
+    def public_miners(self) -> m.PublicMinerList:
+        """The live miners' public facts (the Marketplace, ``curl .../v1/miners``)."""
+        now = self.now_ms()
+        live = [self.miner_info(mi, now) for mi in self.store.list_miners() if mi.last_seen_ms >= self.live_since(now)]
+        return m.PublicMinerList(
+            miners=[m.PublicMiner(address=mi.address, models=sorted(mi.models), price_per_1k_tokens=mi.price_per_1k_tokens,
+                                  capacity=mi.capacity, active=mi.active, bond=mi.bond, bonded=mi.bonded,
+                                  completed=mi.completed, failed=mi.failed, reputation=mi.reputation) for mi in live],
+            queued_jobs=dict(Counter(job.model for job in self.store.list_jobs(None, "queued", QUEUE_SCAN))))
 
     # -- events ----------------------------------------------------------------------------------------
 

@@ -369,6 +369,27 @@ class MinerList(Answer):
     miners: list[MinerInfo]
 
 
+class PublicMiner(Answer):
+    """What anyone may know about a live miner (``GET /v1/miners``): no GPU details, no telemetry."""
+
+    address: str
+    models: list[str]
+    price_per_1k_tokens: int
+    capacity: int
+    active: int
+    bond: int
+    bonded: bool
+    completed: int
+    failed: int
+    reputation: int
+
+
+class PublicMinerList(Answer):
+    miners: list[PublicMiner]
+    queued_jobs: dict[str, int]
+    """Jobs waiting for a miner, by model: the market's queue depth."""
+
+
 class CoordinatorStatus(Answer):
     chain_id: str
     coordinator_address: str

@@ -14,7 +14,7 @@ that is a process boundary, not an import.
 
 from __future__ import annotations
 
-SERVICES: tuple[str, ...] = ("node", "wallet", "coordinator", "miner")
+SERVICES: tuple[str, ...] = ("node", "wallet", "coordinator", "miner", "explorer")
 """Every daemon of an installation, in start order; stop order is the reverse (the node outlives
 everyone who talks to it)."""
 

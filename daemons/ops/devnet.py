@@ -44,6 +44,8 @@ class Ports:
     ws: int = 26658
     coordinator: int = 18000
     miner: int = 18001
+    explorer: int = 3000
+    market: int = 5173
 
 
 def validator_homes(home: Home) -> list[Home]:
@@ -99,6 +101,8 @@ def create_devnet(home: Home, ports: Ports, block_time: float, validators: int) 
         validator_addresses = [r.validator_address for r in results]
     update_config(home, "coordinator", {"api_port": ports.coordinator})
     update_config(home, "mining", {"api_port": ports.miner})
+    update_config(home, "explorer", {"api_port": ports.explorer, "market_port": ports.market,
+                                     "coordinator_url": f"http://127.0.0.1:{ports.coordinator}"})
     record = {"client": client, "client_wallet": CLIENT_WALLET, "coordinator": coordinator, "miner": miner,
               "validators": validator_addresses}
     (home.root / DEVNET_FILE).write_text(json.dumps(record, indent=2) + "\n", encoding="utf-8")
@@ -155,6 +159,7 @@ def bring_up(home: Home, supervisor: Supervisor, *, ports: Ports, block_time: fl
     _api_keys(home, record)
     _escrow(home, record, supervisor.progress)
     supervisor.start(ServiceSpec("miner", ready_timeout_s=300))
+    supervisor.start(ServiceSpec("explorer"))
 
     from daemons.node.client import NodeClient
 
@@ -168,6 +173,7 @@ def bring_up(home: Home, supervisor: Supervisor, *, ports: Ports, block_time: fl
             "wallet": f"socket {home.socket('wallet')}",
             "coordinator": f"REST {_port_url(home, 'coordinator')}/v1  (docs {_port_url(home, 'coordinator')}/docs)",
             "miner": f"health {_port_url(home, 'miner')}/health  metrics {_port_url(home, 'miner')}/metrics",
+            "explorer": f"Explorer {_port_url(home, 'explorer')}/  Marketplace {_market_url(home)}/",
         },
         "accounts": {"client": record["client"], "coordinator": record["coordinator"], "miner": record["miner"]},
         "client_api_key_file": str(home.keys_dir / "client.apikey"),
@@ -200,6 +206,10 @@ def _port_url(home: Home, service: str) -> str:
         from daemons.coordinator.settings import CoordinatorSettings
 
         settings = load_settings(CoordinatorSettings, home)
+    elif service == "explorer":
+        from daemons.web.settings import ExplorerSettings
+
+        settings = load_settings(ExplorerSettings, home)
     else:
         from daemons.miner.settings import load_miner_settings
 
@@ -207,9 +217,17 @@ def _port_url(home: Home, service: str) -> str:
     return f"http://{settings.api_host}:{settings.api_port}"
 
 
+def _market_url(home: Home) -> str:
+    from daemons.common.settings import load_settings
+    from daemons.web.settings import ExplorerSettings
+
+    settings = load_settings(ExplorerSettings, home)
+    return f"http://{settings.api_host}:{settings.market_port}"
+
+
 def stop_order(home: Home) -> list[tuple[str, Home]]:
     """(service, home) pairs for ``aitbc down``: users of the chain first, validators last."""
-    pairs = [("miner", home), ("coordinator", home), ("wallet", home), ("node", home)]
+    pairs = [("explorer", home), ("miner", home), ("coordinator", home), ("wallet", home), ("node", home)]
     return pairs + [("node", extra) for extra in validator_homes(home)]
 
 

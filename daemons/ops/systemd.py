@@ -1,6 +1,6 @@
-"""systemd units for the four daemons: render the templates in ``configs/systemd`` and install them.
+"""systemd units for the daemons (``SERVICES``): render the templates in ``configs/systemd`` and install them.
 
-One implementation serves ``aitbc node|coordinator|miner|wallet install-service``. Rendering is
+One implementation serves ``aitbc node|coordinator|miner|wallet|explorer install-service``. Rendering is
 pure (tested with ``systemd-analyze verify``); installing writes to /etc/systemd/system, creates
 the service user and runs ``systemctl``, so it needs root.
 """

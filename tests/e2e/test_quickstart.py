@@ -66,7 +66,8 @@ class Network:
     def up_args(self) -> list[str]:
         return ["up", "--home", str(self.home.root), "--detach",
                 "--rpc-port", str(self.ports["rpc"]), "--ws-port", str(self.ports["ws"]),
-                "--coordinator-port", str(self.ports["coordinator"]), "--miner-port", str(self.ports["miner"])]
+                "--coordinator-port", str(self.ports["coordinator"]), "--miner-port", str(self.ports["miner"]),
+                "--explorer-port", str(self.ports["explorer"]), "--market-port", str(self.ports["market"])]
 
     def node(self) -> NodeClient:
         return NodeClient.for_home(self.home)
@@ -87,8 +88,9 @@ def _stop_leftovers(home: Home) -> None:
 @pytest.fixture(scope="module")
 def network(tmp_path_factory: pytest.TempPathFactory) -> Any:
     home = Home.resolve(tmp_path_factory.mktemp("quickstart") / "home")
-    rpc, ws, coordinator, miner = free_ports(4)
-    net = Network(home, {"rpc": rpc, "ws": ws, "coordinator": coordinator, "miner": miner}, {}, {})
+    rpc, ws, coordinator, miner, explorer, market = free_ports(6)
+    net = Network(home, {"rpc": rpc, "ws": ws, "coordinator": coordinator, "miner": miner, "explorer": explorer,
+                         "market": market}, {}, {})
     try:
         net.summary = aitbc_json(*net.up_args(), timeout=900)
         net.roles = json.loads((home.root / "devnet.json").read_text(encoding="utf-8"))
@@ -312,6 +314,11 @@ def test_up_creates_the_network_and_status_shows_every_daemon_healthy(network: N
     for service in SERVICES:
         assert f"{service}" in human
     assert human.count("healthy") == len(SERVICES)
+    # The web daemon serves both sites on the ports `up` was given.
+    explorer = httpx.get(f"http://127.0.0.1:{network.ports['explorer']}/", timeout=30)
+    assert explorer.status_code == 200 and summary["chain_id"] in explorer.text
+    market = httpx.get(f"http://127.0.0.1:{network.ports['market']}/", timeout=30)
+    assert market.status_code == 200 and "Models served now" in market.text
 
 
 def test_cli_job_answers_with_the_real_model(jobs: Jobs, network: Network) -> None:

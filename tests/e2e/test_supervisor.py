@@ -194,9 +194,9 @@ def test_stop_order_stops_users_of_the_chain_before_the_nodes(home: Home) -> Non
     extras = validator_homes(home)
     assert [h.root.name for h in extras] == ["node-1", "node-2"]
     order = [(service, h.root.name) for service, h in stop_order(home)]
-    assert order == [("miner", "home"), ("coordinator", "home"), ("wallet", "home"), ("node", "home"),
-                     ("node", "node-1"), ("node", "node-2")]
-    assert [s for s, _ in stop_order(home)[:4]] == list(reversed(SERVICES))
+    assert order == [("explorer", "home"), ("miner", "home"), ("coordinator", "home"), ("wallet", "home"),
+                     ("node", "home"), ("node", "node-1"), ("node", "node-2")]
+    assert [s for s, _ in stop_order(home)[:5]] == list(reversed(SERVICES))
 
 
 # -- the CLI --------------------------------------------------------------------------------------------

@@ -1,0 +1,35 @@
+"""``aitbc explorer``: the web daemon serving the Explorer (port 3000) and the Marketplace (5173)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Optional
+
+import typer
+
+from aitbc_tui.cli.common import HOME_OPTION, handle_errors, resolve_home
+
+app = typer.Typer(name="explorer", help="The Explorer and Marketplace web daemon (read-only, holds no key).",
+                  no_args_is_help=True, add_completion=False, pretty_exceptions_enable=False)
+
+
+@app.command("start")
+def start(
+    home: Optional[Path] = HOME_OPTION,
+    config: Optional[Path] = typer.Option(None, "--config", dir_okay=False, help="Config file instead of HOME/config.toml."),
+    host: Optional[str] = typer.Option(None, "--host", help="Host both sites listen on (default 127.0.0.1)."),
+    port: Optional[int] = typer.Option(None, "--port", help="Explorer port (default 3000)."),
+    market_port: Optional[int] = typer.Option(None, "--market-port", help="Marketplace port (default 5173)."),
+    node: Optional[str] = typer.Option(None, "--node", help="Node RPC URL (default: the node's socket in HOME)."),
+    coordinator: Optional[str] = typer.Option(None, "--coordinator", help="Coordinator public URL (default http://127.0.0.1:18000)."),
+) -> None:
+    """Run the web daemon in the foreground until SIGTERM or Ctrl-C."""
+    from daemons.common.settings import load_settings
+    from daemons.web.daemon import main
+    from daemons.web.settings import ExplorerSettings
+
+    with handle_errors():
+        settings = load_settings(ExplorerSettings, resolve_home(home), config, api_host=host, api_port=port,
+                                 market_port=market_port, node_url=node, coordinator_url=coordinator)
+        code = main(settings)
+    raise typer.Exit(code)
