@@ -18,7 +18,7 @@ from chain.encoding import canonical_json, sha256
 from chain.errors import EncodingError, InvalidPayload, InvalidSignature, InvalidTransaction, TxTooLarge, WrongChainId
 from chain.params import ChainParams
 from chain.receipt import MinerProof, Receipt
-from chain.types import Address, Amount, Bps, ChainId, Hash, JobId, NonNegAmount, Nonce, PubKey, Signature
+from chain.types import Address, Amount, Bps, ChainId, NonNegAmount, Nonce, PubKey, Signature
 from chain.verdict import SignedVerdict
 from chain.vote import Vote
 
