@@ -2,98 +2,58 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-from typing import Optional
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-from aitbc_tui.cli.common import HOME_OPTION, JSON_OPTION, emit, format_ait, handle_errors
-from aitbc_tui.cli.wallet import (
-    FEE_OPTION,
-    PASSWORD_FILE_OPTION,
-    WAIT_OPTION,
-    WALLET_OPTION,
-    amount_arg,
-    client,
-    fee_arg,
-    mode,
-    show_tx,
-    with_password,
-)
+from aitbc_tui.cli.common import emit, format_ait, handle_errors
+from aitbc_tui.cli.options import AmountArg, FeeOpt, HomeOpt, JsonOpt, PasswordFileOpt, WaitOpt, WalletOpt
+from aitbc_tui.cli.signing import address_arg, amount_arg, client, sign_and_show
+
+if TYPE_CHECKING:
+    from daemons.wallet.client import WalletClient
+    from daemons.wallet.models import TxResult
 
 app = typer.Typer(name="stake", help="Staking: delegate to validators, unbond, rewards (signed by the wallet daemon).",
                   no_args_is_help=True, add_completion=False, pretty_exceptions_enable=False)
 
-VALIDATOR_ARG = typer.Argument(..., help="Validator address.")
-AMOUNT_ARG = typer.Argument(..., help="Amount in AIT (up to 6 decimals), or units with a 'u' suffix.")
+ValidatorArg = Annotated[str, typer.Argument(help="Validator address.")]
 
 
-def _validator(address: str) -> str:
-    from chain.crypto import validate_address
+def _add_bonding_command(name: str, pick: Callable[[WalletClient], Callable[..., TxResult]], doc: str) -> None:
+    """``delegate`` and ``unbond`` differ only in the transaction they sign."""
 
-    with handle_errors():
-        return validate_address(address)
-
-
-@app.command("delegate")
-def delegate(
-    validator: str = VALIDATOR_ARG,
-    amount: str = AMOUNT_ARG,
-    wallet_ref: Optional[str] = WALLET_OPTION,
-    fee: Optional[str] = FEE_OPTION,
-    wait: bool = WAIT_OPTION,
-    password_file: Optional[Path] = PASSWORD_FILE_OPTION,
-    home: Optional[Path] = HOME_OPTION,
-    as_json: bool = JSON_OPTION,
-) -> None:
-    """Stake AIT with a validator (adds to its voting power; earns a share of block rewards)."""
-    address, units, fee_units = _validator(validator), amount_arg(amount), fee_arg(fee)
-    with handle_errors(), client(home) as wallet:
-        result = with_password(password_file, lambda pw: wallet.delegate(
-            address, units, wallet=wallet_ref, fee=fee_units, mode=mode(wait), password=pw))
-    show_tx(result, as_json)
+    @app.command(name, help=doc)
+    def command(
+        validator: ValidatorArg, amount: AmountArg,
+        wallet_ref: WalletOpt = None, fee: FeeOpt = None, wait: WaitOpt = False,
+        password_file: PasswordFileOpt = None, home: HomeOpt = None, as_json: JsonOpt = False,
+    ) -> None:
+        address = address_arg(validator)
+        sign_and_show(pick, address, amount_arg(amount), wallet_ref=wallet_ref, fee=fee, wait=wait,
+                      password_file=password_file, home=home, as_json=as_json)
 
 
-@app.command("unbond")
-def unbond(
-    validator: str = VALIDATOR_ARG,
-    amount: str = AMOUNT_ARG,
-    wallet_ref: Optional[str] = WALLET_OPTION,
-    fee: Optional[str] = FEE_OPTION,
-    wait: bool = WAIT_OPTION,
-    password_file: Optional[Path] = PASSWORD_FILE_OPTION,
-    home: Optional[Path] = HOME_OPTION,
-    as_json: bool = JSON_OPTION,
-) -> None:
-    """Unstake from a validator; the funds return after the chain's unbonding period."""
-    address, units, fee_units = _validator(validator), amount_arg(amount), fee_arg(fee)
-    with handle_errors(), client(home) as wallet:
-        result = with_password(password_file, lambda pw: wallet.unbond(
-            address, units, wallet=wallet_ref, fee=fee_units, mode=mode(wait), password=pw))
-    show_tx(result, as_json)
+_add_bonding_command("delegate", lambda w: w.delegate,
+                     "Stake AIT with a validator (adds to its voting power; earns a share of block rewards).")
+_add_bonding_command("unbond", lambda w: w.unbond,
+                     "Unstake from a validator; the funds return after the chain's unbonding period.")
 
 
 @app.command("claim")
 def claim(
-    validator: str = VALIDATOR_ARG,
-    wallet_ref: Optional[str] = WALLET_OPTION,
-    fee: Optional[str] = FEE_OPTION,
-    wait: bool = WAIT_OPTION,
-    password_file: Optional[Path] = PASSWORD_FILE_OPTION,
-    home: Optional[Path] = HOME_OPTION,
-    as_json: bool = JSON_OPTION,
+    validator: ValidatorArg,
+    wallet_ref: WalletOpt = None, fee: FeeOpt = None, wait: WaitOpt = False,
+    password_file: PasswordFileOpt = None, home: HomeOpt = None, as_json: JsonOpt = False,
 ) -> None:
     """Move the rewards earned with a validator into the wallet's balance."""
-    address, fee_units = _validator(validator), fee_arg(fee)
-    with handle_errors(), client(home) as wallet:
-        result = with_password(password_file, lambda pw: wallet.claim_rewards(
-            address, wallet=wallet_ref, fee=fee_units, mode=mode(wait), password=pw))
-    show_tx(result, as_json)
+    sign_and_show(lambda w: w.claim_rewards, address_arg(validator), wallet_ref=wallet_ref, fee=fee, wait=wait,
+                  password_file=password_file, home=home, as_json=as_json)
 
 
 @app.command("rewards")
-def rewards(wallet_ref: Optional[str] = WALLET_OPTION, home: Optional[Path] = HOME_OPTION,
-            as_json: bool = JSON_OPTION) -> None:
+def rewards(wallet_ref: WalletOpt = None, home: HomeOpt = None, as_json: JsonOpt = False) -> None:
     """Stakes and unclaimed rewards per validator, and funds still unbonding."""
     with handle_errors(), client(home) as wallet:
         data = wallet.rewards(wallet_ref)
@@ -109,7 +69,7 @@ def rewards(wallet_ref: Optional[str] = WALLET_OPTION, home: Optional[Path] = HO
 
 
 @app.command("validators")
-def validators(home: Optional[Path] = HOME_OPTION, as_json: bool = JSON_OPTION) -> None:
+def validators(home: HomeOpt = None, as_json: JsonOpt = False) -> None:
     """The chain's validators with their power and commission."""
     with handle_errors(), client(home) as wallet:
         data = wallet.validators()
