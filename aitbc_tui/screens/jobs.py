@@ -22,17 +22,9 @@ from daemons.common.errors import DaemonError
 
 from aitbc_tui.format import ait, clock, short_addr, short_hash, stamp
 from aitbc_tui.models import JOB_STATES, JobRow, Store
-from aitbc_tui.screens.base import PaletteAction, SectionScreen
-from aitbc_tui.screens.dialogs import (
-    ConfirmDialog,
-    InfoDialog,
-    JobDialog,
-    JobRequestForm,
-    PickDialog,
-    TransferDialog,
-    TransferRequest,
-    transfer_summary,
-)
+from aitbc_tui.screens.base import PaletteAction
+from aitbc_tui.screens.dialogs import ConfirmDialog, InfoDialog, JobDialog, JobRequestForm, TransferDialog
+from aitbc_tui.screens.signing import SigningScreen
 from aitbc_tui.widgets.panels import TextView, kv, notice
 
 _STATUS_STYLE = {"queued": "yellow", "assigned": "cyan", "running": "bold cyan", "completed": "green",
@@ -109,7 +101,7 @@ def verification_text(data: dict[str, Any], result: ReceiptVerification) -> Text
     return text
 
 
-class JobsScreen(SectionScreen):
+class JobsScreen(SigningScreen):
     SECTION = "jobs"
     TITLE_TEXT = "Jobs"
     AUTO_FOCUS = "#job-table"
@@ -188,12 +180,16 @@ class JobsScreen(SectionScreen):
     # -- actions -----------------------------------------------------------------------------------
 
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
-        if action in JOB_ACTIONS or action == "escrow":
-            if not self.aitbc.has_daemon("coordinator") or (action == "escrow" and not self.aitbc.has_daemon("wallet")):
-                return False
-            if not self.store.up("coordinator") or (action == "escrow" and not self.store.up("wallet")):
-                return None
-        return True
+        if action == "escrow":
+            return self.needs("coordinator", "wallet")
+        return self.needs("coordinator") if action in JOB_ACTIONS else True
+
+    def _job_to_act_on(self) -> JobRow | None:
+        """The highlighted job, or None after asking the operator to select one."""
+        job = self.selected_job()
+        if job is None:
+            self.notify("select a job first", severity="warning")
+        return job
 
     @work(exclusive=True, group="job-action")
     async def action_submit_job(self) -> None:
@@ -221,22 +217,16 @@ class JobsScreen(SectionScreen):
 
     @work(exclusive=True, group="job-action")
     async def action_cancel_job(self) -> None:
-        job = self.selected_job()
+        job = self._job_to_act_on()
         if job is None:
-            self.notify("select a job first", severity="warning")
             return
         if job.finished:
             self.notify(f"job {job.job_id[:12]} is already {job.status}", severity="warning")
             return
-        confirmation = await self.app.push_screen_wait(ConfirmDialog(
+        cancelled = await self.confirm_and_sign(ConfirmDialog(
             "Cancel job", [("Job", job.job_id), ("Status", job.status), ("Reserved", ait(job.max_price))],
-            needs_password=False, confirm_label="Cancel job"))
-        if confirmation is None:
-            return
-        try:
-            cancelled = await self.source.client.cancel(job.job_id)
-        except DaemonError as exc:
-            self.notify(exc.message, title="Cancel", severity="error", timeout=8)
+            needs_password=False, confirm_label="Cancel job"), lambda _: self.source.client.cancel(job.job_id), "Cancel")
+        if cancelled is None:
             return
         self.store.coordinator.put_job(JobRow.model_validate(cancelled.model_dump()))
         self.refresh_data({"coordinator"})
@@ -244,9 +234,8 @@ class JobsScreen(SectionScreen):
 
     @work(exclusive=True, group="job-action")
     async def action_verify_receipt(self) -> None:
-        job = self.selected_job()
+        job = self._job_to_act_on()
         if job is None:
-            self.notify("select a job first", severity="warning")
             return
         node = self.aitbc.sources.get("node")
         if node is None or not self.store.up("node"):
@@ -266,39 +255,21 @@ class JobsScreen(SectionScreen):
     async def action_escrow(self) -> None:
         store = self.store
         coordinator = store.coordinator.coordinator_address
-        wallets = store.wallet.wallets
-        if not wallets:
-            self.notify("no wallet to pay from: create or import one on the Wallets screen", severity="warning")
+        wallet = await self.pick_wallet("Which wallet escrows?",
+                                        "no wallet to pay from: create or import one on the Wallets screen")
+        if wallet is None:
             return
-        address = wallets[0].address
-        if len(wallets) > 1:
-            picked = await self.app.push_screen_wait(PickDialog(
-                "Choose wallet", "Which wallet escrows?", [(f"{w.name} {short_addr(w.address)}", w.address)
-                                                           for w in wallets]))
-            if not isinstance(picked, str):
-                return
-            address = picked
-        wallet = store.wallet.by_address(address)
-        assert wallet is not None
-        account = store.node.accounts.get(address)
+        account = store.node.accounts.get(wallet.address)
         balance = account.balance if account else None
-        request = await self.app.push_screen_wait(TransferDialog(
-            "escrow", wallet.name, wallet.address, balance, store.wallet.default_fee, target=coordinator))
-        if not isinstance(request, TransferRequest):
-            return
-        confirmation = await self.app.push_screen_wait(ConfirmDialog(
-            "Confirm escrow deposit", transfer_summary(request, wallet.name, balance),
-            needs_password=not wallet.unlocked, confirm_label="Deposit"))
-        if confirmation is None:
-            return
-        password = confirmation.password.get_secret_value() if confirmation.password else None
-        try:
-            result = await self.aitbc.sources["wallet"].client.escrow_deposit(
-                coordinator, request.amount, wallet=address, fee=request.fee, mode="commit", password=password)
-        except DaemonError as exc:
-            self.notify(exc.message, title="Escrow", severity="error", timeout=8)
-            return
-        self.notify(f"escrowed {ait(request.amount)} in block {result.height}", title="Escrow")
+        done = await self.transfer(
+            TransferDialog("escrow", wallet.name, wallet.address, balance, store.wallet.default_fee, target=coordinator),
+            wallet, balance, "Confirm escrow deposit", "Deposit",
+            lambda request, password: self.wallet_source.client.escrow_deposit(
+                coordinator, request.amount, wallet=wallet.address, fee=request.fee, mode="commit", password=password),
+            "Escrow")
+        if done is not None:
+            request, result = done
+            self.notify(f"escrowed {ait(request.amount)} in block {result.height}", title="Escrow")
 
     @classmethod
     def palette_actions(cls, app: Any) -> list[PaletteAction]:

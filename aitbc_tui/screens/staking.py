@@ -3,7 +3,7 @@ accounts this installation holds keys for."""
 
 from __future__ import annotations
 
-from typing import Any, ClassVar, Literal
+from typing import TYPE_CHECKING, Any, ClassVar, Literal
 
 from rich.text import Text
 from textual import work
@@ -12,13 +12,15 @@ from textual.binding import Binding
 from textual.containers import Vertical
 from textual.widgets import DataTable
 
-from daemons.common.errors import DaemonError
-
 from aitbc_tui.format import ait, percent_bps, short_addr, short_hash
-from aitbc_tui.models import Store, WalletRow
-from aitbc_tui.screens.base import PaletteAction, SectionScreen
-from aitbc_tui.screens.dialogs import ConfirmDialog, PickDialog, TransferDialog, TransferRequest, transfer_summary
+from aitbc_tui.models import AccountView, Store, WalletRow
+from aitbc_tui.screens.base import PaletteAction
+from aitbc_tui.screens.dialogs import ConfirmDialog, TransferDialog, TransferRequest
+from aitbc_tui.screens.signing import SigningScreen
 from aitbc_tui.widgets.panels import TextView, notice
+
+if TYPE_CHECKING:
+    from daemons.wallet.models import TxResult
 
 STAKE_ACTIONS = {"delegate", "unbond", "claim"}
 
@@ -66,7 +68,7 @@ def stake_rows(store: Store) -> list[tuple[str, tuple[Any, ...]]]:
     return rows
 
 
-class StakingScreen(SectionScreen):
+class StakingScreen(SigningScreen):
     SECTION = "staking"
     TITLE_TEXT = "Staking"
     AUTO_FOCUS = "#validators"
@@ -152,41 +154,31 @@ class StakingScreen(SectionScreen):
 
     # -- actions (through the wallet daemon) -------------------------------------------------------
 
-    @property
-    def wallet_source(self) -> Any:
-        return self.aitbc.sources.get("wallet")
-
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
-        if action in STAKE_ACTIONS:
-            if not self.aitbc.has_daemon("wallet"):
-                return False
-            if not self.store.up("wallet"):
-                return None
-        return True
-
-    async def _pick_wallet(self, preferred: str | None = None) -> WalletRow | None:
-        wallets = self.store.wallet.wallets
-        if preferred is not None:
-            chosen = self.store.wallet.by_address(preferred)
-            if chosen is not None:
-                return chosen
-        if not wallets:
-            self.notify("no wallet to sign with: create or import one on the Wallets screen", severity="warning")
-            return None
-        if len(wallets) == 1:
-            return wallets[0]
-        address = await self.app.push_screen_wait(PickDialog(
-            "Choose wallet", "Which wallet signs?", [(f"{w.name} {short_addr(w.address)}", w.address) for w in wallets]))
-        return self.store.wallet.by_address(address) if isinstance(address, str) else None
+        return self.needs("wallet") if action in STAKE_ACTIONS else True
 
     def _validator_options(self) -> list[tuple[str, str]]:
         return [(f"{v.name or short_addr(v.address)} · {percent_bps(v.commission_bps)} commission", v.address)
                 for v in self.store.node.validators if v.active and not v.jailed]
 
+    def _stake_wallet(self) -> tuple[WalletRow, str, AccountView | None] | None:
+        """The wallet, validator and account of the highlighted stake, or None (after saying why)."""
+        stake = self.selected_stake()
+        if stake is None:
+            self.notify("highlight one of your stakes first (r)", severity="warning")
+            return None
+        wallet = self.store.wallet.by_address(stake[0])
+        if wallet is None:
+            self.notify("that stake belongs to a key the wallet daemon does not hold", severity="warning")
+            return None
+        return wallet, stake[1], self.store.node.accounts.get(wallet.address)
+
     @work(exclusive=True, group="stake-action")
     async def action_delegate(self) -> None:
         stake = self.selected_stake()
-        wallet = await self._pick_wallet(stake[0] if stake else None)
+        wallet = await self.pick_wallet("Which wallet signs?",
+                                        "no wallet to sign with: create or import one on the Wallets screen",
+                                        stake[0] if stake else None)
         if wallet is None:
             return
         account = self.store.node.accounts.get(wallet.address)
@@ -195,71 +187,48 @@ class StakingScreen(SectionScreen):
 
     @work(exclusive=True, group="stake-action")
     async def action_unbond(self) -> None:
-        stake = self.selected_stake()
-        if stake is None:
-            self.notify("highlight one of your stakes first (r)", severity="warning")
+        found = self._stake_wallet()
+        if found is None:
             return
-        wallet = self.store.wallet.by_address(stake[0])
-        if wallet is None:
-            self.notify("that stake belongs to a key the wallet daemon does not hold", severity="warning")
-            return
-        account = self.store.node.accounts.get(wallet.address)
-        bonded = next((s.amount for s in account.stakes if s.validator == stake[1]), 0) if account else 0
-        await self._transfer("unbond", wallet, bonded, account.balance if account else None, stake[1], bonded)
+        wallet, validator, account = found
+        bonded = next((s.amount for s in account.stakes if s.validator == validator), 0) if account else 0
+        await self._transfer("unbond", wallet, bonded, account.balance if account else None, validator, bonded)
 
     async def _transfer(self, kind: Literal["delegate", "unbond"], wallet: WalletRow, available: int | None,
                         balance: int | None, validator: str | None, amount: int | None) -> None:
-        request = await self.app.push_screen_wait(TransferDialog(
-            kind, wallet.name, wallet.address, available, self.store.wallet.default_fee,
-            targets=self._validator_options(), target=validator, amount=amount))
-        if not isinstance(request, TransferRequest):
-            return
-        names = {v.address: v.name for v in self.store.node.validators}
-        confirmation = await self.app.push_screen_wait(ConfirmDialog(
-            "Confirm " + ("delegation" if kind == "delegate" else "unbonding"),
-            transfer_summary(request, wallet.name, balance, names.get(request.target)),
-            needs_password=not wallet.unlocked, confirm_label=kind.capitalize()))
-        if confirmation is None:
-            return
-        password = confirmation.password.get_secret_value() if confirmation.password else None
-        client = self.wallet_source.client
-        call = client.delegate if kind == "delegate" else client.unbond
-        try:
-            result = await call(request.target, request.amount, wallet=wallet.address, fee=request.fee,
-                                mode="commit", password=password)
-        except DaemonError as exc:
-            self.notify(exc.message, title=kind.capitalize(), severity="error", timeout=8)
-            return
-        where = f"block {result.height}" if result.height is not None else result.status
-        self.notify(f"{kind} {ait(request.amount)}: {where} (tx {short_hash(result.hash)})", title="Staking")
+        async def sign(request: TransferRequest, password: str | None) -> TxResult:
+            client = self.wallet_source.client
+            call = client.delegate if kind == "delegate" else client.unbond
+            return await call(request.target, request.amount, wallet=wallet.address, fee=request.fee, mode="commit",
+                              password=password)
+
+        done = await self.transfer(
+            TransferDialog(kind, wallet.name, wallet.address, available, self.store.wallet.default_fee,
+                           targets=self._validator_options(), target=validator, amount=amount),
+            wallet, balance, "Confirm " + ("delegation" if kind == "delegate" else "unbonding"), kind.capitalize(),
+            sign, kind.capitalize(), target_names={v.address: v.name for v in self.store.node.validators})
+        if done is not None:
+            request, result = done
+            where = f"block {result.height}" if result.height is not None else result.status
+            self.notify(f"{kind} {ait(request.amount)}: {where} (tx {short_hash(result.hash)})", title="Staking")
 
     @work(exclusive=True, group="stake-action")
     async def action_claim(self) -> None:
-        stake = self.selected_stake()
-        if stake is None:
-            self.notify("highlight one of your stakes first (r)", severity="warning")
+        found = self._stake_wallet()
+        if found is None:
             return
-        wallet = self.store.wallet.by_address(stake[0])
-        if wallet is None:
-            self.notify("that stake belongs to a key the wallet daemon does not hold", severity="warning")
-            return
-        account = self.store.node.accounts.get(wallet.address)
-        rewards = next((s.rewards for s in account.stakes if s.validator == stake[1]), 0) if account else 0
+        wallet, validator, account = found
+        rewards = next((s.rewards for s in account.stakes if s.validator == validator), 0) if account else 0
         fee = self.store.wallet.default_fee
-        rows = [("Wallet", f"{wallet.name} {wallet.address}"), ("Validator", stake[1]),
+        rows = [("Wallet", f"{wallet.name} {wallet.address}"), ("Validator", validator),
                 ("Rewards", Text(ait(rewards), style="bold green")), ("Fee", f"{ait(fee)} ({fee} units)")]
-        confirmation = await self.app.push_screen_wait(ConfirmDialog(
-            "Claim rewards", rows, needs_password=not wallet.unlocked, confirm_label="Claim"))
-        if confirmation is None:
-            return
-        password = confirmation.password.get_secret_value() if confirmation.password else None
-        try:
-            result = await self.wallet_source.client.claim_rewards(stake[1], wallet=wallet.address, fee=fee,
-                                                                   mode="commit", password=password)
-        except DaemonError as exc:
-            self.notify(exc.message, title="Claim", severity="error", timeout=8)
-            return
-        self.notify(f"rewards claimed in block {result.height} (tx {short_hash(result.hash)})", title="Staking")
+        result = await self.confirm_and_sign(
+            ConfirmDialog("Claim rewards", rows, needs_password=not wallet.unlocked, confirm_label="Claim"),
+            lambda password: self.wallet_source.client.claim_rewards(validator, wallet=wallet.address, fee=fee,
+                                                                     mode="commit", password=password),
+            "Claim")
+        if result is not None:
+            self.notify(f"rewards claimed in block {result.height} (tx {short_hash(result.hash)})", title="Staking")
 
     @classmethod
     def palette_actions(cls, app: Any) -> list[PaletteAction]:

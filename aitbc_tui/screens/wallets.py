@@ -8,7 +8,7 @@ always passes through a confirmation that shows amount, fee, total and the balan
 from __future__ import annotations
 
 import asyncio
-from typing import Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar
 
 from rich.text import Text
 from textual import on, work
@@ -21,9 +21,8 @@ from daemons.common.errors import DaemonError
 
 from aitbc_tui.format import ait, short_addr, short_hash
 from aitbc_tui.models import Store, WalletRow
-from aitbc_tui.screens.base import PaletteAction, SectionScreen
+from aitbc_tui.screens.base import PaletteAction
 from aitbc_tui.screens.dialogs import (
-    ConfirmDialog,
     CreateWalletDialog,
     CreateWalletRequest,
     ImportWalletDialog,
@@ -33,9 +32,12 @@ from aitbc_tui.screens.dialogs import (
     TransferRequest,
     UnlockDialog,
     UnlockRequest,
-    transfer_summary,
 )
+from aitbc_tui.screens.signing import SigningScreen
 from aitbc_tui.widgets.panels import TextView, notice
+
+if TYPE_CHECKING:
+    from daemons.wallet.models import TxResult
 
 WALLET_ACTIONS = {"create_wallet", "import_wallet", "unlock_wallet", "lock_wallet", "send"}
 
@@ -62,7 +64,7 @@ def wallet_rows(store: Store) -> list[tuple[str, tuple[Any, ...]]]:
     return rows
 
 
-class WalletsScreen(SectionScreen):
+class WalletsScreen(SigningScreen):
     SECTION = "wallets"
     TITLE_TEXT = "Wallets"
     AUTO_FOCUS = "#wallet-table"
@@ -102,10 +104,6 @@ class WalletsScreen(SectionScreen):
 
     # -- data --------------------------------------------------------------------------------------
 
-    @property
-    def source(self) -> Any:
-        return self.aitbc.sources.get("wallet")
-
     def update_body(self, changed: frozenset[str]) -> None:
         store = self.store
         note = self.unavailable_text("wallet", "Wallets")
@@ -135,19 +133,26 @@ class WalletsScreen(SectionScreen):
             return None
         return self.store.wallet.by_address(self._keys[table.cursor_row])
 
+    def _wallet_to_act_on(self) -> WalletRow | None:
+        """The highlighted wallet, or None after asking the operator to select one."""
+        wallet = self.selected_wallet()
+        if wallet is None:
+            self.notify("select a wallet first", severity="warning")
+        return wallet
+
     @on(DataTable.RowHighlighted, "#wallet-table")
     def _highlighted(self, event: DataTable.RowHighlighted) -> None:
         address = event.row_key.value
         if address and address != self._history_for:
             self._history_for = address
             self._show_history()
-            if self.source is not None and self.store.up("wallet"):
+            if self.wallet_source is not None and self.store.up("wallet"):
                 self.load_history(address)
 
     @work(exclusive=True, group="wallet-history")
     async def load_history(self, address: str) -> None:
         try:
-            await self.source.load_history(address)
+            await self.wallet_source.load_history(address)
         except DaemonError as exc:
             self.notify(exc.message, title="History", severity="error")
 
@@ -168,22 +173,14 @@ class WalletsScreen(SectionScreen):
     # -- actions -----------------------------------------------------------------------------------
 
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
-        if action in WALLET_ACTIONS:
-            if not self.aitbc.has_daemon("wallet"):
-                return False
-            if not self.store.up("wallet"):
-                return None
-        return True
-
-    def _fail(self, exc: DaemonError, title: str) -> None:
-        self.notify(exc.message, title=title, severity="error", timeout=8)
+        return self.needs("wallet") if action in WALLET_ACTIONS else True
 
     @work(exclusive=True, group="wallet-action")
     async def action_create_wallet(self) -> None:
         request = await self.app.push_screen_wait(CreateWalletDialog())
         if not isinstance(request, CreateWalletRequest):
             return
-        source = self.source
+        source = self.wallet_source
 
         def create() -> Any:
             with source.blocking_client() as client:
@@ -193,7 +190,7 @@ class WalletsScreen(SectionScreen):
         try:
             created = await asyncio.to_thread(create)
         except DaemonError as exc:
-            self._fail(exc, "Create wallet")
+            self.notify_failure(exc, "Create wallet")
             return
         await self.app.push_screen_wait(MnemonicDialog(created.wallet.name, created.wallet.address,
                                                        created.mnemonic, created.warning))
@@ -206,7 +203,7 @@ class WalletsScreen(SectionScreen):
         request = await self.app.push_screen_wait(ImportWalletDialog())
         if not isinstance(request, ImportWalletRequest):
             return
-        source = self.source
+        source = self.wallet_source
 
         def restore() -> Any:
             with source.blocking_client() as client:
@@ -218,69 +215,61 @@ class WalletsScreen(SectionScreen):
         try:
             info = await asyncio.to_thread(restore)
         except DaemonError as exc:
-            self._fail(exc, "Import wallet")
+            self.notify_failure(exc, "Import wallet")
             return
         await self._refresh_wallets()
         self.notify(f"imported {info.name} ({info.address})", title="Wallet")
 
     @work(exclusive=True, group="wallet-action")
     async def action_unlock_wallet(self) -> None:
-        wallet = self.selected_wallet()
+        wallet = self._wallet_to_act_on()
         if wallet is None:
-            self.notify("select a wallet first", severity="warning")
             return
         request = await self.app.push_screen_wait(UnlockDialog(wallet.name, self.store.wallet.idle_lock_s))
         if not isinstance(request, UnlockRequest):
             return
         self.notify(f"unlocking {wallet.name}…", title="Wallet")
         try:
-            await self.source.client.unlock(request.password.get_secret_value(), wallet=wallet.address,
-                                            timeout_s=request.timeout_s)
+            await self.wallet_source.client.unlock(request.password.get_secret_value(), wallet=wallet.address,
+                                                   timeout_s=request.timeout_s)
         except DaemonError as exc:
-            self._fail(exc, "Unlock")
+            self.notify_failure(exc, "Unlock")
             return
         await self._refresh_wallets()
         self.notify(f"{wallet.name} unlocked", title="Wallet")
 
     @work(exclusive=True, group="wallet-action")
     async def action_lock_wallet(self) -> None:
-        wallet = self.selected_wallet()
+        wallet = self._wallet_to_act_on()
         if wallet is None:
-            self.notify("select a wallet first", severity="warning")
             return
         try:
-            await self.source.client.lock(wallet=wallet.address)
+            await self.wallet_source.client.lock(wallet=wallet.address)
         except DaemonError as exc:
-            self._fail(exc, "Lock")
+            self.notify_failure(exc, "Lock")
             return
         await self._refresh_wallets()
         self.notify(f"{wallet.name} locked", title="Wallet")
 
     @work(exclusive=True, group="wallet-action")
     async def action_send(self) -> None:
-        wallet = self.selected_wallet()
+        wallet = self._wallet_to_act_on()
         if wallet is None:
-            self.notify("select a wallet first", severity="warning")
             return
         account = self.store.node.accounts.get(wallet.address)
         balance = account.balance if account else None
-        request = await self.app.push_screen_wait(
-            TransferDialog("send", wallet.name, wallet.address, balance, self.store.wallet.default_fee))
-        if not isinstance(request, TransferRequest):
+
+        async def sign(request: TransferRequest, password: str | None) -> TxResult:
+            self.notify(f"sending {ait(request.amount)} to {short_addr(request.target)}…", title="Send")
+            return await self.wallet_source.client.send(request.target, request.amount, wallet=wallet.address,
+                                                 fee=request.fee, mode="commit", timeout_s=60, password=password)
+
+        done = await self.transfer(
+            TransferDialog("send", wallet.name, wallet.address, balance, self.store.wallet.default_fee),
+            wallet, balance, "Confirm transfer", "Send", sign, "Send")
+        if done is None:
             return
-        confirmation = await self.app.push_screen_wait(ConfirmDialog(
-            "Confirm transfer", transfer_summary(request, wallet.name, balance), needs_password=not wallet.unlocked,
-            confirm_label="Send"))
-        if confirmation is None:
-            return
-        password = confirmation.password.get_secret_value() if confirmation.password else None
-        self.notify(f"sending {ait(request.amount)} to {short_addr(request.target)}…", title="Send")
-        try:
-            result = await self.source.client.send(request.target, request.amount, wallet=wallet.address,
-                                                   fee=request.fee, mode="commit", timeout_s=60, password=password)
-        except DaemonError as exc:
-            self._fail(exc, "Send")
-            return
+        request, result = done
         where = f"committed in block {result.height}" if result.height is not None else result.status
         self.notify(f"{ait(request.amount)} sent, {where} (tx {short_hash(result.hash)})", title="Send")
         await self._refresh_wallets()
@@ -288,9 +277,9 @@ class WalletsScreen(SectionScreen):
 
     async def _refresh_wallets(self) -> None:
         try:
-            await self.source.refresh()
+            await self.wallet_source.refresh()
         except DaemonError as exc:
-            self._fail(exc, "Wallet")
+            self.notify_failure(exc, "Wallet")
 
     @classmethod
     def palette_actions(cls, app: Any) -> list[PaletteAction]:
