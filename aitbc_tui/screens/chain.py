@@ -119,6 +119,24 @@ def account_detail(account: dict[str, Any], txs: dict[str, Any]) -> Text:
 
 class ChainScreen(SectionScreen):
     SECTION = "chain"
+    DEFAULT_CSS = """
+    #chain-search {
+        margin: 0 1;
+    }
+    #chain-tables {
+        height: 1fr;
+    }
+    #blocks, #txs {
+        width: 1fr;
+        height: 1fr;
+    }
+    #chain-detail {
+        height: 9;
+    }
+    ChainScreen.-wide #chain-detail {
+        height: 1fr;
+    }
+    """
     TITLE_TEXT = "Chain"
     REPAINT_S = 0.5  # every visible row moves with each block; twice a second is plenty to read
     AUTO_FOCUS = "#blocks"

@@ -8,7 +8,7 @@ worker. A bad value is refused inside the dialog with a one-line reason and noth
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Literal
+from typing import Literal, TypeVar
 
 from pydantic import BaseModel, SecretStr
 from rich.text import Text
@@ -25,7 +25,47 @@ from aitbc_tui.format import ait, parse_amount
 from aitbc_tui.widgets.panels import kv
 
 
-class FormDialog(ModalScreen[object]):
+ResultT = TypeVar("ResultT")
+
+
+class DialogScreen(ModalScreen[ResultT]):
+    """The look every dialog shares: a centered, bordered box with its buttons at the right."""
+
+    DEFAULT_CSS = """
+    DialogScreen {
+        align: center middle;
+    }
+    .dialog {
+        width: 76;
+        max-width: 100%;
+        height: auto;
+        max-height: 100%;
+        border: thick $accent;
+        background: $surface;
+        padding: 0 1;
+        overflow-y: auto;
+    }
+    .dialog Label {
+        margin-top: 0;
+        color: $text-muted;
+    }
+    .dialog Input, .dialog Select {
+        margin: 0;
+    }
+    .dialog-error {
+        height: auto;
+    }
+    .dialog-buttons {
+        height: auto;
+        align-horizontal: right;
+    }
+    .dialog-buttons Button {
+        margin-left: 1;
+    }
+    """
+
+
+class FormDialog(DialogScreen[object]):
     """Centered box with a title, a body, an error line and buttons; Escape cancels."""
 
     BINDINGS = [Binding("escape", "cancel", "Cancel")]
@@ -110,8 +150,23 @@ class CreateWalletDialog(FormDialog):
                                          words=24 if words != 12 else 12))
 
 
-class MnemonicDialog(ModalScreen[None]):
+class MnemonicDialog(DialogScreen[None]):
     """Shows a new wallet's recovery phrase exactly once; closing it forgets the words."""
+
+    DEFAULT_CSS = """
+    #mnemonic-words {
+        grid-size: 4;
+        grid-gutter: 0 1;
+        height: auto;
+        margin: 1 0;
+    }
+    .mnemonic-word {
+        height: 1;
+    }
+    #mnemonic-warning {
+        height: auto;
+    }
+    """
 
     BINDINGS = [Binding("escape", "noop", show=False)]
 
@@ -425,6 +480,16 @@ class JobDialog(FormDialog):
     """Submit a job: who pays (a client address with escrow), which model (from the served list), prompt."""
 
     DIALOG_TITLE = "Submit a job"
+    DEFAULT_CSS = """
+    .dialog-row {
+        height: auto;
+    }
+    .dialog-row Vertical {
+        height: auto;
+        width: 1fr;
+        margin-right: 1;
+    }
+    """
 
     def __init__(self, clients: Sequence[tuple[str, str]], models: Sequence[tuple[str, str]]) -> None:
         super().__init__()
@@ -495,8 +560,27 @@ class JobDialog(FormDialog):
                                     temperature_milli=temperature, seed=int(raw_seed), max_price=max_price))
 
 
-class InfoDialog(ModalScreen[None]):
+class InfoDialog(DialogScreen[None]):
     """A read-only report (e.g. a receipt and its verification); any close key dismisses it."""
+
+    DEFAULT_CSS = """
+    .info-dialog {
+        width: 110;
+    }
+    .info-dialog.-valid {
+        border: thick $success;
+    }
+    .info-dialog.-invalid {
+        border: thick $error;
+    }
+    #info-scroll {
+        height: auto;
+        max-height: 100%;
+    }
+    #info-body {
+        height: auto;
+    }
+    """
 
     BINDINGS = [Binding("escape,enter,q", "close", "Close")]
 

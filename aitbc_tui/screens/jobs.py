@@ -103,6 +103,31 @@ def verification_text(data: dict[str, Any], result: ReceiptVerification) -> Text
 
 class JobsScreen(SigningScreen):
     SECTION = "jobs"
+    DEFAULT_CSS = """
+    #jobs-queue {
+        height: 1;
+        padding: 0 1;
+        text-wrap: nowrap;
+        text-overflow: ellipsis;
+    }
+    #jobs-body {
+        height: 1fr;
+    }
+    #job-table {
+        width: 67;
+        height: 1fr;
+    }
+    JobsScreen.-narrow #jobs-body {
+        layout: vertical;
+    }
+    JobsScreen.-narrow #job-table {
+        width: 1fr;
+    }
+    #job-detail {
+        width: 1fr;
+        height: 1fr;
+    }
+    """
     TITLE_TEXT = "Jobs"
     AUTO_FOCUS = "#job-table"
     BINDINGS: ClassVar[list[Binding]] = [  # type: ignore[assignment]

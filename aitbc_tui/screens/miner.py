@@ -66,6 +66,55 @@ def earnings_text(model: MinerModel) -> Text:
 
 class MinerScreen(SectionScreen):
     SECTION = "miner"
+    DEFAULT_CSS = """
+    #miner-headline {
+        height: auto;
+        max-height: 3;
+        padding: 0 1;
+        text-wrap: nowrap;
+        text-overflow: ellipsis;
+    }
+    #miner-body {
+        height: 1fr;
+    }
+    #devices {
+        width: 1fr;
+        height: 1fr;
+    }
+    #gpu-note {
+        height: auto;
+        padding: 0 1;
+    }
+    #miner-side {
+        width: 1fr;
+        height: 1fr;
+    }
+    #served-models {
+        height: 6;
+    }
+    #miner-tasks {
+        height: 1fr;
+    }
+    #earnings {
+        height: 10;
+    }
+    MinerScreen.-narrow #miner-body {
+        layout: vertical;
+    }
+    MinerScreen.-narrow #devices {
+        height: auto;
+        max-height: 8;
+    }
+    MinerScreen.-narrow #served-models {
+        height: 4;
+    }
+    MinerScreen.-narrow #miner-tasks {
+        min-height: 4;
+    }
+    MinerScreen.-narrow #earnings {
+        height: 6;
+    }
+    """
     TITLE_TEXT = "Miner / GPU"
     AUTO_FOCUS = "#miner-tasks"
 

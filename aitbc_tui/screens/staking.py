@@ -70,6 +70,15 @@ def stake_rows(store: Store) -> list[tuple[str, tuple[Any, ...]]]:
 
 class StakingScreen(SigningScreen):
     SECTION = "staking"
+    DEFAULT_CSS = """
+    #staking, #validators, #stakes {
+        height: 1fr;
+    }
+    #staking-note {
+        height: auto;
+        padding: 0 1;
+    }
+    """
     TITLE_TEXT = "Staking"
     AUTO_FOCUS = "#validators"
     BINDINGS: ClassVar[list[Binding]] = [  # type: ignore[assignment]

@@ -66,6 +66,15 @@ def wallet_rows(store: Store) -> list[tuple[str, tuple[Any, ...]]]:
 
 class WalletsScreen(SigningScreen):
     SECTION = "wallets"
+    DEFAULT_CSS = """
+    #wallets-body, #wallet-table, #history {
+        height: 1fr;
+    }
+    #wallets-note {
+        height: auto;
+        padding: 0 1;
+    }
+    """
     TITLE_TEXT = "Wallets"
     AUTO_FOCUS = "#wallet-table"
     BINDINGS: ClassVar[list[Binding]] = [  # type: ignore[assignment]
