@@ -26,6 +26,7 @@ from aitbc_tui.screens.base import PaletteAction
 from aitbc_tui.screens.dialogs import ConfirmDialog, InfoDialog, JobDialog, JobRequestForm, TransferDialog
 from aitbc_tui.screens.signing import SigningScreen
 from aitbc_tui.widgets.panels import TextView, kv, notice
+from aitbc_tui.widgets.table import Column, Row, Table
 
 _STATUS_STYLE = {"queued": "yellow", "assigned": "cyan", "running": "bold cyan", "completed": "green",
                  "failed": "bold red", "cancelled": "dim"}
@@ -42,7 +43,11 @@ def queue_line(store: Store) -> Text:
     return text
 
 
-def job_rows(store: Store) -> list[tuple[str, tuple[Any, ...]]]:
+JOB_COLUMNS: list[Column] = [("Job", "job", 13), ("Model", "model", 8), ("Status", "status", 9), ("Out", "tokens", 4),
+                             ("Price", "price", 9), ("Updated", "updated", 8)]
+
+
+def job_rows(store: Store) -> list[Row]:
     rows = []
     for job in store.coordinator.jobs:
         tokens = f"{job.completion_tokens}" if job.completion_tokens is not None else "-"
@@ -145,18 +150,10 @@ class JobsScreen(SigningScreen):
     def compose_body(self) -> ComposeResult:
         yield TextView(id="jobs-queue")
         with Horizontal(id="jobs-body"):
-            table = DataTable(id="job-table", cursor_type="row", zebra_stripes=True)
-            table.border_title = "Jobs"
-            yield table
+            yield Table(JOB_COLUMNS, id="job-table", title="Jobs")
             with VerticalScroll(id="job-detail", classes="panel") as detail:
                 detail.border_title = "Job"
                 yield TextView(id="job-info")
-
-    def on_mount(self) -> None:
-        table = self.query_one("#job-table", DataTable)
-        for label, key, width in (("Job", "job", 13), ("Model", "model", 8), ("Status", "status", 9),
-                                  ("Out", "tokens", 4), ("Price", "price", 9), ("Updated", "updated", 8)):
-            table.add_column(label, key=key, width=width)
 
     @property
     def source(self) -> Any:
@@ -177,14 +174,9 @@ class JobsScreen(SigningScreen):
             queue.show(line)
         if "coordinator" not in changed:
             return
-        table = self.query_one("#job-table", DataTable)
-        rows = job_rows(store)
-        keys = [key for key, _ in rows]
+        table = self.query_one("#job-table", Table)
         cursor_key = self._keys[table.cursor_row] if self._keys and 0 <= table.cursor_row < len(self._keys) else None
-        table.clear()
-        for key, cells in rows:
-            table.add_row(*cells, key=key)
-        self._keys = keys
+        self._keys = keys = table.refill(job_rows(store))
         if cursor_key in keys:
             table.move_cursor(row=keys.index(cursor_key), animate=False)
         self._show_detail()

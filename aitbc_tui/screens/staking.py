@@ -17,7 +17,8 @@ from aitbc_tui.models import AccountView, Store, WalletRow
 from aitbc_tui.screens.base import PaletteAction
 from aitbc_tui.screens.dialogs import ConfirmDialog, TransferDialog, TransferRequest
 from aitbc_tui.screens.signing import SigningScreen
-from aitbc_tui.widgets.panels import TextView, notice
+from aitbc_tui.widgets.panels import TextView
+from aitbc_tui.widgets.table import Column, Row, Table
 
 if TYPE_CHECKING:
     from daemons.wallet.models import TxResult
@@ -32,7 +33,15 @@ def share(power: int, total: int) -> str:
     return percent_bps(bps)
 
 
-def validator_rows(store: Store) -> list[tuple[str, tuple[Any, ...]]]:
+VALIDATOR_COLUMNS: list[Column] = [
+    ("Name", "name", 14), ("Power (AIT)", "power", 12), ("Share", "share", 7), ("Comm.", "commission", 6),
+    ("State", "state", 8), ("Self bond", "self", 12), ("Address", "address", 42)]
+STAKE_COLUMNS: list[Column] = [
+    ("Account", "account", 12), ("Validator", "validator", 13), ("Amount (AIT)", "amount", 13),
+    ("Rewards (AIT)", "rewards", 14), ("State", "state", 18)]
+
+
+def validator_rows(store: Store) -> list[Row]:
     node = store.node
     rows = []
     for v in sorted(node.validators, key=lambda v: (-v.power, v.address)):
@@ -50,7 +59,7 @@ def validator_rows(store: Store) -> list[tuple[str, tuple[Any, ...]]]:
     return rows
 
 
-def stake_rows(store: Store) -> list[tuple[str, tuple[Any, ...]]]:
+def stake_rows(store: Store) -> list[Row]:
     rows = []
     names = {v.address: v.name for v in store.node.validators}
     for account in store.node.accounts.values():
@@ -96,54 +105,32 @@ class StakingScreen(SigningScreen):
 
     def compose_body(self) -> ComposeResult:
         with Vertical(id="staking"):
-            validators = DataTable(id="validators", cursor_type="row", zebra_stripes=True)
-            validators.border_title = "Validators"
-            yield validators
-            stakes = DataTable(id="stakes", cursor_type="row", zebra_stripes=True)
-            stakes.border_title = "Your stakes & rewards"
-            yield stakes
+            yield Table(VALIDATOR_COLUMNS, id="validators", title="Validators")
+            yield Table(STAKE_COLUMNS, id="stakes", title="Your stakes & rewards")
             yield TextView(id="staking-note")
-
-    def on_mount(self) -> None:
-        table = self.query_one("#validators", DataTable)
-        for label, key, width in (("Name", "name", 14), ("Power (AIT)", "power", 12), ("Share", "share", 7),
-                                  ("Comm.", "commission", 6), ("State", "state", 8), ("Self bond", "self", 12),
-                                  ("Address", "address", 42)):
-            table.add_column(label, key=key, width=width)
-        stakes = self.query_one("#stakes", DataTable)
-        for label, key, width in (("Account", "account", 12), ("Validator", "validator", 13),
-                                  ("Amount (AIT)", "amount", 13), ("Rewards (AIT)", "rewards", 14), ("State", "state", 18)):
-            stakes.add_column(label, key=key, width=width)
 
     def update_body(self, changed: frozenset[str]) -> None:
         if not changed & {"node", "wallet"}:
             return
         store = self.store
-        rows = validator_rows(store)
-        self._validator_keys = [key for key, _ in rows]
-        self._fill(self.query_one("#validators", DataTable), rows)
-        stakes = stake_rows(store)
-        self._stake_keys = [key for key, _ in stakes]
-        self._fill(self.query_one("#stakes", DataTable), stakes)
+        self._validator_keys = self._fill(self.query_one("#validators", Table), validator_rows(store))
+        self._stake_keys = self._fill(self.query_one("#stakes", Table), stake_rows(store))
         node = store.node
-        self.query_one("#validators", DataTable).border_subtitle = (
+        self.query_one("#validators", Table).border_subtitle = (
             f"total power {ait(node.total_power, decimals=0)}" if node.total_power else "")
         note = self.unavailable_text("node", "Validators")
-        if note is None and not stake_rows(store):
+        if note is None and not self._stake_keys:
             note = "no stakes held by this installation's accounts"
-        note_widget = self.query_one("#staking-note", TextView)
-        note_widget.display = note is not None
-        if note is not None:
-            note_widget.show(notice(note))
+        self.query_one("#staking-note", TextView).show_note(note)
 
     @staticmethod
-    def _fill(table: DataTable[Any], rows: list[tuple[str, tuple[Any, ...]]]) -> None:
+    def _fill(table: Table, rows: list[Row]) -> list[str]:
+        """Refill ``table``; the cursor stays on its row number while that row still exists."""
         cursor = table.cursor_row
-        table.clear()
-        for key, cells in rows:
-            table.add_row(*cells, key=key)
+        keys = table.refill(rows)
         if rows and 0 < cursor < len(rows):
             table.move_cursor(row=cursor, animate=False)
+        return keys
 
     # -- selection -----------------------------------------------------------------------------------
 

@@ -20,7 +20,7 @@ from textual.widgets import DataTable
 from daemons.common.errors import DaemonError
 
 from aitbc_tui.format import ait, short_addr, short_hash
-from aitbc_tui.models import Store, WalletRow
+from aitbc_tui.models import HistoryRow, Store, WalletRow
 from aitbc_tui.screens.base import PaletteAction
 from aitbc_tui.screens.dialogs import (
     CreateWalletDialog,
@@ -34,7 +34,8 @@ from aitbc_tui.screens.dialogs import (
     UnlockRequest,
 )
 from aitbc_tui.screens.signing import SigningScreen
-from aitbc_tui.widgets.panels import TextView, notice
+from aitbc_tui.widgets.panels import TextView
+from aitbc_tui.widgets.table import Column, Row, Table
 
 if TYPE_CHECKING:
     from daemons.wallet.models import TxResult
@@ -51,7 +52,15 @@ def lock_state(wallet: WalletRow) -> Text:
     return Text(f"unlocked {minutes}:{seconds:02d}", style="yellow")
 
 
-def wallet_rows(store: Store) -> list[tuple[str, tuple[Any, ...]]]:
+WALLET_COLUMNS: list[Column] = [
+    ("Name", "name", 10), ("Address", "address", 13), ("Balance", "balance", 12), ("Staked", "staked", 8),
+    ("Rewards", "rewards", 8), ("State", "state", 13)]
+HISTORY_COLUMNS: list[Column] = [
+    ("Height", "height", 7), ("Type", "type", 11), ("Dir", "dir", 4), ("Counterparty", "counterparty", 13),
+    ("Amount", "amount", 12), ("Fee", "fee", 4), ("Hash", "hash", 10)]
+
+
+def wallet_rows(store: Store) -> list[Row]:
     rows = []
     for wallet in store.wallet.wallets:
         account = store.node.accounts.get(wallet.address)
@@ -61,6 +70,17 @@ def wallet_rows(store: Store) -> list[tuple[str, tuple[Any, ...]]]:
         rows.append((wallet.address, (wallet.name, short_addr(wallet.address, 8, 4),
                                       Text(balance, justify="right"), Text(staked, justify="right"),
                                       Text(rewards, justify="right", style="green"), lock_state(wallet))))
+    return rows
+
+
+def history_rows(history: list[HistoryRow]) -> list[Row]:
+    rows = []
+    for row in history:
+        sign = {"out": "-", "in": "+"}.get(row.direction, "")
+        amount = f"{sign}{ait(row.amount, decimals=2, suffix=False)}" if row.amount is not None else "-"
+        rows.append((row.hash, (Text(f"{row.height:,}", justify="right"), row.type, row.direction,
+                                short_addr(row.counterparty, 8, 4), Text(amount, justify="right"),
+                                Text(str(row.fee), justify="right"), short_hash(row.hash, 9))))
     return rows
 
 
@@ -92,24 +112,9 @@ class WalletsScreen(SigningScreen):
 
     def compose_body(self) -> ComposeResult:
         with Vertical(id="wallets-body"):
-            table = DataTable(id="wallet-table", cursor_type="row", zebra_stripes=True)
-            table.border_title = "Wallets"
-            yield table
-            history = DataTable(id="history", cursor_type="row", zebra_stripes=True)
-            history.border_title = "History"
-            yield history
+            yield Table(WALLET_COLUMNS, id="wallet-table", title="Wallets")
+            yield Table(HISTORY_COLUMNS, id="history", title="History")
             yield TextView(id="wallets-note")
-
-    def on_mount(self) -> None:
-        table = self.query_one("#wallet-table", DataTable)
-        for label, key, width in (("Name", "name", 10), ("Address", "address", 13), ("Balance", "balance", 12),
-                                  ("Staked", "staked", 8), ("Rewards", "rewards", 8), ("State", "state", 13)):
-            table.add_column(label, key=key, width=width)
-        history = self.query_one("#history", DataTable)
-        for label, key, width in (("Height", "height", 7), ("Type", "type", 11), ("Dir", "dir", 4),
-                                  ("Counterparty", "counterparty", 13), ("Amount", "amount", 12),
-                                  ("Fee", "fee", 4), ("Hash", "hash", 10)):
-            history.add_column(label, key=key, width=width)
 
     # -- data --------------------------------------------------------------------------------------
 
@@ -120,20 +125,13 @@ class WalletsScreen(SigningScreen):
             note = "no wallets yet: press c to create one or i to import one"
         if note is None and store.status["node"].state != "up":
             note = "balances come from the node, which is not connected"
-        widget = self.query_one("#wallets-note", TextView)
-        widget.display = note is not None
-        if note is not None:
-            widget.show(notice(note))
+        self.query_one("#wallets-note", TextView).show_note(note)
         if changed & {"wallet", "node"}:
-            table = self.query_one("#wallet-table", DataTable)
-            rows = wallet_rows(store)
+            table = self.query_one("#wallet-table", Table)
             cursor = table.cursor_row
-            table.clear()
-            for key, cells in rows:
-                table.add_row(*cells, key=key)
-            self._keys = [key for key, _ in rows]
-            if rows:
-                table.move_cursor(row=min(max(cursor, 0), len(rows) - 1), animate=False)
+            self._keys = table.refill(wallet_rows(store))
+            if self._keys:
+                table.move_cursor(row=min(max(cursor, 0), len(self._keys) - 1), animate=False)
         self._show_history()
 
     def selected_wallet(self) -> WalletRow | None:
@@ -166,18 +164,11 @@ class WalletsScreen(SigningScreen):
             self.notify(exc.message, title="History", severity="error")
 
     def _show_history(self) -> None:
-        history = self.query_one("#history", DataTable)
+        history = self.query_one("#history", Table)
         address = self._history_for
-        rows = self.store.wallet.history.get(address, []) if address else []
         wallet = self.store.wallet.by_address(address) if address else None
         history.border_title = f"History · {wallet.name}" if wallet else "History"
-        history.clear()
-        for row in rows:
-            sign = {"out": "-", "in": "+"}.get(row.direction, "")
-            amount = f"{sign}{ait(row.amount, decimals=2, suffix=False)}" if row.amount is not None else "-"
-            history.add_row(Text(f"{row.height:,}", justify="right"), row.type, row.direction,
-                            short_addr(row.counterparty, 8, 4), Text(amount, justify="right"),
-                            Text(str(row.fee), justify="right"), short_hash(row.hash, 9), key=row.hash)
+        history.refill(history_rows(self.store.wallet.history.get(address, []) if address else []))
 
     # -- actions -----------------------------------------------------------------------------------
 
