@@ -10,8 +10,9 @@ from __future__ import annotations
 
 import json
 import os
+from collections.abc import Callable
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated
+from typing import TYPE_CHECKING, Annotated, TypeVar
 
 import typer
 
@@ -22,6 +23,7 @@ if TYPE_CHECKING:
     from keys import KeyInfo, Keystore
 
 PASSWORD_ENV = "AITBC_KEY_PASSWORD"
+T = TypeVar("T")
 
 app = typer.Typer(
     name="keys",
@@ -56,6 +58,18 @@ def _open(home: Path | None, *, create: bool) -> Keystore | None:
         fail(f"cannot open keystore {directory}: {exc.strerror}")
 
 
+def _keystore_op(what: str, op: Callable[[], T]) -> T:
+    """Run ``op`` on the keystore; a refused request or an I/O failure becomes one line."""
+    from chain.errors import ChainError
+
+    try:
+        return op()
+    except ChainError as exc:
+        fail(exc.message)
+    except OSError as exc:
+        fail(f"cannot {what}: {exc.strerror}")
+
+
 def _info_dict(info: KeyInfo) -> dict[str, str]:
     return info.model_dump()
 
@@ -83,22 +97,20 @@ def new(
     as_json: JsonOpt = False,
 ) -> None:
     """Create a key from a new BIP-39 recovery phrase, stored encrypted (the phrase too)."""
-    from chain.errors import ChainError
     from keys import validate_name
 
     if words not in (12, 24):
         fail(f"--words must be 12 or 24, not {words}")
-    try:
+
+    def create() -> tuple[Keystore, KeyInfo]:
         if name is not None:
             validate_name(name)
         password = _read_password(password_file)
         keystore = _open(home, create=True)
         assert keystore is not None
-        info = keystore.create(password, name, words=words)
-    except ChainError as exc:
-        fail(exc.message)
-    except OSError as exc:
-        fail(f"cannot write key: {exc.strerror}")
+        return keystore, keystore.create(password, name, words=words)
+
+    keystore, info = _keystore_op("write key", create)
     if as_json:
         typer.echo(json.dumps(_info_dict(info)))
         return
@@ -115,17 +127,10 @@ def show(
     as_json: JsonOpt = False,
 ) -> None:
     """Show a key's address, public key and name (never a secret; no password needed)."""
-    from chain.errors import ChainError
-
     keystore = _open(home, create=False)
     if keystore is None:
         fail(f"no key {ref!r}: there is no keystore at {keys_dir(home)}")
-    try:
-        info = keystore.get(ref)
-    except ChainError as exc:
-        fail(exc.message)
-    except OSError as exc:
-        fail(f"cannot read keystore: {exc.strerror}")
+    info = _keystore_op("read keystore", lambda: keystore.get(ref))
     if as_json:
         typer.echo(json.dumps(_info_dict(info)))
         return
@@ -143,10 +148,7 @@ def list_keys(
 ) -> None:
     """List the keys in the keystore (names and addresses; no password needed)."""
     keystore = _open(home, create=False)
-    try:
-        infos = keystore.list() if keystore is not None else []
-    except OSError as exc:
-        fail(f"cannot read keystore: {exc.strerror}")
+    infos = _keystore_op("read keystore", lambda: keystore.list() if keystore is not None else [])
     if as_json:
         typer.echo(json.dumps([_info_dict(info) for info in infos]))
         return

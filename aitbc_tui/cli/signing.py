@@ -8,6 +8,7 @@ wallet is handled, the broadcast mode of ``--wait`` and the printed result are t
 
 from __future__ import annotations
 
+import inspect
 import os
 import sys
 from collections.abc import Callable
@@ -17,7 +18,7 @@ from typing import TYPE_CHECKING, Any, Literal, Optional, TypeVar
 import typer
 
 from aitbc_tui.cli.common import emit, fail, format_ait, handle_errors, parse_ait, read_secret_file, resolve_home
-from aitbc_tui.cli.options import PASSWORD_ENV
+from aitbc_tui.cli.options import PASSWORD_ENV, FeeOpt, HomeOpt, JsonOpt, PasswordFileOpt, WaitOpt, WalletOpt
 
 if TYPE_CHECKING:
     from daemons.wallet.client import WalletClient
@@ -122,3 +123,32 @@ def sign_and_show(pick: Callable[[WalletClient], Callable[..., TxResult]], *args
         result = with_password(password_file, lambda pw: call(*args, wallet=wallet_ref, fee=fee_units,
                                                                mode=mode(wait), password=pw))
     show_tx(result, as_json)
+
+
+_SIGNING_OPTIONS = (("wallet_ref", WalletOpt, None), ("fee", FeeOpt, None), ("wait", WaitOpt, False),
+                    ("password_file", PasswordFileOpt, None), ("home", HomeOpt, None), ("as_json", JsonOpt, False))
+
+
+def add_transfer_command(app: typer.Typer, name: str, doc: str, pick: Callable[[WalletClient], Callable[..., TxResult]],
+                         address: tuple[str, Any], amount: Any) -> None:
+    """Register command ``name`` that signs one transaction moving an amount to an address
+    (``stake delegate``/``unbond``, ``wallet escrow deposit``/``withdraw``).
+
+    ``address`` is the name and ``Annotated`` type of the address argument (its name is what
+    ``--help`` and errors show), ``amount`` the type of the amount argument; the signing options
+    follow them. The command's signature is built here because typer reads the arguments from it.
+    """
+    address_name, address_type = address
+
+    def command(**given: Any) -> None:
+        to = address_arg(given.pop(address_name))
+        sign_and_show(pick, to, amount_arg(given.pop("amount")), **given)
+
+    positional = inspect.Parameter.POSITIONAL_OR_KEYWORD
+    parameters = [inspect.Parameter(address_name, positional, annotation=address_type),
+                  inspect.Parameter("amount", positional, annotation=amount)]
+    parameters += [inspect.Parameter(option, inspect.Parameter.KEYWORD_ONLY, annotation=kind, default=default)
+                   for option, kind, default in _SIGNING_OPTIONS]
+    command.__signature__ = inspect.Signature(parameters)  # type: ignore[attr-defined]
+    command.__annotations__ = {p.name: p.annotation for p in parameters}
+    app.command(name, help=doc)(command)

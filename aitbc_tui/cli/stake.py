@@ -2,18 +2,13 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from typing import TYPE_CHECKING, Annotated
+from typing import Annotated
 
 import typer
 
 from aitbc_tui.cli.common import emit, format_ait, handle_errors
 from aitbc_tui.cli.options import AmountArg, FeeOpt, HomeOpt, JsonOpt, PasswordFileOpt, WaitOpt, WalletOpt
-from aitbc_tui.cli.signing import address_arg, amount_arg, client, sign_and_show
-
-if TYPE_CHECKING:
-    from daemons.wallet.client import WalletClient
-    from daemons.wallet.models import TxResult
+from aitbc_tui.cli.signing import add_transfer_command, address_arg, client, sign_and_show
 
 app = typer.Typer(name="stake", help="Staking: delegate to validators, unbond, rewards (signed by the wallet daemon).",
                   no_args_is_help=True, add_completion=False, pretty_exceptions_enable=False)
@@ -21,24 +16,11 @@ app = typer.Typer(name="stake", help="Staking: delegate to validators, unbond, r
 ValidatorArg = Annotated[str, typer.Argument(help="Validator address.")]
 
 
-def _add_bonding_command(name: str, pick: Callable[[WalletClient], Callable[..., TxResult]], doc: str) -> None:
-    """``delegate`` and ``unbond`` differ only in the transaction they sign."""
-
-    @app.command(name, help=doc)
-    def command(
-        validator: ValidatorArg, amount: AmountArg,
-        wallet_ref: WalletOpt = None, fee: FeeOpt = None, wait: WaitOpt = False,
-        password_file: PasswordFileOpt = None, home: HomeOpt = None, as_json: JsonOpt = False,
-    ) -> None:
-        address = address_arg(validator)
-        sign_and_show(pick, address, amount_arg(amount), wallet_ref=wallet_ref, fee=fee, wait=wait,
-                      password_file=password_file, home=home, as_json=as_json)
-
-
-_add_bonding_command("delegate", lambda w: w.delegate,
-                     "Stake AIT with a validator (adds to its voting power; earns a share of block rewards).")
-_add_bonding_command("unbond", lambda w: w.unbond,
-                     "Unstake from a validator; the funds return after the chain's unbonding period.")
+add_transfer_command(app, "delegate",
+                     "Stake AIT with a validator (adds to its voting power; earns a share of block rewards).",
+                     lambda w: w.delegate, ("validator", ValidatorArg), AmountArg)
+add_transfer_command(app, "unbond", "Unstake from a validator; the funds return after the chain's unbonding period.",
+                     lambda w: w.unbond, ("validator", ValidatorArg), AmountArg)
 
 
 @app.command("claim")

@@ -10,9 +10,8 @@ from __future__ import annotations
 
 import os
 import sys
-from collections.abc import Callable
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated, Any, Optional
+from typing import Annotated, Any, Optional
 
 import typer
 
@@ -29,6 +28,7 @@ from aitbc_tui.cli.options import (
     YesOpt,
 )
 from aitbc_tui.cli.signing import (
+    add_transfer_command,
     address_arg,
     amount_arg,
     client,
@@ -39,10 +39,6 @@ from aitbc_tui.cli.signing import (
     sign_and_show,
     with_password,
 )
-
-if TYPE_CHECKING:
-    from daemons.wallet.client import WalletClient
-    from daemons.wallet.models import TxResult
 
 app = typer.Typer(name="wallet", help="Wallets: encrypted keys held by the wallet daemon; balances, sends, backups.",
                   no_args_is_help=True, add_completion=False, pretty_exceptions_enable=False)
@@ -345,24 +341,11 @@ def miner_bond(
 # -- escrow ------------------------------------------------------------------------------------------------
 
 
-def _add_escrow_command(action: str, pick: Callable[[WalletClient], Callable[..., TxResult]], doc: str) -> None:
-    """``escrow deposit`` and ``escrow withdraw`` differ only in the transaction they sign."""
-
-    @escrow_app.command(action, help=doc)
-    def command(
-        coordinator: CoordinatorArg, amount: EscrowAmountArg,
-        wallet_ref: WalletOpt = None, fee: FeeOpt = None, wait: WaitOpt = False,
-        password_file: PasswordFileOpt = None, home: HomeOpt = None, as_json: JsonOpt = False,
-    ) -> None:
-        units = amount_arg(amount)
-        sign_and_show(pick, address_arg(coordinator), units, wallet_ref=wallet_ref, fee=fee, wait=wait,
-                      password_file=password_file, home=home, as_json=as_json)
-
-
-_add_escrow_command("deposit", lambda w: w.escrow_deposit,
-                    "Lock funds with a coordinator so that it can charge your AI jobs against them.")
-_add_escrow_command("withdraw", lambda w: w.escrow_withdraw,
-                    "Ask for escrow back; it returns after the chain's withdrawal delay.")
+add_transfer_command(escrow_app, "deposit",
+                     "Lock funds with a coordinator so that it can charge your AI jobs against them.",
+                     lambda w: w.escrow_deposit, ("coordinator", CoordinatorArg), EscrowAmountArg)
+add_transfer_command(escrow_app, "withdraw", "Ask for escrow back; it returns after the chain's withdrawal delay.",
+                     lambda w: w.escrow_withdraw, ("coordinator", CoordinatorArg), EscrowAmountArg)
 
 
 @escrow_app.command("show")
