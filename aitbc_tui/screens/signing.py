@@ -33,6 +33,14 @@ class SigningScreen(SectionScreen):
         """A daemon's refusal, shown long enough to read (nothing was signed or changed)."""
         self.notify(exc.message, title=title, severity="error", timeout=8)
 
+    async def attempt(self, call: Awaitable[T], error_title: str) -> T | None:
+        """``call``'s answer, or None after showing the daemon's refusal."""
+        try:
+            return await call
+        except DaemonError as exc:
+            self.notify_failure(exc, error_title)
+            return None
+
     async def pick_wallet(self, question: str, none_left: str, preferred: str | None = None) -> WalletRow | None:
         """The wallet that signs: ``preferred`` when the daemon holds it, the only one, or the
         operator's choice; None (after saying why) when there is none or the choice is cancelled."""
@@ -58,11 +66,7 @@ class SigningScreen(SectionScreen):
         if confirmation is None:
             return None
         password = confirmation.password.get_secret_value() if confirmation.password else None
-        try:
-            return await sign(password)
-        except DaemonError as exc:
-            self.notify_failure(exc, error_title)
-            return None
+        return await self.attempt(sign(password), error_title)
 
     async def transfer(self, dialog: TransferDialog, wallet: WalletRow, balance: int | None, confirm_title: str,
                        confirm_label: str, sign: Callable[[TransferRequest, str | None], Awaitable[T]],

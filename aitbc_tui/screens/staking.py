@@ -13,7 +13,7 @@ from textual.containers import Vertical
 from textual.widgets import DataTable
 
 from aitbc_tui.format import ait, percent_bps, short_addr, short_hash
-from aitbc_tui.models import AccountView, Store, WalletRow
+from aitbc_tui.models import AccountView, StakeRow, Store, WalletRow
 from aitbc_tui.screens.base import PaletteAction
 from aitbc_tui.screens.dialogs import ConfirmDialog, TransferDialog, TransferRequest
 from aitbc_tui.screens.signing import SigningScreen
@@ -157,17 +157,21 @@ class StakingScreen(SigningScreen):
         return [(f"{v.name or short_addr(v.address)} · {percent_bps(v.commission_bps)} commission", v.address)
                 for v in self.store.node.validators if v.active and not v.jailed]
 
-    def _stake_wallet(self) -> tuple[WalletRow, str, AccountView | None] | None:
-        """The wallet, validator and account of the highlighted stake, or None (after saying why)."""
-        stake = self.selected_stake()
-        if stake is None:
+    def _stake_to_act_on(self) -> tuple[WalletRow, str, AccountView | None, StakeRow | None] | None:
+        """The wallet, validator, account and stake of the highlighted stake row, or None (after
+        saying why)."""
+        selected = self.selected_stake()
+        if selected is None:
             self.notify("highlight one of your stakes first (r)", severity="warning")
             return None
-        wallet = self.store.wallet.by_address(stake[0])
+        wallet = self.store.wallet.by_address(selected[0])
         if wallet is None:
             self.notify("that stake belongs to a key the wallet daemon does not hold", severity="warning")
             return None
-        return wallet, stake[1], self.store.node.accounts.get(wallet.address)
+        validator = selected[1]
+        account = self.store.node.accounts.get(wallet.address)
+        stake = next((s for s in account.stakes if s.validator == validator), None) if account else None
+        return wallet, validator, account, stake
 
     @work(exclusive=True, group="stake-action")
     async def action_delegate(self) -> None:
@@ -183,11 +187,11 @@ class StakingScreen(SigningScreen):
 
     @work(exclusive=True, group="stake-action")
     async def action_unbond(self) -> None:
-        found = self._stake_wallet()
+        found = self._stake_to_act_on()
         if found is None:
             return
-        wallet, validator, account = found
-        bonded = next((s.amount for s in account.stakes if s.validator == validator), 0) if account else 0
+        wallet, validator, account, stake = found
+        bonded = stake.amount if stake else 0
         await self._transfer("unbond", wallet, bonded, account.balance if account else None, validator, bonded)
 
     async def _transfer(self, kind: Literal["delegate", "unbond"], wallet: WalletRow, available: int | None,
@@ -210,11 +214,11 @@ class StakingScreen(SigningScreen):
 
     @work(exclusive=True, group="stake-action")
     async def action_claim(self) -> None:
-        found = self._stake_wallet()
+        found = self._stake_to_act_on()
         if found is None:
             return
-        wallet, validator, account = found
-        rewards = next((s.rewards for s in account.stakes if s.validator == validator), 0) if account else 0
+        wallet, validator, _, stake = found
+        rewards = stake.rewards if stake else 0
         fee = self.store.wallet.default_fee
         rows = [("Wallet", f"{wallet.name} {wallet.address}"), ("Validator", validator),
                 ("Rewards", Text(ait(rewards), style="bold green")), ("Fee", f"{ait(fee)} ({fee} units)")]

@@ -187,10 +187,8 @@ class WalletsScreen(SigningScreen):
                 return client.create(request.password.get_secret_value(), name=request.name, words=request.words)
 
         self.notify("creating the wallet (deriving the key file's encryption key)…", title="Wallet")
-        try:
-            created = await asyncio.to_thread(create)
-        except DaemonError as exc:
-            self.notify_failure(exc, "Create wallet")
+        created = await self.attempt(asyncio.to_thread(create), "Create wallet")
+        if created is None:
             return
         await self.app.push_screen_wait(MnemonicDialog(created.wallet.name, created.wallet.address,
                                                        created.mnemonic, created.warning))
@@ -212,10 +210,8 @@ class WalletsScreen(SigningScreen):
                     return client.import_mnemonic(secret, password, name=request.name)
                 return client.import_private_key(secret, password, name=request.name)
 
-        try:
-            info = await asyncio.to_thread(restore)
-        except DaemonError as exc:
-            self.notify_failure(exc, "Import wallet")
+        info = await self.attempt(asyncio.to_thread(restore), "Import wallet")
+        if info is None:
             return
         await self._refresh_wallets()
         self.notify(f"imported {info.name} ({info.address})", title="Wallet")
@@ -229,11 +225,9 @@ class WalletsScreen(SigningScreen):
         if not isinstance(request, UnlockRequest):
             return
         self.notify(f"unlocking {wallet.name}…", title="Wallet")
-        try:
-            await self.wallet_source.client.unlock(request.password.get_secret_value(), wallet=wallet.address,
-                                                   timeout_s=request.timeout_s)
-        except DaemonError as exc:
-            self.notify_failure(exc, "Unlock")
+        unlocked = await self.attempt(self.wallet_source.client.unlock(
+            request.password.get_secret_value(), wallet=wallet.address, timeout_s=request.timeout_s), "Unlock")
+        if unlocked is None:
             return
         await self._refresh_wallets()
         self.notify(f"{wallet.name} unlocked", title="Wallet")
@@ -243,10 +237,7 @@ class WalletsScreen(SigningScreen):
         wallet = self._wallet_to_act_on()
         if wallet is None:
             return
-        try:
-            await self.wallet_source.client.lock(wallet=wallet.address)
-        except DaemonError as exc:
-            self.notify_failure(exc, "Lock")
+        if await self.attempt(self.wallet_source.client.lock(wallet=wallet.address), "Lock") is None:
             return
         await self._refresh_wallets()
         self.notify(f"{wallet.name} locked", title="Wallet")
@@ -276,10 +267,7 @@ class WalletsScreen(SigningScreen):
         self.load_history(wallet.address)
 
     async def _refresh_wallets(self) -> None:
-        try:
-            await self.wallet_source.refresh()
-        except DaemonError as exc:
-            self.notify_failure(exc, "Wallet")
+        await self.attempt(self.wallet_source.refresh(), "Wallet")
 
     @classmethod
     def palette_actions(cls, app: Any) -> list[PaletteAction]:

@@ -117,10 +117,17 @@ async def import_client(pilot, app: AitbcApp) -> None:  # type: ignore[no-untype
     await wait_for(pilot, lambda: CLIENT.address in app.store.node.accounts, "the client's balance")
 
 
+async def painted_dialog(pilot, app: AitbcApp, kind: type, what: str) -> str:  # type: ignore[no-untyped-def]
+    """Wait until a dialog of type ``kind`` is on top and laid out (a pushed screen is painted a
+    little after it becomes ``app.screen``); the screen's text then."""
+    await wait_for(pilot, lambda: isinstance(app.screen, kind) and app.screen.query_one(".dialog").region.height > 0,
+                   what)
+    return screen_text(app)
+
+
 async def confirm_with_password(pilot, app: AitbcApp) -> str:  # type: ignore[no-untyped-def]
     """Read the confirmation, type the wallet password, confirm; the summary text that was shown."""
-    await wait_for(pilot, lambda: isinstance(app.screen, ConfirmDialog), "the confirmation")
-    shown = screen_text(app)
+    shown = await painted_dialog(pilot, app, ConfirmDialog, "the confirmation")
     app.screen.query_one("#password").value = PASSWORD
     await click(pilot, "#ok")
     return shown
@@ -142,8 +149,7 @@ def test_wallets_send_and_stake(net: Net) -> None:
             await wait_text(pilot, "the passwords differ")
             app.screen.query_one("#password2").value = PASSWORD
             await click(pilot, "#ok")
-            await wait_for(pilot, lambda: isinstance(app.screen, MnemonicDialog), "the recovery phrase")
-            text = screen_text(app)
+            text = await painted_dialog(pilot, app, MnemonicDialog, "the recovery phrase")
             assert "shown once" in text and "24." in text and "Write these words down" in text
             await pilot.press("escape")  # does not close it
             assert isinstance(app.screen, MnemonicDialog)
