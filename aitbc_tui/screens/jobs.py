@@ -227,7 +227,10 @@ class JobsScreen(SigningScreen):
             return
         finally:
             await client.aclose()
-        self.store.coordinator.put_job(JobRow.model_validate(job.model_dump()))
+        if self.store.coordinator.job(job.job_id) is None:
+            # the coordinator's job:* events may already have brought a newer state (even the
+            # output) while the answer to submit was on its way; it must not be overwritten
+            self.store.coordinator.put_job(JobRow.model_validate(job.model_dump()))
         self._selected = job.job_id
         self.refresh_data({"coordinator"})
         self.notify(f"job {job.job_id[:12]} {job.status}", title="Submit")

@@ -239,16 +239,14 @@ def test_job_submit_complete_receipt_cancel(net: Net) -> None:
             if isinstance(app.screen, PickDialog):  # the other test may have created a second wallet
                 app.screen.query_one("#choice").value = CLIENT.address
                 await click(pilot, "#ok")
-                await wait_for(pilot, lambda: isinstance(app.screen, TransferDialog), "the escrow dialog")
-            assert net.coordinator_address in screen_text(app)
+            assert net.coordinator_address in await painted_dialog(pilot, app, TransferDialog, "the escrow dialog")
             app.screen.query_one("#amount").value = "50"
             await click(pilot, "#ok")
             await confirm_with_password(pilot, app)
             await wait_notified(pilot, "escrowed 50.000000 AIT")
             # submit with the model picker; the job completes and shows its output
             await pilot.press("n")
-            await wait_for(pilot, lambda: isinstance(app.screen, JobDialog), "the job dialog")
-            assert MODEL in screen_text(app)
+            assert MODEL in await painted_dialog(pilot, app, JobDialog, "the job dialog")
             app.screen.query_one("#client").value = CLIENT.address
             app.screen.query_one("#prompt").value = "hello brave new world"
             await click(pilot, "#ok")
@@ -261,8 +259,7 @@ def test_job_submit_complete_receipt_cancel(net: Net) -> None:
             await wait_for(pilot, lambda: (app.store.coordinator.job(job.job_id) or job).settled_height is not None,
                            "settlement", timeout=60)
             await pilot.press("r")
-            await wait_for(pilot, lambda: isinstance(app.screen, InfoDialog), "the receipt")
-            assert "VALID — proven from chain data" in screen_text(app)
+            assert "VALID — proven from chain data" in await painted_dialog(pilot, app, InfoDialog, "the receipt")
             report = app.screen.body.plain
             for check in ("coordinator_signature", "miner_proof", "merkle_inclusion", "block_hash", "commit"):
                 assert f"✓ {check}" in report
