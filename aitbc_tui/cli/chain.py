@@ -8,7 +8,8 @@ from typing import Any, Optional
 
 import typer
 
-from aitbc_tui.cli.common import HOME_OPTION, JSON_OPTION, NODE_OPTION, emit, format_ait, handle_errors, resolve_home
+from aitbc_tui.cli.common import emit, format_ait, handle_errors, resolve_home
+from aitbc_tui.cli.options import HomeOpt, JsonOpt, NodeOpt
 
 app = typer.Typer(name="chain", help="Query the chain: blocks, transactions, balances, accounts, validators.",
                   no_args_is_help=True, add_completion=False, pretty_exceptions_enable=False)
@@ -35,7 +36,7 @@ def _time(ms: int) -> str:
 def block(
     height: Optional[int] = typer.Argument(None, min=1, help="Block height (default: the latest)."),
     hash: Optional[str] = typer.Option(None, "--hash", help="Look the block up by hash instead."),
-    home: Optional[Path] = HOME_OPTION, node: Optional[str] = NODE_OPTION, as_json: bool = JSON_OPTION,
+    home: HomeOpt = None, node: NodeOpt = None, as_json: JsonOpt = False,
 ) -> None:
     """Show a block."""
     with handle_errors(), _client(home, node) as client:
@@ -57,7 +58,7 @@ def block(
 
 @app.command("tx")
 def tx(tx_hash: str = typer.Argument(..., help="Transaction hash (64 hex)."),
-       home: Optional[Path] = HOME_OPTION, node: Optional[str] = NODE_OPTION, as_json: bool = JSON_OPTION) -> None:
+       home: HomeOpt = None, node: NodeOpt = None, as_json: JsonOpt = False) -> None:
     """Show a transaction: committed (with its height) or pending in the mempool."""
     with handle_errors(), _client(home, node) as client:
         data = client.get_tx(tx_hash)
@@ -66,7 +67,7 @@ def tx(tx_hash: str = typer.Argument(..., help="Transaction hash (64 hex)."),
 
 @app.command("balance")
 def balance(address: str = typer.Argument(..., help="Account address (0x + 40 hex)."),
-            home: Optional[Path] = HOME_OPTION, node: Optional[str] = NODE_OPTION, as_json: bool = JSON_OPTION) -> None:
+            home: HomeOpt = None, node: NodeOpt = None, as_json: JsonOpt = False) -> None:
     """Show an account's spendable balance."""
     _check_address(address)
     with handle_errors(), _client(home, node) as client:
@@ -76,7 +77,7 @@ def balance(address: str = typer.Argument(..., help="Account address (0x + 40 he
 
 @app.command("account")
 def account(address: str = typer.Argument(..., help="Account address (0x + 40 hex)."),
-            home: Optional[Path] = HOME_OPTION, node: Optional[str] = NODE_OPTION, as_json: bool = JSON_OPTION) -> None:
+            home: HomeOpt = None, node: NodeOpt = None, as_json: JsonOpt = False) -> None:
     """Show balance, nonce, stakes, unbonding, escrows and miner bond of an account."""
     _check_address(address)
     with handle_errors(), _client(home, node) as client:
@@ -85,7 +86,7 @@ def account(address: str = typer.Argument(..., help="Account address (0x + 40 he
 
 
 @app.command("validators")
-def validators(home: Optional[Path] = HOME_OPTION, node: Optional[str] = NODE_OPTION, as_json: bool = JSON_OPTION) -> None:
+def validators(home: HomeOpt = None, node: NodeOpt = None, as_json: JsonOpt = False) -> None:
     """List validators with voting power, commission and status."""
     with handle_errors(), _client(home, node) as client:
         data = client.validators()

@@ -1,8 +1,8 @@
-"""What every ``aitbc`` command shares: the home option, ``--json`` output, one-line errors.
+"""What every ``aitbc`` command shares: ``--json`` output, one-line errors, running a daemon.
 
 Commands call :func:`fail` or let :func:`handle_errors` turn a known exception into
 ``error: <one line>`` on stderr with exit status 1, so no command prints a traceback for a
-condition an operator can cause.
+condition an operator can cause. The options they share are in :mod:`aitbc_tui.cli.options`.
 """
 
 from __future__ import annotations
@@ -20,11 +20,6 @@ from daemons.common.errors import DaemonError
 from daemons.common.home import Home
 from daemons.common.settings import SettingsError
 
-HOME_OPTION = typer.Option(None, "--home", help="Installation home (default: $AITBC_HOME, else ~/.aitbc).",
-                           file_okay=False)
-JSON_OPTION = typer.Option(False, "--json", help="Print machine-readable JSON.")
-NODE_OPTION = typer.Option(None, "--node", help="Node RPC URL (default: the node's socket in HOME).")
-
 
 def fail(message: str) -> NoReturn:
     typer.echo(f"error: {' '.join(str(message).split())}", err=True)
@@ -38,6 +33,22 @@ def resolve_home(home: Optional[Path]) -> Home:
         fail(f"invalid home: {exc}")
 
 
+def read_secret_file(path: Path, what: str) -> str:
+    """The secret in ``path`` (a password, a recovery phrase, a key): secrets are read from files
+    or prompts, never taken as arguments that ``ps`` and shell history would show. The one line
+    break editors and ``echo`` add is not part of it."""
+    try:
+        text = path.read_text(encoding="utf-8")
+    except OSError as exc:
+        fail(f"cannot read {what} file {path}: {exc.strerror}")
+    except UnicodeDecodeError:
+        fail(f"{what} file {path} is not UTF-8 text")
+    value = text.removesuffix("\n").removesuffix("\r")
+    if not value:
+        fail(f"{what} file {path} is empty")
+    return value
+
+
 @contextmanager
 def handle_errors() -> Iterator[None]:
     """Known failures become one line and exit status 1."""
@@ -49,6 +60,21 @@ def handle_errors() -> Iterator[None]:
         fail(str(exc))
     except OSError as exc:
         fail(f"{exc.strerror or exc}: {exc.filename}" if getattr(exc, "filename", None) else str(exc))
+
+
+def run_daemon(run: Callable[[], int], *start_errors: type[Exception]) -> NoReturn:
+    """Run a daemon in the foreground and exit with its status.
+
+    ``run`` loads the settings and runs the daemon's main loop; ``start_errors`` are the
+    exceptions with which that daemon refuses to start (a missing key, an unreachable chain),
+    each already worded for the operator, so they become one line like the usual failures.
+    """
+    with handle_errors():
+        try:
+            code = run()
+        except start_errors as exc:
+            fail(str(exc))
+    raise typer.Exit(code)
 
 
 def emit(data: Any, as_json: bool, human: Callable[[Any], str] | None = None) -> None:

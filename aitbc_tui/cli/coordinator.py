@@ -11,7 +11,8 @@ from typing import Any, Optional
 
 import typer
 
-from aitbc_tui.cli.common import HOME_OPTION, JSON_OPTION, emit, fail, format_value, handle_errors, resolve_home
+from aitbc_tui.cli.common import emit, fail, format_value, handle_errors, resolve_home, run_daemon
+from aitbc_tui.cli.options import ConfigOpt, HomeOpt, JsonOpt, NoTcpOpt
 
 app = typer.Typer(name="coordinator", help="The coordinator: job market, miner registry, receipts.",
                   no_args_is_help=True, add_completion=False, pretty_exceptions_enable=False)
@@ -28,10 +29,10 @@ def _operator(home: Optional[Path]) -> Any:
 
 @app.command("init")
 def init(
-    home: Optional[Path] = HOME_OPTION,
+    home: HomeOpt = None,
     password_file: Optional[Path] = typer.Option(
         None, help="File with the key's password (default: a random one in HOME/keys/coordinator.password, mode 0600)."),
-    as_json: bool = JSON_OPTION,
+    as_json: JsonOpt = False,
 ) -> None:
     """Create the coordinator's chain key; register its address with `aitbc node init --coordinator ADDR`."""
     from daemons.coordinator.init import init_coordinator
@@ -55,33 +56,27 @@ def init(
 
 @app.command("start")
 def start(
-    home: Optional[Path] = HOME_OPTION,
-    config: Optional[Path] = typer.Option(None, "--config", help="Config file to use instead of HOME/config.toml.",
-                                          dir_okay=False),
+    home: HomeOpt = None,
+    config: ConfigOpt = None,
     port: Optional[int] = typer.Option(None, "--port", help="Public REST port (default 18000; 0 picks one)."),
     node: Optional[str] = typer.Option(None, "--node", help="Node RPC URL or socket (default: HOME/run/node.sock)."),
-    no_tcp: bool = typer.Option(False, "--no-tcp", help="Serve only the operator socket."),
+    no_tcp: NoTcpOpt = False,
 ) -> None:
     """Run the coordinator daemon in the foreground until SIGTERM or Ctrl-C."""
+    from daemons.common.daemon_key import InitError
     from daemons.common.settings import load_settings
     from daemons.coordinator.chain_view import ChainUnavailable
     from daemons.coordinator.daemon import main
     from daemons.coordinator.settings import CoordinatorSettings
-    from daemons.common.daemon_key import InitError
 
     resolved = resolve_home(home)
-    with handle_errors():
-        settings = load_settings(CoordinatorSettings, resolved, config, api_port=port, node=node,
-                                 tcp_enabled=False if no_tcp else None)
-        try:
-            code = main(settings)
-        except (InitError, ChainUnavailable) as exc:
-            fail(str(exc))
-    raise typer.Exit(code)
+    run_daemon(lambda: main(load_settings(CoordinatorSettings, resolved, config, api_port=port, node=node,
+                                          tcp_enabled=False if no_tcp else None)),
+               InitError, ChainUnavailable)
 
 
 @app.command("status")
-def status(home: Optional[Path] = HOME_OPTION, as_json: bool = JSON_OPTION) -> None:
+def status(home: HomeOpt = None, as_json: JsonOpt = False) -> None:
     """Chain, jobs by status, receipts by settlement state, miners of the running coordinator."""
     with handle_errors(), _operator(home) as client:
         data = client.status().model_dump()
@@ -89,7 +84,7 @@ def status(home: Optional[Path] = HOME_OPTION, as_json: bool = JSON_OPTION) -> N
 
 
 @app.command("miners")
-def miners(home: Optional[Path] = HOME_OPTION, as_json: bool = JSON_OPTION) -> None:
+def miners(home: HomeOpt = None, as_json: JsonOpt = False) -> None:
     """Registered miners: models, load, bond, liveness and reputation."""
     with handle_errors(), _operator(home) as client:
         data = [mi.model_dump() for mi in client.miners().miners]
@@ -112,7 +107,7 @@ def keys_create(
     role: str = typer.Option(..., "--role", help="client or miner."),
     address: str = typer.Option(..., "--address", help="The client's or miner's chain address."),
     label: str = typer.Option("", "--label", help="A note for the listing (who holds the key)."),
-    home: Optional[Path] = HOME_OPTION, as_json: bool = JSON_OPTION,
+    home: HomeOpt = None, as_json: JsonOpt = False,
 ) -> None:
     """Create an API key; it is printed once, here, and stored only as a hash."""
     from chain.crypto import validate_address
@@ -131,7 +126,7 @@ def keys_create(
 
 
 @keys_app.command("list")
-def keys_list(home: Optional[Path] = HOME_OPTION, as_json: bool = JSON_OPTION) -> None:
+def keys_list(home: HomeOpt = None, as_json: JsonOpt = False) -> None:
     """API keys with their role, address and state (never the keys themselves)."""
     with handle_errors(), _operator(home) as client:
         data = [k.model_dump() for k in client.keys().keys]
@@ -149,7 +144,7 @@ def keys_list(home: Optional[Path] = HOME_OPTION, as_json: bool = JSON_OPTION) -
 
 @keys_app.command("revoke")
 def keys_revoke(key_id: str = typer.Argument(..., help="The key id shown by `keys list`."),
-                home: Optional[Path] = HOME_OPTION, as_json: bool = JSON_OPTION) -> None:
+                home: HomeOpt = None, as_json: JsonOpt = False) -> None:
     """Revoke an API key: requests with it are refused (401) from now on."""
     with handle_errors(), _operator(home) as client:
         data = client.revoke_key(key_id).model_dump()

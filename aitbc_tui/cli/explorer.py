@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-from pathlib import Path
 from typing import Optional
 
 import typer
 
-from aitbc_tui.cli.common import HOME_OPTION, handle_errors, resolve_home
+from aitbc_tui.cli.common import resolve_home, run_daemon
+from aitbc_tui.cli.options import ConfigOpt, HomeOpt
 
 app = typer.Typer(name="explorer", help="The Explorer and Marketplace web daemon (read-only, holds no key).",
                   no_args_is_help=True, add_completion=False, pretty_exceptions_enable=False)
@@ -15,8 +15,8 @@ app = typer.Typer(name="explorer", help="The Explorer and Marketplace web daemon
 
 @app.command("start")
 def start(
-    home: Optional[Path] = HOME_OPTION,
-    config: Optional[Path] = typer.Option(None, "--config", dir_okay=False, help="Config file instead of HOME/config.toml."),
+    home: HomeOpt = None,
+    config: ConfigOpt = None,
     host: Optional[str] = typer.Option(None, "--host", help="Host both sites listen on (default 127.0.0.1)."),
     port: Optional[int] = typer.Option(None, "--port", help="Explorer port (default 3000)."),
     market_port: Optional[int] = typer.Option(None, "--market-port", help="Marketplace port (default 5173)."),
@@ -28,8 +28,6 @@ def start(
     from daemons.web.daemon import main
     from daemons.web.settings import ExplorerSettings
 
-    with handle_errors():
-        settings = load_settings(ExplorerSettings, resolve_home(home), config, api_host=host, api_port=port,
-                                 market_port=market_port, node_url=node, coordinator_url=coordinator)
-        code = main(settings)
-    raise typer.Exit(code)
+    resolved = resolve_home(home)
+    run_daemon(lambda: main(load_settings(ExplorerSettings, resolved, config, api_host=host, api_port=port,
+                                          market_port=market_port, node_url=node, coordinator_url=coordinator)))

@@ -17,21 +17,23 @@ from __future__ import annotations
 import time
 from decimal import Decimal, InvalidOperation
 from pathlib import Path
-from typing import Any, Optional
+from typing import Annotated, Any, Optional
 
 import typer
 
-from aitbc_tui.cli.common import HOME_OPTION, JSON_OPTION, NODE_OPTION, emit, fail, format_ait, handle_errors, \
-    parse_ait, resolve_home
+from aitbc_tui.cli.common import emit, fail, format_ait, handle_errors, parse_ait, resolve_home
+from aitbc_tui.cli.options import HomeOpt, JsonOpt, NodeOpt
 
 API_KEY_FILE = "client.apikey"
 
-API_KEY_OPTION = typer.Option(None, "--api-key", envvar="AITBC_API_KEY", show_envvar=True,
-                              help="Client API key (default: $AITBC_API_KEY, else HOME/keys/client.apikey).")
-URL_OPTION = typer.Option(None, "--coordinator", envvar="AITBC_COORDINATOR_URL", show_envvar=True,
-                          help="Coordinator URL (default http://127.0.0.1:18000).")
-CLIENT_OPTION = typer.Option(None, "--client", help="Act for this client address through the coordinator's "
-                                                    "operator socket in HOME (no API key).")
+ApiKeyOpt = Annotated[Optional[str], typer.Option(
+    "--api-key", envvar="AITBC_API_KEY", show_envvar=True,
+    help="Client API key (default: $AITBC_API_KEY, else HOME/keys/client.apikey).")]
+UrlOpt = Annotated[Optional[str], typer.Option(
+    "--coordinator", envvar="AITBC_COORDINATOR_URL", show_envvar=True,
+    help="Coordinator URL (default http://127.0.0.1:18000).")]
+ClientOpt = Annotated[Optional[str], typer.Option(
+    "--client", help="Act for this client address through the coordinator's operator socket in HOME (no API key).")]
 
 receipts_app = typer.Typer(name="receipts", help="Receipts of your jobs; `receipts verify ID` proves one from chain data.",
                            invoke_without_command=True, add_completion=False, pretty_exceptions_enable=False)
@@ -120,8 +122,8 @@ def submit(
     seed: int = typer.Option(0, "--seed", min=0, help="Sampling seed."),
     wait: bool = typer.Option(False, "--wait", help="Wait for the result and print it."),
     timeout: float = typer.Option(600.0, "--timeout", min=1, help="Seconds --wait waits at most."),
-    home: Optional[Path] = HOME_OPTION, url: Optional[str] = URL_OPTION, api_key: Optional[str] = API_KEY_OPTION,
-    client: Optional[str] = CLIENT_OPTION, as_json: bool = JSON_OPTION,
+    home: HomeOpt = None, url: UrlOpt = None, api_key: ApiKeyOpt = None,
+    client: ClientOpt = None, as_json: JsonOpt = False,
 ) -> None:
     """Submit an AI job; with --wait, show progress and then the output."""
     from daemons.coordinator.models import JobStatus
@@ -172,8 +174,8 @@ def _wait(coordinator: Any, job: Any, timeout: float, show: bool) -> Any:
 def job_status(
     job_id: Optional[str] = typer.Argument(None, help="The job id printed by `aitbc submit`; without it, the "
                                                       "state of every daemon of this home."),
-    home: Optional[Path] = HOME_OPTION, url: Optional[str] = URL_OPTION, api_key: Optional[str] = API_KEY_OPTION,
-    client: Optional[str] = CLIENT_OPTION, as_json: bool = JSON_OPTION,
+    home: HomeOpt = None, url: UrlOpt = None, api_key: ApiKeyOpt = None,
+    client: ClientOpt = None, as_json: JsonOpt = False,
 ) -> None:
     """Status of a job (and its output once completed), or of the whole network without JOB_ID."""
     if job_id is None:
@@ -189,8 +191,8 @@ def job_status(
 def list_jobs(
     status: Optional[str] = typer.Option(None, "--status", help="Only jobs in this state."),
     limit: int = typer.Option(50, "--limit", min=1, max=500),
-    home: Optional[Path] = HOME_OPTION, url: Optional[str] = URL_OPTION, api_key: Optional[str] = API_KEY_OPTION,
-    client: Optional[str] = CLIENT_OPTION, as_json: bool = JSON_OPTION,
+    home: HomeOpt = None, url: UrlOpt = None, api_key: ApiKeyOpt = None,
+    client: ClientOpt = None, as_json: JsonOpt = False,
 ) -> None:
     """Your jobs, newest first."""
     with handle_errors(), client_for(home, url, api_key, client) as coordinator:
@@ -200,8 +202,8 @@ def list_jobs(
 
 def cancel(
     job_id: str = typer.Argument(..., help="The job to cancel."),
-    home: Optional[Path] = HOME_OPTION, url: Optional[str] = URL_OPTION, api_key: Optional[str] = API_KEY_OPTION,
-    client: Optional[str] = CLIENT_OPTION, as_json: bool = JSON_OPTION,
+    home: HomeOpt = None, url: UrlOpt = None, api_key: ApiKeyOpt = None,
+    client: ClientOpt = None, as_json: JsonOpt = False,
 ) -> None:
     """Cancel a job that has no result yet; its reservation goes back to your escrow."""
     with handle_errors(), client_for(home, url, api_key, client) as coordinator:
@@ -214,8 +216,8 @@ def receipts(
     ctx: typer.Context,
     job_id: Optional[str] = typer.Option(None, "--job-id", help="Only the receipt of this job."),
     limit: int = typer.Option(50, "--limit", min=1, max=500),
-    home: Optional[Path] = HOME_OPTION, url: Optional[str] = URL_OPTION, api_key: Optional[str] = API_KEY_OPTION,
-    client: Optional[str] = CLIENT_OPTION, as_json: bool = JSON_OPTION,
+    home: HomeOpt = None, url: UrlOpt = None, api_key: ApiKeyOpt = None,
+    client: ClientOpt = None, as_json: JsonOpt = False,
 ) -> None:
     """Receipts the coordinator signed for your jobs, with their settlement state."""
     if ctx.invoked_subcommand is not None:
@@ -237,7 +239,7 @@ def verify(
     receipt: str = typer.Argument(..., help="Receipt id (64 hex) or job id."),
     coordinator: Optional[str] = typer.Option(
         None, help="With a job id: the coordinator whose job it is (job ids are scoped to their coordinator)."),
-    home: Optional[Path] = HOME_OPTION, node: Optional[str] = NODE_OPTION, as_json: bool = JSON_OPTION,
+    home: HomeOpt = None, node: NodeOpt = None, as_json: JsonOpt = False,
 ) -> None:
     """Prove a receipt from chain data alone: signatures, Merkle inclusion, header, finality."""
     import re

@@ -10,15 +10,20 @@ from __future__ import annotations
 
 import json
 import os
+from collections.abc import Callable
 from pathlib import Path
-from typing import TYPE_CHECKING, NoReturn
+from typing import TYPE_CHECKING, Annotated, TypeVar
 
 import typer
+
+from aitbc_tui.cli.common import fail, read_secret_file
+from aitbc_tui.cli.options import JsonOpt
 
 if TYPE_CHECKING:
     from keys import KeyInfo, Keystore
 
 PASSWORD_ENV = "AITBC_KEY_PASSWORD"
+T = TypeVar("T")
 
 app = typer.Typer(
     name="keys",
@@ -28,13 +33,8 @@ app = typer.Typer(
     pretty_exceptions_enable=False,
 )
 
-_HOME_HELP = "Installation home (default: $AITBC_HOME, else ~/.aitbc); keys live in HOME/keys."
-_JSON_HELP = "Print machine-readable JSON."
-
-
-def _fail(message: str) -> NoReturn:
-    typer.echo(f"error: {' '.join(message.split())}", err=True)
-    raise typer.Exit(1)
+KeysHomeOpt = Annotated[Path | None, typer.Option(
+    "--home", help="Installation home (default: $AITBC_HOME, else ~/.aitbc); keys live in HOME/keys.")]
 
 
 def keys_dir(home: Path | None) -> Path:
@@ -55,7 +55,19 @@ def _open(home: Path | None, *, create: bool) -> Keystore | None:
     try:
         return Keystore(directory)
     except OSError as exc:
-        _fail(f"cannot open keystore {directory}: {exc.strerror}")
+        fail(f"cannot open keystore {directory}: {exc.strerror}")
+
+
+def _keystore_op(what: str, op: Callable[[], T]) -> T:
+    """Run ``op`` on the keystore; a refused request or an I/O failure becomes one line."""
+    from chain.errors import ChainError
+
+    try:
+        return op()
+    except ChainError as exc:
+        fail(exc.message)
+    except OSError as exc:
+        fail(f"cannot {what}: {exc.strerror}")
 
 
 def _info_dict(info: KeyInfo) -> dict[str, str]:
@@ -64,23 +76,13 @@ def _info_dict(info: KeyInfo) -> dict[str, str]:
 
 def _read_password(password_file: Path | None) -> str:
     if password_file is not None:
-        try:
-            text = password_file.read_text(encoding="utf-8")
-        except OSError as exc:
-            _fail(f"cannot read password file {password_file}: {exc.strerror}")
-        except UnicodeDecodeError:
-            _fail(f"password file {password_file} is not UTF-8 text")
-        # One trailing line break is what editors and `echo` add; it is not part of the password.
-        password = text.removesuffix("\n").removesuffix("\r")
-        if not password:
-            _fail(f"password file {password_file} is empty")
-        return password
+        return read_secret_file(password_file, "password")
     env_password = os.environ.get(PASSWORD_ENV)
     if env_password:
         return env_password
     password = typer.prompt("Password for the new key", hide_input=True, confirmation_prompt=True)
     if not password:
-        _fail("the password must not be empty")
+        fail("the password must not be empty")
     return password
 
 
@@ -91,26 +93,24 @@ def new(
         None, "--password-file", help=f"Read the password from this file (else ${PASSWORD_ENV}, else prompt)."
     ),
     words: int = typer.Option(24, "--words", help="Length of the recovery phrase: 12 or 24 words."),
-    home: Path | None = typer.Option(None, "--home", help=_HOME_HELP),
-    as_json: bool = typer.Option(False, "--json", help=_JSON_HELP),
+    home: KeysHomeOpt = None,
+    as_json: JsonOpt = False,
 ) -> None:
     """Create a key from a new BIP-39 recovery phrase, stored encrypted (the phrase too)."""
-    from chain.errors import ChainError
     from keys import validate_name
 
     if words not in (12, 24):
-        _fail(f"--words must be 12 or 24, not {words}")
-    try:
+        fail(f"--words must be 12 or 24, not {words}")
+
+    def create() -> tuple[Keystore, KeyInfo]:
         if name is not None:
             validate_name(name)
         password = _read_password(password_file)
         keystore = _open(home, create=True)
         assert keystore is not None
-        info = keystore.create(password, name, words=words)
-    except ChainError as exc:
-        _fail(exc.message)
-    except OSError as exc:
-        _fail(f"cannot write key: {exc.strerror}")
+        return keystore, keystore.create(password, name, words=words)
+
+    keystore, info = _keystore_op("write key", create)
     if as_json:
         typer.echo(json.dumps(_info_dict(info)))
         return
@@ -123,21 +123,14 @@ def new(
 @app.command("show")
 def show(
     ref: str = typer.Argument(..., metavar="ADDRESS_OR_NAME", help="The key's address or name."),
-    home: Path | None = typer.Option(None, "--home", help=_HOME_HELP),
-    as_json: bool = typer.Option(False, "--json", help=_JSON_HELP),
+    home: KeysHomeOpt = None,
+    as_json: JsonOpt = False,
 ) -> None:
     """Show a key's address, public key and name (never a secret; no password needed)."""
-    from chain.errors import ChainError
-
     keystore = _open(home, create=False)
     if keystore is None:
-        _fail(f"no key {ref!r}: there is no keystore at {keys_dir(home)}")
-    try:
-        info = keystore.get(ref)
-    except ChainError as exc:
-        _fail(exc.message)
-    except OSError as exc:
-        _fail(f"cannot read keystore: {exc.strerror}")
+        fail(f"no key {ref!r}: there is no keystore at {keys_dir(home)}")
+    info = _keystore_op("read keystore", lambda: keystore.get(ref))
     if as_json:
         typer.echo(json.dumps(_info_dict(info)))
         return
@@ -150,15 +143,12 @@ def show(
 
 @app.command("list")
 def list_keys(
-    home: Path | None = typer.Option(None, "--home", help=_HOME_HELP),
-    as_json: bool = typer.Option(False, "--json", help=_JSON_HELP),
+    home: KeysHomeOpt = None,
+    as_json: JsonOpt = False,
 ) -> None:
     """List the keys in the keystore (names and addresses; no password needed)."""
     keystore = _open(home, create=False)
-    try:
-        infos = keystore.list() if keystore is not None else []
-    except OSError as exc:
-        _fail(f"cannot read keystore: {exc.strerror}")
+    infos = _keystore_op("read keystore", lambda: keystore.list() if keystore is not None else [])
     if as_json:
         typer.echo(json.dumps([_info_dict(info) for info in infos]))
         return

@@ -12,7 +12,8 @@ from typing import Any, Optional
 
 import typer
 
-from aitbc_tui.cli.common import HOME_OPTION, JSON_OPTION, emit, fail, format_ait, format_value, handle_errors, resolve_home
+from aitbc_tui.cli.common import emit, fail, format_ait, format_value, handle_errors, resolve_home, run_daemon
+from aitbc_tui.cli.options import ConfigOpt, HomeOpt, JsonOpt, NoTcpOpt
 
 app = typer.Typer(name="miner", help="The miner: GPU telemetry, inference, proofs (settings: the mining table of config.toml).",
                   no_args_is_help=True, add_completion=False, pretty_exceptions_enable=False)
@@ -31,7 +32,7 @@ def _devices(text: Optional[str]) -> Optional[list[int]]:
 
 @app.command("init")
 def init(
-    home: Optional[Path] = HOME_OPTION,
+    home: HomeOpt = None,
     stake: Optional[int] = typer.Option(None, "--stake", min=0, help="AIT to keep bonded on chain (stake_amount, default 10000)."),
     coordinator: Optional[str] = typer.Option(None, "--coordinator", help="Coordinator URL (default: the coordinator socket in HOME)."),
     node: Optional[str] = typer.Option(None, "--node", help="Node RPC URL (default: the node socket in HOME)."),
@@ -42,7 +43,7 @@ def init(
     compute: bool = typer.Option(True, "--compute/--no-compute", help="Take jobs (compute_enabled)."),
     password_file: Optional[Path] = typer.Option(
         None, help="File with the key's password (default: a random one in HOME/keys/miner.password, mode 0600)."),
-    as_json: bool = JSON_OPTION,
+    as_json: JsonOpt = False,
 ) -> None:
     """Create the miner's chain key and write the mining table of config.toml; prints the address to fund."""
     from daemons.miner.init import init_miner
@@ -78,10 +79,10 @@ def init(
 
 @app.command("api-key")
 def api_key(
-    home: Optional[Path] = HOME_OPTION,
+    home: HomeOpt = None,
     from_file: Optional[Path] = typer.Option(None, "--from-file", dir_okay=False,
                                              help="Read the key from this file instead of standard input."),
-    as_json: bool = JSON_OPTION,
+    as_json: JsonOpt = False,
 ) -> None:
     """Store the coordinator API key (role miner) in HOME/keys/miner.apikey, mode 0600."""
     from daemons.miner.init import write_api_key
@@ -99,28 +100,23 @@ def api_key(
 
 @app.command("start")
 def start(
-    home: Optional[Path] = HOME_OPTION,
-    config: Optional[Path] = typer.Option(None, "--config", help="Config file to use instead of HOME/config.toml.", dir_okay=False),
+    home: HomeOpt = None,
+    config: ConfigOpt = None,
     port: Optional[int] = typer.Option(None, "--port", help="Public /health and /metrics port (default 18001; 0 picks one)."),
     coordinator: Optional[str] = typer.Option(None, "--coordinator", help="Coordinator URL or socket (default: HOME's socket)."),
     node: Optional[str] = typer.Option(None, "--node", help="Node RPC URL or socket (default: HOME's socket)."),
-    no_tcp: bool = typer.Option(False, "--no-tcp", help="Serve only the operator socket."),
+    no_tcp: NoTcpOpt = False,
 ) -> None:
     """Run the miner daemon in the foreground until SIGTERM or Ctrl-C (then it drains)."""
+    from daemons.common.daemon_key import InitError
     from daemons.miner.daemon import main
     from daemons.miner.inference import CatalogueError
     from daemons.miner.settings import load_miner_settings
-    from daemons.common.daemon_key import InitError
 
     resolved = resolve_home(home)
-    with handle_errors():
-        settings = load_miner_settings(resolved, config, api_port=port, coordinator=coordinator, node=node,
-                                       tcp_enabled=False if no_tcp else None)
-        try:
-            code = main(settings, config)
-        except (InitError, CatalogueError) as exc:
-            fail(str(exc))
-    raise typer.Exit(code)
+    run_daemon(lambda: main(load_miner_settings(resolved, config, api_port=port, coordinator=coordinator, node=node,
+                                                tcp_enabled=False if no_tcp else None), config),
+               InitError, CatalogueError)
 
 
 def _human_status(d: dict[str, Any]) -> str:
@@ -157,7 +153,7 @@ def _human_status(d: dict[str, Any]) -> str:
 
 
 @app.command("status")
-def status(home: Optional[Path] = HOME_OPTION, as_json: bool = JSON_OPTION) -> None:
+def status(home: HomeOpt = None, as_json: JsonOpt = False) -> None:
     """Ready or not and why, models, GPU, running jobs, bond and earnings of the running miner."""
     from daemons.miner.client import MinerClient, miner_socket
 
@@ -167,7 +163,7 @@ def status(home: Optional[Path] = HOME_OPTION, as_json: bool = JSON_OPTION) -> N
 
 
 @app.command("telemetry")
-def telemetry(home: Optional[Path] = HOME_OPTION, as_json: bool = JSON_OPTION) -> None:
+def telemetry(home: HomeOpt = None, as_json: JsonOpt = False) -> None:
     """The latest GPU and host sample of the running miner."""
     from daemons.miner.client import MinerClient, miner_socket
 

@@ -8,7 +8,8 @@ from typing import Any, Optional
 
 import typer
 
-from aitbc_tui.cli.common import HOME_OPTION, JSON_OPTION, emit, fail, handle_errors, resolve_home
+from aitbc_tui.cli.common import emit, fail, handle_errors, resolve_home
+from aitbc_tui.cli.options import HomeOpt, JsonOpt
 
 
 def _say(message: str) -> None:
@@ -25,7 +26,7 @@ def _progress(message: str) -> None:
 
 
 def up(
-    home: Optional[Path] = HOME_OPTION,
+    home: HomeOpt = None,
     detach: bool = typer.Option(False, "--detach", "-d", help="Start in the background and return."),
     validators: int = typer.Option(1, "--validators", min=1, max=16,
                                    help="Validators of a new dev chain: 1 is single-authority PoA; more run BFT "
@@ -37,7 +38,7 @@ def up(
     miner_port: int = typer.Option(18001, help="Miner /health and /metrics port."),
     explorer_port: int = typer.Option(3000, help="Explorer web port."),
     market_port: int = typer.Option(5173, help="Marketplace web port."),
-    as_json: bool = JSON_OPTION,
+    as_json: JsonOpt = False,
 ) -> None:
     """Create (on an empty home) and start node, wallet, coordinator, miner and the web daemon; Ctrl-C stops all."""
     from daemons.ops.devnet import DevnetError, Ports, bring_up
@@ -98,7 +99,7 @@ def _render_summary(s: dict[str, Any]) -> str:
     return "\n".join(lines)
 
 
-def down(home: Optional[Path] = HOME_OPTION, as_json: bool = JSON_OPTION) -> None:
+def down(home: HomeOpt = None, as_json: JsonOpt = False) -> None:
     """Stop every daemon of this home (web, miner, coordinator, wallet, then the node(s))."""
     from daemons.ops.devnet import stop_order
     from daemons.ops.supervisor import stop_service

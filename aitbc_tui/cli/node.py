@@ -7,7 +7,8 @@ from typing import Optional
 
 import typer
 
-from aitbc_tui.cli.common import HOME_OPTION, JSON_OPTION, NODE_OPTION, emit, fail, handle_errors, parse_ait, resolve_home
+from aitbc_tui.cli.common import emit, fail, handle_errors, parse_ait, resolve_home, run_daemon
+from aitbc_tui.cli.options import ConfigOpt, HomeOpt, JsonOpt, NodeOpt, NoTcpOpt
 
 app = typer.Typer(name="node", help="The chain node: init a home, start the daemon, show status.",
                   no_args_is_help=True, add_completion=False, pretty_exceptions_enable=False)
@@ -15,14 +16,14 @@ app = typer.Typer(name="node", help="The chain node: init a home, start the daem
 
 @app.command("init")
 def init(
-    home: Optional[Path] = HOME_OPTION,
+    home: HomeOpt = None,
     chain_id: str = typer.Option("aitbc-dev", help="Chain id written into genesis."),
     password_file: Optional[Path] = typer.Option(
         None, help="File with the validator key's password (default: a random one in HOME/keys/validator.password, mode 0600)."),
     fund: list[str] = typer.Option([], help="Fund an account at genesis: ADDRESS=AMOUNT (AMOUNT in AIT, or 250u units). Repeatable."),
     coordinator: list[str] = typer.Option([], help="Register a coordinator address at genesis. Repeatable."),
     block_time: float = typer.Option(1.0, min=0.01, max=600, help="Seconds between blocks (genesis parameter)."),
-    as_json: bool = JSON_OPTION,
+    as_json: JsonOpt = False,
 ) -> None:
     """Write genesis.json, an encrypted validator key and config.toml into an empty home."""
     from chain.crypto import validate_address
@@ -64,32 +65,27 @@ def init(
 
 @app.command("start")
 def start(
-    home: Optional[Path] = HOME_OPTION,
-    config: Optional[Path] = typer.Option(None, "--config", help="Config file to use instead of HOME/config.toml.", dir_okay=False),
+    home: HomeOpt = None,
+    config: ConfigOpt = None,
     rpc_port: Optional[int] = typer.Option(None, help="JSON-RPC port (default 26657)."),
     ws_port: Optional[int] = typer.Option(None, help="WebSocket events port (default 26658)."),
     block_time: Optional[float] = typer.Option(None, help="Seconds between blocks (default: genesis)."),
-    no_tcp: bool = typer.Option(False, "--no-tcp", help="Serve only the operator socket."),
+    no_tcp: NoTcpOpt = False,
 ) -> None:
     """Run the node daemon in the foreground until SIGTERM or Ctrl-C."""
+    from daemons.common.daemon_key import InitError
     from daemons.common.settings import load_settings
     from daemons.node.daemon import main
-    from daemons.common.daemon_key import InitError
     from daemons.node.settings import NodeSettings
 
     resolved = resolve_home(home)
-    with handle_errors():
-        settings = load_settings(NodeSettings, resolved, config, api_port=rpc_port, ws_port=ws_port,
-                                 block_time=block_time, tcp_enabled=False if no_tcp else None)
-        try:
-            code = main(settings)
-        except InitError as exc:
-            fail(str(exc))
-    raise typer.Exit(code)
+    run_daemon(lambda: main(load_settings(NodeSettings, resolved, config, api_port=rpc_port, ws_port=ws_port,
+                                          block_time=block_time, tcp_enabled=False if no_tcp else None)),
+               InitError)
 
 
 @app.command("status")
-def status(home: Optional[Path] = HOME_OPTION, node: Optional[str] = NODE_OPTION, as_json: bool = JSON_OPTION) -> None:
+def status(home: HomeOpt = None, node: NodeOpt = None, as_json: JsonOpt = False) -> None:
     """Chain id, height, latest block and mempool size of the running node."""
     from aitbc_tui.cli.common import format_value
     from daemons.node.client import NodeClient

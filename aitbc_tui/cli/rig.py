@@ -6,12 +6,12 @@ never through a TCP admin port (ARCHITECTURE.md); ``aitbc-tui --rig NAME`` uses 
 
 from __future__ import annotations
 
-from pathlib import Path
 from typing import Optional
 
 import typer
 
-from aitbc_tui.cli.common import HOME_OPTION, JSON_OPTION, emit, fail, resolve_home
+from aitbc_tui.cli.common import emit, fail, resolve_home
+from aitbc_tui.cli.options import HomeOpt, JsonOpt
 
 app = typer.Typer(name="rig", help="Mining rigs managed over SSH: add, list, status, remove.",
                   no_args_is_help=True, add_completion=False, pretty_exceptions_enable=False)
@@ -25,7 +25,7 @@ def add(
     runtime_dir: Optional[str] = typer.Option(None, help="The rig's $AITBC_RUNTIME_DIR, e.g. /run/aitbc under systemd."),
     identity_file: Optional[str] = typer.Option(None, help="SSH private key for this rig."),
     force: bool = typer.Option(False, "--force", help="Replace a rig of the same name."),
-    home: Optional[Path] = HOME_OPTION, as_json: bool = JSON_OPTION,
+    home: HomeOpt = None, as_json: JsonOpt = False,
 ) -> None:
     """Remember a rig (nothing is contacted; `aitbc rig status NAME` checks it)."""
     from daemons.ops.rigs import Rig, RigError, load_rigs, save_rigs
@@ -50,7 +50,7 @@ def add(
 
 
 @app.command("list")
-def list_rigs(home: Optional[Path] = HOME_OPTION, as_json: bool = JSON_OPTION) -> None:
+def list_rigs(home: HomeOpt = None, as_json: JsonOpt = False) -> None:
     """The rigs in HOME/rigs.toml."""
     from daemons.ops.rigs import RigError, load_rigs
 
@@ -65,7 +65,7 @@ def list_rigs(home: Optional[Path] = HOME_OPTION, as_json: bool = JSON_OPTION) -
 
 @app.command("remove")
 def remove(name: str = typer.Argument(..., help="The rig to forget."),
-           home: Optional[Path] = HOME_OPTION, as_json: bool = JSON_OPTION) -> None:
+           home: HomeOpt = None, as_json: JsonOpt = False) -> None:
     """Forget a rig (nothing on the rig changes)."""
     from daemons.ops.rigs import RigError, load_rigs, save_rigs
 
@@ -83,7 +83,7 @@ def remove(name: str = typer.Argument(..., help="The rig to forget."),
 
 @app.command("status")
 def status(name: str = typer.Argument(..., help="The rig to check."),
-           home: Optional[Path] = HOME_OPTION, as_json: bool = JSON_OPTION) -> None:
+           home: HomeOpt = None, as_json: JsonOpt = False) -> None:
     """Each daemon's state on the rig, through its operator sockets forwarded over SSH."""
     from aitbc_tui.cli.network import collect_status, render_status
     from daemons.ops.rigs import RigError, RigTunnel, find_rig

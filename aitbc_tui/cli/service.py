@@ -7,7 +7,8 @@ from typing import Optional
 
 import typer
 
-from aitbc_tui.cli.common import JSON_OPTION, emit, fail
+from aitbc_tui.cli.common import emit, fail
+from aitbc_tui.cli.options import JsonOpt
 
 
 def add_install_service(group: typer.Typer, daemon: str) -> None:
@@ -23,7 +24,7 @@ def add_install_service(group: typer.Typer, daemon: str) -> None:
         output: Optional[Path] = typer.Option(
             None, help="Only write the unit file into this directory (no root, no systemctl)."),
         no_enable: bool = typer.Option(False, "--no-enable", help="Install without enabling the unit."),
-        as_json: bool = JSON_OPTION,
+        as_json: JsonOpt = False,
     ) -> None:
         """Write the systemd unit for this daemon (hardened, restart on failure, journal logging) and enable it."""
         from daemons.ops.systemd import ServiceInstallError, UnitOptions, install_unit

@@ -2,98 +2,40 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-from typing import Optional
+from typing import Annotated
 
 import typer
 
-from aitbc_tui.cli.common import HOME_OPTION, JSON_OPTION, emit, format_ait, handle_errors
-from aitbc_tui.cli.wallet import (
-    FEE_OPTION,
-    PASSWORD_FILE_OPTION,
-    WAIT_OPTION,
-    WALLET_OPTION,
-    amount_arg,
-    client,
-    fee_arg,
-    mode,
-    show_tx,
-    with_password,
-)
+from aitbc_tui.cli.common import emit, format_ait, handle_errors
+from aitbc_tui.cli.options import AmountArg, FeeOpt, HomeOpt, JsonOpt, PasswordFileOpt, WaitOpt, WalletOpt
+from aitbc_tui.cli.signing import add_transfer_command, address_arg, client, sign_and_show
 
 app = typer.Typer(name="stake", help="Staking: delegate to validators, unbond, rewards (signed by the wallet daemon).",
                   no_args_is_help=True, add_completion=False, pretty_exceptions_enable=False)
 
-VALIDATOR_ARG = typer.Argument(..., help="Validator address.")
-AMOUNT_ARG = typer.Argument(..., help="Amount in AIT (up to 6 decimals), or units with a 'u' suffix.")
+ValidatorArg = Annotated[str, typer.Argument(help="Validator address.")]
 
 
-def _validator(address: str) -> str:
-    from chain.crypto import validate_address
-
-    with handle_errors():
-        return validate_address(address)
-
-
-@app.command("delegate")
-def delegate(
-    validator: str = VALIDATOR_ARG,
-    amount: str = AMOUNT_ARG,
-    wallet_ref: Optional[str] = WALLET_OPTION,
-    fee: Optional[str] = FEE_OPTION,
-    wait: bool = WAIT_OPTION,
-    password_file: Optional[Path] = PASSWORD_FILE_OPTION,
-    home: Optional[Path] = HOME_OPTION,
-    as_json: bool = JSON_OPTION,
-) -> None:
-    """Stake AIT with a validator (adds to its voting power; earns a share of block rewards)."""
-    address, units, fee_units = _validator(validator), amount_arg(amount), fee_arg(fee)
-    with handle_errors(), client(home) as wallet:
-        result = with_password(password_file, lambda pw: wallet.delegate(
-            address, units, wallet=wallet_ref, fee=fee_units, mode=mode(wait), password=pw))
-    show_tx(result, as_json)
-
-
-@app.command("unbond")
-def unbond(
-    validator: str = VALIDATOR_ARG,
-    amount: str = AMOUNT_ARG,
-    wallet_ref: Optional[str] = WALLET_OPTION,
-    fee: Optional[str] = FEE_OPTION,
-    wait: bool = WAIT_OPTION,
-    password_file: Optional[Path] = PASSWORD_FILE_OPTION,
-    home: Optional[Path] = HOME_OPTION,
-    as_json: bool = JSON_OPTION,
-) -> None:
-    """Unstake from a validator; the funds return after the chain's unbonding period."""
-    address, units, fee_units = _validator(validator), amount_arg(amount), fee_arg(fee)
-    with handle_errors(), client(home) as wallet:
-        result = with_password(password_file, lambda pw: wallet.unbond(
-            address, units, wallet=wallet_ref, fee=fee_units, mode=mode(wait), password=pw))
-    show_tx(result, as_json)
+add_transfer_command(app, "delegate",
+                     "Stake AIT with a validator (adds to its voting power; earns a share of block rewards).",
+                     lambda w: w.delegate, ("validator", ValidatorArg), AmountArg)
+add_transfer_command(app, "unbond", "Unstake from a validator; the funds return after the chain's unbonding period.",
+                     lambda w: w.unbond, ("validator", ValidatorArg), AmountArg)
 
 
 @app.command("claim")
 def claim(
-    validator: str = VALIDATOR_ARG,
-    wallet_ref: Optional[str] = WALLET_OPTION,
-    fee: Optional[str] = FEE_OPTION,
-    wait: bool = WAIT_OPTION,
-    password_file: Optional[Path] = PASSWORD_FILE_OPTION,
-    home: Optional[Path] = HOME_OPTION,
-    as_json: bool = JSON_OPTION,
+    validator: ValidatorArg,
+    wallet_ref: WalletOpt = None, fee: FeeOpt = None, wait: WaitOpt = False,
+    password_file: PasswordFileOpt = None, home: HomeOpt = None, as_json: JsonOpt = False,
 ) -> None:
     """Move the rewards earned with a validator into the wallet's balance."""
-    address, fee_units = _validator(validator), fee_arg(fee)
-    with handle_errors(), client(home) as wallet:
-        result = with_password(password_file, lambda pw: wallet.claim_rewards(
-            address, wallet=wallet_ref, fee=fee_units, mode=mode(wait), password=pw))
-    show_tx(result, as_json)
+    sign_and_show(lambda w: w.claim_rewards, address_arg(validator), wallet_ref=wallet_ref, fee=fee, wait=wait,
+                  password_file=password_file, home=home, as_json=as_json)
 
 
 @app.command("rewards")
-def rewards(wallet_ref: Optional[str] = WALLET_OPTION, home: Optional[Path] = HOME_OPTION,
-            as_json: bool = JSON_OPTION) -> None:
+def rewards(wallet_ref: WalletOpt = None, home: HomeOpt = None, as_json: JsonOpt = False) -> None:
     """Stakes and unclaimed rewards per validator, and funds still unbonding."""
     with handle_errors(), client(home) as wallet:
         data = wallet.rewards(wallet_ref)
@@ -109,7 +51,7 @@ def rewards(wallet_ref: Optional[str] = WALLET_OPTION, home: Optional[Path] = HO
 
 
 @app.command("validators")
-def validators(home: Optional[Path] = HOME_OPTION, as_json: bool = JSON_OPTION) -> None:
+def validators(home: HomeOpt = None, as_json: JsonOpt = False) -> None:
     """The chain's validators with their power and commission."""
     with handle_errors(), client(home) as wallet:
         data = wallet.validators()

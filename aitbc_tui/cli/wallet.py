@@ -10,20 +10,35 @@ from __future__ import annotations
 
 import os
 import sys
-from collections.abc import Callable
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Optional, TypeVar
+from typing import Annotated, Any, Optional
 
 import typer
 
-from aitbc_tui.cli.common import HOME_OPTION, JSON_OPTION, emit, fail, format_ait, handle_errors, parse_ait, resolve_home
-
-if TYPE_CHECKING:
-    from daemons.wallet.client import WalletClient
-    from daemons.wallet.models import TxResult
-
-PASSWORD_ENV = "AITBC_WALLET_PASSWORD"
-T = TypeVar("T")
+from aitbc_tui.cli.common import emit, fail, format_ait, handle_errors, read_secret_file, resolve_home, run_daemon
+from aitbc_tui.cli.options import (
+    AmountArg,
+    FeeOpt,
+    HomeOpt,
+    JsonOpt,
+    NodeOpt,
+    PasswordFileOpt,
+    WaitOpt,
+    WalletOpt,
+    YesOpt,
+)
+from aitbc_tui.cli.signing import (
+    add_transfer_command,
+    address_arg,
+    amount_arg,
+    client,
+    fee_arg,
+    mode,
+    password,
+    show_tx,
+    sign_and_show,
+    with_password,
+)
 
 app = typer.Typer(name="wallet", help="Wallets: encrypted keys held by the wallet daemon; balances, sends, backups.",
                   no_args_is_help=True, add_completion=False, pretty_exceptions_enable=False)
@@ -31,101 +46,9 @@ escrow_app = typer.Typer(name="escrow", help="Escrow with a coordinator: how cli
                          no_args_is_help=True, add_completion=False, pretty_exceptions_enable=False)
 app.add_typer(escrow_app, name="escrow")
 
-WALLET_OPTION = typer.Option(None, "--wallet", "-w", help="Wallet name or address (default: the only wallet).")
-PASSWORD_FILE_OPTION = typer.Option(
-    None, "--password-file", dir_okay=False,
-    help=f"Read the wallet password from this file (else ${PASSWORD_ENV}, else a hidden prompt).")
-FEE_OPTION = typer.Option(None, "--fee", help="Fee in AIT, or units with a 'u' suffix (default: the daemon's).")
-WAIT_OPTION = typer.Option(False, "--wait", help="Wait until the transaction is in a final block.")
-YES_OPTION = typer.Option(False, "--yes", "-y", help="Do not ask for confirmation.")
-
-
-# -- shared helpers (also used by ``aitbc stake``) ------------------------------------------------------
-
-
-def read_secret_file(path: Path, what: str) -> str:
-    try:
-        text = path.read_text(encoding="utf-8")
-    except OSError as exc:
-        fail(f"cannot read {what} file {path}: {exc.strerror}")
-    except UnicodeDecodeError:
-        fail(f"{what} file {path} is not UTF-8 text")
-    value = text.removesuffix("\n").removesuffix("\r")  # the line break editors and echo add
-    if not value:
-        fail(f"{what} file {path} is empty")
-    return value
-
-
-def given_password(password_file: Optional[Path]) -> str | None:
-    """The password from --password-file or the environment, or None (then prompt if needed)."""
-    if password_file is not None:
-        return read_secret_file(password_file, "password")
-    return os.environ.get(PASSWORD_ENV) or None
-
-
-def password(password_file: Optional[Path], prompt: str = "Wallet password", confirm: bool = False) -> str:
-    found = given_password(password_file)
-    if found is not None:
-        return found
-    if not sys.stdin.isatty():
-        fail(f"a password is needed: use --password-file or ${PASSWORD_ENV}")
-    value = typer.prompt(prompt, hide_input=True, confirmation_prompt=confirm)
-    if not value:
-        fail("the password must not be empty")
-    return str(value)
-
-
-def amount_arg(text: str, what: str = "amount") -> int:
-    try:
-        value = parse_ait(text)
-    except ValueError as exc:
-        fail(str(exc))
-    if value <= 0:
-        fail(f"the {what} must be more than zero")
-    return value
-
-
-def fee_arg(text: Optional[str]) -> int | None:
-    if text is None:
-        return None
-    try:
-        return parse_ait(text)
-    except ValueError as exc:
-        fail(f"--fee: {exc}")
-
-
-def client(home: Optional[Path]) -> WalletClient:
-    from daemons.wallet.client import WalletClient
-
-    return WalletClient.for_home(resolve_home(home))
-
-
-def with_password(password_file: Optional[Path], call: Callable[[str | None], T]) -> T:
-    """Run a signing call; if the wallet turns out locked, ask for its password once and sign
-    with it for this one transaction (the wallet stays locked)."""
-    from daemons.common.errors import DaemonError
-
-    explicit = given_password(password_file)
-    try:
-        return call(explicit)
-    except DaemonError as exc:
-        if exc.code != "locked" or explicit is not None:
-            raise
-        if not sys.stdin.isatty():
-            fail(f"{exc.message} (aitbc wallet unlock, --password-file or ${PASSWORD_ENV})")
-        return call(password(None))
-
-
-def show_tx(result: TxResult, as_json: bool) -> None:
-    def human(data: dict[str, Any]) -> str:
-        where = f"committed at height {data['height']}" if data["status"] == "committed" else "pending (in the mempool)"
-        return f"{data['type']} {data['hash']}\n  nonce {data['nonce']}, fee {format_ait(data['fee'])}, {where}"
-
-    emit(result.model_dump(), as_json, human)
-
-
-def mode(wait: bool) -> Any:
-    return "commit" if wait else "sync"
+WalletArg = Annotated[str, typer.Argument(metavar="WALLET", help="Current name or address.")]
+CoordinatorArg = Annotated[str, typer.Argument(help="Coordinator address.")]
+EscrowAmountArg = Annotated[str, typer.Argument(help="Amount in AIT (or units with 'u').")]
 
 
 # -- the daemon -------------------------------------------------------------------------------------------
@@ -133,11 +56,11 @@ def mode(wait: bool) -> Any:
 
 @app.command("start")
 def start(
-    home: Optional[Path] = HOME_OPTION,
+    home: HomeOpt = None,
     config: Optional[Path] = typer.Option(None, "--config", dir_okay=False, help="Config file instead of HOME/config.toml."),
     tcp: Optional[bool] = typer.Option(None, "--tcp/--no-tcp", help="Serve the public REST door (needs api_keys)."),
     api_port: Optional[int] = typer.Option(None, help="Public REST port (default 18002)."),
-    node: Optional[str] = typer.Option(None, "--node", help="Node RPC URL (default: the node's socket in HOME)."),
+    node: NodeOpt = None,
     idle_lock: Optional[float] = typer.Option(None, "--idle-lock", help="Seconds of idleness before a wallet locks (0 never)."),
     scrypt_n: Optional[int] = typer.Option(None, "--scrypt-n", help="scrypt cost for new wallet files (default 2**17)."),
 ) -> None:
@@ -146,15 +69,13 @@ def start(
     from daemons.wallet.daemon import main
     from daemons.wallet.settings import WalletSettings
 
-    with handle_errors():
-        settings = load_settings(WalletSettings, resolve_home(home), config, tcp_enabled=tcp, api_port=api_port,
-                                 node_url=node, idle_lock_s=idle_lock, scrypt_n=scrypt_n)
-        code = main(settings)
-    raise typer.Exit(code)
+    resolved = resolve_home(home)
+    run_daemon(lambda: main(load_settings(WalletSettings, resolved, config, tcp_enabled=tcp, api_port=api_port,
+                                          node_url=node, idle_lock_s=idle_lock, scrypt_n=scrypt_n)))
 
 
 @app.command("status")
-def status(home: Optional[Path] = HOME_OPTION, as_json: bool = JSON_OPTION) -> None:
+def status(home: HomeOpt = None, as_json: JsonOpt = False) -> None:
     """Wallet counts and the node the daemon signs for."""
     with handle_errors(), client(home) as wallet:
         data = wallet.status().model_dump()
@@ -168,9 +89,9 @@ def status(home: Optional[Path] = HOME_OPTION, as_json: bool = JSON_OPTION) -> N
 def create(
     name: Optional[str] = typer.Argument(None, help="Name of the wallet (default: key-<address digits>)."),
     words: int = typer.Option(24, "--words", help="Length of the recovery phrase: 12 or 24."),
-    password_file: Optional[Path] = PASSWORD_FILE_OPTION,
-    home: Optional[Path] = HOME_OPTION,
-    as_json: bool = JSON_OPTION,
+    password_file: PasswordFileOpt = None,
+    home: HomeOpt = None,
+    as_json: JsonOpt = False,
 ) -> None:
     """Create a wallet from a new recovery phrase and show the phrase ONCE."""
     if words not in (12, 24):
@@ -196,9 +117,9 @@ def import_wallet(
                                                     help="File holding the private key (64 hex digits)."),
     backup: Optional[Path] = typer.Option(None, "--backup", dir_okay=False, help="An exported wallet file."),
     path: Optional[str] = typer.Option(None, "--path", help="SLIP-0010 derivation path for a phrase."),
-    password_file: Optional[Path] = PASSWORD_FILE_OPTION,
-    home: Optional[Path] = HOME_OPTION,
-    as_json: bool = JSON_OPTION,
+    password_file: PasswordFileOpt = None,
+    home: HomeOpt = None,
+    as_json: JsonOpt = False,
 ) -> None:
     """Restore a wallet from its recovery phrase (prompted without a file), a private key file, or a backup."""
     if sum(x is not None for x in (mnemonic_file, private_key_file, backup)) > 1:
@@ -227,7 +148,7 @@ def import_wallet(
 
 
 @app.command("list")
-def list_wallets(home: Optional[Path] = HOME_OPTION, as_json: bool = JSON_OPTION) -> None:
+def list_wallets(home: HomeOpt = None, as_json: JsonOpt = False) -> None:
     """Wallets in the daemon's keystore and whether each is unlocked."""
     with handle_errors(), client(home) as wallet:
         wallets = wallet.list()
@@ -247,8 +168,8 @@ def list_wallets(home: Optional[Path] = HOME_OPTION, as_json: bool = JSON_OPTION
 
 
 @app.command("balance")
-def balance(wallet_ref: Optional[str] = WALLET_OPTION, home: Optional[Path] = HOME_OPTION,
-            as_json: bool = JSON_OPTION) -> None:
+def balance(wallet_ref: WalletOpt = None, home: HomeOpt = None,
+            as_json: JsonOpt = False) -> None:
     """Balance, stake, rewards, unbonding and escrow of a wallet (from the node)."""
     with handle_errors(), client(home) as wallet:
         data = wallet.balance(wallet_ref)
@@ -270,43 +191,35 @@ def balance(wallet_ref: Optional[str] = WALLET_OPTION, home: Optional[Path] = HO
 
 @app.command("send")
 def send(
-    to: str = typer.Argument(..., help="Recipient address."),
-    amount: str = typer.Argument(..., help="Amount in AIT (up to 6 decimals), or units with a 'u' suffix."),
-    wallet_ref: Optional[str] = WALLET_OPTION,
-    fee: Optional[str] = FEE_OPTION,
-    wait: bool = WAIT_OPTION,
-    yes: bool = YES_OPTION,
-    password_file: Optional[Path] = PASSWORD_FILE_OPTION,
-    home: Optional[Path] = HOME_OPTION,
-    as_json: bool = JSON_OPTION,
+    to: Annotated[str, typer.Argument(help="Recipient address.")],
+    amount: AmountArg,
+    wallet_ref: WalletOpt = None, fee: FeeOpt = None, wait: WaitOpt = False, yes: YesOpt = False,
+    password_file: PasswordFileOpt = None, home: HomeOpt = None, as_json: JsonOpt = False,
 ) -> None:
     """Send AIT: build, sign and broadcast a transfer (asks to confirm fee and total)."""
-    from chain.crypto import validate_address
-
     units, fee_units = amount_arg(amount), fee_arg(fee)
-    with handle_errors():
-        validate_address(to)
-        with client(home) as wallet:
-            source = wallet.balance(wallet_ref)
-            actual_fee = fee_units if fee_units is not None else wallet.status().default_fee
-            if not yes:
-                typer.echo(f"Send {format_ait(units)} from {source.name} ({source.address})\n"
-                           f"  to    {to}\n  fee   {format_ait(actual_fee)}\n  total {format_ait(units + actual_fee)}"
-                           f"  (available {format_ait(source.balance)})")
-                if not typer.confirm("Proceed?", default=False):
-                    fail("cancelled; nothing was sent")
-            result = with_password(password_file, lambda pw: wallet.send(
-                to, units, wallet=source.address, fee=actual_fee, mode=mode(wait), password=pw))
+    address_arg(to)
+    with handle_errors(), client(home) as wallet:
+        source = wallet.balance(wallet_ref)
+        actual_fee = fee_units if fee_units is not None else wallet.status().default_fee
+        if not yes:
+            typer.echo(f"Send {format_ait(units)} from {source.name} ({source.address})\n"
+                       f"  to    {to}\n  fee   {format_ait(actual_fee)}\n  total {format_ait(units + actual_fee)}"
+                       f"  (available {format_ait(source.balance)})")
+            if not typer.confirm("Proceed?", default=False):
+                fail("cancelled; nothing was sent")
+        result = with_password(password_file, lambda pw: wallet.send(
+            to, units, wallet=source.address, fee=actual_fee, mode=mode(wait), password=pw))
     show_tx(result, as_json)
 
 
 @app.command("history")
 def history(
-    wallet_ref: Optional[str] = WALLET_OPTION,
+    wallet_ref: WalletOpt = None,
     limit: int = typer.Option(20, "--limit", min=1, max=1000, help="How many transactions."),
     before_height: Optional[int] = typer.Option(None, "--before-height", min=1, help="Page: only older blocks."),
-    home: Optional[Path] = HOME_OPTION,
-    as_json: bool = JSON_OPTION,
+    home: HomeOpt = None,
+    as_json: JsonOpt = False,
 ) -> None:
     """The wallet's transactions, newest first."""
     with handle_errors(), client(home) as wallet:
@@ -325,11 +238,11 @@ def history(
 
 @app.command("unlock")
 def unlock(
-    wallet_ref: Optional[str] = WALLET_OPTION,
+    wallet_ref: WalletOpt = None,
     timeout: Optional[float] = typer.Option(None, "--timeout", min=0, help="Idle seconds before it locks (0 never)."),
-    password_file: Optional[Path] = PASSWORD_FILE_OPTION,
-    home: Optional[Path] = HOME_OPTION,
-    as_json: bool = JSON_OPTION,
+    password_file: PasswordFileOpt = None,
+    home: HomeOpt = None,
+    as_json: JsonOpt = False,
 ) -> None:
     """Decrypt a wallet's key into the daemon's memory so that it can sign."""
     secret = password(password_file)
@@ -341,10 +254,10 @@ def unlock(
 
 @app.command("lock")
 def lock(
-    wallet_ref: Optional[str] = WALLET_OPTION,
+    wallet_ref: WalletOpt = None,
     all_wallets: bool = typer.Option(False, "--all", help="Lock every wallet."),
-    home: Optional[Path] = HOME_OPTION,
-    as_json: bool = JSON_OPTION,
+    home: HomeOpt = None,
+    as_json: JsonOpt = False,
 ) -> None:
     """Wipe a wallet's key (or all keys) from the daemon's memory."""
     with handle_errors(), client(home) as wallet:
@@ -354,10 +267,10 @@ def lock(
 
 @app.command("export")
 def export(
-    wallet_ref: Optional[str] = WALLET_OPTION,
+    wallet_ref: WalletOpt = None,
     out: Optional[Path] = typer.Option(None, "--out", "-o", dir_okay=False, help="Write the backup here (mode 0600)."),
-    home: Optional[Path] = HOME_OPTION,
-    as_json: bool = JSON_OPTION,
+    home: HomeOpt = None,
+    as_json: JsonOpt = False,
 ) -> None:
     """Export the wallet's encrypted file as a backup (restore with import --backup)."""
     with handle_errors(), client(home) as wallet:
@@ -382,10 +295,10 @@ def export(
 
 @app.command("rename")
 def rename(
-    wallet_ref: str = typer.Argument(..., metavar="WALLET", help="Current name or address."),
-    new_name: str = typer.Argument(..., help="New name."),
-    home: Optional[Path] = HOME_OPTION,
-    as_json: bool = JSON_OPTION,
+    wallet_ref: WalletArg,
+    new_name: Annotated[str, typer.Argument(help="New name.")],
+    home: HomeOpt = None,
+    as_json: JsonOpt = False,
 ) -> None:
     """Give a wallet a new name."""
     with handle_errors(), client(home) as wallet:
@@ -397,9 +310,9 @@ def rename(
 def delete(
     wallet_ref: str = typer.Argument(..., metavar="WALLET", help="Name or address of the wallet to delete."),
     confirm: Optional[str] = typer.Option(None, "--confirm", help="The wallet's name or address again (else asked)."),
-    password_file: Optional[Path] = PASSWORD_FILE_OPTION,
-    home: Optional[Path] = HOME_OPTION,
-    as_json: bool = JSON_OPTION,
+    password_file: PasswordFileOpt = None,
+    home: HomeOpt = None,
+    as_json: JsonOpt = False,
 ) -> None:
     """Delete a wallet's file (irreversible without its recovery phrase or an export)."""
     if confirm is None:
@@ -415,74 +328,28 @@ def delete(
 
 @app.command("miner-bond")
 def miner_bond(
-    amount: str = typer.Argument(..., help="Bond in AIT (or units with 'u')."),
-    unbond: bool = typer.Option(False, "--unbond", help="Release bond instead of adding it."),
-    wallet_ref: Optional[str] = WALLET_OPTION,
-    fee: Optional[str] = FEE_OPTION,
-    wait: bool = WAIT_OPTION,
-    password_file: Optional[Path] = PASSWORD_FILE_OPTION,
-    home: Optional[Path] = HOME_OPTION,
-    as_json: bool = JSON_OPTION,
+    amount: Annotated[str, typer.Argument(help="Bond in AIT (or units with 'u').")],
+    unbond: Annotated[bool, typer.Option("--unbond", help="Release bond instead of adding it.")] = False,
+    wallet_ref: WalletOpt = None, fee: FeeOpt = None, wait: WaitOpt = False,
+    password_file: PasswordFileOpt = None, home: HomeOpt = None, as_json: JsonOpt = False,
 ) -> None:
     """Bond funds as a miner (needed before a miner is paid for jobs), or --unbond them."""
-    units, fee_units = amount_arg(amount), fee_arg(fee)
-    with handle_errors(), client(home) as wallet:
-        call = wallet.miner_unbond if unbond else wallet.miner_bond
-        result = with_password(password_file, lambda pw: call(units, wallet=wallet_ref, fee=fee_units,
-                                                               mode=mode(wait), password=pw))
-    show_tx(result, as_json)
+    sign_and_show(lambda w: w.miner_unbond if unbond else w.miner_bond, amount_arg(amount), wallet_ref=wallet_ref,
+                  fee=fee, wait=wait, password_file=password_file, home=home, as_json=as_json)
 
 
 # -- escrow ------------------------------------------------------------------------------------------------
 
 
-def _escrow(action: str, coordinator: str, amount: str, wallet_ref: Optional[str], fee: Optional[str], wait: bool,
-            password_file: Optional[Path], home: Optional[Path], as_json: bool) -> None:
-    from chain.crypto import validate_address
-
-    units, fee_units = amount_arg(amount), fee_arg(fee)
-    with handle_errors():
-        validate_address(coordinator)
-        with client(home) as wallet:
-            call = wallet.escrow_deposit if action == "deposit" else wallet.escrow_withdraw
-            result = with_password(password_file, lambda pw: call(coordinator, units, wallet=wallet_ref, fee=fee_units,
-                                                                   mode=mode(wait), password=pw))
-    show_tx(result, as_json)
-
-
-@escrow_app.command("deposit")
-def escrow_deposit(
-    coordinator: str = typer.Argument(..., help="Coordinator address."),
-    amount: str = typer.Argument(..., help="Amount in AIT (or units with 'u')."),
-    wallet_ref: Optional[str] = WALLET_OPTION,
-    fee: Optional[str] = FEE_OPTION,
-    wait: bool = WAIT_OPTION,
-    password_file: Optional[Path] = PASSWORD_FILE_OPTION,
-    home: Optional[Path] = HOME_OPTION,
-    as_json: bool = JSON_OPTION,
-) -> None:
-    """Lock funds with a coordinator so that it can charge your AI jobs against them."""
-    _escrow("deposit", coordinator, amount, wallet_ref, fee, wait, password_file, home, as_json)
-
-
-@escrow_app.command("withdraw")
-def escrow_withdraw(
-    coordinator: str = typer.Argument(..., help="Coordinator address."),
-    amount: str = typer.Argument(..., help="Amount in AIT (or units with 'u')."),
-    wallet_ref: Optional[str] = WALLET_OPTION,
-    fee: Optional[str] = FEE_OPTION,
-    wait: bool = WAIT_OPTION,
-    password_file: Optional[Path] = PASSWORD_FILE_OPTION,
-    home: Optional[Path] = HOME_OPTION,
-    as_json: bool = JSON_OPTION,
-) -> None:
-    """Ask for escrow back; it returns after the chain's withdrawal delay."""
-    _escrow("withdraw", coordinator, amount, wallet_ref, fee, wait, password_file, home, as_json)
+add_transfer_command(escrow_app, "deposit",
+                     "Lock funds with a coordinator so that it can charge your AI jobs against them.",
+                     lambda w: w.escrow_deposit, ("coordinator", CoordinatorArg), EscrowAmountArg)
+add_transfer_command(escrow_app, "withdraw", "Ask for escrow back; it returns after the chain's withdrawal delay.",
+                     lambda w: w.escrow_withdraw, ("coordinator", CoordinatorArg), EscrowAmountArg)
 
 
 @escrow_app.command("show")
-def escrow_show(wallet_ref: Optional[str] = WALLET_OPTION, home: Optional[Path] = HOME_OPTION,
-                as_json: bool = JSON_OPTION) -> None:
+def escrow_show(wallet_ref: WalletOpt = None, home: HomeOpt = None, as_json: JsonOpt = False) -> None:
     """The wallet's escrow balance with each coordinator."""
     with handle_errors(), client(home) as wallet:
         data = wallet.balance(wallet_ref)

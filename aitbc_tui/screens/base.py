@@ -72,6 +72,15 @@ class SectionScreen(Screen[None]):
         """Actions of this screen worth listing in the command palette (only available ones)."""
         return []
 
+    def needs(self, *daemons: str) -> bool | None:
+        """``check_action``'s answer for an action that talks to ``daemons``: hidden (False) when
+        one is not part of this installation, shown but disabled (None) while one is not up."""
+        if not all(self.aitbc.has_daemon(daemon) for daemon in daemons):
+            return False
+        if not all(self.store.up(daemon) for daemon in daemons):
+            return None
+        return True
+
     def unavailable_text(self, daemon: str, what: str) -> str | None:
         """Why ``daemon``'s data cannot be shown, or None when it is up."""
         status = self.store.status[daemon]

@@ -23,6 +23,7 @@ from aitbc_tui.format import ait, clock, short_addr, short_hash, stamp
 from aitbc_tui.models import BlockRow, TxRow
 from aitbc_tui.screens.base import PaletteAction, SectionScreen
 from aitbc_tui.widgets.panels import kv, notice
+from aitbc_tui.widgets.table import Table
 
 SEARCH_HELP = "height, block or tx hash (64 hex), or address (0x + 40 hex)"
 
@@ -119,6 +120,24 @@ def account_detail(account: dict[str, Any], txs: dict[str, Any]) -> Text:
 
 class ChainScreen(SectionScreen):
     SECTION = "chain"
+    DEFAULT_CSS = """
+    #chain-search {
+        margin: 0 1;
+    }
+    #chain-tables {
+        height: 1fr;
+    }
+    #blocks, #txs {
+        width: 1fr;
+        height: 1fr;
+    }
+    #chain-detail {
+        height: 9;
+    }
+    ChainScreen.-wide #chain-detail {
+        height: 1fr;
+    }
+    """
     TITLE_TEXT = "Chain"
     REPAINT_S = 0.5  # every visible row moves with each block; twice a second is plenty to read
     AUTO_FOCUS = "#blocks"
@@ -137,28 +156,13 @@ class ChainScreen(SectionScreen):
     def compose_body(self) -> ComposeResult:
         yield Input(placeholder=f"Search: {SEARCH_HELP}", id="chain-search", compact=True)
         with Horizontal(id="chain-tables"):
-            blocks = DataTable(id="blocks", cursor_type="row", zebra_stripes=True)
-            blocks.border_title = "Blocks"
-            yield blocks
-            txs = DataTable(id="txs", cursor_type="row", zebra_stripes=True)
-            txs.border_title = "Transactions"
-            yield txs
+            yield Table([("Height", "height", 7), ("Time", "time", 8), ("Txs", "txs", 3), ("Hash", "hash", 10),
+                         ("Proposer", "proposer", 13)], id="blocks", title="Blocks")
+            yield Table([("Hash", "hash", 10), ("Type", "type", 12), ("Height", "height", 7), ("Sender", "sender", 13)],
+                        id="txs", title="Transactions")
         with VerticalScroll(id="chain-detail", classes="panel") as detail:
             detail.border_title = "Detail"
             yield Static(notice("select a block or transaction, or search (/)"), id="detail")
-
-    def on_mount(self) -> None:
-        blocks = self.query_one("#blocks", DataTable)
-        blocks.add_column("Height", key="height", width=7)
-        blocks.add_column("Time", key="time", width=8)
-        blocks.add_column("Txs", key="txs", width=3)
-        blocks.add_column("Hash", key="hash", width=10)
-        blocks.add_column("Proposer", key="proposer", width=13)
-        txs = self.query_one("#txs", DataTable)
-        txs.add_column("Hash", key="hash", width=10)
-        txs.add_column("Type", key="type", width=12)
-        txs.add_column("Height", key="height", width=7)
-        txs.add_column("Sender", key="sender", width=13)
 
     # -- live data ---------------------------------------------------------------------------------
 

@@ -145,6 +145,47 @@ def gpu_summary(store: Store, width: int = 36) -> Text:
 class DashboardScreen(SectionScreen):
     SECTION = "dashboard"
     TITLE_TEXT = "Dashboard"
+    DEFAULT_CSS = """
+    #dash {
+        grid-size: 2;
+        grid-columns: 1fr 1fr;
+        grid-rows: 9 7 1fr;
+        height: 1fr;
+    }
+    #dash .panel {
+        height: 1fr;
+        overflow-y: auto;
+        scrollbar-size-vertical: 1;
+    }
+    #chain-info, #jobs-info, #wallet-info, #gpu-info {
+        height: auto;
+        text-wrap: nowrap;
+        text-overflow: ellipsis;
+    }
+    #block-spark {
+        height: 1;
+        margin-top: 0;
+    }
+    #events-panel {
+        column-span: 2;
+        min-height: 3;
+    }
+    DashboardScreen.-wide #dash {
+        grid-size: 3;
+        grid-columns: 1fr 1fr 1fr;
+        grid-rows: 12 1fr;
+    }
+    DashboardScreen.-wide #gpu-panel {
+        column-span: 2;
+        height: 1fr;
+    }
+    DashboardScreen.-wide #events-panel {
+        column-span: 1;
+    }
+    DashboardScreen.-wide #block-spark {
+        height: 3;
+    }
+    """
 
     def compose_body(self) -> ComposeResult:
         with Grid(id="dash"):

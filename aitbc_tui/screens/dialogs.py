@@ -16,59 +16,13 @@ from textual import on
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Grid, Horizontal, Vertical, VerticalScroll
-from textual.screen import ModalScreen
 from textual.widgets import Button, Input, Label, Select, Static
 
 from chain.crypto import is_address
 
 from aitbc_tui.format import ait, parse_amount
+from aitbc_tui.screens.dialog_base import DialogScreen, FormDialog, new_password_fields
 from aitbc_tui.widgets.panels import kv
-
-
-class FormDialog(ModalScreen[object]):
-    """Centered box with a title, a body, an error line and buttons; Escape cancels."""
-
-    BINDINGS = [Binding("escape", "cancel", "Cancel")]
-    DIALOG_TITLE = ""
-
-    def compose(self) -> ComposeResult:
-        with Vertical(classes="dialog") as box:
-            box.border_title = self.DIALOG_TITLE
-            yield from self.compose_form()
-            yield Static("", classes="dialog-error")
-            with Horizontal(classes="dialog-buttons"):
-                yield from self.compose_buttons()
-
-    def compose_form(self) -> ComposeResult:
-        yield from ()
-
-    def compose_buttons(self) -> ComposeResult:
-        yield Button("OK", variant="primary", id="ok")
-        yield Button("Cancel", id="cancel")
-
-    def error(self, message: str) -> None:
-        self.query_one(".dialog-error", Static).update(Text(message, style="bold red"))
-
-    def action_cancel(self) -> None:
-        self.dismiss(None)
-
-    @on(Button.Pressed, "#cancel")
-    def _cancel(self) -> None:
-        self.dismiss(None)
-
-    @on(Button.Pressed, "#ok")
-    def _ok(self) -> None:
-        self.submit()
-
-    @on(Input.Submitted)
-    def _enter(self) -> None:
-        self.submit()
-
-    def submit(self) -> None:
-        self.dismiss(True)
-
-    def value(self, widget_id: str) -> str:
-        return self.query_one(f"#{widget_id}", Input).value
 
 
 # -- wallets --------------------------------------------------------------------------------------
@@ -82,36 +36,41 @@ class CreateWalletRequest(BaseModel):
 
 class CreateWalletDialog(FormDialog):
     DIALOG_TITLE = "Create wallet"
+    OK_LABEL = "Create"
 
     def compose_form(self) -> ComposeResult:
         yield Label("Name (optional)")
         yield Input(placeholder="e.g. operator", id="name", max_length=64, compact=True)
-        yield Label("Password (encrypts the key file)")
-        yield Input(password=True, id="password", compact=True)
-        yield Label("Repeat password")
-        yield Input(password=True, id="password2", compact=True)
+        yield from new_password_fields("Password (encrypts the key file)")
         yield Label("Recovery phrase length")
         yield Select([("24 words", 24), ("12 words", 12)], value=24, allow_blank=False, id="words", compact=True)
 
-    def compose_buttons(self) -> ComposeResult:
-        yield Button("Create", variant="primary", id="ok")
-        yield Button("Cancel", id="cancel")
-
     def submit(self) -> None:
-        password = self.value("password")
-        if not password:
-            self.error("a password is required")
-            return
-        if password != self.value("password2"):
-            self.error("the passwords differ")
+        password = self.new_password()
+        if password is None:
             return
         words = self.query_one("#words", Select).value
         self.dismiss(CreateWalletRequest(name=self.value("name").strip() or None, password=SecretStr(password),
                                          words=24 if words != 12 else 12))
 
 
-class MnemonicDialog(ModalScreen[None]):
+class MnemonicDialog(DialogScreen[None]):
     """Shows a new wallet's recovery phrase exactly once; closing it forgets the words."""
+
+    DEFAULT_CSS = """
+    #mnemonic-words {
+        grid-size: 4;
+        grid-gutter: 0 1;
+        height: auto;
+        margin: 1 0;
+    }
+    .mnemonic-word {
+        height: 1;
+    }
+    #mnemonic-warning {
+        height: auto;
+    }
+    """
 
     BINDINGS = [Binding("escape", "noop", show=False)]
 
@@ -151,6 +110,7 @@ class ImportWalletRequest(BaseModel):
 
 class ImportWalletDialog(FormDialog):
     DIALOG_TITLE = "Import wallet"
+    OK_LABEL = "Import"
 
     def compose_form(self) -> ComposeResult:
         yield Label("Name (optional)")
@@ -160,19 +120,11 @@ class ImportWalletDialog(FormDialog):
                      value="mnemonic", allow_blank=False, id="kind", compact=True)
         yield Label("Recovery phrase or private key")
         yield Input(password=True, id="secret", compact=True)
-        yield Label("New password (encrypts the key file)")
-        yield Input(password=True, id="password", compact=True)
-        yield Label("Repeat password")
-        yield Input(password=True, id="password2", compact=True)
-
-    def compose_buttons(self) -> ComposeResult:
-        yield Button("Import", variant="primary", id="ok")
-        yield Button("Cancel", id="cancel")
+        yield from new_password_fields("New password (encrypts the key file)")
 
     def submit(self) -> None:
         kind = self.query_one("#kind", Select).value
         secret = " ".join(self.value("secret").split())
-        password = self.value("password")
         if not secret:
             self.error("enter the recovery phrase or the private key")
             return
@@ -182,11 +134,8 @@ class ImportWalletDialog(FormDialog):
         if kind == "private_key" and (len(secret) != 64 or any(c not in "0123456789abcdef" for c in secret.lower())):
             self.error("a private key is 64 hex digits")
             return
-        if not password:
-            self.error("a password is required")
-            return
-        if password != self.value("password2"):
-            self.error("the passwords differ")
+        password = self.new_password()
+        if password is None:
             return
         self.dismiss(ImportWalletRequest(name=self.value("name").strip() or None,
                                          kind="private_key" if kind == "private_key" else "mnemonic",
@@ -200,6 +149,7 @@ class UnlockRequest(BaseModel):
 
 class UnlockDialog(FormDialog):
     DIALOG_TITLE = "Unlock wallet"
+    OK_LABEL = "Unlock"
 
     def __init__(self, wallet_name: str, default_timeout_s: float) -> None:
         super().__init__()
@@ -211,10 +161,6 @@ class UnlockDialog(FormDialog):
         yield Input(password=True, id="password", compact=True)
         yield Label(f"Lock again after idle seconds (empty: daemon default {self.default_timeout_s:g}, 0: never)")
         yield Input(id="timeout", type="number", compact=True)
-
-    def compose_buttons(self) -> ComposeResult:
-        yield Button("Unlock", variant="primary", id="ok")
-        yield Button("Cancel", id="cancel")
 
     def submit(self) -> None:
         password = self.value("password")
@@ -249,6 +195,8 @@ class TransferRequest(BaseModel):
 class TransferDialog(FormDialog):
     """Send funds, delegate or unbond: target, amount, fee."""
 
+    OK_LABEL = "Review…"
+
     def __init__(self, kind: Literal["send", "delegate", "unbond", "escrow"], wallet_name: str, wallet_address: str,
                  available: int | None, default_fee: int, targets: Sequence[tuple[str, str]] = (),
                  target: str | None = None, amount: int | None = None) -> None:
@@ -279,10 +227,6 @@ class TransferDialog(FormDialog):
         yield Input(id="amount", value=initial, compact=True)
         yield Label("Fee (units)")
         yield Input(id="fee", value=str(self.default_fee), type="integer", compact=True)
-
-    def compose_buttons(self) -> ComposeResult:
-        yield Button("Review…", variant="primary", id="ok")
-        yield Button("Cancel", id="cancel")
 
     def submit(self) -> None:
         if self.kind == "escrow":
@@ -329,21 +273,19 @@ class Confirmation(BaseModel):
 class ConfirmDialog(FormDialog):
     """The last look before signing: every number that matters, and the password if needed."""
 
+    OK_VARIANT = "warning"
+
     def __init__(self, title: str, rows: Sequence[tuple[str, str | Text]], needs_password: bool,
                  confirm_label: str = "Confirm") -> None:
         super().__init__()
         self.DIALOG_TITLE = title
-        self.rows, self.needs_password, self.confirm_label = list(rows), needs_password, confirm_label
+        self.rows, self.needs_password, self.OK_LABEL = list(rows), needs_password, confirm_label
 
     def compose_form(self) -> ComposeResult:
         yield Static(kv(self.rows), id="confirm-summary")
         if self.needs_password:
             yield Label("The wallet is locked: its password signs this one transaction")
             yield Input(password=True, id="password", compact=True)
-
-    def compose_buttons(self) -> ComposeResult:
-        yield Button(self.confirm_label, variant="warning", id="ok")
-        yield Button("Cancel", id="cancel")
 
     def submit(self) -> None:
         password: SecretStr | None = None
@@ -425,6 +367,17 @@ class JobDialog(FormDialog):
     """Submit a job: who pays (a client address with escrow), which model (from the served list), prompt."""
 
     DIALOG_TITLE = "Submit a job"
+    OK_LABEL = "Submit"
+    DEFAULT_CSS = """
+    .dialog-row {
+        height: auto;
+    }
+    .dialog-row Vertical {
+        height: auto;
+        width: 1fr;
+        margin-right: 1;
+    }
+    """
 
     def __init__(self, clients: Sequence[tuple[str, str]], models: Sequence[tuple[str, str]]) -> None:
         super().__init__()
@@ -453,10 +406,6 @@ class JobDialog(FormDialog):
                 yield Input("0", id="seed", type="integer", compact=True)
         yield Label("Max price (AIT; empty: the coordinator's default)")
         yield Input(id="max-price", compact=True)
-
-    def compose_buttons(self) -> ComposeResult:
-        yield Button("Submit", variant="primary", id="ok")
-        yield Button("Cancel", id="cancel")
 
     def submit(self) -> None:
         if self.clients:
@@ -495,8 +444,27 @@ class JobDialog(FormDialog):
                                     temperature_milli=temperature, seed=int(raw_seed), max_price=max_price))
 
 
-class InfoDialog(ModalScreen[None]):
+class InfoDialog(DialogScreen[None]):
     """A read-only report (e.g. a receipt and its verification); any close key dismisses it."""
+
+    DEFAULT_CSS = """
+    .info-dialog {
+        width: 110;
+    }
+    .info-dialog.-valid {
+        border: thick $success;
+    }
+    .info-dialog.-invalid {
+        border: thick $error;
+    }
+    #info-scroll {
+        height: auto;
+        max-height: 100%;
+    }
+    #info-body {
+        height: auto;
+    }
+    """
 
     BINDINGS = [Binding("escape,enter,q", "close", "Close")]
 

@@ -12,6 +12,20 @@ from textual.widgets import Static
 
 
 class HelpScreen(ModalScreen[None]):
+    DEFAULT_CSS = """
+    HelpScreen {
+        align: center middle;
+    }
+    #help-body {
+        width: 72;
+        max-width: 95%;
+        height: auto;
+        max-height: 90%;
+        border: thick $accent;
+        background: $surface;
+        padding: 1 2;
+    }
+    """
     BINDINGS = [Binding("escape,q,f1,question_mark", "dismiss", "Close", show=True)]
 
     def __init__(self, section: Screen[object]) -> None:

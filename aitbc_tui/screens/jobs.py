@@ -22,18 +22,11 @@ from daemons.common.errors import DaemonError
 
 from aitbc_tui.format import ait, clock, short_addr, short_hash, stamp
 from aitbc_tui.models import JOB_STATES, JobRow, Store
-from aitbc_tui.screens.base import PaletteAction, SectionScreen
-from aitbc_tui.screens.dialogs import (
-    ConfirmDialog,
-    InfoDialog,
-    JobDialog,
-    JobRequestForm,
-    PickDialog,
-    TransferDialog,
-    TransferRequest,
-    transfer_summary,
-)
+from aitbc_tui.screens.base import PaletteAction
+from aitbc_tui.screens.dialogs import ConfirmDialog, InfoDialog, JobDialog, JobRequestForm, TransferDialog
+from aitbc_tui.screens.signing import SigningScreen
 from aitbc_tui.widgets.panels import TextView, kv, notice
+from aitbc_tui.widgets.table import Column, Row, Table
 
 _STATUS_STYLE = {"queued": "yellow", "assigned": "cyan", "running": "bold cyan", "completed": "green",
                  "failed": "bold red", "cancelled": "dim"}
@@ -50,7 +43,11 @@ def queue_line(store: Store) -> Text:
     return text
 
 
-def job_rows(store: Store) -> list[tuple[str, tuple[Any, ...]]]:
+JOB_COLUMNS: list[Column] = [("Job", "job", 13), ("Model", "model", 8), ("Status", "status", 9), ("Out", "tokens", 4),
+                             ("Price", "price", 9), ("Updated", "updated", 8)]
+
+
+def job_rows(store: Store) -> list[Row]:
     rows = []
     for job in store.coordinator.jobs:
         tokens = f"{job.completion_tokens}" if job.completion_tokens is not None else "-"
@@ -109,8 +106,33 @@ def verification_text(data: dict[str, Any], result: ReceiptVerification) -> Text
     return text
 
 
-class JobsScreen(SectionScreen):
+class JobsScreen(SigningScreen):
     SECTION = "jobs"
+    DEFAULT_CSS = """
+    #jobs-queue {
+        height: 1;
+        padding: 0 1;
+        text-wrap: nowrap;
+        text-overflow: ellipsis;
+    }
+    #jobs-body {
+        height: 1fr;
+    }
+    #job-table {
+        width: 67;
+        height: 1fr;
+    }
+    JobsScreen.-narrow #jobs-body {
+        layout: vertical;
+    }
+    JobsScreen.-narrow #job-table {
+        width: 1fr;
+    }
+    #job-detail {
+        width: 1fr;
+        height: 1fr;
+    }
+    """
     TITLE_TEXT = "Jobs"
     AUTO_FOCUS = "#job-table"
     BINDINGS: ClassVar[list[Binding]] = [  # type: ignore[assignment]
@@ -128,18 +150,10 @@ class JobsScreen(SectionScreen):
     def compose_body(self) -> ComposeResult:
         yield TextView(id="jobs-queue")
         with Horizontal(id="jobs-body"):
-            table = DataTable(id="job-table", cursor_type="row", zebra_stripes=True)
-            table.border_title = "Jobs"
-            yield table
+            yield Table(JOB_COLUMNS, id="job-table", title="Jobs")
             with VerticalScroll(id="job-detail", classes="panel") as detail:
                 detail.border_title = "Job"
                 yield TextView(id="job-info")
-
-    def on_mount(self) -> None:
-        table = self.query_one("#job-table", DataTable)
-        for label, key, width in (("Job", "job", 13), ("Model", "model", 8), ("Status", "status", 9),
-                                  ("Out", "tokens", 4), ("Price", "price", 9), ("Updated", "updated", 8)):
-            table.add_column(label, key=key, width=width)
 
     @property
     def source(self) -> Any:
@@ -160,14 +174,9 @@ class JobsScreen(SectionScreen):
             queue.show(line)
         if "coordinator" not in changed:
             return
-        table = self.query_one("#job-table", DataTable)
-        rows = job_rows(store)
-        keys = [key for key, _ in rows]
+        table = self.query_one("#job-table", Table)
         cursor_key = self._keys[table.cursor_row] if self._keys and 0 <= table.cursor_row < len(self._keys) else None
-        table.clear()
-        for key, cells in rows:
-            table.add_row(*cells, key=key)
-        self._keys = keys
+        self._keys = keys = table.refill(job_rows(store))
         if cursor_key in keys:
             table.move_cursor(row=keys.index(cursor_key), animate=False)
         self._show_detail()
@@ -188,12 +197,16 @@ class JobsScreen(SectionScreen):
     # -- actions -----------------------------------------------------------------------------------
 
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
-        if action in JOB_ACTIONS or action == "escrow":
-            if not self.aitbc.has_daemon("coordinator") or (action == "escrow" and not self.aitbc.has_daemon("wallet")):
-                return False
-            if not self.store.up("coordinator") or (action == "escrow" and not self.store.up("wallet")):
-                return None
-        return True
+        if action == "escrow":
+            return self.needs("coordinator", "wallet")
+        return self.needs("coordinator") if action in JOB_ACTIONS else True
+
+    def _job_to_act_on(self) -> JobRow | None:
+        """The highlighted job, or None after asking the operator to select one."""
+        job = self.selected_job()
+        if job is None:
+            self.notify("select a job first", severity="warning")
+        return job
 
     @work(exclusive=True, group="job-action")
     async def action_submit_job(self) -> None:
@@ -214,29 +227,26 @@ class JobsScreen(SectionScreen):
             return
         finally:
             await client.aclose()
-        self.store.coordinator.put_job(JobRow.model_validate(job.model_dump()))
+        if self.store.coordinator.job(job.job_id) is None:
+            # the coordinator's job:* events may already have brought a newer state (even the
+            # output) while the answer to submit was on its way; it must not be overwritten
+            self.store.coordinator.put_job(JobRow.model_validate(job.model_dump()))
         self._selected = job.job_id
         self.refresh_data({"coordinator"})
         self.notify(f"job {job.job_id[:12]} {job.status}", title="Submit")
 
     @work(exclusive=True, group="job-action")
     async def action_cancel_job(self) -> None:
-        job = self.selected_job()
+        job = self._job_to_act_on()
         if job is None:
-            self.notify("select a job first", severity="warning")
             return
         if job.finished:
             self.notify(f"job {job.job_id[:12]} is already {job.status}", severity="warning")
             return
-        confirmation = await self.app.push_screen_wait(ConfirmDialog(
+        cancelled = await self.confirm_and_sign(ConfirmDialog(
             "Cancel job", [("Job", job.job_id), ("Status", job.status), ("Reserved", ait(job.max_price))],
-            needs_password=False, confirm_label="Cancel job"))
-        if confirmation is None:
-            return
-        try:
-            cancelled = await self.source.client.cancel(job.job_id)
-        except DaemonError as exc:
-            self.notify(exc.message, title="Cancel", severity="error", timeout=8)
+            needs_password=False, confirm_label="Cancel job"), lambda _: self.source.client.cancel(job.job_id), "Cancel")
+        if cancelled is None:
             return
         self.store.coordinator.put_job(JobRow.model_validate(cancelled.model_dump()))
         self.refresh_data({"coordinator"})
@@ -244,9 +254,8 @@ class JobsScreen(SectionScreen):
 
     @work(exclusive=True, group="job-action")
     async def action_verify_receipt(self) -> None:
-        job = self.selected_job()
+        job = self._job_to_act_on()
         if job is None:
-            self.notify("select a job first", severity="warning")
             return
         node = self.aitbc.sources.get("node")
         if node is None or not self.store.up("node"):
@@ -268,39 +277,21 @@ class JobsScreen(SectionScreen):
     async def action_escrow(self) -> None:
         store = self.store
         coordinator = store.coordinator.coordinator_address
-        wallets = store.wallet.wallets
-        if not wallets:
-            self.notify("no wallet to pay from: create or import one on the Wallets screen", severity="warning")
+        wallet = await self.pick_wallet("Which wallet escrows?",
+                                        "no wallet to pay from: create or import one on the Wallets screen")
+        if wallet is None:
             return
-        address = wallets[0].address
-        if len(wallets) > 1:
-            picked = await self.app.push_screen_wait(PickDialog(
-                "Choose wallet", "Which wallet escrows?", [(f"{w.name} {short_addr(w.address)}", w.address)
-                                                           for w in wallets]))
-            if not isinstance(picked, str):
-                return
-            address = picked
-        wallet = store.wallet.by_address(address)
-        assert wallet is not None
-        account = store.node.accounts.get(address)
+        account = store.node.accounts.get(wallet.address)
         balance = account.balance if account else None
-        request = await self.app.push_screen_wait(TransferDialog(
-            "escrow", wallet.name, wallet.address, balance, store.wallet.default_fee, target=coordinator))
-        if not isinstance(request, TransferRequest):
-            return
-        confirmation = await self.app.push_screen_wait(ConfirmDialog(
-            "Confirm escrow deposit", transfer_summary(request, wallet.name, balance),
-            needs_password=not wallet.unlocked, confirm_label="Deposit"))
-        if confirmation is None:
-            return
-        password = confirmation.password.get_secret_value() if confirmation.password else None
-        try:
-            result = await self.aitbc.sources["wallet"].client.escrow_deposit(
-                coordinator, request.amount, wallet=address, fee=request.fee, mode="commit", password=password)
-        except DaemonError as exc:
-            self.notify(exc.message, title="Escrow", severity="error", timeout=8)
-            return
-        self.notify(f"escrowed {ait(request.amount)} in block {result.height}", title="Escrow")
+        done = await self.transfer(
+            TransferDialog("escrow", wallet.name, wallet.address, balance, store.wallet.default_fee, target=coordinator),
+            wallet, balance, "Confirm escrow deposit", "Deposit",
+            lambda request, password: self.wallet_source.client.escrow_deposit(
+                coordinator, request.amount, wallet=wallet.address, fee=request.fee, mode="commit", password=password),
+            "Escrow")
+        if done is not None:
+            request, result = done
+            self.notify(f"escrowed {ait(request.amount)} in block {result.height}", title="Escrow")
 
     @classmethod
     def palette_actions(cls, app: Any) -> list[PaletteAction]:

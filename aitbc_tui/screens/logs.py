@@ -40,6 +40,30 @@ def format_line(line: LogLine) -> Text:
 
 class LogsScreen(SectionScreen):
     SECTION = "logs"
+    DEFAULT_CSS = """
+    #log-controls {
+        height: 1;
+        margin: 0 1;
+    }
+    #log-level {
+        width: 14;
+    }
+    #log-service {
+        width: 20;
+        margin-left: 1;
+    }
+    #log-filter {
+        width: 1fr;
+        margin-left: 1;
+    }
+    #log-follow {
+        width: auto;
+        margin-left: 1;
+    }
+    #log-view {
+        height: 1fr;
+    }
+    """
     TITLE_TEXT = "Logs"
     AUTO_FOCUS = "#log-view"
     BINDINGS: ClassVar[list[Binding]] = [  # type: ignore[assignment]

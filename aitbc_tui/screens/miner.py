@@ -18,6 +18,7 @@ from aitbc_tui.format import ait, clock, short_addr, short_hash
 from aitbc_tui.models import MinerModel, Store
 from aitbc_tui.screens.base import SectionScreen
 from aitbc_tui.widgets.panels import TextView, kv, notice
+from aitbc_tui.widgets.table import Table
 from aitbc_tui.widgets.telemetry import GpuCard, HostCard
 
 
@@ -66,6 +67,55 @@ def earnings_text(model: MinerModel) -> Text:
 
 class MinerScreen(SectionScreen):
     SECTION = "miner"
+    DEFAULT_CSS = """
+    #miner-headline {
+        height: auto;
+        max-height: 3;
+        padding: 0 1;
+        text-wrap: nowrap;
+        text-overflow: ellipsis;
+    }
+    #miner-body {
+        height: 1fr;
+    }
+    #devices {
+        width: 1fr;
+        height: 1fr;
+    }
+    #gpu-note {
+        height: auto;
+        padding: 0 1;
+    }
+    #miner-side {
+        width: 1fr;
+        height: 1fr;
+    }
+    #served-models {
+        height: 6;
+    }
+    #miner-tasks {
+        height: 1fr;
+    }
+    #earnings {
+        height: 10;
+    }
+    MinerScreen.-narrow #miner-body {
+        layout: vertical;
+    }
+    MinerScreen.-narrow #devices {
+        height: auto;
+        max-height: 8;
+    }
+    MinerScreen.-narrow #served-models {
+        height: 4;
+    }
+    MinerScreen.-narrow #miner-tasks {
+        min-height: 4;
+    }
+    MinerScreen.-narrow #earnings {
+        height: 6;
+    }
+    """
     TITLE_TEXT = "Miner / GPU"
     AUTO_FOCUS = "#miner-tasks"
 
@@ -80,24 +130,15 @@ class MinerScreen(SectionScreen):
                 yield TextView(id="gpu-note")
                 yield HostCard()
             with Vertical(id="miner-side"):
-                served = DataTable(id="served-models", cursor_type="row")
-                served.border_title = "Served models"
-                yield served
-                tasks = DataTable(id="miner-tasks", cursor_type="row", zebra_stripes=True)
-                tasks.border_title = "Jobs on this miner"
-                yield tasks
+                yield Table([("Model", "model", 12), ("Backend", "backend", 8), ("State", "state", 24)],
+                            id="served-models", title="Served models", zebra_stripes=False)
+                yield Table([("Job", "job", 13), ("Kind", "kind", 6), ("Model", "model", 10), ("State", "state", 8),
+                             ("Received", "received", 8), ("Outcome", "outcome", 12)],
+                            id="miner-tasks", title="Jobs on this miner")
                 with VerticalScroll(id="earnings", classes="panel") as earnings:
                     earnings.border_title = "Bond & earnings"
                     yield TextView(id="earnings-info")
 
-    def on_mount(self) -> None:
-        served = self.query_one("#served-models", DataTable)
-        for label, key, width in (("Model", "model", 12), ("Backend", "backend", 8), ("State", "state", 24)):
-            served.add_column(label, key=key, width=width)
-        tasks = self.query_one("#miner-tasks", DataTable)
-        for label, key, width in (("Job", "job", 13), ("Kind", "kind", 6), ("Model", "model", 10),
-                                  ("State", "state", 8), ("Received", "received", 8), ("Outcome", "outcome", 12)):
-            tasks.add_column(label, key=key, width=width)
 
     def update_body(self, changed: frozenset[str]) -> None:
         if "miner" not in changed:
@@ -149,11 +190,9 @@ class MinerScreen(SectionScreen):
         if not model.models:
             served.add_row("-", "-", Text("compute disabled" if not model.compute_enabled
                                           else "no model", style="dim"))
-        tasks = self.query_one("#miner-tasks", DataTable)
-        tasks.clear()
-        for t in model.tasks:
-            tasks.add_row(short_hash(t.job_id, 12), t.kind, t.model[:10], t.state, clock(t.received_ms),
-                          t.outcome or "-", key=t.task_id)
+        self.query_one("#miner-tasks", Table).refill([
+            (t.task_id, (short_hash(t.job_id, 12), t.kind, t.model[:10], t.state, clock(t.received_ms), t.outcome or "-"))
+            for t in model.tasks])
 
     @classmethod
     def palette_actions(cls, app: Any) -> list:

@@ -3,7 +3,7 @@ accounts this installation holds keys for."""
 
 from __future__ import annotations
 
-from typing import Any, ClassVar, Literal
+from typing import TYPE_CHECKING, Any, ClassVar, Literal
 
 from rich.text import Text
 from textual import work
@@ -12,13 +12,16 @@ from textual.binding import Binding
 from textual.containers import Vertical
 from textual.widgets import DataTable
 
-from daemons.common.errors import DaemonError
-
 from aitbc_tui.format import ait, percent_bps, short_addr, short_hash
-from aitbc_tui.models import Store, WalletRow
-from aitbc_tui.screens.base import PaletteAction, SectionScreen
-from aitbc_tui.screens.dialogs import ConfirmDialog, PickDialog, TransferDialog, TransferRequest, transfer_summary
-from aitbc_tui.widgets.panels import TextView, notice
+from aitbc_tui.models import AccountView, StakeRow, Store, WalletRow
+from aitbc_tui.screens.base import PaletteAction
+from aitbc_tui.screens.dialogs import ConfirmDialog, TransferDialog, TransferRequest
+from aitbc_tui.screens.signing import SigningScreen
+from aitbc_tui.widgets.panels import TextView
+from aitbc_tui.widgets.table import Column, Row, Table
+
+if TYPE_CHECKING:
+    from daemons.wallet.models import TxResult
 
 STAKE_ACTIONS = {"delegate", "unbond", "claim"}
 
@@ -30,7 +33,15 @@ def share(power: int, total: int) -> str:
     return percent_bps(bps)
 
 
-def validator_rows(store: Store) -> list[tuple[str, tuple[Any, ...]]]:
+VALIDATOR_COLUMNS: list[Column] = [
+    ("Name", "name", 14), ("Power (AIT)", "power", 12), ("Share", "share", 7), ("Comm.", "commission", 6),
+    ("State", "state", 8), ("Self bond", "self", 12), ("Address", "address", 42)]
+STAKE_COLUMNS: list[Column] = [
+    ("Account", "account", 12), ("Validator", "validator", 13), ("Amount (AIT)", "amount", 13),
+    ("Rewards (AIT)", "rewards", 14), ("State", "state", 18)]
+
+
+def validator_rows(store: Store) -> list[Row]:
     node = store.node
     rows = []
     for v in sorted(node.validators, key=lambda v: (-v.power, v.address)):
@@ -48,7 +59,7 @@ def validator_rows(store: Store) -> list[tuple[str, tuple[Any, ...]]]:
     return rows
 
 
-def stake_rows(store: Store) -> list[tuple[str, tuple[Any, ...]]]:
+def stake_rows(store: Store) -> list[Row]:
     rows = []
     names = {v.address: v.name for v in store.node.validators}
     for account in store.node.accounts.values():
@@ -66,8 +77,17 @@ def stake_rows(store: Store) -> list[tuple[str, tuple[Any, ...]]]:
     return rows
 
 
-class StakingScreen(SectionScreen):
+class StakingScreen(SigningScreen):
     SECTION = "staking"
+    DEFAULT_CSS = """
+    #staking, #validators, #stakes {
+        height: 1fr;
+    }
+    #staking-note {
+        height: auto;
+        padding: 0 1;
+    }
+    """
     TITLE_TEXT = "Staking"
     AUTO_FOCUS = "#validators"
     BINDINGS: ClassVar[list[Binding]] = [  # type: ignore[assignment]
@@ -85,54 +105,32 @@ class StakingScreen(SectionScreen):
 
     def compose_body(self) -> ComposeResult:
         with Vertical(id="staking"):
-            validators = DataTable(id="validators", cursor_type="row", zebra_stripes=True)
-            validators.border_title = "Validators"
-            yield validators
-            stakes = DataTable(id="stakes", cursor_type="row", zebra_stripes=True)
-            stakes.border_title = "Your stakes & rewards"
-            yield stakes
+            yield Table(VALIDATOR_COLUMNS, id="validators", title="Validators")
+            yield Table(STAKE_COLUMNS, id="stakes", title="Your stakes & rewards")
             yield TextView(id="staking-note")
-
-    def on_mount(self) -> None:
-        table = self.query_one("#validators", DataTable)
-        for label, key, width in (("Name", "name", 14), ("Power (AIT)", "power", 12), ("Share", "share", 7),
-                                  ("Comm.", "commission", 6), ("State", "state", 8), ("Self bond", "self", 12),
-                                  ("Address", "address", 42)):
-            table.add_column(label, key=key, width=width)
-        stakes = self.query_one("#stakes", DataTable)
-        for label, key, width in (("Account", "account", 12), ("Validator", "validator", 13),
-                                  ("Amount (AIT)", "amount", 13), ("Rewards (AIT)", "rewards", 14), ("State", "state", 18)):
-            stakes.add_column(label, key=key, width=width)
 
     def update_body(self, changed: frozenset[str]) -> None:
         if not changed & {"node", "wallet"}:
             return
         store = self.store
-        rows = validator_rows(store)
-        self._validator_keys = [key for key, _ in rows]
-        self._fill(self.query_one("#validators", DataTable), rows)
-        stakes = stake_rows(store)
-        self._stake_keys = [key for key, _ in stakes]
-        self._fill(self.query_one("#stakes", DataTable), stakes)
+        self._validator_keys = self._fill(self.query_one("#validators", Table), validator_rows(store))
+        self._stake_keys = self._fill(self.query_one("#stakes", Table), stake_rows(store))
         node = store.node
-        self.query_one("#validators", DataTable).border_subtitle = (
+        self.query_one("#validators", Table).border_subtitle = (
             f"total power {ait(node.total_power, decimals=0)}" if node.total_power else "")
         note = self.unavailable_text("node", "Validators")
-        if note is None and not stake_rows(store):
+        if note is None and not self._stake_keys:
             note = "no stakes held by this installation's accounts"
-        note_widget = self.query_one("#staking-note", TextView)
-        note_widget.display = note is not None
-        if note is not None:
-            note_widget.show(notice(note))
+        self.query_one("#staking-note", TextView).show_note(note)
 
     @staticmethod
-    def _fill(table: DataTable[Any], rows: list[tuple[str, tuple[Any, ...]]]) -> None:
+    def _fill(table: Table, rows: list[Row]) -> list[str]:
+        """Refill ``table``; the cursor stays on its row number while that row still exists."""
         cursor = table.cursor_row
-        table.clear()
-        for key, cells in rows:
-            table.add_row(*cells, key=key)
+        keys = table.refill(rows)
         if rows and 0 < cursor < len(rows):
             table.move_cursor(row=cursor, animate=False)
+        return keys
 
     # -- selection -----------------------------------------------------------------------------------
 
@@ -152,41 +150,35 @@ class StakingScreen(SectionScreen):
 
     # -- actions (through the wallet daemon) -------------------------------------------------------
 
-    @property
-    def wallet_source(self) -> Any:
-        return self.aitbc.sources.get("wallet")
-
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
-        if action in STAKE_ACTIONS:
-            if not self.aitbc.has_daemon("wallet"):
-                return False
-            if not self.store.up("wallet"):
-                return None
-        return True
-
-    async def _pick_wallet(self, preferred: str | None = None) -> WalletRow | None:
-        wallets = self.store.wallet.wallets
-        if preferred is not None:
-            chosen = self.store.wallet.by_address(preferred)
-            if chosen is not None:
-                return chosen
-        if not wallets:
-            self.notify("no wallet to sign with: create or import one on the Wallets screen", severity="warning")
-            return None
-        if len(wallets) == 1:
-            return wallets[0]
-        address = await self.app.push_screen_wait(PickDialog(
-            "Choose wallet", "Which wallet signs?", [(f"{w.name} {short_addr(w.address)}", w.address) for w in wallets]))
-        return self.store.wallet.by_address(address) if isinstance(address, str) else None
+        return self.needs("wallet") if action in STAKE_ACTIONS else True
 
     def _validator_options(self) -> list[tuple[str, str]]:
         return [(f"{v.name or short_addr(v.address)} · {percent_bps(v.commission_bps)} commission", v.address)
                 for v in self.store.node.validators if v.active and not v.jailed]
 
+    def _stake_to_act_on(self) -> tuple[WalletRow, str, AccountView | None, StakeRow | None] | None:
+        """The wallet, validator, account and stake of the highlighted stake row, or None (after
+        saying why)."""
+        selected = self.selected_stake()
+        if selected is None:
+            self.notify("highlight one of your stakes first (r)", severity="warning")
+            return None
+        wallet = self.store.wallet.by_address(selected[0])
+        if wallet is None:
+            self.notify("that stake belongs to a key the wallet daemon does not hold", severity="warning")
+            return None
+        validator = selected[1]
+        account = self.store.node.accounts.get(wallet.address)
+        stake = next((s for s in account.stakes if s.validator == validator), None) if account else None
+        return wallet, validator, account, stake
+
     @work(exclusive=True, group="stake-action")
     async def action_delegate(self) -> None:
         stake = self.selected_stake()
-        wallet = await self._pick_wallet(stake[0] if stake else None)
+        wallet = await self.pick_wallet("Which wallet signs?",
+                                        "no wallet to sign with: create or import one on the Wallets screen",
+                                        stake[0] if stake else None)
         if wallet is None:
             return
         account = self.store.node.accounts.get(wallet.address)
@@ -195,71 +187,48 @@ class StakingScreen(SectionScreen):
 
     @work(exclusive=True, group="stake-action")
     async def action_unbond(self) -> None:
-        stake = self.selected_stake()
-        if stake is None:
-            self.notify("highlight one of your stakes first (r)", severity="warning")
+        found = self._stake_to_act_on()
+        if found is None:
             return
-        wallet = self.store.wallet.by_address(stake[0])
-        if wallet is None:
-            self.notify("that stake belongs to a key the wallet daemon does not hold", severity="warning")
-            return
-        account = self.store.node.accounts.get(wallet.address)
-        bonded = next((s.amount for s in account.stakes if s.validator == stake[1]), 0) if account else 0
-        await self._transfer("unbond", wallet, bonded, account.balance if account else None, stake[1], bonded)
+        wallet, validator, account, stake = found
+        bonded = stake.amount if stake else 0
+        await self._transfer("unbond", wallet, bonded, account.balance if account else None, validator, bonded)
 
     async def _transfer(self, kind: Literal["delegate", "unbond"], wallet: WalletRow, available: int | None,
                         balance: int | None, validator: str | None, amount: int | None) -> None:
-        request = await self.app.push_screen_wait(TransferDialog(
-            kind, wallet.name, wallet.address, available, self.store.wallet.default_fee,
-            targets=self._validator_options(), target=validator, amount=amount))
-        if not isinstance(request, TransferRequest):
-            return
-        names = {v.address: v.name for v in self.store.node.validators}
-        confirmation = await self.app.push_screen_wait(ConfirmDialog(
-            "Confirm " + ("delegation" if kind == "delegate" else "unbonding"),
-            transfer_summary(request, wallet.name, balance, names.get(request.target)),
-            needs_password=not wallet.unlocked, confirm_label=kind.capitalize()))
-        if confirmation is None:
-            return
-        password = confirmation.password.get_secret_value() if confirmation.password else None
-        client = self.wallet_source.client
-        call = client.delegate if kind == "delegate" else client.unbond
-        try:
-            result = await call(request.target, request.amount, wallet=wallet.address, fee=request.fee,
-                                mode="commit", password=password)
-        except DaemonError as exc:
-            self.notify(exc.message, title=kind.capitalize(), severity="error", timeout=8)
-            return
-        where = f"block {result.height}" if result.height is not None else result.status
-        self.notify(f"{kind} {ait(request.amount)}: {where} (tx {short_hash(result.hash)})", title="Staking")
+        async def sign(request: TransferRequest, password: str | None) -> TxResult:
+            client = self.wallet_source.client
+            call = client.delegate if kind == "delegate" else client.unbond
+            return await call(request.target, request.amount, wallet=wallet.address, fee=request.fee, mode="commit",
+                              password=password)
+
+        done = await self.transfer(
+            TransferDialog(kind, wallet.name, wallet.address, available, self.store.wallet.default_fee,
+                           targets=self._validator_options(), target=validator, amount=amount),
+            wallet, balance, "Confirm " + ("delegation" if kind == "delegate" else "unbonding"), kind.capitalize(),
+            sign, kind.capitalize(), target_names={v.address: v.name for v in self.store.node.validators})
+        if done is not None:
+            request, result = done
+            where = f"block {result.height}" if result.height is not None else result.status
+            self.notify(f"{kind} {ait(request.amount)}: {where} (tx {short_hash(result.hash)})", title="Staking")
 
     @work(exclusive=True, group="stake-action")
     async def action_claim(self) -> None:
-        stake = self.selected_stake()
-        if stake is None:
-            self.notify("highlight one of your stakes first (r)", severity="warning")
+        found = self._stake_to_act_on()
+        if found is None:
             return
-        wallet = self.store.wallet.by_address(stake[0])
-        if wallet is None:
-            self.notify("that stake belongs to a key the wallet daemon does not hold", severity="warning")
-            return
-        account = self.store.node.accounts.get(wallet.address)
-        rewards = next((s.rewards for s in account.stakes if s.validator == stake[1]), 0) if account else 0
+        wallet, validator, _, stake = found
+        rewards = stake.rewards if stake else 0
         fee = self.store.wallet.default_fee
-        rows = [("Wallet", f"{wallet.name} {wallet.address}"), ("Validator", stake[1]),
+        rows = [("Wallet", f"{wallet.name} {wallet.address}"), ("Validator", validator),
                 ("Rewards", Text(ait(rewards), style="bold green")), ("Fee", f"{ait(fee)} ({fee} units)")]
-        confirmation = await self.app.push_screen_wait(ConfirmDialog(
-            "Claim rewards", rows, needs_password=not wallet.unlocked, confirm_label="Claim"))
-        if confirmation is None:
-            return
-        password = confirmation.password.get_secret_value() if confirmation.password else None
-        try:
-            result = await self.wallet_source.client.claim_rewards(stake[1], wallet=wallet.address, fee=fee,
-                                                                   mode="commit", password=password)
-        except DaemonError as exc:
-            self.notify(exc.message, title="Claim", severity="error", timeout=8)
-            return
-        self.notify(f"rewards claimed in block {result.height} (tx {short_hash(result.hash)})", title="Staking")
+        result = await self.confirm_and_sign(
+            ConfirmDialog("Claim rewards", rows, needs_password=not wallet.unlocked, confirm_label="Claim"),
+            lambda password: self.wallet_source.client.claim_rewards(validator, wallet=wallet.address, fee=fee,
+                                                                     mode="commit", password=password),
+            "Claim")
+        if result is not None:
+            self.notify(f"rewards claimed in block {result.height} (tx {short_hash(result.hash)})", title="Staking")
 
     @classmethod
     def palette_actions(cls, app: Any) -> list[PaletteAction]:

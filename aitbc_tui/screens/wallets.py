@@ -8,7 +8,7 @@ always passes through a confirmation that shows amount, fee, total and the balan
 from __future__ import annotations
 
 import asyncio
-from typing import Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar
 
 from rich.text import Text
 from textual import on, work
@@ -20,10 +20,9 @@ from textual.widgets import DataTable
 from daemons.common.errors import DaemonError
 
 from aitbc_tui.format import ait, short_addr, short_hash
-from aitbc_tui.models import Store, WalletRow
-from aitbc_tui.screens.base import PaletteAction, SectionScreen
+from aitbc_tui.models import HistoryRow, Store, WalletRow
+from aitbc_tui.screens.base import PaletteAction
 from aitbc_tui.screens.dialogs import (
-    ConfirmDialog,
     CreateWalletDialog,
     CreateWalletRequest,
     ImportWalletDialog,
@@ -33,9 +32,13 @@ from aitbc_tui.screens.dialogs import (
     TransferRequest,
     UnlockDialog,
     UnlockRequest,
-    transfer_summary,
 )
-from aitbc_tui.widgets.panels import TextView, notice
+from aitbc_tui.screens.signing import SigningScreen
+from aitbc_tui.widgets.panels import TextView
+from aitbc_tui.widgets.table import Column, Row, Table
+
+if TYPE_CHECKING:
+    from daemons.wallet.models import TxResult
 
 WALLET_ACTIONS = {"create_wallet", "import_wallet", "unlock_wallet", "lock_wallet", "send"}
 
@@ -49,7 +52,15 @@ def lock_state(wallet: WalletRow) -> Text:
     return Text(f"unlocked {minutes}:{seconds:02d}", style="yellow")
 
 
-def wallet_rows(store: Store) -> list[tuple[str, tuple[Any, ...]]]:
+WALLET_COLUMNS: list[Column] = [
+    ("Name", "name", 10), ("Address", "address", 13), ("Balance", "balance", 12), ("Staked", "staked", 8),
+    ("Rewards", "rewards", 8), ("State", "state", 13)]
+HISTORY_COLUMNS: list[Column] = [
+    ("Height", "height", 7), ("Type", "type", 11), ("Dir", "dir", 4), ("Counterparty", "counterparty", 13),
+    ("Amount", "amount", 12), ("Fee", "fee", 4), ("Hash", "hash", 10)]
+
+
+def wallet_rows(store: Store) -> list[Row]:
     rows = []
     for wallet in store.wallet.wallets:
         account = store.node.accounts.get(wallet.address)
@@ -62,8 +73,28 @@ def wallet_rows(store: Store) -> list[tuple[str, tuple[Any, ...]]]:
     return rows
 
 
-class WalletsScreen(SectionScreen):
+def history_rows(history: list[HistoryRow]) -> list[Row]:
+    rows = []
+    for row in history:
+        sign = {"out": "-", "in": "+"}.get(row.direction, "")
+        amount = f"{sign}{ait(row.amount, decimals=2, suffix=False)}" if row.amount is not None else "-"
+        rows.append((row.hash, (Text(f"{row.height:,}", justify="right"), row.type, row.direction,
+                                short_addr(row.counterparty, 8, 4), Text(amount, justify="right"),
+                                Text(str(row.fee), justify="right"), short_hash(row.hash, 9))))
+    return rows
+
+
+class WalletsScreen(SigningScreen):
     SECTION = "wallets"
+    DEFAULT_CSS = """
+    #wallets-body, #wallet-table, #history {
+        height: 1fr;
+    }
+    #wallets-note {
+        height: auto;
+        padding: 0 1;
+    }
+    """
     TITLE_TEXT = "Wallets"
     AUTO_FOCUS = "#wallet-table"
     BINDINGS: ClassVar[list[Binding]] = [  # type: ignore[assignment]
@@ -81,30 +112,11 @@ class WalletsScreen(SectionScreen):
 
     def compose_body(self) -> ComposeResult:
         with Vertical(id="wallets-body"):
-            table = DataTable(id="wallet-table", cursor_type="row", zebra_stripes=True)
-            table.border_title = "Wallets"
-            yield table
-            history = DataTable(id="history", cursor_type="row", zebra_stripes=True)
-            history.border_title = "History"
-            yield history
+            yield Table(WALLET_COLUMNS, id="wallet-table", title="Wallets")
+            yield Table(HISTORY_COLUMNS, id="history", title="History")
             yield TextView(id="wallets-note")
 
-    def on_mount(self) -> None:
-        table = self.query_one("#wallet-table", DataTable)
-        for label, key, width in (("Name", "name", 10), ("Address", "address", 13), ("Balance", "balance", 12),
-                                  ("Staked", "staked", 8), ("Rewards", "rewards", 8), ("State", "state", 13)):
-            table.add_column(label, key=key, width=width)
-        history = self.query_one("#history", DataTable)
-        for label, key, width in (("Height", "height", 7), ("Type", "type", 11), ("Dir", "dir", 4),
-                                  ("Counterparty", "counterparty", 13), ("Amount", "amount", 12),
-                                  ("Fee", "fee", 4), ("Hash", "hash", 10)):
-            history.add_column(label, key=key, width=width)
-
     # -- data --------------------------------------------------------------------------------------
-
-    @property
-    def source(self) -> Any:
-        return self.aitbc.sources.get("wallet")
 
     def update_body(self, changed: frozenset[str]) -> None:
         store = self.store
@@ -113,20 +125,13 @@ class WalletsScreen(SectionScreen):
             note = "no wallets yet: press c to create one or i to import one"
         if note is None and store.status["node"].state != "up":
             note = "balances come from the node, which is not connected"
-        widget = self.query_one("#wallets-note", TextView)
-        widget.display = note is not None
-        if note is not None:
-            widget.show(notice(note))
+        self.query_one("#wallets-note", TextView).show_note(note)
         if changed & {"wallet", "node"}:
-            table = self.query_one("#wallet-table", DataTable)
-            rows = wallet_rows(store)
+            table = self.query_one("#wallet-table", Table)
             cursor = table.cursor_row
-            table.clear()
-            for key, cells in rows:
-                table.add_row(*cells, key=key)
-            self._keys = [key for key, _ in rows]
-            if rows:
-                table.move_cursor(row=min(max(cursor, 0), len(rows) - 1), animate=False)
+            self._keys = table.refill(wallet_rows(store))
+            if self._keys:
+                table.move_cursor(row=min(max(cursor, 0), len(self._keys) - 1), animate=False)
         self._show_history()
 
     def selected_wallet(self) -> WalletRow | None:
@@ -135,65 +140,55 @@ class WalletsScreen(SectionScreen):
             return None
         return self.store.wallet.by_address(self._keys[table.cursor_row])
 
+    def _wallet_to_act_on(self) -> WalletRow | None:
+        """The highlighted wallet, or None after asking the operator to select one."""
+        wallet = self.selected_wallet()
+        if wallet is None:
+            self.notify("select a wallet first", severity="warning")
+        return wallet
+
     @on(DataTable.RowHighlighted, "#wallet-table")
     def _highlighted(self, event: DataTable.RowHighlighted) -> None:
         address = event.row_key.value
         if address and address != self._history_for:
             self._history_for = address
             self._show_history()
-            if self.source is not None and self.store.up("wallet"):
+            if self.wallet_source is not None and self.store.up("wallet"):
                 self.load_history(address)
 
     @work(exclusive=True, group="wallet-history")
     async def load_history(self, address: str) -> None:
         try:
-            await self.source.load_history(address)
+            await self.wallet_source.load_history(address)
         except DaemonError as exc:
             self.notify(exc.message, title="History", severity="error")
 
     def _show_history(self) -> None:
-        history = self.query_one("#history", DataTable)
+        history = self.query_one("#history", Table)
         address = self._history_for
-        rows = self.store.wallet.history.get(address, []) if address else []
         wallet = self.store.wallet.by_address(address) if address else None
         history.border_title = f"History · {wallet.name}" if wallet else "History"
-        history.clear()
-        for row in rows:
-            sign = {"out": "-", "in": "+"}.get(row.direction, "")
-            amount = f"{sign}{ait(row.amount, decimals=2, suffix=False)}" if row.amount is not None else "-"
-            history.add_row(Text(f"{row.height:,}", justify="right"), row.type, row.direction,
-                            short_addr(row.counterparty, 8, 4), Text(amount, justify="right"),
-                            Text(str(row.fee), justify="right"), short_hash(row.hash, 9), key=row.hash)
+        history.refill(history_rows(self.store.wallet.history.get(address, []) if address else []))
 
     # -- actions -----------------------------------------------------------------------------------
 
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
-        if action in WALLET_ACTIONS:
-            if not self.aitbc.has_daemon("wallet"):
-                return False
-            if not self.store.up("wallet"):
-                return None
-        return True
-
-    def _fail(self, exc: DaemonError, title: str) -> None:
-        self.notify(exc.message, title=title, severity="error", timeout=8)
+        return self.needs("wallet") if action in WALLET_ACTIONS else True
 
     @work(exclusive=True, group="wallet-action")
     async def action_create_wallet(self) -> None:
         request = await self.app.push_screen_wait(CreateWalletDialog())
         if not isinstance(request, CreateWalletRequest):
             return
-        source = self.source
+        source = self.wallet_source
 
         def create() -> Any:
             with source.blocking_client() as client:
                 return client.create(request.password.get_secret_value(), name=request.name, words=request.words)
 
         self.notify("creating the wallet (deriving the key file's encryption key)…", title="Wallet")
-        try:
-            created = await asyncio.to_thread(create)
-        except DaemonError as exc:
-            self._fail(exc, "Create wallet")
+        created = await self.attempt(asyncio.to_thread(create), "Create wallet")
+        if created is None:
             return
         await self.app.push_screen_wait(MnemonicDialog(created.wallet.name, created.wallet.address,
                                                        created.mnemonic, created.warning))
@@ -206,7 +201,7 @@ class WalletsScreen(SectionScreen):
         request = await self.app.push_screen_wait(ImportWalletDialog())
         if not isinstance(request, ImportWalletRequest):
             return
-        source = self.source
+        source = self.wallet_source
 
         def restore() -> Any:
             with source.blocking_client() as client:
@@ -215,82 +210,64 @@ class WalletsScreen(SectionScreen):
                     return client.import_mnemonic(secret, password, name=request.name)
                 return client.import_private_key(secret, password, name=request.name)
 
-        try:
-            info = await asyncio.to_thread(restore)
-        except DaemonError as exc:
-            self._fail(exc, "Import wallet")
+        info = await self.attempt(asyncio.to_thread(restore), "Import wallet")
+        if info is None:
             return
         await self._refresh_wallets()
         self.notify(f"imported {info.name} ({info.address})", title="Wallet")
 
     @work(exclusive=True, group="wallet-action")
     async def action_unlock_wallet(self) -> None:
-        wallet = self.selected_wallet()
+        wallet = self._wallet_to_act_on()
         if wallet is None:
-            self.notify("select a wallet first", severity="warning")
             return
         request = await self.app.push_screen_wait(UnlockDialog(wallet.name, self.store.wallet.idle_lock_s))
         if not isinstance(request, UnlockRequest):
             return
         self.notify(f"unlocking {wallet.name}…", title="Wallet")
-        try:
-            await self.source.client.unlock(request.password.get_secret_value(), wallet=wallet.address,
-                                            timeout_s=request.timeout_s)
-        except DaemonError as exc:
-            self._fail(exc, "Unlock")
+        unlocked = await self.attempt(self.wallet_source.client.unlock(
+            request.password.get_secret_value(), wallet=wallet.address, timeout_s=request.timeout_s), "Unlock")
+        if unlocked is None:
             return
         await self._refresh_wallets()
         self.notify(f"{wallet.name} unlocked", title="Wallet")
 
     @work(exclusive=True, group="wallet-action")
     async def action_lock_wallet(self) -> None:
-        wallet = self.selected_wallet()
+        wallet = self._wallet_to_act_on()
         if wallet is None:
-            self.notify("select a wallet first", severity="warning")
             return
-        try:
-            await self.source.client.lock(wallet=wallet.address)
-        except DaemonError as exc:
-            self._fail(exc, "Lock")
+        if await self.attempt(self.wallet_source.client.lock(wallet=wallet.address), "Lock") is None:
             return
         await self._refresh_wallets()
         self.notify(f"{wallet.name} locked", title="Wallet")
 
     @work(exclusive=True, group="wallet-action")
     async def action_send(self) -> None:
-        wallet = self.selected_wallet()
+        wallet = self._wallet_to_act_on()
         if wallet is None:
-            self.notify("select a wallet first", severity="warning")
             return
         account = self.store.node.accounts.get(wallet.address)
         balance = account.balance if account else None
-        request = await self.app.push_screen_wait(
-            TransferDialog("send", wallet.name, wallet.address, balance, self.store.wallet.default_fee))
-        if not isinstance(request, TransferRequest):
+
+        async def sign(request: TransferRequest, password: str | None) -> TxResult:
+            self.notify(f"sending {ait(request.amount)} to {short_addr(request.target)}…", title="Send")
+            return await self.wallet_source.client.send(request.target, request.amount, wallet=wallet.address,
+                                                 fee=request.fee, mode="commit", timeout_s=60, password=password)
+
+        done = await self.transfer(
+            TransferDialog("send", wallet.name, wallet.address, balance, self.store.wallet.default_fee),
+            wallet, balance, "Confirm transfer", "Send", sign, "Send")
+        if done is None:
             return
-        confirmation = await self.app.push_screen_wait(ConfirmDialog(
-            "Confirm transfer", transfer_summary(request, wallet.name, balance), needs_password=not wallet.unlocked,
-            confirm_label="Send"))
-        if confirmation is None:
-            return
-        password = confirmation.password.get_secret_value() if confirmation.password else None
-        self.notify(f"sending {ait(request.amount)} to {short_addr(request.target)}…", title="Send")
-        try:
-            result = await self.source.client.send(request.target, request.amount, wallet=wallet.address,
-                                                   fee=request.fee, mode="commit", timeout_s=60, password=password)
-        except DaemonError as exc:
-            self._fail(exc, "Send")
-            return
+        request, result = done
         where = f"committed in block {result.height}" if result.height is not None else result.status
         self.notify(f"{ait(request.amount)} sent, {where} (tx {short_hash(result.hash)})", title="Send")
         await self._refresh_wallets()
         self.load_history(wallet.address)
 
     async def _refresh_wallets(self) -> None:
-        try:
-            await self.source.refresh()
-        except DaemonError as exc:
-            self._fail(exc, "Wallet")
+        await self.attempt(self.wallet_source.refresh(), "Wallet")
 
     @classmethod
     def palette_actions(cls, app: Any) -> list[PaletteAction]:

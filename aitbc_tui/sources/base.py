@@ -122,3 +122,14 @@ async def every(interval_s: float, call: Callable[[], Awaitable[None]]) -> None:
     while True:
         await asyncio.sleep(interval_s)
         await call()
+
+
+async def when_set(flag: asyncio.Event, call: Callable[[], Awaitable[None]], settle_s: float = 0.3) -> None:
+    """Call ``call`` each time ``flag`` is set, once per burst: after the first set it waits
+    ``settle_s`` so that events arriving together cost one read; its errors end the loop (and the
+    session), like :func:`every`."""
+    while True:
+        await flag.wait()
+        await asyncio.sleep(settle_s)
+        flag.clear()
+        await call()

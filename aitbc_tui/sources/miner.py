@@ -19,7 +19,7 @@ from daemons.miner.models import MinerStatus
 from daemons.miner.telemetry.models import TelemetrySnapshot
 
 from aitbc_tui.models import EventLine, GpuView, HostView, LocalModel, MinerTask, Store
-from aitbc_tui.sources.base import Changed, DaemonSource, every, first_done, now_ms
+from aitbc_tui.sources.base import Changed, DaemonSource, every, first_done, now_ms, when_set
 
 STATUS_EVERY_S = 5.0
 TOPICS = ["telemetry", "job", "miner"]
@@ -41,19 +41,12 @@ class MinerSource(DaemonSource):
             await self._read_status()
             self.apply_telemetry(await self.client.get("/v1/telemetry", model=TelemetrySnapshot))
             self.mark_up()
-            await first_done(self._consume(stream), every(STATUS_EVERY_S, self._poll), self._status_on_demand())
+            await first_done(self._consume(stream), every(STATUS_EVERY_S, self._poll),
+                             when_set(self._status_dirty, self._poll))
 
     async def _poll(self) -> None:
         await self._read_status()
         self.changed()
-
-    async def _status_on_demand(self) -> None:
-        while True:
-            await self._status_dirty.wait()
-            await asyncio.sleep(0.3)  # one read for a burst of job events
-            self._status_dirty.clear()
-            await self._read_status()
-            self.changed()
 
     async def _read_status(self) -> None:
         self.apply_status(await self.client.get("/v1/status", model=MinerStatus))

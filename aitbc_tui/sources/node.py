@@ -18,7 +18,7 @@ from daemons.node.client import AsyncNodeClient, NodeRpcError
 
 from aitbc_tui.format import ait, short_addr, short_hash
 from aitbc_tui.models import AccountView, BlockRow, EventLine, Store, TxRow, ValidatorRow
-from aitbc_tui.sources.base import Changed, DaemonSource, every, first_done
+from aitbc_tui.sources.base import Changed, DaemonSource, every, first_done, when_set
 
 STATUS_EVERY_S = 2.0
 SLOW_EVERY = 3
@@ -54,7 +54,7 @@ class NodeSource(DaemonSource):
             await self._snapshot()
             self.mark_up()
             await first_done(self._consume(stream), every(STATUS_EVERY_S, self._poll),
-                             self._refresh_accounts_on_demand())
+                             when_set(self._accounts_dirty, self._refresh_accounts))
 
     async def _snapshot(self) -> None:
         """Everything a screen needs right after (re)connecting."""
@@ -80,13 +80,9 @@ class NodeSource(DaemonSource):
             await self._read_slow()
         self.changed()
 
-    async def _refresh_accounts_on_demand(self) -> None:
-        while True:
-            await self._accounts_dirty.wait()
-            await asyncio.sleep(0.3)  # coalesce a burst of transactions into one read
-            self._accounts_dirty.clear()
-            await self._read_accounts()
-            self.changed()
+    async def _refresh_accounts(self) -> None:
+        await self._read_accounts()
+        self.changed()
 
     # -- reads -------------------------------------------------------------------------------------
 

@@ -25,6 +25,15 @@ SECTIONS: tuple[tuple[str, str], ...] = (
 class NavBar(Static):
     """``AITBC  1 Dashboard  2 Chain ...``; the active section is highlighted; click to switch."""
 
+    DEFAULT_CSS = """
+    NavBar {
+        height: 1;
+        width: 1fr;
+        background: $panel;
+        color: $text-muted;
+    }
+    """
+
     def __init__(self, active: str) -> None:
         super().__init__(id="nav")
         self.active = active
@@ -43,6 +52,18 @@ class NavBar(Static):
 
 class DaemonBanner(Static):
     """One line per daemon that should answer and does not; hidden when all is well."""
+
+    DEFAULT_CSS = """
+    DaemonBanner {
+        height: auto;
+        max-height: 4;
+        text-wrap: nowrap;
+        text-overflow: ellipsis;
+        background: $error;
+        color: $text;
+        display: none;
+    }
+    """
 
     def __init__(self) -> None:
         super().__init__(id="banner", markup=False)

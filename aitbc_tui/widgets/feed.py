@@ -15,7 +15,11 @@ class EventFeed(Widget):
     """Renders the tail of an :class:`EventLog`; repaints only when the log changed."""
 
     DEFAULT_CSS = """
-    EventFeed { height: 1fr; }
+    EventFeed {
+        height: 1fr;
+        text-wrap: nowrap;
+        text-overflow: ellipsis;
+    }
     """
 
     def __init__(self, log: EventLog, *, id: str | None = None) -> None:

@@ -67,3 +67,9 @@ class TextView(Static):
             return
         self._shown = content
         self.update(content)
+
+    def show_note(self, note: str | None) -> None:
+        """Show ``note`` as a notice, or hide this view when there is nothing to say."""
+        self.display = note is not None
+        if note is not None:
+            self.show(notice(note))

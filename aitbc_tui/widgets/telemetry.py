@@ -37,9 +37,22 @@ class MetricRow(Horizontal):
         self.query_one(Sparkline).data = history[-60:] or [0.0]
 
 
-class GpuCard(Vertical):
+class TelemetryCard(Vertical):
+    """A titled panel of metric rows, as tall as its rows."""
+
+    DEFAULT_CSS = """
+    TelemetryCard {
+        height: auto;
+    }
+    """
+
+    def __init__(self, id: str) -> None:
+        super().__init__(classes="panel telemetry-card", id=id)
+
+
+class GpuCard(TelemetryCard):
     def __init__(self, index: int) -> None:
-        super().__init__(classes="panel telemetry-card", id=f"gpu-card-{index}")
+        super().__init__(id=f"gpu-card-{index}")
         self.index = index
 
     def compose(self) -> ComposeResult:
@@ -69,9 +82,9 @@ class GpuCard(Vertical):
         rows["power"].show(f"Power {power}", model.history.get(f"{prefix}.power", []))
 
 
-class HostCard(Vertical):
+class HostCard(TelemetryCard):
     def __init__(self) -> None:
-        super().__init__(classes="panel telemetry-card", id="host-card")
+        super().__init__(id="host-card")
 
     def compose(self) -> ComposeResult:
         yield MetricRow("cpu")

@@ -117,10 +117,17 @@ async def import_client(pilot, app: AitbcApp) -> None:  # type: ignore[no-untype
     await wait_for(pilot, lambda: CLIENT.address in app.store.node.accounts, "the client's balance")
 
 
+async def painted_dialog(pilot, app: AitbcApp, kind: type, what: str) -> str:  # type: ignore[no-untyped-def]
+    """Wait until a dialog of type ``kind`` is on top and laid out (a pushed screen is painted a
+    little after it becomes ``app.screen``); the screen's text then."""
+    await wait_for(pilot, lambda: isinstance(app.screen, kind) and app.screen.query_one(".dialog").region.height > 0,
+                   what)
+    return screen_text(app)
+
+
 async def confirm_with_password(pilot, app: AitbcApp) -> str:  # type: ignore[no-untyped-def]
     """Read the confirmation, type the wallet password, confirm; the summary text that was shown."""
-    await wait_for(pilot, lambda: isinstance(app.screen, ConfirmDialog), "the confirmation")
-    shown = screen_text(app)
+    shown = await painted_dialog(pilot, app, ConfirmDialog, "the confirmation")
     app.screen.query_one("#password").value = PASSWORD
     await click(pilot, "#ok")
     return shown
@@ -142,8 +149,7 @@ def test_wallets_send_and_stake(net: Net) -> None:
             await wait_text(pilot, "the passwords differ")
             app.screen.query_one("#password2").value = PASSWORD
             await click(pilot, "#ok")
-            await wait_for(pilot, lambda: isinstance(app.screen, MnemonicDialog), "the recovery phrase")
-            text = screen_text(app)
+            text = await painted_dialog(pilot, app, MnemonicDialog, "the recovery phrase")
             assert "shown once" in text and "24." in text and "Write these words down" in text
             await pilot.press("escape")  # does not close it
             assert isinstance(app.screen, MnemonicDialog)
@@ -233,16 +239,14 @@ def test_job_submit_complete_receipt_cancel(net: Net) -> None:
             if isinstance(app.screen, PickDialog):  # the other test may have created a second wallet
                 app.screen.query_one("#choice").value = CLIENT.address
                 await click(pilot, "#ok")
-                await wait_for(pilot, lambda: isinstance(app.screen, TransferDialog), "the escrow dialog")
-            assert net.coordinator_address in screen_text(app)
+            assert net.coordinator_address in await painted_dialog(pilot, app, TransferDialog, "the escrow dialog")
             app.screen.query_one("#amount").value = "50"
             await click(pilot, "#ok")
             await confirm_with_password(pilot, app)
             await wait_notified(pilot, "escrowed 50.000000 AIT")
             # submit with the model picker; the job completes and shows its output
             await pilot.press("n")
-            await wait_for(pilot, lambda: isinstance(app.screen, JobDialog), "the job dialog")
-            assert MODEL in screen_text(app)
+            assert MODEL in await painted_dialog(pilot, app, JobDialog, "the job dialog")
             app.screen.query_one("#client").value = CLIENT.address
             app.screen.query_one("#prompt").value = "hello brave new world"
             await click(pilot, "#ok")
@@ -255,8 +259,7 @@ def test_job_submit_complete_receipt_cancel(net: Net) -> None:
             await wait_for(pilot, lambda: (app.store.coordinator.job(job.job_id) or job).settled_height is not None,
                            "settlement", timeout=60)
             await pilot.press("r")
-            await wait_for(pilot, lambda: isinstance(app.screen, InfoDialog), "the receipt")
-            assert "VALID — proven from chain data" in screen_text(app)
+            assert "VALID — proven from chain data" in await painted_dialog(pilot, app, InfoDialog, "the receipt")
             report = app.screen.body.plain
             for check in ("coordinator_signature", "miner_proof", "merkle_inclusion", "block_hash", "commit"):
                 assert f"✓ {check}" in report
