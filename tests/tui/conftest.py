@@ -10,19 +10,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-
-# Put this directory on sys.path so test modules can import ``tuikit`` in any import mode.
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-
-from tuikit import BARE_ENV  # noqa: E402
-
-
-@pytest.fixture(autouse=True)
-def clean_env(monkeypatch: pytest.MonkeyPatch) -> None:
-    """No AITBC_* or documented bare variable from the developer's shell leaks into a test."""
-    for name in list(os.environ):
-        if name.startswith("AITBC_") or name in BARE_ENV:
-            monkeypatch.delenv(name)
+from tuikit import BARE_ENV
 
 
 @pytest.fixture
