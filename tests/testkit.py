@@ -35,6 +35,7 @@ import pytest
 
 from daemons.common.client import DaemonClient
 from daemons.common.errors import DaemonError
+from daemons.node.client import NodeClient
 
 REPO = Path(__file__).resolve().parents[1]
 BARE_ENV = ("DATABASE_URL", "LOG_LEVEL", "BLOCK_TIME", "CONSENSUS_MODE", "VALIDATOR_ADDRESS", "API_HOST", "API_PORT",
@@ -239,6 +240,69 @@ def service_daemon(service: str, home: Path, *args: str, env: Mapping[str, str] 
     return Daemon(name=service, command=aitbc_command(service, "start", "--home", str(home), *args),
                   output_file=output_file or home.parent / f"{service}-output.txt",
                   env=hermetic_env(**(env or {})), home=home, socket=home / "run" / f"{service}.sock")
+
+
+@dataclass(kw_only=True)
+class NodeDaemon(Daemon):
+    """``aitbc node start`` on a home, restartable on the same ports; ``extra`` are arguments of every
+    start (a test may change them between starts). Ready once it serves its status."""
+
+    home: Path
+    rpc_port: int = field(default_factory=free_port)
+    ws_port: int = field(default_factory=free_port)
+    extra: tuple[str, ...] = ()
+    name: str = "node"
+    command: list[str] = field(default_factory=list)
+    output_file: Path = field(init=False)
+    socket: Path = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.output_file = self.home.parent / "node-output.txt"
+        self.socket = self.home / "run" / "node.sock"
+
+    @property
+    def pid_file(self) -> Path:
+        return self.home / "run" / "node.pid"
+
+    @property
+    def rpc_url(self) -> str:
+        return f"http://127.0.0.1:{self.rpc_port}"
+
+    @property
+    def ws_url(self) -> str:
+        return f"http://127.0.0.1:{self.ws_port}"
+
+    def node_args(self, *extra: str) -> list[str]:
+        """The ``aitbc`` arguments of the next start."""
+        return ["node", "start", "--home", str(self.home), "--rpc-port", str(self.rpc_port),
+                "--ws-port", str(self.ws_port), *self.extra, *extra]
+
+    def argv(self, *extra: str) -> list[str]:
+        return aitbc_command(*self.node_args(*extra))
+
+    def ready(self) -> bool:
+        """The operator door answers /health and the node serves its status."""
+        with DaemonClient(self.socket, timeout=5) as raw, self.client(timeout=5) as client:
+            assert raw.get("/health")["status"] == "ok"
+            client.status()
+        return True
+
+    def client(self, timeout: float = 30) -> NodeClient:
+        """Operator door: the Unix socket."""
+        return NodeClient(self.socket, timeout=timeout)
+
+    def tcp_client(self, timeout: float = 30) -> NodeClient:
+        """Public door: the RPC port."""
+        return NodeClient(self.rpc_url, timeout=timeout)
+
+    def wait_height(self, height: int, timeout: float = READY_TIMEOUT_S) -> int:
+        """Wait until the chain reaches ``height``; the height reached."""
+        with self.client() as client:
+            def reached() -> tuple[int] | None:
+                current = int(client.status()["height"])
+                return (current,) if current >= height else None
+
+            return wait_for(reached, f"the chain to reach height {height}", timeout)[0]
 
 
 def stop_process(proc: subprocess.Popen[Any], sig: int = signal.SIGTERM, timeout: float = STOP_TIMEOUT_S) -> int:

@@ -11,16 +11,17 @@ from __future__ import annotations
 
 import os
 import shutil
-import signal
-import socket
 import subprocess
 import sys
-import tempfile
 import threading
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
+
+from testkit import REPO, Daemon, free_port, hermetic_env, short_root, wait_for
 
 from chain import crypto
 from chain.encoding import sha256
@@ -35,10 +36,7 @@ from daemons.coordinator.init import init_coordinator
 from daemons.node.client import NodeClient
 from daemons.node.init import init_node
 
-REPO = Path(__file__).resolve().parents[2]
 AITBC = Path(sys.executable).parent / "aitbc"
-BARE_ENV = ("DATABASE_URL", "LOG_LEVEL", "BLOCK_TIME", "CONSENSUS_MODE", "VALIDATOR_ADDRESS", "API_HOST", "API_PORT",
-            "XDG_RUNTIME_DIR")
 READY_S = 60
 """Bound against hangs while waiting for a daemon or a state; never a performance assertion."""
 MODEL = "echo-1"
@@ -52,30 +50,6 @@ FAST = {
     "AITBC_REAP_INTERVAL": "0.2", "AITBC_BOND_REFRESH": "0.3", "AITBC_ESCROW_CACHE": "0",
     "AITBC_RECHECK_RATE": "0", "AITBC_COMMIT_TIMEOUT": "10",
 }
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
-def hermetic_env(**extra: str) -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("AITBC_") and k not in BARE_ENV}
-    env["PYTHONPATH"] = str(REPO)
-    env.update(extra)
-    return env
-
-
-def wait_for(predicate: Any, what: str, timeout: float = READY_S, interval: float = 0.05) -> Any:
-    deadline = time.monotonic() + timeout
-    while True:
-        value = predicate()
-        if value:
-            return value
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out waiting for {what}")
-        time.sleep(interval)
 
 
 @dataclass
@@ -93,34 +67,10 @@ class Account:
         return crypto.pubkey_from_seed(self.seed).hex()
 
 
-@dataclass
-class Proc:
-    """A daemon subprocess whose output goes to a file (a chatty daemon never blocks on a pipe)."""
-
-    name: str
-    proc: subprocess.Popen[bytes]
-    log: Path
-
-    def stop(self, sig: int = signal.SIGTERM) -> int:
-        if self.proc.poll() is None:
-            self.proc.send_signal(sig)
-        try:
-            self.proc.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            self.proc.kill()
-            self.proc.wait()
-        return self.proc.returncode
-
-    def output(self) -> str:
-        return self.log.read_text(encoding="utf-8", errors="replace")
-
-
-def spawn(name: str, args: list[str], env: dict[str, str], log_dir: Path) -> Proc:
-    log = log_dir / f"{name}-{time.monotonic_ns()}.log"
-    with open(log, "wb") as out:
-        proc = subprocess.Popen([str(AITBC), *args], env=env, cwd=REPO, stdin=subprocess.DEVNULL, stdout=out,
-                                stderr=subprocess.STDOUT)
-    return Proc(name, proc, log)
+def spawn(name: str, args: list[str], env: dict[str, str], log_dir: Path) -> Daemon:
+    """``aitbc ARGS`` started (not waited on), its output in a file of its own under ``log_dir``."""
+    return Daemon(name=name, command=[str(AITBC), *args], env=env,
+                  output_file=log_dir / f"{name}-{time.monotonic_ns()}.log").start(wait=False)
 
 
 def run_cli(*args: str, env: dict[str, str] | None = None, timeout: float = 120) -> subprocess.CompletedProcess[str]:
@@ -138,7 +88,7 @@ class Network:
     chain_id: str
     rpc_port: int
     accounts: dict[str, Account]
-    procs: list[Proc] = field(default_factory=list)
+    procs: list[Daemon] = field(default_factory=list)
     coordinators: list[tuple[Home, int]] = field(default_factory=list)
 
     # -- clients ----------------------------------------------------------------------------------
@@ -190,15 +140,10 @@ class Network:
         self.procs.append(proc)
 
         def ready() -> bool:
-            if proc.proc.poll() is not None:
-                raise AssertionError(f"node exited: {proc.output()[-3000:]}")
-            try:
-                with self.node() as node:
-                    return node.status()["height"] >= 1
-            except DaemonError:
-                return False
+            with self.node() as node:
+                return node.status()["height"] >= 1
 
-        wait_for(ready, "the node")
+        proc.wait_until(ready, "the node", READY_S)
 
     def start_coordinator(self, home: Home | None = None, env: dict[str, str] | None = None) -> int:
         """Start a coordinator on ``home`` (default: the node's home); returns its index."""
@@ -211,16 +156,11 @@ class Network:
         index = len(self.coordinators) - 1
 
         def ready() -> bool:
-            if proc.proc.poll() is not None:
-                raise AssertionError(f"coordinator exited: {proc.output()[-3000:]}")
-            try:
-                with self.operator(index) as op:
-                    op.status()
-                return True
-            except DaemonError:
-                return False
+            with self.operator(index) as op:
+                op.status()
+            return True
 
-        wait_for(ready, "the coordinator")
+        proc.wait_until(ready, "the coordinator", READY_S)
         return index
 
     def stop(self) -> None:
@@ -234,7 +174,7 @@ class Network:
 def make_network(names: list[str], *, balance: int = 10_000 * UNIT, params: ChainParams | None = None,
                  coordinator_via_cli: bool = False) -> Network:
     """Homes, keys and genesis (not started). ``names``: funded test accounts to create."""
-    root = Path(tempfile.mkdtemp(prefix="aitbc-co-", dir="/tmp"))
+    root = short_root("aitbc-co-")
     home = Home(root=root / "h")
     if coordinator_via_cli:
         done = run_cli("coordinator", "init", "--home", str(home.root), "--json")
@@ -261,6 +201,19 @@ def cleanup(net: Network) -> None:
         print(f"kept {net.root}")
         return
     shutil.rmtree(net.root, ignore_errors=True)
+
+
+@contextmanager
+def torn_down(net: Network) -> Iterator[Network]:
+    """The body of a network fixture: when setting it up fails, print the daemons' logs (they say
+    why); always stop the daemons and remove the homes afterwards (``cleanup``)."""
+    try:
+        yield net
+    except BaseException:
+        print(net.logs())
+        raise
+    finally:
+        cleanup(net)
 
 
 # -- scripted miners ----------------------------------------------------------------------------
@@ -385,6 +338,13 @@ class ScriptedMiner:
         }
         body.update(override)
         return sign_proof(ProofBody(**body), self.account.seed)
+
+
+def start_miner(net: Network, name: str, **kwargs: Any) -> ScriptedMiner:
+    """Bond the funded account ``name``, give it a miner API key and start a scripted miner for it."""
+    account = net.accounts[name]
+    net.bond(account)
+    return ScriptedMiner(net, account, net.api_key("miner", account.address), **kwargs).start()
 
 
 def wait_job(client: CoordinatorClient, job_id: str, status: str | tuple[str, ...], timeout: float = READY_S) -> Any:

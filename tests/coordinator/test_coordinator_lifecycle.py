@@ -19,8 +19,8 @@ from chain.params import BPS, UNIT, ChainParams
 from chain.receipt_verify import verify_settled_receipt
 from daemons.common.errors import DaemonError
 from coordkit import (
-    MODEL, Network, ScriptedMiner, cleanup, hermetic_env, honest_output, make_network, run_cli, token_counts,
-    wait_for, wait_job,
+    MODEL, Network, ScriptedMiner, hermetic_env, honest_output, make_network, run_cli, start_miner, token_counts,
+    torn_down, wait_for, wait_job,
 )
 
 PRICE_PER_1K = 100_000
@@ -31,21 +31,10 @@ def net() -> Iterator[Network]:
     names = ["client", "client2", "client3", "client4", "m_main", "m_hold", "m_lost", "m_backup", "m_bad", "m_good",
              "client5", "m_leave"]
     network = make_network(names, params=ChainParams(block_time_ms=200), coordinator_via_cli=True)
-    try:
+    with torn_down(network):
         network.start_node()
         network.start_coordinator()
         yield network
-    except BaseException:
-        print(network.logs())
-        raise
-    finally:
-        cleanup(network)
-
-
-def start_miner(net: Network, name: str, **kwargs: Any) -> ScriptedMiner:
-    account = net.accounts[name]
-    net.bond(account)
-    return ScriptedMiner(net, account, net.api_key("miner", account.address), **kwargs).start()
 
 
 def cli(net: Network, *args: str) -> Any:

@@ -7,17 +7,15 @@ from __future__ import annotations
 
 import os
 import shutil
-import uuid
 from collections.abc import Iterator
-from urllib.parse import quote
 
 import pytest
 
 from chain.params import UNIT
-from coordkit import MODEL, Network, ScriptedMiner, cleanup, make_network, wait_for, wait_job
+from coordkit import MODEL, Network, ScriptedMiner, make_network, torn_down, wait_for, wait_job
+from testkit import postgres_schema
 from daemons.common.home import Home
 from daemons.common.daemon_key import update_config
-from storage.database import open_database
 
 JOBS_PER_CLIENT = 16
 SLOW_HEARTBEAT = {"AITBC_HEARTBEAT_TIMEOUT": "30"}
@@ -26,29 +24,16 @@ SLOW_HEARTBEAT = {"AITBC_HEARTBEAT_TIMEOUT": "30"}
 
 @pytest.fixture
 def pg_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    url = os.environ.get("AITBC_TEST_POSTGRES_URL", "").strip()
-    if not url:
-        pytest.skip("PostgreSQL not tested: set AITBC_TEST_POSTGRES_URL=postgresql://USER@HOST:PORT/DB "
-                    "(.ci/run starts one)")
-    scratch = tmp_path_factory.mktemp("pg")
-    try:
-        admin = open_database(url, scratch / "unused.db")
-    except Exception as exc:  # noqa: BLE001 - an unreachable server is a skip with its reason
-        pytest.skip(f"PostgreSQL not reachable: {exc}")
-    schema = f"aitbc_coord_{uuid.uuid4().hex[:12]}"
-    admin.execute_sql(f'CREATE SCHEMA "{schema}"')
-    try:
-        yield url + ("&" if "?" in url else "?") + "options=" + quote(f"-c search_path={schema}")
-    finally:
-        admin.execute_sql(f'DROP SCHEMA "{schema}" CASCADE')
-        admin.close()
+    """The test server scoped to a schema of this test (``.ci/run`` starts a server)."""
+    with postgres_schema(tmp_path_factory.mktemp("pg"), "aitbc_coord") as url:
+        yield url
 
 
 @pytest.fixture
 def net(pg_url: str) -> Iterator[Network]:
     names = ["alice", "bob"] + [f"m{i}" for i in range(4)]
     network = make_network(names)
-    try:
+    with torn_down(network):
         network.start_node()
         network.start_coordinator(env={"DATABASE_URL": pg_url, **SLOW_HEARTBEAT})
         # The second process: its own home (pid lock, socket), the same key, node and database.
@@ -61,11 +46,6 @@ def net(pg_url: str) -> Iterator[Network]:
             "DATABASE_URL": pg_url, "AITBC_NODE": str(network.home.socket("node")), **SLOW_HEARTBEAT,
             "AITBC_GENESIS_FILE": str(network.home.genesis_file)})
         yield network
-    except BaseException:
-        print(network.logs())
-        raise
-    finally:
-        cleanup(network)
 
 
 def test_two_coordinators_share_the_work_without_double_assignment(net: Network) -> None:

@@ -7,33 +7,23 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterator
-from typing import Any
 
 import pytest
 
 from chain.params import BPS, UNIT, ChainParams
-from coordkit import MINER_BOND, Network, ScriptedMiner, cleanup, honest_output, make_network, wait_for, wait_job
+from coordkit import (
+    MINER_BOND, Network, honest_output, make_network, start_miner, torn_down, wait_for, wait_job,
+)
 
 
 @pytest.fixture(scope="module")
 def net() -> Iterator[Network]:
     network = make_network(["client", "honest_a", "honest_b", "cheater", "honest_c"])
-    try:
+    with torn_down(network):
         network.start_node()
         network.start_coordinator(env={"AITBC_RECHECK_RATE": "1"})
         network.escrow(network.accounts["client"], 20 * UNIT)
         yield network
-    except BaseException:
-        print(network.logs())
-        raise
-    finally:
-        cleanup(network)
-
-
-def start_miner(net: Network, name: str, **kwargs: Any) -> ScriptedMiner:
-    account = net.accounts[name]
-    net.bond(account)
-    return ScriptedMiner(net, account, net.api_key("miner", account.address), **kwargs).start()
 
 
 def test_an_honest_result_passes_a_recheck_by_another_miner(net: Network) -> None:

@@ -8,15 +8,14 @@ re-queued and never given back to the miner that lost it, one settler at a time.
 
 from __future__ import annotations
 
-import os
 import threading
 import uuid
 from collections.abc import Callable, Iterator
 from pathlib import Path
-from urllib.parse import quote
 
 import peewee
 import pytest
+from testkit import postgres_schema
 
 from daemons.coordinator.market import rank
 from storage.coordinator_store import Conflict, CoordinatorStore, InsufficientEscrow
@@ -40,28 +39,17 @@ def opener(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Opener]:
         for store in stores:
             store.close()
         return
-    url = os.environ.get("AITBC_TEST_POSTGRES_URL", "").strip()
-    if not url:
-        pytest.skip("PostgreSQL not tested: set AITBC_TEST_POSTGRES_URL=postgresql://USER@HOST:PORT/DB")
-    try:
-        admin = open_database(url, tmp_path / "unused.db")
-    except Exception as exc:  # noqa: BLE001 - any failure to reach the server is a skip with its reason
-        pytest.skip(f"PostgreSQL not reachable: {exc}")
-    schema = f"aitbc_coord_{uuid.uuid4().hex[:12]}"
-    admin.execute_sql(f'CREATE SCHEMA "{schema}"')
-    scoped = url + ("&" if "?" in url else "?") + "options=" + quote(f"-c search_path={schema}")
+    with postgres_schema(tmp_path, "aitbc_coord") as scoped:
 
-    def open_pg() -> CoordinatorStore:
-        stores.append(CoordinatorStore(open_database(scoped, tmp_path / "unused.db")))
-        return stores[-1]
+        def open_pg() -> CoordinatorStore:
+            stores.append(CoordinatorStore(open_database(scoped, tmp_path / "unused.db")))
+            return stores[-1]
 
-    try:
-        yield open_pg
-    finally:
-        for store in stores:
-            store.close()
-        admin.execute_sql(f'DROP SCHEMA "{schema}" CASCADE')
-        admin.close()
+        try:
+            yield open_pg
+        finally:
+            for store in stores:
+                store.close()
 
 
 def addr(n: int) -> str:

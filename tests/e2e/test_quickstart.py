@@ -35,7 +35,8 @@ import pytest
 from aitbc_tui.supervisor import SERVICES, running_pid
 from daemons.common.home import Home
 from daemons.node.client import NodeClient
-from e2ekit import aitbc, aitbc_json, free_ports, process_gone
+from e2ekit import aitbc, aitbc_json, process_gone
+from testkit import free_ports
 
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(1500)]
 

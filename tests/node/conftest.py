@@ -16,15 +16,15 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from nodekit import UNIT, Account, NodeProcess, accounts, init_home
-from testkit import short_root, temp_root
+from nodekit import UNIT, Account, accounts, init_home
+from testkit import NodeDaemon, short_root, temp_root
 
 FUNDED_ACCOUNTS = 48
 START_BALANCE = 1_000 * UNIT
 
 
 @dataclass
-class RunningNode(NodeProcess):
+class RunningNode(NodeDaemon):
     """A node plus the funded accounts of its genesis and what ``aitbc node init`` reported."""
 
     init: dict[str, Any] = field(default_factory=dict)

@@ -11,16 +11,14 @@ import hashlib
 import json
 import subprocess
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from testkit import REPO, Daemon, aitbc_command, free_port, hermetic_env
+from testkit import REPO, aitbc_command, hermetic_env
 
 from chain import crypto
 from chain.tx import Transaction, make_tx
-from daemons.common.client import DaemonClient
-from daemons.node.client import NodeClient
 
 UNIT = 10**6
 CHAIN_ID = "aitbc-dev"
@@ -81,68 +79,6 @@ def init_home(home: Path, funded: dict[str, int], *, block_time: float = 0.2,
     if done.returncode != 0:
         raise AssertionError(f"aitbc node init failed ({done.returncode}): {done.stderr}")
     return json.loads(done.stdout)
-
-
-@dataclass(kw_only=True)
-class NodeProcess(Daemon):
-    """One ``aitbc node start`` subprocess on a home, restartable on the same ports; ``extra`` are
-    arguments of every start (a test may change them between starts)."""
-
-    home: Path
-    rpc_port: int = field(default_factory=free_port)
-    ws_port: int = field(default_factory=free_port)
-    extra: tuple[str, ...] = ()
-    name: str = "node"
-    command: list[str] = field(default_factory=list)
-    output_file: Path = field(init=False)
-    socket: Path = field(init=False)
-
-    def __post_init__(self) -> None:
-        self.output_file = self.home.parent / "node-output.txt"
-        self.socket = self.home / "run" / "node.sock"
-
-    @property
-    def pid_file(self) -> Path:
-        return self.home / "run" / "node.pid"
-
-    @property
-    def rpc_url(self) -> str:
-        return f"http://127.0.0.1:{self.rpc_port}"
-
-    @property
-    def ws_url(self) -> str:
-        return f"http://127.0.0.1:{self.ws_port}"
-
-    def argv(self, *extra: str) -> list[str]:
-        return aitbc_command("node", "start", "--home", str(self.home), "--rpc-port", str(self.rpc_port),
-                             "--ws-port", str(self.ws_port), *self.extra, *extra)
-
-    def ready(self) -> bool:
-        """The operator door answers /health and the node serves its status."""
-        with DaemonClient(self.socket, timeout=5) as raw, self.client(timeout=5) as client:
-            assert raw.get("/health")["status"] == "ok"
-            client.status()
-        return True
-
-    def client(self, timeout: float = 30) -> NodeClient:
-        """Operator door: the Unix socket."""
-        return NodeClient(self.socket, timeout=timeout)
-
-    def tcp_client(self, timeout: float = 30) -> NodeClient:
-        """Public door: the RPC port."""
-        return NodeClient(self.rpc_url, timeout=timeout)
-
-    def wait_height(self, height: int, timeout: float = 60) -> int:
-        """Wait until the chain reaches ``height``; the height reached."""
-        deadline = time.monotonic() + timeout
-        with self.client() as client:
-            while True:
-                current = int(client.status()["height"])
-                if current >= height:
-                    return current
-                if time.monotonic() > deadline:
-                    raise AssertionError(f"chain stuck at height {current}, waited for {height}")
-                time.sleep(0.05)
 
 
 def wait_for_event(stream: Any, topic: str, timeout: float = 30) -> tuple[dict[str, Any], list[Any]]:

@@ -13,8 +13,8 @@ from chain.params import ChainParams
 from daemons.common.home import Home
 from daemons.node.client import NodeClient
 from daemons.node.init import init_validator_network
-from nodekit import UNIT, NodeProcess, accounts
-from testkit import free_port
+from nodekit import UNIT, accounts
+from testkit import NodeDaemon, free_port
 
 WAIT_S = 60.0
 """A bound against hangs, never a performance check."""
@@ -38,7 +38,7 @@ def network(tmp_path: Path):  # noqa: ANN201
     ws = [free_port() for _ in homes]
     init_validator_network([Home.resolve(h) for h in homes], rpc, ws, fund={sender.address: 1000 * UNIT},
                            params=ChainParams(block_time_ms=200))
-    nodes = [NodeProcess(home=home, rpc_port=r, ws_port=w) for home, r, w in zip(homes, rpc, ws)]
+    nodes = [NodeDaemon(home=home, rpc_port=r, ws_port=w) for home, r, w in zip(homes, rpc, ws)]
     for node in nodes:
         node.start(wait=False)
     for node in nodes:
