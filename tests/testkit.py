@@ -114,15 +114,17 @@ def temp_root(prefix: str = "aitbc-") -> Iterator[Path]:
 # -- waiting ----------------------------------------------------------------------------------------
 
 
-def wait_for(predicate: Callable[[], T], what: str, timeout: float = READY_TIMEOUT_S, interval: float = 0.05) -> T:
-    """Poll ``predicate`` until it returns something true; that value. Fails after ``timeout``."""
+def wait_for(predicate: Callable[[], T | None], what: str, timeout: float = READY_TIMEOUT_S, interval: float = 0.05,
+             detail: Callable[[], str] | None = None) -> T:
+    """Poll ``predicate`` until it returns something true; that value. Fails after ``timeout``, with
+    ``detail()`` (a daemon's output, the screen) in the message."""
     deadline = time.monotonic() + timeout
     while True:
         value = predicate()
         if value:
             return value
         if time.monotonic() > deadline:
-            raise AssertionError(f"timed out waiting for {what}")
+            raise AssertionError(f"timed out waiting for {what}" + (f": {detail()}" if detail else ""))
         time.sleep(interval)
 
 
@@ -197,12 +199,7 @@ class Daemon:
             except DaemonError:
                 return None
 
-        try:
-            return wait_for(lambda: alive_and(predicate), what, timeout, interval)  # type: ignore[return-value]
-        except AssertionError as exc:
-            if str(exc).startswith("timed out"):
-                raise AssertionError(f"{exc}: {self.output()[-3000:]}") from None
-            raise
+        return wait_for(lambda: alive_and(predicate), what, timeout, interval, detail=lambda: self.output()[-3000:])
 
     def wait_exit(self, timeout: float = READY_TIMEOUT_S) -> int:
         """Wait until the daemon exits on its own; its exit status."""

@@ -7,7 +7,6 @@ import os
 import signal
 import socket
 import stat
-import tempfile
 from collections.abc import Callable
 from pathlib import Path
 
@@ -17,7 +16,7 @@ from daemons.common.client import DaemonClient, DaemonError, DaemonUnavailable, 
 from daemons.common.home import Home
 
 from daemonkit import ExampleDaemon
-from testkit import free_port
+from testkit import free_port, short_root
 
 Start = Callable[..., ExampleDaemon]
 
@@ -112,7 +111,7 @@ def test_config_toml_reaches_the_daemon_and_tcp_can_be_off(start_daemon: Start, 
 
 
 def test_runtime_dir_env_moves_the_socket(start_daemon: Start, home: Home) -> None:
-    runtime = Path(tempfile.mkdtemp(prefix="aitbc-rt-", dir="/tmp"))
+    runtime = short_root("aitbc-rt-")
     try:
         moved = Home(root=home.root, runtime_dir=runtime)
         daemon = start_daemon(env={"AITBC_RUNTIME_DIR": str(runtime)}, on=moved)
