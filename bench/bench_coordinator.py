@@ -27,20 +27,18 @@ import argparse
 import asyncio
 import os
 import shutil
-import signal
-import socket
-import subprocess
 import sys
-import tempfile
 import time
 from pathlib import Path
 from typing import Any
 
 REPO = Path(__file__).resolve().parents[1]
-if str(REPO) not in sys.path:
-    sys.path.insert(0, str(REPO))
+for _path in (REPO, REPO / "tests"):  # the product, and the process helpers it shares with the tests
+    if str(_path) not in sys.path:
+        sys.path.insert(0, str(_path))
 
 import httpx  # noqa: E402
+from testkit import Daemon, free_port, hermetic_env, short_root, wait_for  # noqa: E402
 
 from chain import crypto  # noqa: E402
 from chain.encoding import sha256  # noqa: E402
@@ -61,26 +59,6 @@ BOND = 1000 * UNIT
 FEE = 10
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
-def env(**extra: str) -> dict[str, str]:
-    base = {k: v for k, v in os.environ.items() if not k.startswith("AITBC_")
-            and k not in ("DATABASE_URL", "API_PORT", "LOG_LEVEL")}
-    return {**base, "PYTHONPATH": str(REPO), **extra}
-
-
-def wait(predicate: Any, what: str, timeout: float = 120) -> None:
-    deadline = time.monotonic() + timeout
-    while not predicate():
-        if time.monotonic() > deadline:
-            raise SystemExit(f"timed out waiting for {what}")
-        time.sleep(0.1)
-
-
 class Keys:
     def __init__(self) -> None:
         self.seed = crypto.generate_seed()
@@ -94,7 +72,7 @@ def commit_all(node: NodeClient, txs: list[Any]) -> None:
             if isinstance(answer, Exception):
                 raise SystemExit(f"setup transaction refused: {answer}")
     last = txs[-1].hash
-    wait(lambda: node.get_tx(last)["status"] == "committed", "setup transactions to commit")
+    wait_for(lambda: node.get_tx(last)["status"] == "committed", "setup transactions to commit", 120, 0.1)
 
 
 async def request(http: httpx.AsyncClient, method: str, path: str, allow: tuple[int, ...] = (), **kwargs: Any
@@ -234,9 +212,9 @@ def main() -> None:
     parser.add_argument("--database-url", default="", help="coordinator database (default: SQLite in the home)")
     args = parser.parse_args()
 
-    root = Path(tempfile.mkdtemp(prefix="aitbc-bench-co-", dir="/tmp"))
+    root = short_root("aitbc-bench-co-")
     home = Home(root=root / "h")
-    procs: list[subprocess.Popen[bytes]] = []
+    procs: list[Daemon] = []
     try:
         coordinator = init_coordinator(home, scrypt_n=1024).address
         clients = [Keys() for _ in range(args.clients)]
@@ -246,19 +224,20 @@ def main() -> None:
         info = init_node(home, fund=fund, coordinators=[coordinator], params=ChainParams(block_time_ms=500),
                          scrypt_n=1024)
         rpc_port, api_port = free_port(), free_port()
-        log = open(root / "daemons.log", "wb")
-        procs.append(subprocess.Popen([str(AITBC), "node", "start", "--home", str(home.root), "--rpc-port",
-                                       str(rpc_port), "--ws-port", "0"], env=env(), stdout=log, stderr=log))
+        log = root / "daemons.log"
+        procs.append(Daemon(name="node", command=[str(AITBC), "node", "start", "--home", str(home.root), "--rpc-port",
+                                                  str(rpc_port), "--ws-port", "0"], output_file=log,
+                            socket=home.socket("node")).start(wait=False))
         node = NodeClient(home.socket("node"), timeout=60)
-        wait(lambda: home.socket("node").exists() and _ok(node.status), "the node")
-        coordinator_env = env(API_PORT=str(api_port), AITBC_CLIENT_RATE="1000000", AITBC_CLIENT_BURST="1000000",
+        procs[-1].wait_until(lambda: home.socket("node").exists() and node.status(), "the node", 120)
+        coordinator_env = hermetic_env(API_PORT=str(api_port), AITBC_CLIENT_RATE="1000000", AITBC_CLIENT_BURST="1000000",
                               AITBC_MINER_RATE="1000000", AITBC_MINER_BURST="1000000", AITBC_HEARTBEAT_TIMEOUT="600",
                               AITBC_RECHECK_RATE="0", AITBC_SETTLE_INTERVAL="1", LOG_LEVEL="warning",
                               **({"DATABASE_URL": args.database_url} if args.database_url else {}))
-        procs.append(subprocess.Popen([str(AITBC), "coordinator", "start", "--home", str(home.root)],
-                                      env=coordinator_env, stdout=log, stderr=log))
+        procs.append(Daemon(name="coordinator", command=[str(AITBC), "coordinator", "start", "--home", str(home.root)],
+                            env=coordinator_env, output_file=log).start(wait=False))
         operator = CoordinatorClient(home.socket("coordinator"))
-        wait(lambda: home.socket("coordinator").exists() and _ok(operator.status), "the coordinator")
+        procs[-1].wait_until(lambda: home.socket("coordinator").exists() and operator.status() is not None, "the coordinator", 120)
 
         setup = []
         for keys in clients:
@@ -282,23 +261,11 @@ def main() -> None:
         print(f"  all receipts settled on chain {results['settle_wait_s']:.1f}s after the last job completed")
     finally:
         for proc in reversed(procs):
-            proc.send_signal(signal.SIGTERM)
-            try:
-                proc.wait(timeout=30)
-            except subprocess.TimeoutExpired:
-                proc.kill()
+            proc.stop()
         if os.environ.get("BENCH_KEEP"):
             print(f"kept {root}")
         else:
             shutil.rmtree(root, ignore_errors=True)
-
-
-def _ok(call: Any) -> bool:
-    try:
-        call()
-        return True
-    except Exception:  # noqa: BLE001 - not up yet
-        return False
 
 
 if __name__ == "__main__":

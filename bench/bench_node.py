@@ -34,24 +34,24 @@ import json
 import multiprocessing
 import os
 import shutil
-import signal
-import socket
 import statistics
 import subprocess
 import sys
-import tempfile
 import threading
 import time
 from collections import Counter
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 REPO = Path(__file__).resolve().parents[1]
-if str(REPO) not in sys.path:
-    sys.path.insert(0, str(REPO))
+for _path in (REPO, REPO / "tests"):  # the product, and the process helpers it shares with the tests
+    if str(_path) not in sys.path:
+        sys.path.insert(0, str(_path))
 
 import httpx  # noqa: E402
+
+from testkit import NodeDaemon, aitbc_command, hermetic_env, short_root  # noqa: E402
 
 from chain import crypto  # noqa: E402
 from chain.tx import make_tx, signing_bytes  # noqa: E402
@@ -104,20 +104,6 @@ except SystemExit:
 
 def bench_seed(index: int) -> bytes:
     return hashlib.sha256(f"aitbc-bench/{index}".encode()).digest()
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
-def hermetic_env() -> dict[str, str]:
-    bare = ("DATABASE_URL", "LOG_LEVEL", "BLOCK_TIME", "CONSENSUS_MODE", "VALIDATOR_ADDRESS", "API_HOST",
-            "API_PORT", "XDG_RUNTIME_DIR")
-    env = {k: v for k, v in os.environ.items() if not k.startswith("AITBC_") and k not in bare}
-    env["PYTHONPATH"] = str(REPO)
-    return env
 
 
 # -- raw verification rate ----------------------------------------------------------------------
@@ -199,60 +185,22 @@ def presign(accounts: int, total: int, batch_size: int) -> list[list[Batch]]:
 # -- the node --------------------------------------------------------------------------------------
 
 
-@dataclass
-class Node:
-    home: Path
-    block_time: float
+@dataclass(kw_only=True)
+class Node(NodeDaemon):
+    """The node under test; with ``profile``, the same command under cProfile."""
+
     profile: Path | None = None
-    rpc_port: int = field(default_factory=free_port)
-    ws_port: int = field(default_factory=free_port)
-    proc: subprocess.Popen[bytes] | None = None
 
-    @property
-    def socket(self) -> Path:
-        return self.home / "run" / "node.sock"
-
-    def init(self, addresses: list[str]) -> None:
-        args = [sys.executable, "-m", "aitbc_tui.cli", "node", "init", "--home", str(self.home),
-                "--block-time", str(self.block_time)]
+    def init(self, addresses: list[str], block_time: float) -> None:
+        args = aitbc_command("node", "init", "--home", str(self.home), "--block-time", str(block_time))
         for address in addresses:
             args += ["--fund", f"{address}={START_BALANCE}u"]
         subprocess.run(args, env=hermetic_env(), check=True, capture_output=True, cwd=REPO)
 
-    def start(self) -> None:
-        node_args = ["node", "start", "--home", str(self.home), "--rpc-port", str(self.rpc_port),
-                     "--ws-port", str(self.ws_port), "--block-time", str(self.block_time)]
+    def argv(self, *extra: str) -> list[str]:
         if self.profile:
-            command = [sys.executable, "-c", _PROFILED_NODE, str(self.profile), *node_args]
-        else:
-            command = [sys.executable, "-m", "aitbc_tui.cli", *node_args]
-        log = open(self.home.parent / "node-output.txt", "ab")
-        self.proc = subprocess.Popen(command, env=hermetic_env(), cwd=REPO, stdout=log, stderr=log,
-                                     stdin=subprocess.DEVNULL)
-        log.close()
-        deadline = time.monotonic() + 120
-        while time.monotonic() < deadline:
-            if self.proc.poll() is not None:
-                raise SystemExit(f"node exited with {self.proc.returncode}; see {self.home.parent / 'node-output.txt'}")
-            if self.socket.exists():
-                try:
-                    with NodeClient(self.socket, timeout=5) as client:
-                        client.status()
-                    return
-                except Exception:
-                    pass
-            time.sleep(0.05)
-        raise SystemExit("node did not become ready")
-
-    def stop(self) -> int | None:
-        if self.proc is None or self.proc.poll() is not None:
-            return None if self.proc is None else self.proc.returncode
-        self.proc.send_signal(signal.SIGTERM)
-        try:
-            return self.proc.wait(timeout=60)
-        except subprocess.TimeoutExpired:
-            self.proc.kill()
-            return self.proc.wait()
+            return [sys.executable, "-c", _PROFILED_NODE, str(self.profile), *self.node_args(*extra)]
+        return super().argv(*extra)
 
 
 # -- measurement -----------------------------------------------------------------------------------
@@ -338,12 +286,14 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     print(f"pre-signing {total:,} transfers from {args.accounts} accounts ...", flush=True)
     rounds = presign(args.accounts, total, args.batch)
 
-    root = Path(args.home) if args.home else Path(tempfile.mkdtemp(prefix="aitbc-bench-", dir="/tmp"))
-    node = Node(root / "h", args.block_time, Path(args.profile).resolve() if args.profile else None)
+    root = Path(args.home) if args.home else short_root("aitbc-bench-")
+    node = Node(home=root / "h", extra=("--block-time", str(args.block_time)),
+                profile=Path(args.profile).resolve() if args.profile else None)
     addresses = [crypto.address_from_pubkey(crypto.pubkey_from_seed(bench_seed(i))) for i in range(args.accounts)]
     print(f"init + start node in {node.home} (block time {args.block_time:g}s) ...", flush=True)
-    node.init(addresses)
-    node.start()
+    node.init(addresses, args.block_time)
+    node.start(wait=False)
+    node.wait_ready(timeout=120)
     try:
         watcher = BlockWatcher(node.socket)
         watcher.start()
@@ -391,7 +341,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
                 for tx in block["txs"]:
                     committed_at[(tx["sender"], tx["nonce"])] = announced
     finally:
-        code = node.stop()
+        code = node.stop(timeout=60)
         if not args.home and not args.keep:
             shutil.rmtree(root, ignore_errors=True)
 

@@ -31,88 +31,30 @@ import importlib.util
 import json
 import os
 import re
-import shutil
-import signal
-import socket
 import struct
 import subprocess
 import sys
-import tempfile
 import termios
 import threading
 import time
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
+for _path in (REPO, REPO / "tests"):  # the product, and the process helpers it shares with the tests
+    if str(_path) not in sys.path:
+        sys.path.insert(0, str(_path))
+
+from testkit import Daemon, aitbc_command, free_port, hermetic_env, service_daemon, temp_root  # noqa: E402
+
 CLK_TCK = os.sysconf("SC_CLK_TCK")
-BARE_ENV = ("DATABASE_URL", "LOG_LEVEL", "BLOCK_TIME", "CONSENSUS_MODE", "VALIDATOR_ADDRESS", "API_HOST", "API_PORT",
-            "XDG_RUNTIME_DIR")
 _ANSI = re.compile(rb"\x1b\[[0-9;?]*[ -/]*[@-~]|\x1b[()][0-9A-Za-z]|\x1b[=>]")
 
 
-def env(**extra: str) -> dict[str, str]:
-    out = {k: v for k, v in os.environ.items() if not k.startswith("AITBC_") and k not in BARE_ENV}
-    out["PYTHONPATH"] = str(REPO)
-    out.update(extra)
-    return out
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
-def aitbc(*args: str) -> list[str]:
-    return [sys.executable, "-m", "aitbc_tui.cli", *args]
-
-
 def run(*args: str) -> str:
-    done = subprocess.run(aitbc(*args), env=env(), cwd=REPO, capture_output=True, text=True, timeout=180)
+    done = subprocess.run(aitbc_command(*args), env=hermetic_env(), cwd=REPO, capture_output=True, text=True, timeout=180)
     if done.returncode != 0:
         raise SystemExit(f"aitbc {' '.join(args)} failed: {done.stderr.strip()}")
     return done.stdout
-
-
-class Daemon:
-    def __init__(self, service: str, home: Path, *args: str, extra_env: dict[str, str] | None = None) -> None:
-        self.service, self.home, self.args, self.extra_env = service, home, args, extra_env or {}
-        self.proc: subprocess.Popen[bytes] | None = None
-
-    @property
-    def socket(self) -> Path:
-        return self.home / "run" / f"{self.service}.sock"
-
-    def start(self, *more: str) -> Daemon:
-        out = open(self.home.parent / f"{self.service}.out", "ab")
-        self.proc = subprocess.Popen(aitbc(self.service, "start", "--home", str(self.home), *self.args, *more),
-                                     env=env(**self.extra_env), cwd=REPO, stdin=subprocess.DEVNULL, stdout=out,
-                                     stderr=out)
-        from daemons.common.client import DaemonClient
-        from daemons.common.errors import DaemonError
-
-        deadline = time.monotonic() + 90
-        while time.monotonic() < deadline:
-            if self.proc.poll() is not None:
-                raise SystemExit(f"{self.service} exited: see {self.home.parent / (self.service + '.out')}")
-            if self.socket.exists():
-                try:
-                    with DaemonClient(self.socket, timeout=5) as client:
-                        client.get("/health")
-                    return self
-                except DaemonError:
-                    pass
-            time.sleep(0.1)
-        raise SystemExit(f"{self.service} did not start")
-
-    def stop(self) -> None:
-        if self.proc is not None and self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGTERM)
-            try:
-                self.proc.wait(timeout=30)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait()
 
 
 class Console:
@@ -125,7 +67,7 @@ class Console:
         argv = [str(script)] if script.exists() else [sys.executable, "-c", "from aitbc_tui.app import main; main()"]
         self.started = time.monotonic()
         self.proc = subprocess.Popen([*argv, "--home", str(home)], stdin=slave, stdout=slave, stderr=slave,
-                                     env=env(TERM="xterm-256color", COLUMNS=str(cols), LINES=str(rows)), cwd=REPO,
+                                     env=hermetic_env(TERM="xterm-256color", COLUMNS=str(cols), LINES=str(rows)), cwd=REPO,
                                      start_new_session=True)
         os.close(slave)
         self.master = master
@@ -200,19 +142,22 @@ def main() -> None:
     cols, rows = (int(x) for x in args.size.lower().split("x"))
     has_miner = importlib.util.find_spec("daemons.miner.client") is not None
 
-    root = Path(tempfile.mkdtemp(prefix="abt-", dir="/tmp"))
-    home = root / "h"
+    with temp_root("abt-") as root:
+        run_bench(root / "h", args, cols, rows, has_miner)
+
+
+def run_bench(home: Path, args: argparse.Namespace, cols: int, rows: int, has_miner: bool) -> None:
     daemons: list[Daemon] = []
     consoles: list[Console] = []
     print(f"aitbc-tui benchmark on {os.cpu_count()} CPUs, load average {os.getloadavg()[0]:.2f}, "
           f"terminal {cols}x{rows}, Python {sys.version.split()[0]}", flush=True)
     try:
         run("node", "init", "--home", str(home), "--block-time", "1.0")
-        node = Daemon("node", home, "--rpc-port", str(free_port()), "--ws-port", str(free_port()))
+        node = service_daemon("node", home, "--rpc-port", str(free_port()), "--ws-port", str(free_port()))
         miner = None
         if has_miner:
             run("miner", "init", "--home", str(home), "--no-compute", "--stake", "0", "--json")
-            miner = Daemon("miner", home, "--no-tcp", extra_env={"AITBC_TELEMETRY_INTERVAL": "0.5"})
+            miner = service_daemon("miner", home, "--no-tcp", env={"AITBC_TELEMETRY_INTERVAL": "0.5"})
         daemons = [d for d in (node, miner) if d is not None]
 
         print("\nstart-up (node up, block time 1 s)", flush=True)
@@ -265,7 +210,6 @@ def main() -> None:
             console.close()
         for daemon in reversed(daemons):
             daemon.stop()
-        shutil.rmtree(root, ignore_errors=True)
 
 
 if __name__ == "__main__":

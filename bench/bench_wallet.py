@@ -27,23 +27,19 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
-import shutil
-import signal
-import socket
 import subprocess
 import sys
-import tempfile
 import threading
 import time
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(REPO))
+sys.path[:0] = [str(REPO), str(REPO / "tests")]  # the product, and the process helpers it shares with the tests
+
+from testkit import Daemon, aitbc_command, free_port, hermetic_env, service_daemon, temp_root  # noqa: E402
 
 from chain import crypto  # noqa: E402
 from chain.tx import signing_bytes  # noqa: E402
-from daemons.common.client import DaemonClient  # noqa: E402
 from daemons.common.errors import DaemonError  # noqa: E402
 from daemons.common.home import Home  # noqa: E402
 from daemons.node.client import NodeClient  # noqa: E402
@@ -66,33 +62,10 @@ def raw_signs_per_second(seconds: float) -> float:
     return count / (time.perf_counter() - start)
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
-def env() -> dict[str, str]:
-    clean = {k: v for k, v in os.environ.items() if not k.startswith("AITBC_")}
-    return {**clean, "PYTHONPATH": str(REPO), "AITBC_LOG_LEVEL": "warning"}
-
-
-def start(home: Home, service: str, *args: str) -> subprocess.Popen[bytes]:
-    out = open(home.root.parent / f"{service}.out", "wb")  # noqa: SIM115 - handed to the child
-    proc = subprocess.Popen([sys.executable, "-m", "aitbc_tui.cli", service, "start", "--home", str(home.root), *args],
-                            env=env(), stdin=subprocess.DEVNULL, stdout=out, stderr=subprocess.STDOUT)
-    out.close()
-    deadline = time.monotonic() + 60
-    while time.monotonic() < deadline:
-        if proc.poll() is not None:
-            raise SystemExit(f"{service} exited: {(home.root.parent / f'{service}.out').read_text()[-2000:]}")
-        try:
-            with DaemonClient(home.socket(service), timeout=2) as client:
-                client.get("/health")
-            return proc
-        except DaemonError:
-            time.sleep(0.05)
-    raise SystemExit(f"{service} did not start")
+def start(home: Home, service: str, *args: str) -> Daemon:
+    """``aitbc SERVICE start`` on ``home``, quiet (warnings only), once it answers."""
+    return service_daemon(service, home.root, *args, env={"AITBC_LOG_LEVEL": "warning"},
+                          output_file=home.root.parent / f"{service}.out").start()
 
 
 def sequential(home: Home, wallet: str, target: str, seconds: float) -> tuple[int, float]:
@@ -141,16 +114,18 @@ def main() -> None:
     signs = raw_signs_per_second(2.0)
     print(f"raw signing (chain.crypto.sign):       {signs:10.0f} signatures/s")
 
-    base = Path(tempfile.mkdtemp(prefix="aitbc-bw-", dir="/tmp"))
-    home = Home(root=base / "h")
+    with temp_root("aitbc-bw-") as base:
+        bench(Home(root=base / "h"), args, signs)
+
+
+def bench(home: Home, args: argparse.Namespace, signs: float) -> None:
     keypairs = [KeyPair.generate() for _ in range(args.wallets)]
-    procs: list[subprocess.Popen[bytes]] = []
+    procs: list[Daemon] = []
     try:
-        init = [sys.executable, "-m", "aitbc_tui.cli", "node", "init", "--home", str(home.root),
-                "--block-time", str(args.block_time), "--json"]
+        init = aitbc_command("node", "init", "--home", str(home.root), "--block-time", str(args.block_time), "--json")
         for keypair in keypairs:
             init += ["--fund", f"{keypair.address}=1000000"]
-        subprocess.run(init, env=env(), check=True, capture_output=True)
+        subprocess.run(init, env=hermetic_env(AITBC_LOG_LEVEL="warning"), check=True, capture_output=True)
         procs.append(start(home, "node", "--rpc-port", str(free_port()), "--ws-port", str(free_port())))
         procs.append(start(home, "wallet", "--scrypt-n", str(2**12), "--idle-lock", "0"))
         names = []
@@ -184,12 +159,7 @@ def main() -> None:
                           f"ratio_{args.clients}_clients": round(many_rate / signs, 4)}))
     finally:
         for proc in reversed(procs):
-            proc.send_signal(signal.SIGTERM)
-            try:
-                proc.wait(timeout=30)
-            except subprocess.TimeoutExpired:
-                proc.kill()
-        shutil.rmtree(base, ignore_errors=True)
+            proc.stop()
 
 
 if __name__ == "__main__":

@@ -5,16 +5,8 @@ States are immutable and cheap to create (about 10 ms), so each test gets its ow
 
 from __future__ import annotations
 
-import sys
-from pathlib import Path
-
 import pytest
-
-# pytest runs with --import-mode=importlib, which puts no test directory on sys.path; the test
-# modules import their shared helpers (``chainkit``) as a plain module from here.
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-
-from chainkit import CLIENT, COORD, MINER, MINER_BOND, Chain, make_genesis  # noqa: E402
+from chainkit import CLIENT, COORD, MINER, MINER_BOND, Chain, make_genesis
 
 
 @pytest.fixture

@@ -4,9 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import json
-import shutil
 import stat
-import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -20,26 +18,26 @@ from daemons.common.client import AsyncDaemonClient, DaemonClient, DaemonError
 from daemons.common.home import Home
 from daemons.common.models import Event, Health
 
-from daemonkit import Daemon, run_example
+from daemonkit import ExampleDaemon, run_example
+from testkit import temp_root
 
 
 @pytest.fixture(scope="module")
-def daemon() -> Iterator[Daemon]:
-    root = Path(tempfile.mkdtemp(prefix="aitbc-", dir="/tmp"))
-    running = run_example(Home(root=root / "h"))
-    yield running
-    running.stop()
-    shutil.rmtree(root, ignore_errors=True)
+def daemon() -> Iterator[ExampleDaemon]:
+    with temp_root() as root:
+        running = run_example(Home(root=root / "h"))
+        yield running
+        running.stop()
 
 
 @pytest.fixture
-def op(daemon: Daemon) -> Iterator[DaemonClient]:
+def op(daemon: ExampleDaemon) -> Iterator[DaemonClient]:
     with daemon.operator() as client:
         yield client
 
 
 @pytest.fixture
-def pub(daemon: Daemon) -> Iterator[DaemonClient]:
+def pub(daemon: ExampleDaemon) -> Iterator[DaemonClient]:
     with daemon.public() as client:
         yield client
 
@@ -49,7 +47,7 @@ class Transfer(BaseModel):
     amount: int
 
 
-def test_each_door_knows_itself(op: DaemonClient, pub: DaemonClient, daemon: Daemon) -> None:
+def test_each_door_knows_itself(op: DaemonClient, pub: DaemonClient, daemon: ExampleDaemon) -> None:
     assert op.get("/health", model=Health) == Health(service="example", version="1.0",
                                                       pid=daemon.proc.pid, door="operator")
     assert pub.get("/health", model=Health).door == "public"
@@ -65,7 +63,7 @@ def test_operator_only_routes_refuse_the_public_door(op: DaemonClient, pub: Daem
     assert op.post("/v1/publish", {"topic": "x"}) == {"delivered": 0}
 
 
-def test_api_errors_have_the_uniform_body(op: DaemonClient, daemon: Daemon) -> None:
+def test_api_errors_have_the_uniform_body(op: DaemonClient, daemon: ExampleDaemon) -> None:
     with pytest.raises(DaemonError) as info:
         op.get("/v1/items/7")
     assert (info.value.status, info.value.code, info.value.message) == (404, "not_found", "item 7 not found")
@@ -87,7 +85,7 @@ def test_validation_errors_are_422_naming_the_field(op: DaemonClient) -> None:
         op.get("/v1/items/seven")
 
 
-def test_invalid_json_is_422(daemon: Daemon) -> None:
+def test_invalid_json_is_422(daemon: ExampleDaemon) -> None:
     response = httpx.post(f"{daemon.url}/v1/transfer", content=b"{nope",
                           headers={"content-type": "application/json"})
     assert response.status_code == 422
@@ -111,7 +109,7 @@ def test_oversized_bodies_are_413_on_both_doors(op: DaemonClient, pub: DaemonCli
     assert op.get("/v1/whoami")["door"] == "operator"  # the daemon is fine afterwards
 
 
-def test_oversized_chunked_body_is_413_too(daemon: Daemon) -> None:
+def test_oversized_chunked_body_is_413_too(daemon: ExampleDaemon) -> None:
     def chunks() -> Iterator[bytes]:
         for _ in range(40):
             yield b"x" * 65536
@@ -144,7 +142,7 @@ def test_events_over_the_socket(op: DaemonClient) -> None:
                    Event(topic="job:9", data={"state": "done"})]
 
 
-def test_events_over_tcp_with_the_async_client(daemon: Daemon) -> None:
+def test_events_over_tcp_with_the_async_client(daemon: ExampleDaemon) -> None:
     async def scenario() -> list[Event]:
         async with AsyncDaemonClient(daemon.url, name="example") as pub, \
                 AsyncDaemonClient(daemon.socket) as op:
@@ -175,7 +173,7 @@ def test_an_operator_only_event_stream_refuses_the_public_door(op: DaemonClient,
         assert stream.receive(timeout=10).data == {"locked": True}
 
 
-def test_a_bad_subscribe_frame_gets_an_error_frame(daemon: Daemon) -> None:
+def test_a_bad_subscribe_frame_gets_an_error_frame(daemon: ExampleDaemon) -> None:
     with unix_connect(str(daemon.socket), "ws://localhost/v1/events", legacy=True) as ws:
         ws.send("subscribe me please")
         reply = json.loads(ws.recv(timeout=10))
@@ -186,9 +184,9 @@ def read_lines(path: Path) -> list[dict[str, Any]]:
     return [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines() if line]
 
 
-def test_daemon_logs_are_json_with_origin_and_no_secrets(op: DaemonClient, daemon: Daemon) -> None:
+def test_daemon_logs_are_json_with_origin_and_no_secrets(op: DaemonClient, daemon: ExampleDaemon) -> None:
     op.post("/v1/log", {"password": "hunter2", "amount": 3, "nested": {"api_key": "k-9"}})
-    path = daemon.home.log_file("example")
+    path = daemon.layout.log_file("example")
     text = path.read_text(encoding="utf-8")
     assert "hunter2" not in text and "k-9" not in text and "in-extra" not in text
     [entry] = [e for e in read_lines(path) if str(e["msg"]).startswith("request logged")]
@@ -196,16 +194,16 @@ def test_daemon_logs_are_json_with_origin_and_no_secrets(op: DaemonClient, daemo
     assert isinstance(entry["line"], int)
     assert entry["request"] == {"password": "***", "amount": 3, "nested": {"api_key": "***"}}
     assert entry["passphrase"] == "***"
-    assert "hunter2" not in daemon.stderr()
+    assert "hunter2" not in daemon.output()
     ready = [e for e in read_lines(path) if e["msg"] == "example ready"]
     assert ready and ready[0]["function"] == "started"
     assert not [e for e in read_lines(path) if e["level"] == "debug"]
 
 
-def test_daemon_audit_log(op: DaemonClient, daemon: Daemon) -> None:
+def test_daemon_audit_log(op: DaemonClient, daemon: ExampleDaemon) -> None:
     op.post("/v1/audit", {"event": "key_unlocked", "fields": {"address": "0xab", "passphrase": "pw-1"}})
     op.post("/v1/audit", {"event": "api_key_refused", "fields": {"api_key": "k-2", "ip": "1.2.3.4"}})
-    path = daemon.home.audit_log
+    path = daemon.layout.audit_log
     assert stat.S_IMODE(path.stat().st_mode) == 0o600
     events = read_lines(path)[-2:]
     assert [e["event"] for e in events] == ["key_unlocked", "api_key_refused"]

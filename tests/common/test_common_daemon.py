@@ -7,7 +7,6 @@ import os
 import signal
 import socket
 import stat
-import tempfile
 from collections.abc import Callable
 from pathlib import Path
 
@@ -16,9 +15,10 @@ import pytest
 from daemons.common.client import DaemonClient, DaemonError, DaemonUnavailable, target_for
 from daemons.common.home import Home
 
-from daemonkit import Daemon, free_port
+from daemonkit import ExampleDaemon
+from testkit import free_port, short_root
 
-Start = Callable[..., Daemon]
+Start = Callable[..., ExampleDaemon]
 
 
 def mode(path: Path) -> int:
@@ -38,7 +38,7 @@ def test_a_second_daemon_on_the_same_home_is_refused(start_daemon: Start) -> Non
     first = start_daemon()
     second = start_daemon(wait=False)
     assert second.proc.wait(timeout=30) == 1
-    assert f"example already running on this home, pid {first.proc.pid}" in second.stderr()
+    assert f"example already running on this home, pid {first.proc.pid}" in second.output()
     with first.operator() as client:  # the first one's socket survived the attempt
         assert client.get("/health")["pid"] == first.proc.pid
 
@@ -88,14 +88,14 @@ def test_a_busy_port_is_a_clear_start_failure(start_daemon: Start, home: Home) -
         port = taken.getsockname()[1]
         daemon = start_daemon(env={"API_PORT": str(port)}, wait=False)
         assert daemon.proc.wait(timeout=30) == 1
-    assert f"cannot listen on 127.0.0.1:{port}: address already in use" in daemon.stderr()
+    assert f"cannot listen on 127.0.0.1:{port}: address already in use" in daemon.output()
     assert not daemon.socket.exists() and not home.pid_file("example").exists()
 
 
 def test_bad_settings_stop_the_daemon_with_the_field_named(start_daemon: Start) -> None:
     daemon = start_daemon(env={"BLOCK_TIME": "-1"}, wait=False)
     assert daemon.proc.wait(timeout=30) == 2
-    assert "env BLOCK_TIME: input should be greater than 0" in daemon.stderr()
+    assert "env BLOCK_TIME: input should be greater than 0" in daemon.output()
 
 
 def test_config_toml_reaches_the_daemon_and_tcp_can_be_off(start_daemon: Start, home: Home) -> None:
@@ -111,7 +111,7 @@ def test_config_toml_reaches_the_daemon_and_tcp_can_be_off(start_daemon: Start, 
 
 
 def test_runtime_dir_env_moves_the_socket(start_daemon: Start, home: Home) -> None:
-    runtime = Path(tempfile.mkdtemp(prefix="aitbc-rt-", dir="/tmp"))
+    runtime = short_root("aitbc-rt-")
     try:
         moved = Home(root=home.root, runtime_dir=runtime)
         daemon = start_daemon(env={"AITBC_RUNTIME_DIR": str(runtime)}, on=moved)
@@ -126,13 +126,13 @@ def test_an_overlong_socket_path_is_a_clear_start_failure(start_daemon: Start, h
     deep = Home(root=home.root / ("d" * 90))
     daemon = start_daemon(on=deep, wait=False)
     assert daemon.proc.wait(timeout=30) == 1
-    assert "socket path too long" in daemon.stderr()
+    assert "socket path too long" in daemon.output()
 
 
 def test_a_failing_startup_hook_exits_1_and_cleans_up(start_daemon: Start, home: Home) -> None:
     daemon = start_daemon(env={"EXAMPLE_FAIL_STARTUP": "database is locked"}, wait=False)
     assert daemon.proc.wait(timeout=30) == 1
-    assert "startup failed: database is locked" in daemon.stderr()
+    assert "startup failed: database is locked" in daemon.output()
     assert not daemon.socket.exists() and not home.pid_file("example").exists()
     assert not (home.data_dir / "shutdown-hook-ran").exists()
 
@@ -142,5 +142,5 @@ def test_a_non_socket_file_in_the_way_is_refused_and_kept(start_daemon: Start, h
     home.socket("example").write_text("operator notes")
     daemon = start_daemon(wait=False)
     assert daemon.proc.wait(timeout=30) == 1
-    assert "exists and is not a socket" in daemon.stderr()
+    assert "exists and is not a socket" in daemon.output()
     assert home.socket("example").read_text() == "operator notes"

@@ -11,22 +11,17 @@ from __future__ import annotations
 
 import os
 import shutil
-import signal
-import socket
 import subprocess
 import sys
-import tempfile
 import threading
 import time
-import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
-from urllib.parse import quote
 
-import pytest
+from testkit import REPO, Daemon, free_port, hermetic_env, short_root, wait_for
 
 from chain import crypto
 from chain.encoding import sha256
@@ -41,13 +36,8 @@ from daemons.coordinator.client import CoordinatorClient
 from daemons.coordinator.init import init_coordinator
 from daemons.node.client import NodeClient
 from daemons.node.init import init_node
-from storage.database import open_database
-from storage.errors import DatabaseUnavailable
 
-REPO = Path(__file__).resolve().parents[2]
 AITBC = Path(sys.executable).parent / "aitbc"
-BARE_ENV = ("DATABASE_URL", "LOG_LEVEL", "BLOCK_TIME", "CONSENSUS_MODE", "VALIDATOR_ADDRESS", "API_HOST", "API_PORT",
-            "XDG_RUNTIME_DIR")
 READY_S = 60
 """Bound against hangs while waiting for a daemon or a state; never a performance assertion."""
 MODEL = "echo-1"
@@ -61,30 +51,6 @@ FAST = {
     "AITBC_REAP_INTERVAL": "0.2", "AITBC_BOND_REFRESH": "0.3", "AITBC_ESCROW_CACHE": "0",
     "AITBC_RECHECK_RATE": "0", "AITBC_COMMIT_TIMEOUT": "10",
 }
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
-def hermetic_env(**extra: str) -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("AITBC_") and k not in BARE_ENV}
-    env["PYTHONPATH"] = str(REPO)
-    env.update(extra)
-    return env
-
-
-def wait_for(predicate: Any, what: str, timeout: float = READY_S, interval: float = 0.05) -> Any:
-    deadline = time.monotonic() + timeout
-    while True:
-        value = predicate()
-        if value:
-            return value
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out waiting for {what}")
-        time.sleep(interval)
 
 
 @dataclass
@@ -102,34 +68,10 @@ class Account:
         return crypto.pubkey_from_seed(self.seed).hex()
 
 
-@dataclass
-class Proc:
-    """A daemon subprocess whose output goes to a file (a chatty daemon never blocks on a pipe)."""
-
-    name: str
-    proc: subprocess.Popen[bytes]
-    log: Path
-
-    def stop(self, sig: int = signal.SIGTERM) -> int:
-        if self.proc.poll() is None:
-            self.proc.send_signal(sig)
-        try:
-            self.proc.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            self.proc.kill()
-            self.proc.wait()
-        return self.proc.returncode
-
-    def output(self) -> str:
-        return self.log.read_text(encoding="utf-8", errors="replace")
-
-
-def spawn(name: str, args: list[str], env: dict[str, str], log_dir: Path) -> Proc:
-    log = log_dir / f"{name}-{time.monotonic_ns()}.log"
-    with open(log, "wb") as out:
-        proc = subprocess.Popen([str(AITBC), *args], env=env, cwd=REPO, stdin=subprocess.DEVNULL, stdout=out,
-                                stderr=subprocess.STDOUT)
-    return Proc(name, proc, log)
+def spawn(name: str, args: list[str], env: dict[str, str], log_dir: Path) -> Daemon:
+    """``aitbc ARGS`` started (not waited on), its output in a file of its own under ``log_dir``."""
+    return Daemon(name=name, command=[str(AITBC), *args], env=env,
+                  output_file=log_dir / f"{name}-{time.monotonic_ns()}.log").start(wait=False)
 
 
 def run_cli(*args: str, env: dict[str, str] | None = None, timeout: float = 120) -> subprocess.CompletedProcess[str]:
@@ -147,7 +89,7 @@ class Network:
     chain_id: str
     rpc_port: int
     accounts: dict[str, Account]
-    procs: list[Proc] = field(default_factory=list)
+    procs: list[Daemon] = field(default_factory=list)
     coordinators: list[tuple[Home, int]] = field(default_factory=list)
 
     # -- clients ----------------------------------------------------------------------------------
@@ -199,15 +141,10 @@ class Network:
         self.procs.append(proc)
 
         def ready() -> bool:
-            if proc.proc.poll() is not None:
-                raise AssertionError(f"node exited: {proc.output()[-3000:]}")
-            try:
-                with self.node() as node:
-                    return node.status()["height"] >= 1
-            except DaemonError:
-                return False
+            with self.node() as node:
+                return node.status()["height"] >= 1
 
-        wait_for(ready, "the node")
+        proc.wait_until(ready, "the node", READY_S)
 
     def start_coordinator(self, home: Home | None = None, env: dict[str, str] | None = None) -> int:
         """Start a coordinator on ``home`` (default: the node's home); returns its index."""
@@ -220,16 +157,11 @@ class Network:
         index = len(self.coordinators) - 1
 
         def ready() -> bool:
-            if proc.proc.poll() is not None:
-                raise AssertionError(f"coordinator exited: {proc.output()[-3000:]}")
-            try:
-                with self.operator(index) as op:
-                    op.status()
-                return True
-            except DaemonError:
-                return False
+            with self.operator(index) as op:
+                op.status()
+            return True
 
-        wait_for(ready, "the coordinator")
+        proc.wait_until(ready, "the coordinator", READY_S)
         return index
 
     def stop(self) -> None:
@@ -243,7 +175,7 @@ class Network:
 def make_network(names: list[str], *, balance: int = 10_000 * UNIT, params: ChainParams | None = None,
                  coordinator_via_cli: bool = False) -> Network:
     """Homes, keys and genesis (not started). ``names``: funded test accounts to create."""
-    root = Path(tempfile.mkdtemp(prefix="aitbc-co-", dir="/tmp"))
+    root = short_root("aitbc-co-")
     home = Home(root=root / "h")
     if coordinator_via_cli:
         done = run_cli("coordinator", "init", "--home", str(home.root), "--json")
@@ -270,6 +202,19 @@ def cleanup(net: Network) -> None:
         print(f"kept {net.root}")
         return
     shutil.rmtree(net.root, ignore_errors=True)
+
+
+@contextmanager
+def torn_down(net: Network) -> Iterator[Network]:
+    """The body of a network fixture: when setting it up fails, print the daemons' logs (they say
+    why); always stop the daemons and remove the homes afterwards (``cleanup``)."""
+    try:
+        yield net
+    except BaseException:
+        print(net.logs())
+        raise
+    finally:
+        cleanup(net)
 
 
 # -- scripted miners ----------------------------------------------------------------------------
@@ -405,50 +350,14 @@ class ScriptedMiner:
         return sign_proof(ProofBody(**body), self.account.seed)
 
 
-def wait_job(client: CoordinatorClient, job_id: str, status: str | tuple[str, ...], timeout: float = READY_S) -> Any:
-    wanted = (status,) if isinstance(status, str) else status
-    return wait_for(lambda: (lambda j: j if j.status in wanted else None)(client.job(job_id)),
-                    f"job {job_id} to be {'/'.join(wanted)}", timeout)
-
-
-@contextmanager
-def hosted(network: Network) -> Iterator[Network]:
-    """Hand out a network; when anything fails, print every daemon's log first; always clean up."""
-    try:
-        yield network
-    except BaseException:
-        print(network.logs())
-        raise
-    finally:
-        cleanup(network)
-
-
 def start_miner(net: Network, name: str, **kwargs: Any) -> ScriptedMiner:
-    """Bond the named account and run a scripted miner for it."""
+    """Bond the funded account ``name``, give it a miner API key and start a scripted miner for it."""
     account = net.accounts[name]
     net.bond(account)
     return ScriptedMiner(net, account, net.api_key("miner", account.address), **kwargs).start()
 
 
-@contextmanager
-def postgres_schema(scratch: Path) -> Iterator[str]:
-    """A fresh schema on the test server for one test: yields a URL whose connections use it,
-    and drops it afterwards.
-
-    Skips only when ``AITBC_TEST_POSTGRES_URL`` is unset. When it is set, an unreachable server
-    fails the test: a skip would let a run (CI's) pass without ever having tested PostgreSQL.
-    """
-    url = os.environ.get("AITBC_TEST_POSTGRES_URL", "").strip()
-    if not url:
-        pytest.skip("PostgreSQL not tested: set AITBC_TEST_POSTGRES_URL=postgresql://USER@HOST:PORT/DB")
-    try:
-        admin = open_database(url, scratch / "unused.db")
-    except DatabaseUnavailable as exc:
-        pytest.fail(f"AITBC_TEST_POSTGRES_URL is set but PostgreSQL is not reachable: {exc}")
-    schema = f"aitbc_coord_{uuid.uuid4().hex[:12]}"
-    admin.execute_sql(f'CREATE SCHEMA "{schema}"')
-    try:
-        yield url + ("&" if "?" in url else "?") + "options=" + quote(f"-c search_path={schema}")
-    finally:
-        admin.execute_sql(f'DROP SCHEMA "{schema}" CASCADE')
-        admin.close()
+def wait_job(client: CoordinatorClient, job_id: str, status: str | tuple[str, ...], timeout: float = READY_S) -> Any:
+    wanted = (status,) if isinstance(status, str) else status
+    return wait_for(lambda: (lambda j: j if j.status in wanted else None)(client.job(job_id)),
+                    f"job {job_id} to be {'/'.join(wanted)}", timeout)

@@ -17,7 +17,8 @@ import pytest
 
 from chain.params import UNIT, ChainParams
 from coordkit import (
-    MODEL, Network, ScriptedMiner, cleanup, hermetic_env, honest_output, make_network, run_cli, token_counts, wait_for,
+    MODEL, Network, ScriptedMiner, hermetic_env, honest_output, make_network, run_cli, start_miner, token_counts,
+    torn_down, wait_for,
 )
 
 BURST = 8
@@ -27,7 +28,7 @@ BURST = 8
 def net() -> Iterator[Network]:
     network = make_network(["client", "other", "miner", "payer", "withdrawer", "manual"],
                            params=ChainParams(block_time_ms=200, escrow_withdraw_delay=1))
-    try:
+    with torn_down(network):
         network.start_node()
         # A tiny per-key budget that never refills during the test: the 429 below does not
         # depend on how fast this machine is. Settlement every 2 s: receipts finished together
@@ -35,16 +36,9 @@ def net() -> Iterator[Network]:
         network.start_coordinator(env={"AITBC_CLIENT_RATE": "0.0001", "AITBC_CLIENT_BURST": str(BURST),
                                        "AITBC_MAX_BODY_BYTES": str(64 * 1024), "AITBC_SETTLE_INTERVAL": "2"})
         network.escrow(network.accounts["client"], 10 * UNIT)
-        account = network.accounts["miner"]
-        network.bond(account)
-        miner = ScriptedMiner(network, account, network.api_key("miner", account.address)).start()
+        miner = start_miner(network, "miner")
         yield network
         miner.stop()
-    except BaseException:
-        print(network.logs())
-        raise
-    finally:
-        cleanup(network)
 
 
 def audit_events(net: Network) -> list[dict[str, Any]]:

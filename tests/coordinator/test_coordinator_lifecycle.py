@@ -19,7 +19,7 @@ from chain.params import BPS, UNIT, ChainParams
 from chain.receipt_verify import verify_settled_receipt
 from daemons.common.errors import DaemonError
 from coordkit import (
-    MODEL, Network, ScriptedMiner, hermetic_env, honest_output, hosted, make_network, run_cli, start_miner,
+    MODEL, Network, ScriptedMiner, hermetic_env, honest_output, torn_down, make_network, run_cli, start_miner,
     token_counts, wait_for, wait_job,
 )
 
@@ -30,7 +30,7 @@ PRICE_PER_1K = 100_000
 def net() -> Iterator[Network]:
     names = ["client", "client2", "client3", "client4", "m_main", "m_hold", "m_lost", "m_backup", "m_bad", "m_good",
              "client5", "m_leave", "client6", "m_receipt"]
-    with hosted(make_network(names, params=ChainParams(block_time_ms=200), coordinator_via_cli=True)) as network:
+    with torn_down(make_network(names, params=ChainParams(block_time_ms=200), coordinator_via_cli=True)) as network:
         network.start_node()
         network.start_coordinator()
         yield network

@@ -13,7 +13,8 @@ from pathlib import Path
 import pytest
 
 from chain.params import UNIT
-from coordkit import MODEL, Network, ScriptedMiner, hosted, make_network, postgres_schema, wait_for, wait_job
+from coordkit import MODEL, Network, ScriptedMiner, make_network, torn_down, wait_for, wait_job
+from testkit import postgres_schema
 from daemons.common.home import Home
 from daemons.common.daemon_key import update_config
 
@@ -25,7 +26,7 @@ SLOW_HEARTBEAT = {"AITBC_HEARTBEAT_TIMEOUT": "30"}
 @pytest.fixture
 def net(tmp_path: Path) -> Iterator[Network]:
     names = ["alice", "bob"] + [f"m{i}" for i in range(4)]
-    with postgres_schema(tmp_path) as pg_url, hosted(make_network(names)) as network:
+    with postgres_schema(tmp_path) as pg_url, torn_down(make_network(names)) as network:
         network.start_node()
         network.start_coordinator(env={"DATABASE_URL": pg_url, **SLOW_HEARTBEAT})
         # The second process: its own home (pid lock, socket), the same key, node and database.

@@ -16,13 +16,13 @@ from chain.receipt import MinerProof
 from chain.verdict import SignedVerdict, VerdictBody, evidence_problem, sign_verdict, verdict_about
 from daemons.common.errors import DaemonError
 from coordkit import (
-    MINER_BOND, Network, honest_output, hosted, make_network, start_miner, wait_for, wait_job,
+    MINER_BOND, Network, honest_output, torn_down, make_network, start_miner, wait_for, wait_job,
 )
 
 
 @pytest.fixture(scope="module")
 def net() -> Iterator[Network]:
-    with hosted(make_network(["client", "honest_a", "honest_b", "cheater", "honest_c", "cheater2",
+    with torn_down(make_network(["client", "honest_a", "honest_b", "cheater", "honest_c", "cheater2",
                               "verifier2"])) as network:
         network.start_node()
         network.start_coordinator(env={"AITBC_RECHECK_RATE": "1"})

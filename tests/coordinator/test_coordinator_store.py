@@ -17,7 +17,7 @@ from pathlib import Path
 import peewee
 import pytest
 
-from coordkit import postgres_schema
+from testkit import postgres_schema
 from daemons.coordinator.store import Conflict, CoordinatorStore, InsufficientEscrow
 from storage.database import open_database
 

@@ -7,47 +7,21 @@ with a clean environment, so that the tests exercise exactly what the README tel
 from __future__ import annotations
 
 import json
-import os
-import socket
 import subprocess
 import sys
 from pathlib import Path
 from typing import Any
 
-REPO = Path(__file__).resolve().parents[2]
-BARE_ENV = ("DATABASE_URL", "LOG_LEVEL", "BLOCK_TIME", "CONSENSUS_MODE", "VALIDATOR_ADDRESS", "API_HOST", "API_PORT",
-            "XDG_RUNTIME_DIR")
-"""The documented environment names without the AITBC_ prefix: a developer's shell must not leak them in."""
+from testkit import REPO, hermetic_env
 
 SCRIPT = Path(sys.executable).with_name("aitbc")
 AITBC = [str(SCRIPT)] if SCRIPT.is_file() else [sys.executable, "-m", "aitbc_tui.cli"]
 """``aitbc`` as installed by ``.ci/setup`` (the README's command), else the same entry point via -m."""
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
-def free_ports(n: int) -> list[int]:
-    """``n`` distinct free loopback ports (held open together so that none is handed out twice)."""
-    sockets = []
-    try:
-        for _ in range(n):
-            s = socket.socket()
-            s.bind(("127.0.0.1", 0))
-            sockets.append(s)
-        return [int(s.getsockname()[1]) for s in sockets]
-    finally:
-        for s in sockets:
-            s.close()
-
-
 def cli_env() -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("AITBC_") and k not in BARE_ENV}
-    env.update({"PYTHONUNBUFFERED": "1", "HF_HUB_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1"})
-    return env
+    """The hermetic environment, with the model hubs offline (the tests never download)."""
+    return hermetic_env(HF_HUB_OFFLINE="1", TRANSFORMERS_OFFLINE="1")
 
 
 def aitbc(*args: str, timeout: float = 120, check: bool = True) -> subprocess.CompletedProcess[str]:

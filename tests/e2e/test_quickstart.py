@@ -32,11 +32,13 @@ from typing import Any
 import httpx
 import pytest
 
+from daemons.common.errors import DaemonError
 from daemons.ops import SERVICES
 from daemons.ops.supervisor import running_pid
 from daemons.common.home import Home
 from daemons.node.client import NodeClient
-from e2ekit import aitbc, aitbc_json, free_ports, process_gone
+from e2ekit import aitbc, aitbc_json, process_gone
+from testkit import free_ports
 
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(1500)]
 
@@ -114,6 +116,7 @@ class BalanceRecorder:
         self.home = home
         self.addresses = addresses
         self.snapshots: dict[int, dict[str, dict[str, Any]]] = {}
+        self.last_error: DaemonError | None = None
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, name="balance-recorder", daemon=True)
 
@@ -130,7 +133,8 @@ class BalanceRecorder:
             while not self._stop.is_set():
                 try:
                     answers = node.batch([("get_account", {"address": a}) for a in self.addresses])
-                except Exception:  # a transient socket hiccup: try again next tick
+                except DaemonError as exc:  # a transient socket hiccup: try again next tick (said on failure)
+                    self.last_error = exc
                     answers = []
                 if answers and all(isinstance(a, dict) for a in answers):
                     heights = {a["height"] for a in answers}
@@ -142,7 +146,8 @@ class BalanceRecorder:
         deadline = time.monotonic() + timeout
         while not any(h >= height for h in self.snapshots):
             if time.monotonic() >= deadline:  # a bound against hangs, not a timing check
-                pytest.fail(f"no account snapshot at height >= {height} within {timeout}s")
+                pytest.fail(f"no account snapshot at height >= {height} within {timeout}s "
+                            f"(last error reading the accounts: {self.last_error})")
             time.sleep(0.1)
 
     def around(self, height: int) -> tuple[int, int]:

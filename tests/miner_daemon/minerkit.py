@@ -9,15 +9,14 @@ tests run miners that load nothing (compute disabled, or a model that is not ins
 from __future__ import annotations
 
 import json
-import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import httpx
+from coordkit import run_cli, spawn
+from testkit import Daemon, free_port, hermetic_env, wait_for
 
-from coordkit import Proc, free_port, hermetic_env, run_cli, spawn, wait_for
-from daemons.common.errors import DaemonError
 from daemons.common.home import Home
 from daemons.miner.client import MinerClient
 from daemons.miner.models import MinerHealth, MinerStatus
@@ -35,8 +34,8 @@ class Miner:
     port: int
     log_dir: Path
     env: dict[str, str] = field(default_factory=dict)
-    proc: Proc | None = None
-    procs: list[Proc] = field(default_factory=list)
+    proc: Daemon | None = None
+    procs: list[Daemon] = field(default_factory=list)
 
     @classmethod
     def init(cls, root: Path, *args: str) -> Miner:
@@ -53,7 +52,7 @@ class Miner:
     def url(self, path: str = "") -> str:
         return f"http://127.0.0.1:{self.port}{path}"
 
-    def start(self, **env: str) -> Proc:
+    def start(self, **env: str) -> Daemon:
         """Start the daemon; returns once its operator socket answers /health (ready or not)."""
         full = hermetic_env(**{**self.env, **env})
         proc = spawn("miner", ["miner", "start", "--home", str(self.home.root), "--port", str(self.port)], full,
@@ -62,16 +61,11 @@ class Miner:
         self.procs.append(proc)
 
         def answering() -> bool:
-            if proc.proc.poll() is not None:
-                raise AssertionError(f"miner exited with {proc.proc.returncode}: {proc.output()[-3000:]}")
-            try:
-                with self.client(timeout=5) as c:
-                    c.health()
-                return True
-            except DaemonError:
-                return False
+            with self.client(timeout=5) as c:
+                c.health()
+            return True
 
-        wait_for(answering, "the miner's socket")
+        proc.wait_until(answering, "the miner's socket")
         return proc
 
     def health(self) -> MinerHealth:
@@ -84,13 +78,12 @@ class Miner:
 
     def wait_ready(self, timeout: float = LOAD_S) -> MinerHealth:
         def ready() -> MinerHealth | None:
-            assert self.proc is not None
-            if self.proc.proc.poll() is not None:
-                raise AssertionError(f"miner exited: {self.proc.output()[-3000:]}")
             health = self.health()
             return health if health.ready else None
 
-        return wait_for(ready, "the miner to be ready (model loaded, registered, bonded)", timeout, interval=0.5)
+        assert self.proc is not None, "the miner was never started"
+        return self.proc.wait_until(ready, "the miner to be ready (model loaded, registered, bonded)", timeout,
+                                    interval=0.5)
 
     def wait_task_state(self, task_id: str, states: tuple[str, ...], timeout: float = 60) -> Any:
         def seen() -> Any:
@@ -119,10 +112,5 @@ class Miner:
         return "\n".join(f"== miner ==\n{p.output()[-6000:]}" for p in self.procs)
 
 
-def wait_exit(proc: Proc, timeout: float = 60) -> int:
-    deadline = time.monotonic() + timeout
-    while proc.proc.poll() is None:
-        if time.monotonic() > deadline:
-            raise AssertionError("the miner did not exit")
-        time.sleep(0.05)
-    return proc.proc.returncode
+def wait_exit(proc: Daemon, timeout: float = 60) -> int:
+    return proc.wait_exit(timeout)

@@ -9,28 +9,22 @@ them. Every node is stopped with SIGTERM at teardown (SIGKILL if it does not exi
 
 from __future__ import annotations
 
-import os
 import shutil
-import sys
-import tempfile
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import pytest
-
-# pytest runs with --import-mode=importlib, which puts no test directory on sys.path.
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-
-from nodekit import BARE_ENV, UNIT, Account, NodeProcess, accounts, init_home  # noqa: E402
+from nodekit import UNIT, Account, accounts, init_home
+from testkit import NodeDaemon, short_root, temp_root
 
 FUNDED_ACCOUNTS = 48
 START_BALANCE = 1_000 * UNIT
 
 
 @dataclass
-class RunningNode(NodeProcess):
+class RunningNode(NodeDaemon):
     """A node plus the funded accounts of its genesis and what ``aitbc node init`` reported."""
 
     init: dict[str, Any] = field(default_factory=dict)
@@ -46,11 +40,6 @@ class RunningNode(NodeProcess):
         return chosen
 
 
-def _temp_root() -> Path:
-    """A short directory under /tmp: AF_UNIX socket paths are limited to 107 bytes."""
-    return Path(tempfile.mkdtemp(prefix="aitbc-node-", dir="/tmp"))
-
-
 def start_node(root: Path, *, block_time: float = 0.2, start: bool = True, extra: tuple[str, ...] = (),
                funded: int = FUNDED_ACCOUNTS) -> RunningNode:
     test_accounts = accounts(funded)
@@ -62,25 +51,15 @@ def start_node(root: Path, *, block_time: float = 0.2, start: bool = True, extra
     return node
 
 
-@pytest.fixture(autouse=True)
-def clean_env(monkeypatch: pytest.MonkeyPatch) -> None:
-    """No AITBC_* or documented bare variable from the developer's shell leaks into a test
-    (the in-process CLI reads them)."""
-    for name in list(os.environ):
-        if name.startswith("AITBC_") or name in BARE_ENV:
-            monkeypatch.delenv(name)
-
-
 @pytest.fixture(scope="module")
 def node() -> Iterator[RunningNode]:
     """One running node for the whole module (block time 0.2 s, FUNDED_ACCOUNTS funded accounts)."""
-    root = _temp_root()
-    running = start_node(root)
-    try:
-        yield running
-    finally:
-        running.stop()
-        shutil.rmtree(root, ignore_errors=True)
+    with temp_root("aitbc-node-") as root:
+        running = start_node(root)
+        try:
+            yield running
+        finally:
+            running.stop()
 
 
 @pytest.fixture
@@ -90,7 +69,7 @@ def make_node() -> Iterator[Callable[..., RunningNode]]:
     made: list[RunningNode] = []
 
     def make(**kwargs: Any) -> RunningNode:
-        roots.append(_temp_root())
+        roots.append(short_root("aitbc-node-"))
         made.append(start_node(roots[-1], **kwargs))
         return made[-1]
 

@@ -39,7 +39,8 @@ from daemons.node.init import init_validator_network, make_genesis
 from storage.chain_store import ChainStore
 from storage.database import open_database
 from storage.mempool_store import MempoolStore
-from nodekit import UNIT, NodeProcess, accounts, free_port
+from nodekit import UNIT, accounts
+from testkit import NodeDaemon, free_port
 
 WAIT_S = 60.0
 """A bound against hangs, never a performance check."""
@@ -114,7 +115,7 @@ class PoisoningRelay:
 
 
 @pytest.fixture
-def network(tmp_path: Path) -> Iterator[tuple[list[NodeProcess], Any, list[PoisoningRelay]]]:
+def network(tmp_path: Path) -> Iterator[tuple[list[NodeDaemon], Any, list[PoisoningRelay]]]:
     sender, outsider = accounts(2, "aitbc-bft-test")
     homes = [Home.resolve(tmp_path / f"v{i}" / "home") for i in range(4)]
     rpc = [free_port() for _ in homes]
@@ -125,7 +126,7 @@ def network(tmp_path: Path) -> Iterator[tuple[list[NodeProcess], Any, list[Poiso
     relays = [PoisoningRelay(port, extra) for port in rpc]
     for i, home in enumerate(homes):
         update_config(home, "node", {"peers": [relay.url for j, relay in enumerate(relays) if j != i]})
-    nodes = [NodeProcess(home.root, rpc_port=r, ws_port=w) for home, r, w in zip(homes, rpc, ws)]
+    nodes = [NodeDaemon(home=home.root, rpc_port=r, ws_port=w) for home, r, w in zip(homes, rpc, ws)]
     for node in nodes:
         node.start(wait=False)
     for node in nodes:

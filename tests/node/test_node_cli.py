@@ -10,7 +10,8 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner, Result
 
-from nodekit import MIN_FEE, UNIT, free_port
+from nodekit import MIN_FEE, UNIT
+from testkit import free_port
 
 from aitbc_tui.cli import app
 

@@ -10,7 +10,8 @@ import subprocess
 
 import pytest
 
-from nodekit import MIN_FEE, UNIT, aitbc_command, free_port, hermetic_env, REPO
+from nodekit import MIN_FEE, UNIT
+from testkit import REPO, aitbc_command, free_port, hermetic_env
 
 from daemons.common.errors import DaemonUnavailable
 from daemons.node.client import NodeRpcError

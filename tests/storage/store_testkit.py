@@ -9,14 +9,12 @@ replay in ``check_store_integrity`` runs every consensus rule, commits included.
 from __future__ import annotations
 
 import hashlib
-import os
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from functools import cached_property
 from pathlib import Path
 
 import peewee
-import pytest
 
 from chain import crypto
 from chain.block import Block, Commit, CommitSig
@@ -29,14 +27,12 @@ from chain.tx import Transaction, make_tx
 from chain.vote import VoteBody
 from storage.chain_store import ChainStore
 from storage.database import open_database
-from storage.errors import DatabaseUnavailable
 from storage.mempool_store import MempoolStore
 
 CHAIN_ID = "aitbc-storage-test"
 GENESIS_TIME_MS = 1_700_000_000_000
 BLOCK_INTERVAL_MS = 1000
 FEE = 10
-POSTGRES_ENV = "AITBC_TEST_POSTGRES_URL"
 
 Opener = Callable[[], peewee.Database]
 """Opens the test's database (again): what a restarting daemon does."""
@@ -226,15 +222,3 @@ def check_store_integrity(db_path: Path) -> int:
 
 def open_sqlite(path: Path) -> peewee.Database:
     return open_database(sqlite_url(path), path)
-
-
-def postgres_url_or_skip(tmp_path: Path) -> str:
-    """The test server's URL, or skip (with the reason) when none is configured or reachable."""
-    url = os.environ.get(POSTGRES_ENV, "").strip()
-    if not url:
-        pytest.skip(f"PostgreSQL backend not tested: set {POSTGRES_ENV}=postgresql://USER[:PASS]@HOST:PORT/DB")
-    try:
-        open_database(url, tmp_path / "unused.db").close()
-    except DatabaseUnavailable as exc:
-        pytest.skip(f"PostgreSQL backend not tested: {POSTGRES_ENV} is not reachable ({exc})")
-    return url

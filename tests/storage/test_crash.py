@@ -10,7 +10,6 @@ restarted and must continue from the stored head.
 
 from __future__ import annotations
 
-import os
 import queue
 import random
 import signal
@@ -20,9 +19,9 @@ import threading
 from pathlib import Path
 
 from store_testkit import check_store_integrity
+from testkit import hermetic_env
 
 WRITER = Path(__file__).with_name("crash_writer.py")
-REPO = Path(__file__).resolve().parents[2]
 LINE_TIMEOUT_S = 60  # a bound against hangs, never a performance assertion
 
 
@@ -30,10 +29,9 @@ class Writer:
     """The writer subprocess and the lines it prints, read by a thread so waits can time out."""
 
     def __init__(self, db: Path, *extra: str, max_height: int = 1_000_000) -> None:
-        env = {**os.environ, "PYTHONPATH": str(REPO)}
         self.proc = subprocess.Popen(
             [sys.executable, str(WRITER), str(db), str(max_height), *extra],
-            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env,
+            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=hermetic_env(),
         )
         self.lines: queue.Queue[str | None] = queue.Queue()
         threading.Thread(target=self._pump, daemon=True).start()

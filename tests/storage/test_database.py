@@ -7,7 +7,7 @@ from pathlib import Path
 
 import peewee
 import pytest
-from store_testkit import postgres_url_or_skip
+from testkit import postgres_url
 
 from storage.database import SchemaModel, bind_model, open_database
 from storage.errors import DatabaseUnavailable
@@ -97,7 +97,7 @@ def test_bound_copies_keep_databases_apart(tmp_path: Path) -> None:
 
 
 def test_postgres_url_opens_a_connection(tmp_path: Path) -> None:
-    url = postgres_url_or_skip(tmp_path)
+    url = postgres_url(tmp_path)
     db = open_database(url, tmp_path / "unused.db")
     assert isinstance(db, peewee.PostgresqlDatabase)
     assert db.execute_sql("SELECT 1").fetchone()[0] == 1

@@ -9,13 +9,12 @@ with the model picker and watch it complete, cancel a job, open its receipt and 
 from __future__ import annotations
 
 import re
-import shutil
-import tempfile
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
+from testkit import temp_root
 from tuikit import (
     MODEL,
     UNIT,
@@ -68,22 +67,21 @@ class Net:
 
 @pytest.fixture(scope="module")
 def net() -> Iterator[Net]:
-    root = Path(tempfile.mkdtemp(prefix="at-", dir="/tmp"))
-    home = root / "h"
-    coordinator_address = init_coordinator_home(home)
-    init_node(home, block_time=0.2, funded={CLIENT.address: 10_000 * UNIT, MINER.address: 2_000 * UNIT,
-                                            coordinator_address: 10 * UNIT},
-              extra=("--coordinator", coordinator_address))
-    node = node_daemon(home).start()
-    wallet = wallet_daemon(home).start()
-    coordinator = coordinator_daemon(home).start()
-    signed_tx(node.socket, MINER, "miner_bond", {"amount": 1_000 * UNIT})
-    miner = ScriptedMiner(coordinator.socket, MINER, "aitbc-dev").start()
-    yield Net(home, node, wallet, coordinator, miner, coordinator_address)
-    miner.stop()
-    for daemon in (coordinator, wallet, node):
-        daemon.stop()
-    shutil.rmtree(root, ignore_errors=True)
+    with temp_root("at-") as root:
+        home = root / "h"
+        coordinator_address = init_coordinator_home(home)
+        init_node(home, block_time=0.2, funded={CLIENT.address: 10_000 * UNIT, MINER.address: 2_000 * UNIT,
+                                                coordinator_address: 10 * UNIT},
+                  extra=("--coordinator", coordinator_address))
+        node = node_daemon(home).start()
+        wallet = wallet_daemon(home).start()
+        coordinator = coordinator_daemon(home).start()
+        signed_tx(node.socket, MINER, "miner_bond", {"amount": 1_000 * UNIT})
+        miner = ScriptedMiner(coordinator.socket, MINER, "aitbc-dev").start()
+        yield Net(home, node, wallet, coordinator, miner, coordinator_address)
+        miner.stop()
+        for daemon in (coordinator, wallet, node):
+            daemon.stop()
 
 
 async def click(pilot, selector: str) -> None:  # type: ignore[no-untyped-def]

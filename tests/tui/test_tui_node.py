@@ -3,13 +3,12 @@
 from __future__ import annotations
 
 import re
-import shutil
-import tempfile
 import tomllib
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from testkit import temp_root
 from tuikit import Daemon, account, init_node, node_daemon, run, screen_text, wait_for, wait_notified, wait_text
 
 from daemons.common.home import Home
@@ -23,13 +22,12 @@ SIZE = (100, 30)
 @pytest.fixture(scope="module")
 def node() -> Iterator[Daemon]:
     """One node for the read-only tests of this module (block time 0.2 s)."""
-    root = Path(tempfile.mkdtemp(prefix="at-", dir="/tmp"))
-    home = root / "h"
-    init_node(home, block_time=0.2, funded={FUNDED.address: 5_000 * 10**6})
-    daemon = node_daemon(home).start()
-    yield daemon
-    daemon.stop()
-    shutil.rmtree(root, ignore_errors=True)
+    with temp_root("at-") as root:
+        home = root / "h"
+        init_node(home, block_time=0.2, funded={FUNDED.address: 5_000 * 10**6})
+        daemon = node_daemon(home).start()
+        yield daemon
+        daemon.stop()
 
 
 def height_on_screen(app: AitbcApp) -> int:

@@ -1,7 +1,7 @@
 """Helpers for the TUI tests: real daemons as subprocesses, and reading the screen as text.
 
-Imported as a plain module (``conftest.py`` puts this directory on ``sys.path``). Daemons are
-started exactly as an operator starts them (``aitbc node init`` / ``aitbc node start`` /
+Imported as a plain module (the root ``conftest.py`` puts this directory on ``sys.path``); the
+process plumbing is ``testkit``'s. Daemons are started exactly as an operator starts them (``aitbc node init`` / ``aitbc node start`` /
 ``aitbc wallet start``) on a short home under /tmp (AF_UNIX paths are limited to 107 bytes).
 Timeouts here only guard against hangs; no test asserts on how long something took.
 """
@@ -11,28 +11,20 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import json
-import os
-import signal
-import socket
 import subprocess
-import sys
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from testkit import REPO, Daemon, aitbc_command, free_port, hermetic_env, service_daemon
 from textual.app import App
 from textual.pilot import Pilot
 
 from chain import crypto
-from daemons.common.client import DaemonClient
 from daemons.common.errors import DaemonError
 
-REPO = Path(__file__).resolve().parents[2]
-BARE_ENV = ("DATABASE_URL", "LOG_LEVEL", "BLOCK_TIME", "CONSENSUS_MODE", "VALIDATOR_ADDRESS",
-            "API_HOST", "API_PORT", "XDG_RUNTIME_DIR")
-READY_TIMEOUT_S = 60.0
 UNIT = 10**6
 
 
@@ -61,25 +53,8 @@ def account(index: int) -> Account:
 # -- processes ------------------------------------------------------------------------------------
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
-def hermetic_env(**extra: str) -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("AITBC_") and k not in BARE_ENV}
-    env["PYTHONPATH"] = str(REPO)
-    env.update(extra)
-    return env
-
-
-def aitbc(*args: str) -> list[str]:
-    return [sys.executable, "-m", "aitbc_tui.cli", *args]
-
-
 def run_aitbc(*args: str, timeout: float = 120) -> subprocess.CompletedProcess[str]:
-    done = subprocess.run(aitbc(*args), env=hermetic_env(), cwd=REPO, capture_output=True, text=True,
+    done = subprocess.run(aitbc_command(*args), env=hermetic_env(), cwd=REPO, capture_output=True, text=True,
                           timeout=timeout, stdin=subprocess.DEVNULL)
     if done.returncode != 0:
         raise AssertionError(f"aitbc {' '.join(args)} failed ({done.returncode}): {done.stderr}")
@@ -95,80 +70,13 @@ def init_node(home: Path, *, block_time: float = 0.2, funded: dict[str, int] | N
     return json.loads(run_aitbc(*args).stdout)
 
 
-@dataclass
-class Daemon:
-    """One daemon subprocess (``aitbc <service> start``), restartable with the same arguments."""
-
-    service: str
-    home: Path
-    args: tuple[str, ...] = ()
-    env: dict[str, str] = field(default_factory=dict)
-    proc: subprocess.Popen[bytes] | None = None
-    starts: int = 0
-
-    @property
-    def socket(self) -> Path:
-        return self.home / "run" / f"{self.service}.sock"
-
-    @property
-    def output_file(self) -> Path:
-        return self.home.parent / f"{self.service}-output.txt"
-
-    def start(self, wait: bool = True) -> Daemon:
-        assert self.proc is None or self.proc.poll() is not None, f"{self.service} is already running"
-        with open(self.output_file, "ab") as out:
-            self.proc = subprocess.Popen(aitbc(self.service, "start", "--home", str(self.home), *self.args),
-                                         env=hermetic_env(**self.env), cwd=REPO, stdin=subprocess.DEVNULL,
-                                         stdout=out, stderr=out)
-        self.starts += 1
-        if wait:
-            self.wait_ready()
-        return self
-
-    def wait_ready(self) -> None:
-        deadline = time.monotonic() + READY_TIMEOUT_S
-        while time.monotonic() < deadline:
-            assert self.proc is not None
-            if self.proc.poll() is not None:
-                raise AssertionError(f"{self.service} exited with {self.proc.returncode}: {self.output()[-3000:]}")
-            if self.socket.exists():
-                try:
-                    with DaemonClient(self.socket, timeout=5) as client:
-                        client.get("/health")
-                    return
-                except DaemonError:
-                    pass
-            time.sleep(0.05)
-        raise AssertionError(f"{self.service} did not become ready: {self.output()[-3000:]}")
-
-    def stop(self, sig: int = signal.SIGTERM) -> None:
-        if self.proc is None:
-            return
-        if self.proc.poll() is None:
-            self.proc.send_signal(sig)
-        try:
-            self.proc.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            self.proc.kill()
-            self.proc.wait()
-
-    def kill(self) -> None:
-        self.stop(signal.SIGKILL)
-
-    def output(self) -> str:
-        try:
-            return self.output_file.read_text(encoding="utf-8", errors="replace")
-        except FileNotFoundError:
-            return ""
-
-
 def node_daemon(home: Path) -> Daemon:
-    return Daemon("node", home, ("--rpc-port", str(free_port()), "--ws-port", str(free_port())))
+    return service_daemon("node", home, "--rpc-port", str(free_port()), "--ws-port", str(free_port()))
 
 
 def wallet_daemon(home: Path) -> Daemon:
     """Tiny scrypt cost for speed (never do that with real funds)."""
-    return Daemon("wallet", home, ("--scrypt-n", "16", "--idle-lock", "600"))
+    return service_daemon("wallet", home, "--scrypt-n", "16", "--idle-lock", "600")
 
 
 # -- the screen ----------------------------------------------------------------------------------
@@ -219,7 +127,7 @@ MODEL_ID = hashlib.sha256(b"echo-1 weights").hexdigest()
 
 
 def coordinator_daemon(home: Path) -> Daemon:
-    return Daemon("coordinator", home, ("--no-tcp",), env=FAST_COORDINATOR)
+    return service_daemon("coordinator", home, "--no-tcp", env=FAST_COORDINATOR)
 
 
 def init_coordinator_home(home: Path) -> str:
@@ -326,4 +234,4 @@ def init_miner_home(home: Path, *, compute: bool = False) -> str:
 
 
 def miner_daemon(home: Path, telemetry_interval: float = 0.3) -> Daemon:
-    return Daemon("miner", home, ("--no-tcp",), env={"AITBC_TELEMETRY_INTERVAL": str(telemetry_interval)})
+    return service_daemon("miner", home, "--no-tcp", env={"AITBC_TELEMETRY_INTERVAL": str(telemetry_interval)})

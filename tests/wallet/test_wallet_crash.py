@@ -7,7 +7,8 @@ import signal
 import threading
 from pathlib import Path
 
-from walletkit import PASSWORD, TEST_SCRYPT_N, init_node, start_node, start_wallet, wait_until, wallet_client
+from testkit import wait_for
+from walletkit import PASSWORD, TEST_SCRYPT_N, init_node, start_node, start_wallet, wallet_client
 
 from daemons.common.errors import DaemonError
 from daemons.common.home import Home
@@ -56,7 +57,7 @@ def test_sigkill_during_sends_leaves_a_loadable_keystore(root: Path) -> None:
             stop, counts = threading.Event(), {"sends": 0}
             worker = threading.Thread(target=_hammer, args=(home, stop, counts))
             worker.start()
-            wait_until(lambda: counts["sends"] >= 10, "sends to flow")
+            wait_for(lambda: counts["sends"] >= 10, "sends to flow")
             wallet.proc.send_signal(signal.SIGKILL)
             wallet.proc.wait(timeout=30)
             stop.set()

@@ -12,7 +12,8 @@ import threading
 from collections.abc import Iterator
 
 import pytest
-from walletkit import PASSWORD, audit_events, start_wallet, wait_until, wallet_client
+from testkit import wait_for
+from walletkit import PASSWORD, audit_events, start_wallet, wallet_client
 
 from daemons.common.errors import DaemonError
 from daemons.common.home import Home
@@ -112,7 +113,7 @@ def test_concurrent_sends_never_reuse_a_nonce(client: WalletClient, node: NodeCl
         t.join()
     assert errors == []
     assert sorted(r.nonce for r in results) == list(range(start_nonce, start_nonce + 12))
-    wait_until(lambda: node.get_balance(target) == 12 * UNIT, "all 12 sends to commit")
+    wait_for(lambda: node.get_balance(target) == 12 * UNIT, "all 12 sends to commit")
 
 
 def test_stake_unbond_and_claim(client: WalletClient, node: NodeClient, rich: str, net) -> None:  # type: ignore[no-untyped-def]
@@ -128,7 +129,7 @@ def test_stake_unbond_and_claim(client: WalletClient, node: NodeClient, rich: st
     assert [(u["kind"], u["amount"]) for u in account["unbonding"]] == [("unbond", 4 * UNIT)]
     balance = client.balance("carol")
     assert (balance.staked, balance.unbonding) == (6 * UNIT, 4 * UNIT)
-    wait_until(lambda: client.rewards("carol").total_rewards > 0, "staking rewards to accrue")
+    wait_for(lambda: client.rewards("carol").total_rewards > 0, "staking rewards to accrue")
     before = client.balance("carol").balance
     claimed = client.claim_rewards(net.validator, wallet="carol", mode="commit")
     assert claimed.type == "claim_rewards"
@@ -190,7 +191,7 @@ def test_idle_timeout_locks_the_wallet(client: WalletClient) -> None:
     gina = new_wallet(client, "gina")
     info = client.unlock(PASSWORD, "gina", timeout_s=0.3)
     assert info.unlocked and info.locks_in_s is not None
-    wait_until(lambda: not {w.name: w for w in client.list()}["gina"].unlocked, "the idle lock")
+    wait_for(lambda: not {w.name: w for w in client.list()}["gina"].unlocked, "the idle lock")
     assert any(e["address"] == gina and e["reason"] == "idle" for e in audit_events(client_home(client), "locked"))
 
 

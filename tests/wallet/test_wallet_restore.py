@@ -51,4 +51,4 @@ def test_restore_from_mnemonic_and_private_key_on_a_fresh_home(root: Path) -> No
         for daemon in daemons:
             daemon.stop()
     for daemon in daemons:
-        assert PASSWORD not in daemon.text()
+        assert PASSWORD not in daemon.output()

@@ -7,7 +7,8 @@ import json
 from pathlib import Path
 
 import pytest
-from walletkit import PASSWORD, audit_events, free_port, start_wallet, wallet_client
+from testkit import free_port
+from walletkit import PASSWORD, audit_events, start_wallet, wallet_client
 
 from daemons.common.client import DaemonClient
 from daemons.common.errors import DaemonError
@@ -50,7 +51,7 @@ def test_tcp_door_requires_a_key_and_serves_only_public_paths(root: Path) -> Non
         assert {e["reason"] for e in refused_events} == {"missing", "unknown"}
     finally:
         daemon.stop()
-    assert KEY not in daemon.text() and KEY not in home.audit_log.read_text()
+    assert KEY not in daemon.output() and KEY not in home.audit_log.read_text()
 
 
 def test_tcp_is_off_by_default_and_refused_without_keys(root: Path) -> None:
@@ -63,4 +64,4 @@ def test_tcp_is_off_by_default_and_refused_without_keys(root: Path) -> None:
         daemon.stop()
     misconfigured = start_wallet(home, "--tcp", wait=False)
     assert misconfigured.proc.wait(timeout=60) != 0
-    assert "api_keys" in misconfigured.text()
+    assert "api_keys" in misconfigured.output()
