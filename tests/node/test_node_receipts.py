@@ -4,14 +4,12 @@ settles the same job id first (it saw the honest receipt in the mempool) blocks 
 
 from __future__ import annotations
 
-import shutil
-import tempfile
 from collections.abc import Iterator
-from pathlib import Path
 
 import pytest
 
-from nodekit import CHAIN_ID, UNIT, NodeProcess, account, init_home
+from nodekit import CHAIN_ID, UNIT, account, init_home
+from testkit import NodeDaemon, temp_root
 
 from chain.encoding import sha256
 from chain.receipt import ProofBody, Receipt, ReceiptBody, sign_proof, sign_receipt
@@ -23,18 +21,17 @@ BOND = 1000 * UNIT
 
 
 @pytest.fixture(scope="module")
-def node() -> Iterator[NodeProcess]:
-    root = Path(tempfile.mkdtemp(prefix="aitbc-rcpt-", dir="/tmp"))
-    home = root / "h"
-    funded = {a.address: 2 * BOND for a in (COORD, RIVAL, CLIENT, RIVAL_CLIENT, MINER, RIVAL_MINER)}
-    init_home(home, funded, extra=("--coordinator", COORD.address, "--coordinator", RIVAL.address))
-    running = NodeProcess(home=home)
-    running.start()
-    try:
-        yield running
-    finally:
-        running.stop()
-        shutil.rmtree(root, ignore_errors=True)
+def node() -> Iterator[NodeDaemon]:
+    with temp_root("aitbc-rcpt-") as root:
+        home = root / "h"
+        funded = {a.address: 2 * BOND for a in (COORD, RIVAL, CLIENT, RIVAL_CLIENT, MINER, RIVAL_MINER)}
+        init_home(home, funded, extra=("--coordinator", COORD.address, "--coordinator", RIVAL.address))
+        running = NodeDaemon(home=home)
+        running.start()
+        try:
+            yield running
+        finally:
+            running.stop()
 
 
 def receipt(job_id: str, coordinator, client, miner, price: int) -> Receipt:
@@ -47,7 +44,7 @@ def receipt(job_id: str, coordinator, client, miner, price: int) -> Receipt:
                                     price=price, created_ms=1), coordinator.seed)
 
 
-def test_a_rivals_front_run_blocks_nothing_and_both_receipts_verify(node: NodeProcess) -> None:
+def test_a_rivals_front_run_blocks_nothing_and_both_receipts_verify(node: NodeDaemon) -> None:
     with node.client() as c:
         for tx in (MINER.tx(0, "miner_bond", {"amount": BOND}), RIVAL_MINER.tx(0, "miner_bond", {"amount": BOND}),
                    CLIENT.tx(0, "escrow_deposit", {"coordinator": COORD.address, "amount": 10 * UNIT}),

@@ -12,17 +12,18 @@ Marketplace form completes and its receipt page shows every check passed; every 
 from __future__ import annotations
 
 import shutil
+import os
 import tempfile
 from collections.abc import Iterator
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
 
-from coordkit import MODEL, Proc, hermetic_env, spawn, wait_for
-from webkit import Market, free_port, start_market
+from coordkit import MODEL, hermetic_env, spawn
+from testkit import REPO, Daemon, free_port
+from webkit import Market, start_market
 
 webdriver = pytest.importorskip("selenium.webdriver", reason="selenium is not installed (pip install -e .[dev])")
 from selenium.webdriver.chrome.options import Options  # noqa: E402
@@ -34,7 +35,9 @@ CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
 CHROMEDRIVER = shutil.which("chromedriver")
 pytestmark = pytest.mark.skipif(CHROMIUM is None or CHROMEDRIVER is None,
                                 reason="needs Debian's chromium and chromium-driver (.ci/run installs them)")
-SHOTS = Path(__file__).resolve().parents[2] / "docs" / "screenshots"
+SHOTS = REPO / ("docs" if os.environ.get("AITBC_UPDATE_SCREENSHOTS") else "build") / "screenshots"
+"""Where each page's screenshots go: build/ (ignored by git) on every run, docs/ (the README's
+pictures) when ``AITBC_UPDATE_SCREENSHOTS=1`` asks for them to be renewed."""
 WIDTHS = (390, 1280)
 WAIT_S = 60
 """Bound on waiting for the page to change; never a performance assertion."""
@@ -43,7 +46,7 @@ WAIT_S = 60
 @dataclass
 class Web:
     market: Market
-    proc: Proc
+    proc: Daemon
     explorer: str
     shop: str
 
@@ -57,14 +60,12 @@ def web() -> Iterator[Web]:
                      hermetic_env(), market.net.root)
         try:
             def ready() -> bool:
-                if proc.proc.poll() is not None:
-                    raise AssertionError(f"explorer exited: {proc.output()[-3000:]}")
                 try:
                     return httpx.get(f"http://127.0.0.1:{port}/health", timeout=5).status_code == 200
                 except httpx.HTTPError:
                     return False
 
-            wait_for(ready, "the web daemon")
+            proc.wait_until(ready, "the web daemon")
             yield Web(market, proc, f"http://127.0.0.1:{port}", f"http://127.0.0.1:{market_port}")
         finally:
             proc.stop()

@@ -9,7 +9,8 @@ from collections.abc import Iterator
 import pytest
 from fastapi.testclient import TestClient
 
-from webkit import Market, free_port
+from testkit import free_port
+from webkit import Market
 from coordkit import MODEL, wait_for
 from daemons.common.settings import load_settings
 from daemons.web.daemon import Sites

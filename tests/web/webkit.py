@@ -9,7 +9,7 @@ from dataclasses import dataclass
 
 from chain.params import UNIT, ChainParams
 from coordkit import (
-    MODEL, Network, ScriptedMiner, cleanup, free_port, make_network, wait_for, wait_job,
+    MODEL, Network, ScriptedMiner, cleanup, make_network, wait_for, wait_job,
 )
 from daemons.coordinator import models as cm
 
