@@ -23,7 +23,7 @@ from typing import ClassVar
 
 from pydantic import Field, ValidationInfo, field_validator
 
-from daemons.common.settings import CommonSettings, Port, bare_env
+from daemons.common.settings import CommonSettings, Duration, Port, bare_env
 from keys.keyfile import DEFAULT_SCRYPT_N, MAX_SCRYPT_MEMORY, MIN_SCRYPT_N, SCRYPT_R
 
 API_KEY_HASH_PREFIX = "sha256:"
@@ -49,13 +49,13 @@ class WalletSettings(CommonSettings):
     node_url: str = Field("", description="node RPC URL; empty: the node's socket in this home")
     wallets_dir: str = Field("", description="keystore directory; empty: HOME/keys/wallets (apart from "
                                              "the node's validator key in HOME/keys)")
-    idle_lock_s: float = Field(300.0, ge=0, le=7 * 86400,
+    idle_lock_s: Duration = Field(300.0, ge=0, le=7 * 86400,
                                description="lock an unlocked wallet after this many idle seconds; 0 never")
     scrypt_n: int = Field(DEFAULT_SCRYPT_N, description="scrypt cost for new wallet files (power of two)")
-    unlock_backoff_s: float = Field(0.5, ge=0, le=60, description="delay after the first wrong password")
-    unlock_backoff_max_s: float = Field(30.0, ge=0, le=3600, description="cap of the doubling delay")
+    unlock_backoff_s: Duration = Field(0.5, ge=0, le=60, description="delay after the first wrong password")
+    unlock_backoff_max_s: Duration = Field(30.0, ge=0, le=3600, description="cap of the doubling delay")
     default_fee: int = Field(10, ge=0, description="fee in units when a request names none (chain min_fee)")
-    commit_timeout_s: float = Field(30.0, gt=0, le=300, description="longest wait for finality (mode=commit)")
+    commit_timeout_s: Duration = Field(30.0, gt=0, le=300, description="longest wait for finality (mode=commit)")
 
     @field_validator("scrypt_n")
     @classmethod
