@@ -4,6 +4,12 @@ Each daemon runs as its own process (``python -m aitbc_tui.cli <service> start -
 as systemd would run it, so the single-machine network exercises the same code paths as a rig.
 A daemon's liveness is its pid file's ``flock`` (held for the life of the process, released by the
 kernel on any death) and its readiness is ``GET /health`` on its operator socket.
+
+No daemon depends on the directory ``aitbc up`` was typed in: ``python -m`` would put that
+directory first on the import path, where a home's ``keys/`` folder (``cd ~/.aitbc``) or a
+checkout's ``chain/`` shadows the installed package of the same name. Children therefore run
+with ``-P`` (Python's safe path: nothing implicit on ``sys.path``) and with the home as their
+working directory.
 """
 
 from __future__ import annotations
@@ -42,6 +48,11 @@ class ServiceSpec:
     @property
     def title(self) -> str:
         return self.label or self.name
+
+
+def cli_command() -> list[str]:
+    """The argv that runs the ``aitbc`` CLI as a program, immune to the working directory (``-P``)."""
+    return [sys.executable, "-P", "-m", CLI_MODULE]
 
 
 def running_pid(home: Home, service: str) -> int | None:
@@ -100,10 +111,11 @@ class Supervisor:
             return
         home.logs_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
         out = open(self.output_log(spec.name, home), "ab")  # noqa: SIM115 - handed to the child
-        argv = [sys.executable, "-m", CLI_MODULE, spec.name, "start", "--home", str(home.root), *spec.args]
+        argv = [*cli_command(), spec.name, "start", "--home", str(home.root), *spec.args]
         try:
             proc = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=out, stderr=subprocess.STDOUT,
-                                    start_new_session=True, env={**os.environ, "PYTHONUNBUFFERED": "1"})
+                                    start_new_session=True, cwd=home.root,
+                                    env={**os.environ, "PYTHONUNBUFFERED": "1", "PYTHONSAFEPATH": "1"})
         finally:
             out.close()
         self.children[spec.title] = proc
