@@ -22,6 +22,7 @@ from daemons.common.home import Home
 from daemons.common.logging import audit
 from keys import KeyInfo, Keystore
 from keys.atomic import atomic_write
+from keys.keyfile import MIN_SCRYPT_N
 
 
 class InitError(Exception):
@@ -104,7 +105,10 @@ def unlock_daemon_key(home: Home, key: DaemonKey, ref: str = "", configured_file
     The seed is handed to the daemon's core, which keeps it for signing; the decrypted
     ``KeyPair`` is wiped here.
     """
-    keystore = Keystore(home.keys_dir)
+    # No scrypt floor here: a daemon's key is opened with a password nobody chose (24 random
+    # bytes written by init) or an operator's password file, and its cost was set at init; the
+    # floor (keys.MIN_READ_SCRYPT_N) guards the files people protect with passwords they type.
+    keystore = Keystore(home.keys_dir, min_read_n=MIN_SCRYPT_N)
     reference = ref or key.name
     if reference not in keystore:
         raise InitError(f"no {key.service} key {reference!r} in {home.keys_dir}: "

@@ -68,6 +68,7 @@ from keys import (
     KeyExists,
     KeyNotFound,
     KeyWiped,
+    WeakKeystore,
     WrongPassword,
 )
 
@@ -85,6 +86,7 @@ _KEY_ERRORS: list[tuple[type[ChainError], int, str]] = [
     (InvalidPassword, 422, "invalid_password"),
     (InvalidPath, 422, "invalid_path"),
     (CorruptKeystore, 422, "corrupt_wallet_file"),
+    (WeakKeystore, 422, "weak_wallet_file"),
 ]
 
 

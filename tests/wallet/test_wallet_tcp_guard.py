@@ -87,3 +87,19 @@ def test_a_scoped_key_must_be_one_of_the_api_keys(root: Path) -> None:
     assert daemon.proc.wait(timeout=60) != 0
     assert "every scoped key must also be listed in api_keys" in daemon.text()
     assert SCOPED not in daemon.text()
+
+
+def test_the_daemon_refuses_a_wallet_file_below_its_scrypt_floor(root: Path, tmp_path: Path) -> None:
+    from keys import Keystore
+
+    weak = Keystore(tmp_path / "elsewhere", scrypt_n=2**4)  # below the test daemon's own cost (2**10)
+    weak.create(PASSWORD, "cheap", words=12)
+    backup = weak.export("cheap").decode()
+    home = Home(root=root / "h")
+    daemon = start_wallet(home)
+    try:
+        with wallet_client(home) as operator:
+            assert status_code(lambda: operator.import_backup(backup, PASSWORD, "cheap")) == (422, "weak_wallet_file")
+            assert operator.list() == []
+    finally:
+        daemon.stop()
