@@ -5,6 +5,7 @@ Depends only on ``chain`` (for the signature math, addresses and canonical JSON)
 
 from keys.errors import (
     AmbiguousKeyName,
+    WeakKeystore,
     CorruptKeystore,
     InvalidKey,
     InvalidKeyName,
@@ -17,7 +18,7 @@ from keys.errors import (
     KeyWiped,
     WrongPassword,
 )
-from keys.keyfile import DEFAULT_SCRYPT_N, FORMAT_VERSION, KeyFile, parse_keyfile, validate_name
+from keys.keyfile import DEFAULT_SCRYPT_N, FORMAT_VERSION, MIN_READ_SCRYPT_N, KeyFile, parse_keyfile, validate_name
 from keys.keypair import KeyPair
 from keys.keystore import KeyInfo, Keystore, UnlockedKey
 from keys.mnemonic import (
@@ -35,8 +36,10 @@ __all__ = [
     "AITBC_COIN_TYPE",
     "DEFAULT_PATH",
     "DEFAULT_SCRYPT_N",
+    "MIN_READ_SCRYPT_N",
     "FORMAT_VERSION",
     "AmbiguousKeyName",
+    "WeakKeystore",
     "CorruptKeystore",
     "InvalidKey",
     "InvalidKeyName",

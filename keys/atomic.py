@@ -5,11 +5,17 @@ bytes go to a temporary file in the same directory (mode 0600 from the first byt
 to disk with fsync, renamed over the target (atomic on POSIX file systems), and the directory is
 fsynced so the rename itself survives a power cut. A process killed at any point leaves at most
 a stray ``.*.tmp`` file, which holds only encrypted data and is removed by the next writer.
+
+The same function writes every secret and config file (password files, API keys, config.toml):
+the temporary file is created exclusively (``O_EXCL``, so no file planted in advance is reused),
+the result has mode 0600 even when the old file had another, and a target that is a symbolic
+link is refused rather than written through or silently replaced.
 """
 
 from __future__ import annotations
 
 import contextlib
+import errno
 import fcntl
 import os
 import tempfile
@@ -23,6 +29,10 @@ DIR_MODE = 0o700
 LOCK_NAME = ".lock"
 
 
+class UnsafeTarget(OSError):
+    """The file to write is a symbolic link: writing would follow it or replace it behind the owner's back."""
+
+
 def fsync_dir(directory: Path) -> None:
     fd = os.open(directory, os.O_RDONLY | os.O_DIRECTORY)
     try:
@@ -32,7 +42,9 @@ def fsync_dir(directory: Path) -> None:
 
 
 def atomic_write(path: Path, data: bytes) -> None:
-    """Replace ``path`` with ``data`` atomically and durably, mode 0600."""
+    """Replace ``path`` with ``data`` atomically and durably, mode 0600; refuse a symbolic link."""
+    if path.is_symlink():
+        raise UnsafeTarget(errno.ELOOP, "refusing to write through a symbolic link", str(path))
     directory = path.parent
     fd, tmp_name = tempfile.mkstemp(prefix=TEMP_PREFIX, suffix=TEMP_SUFFIX, dir=directory)
     try:

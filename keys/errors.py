@@ -82,3 +82,9 @@ class AmbiguousKeyName(KeysError):
     """Two files carry the same name (copied in by hand); the address must be used."""
 
     code = -32116
+
+
+class WeakKeystore(KeysError):
+    """A key file's scrypt cost is below the floor: a stolen copy would be cheap to brute-force."""
+
+    code = -32117

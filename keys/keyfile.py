@@ -66,6 +66,11 @@ DEFAULT_SCRYPT_N = 2**17
 SCRYPT_R = 8
 SCRYPT_P = 1
 MIN_SCRYPT_N = 2
+MIN_READ_SCRYPT_N = 2**14
+"""The lowest scrypt cost a keystore opens by default (16 MiB per guess). A file below it, written
+by an old or careless tool, or planted, would let a stolen copy be brute-forced cheaply, so it is
+refused on read until it is re-encrypted. A keystore that itself writes below this cost (tests,
+which say so with ``scrypt_n``) opens what it writes: its floor is its own cost."""
 MAX_SCRYPT_MEMORY = 2**30  # bytes: 128 * n * r
 _SALT_BYTES = 32
 _NONCE_BYTES = 12

@@ -23,10 +23,11 @@ from pydantic import BaseModel, ConfigDict
 from chain import crypto
 from keys import atomic
 from chain.errors import ChainError
-from keys.errors import AmbiguousKeyName, CorruptKeystore, KeyExists, KeyNotFound
+from keys.errors import AmbiguousKeyName, CorruptKeystore, KeyExists, KeyNotFound, WeakKeystore
 from keys.keyfile import (
     DEFAULT_SCRYPT_N,
     MAX_SCRYPT_MEMORY,
+    MIN_READ_SCRYPT_N,
     MIN_SCRYPT_N,
     SCRYPT_R,
     KeyFile,
@@ -90,7 +91,10 @@ def _default_name(address: str) -> str:
 class Keystore:
     """Encrypted keys in one directory. References (``ref``) are an address or a name."""
 
-    def __init__(self, directory: str | os.PathLike[str], *, scrypt_n: int = DEFAULT_SCRYPT_N) -> None:
+    def __init__(self, directory: str | os.PathLike[str], *, scrypt_n: int = DEFAULT_SCRYPT_N,
+                 min_read_n: int | None = None) -> None:
+        """``min_read_n``: the lowest scrypt cost opened (default :data:`MIN_READ_SCRYPT_N`, or
+        ``scrypt_n`` when this keystore writes below it)."""
         if (
             not isinstance(scrypt_n, int)
             or scrypt_n < MIN_SCRYPT_N
@@ -100,6 +104,7 @@ class Keystore:
             raise ValueError(f"scrypt_n must be a power of two from {MIN_SCRYPT_N} to {MAX_SCRYPT_MEMORY // (128 * SCRYPT_R)}")
         self._dir = Path(directory)
         self._scrypt_n = scrypt_n
+        self._min_read_n = min(MIN_READ_SCRYPT_N, scrypt_n) if min_read_n is None else min_read_n
         atomic.ensure_private_dir(self._dir)
 
     @property
@@ -179,9 +184,19 @@ class Keystore:
 
     # -- decrypting -------------------------------------------------------------------------
 
+    def _strong_enough(self, keyfile: KeyFile) -> KeyFile:
+        """Refuse a file whose scrypt cost is below this keystore's floor (before any decryption)."""
+        n = keyfile.kdfparams.n
+        if n < self._min_read_n:
+            raise WeakKeystore(
+                f"key {keyfile.name} ({keyfile.address}) is encrypted with scrypt n={n}, below the minimum "
+                f"{self._min_read_n}: a stolen copy would be cheap to brute-force. Restore it from its recovery "
+                f"phrase or private key (which re-encrypts it at n={self._scrypt_n}) and delete the old file")
+        return keyfile
+
     def load(self, ref: str, password: str) -> UnlockedKey:
-        """Decrypt a key: ``WrongPassword``, ``CorruptKeystore`` or ``KeyNotFound`` on failure."""
-        keyfile = self._resolve(ref)
+        """Decrypt a key: ``WrongPassword``, ``CorruptKeystore``, ``WeakKeystore`` or ``KeyNotFound``."""
+        keyfile = self._strong_enough(self._resolve(ref))
         secret = decrypt(keyfile, password)
         return UnlockedKey(
             info=KeyInfo.from_keyfile(keyfile),
@@ -272,7 +287,7 @@ class Keystore:
         decrypted first, so a file that does not open is refused before it is stored; ``name``
         replaces the file's name (e.g. when that name is taken here)."""
         data = source if isinstance(source, bytes) else Path(source).read_bytes()
-        keyfile = parse_keyfile(data)
+        keyfile = self._strong_enough(parse_keyfile(data))
         if password is not None:
             decrypt(keyfile, password).wipe()
         if name is not None:

@@ -121,14 +121,15 @@ def down(home: HomeOpt = None, as_json: JsonOpt = False) -> None:
 def collect_status(resolved: Any) -> dict[str, Any]:
     """Each daemon's state on one home (a local home, or a rig's sockets forwarded over SSH)."""
     from daemons.ops import SERVICES
-    from daemons.ops.supervisor import health, running_pid
+    from daemons.ops.supervisor import health, permanent_failure, running_pid
 
     data: dict[str, Any] = {"home": str(resolved.root), "services": {}}
     for service in SERVICES:
         pid = running_pid(resolved, service)
         answer = health(resolved, service)
         data["services"][service] = {"running": pid is not None or answer is not None, "pid": pid,
-                                     "healthy": answer is not None, "socket": str(resolved.socket(service))}
+                                     "healthy": answer is not None, "socket": str(resolved.socket(service)),
+                                     "failure": None if answer is not None else permanent_failure(resolved, service)}
     from daemons.ops.devnet import validator_homes
 
     for extra in validator_homes(resolved):
@@ -150,7 +151,9 @@ def render_status(d: dict[str, Any]) -> str:
     lines = [f"home {d['home']}"]
     for name, s in d["services"].items():
         state = "healthy" if s["healthy"] else ("running, not answering" if s["running"] else "stopped")
+        state = "failed" if s.get("failure") else state
         lines.append(f"  {name:12} {state}{'  pid ' + str(s['pid']) if s['pid'] else ''}")
+        lines += [f"    {line.strip()}" for line in (s.get("failure") or "").splitlines()]
     if "chain" in d:
         c = d["chain"]
         lines.append(f"  chain        {c['chain_id']} height {c['height']}, {c['mempool_size']} pending txs")

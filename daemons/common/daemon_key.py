@@ -21,6 +21,8 @@ import tomli_w
 from daemons.common.home import Home
 from daemons.common.logging import audit
 from keys import KeyInfo, Keystore
+from keys.atomic import atomic_write
+from keys.keyfile import MIN_SCRYPT_N
 
 
 class InitError(Exception):
@@ -42,14 +44,10 @@ class DaemonKey:
 
 
 def write_private(path: Path, data: bytes) -> None:
-    """Create ``path`` with mode 0600 from the first byte (never briefly world-readable)."""
+    """Write a secret file: atomically, mode 0600 from its first byte and after (even when ``path``
+    existed with another mode), never through a symbolic link (:func:`keys.atomic.atomic_write`)."""
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    try:
-        os.write(fd, data)
-        os.fsync(fd)
-    finally:
-        os.close(fd)
+    atomic_write(path, data)
 
 
 def read_password_file(path: Path) -> str:
@@ -64,7 +62,7 @@ def update_config(home: Home, section: str, values: dict[str, Any]) -> None:
     path = home.config_file
     doc: dict[str, Any] = tomllib.loads(path.read_text(encoding="utf-8")) if path.exists() else {}
     doc.setdefault(section, {}).update(values)
-    path.write_text(tomli_w.dumps(doc), encoding="utf-8")
+    write_private(path, tomli_w.dumps(doc).encode("utf-8"))  # it may hold API keys and database URLs
 
 
 def create_daemon_key(home: Home, key: DaemonKey, *, password_file: Path | None = None,
@@ -107,7 +105,10 @@ def unlock_daemon_key(home: Home, key: DaemonKey, ref: str = "", configured_file
     The seed is handed to the daemon's core, which keeps it for signing; the decrypted
     ``KeyPair`` is wiped here.
     """
-    keystore = Keystore(home.keys_dir)
+    # No scrypt floor here: a daemon's key is opened with a password nobody chose (24 random
+    # bytes written by init) or an operator's password file, and its cost was set at init; the
+    # floor (keys.MIN_READ_SCRYPT_N) guards the files people protect with passwords they type.
+    keystore = Keystore(home.keys_dir, min_read_n=MIN_SCRYPT_N)
     reference = ref or key.name
     if reference not in keystore:
         raise InitError(f"no {key.service} key {reference!r} in {home.keys_dir}: "

@@ -9,11 +9,16 @@ to leak a passphrase into a log that gets pasted into a bug report.
 
 :func:`audit` writes security-relevant events (key unlocked, funds sent, API key refused) to
 ``HOME/logs/audit.log``: opened ``O_APPEND`` with mode 0600 and fsynced per record, so that a
-crash cannot lose an acknowledged event and no writer can rewrite earlier lines.
+crash cannot lose an acknowledged event and no writer can rewrite earlier lines. Refusals
+(events named ``*_refused`` or ``*_rate_limited``) are counted instead: the first of a kind is
+written at once, identical ones that follow within :data:`REFUSAL_WINDOW_S` become one line with
+``"repeated": N``, so that a client hammering a door with a wrong key cannot flood the log and
+bury the events that matter.
 """
 
 from __future__ import annotations
 
+import atexit
 import json
 import logging
 import os
@@ -142,19 +147,68 @@ def setup_logging(service: str, home: Home, level: str | int = "info") -> None:
     configure_audit(service, home)
 
 
+REFUSAL_SUFFIXES = ("_refused", "_rate_limited")
+"""Audit events that are counted when they repeat (see the module docstring)."""
+REFUSAL_WINDOW_S = 60.0
+"""How long identical refusals are counted before their count is written."""
+_VARYING = frozenset({"client", "failures", "delay_s"})
+"""Fields that differ between repeats of one refusal (a client's port, a running count): not part
+of what makes two refusals identical; the count's line carries their latest values."""
+
+
 class AuditLog:
     """Append-only JSON-lines file of security-relevant events; each record fsynced."""
 
-    def __init__(self, path: Path, service: str) -> None:
+    def __init__(self, path: Path, service: str, refusal_window_s: float = REFUSAL_WINDOW_S) -> None:
         self.path = path
         self.service = service
+        self.refusal_window_s = refusal_window_s
         self._lock = threading.Lock()
+        self._repeats: dict[str, dict[str, Any]] = {}
+        """Refusals seen again since their line was written: identity -> latest fields, count, first ts."""
+        self._timer: threading.Timer | None = None
 
     def write(self, event: str, **fields: Any) -> None:
-        record = {"ts": datetime.now(UTC).isoformat(timespec="milliseconds"),
-                  "service": self.service, "event": event, "pid": os.getpid()}
+        if event.endswith(REFUSAL_SUFFIXES):
+            identity = json.dumps([event, {k: v for k, v in fields.items() if k not in _VARYING}],
+                                  sort_keys=True, default=str)
+            with self._lock:
+                pending = self._repeats.get(identity)
+                if pending is not None:
+                    pending["fields"], pending["repeated"] = fields, pending["repeated"] + 1
+                    pending["last_ts"] = _now()
+                    return
+                self._repeats[identity] = {"event": event, "fields": fields, "repeated": 0, "first_ts": None}
+                self._arm_timer()
+        self._append(self._record(event, fields))
+
+    def flush(self) -> None:
+        """Write the count of every refusal that repeated since its line; called by a timer and at exit."""
+        with self._lock:
+            repeats, self._repeats = self._repeats, {}
+            if self._timer is not None:
+                self._timer.cancel()
+                self._timer = None
+        for pending in repeats.values():
+            if pending["repeated"]:
+                record = self._record(pending["event"], pending["fields"])
+                record["repeated"] = pending["repeated"]
+                record["last_ts"] = pending["last_ts"]
+                self._append(record)
+
+    def _arm_timer(self) -> None:
+        if self._timer is None:
+            self._timer = threading.Timer(self.refusal_window_s, self.flush)
+            self._timer.daemon = True
+            self._timer.start()
+
+    def _record(self, event: str, fields: dict[str, Any]) -> dict[str, Any]:
+        record: dict[str, Any] = {"ts": _now(), "service": self.service, "event": event, "pid": os.getpid()}
         record.update({k: (REDACTED if is_sensitive(k) else redact(v)) for k, v in fields.items()
                        if k not in record})
+        return record
+
+    def _append(self, record: dict[str, Any]) -> None:
         line = (json.dumps(record, default=str, ensure_ascii=False) + "\n").encode("utf-8")
         with self._lock:
             fd = os.open(self.path, os.O_WRONLY | os.O_APPEND | os.O_CREAT | os.O_CLOEXEC, 0o600)
@@ -174,8 +228,21 @@ def configure_audit(service: str, home: Home) -> AuditLog:
     """Point :func:`audit` at ``HOME/logs/audit.log`` (done by :func:`setup_logging`)."""
     global _audit
     home.logs_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
+    if _audit is not None:
+        _audit.flush()
     _audit = AuditLog(home.audit_log, service)
     return _audit
+
+
+def _now() -> str:
+    return datetime.now(UTC).isoformat(timespec="milliseconds")
+
+
+@atexit.register
+def _flush_audit() -> None:
+    """Counts of repeated refusals still pending are written before the process ends."""
+    if _audit is not None:
+        _audit.flush()
 
 
 def audit(event: str, **fields: Any) -> None:

@@ -15,18 +15,25 @@ TOML: ``HOME/config.toml`` (or an explicit ``--config`` file, which replaces it)
 are common settings shared by all daemons; the table named for the daemon (``[node]``,
 ``[coordinator]``, ``[mining]``...) holds that daemon's settings and wins over top-level keys.
 Other daemons' tables are ignored.
+
+Durations: every time a daemon is configured with is a :data:`Duration` (seconds) or a
+:data:`DurationMs` (milliseconds): a plain number in that unit, or a number with a unit, as the
+seed's users write them (``BLOCK_TIME=1s``, ``500ms``, ``2m``, ``1h``, ``1h30m``).
+``DEBUG=true`` turns on debug logging, the same as ``LOG_LEVEL=debug``.
 """
 
 from __future__ import annotations
 
+import math
 import os
+import re
 import tomllib
 from contextvars import ContextVar
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Annotated, Any, ClassVar, Literal, TypeVar
 
-from pydantic import AliasChoices, Field, ValidationError, field_validator, model_validator
+from pydantic import AliasChoices, BeforeValidator, Field, ValidationError, field_validator, model_validator
 from pydantic.fields import FieldInfo
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
 
@@ -38,6 +45,49 @@ ENV_PREFIX = "AITBC_"
 _SECRET_HINTS = ("password", "passphrase", "mnemonic", "seed", "private", "secret", "key", "token", "database")
 
 S = TypeVar("S", bound="CommonSettings")
+
+_UNIT_SECONDS = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0, "d": 86400.0}
+_DURATION_PART = re.compile(r"(\d+(?:\.\d*)?|\.\d+)\s*(ms|s|m|h|d)")
+_DURATION_HELP = "a duration is a number of {unit} or a number with a unit (500ms, 1s, 2m, 1h, 1h30m)"
+
+
+def _duration_in(unit: str) -> BeforeValidator:
+    """A before-validator turning ``'1s'``, ``'2m'``... into a number of ``unit``; plain numbers are ``unit``.
+
+    Numbers (and numeric strings) pass through untouched so that the field's own type and bounds
+    judge them; only a string with unit suffixes is converted here, and one that is neither is
+    refused with the units it could have used.
+    """
+    scale = _UNIT_SECONDS[unit]
+    help_text = _DURATION_HELP.format(unit="seconds" if unit == "s" else "milliseconds")
+
+    def convert(value: Any) -> Any:
+        if not isinstance(value, str):
+            return value
+        text = value.strip().lower()
+        try:
+            float(text)
+            return text  # a plain number: the field's unit
+        except ValueError:
+            pass
+        pos, total = 0, 0.0
+        for match in _DURATION_PART.finditer(text):
+            if match.start() != pos and text[pos:match.start()].strip():
+                break
+            total += float(match.group(1)) * _UNIT_SECONDS[match.group(2)]
+            pos = match.end()
+        if pos == 0 or text[pos:].strip() or not math.isfinite(total):
+            raise ValueError(help_text)
+        converted = total / scale
+        return round(converted) if abs(converted - round(converted)) < 1e-9 else converted
+
+    return BeforeValidator(convert)
+
+
+Duration = Annotated[float, _duration_in("s")]
+"""Seconds: ``1.5``, ``"1.5"``, ``"1500ms"``, ``"2m"``. Bounds go on the field (``Field(gt=0)``)."""
+DurationMs = Annotated[int, _duration_in("ms")]
+"""Whole milliseconds: ``500``, ``"500ms"``, ``"1s"``; ``"1.5ms"`` is refused (not whole)."""
 
 
 class SettingsError(Exception):
@@ -76,8 +126,11 @@ class CommonSettings(BaseSettings):
     home: Home = Field(default_factory=Home.resolve, description="installation home")
     database_url: str = Field(
         "", validation_alias=bare_env("DATABASE_URL"),
-        description="peewee database URL; empty means SQLite at HOME/data/<service>.db")
+        description="peewee database URL; empty means SQLite at HOME/data/<service>.db; a relative "
+                    "sqlite:///data/x.db is relative to HOME")
     log_level: LogLevel = Field("info", validation_alias=bare_env("LOG_LEVEL"))
+    debug: bool = Field(False, validation_alias=bare_env("DEBUG"),
+                        description="debug logging, whatever log_level says (the seed's DEBUG=true)")
     api_host: str = Field("127.0.0.1", min_length=1, validation_alias=bare_env("API_HOST"),
                           description="public (TCP) API host")
     api_port: Port = Field(0, validation_alias=bare_env("API_PORT"),
@@ -95,10 +148,21 @@ class CommonSettings(BaseSettings):
         return value
 
     @model_validator(mode="after")
+    def _debug_means_debug_level(self) -> CommonSettings:
+        """Fold ``debug`` into ``log_level``: every daemon's logging set-up reads ``log_level`` only."""
+        if self.debug:
+            self.log_level = "debug"
+        return self
+
+    @model_validator(mode="after")
     def _default_database(self) -> CommonSettings:
         """The default database depends on home and service, so it cannot be a static default."""
         if not self.database_url:
             self.database_url = f"sqlite:///{self.home.database_file(self.service)}"
+        elif self.database_url.startswith("sqlite:///") and not self.database_url.startswith("sqlite:////"):
+            # The seed writes sqlite:///data/coordinator.db: relative to the home, never to the
+            # working directory, which would make a daemon's data depend on where it was started.
+            self.database_url = f"sqlite:///{self.home.root / self.database_url.removeprefix('sqlite:///')}"
         return self
 
     def tcp_listeners(self) -> list[tuple[str, int]]:
@@ -236,7 +300,7 @@ def _describe(exc: ValidationError, cls: type[CommonSettings], prov: _Provenance
         else:
             where = name or cls.__name__
         where += "".join(f".{p}" for p in loc[1:])
-        msg = "unknown setting" if err["type"] == "extra_forbidden" else err["msg"]
+        msg = "unknown setting" if err["type"] == "extra_forbidden" else err["msg"].removeprefix("Value error, ")
         msg = msg[:1].lower() + msg[1:]
         shown = "" if any(h in name.lower() for h in _SECRET_HINTS) or "input" not in err \
             or err["type"] == "extra_forbidden" else f" (got {err['input']!r})"

@@ -16,7 +16,6 @@ from __future__ import annotations
 import hashlib
 import re
 import secrets
-import threading
 import time
 from dataclasses import dataclass
 from typing import Callable, Literal
@@ -26,6 +25,7 @@ from fastapi import Request
 from chain.crypto import is_address
 from daemons.common.api import ApiError, door
 from daemons.common.logging import audit
+from daemons.common.ratelimit import RateLimiter
 from daemons.coordinator.settings import CoordinatorSettings
 from daemons.coordinator.store import CoordinatorStore
 
@@ -48,31 +48,6 @@ def key_id_of(api_key: str) -> str | None:
     """The public id inside a well-formed key (for the audit log), else None."""
     match = _KEY_RE.fullmatch(api_key)
     return match.group(1) if match else None
-
-
-class RateLimiter:
-    """Token buckets per key: ``rate`` requests per second sustained, ``burst`` at once.
-
-    In-process: with several coordinator processes each enforces its own share, which bounds a
-    key to (processes x rate); that is the usual trade against a shared counter on every request.
-    """
-
-    def __init__(self, clock: Callable[[], float] = time.monotonic) -> None:
-        self._clock = clock
-        self._buckets: dict[str, tuple[float, float]] = {}
-        self._lock = threading.Lock()
-
-    def retry_after(self, key: str, rate: float, burst: int) -> float | None:
-        """Take one token; None when allowed, else seconds until one is available."""
-        now = self._clock()
-        with self._lock:
-            tokens, stamp = self._buckets.get(key, (float(burst), now))
-            tokens = min(float(burst), tokens + (now - stamp) * rate)
-            if tokens >= 1.0:
-                self._buckets[key] = (tokens - 1.0, now)
-                return None
-            self._buckets[key] = (tokens, now)
-            return (1.0 - tokens) / rate
 
 
 @dataclass(frozen=True)

@@ -5,8 +5,8 @@ chain), ``compute_enabled`` (take jobs at all; off leaves a telemetry-only rig) 
 ``gpu_devices`` (NVML indices the backend and telemetry use). Everything else has a default
 that works on a single-machine network, where node and coordinator share the miner's home.
 
-Durations are seconds (floats are fine: they never reach the chain); amounts on chain are
-integer units (1 AIT = 10**6 units).
+Durations are seconds or a number with a unit (``30s``, ``500ms``; floats are fine: they never
+reach the chain); amounts on chain are integer units (1 AIT = 10**6 units).
 """
 
 from __future__ import annotations
@@ -18,7 +18,7 @@ from typing import Any, ClassVar
 from pydantic import Field, field_validator
 
 from chain.params import UNIT
-from daemons.common.settings import CommonSettings, Port, bare_env, load_settings
+from daemons.common.settings import CommonSettings, Duration, Port, bare_env, load_settings
 
 KEY_NAME = "miner"
 PASSWORD_FILE = "miner.password"
@@ -68,16 +68,16 @@ class MinerSettings(CommonSettings):
     cpu_threads: int = Field(0, ge=0, le=1024, description="torch threads of the CPU backend; 0 = torch's default")
 
     # -- timing -------------------------------------------------------------------------------
-    telemetry_interval: float = Field(5.0, gt=0, le=3600, description="seconds between telemetry samples")
-    heartbeat_interval: float = Field(0.0, ge=0, le=600,
+    telemetry_interval: Duration = Field(5.0, gt=0, le=3600, description="seconds between telemetry samples")
+    heartbeat_interval: Duration = Field(0.0, ge=0, le=600,
                                       description="seconds between heartbeats; 0 = what the coordinator asks for")
-    poll_wait: float = Field(10.0, gt=0, le=30, description="longest long poll (seconds)")
-    drain_timeout: float = Field(20.0, ge=0, le=3600,
+    poll_wait: Duration = Field(10.0, gt=0, le=30, description="longest long poll (seconds)")
+    drain_timeout: Duration = Field(20.0, ge=0, le=3600,
                                  description="on SIGTERM, seconds to finish running tasks before handing them back")
-    retry_max: float = Field(30.0, gt=0, le=3600, description="longest pause between retries (delivery, register)")
-    bond_retry: float = Field(30.0, gt=0, le=86_400, description="seconds between attempts to bond when it failed")
+    retry_max: Duration = Field(30.0, gt=0, le=3600, description="longest pause between retries (delivery, register)")
+    bond_retry: Duration = Field(30.0, gt=0, le=86_400, description="seconds between attempts to bond when it failed")
     tx_fee: int = Field(0, ge=0, le=10**15, description="fee of the miner's transactions; 0 = the chain's minimum")
-    commit_timeout: float = Field(30.0, gt=0, le=600, description="seconds to wait for the bond to commit")
+    commit_timeout: Duration = Field(30.0, gt=0, le=600, description="seconds to wait for the bond to commit")
 
     state_dir: str = Field("", description="directory of the in-flight task journal; default HOME/data")
 

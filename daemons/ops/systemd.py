@@ -11,11 +11,11 @@ import os
 import pwd
 import shutil
 import subprocess
-import sys
 from dataclasses import dataclass
 from pathlib import Path
 
-from daemons.ops import CLI_MODULE, SERVICES
+from daemons.ops import SERVICES
+from daemons.ops.supervisor import cli_command
 
 UNIT_TEMPLATES = Path(__file__).resolve().parents[2] / "configs" / "systemd"
 """``configs/systemd`` of the source tree this package runs from (daemons/ops -> the root)."""
@@ -34,7 +34,7 @@ class UnitOptions:
     runtime_dir: Path | None = None
     """Where sockets live; None keeps them in HOME/run, where the CLI finds them with just --home."""
     executable: str = ""
-    """The command that starts ``aitbc`` (default: this interpreter's ``-m aitbc_tui.cli``)."""
+    """The command that starts ``aitbc`` (default: this interpreter's ``-P -m aitbc_tui.cli``)."""
     credential_file: Path | None = None
     """Password file handed to the daemon as a systemd credential (node and coordinator keys)."""
 
@@ -50,7 +50,8 @@ def _template(daemon: str) -> str:
 
 
 def default_executable() -> str:
-    return f"{sys.executable} -m {CLI_MODULE}"
+    """``-P``: the unit's working directory (``/`` unless set) never lands on the import path."""
+    return " ".join(cli_command())
 
 
 def render_unit(options: UnitOptions) -> str:

@@ -3,7 +3,11 @@
 Operator socket: every route. Public TCP door (only when configured): an ``X-Api-Key`` from
 ``api_keys`` is required (401 otherwise, audited) and only the seed's REST paths are served:
 ``/v1/wallet/create``, ``/v1/wallet/import``, ``/v1/wallet/balance``, ``/v1/wallet/send``
-(403 for anything else), so a leaked key cannot export, delete or unlock wallets.
+(403 for anything else), so a leaked key cannot export, delete or unlock wallets. There,
+``/send`` also needs the wallet's password (checked even when the wallet is unlocked) unless the
+key is scoped to that wallet (``api_key_wallets``), and wallet creation/import and password checks
+are rate-limited per key (429 with Retry-After, audited): a leaked key can neither spend nor
+guess passwords nor fill the keystore at speed.
 
 Errors keep the shared shape ``{"error": {"code", "message"}}``; messages never carry a
 password, phrase or key (request bodies are never logged, and validation messages name the
@@ -22,6 +26,7 @@ from chain.errors import ChainError
 from daemons.common.api import ApiError, create_app, door
 from daemons.common.errors import DaemonError, DaemonUnavailable
 from daemons.common.logging import audit
+from daemons.common.ratelimit import RateLimiter
 from daemons.node.client import NodeRpcError
 from daemons.wallet.core import NODE_NOT_FOUND, WalletCore, WalletError
 from daemons.wallet.models import (
@@ -63,6 +68,7 @@ from keys import (
     KeyExists,
     KeyNotFound,
     KeyWiped,
+    WeakKeystore,
     WrongPassword,
 )
 
@@ -80,6 +86,7 @@ _KEY_ERRORS: list[tuple[type[ChainError], int, str]] = [
     (InvalidPassword, 422, "invalid_password"),
     (InvalidPath, 422, "invalid_path"),
     (CorruptKeystore, 422, "corrupt_wallet_file"),
+    (WeakKeystore, 422, "weak_wallet_file"),
 ]
 
 
@@ -98,8 +105,21 @@ def _access(digests: frozenset[str]) -> Any:
             raise ApiError(401, "unauthorized", "a valid X-Api-Key header is required", {"WWW-Authenticate": "ApiKey"})
         if request.url.path not in PUBLIC_PATHS:
             raise ApiError(403, "operator_only", "only available on the operator socket (run this on the wallet's host)")
+        request.state.api_key_digest = digest
 
     return check
+
+
+def _metered(request: Request, limiter: RateLimiter, what: str, rate: float, burst: int) -> None:
+    """On the public door, take one of the calling key's ``what`` tokens or answer 429."""
+    if door(request) == "operator":
+        return
+    digest = request.state.api_key_digest
+    wait = limiter.retry_after(f"{what}:{digest}", rate, burst)
+    if wait is not None:
+        audit("wallet_rate_limited", what=what, key=digest[:19], path=request.url.path)
+        raise ApiError(429, "rate_limited", f"too many {what} requests for this API key; retry in {wait:.1f}s",
+                       {"Retry-After": str(max(1, int(wait + 0.999)))})
 
 
 def _error(status: int, code: int | str, message: str) -> JSONResponse:
@@ -140,6 +160,21 @@ def build_app(core: WalletCore) -> FastAPI:
                      description="AITBC wallet: encrypted keys, signing, balances and staking")
     _install_error_handlers(app)
     guarded = [Depends(_access(settings.api_key_digests()))]
+    limiter, scopes = RateLimiter(), settings.wallet_scopes()
+
+    def creating(request: Request) -> None:
+        _metered(request, limiter, "wallet creation", settings.key_create_rate, settings.key_create_burst)
+
+    def password_needed(request: Request, req: SendRequest) -> bool:
+        """Public door: whether this /send must prove the wallet's password (and take a token for it)."""
+        if door(request) == "operator":
+            return False
+        key = core.resolve(req.wallet)
+        if {key.name, key.address} & scopes.get(request.state.api_key_digest, frozenset()):
+            return False
+        if req.password is not None:
+            _metered(request, limiter, "password", settings.key_password_rate, settings.key_password_burst)
+        return True
     wallet = APIRouter(prefix="/v1/wallet", tags=["wallet"], dependencies=guarded)
     stake = APIRouter(prefix="/v1/stake", tags=["stake"], dependencies=guarded)
     escrow = APIRouter(prefix="/v1/escrow", tags=["escrow"], dependencies=guarded)
@@ -153,13 +188,15 @@ def build_app(core: WalletCore) -> FastAPI:
         return await core.status()
 
     @wallet.post("/create", response_model=CreateResponse)
-    async def create(req: CreateRequest) -> CreateResponse:
+    async def create(req: CreateRequest, request: Request) -> CreateResponse:
         """A new wallet from a fresh recovery phrase, returned once in this answer only."""
+        creating(request)
         return await core.create(req)
 
     @wallet.post("/import", response_model=WalletInfo)
-    async def import_key(req: ImportRequest) -> WalletInfo:
+    async def import_key(req: ImportRequest, request: Request) -> WalletInfo:
         """Restore a wallet from its recovery phrase or its private key."""
+        creating(request)
         return await core.import_key(req)
 
     @wallet.post("/import-backup", response_model=WalletInfo)
@@ -207,9 +244,10 @@ def build_app(core: WalletCore) -> FastAPI:
         return await core.delete(req.wallet, req.confirm, req.password)
 
     @wallet.post("/send", response_model=TxResult)
-    async def send(req: SendRequest) -> TxResult:
+    async def send(req: SendRequest, request: Request) -> TxResult:
         """Transfer ``amount`` units to ``to``; mode=commit waits until the block is final."""
-        return await core.submit(req.wallet, "transfer", {"to": req.to, "amount": req.amount}, req)
+        return await core.submit(req.wallet, "transfer", {"to": req.to, "amount": req.amount}, req,
+                                 password_required=password_needed(request, req))
 
     # -- staking -------------------------------------------------------------------------------------------
 

@@ -348,11 +348,21 @@ class WalletCore:
     def _send_lock(self, address: str) -> asyncio.Lock:
         return self._send_locks.setdefault(address, asyncio.Lock())
 
-    async def submit(self, ref: str | None, tx_type: str, payload: dict[str, Any], opts: TxOptions) -> TxResult:
-        """Sign ``payload`` as a ``tx_type`` transaction of the wallet and hand it to the node."""
+    async def submit(self, ref: str | None, tx_type: str, payload: dict[str, Any], opts: TxOptions,
+                     *, password_required: bool = False) -> TxResult:
+        """Sign ``payload`` as a ``tx_type`` transaction of the wallet and hand it to the node.
+
+        ``password_required`` (the public door, for a key not scoped to this wallet): the password
+        must be given and is checked even when the wallet is unlocked, so an unlocked wallet is
+        not a wallet anyone with an API key can spend from.
+        """
         key = self.resolve(ref)
         one_shot: KeyPair | None = None
-        keypair = self.vault.use(key.address)
+        if password_required and opts.password is None:
+            raise WalletError(403, "password_required",
+                              f"sending from wallet {key.name} here needs its password "
+                              "(or an API key scoped to this wallet: api_key_wallets)")
+        keypair = None if password_required else self.vault.use(key.address)
         if keypair is None:
             if opts.password is None:
                 raise WalletError(423, "locked", f"wallet {key.name} is locked: unlock it or give its password")

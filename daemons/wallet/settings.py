@@ -23,7 +23,7 @@ from typing import ClassVar
 
 from pydantic import Field, ValidationInfo, field_validator
 
-from daemons.common.settings import CommonSettings, Port, bare_env
+from daemons.common.settings import CommonSettings, Duration, Port, bare_env
 from keys.keyfile import DEFAULT_SCRYPT_N, MAX_SCRYPT_MEMORY, MIN_SCRYPT_N, SCRYPT_R
 
 API_KEY_HASH_PREFIX = "sha256:"
@@ -46,16 +46,26 @@ class WalletSettings(CommonSettings):
         default_factory=list,
         description="API keys accepted on the public door (X-Api-Key), each either the key itself or "
                     "'sha256:<hex digest>' so that config files need not hold the key")
+    api_key_wallets: dict[str, list[str]] = Field(
+        default_factory=dict,
+        description="API key (or its 'sha256:<hex>') -> wallets (names or addresses) it may send from on the "
+                    "public door without their password; any other /send there needs the password")
+    key_create_rate: float = Field(0.1, gt=0, description="wallet creations and imports per second per API key "
+                                                          "on the public door (sustained)")
+    key_create_burst: int = Field(3, ge=1, description="wallet creations and imports an API key may make at once")
+    key_password_rate: float = Field(0.5, gt=0, description="password checks (/send with a password) per second "
+                                                            "per API key on the public door (sustained)")
+    key_password_burst: int = Field(5, ge=1, description="password checks an API key may make at once")
     node_url: str = Field("", description="node RPC URL; empty: the node's socket in this home")
     wallets_dir: str = Field("", description="keystore directory; empty: HOME/keys/wallets (apart from "
                                              "the node's validator key in HOME/keys)")
-    idle_lock_s: float = Field(300.0, ge=0, le=7 * 86400,
+    idle_lock_s: Duration = Field(300.0, ge=0, le=7 * 86400,
                                description="lock an unlocked wallet after this many idle seconds; 0 never")
     scrypt_n: int = Field(DEFAULT_SCRYPT_N, description="scrypt cost for new wallet files (power of two)")
-    unlock_backoff_s: float = Field(0.5, ge=0, le=60, description="delay after the first wrong password")
-    unlock_backoff_max_s: float = Field(30.0, ge=0, le=3600, description="cap of the doubling delay")
+    unlock_backoff_s: Duration = Field(0.5, ge=0, le=60, description="delay after the first wrong password")
+    unlock_backoff_max_s: Duration = Field(30.0, ge=0, le=3600, description="cap of the doubling delay")
     default_fee: int = Field(10, ge=0, description="fee in units when a request names none (chain min_fee)")
-    commit_timeout_s: float = Field(30.0, gt=0, le=300, description="longest wait for finality (mode=commit)")
+    commit_timeout_s: Duration = Field(30.0, gt=0, le=300, description="longest wait for finality (mode=commit)")
 
     @field_validator("scrypt_n")
     @classmethod
@@ -78,6 +88,22 @@ class WalletSettings(CommonSettings):
         if info.data.get("tcp_enabled") and not value:
             raise ValueError("the TCP door (tcp_enabled) needs at least one API key")
         return value
+
+    @field_validator("api_key_wallets")
+    @classmethod
+    def _scoped_keys_are_keys(cls, value: dict[str, list[str]], info: ValidationInfo) -> dict[str, list[str]]:
+        known = {k if k.startswith(API_KEY_HASH_PREFIX) else api_key_digest(k) for k in info.data.get("api_keys", [])}
+        for key, wallets in value.items():
+            if (key if key.startswith(API_KEY_HASH_PREFIX) else api_key_digest(key)) not in known:
+                raise ValueError("every scoped key must also be listed in api_keys")
+            if not wallets:
+                raise ValueError("a scoped key names at least one wallet")
+        return value
+
+    def wallet_scopes(self) -> dict[str, frozenset[str]]:
+        """API key digest -> the wallets (names or addresses) it may send from without a password."""
+        return {(k if k.startswith(API_KEY_HASH_PREFIX) else api_key_digest(k)): frozenset(w)
+                for k, w in self.api_key_wallets.items()}
 
     @property
     def keystore_dir(self) -> Path:

@@ -148,3 +148,31 @@ def test_audit_without_setup_refuses() -> None:
             audit("lost")
     finally:
         dlog._audit = saved
+
+
+def test_repeated_refusals_are_counted_not_written_one_line_each(logged: Home) -> None:
+    for port in range(100):
+        audit("api_key_refused", reason="invalid_api_key", path="/v1/jobs", client=f"10.0.0.9:{port}")
+    audit("api_key_refused", reason="wrong_role", path="/v1/jobs")  # another refusal: its own line at once
+    audit("key_unlocked", address="0xab")  # not a refusal: written as always
+    assert [(e["event"], e.get("reason")) for e in lines(logged.audit_log)] == [
+        ("api_key_refused", "invalid_api_key"), ("api_key_refused", "wrong_role"), ("key_unlocked", None)]
+    assert dlog._audit is not None
+    dlog._audit.flush()  # what the window's timer and the process's exit do
+    *_, counted = lines(logged.audit_log)
+    assert (counted["event"], counted["reason"], counted["repeated"]) == ("api_key_refused", "invalid_api_key", 99)
+    assert counted["client"] == "10.0.0.9:99" and "last_ts" in counted
+    assert len(lines(logged.audit_log)) == 4
+    dlog._audit.flush()  # nothing pending: nothing written
+    audit("api_key_refused", reason="invalid_api_key", path="/v1/jobs", client="10.0.0.9:1")  # a new window
+    assert len(lines(logged.audit_log)) == 5 and "repeated" not in lines(logged.audit_log)[-1]
+
+
+def test_pending_refusal_counts_are_written_when_the_process_exits(logged: Home) -> None:
+    code = (f"from daemons.common.logging import setup_logging, audit\n"
+            f"from daemons.common.home import Home\n"
+            f"setup_logging('other', Home(root={str(logged.root)!r}))\n"
+            f"for _ in range(5):\n    audit('api_key_rate_limited', key_id='k1')\n")
+    subprocess.run([sys.executable, "-c", code], check=True)
+    assert [(e["event"], e.get("repeated")) for e in lines(logged.audit_log)] == [
+        ("api_key_rate_limited", None), ("api_key_rate_limited", 4)]

@@ -9,7 +9,11 @@ import pytest
 from pydantic import Field
 
 from daemons.common.home import Home
-from daemons.common.settings import CommonSettings, Port, SettingsError, bare_env, load_settings
+from daemons.common.settings import CommonSettings, Duration, DurationMs, Port, SettingsError, bare_env, load_settings
+from daemons.coordinator.settings import CoordinatorSettings
+from daemons.miner.settings import MinerSettings
+from daemons.node.settings import NodeSettings
+from daemons.wallet.settings import WalletSettings
 
 
 class NodeLike(CommonSettings):
@@ -140,3 +144,82 @@ def test_secret_values_are_not_echoed_in_errors(home: Home, monkeypatch: pytest.
         load_settings(WithSecret, home)
     assert "env AITBC_UNLOCK_PASSPHRASE" in str(info.value)
     assert "hunter2" not in str(info.value)
+
+
+class Timed(CommonSettings):
+    """Durations as every daemon declares them: seconds, optional seconds, whole milliseconds."""
+
+    service: ClassVar[str] = "node"
+    block_time: Duration | None = Field(None, gt=0, le=600, validation_alias=bare_env("BLOCK_TIME"))
+    poll_wait: Duration = Field(10.0, gt=0, le=30)
+    timeout_vote_ms: DurationMs = Field(500, ge=10, le=600_000)
+
+
+@pytest.mark.parametrize(("text", "seconds"), [
+    ("1s", 1.0), ("500ms", 0.5), ("2m", 120.0), ("1.5", 1.5), ("3", 3.0), (" 2S ", 2.0), ("1m30s", 90.0),
+    ("0.25s", 0.25),
+])
+def test_durations_take_units_or_plain_seconds(home: Home, monkeypatch: pytest.MonkeyPatch,
+                                              text: str, seconds: float) -> None:
+    monkeypatch.setenv("BLOCK_TIME", text)
+    assert load_settings(Timed, home).block_time == pytest.approx(seconds)
+
+
+def test_durations_in_toml_and_milliseconds(home: Home, monkeypatch: pytest.MonkeyPatch) -> None:
+    write_config(home, "[node]\npoll_wait = '500ms'\ntimeout_vote_ms = '2s'\n")
+    s = load_settings(Timed, home)
+    assert (s.block_time, s.poll_wait, s.timeout_vote_ms) == (None, 0.5, 2000)
+    monkeypatch.setenv("AITBC_TIMEOUT_VOTE_MS", "250")  # a plain number is the field's own unit
+    assert load_settings(Timed, home).timeout_vote_ms == 250
+    assert load_settings(Timed, home, poll_wait="20s").poll_wait == 20.0
+
+
+@pytest.mark.parametrize(("text", "expected"), [
+    ("soon", r"^env BLOCK_TIME: a duration is a number of seconds or a number with a unit .*\(got 'soon'\)"),
+    ("1sx", r"^env BLOCK_TIME: a duration is"),
+    ("s", r"^env BLOCK_TIME: a duration is"),
+    ("-1s", r"^env BLOCK_TIME: a duration is"),
+    ("0ms", r"^env BLOCK_TIME: input should be greater than 0"),
+    ("11m", r"^env BLOCK_TIME: input should be less than or equal to 600"),
+])
+def test_bad_durations_are_refused_with_the_units_allowed(home: Home, monkeypatch: pytest.MonkeyPatch,
+                                                          text: str, expected: str) -> None:
+    monkeypatch.setenv("BLOCK_TIME", text)
+    with pytest.raises(SettingsError, match=expected):
+        load_settings(Timed, home)
+
+
+def test_fractional_milliseconds_are_refused(home: Home) -> None:
+    with pytest.raises(SettingsError, match=r"^argument timeout_vote_ms: .*fractional"):
+        load_settings(Timed, home, timeout_vote_ms="1.5ms")
+
+
+@pytest.mark.parametrize("cls", [NodeSettings, CoordinatorSettings, MinerSettings, WalletSettings])
+def test_every_daemon_time_setting_takes_units(home: Home, cls: type[CommonSettings]) -> None:
+    """No daemon declares a time as a bare number: each one takes the seed's ``1s``."""
+    words = ("time", "interval", "wait", "refresh", "retry", "deadline", "cache", "backoff", "idle_lock", "_ms")
+    timed = [n for n in cls.model_fields if any(w in n for w in words)]
+    assert len(timed) >= 3
+    for name in timed:
+        value = getattr(load_settings(cls, home, **{name: "1s"}), name)
+        assert value == (1000 if name.endswith("_ms") else 1.0), f"{cls.__name__}.{name} = {value!r}"
+
+
+@pytest.mark.parametrize(("env", "level"), [
+    ({"DEBUG": "true"}, "debug"), ({"DEBUG": "true", "LOG_LEVEL": "warning"}, "debug"),
+    ({"DEBUG": "false", "LOG_LEVEL": "warning"}, "warning"), ({"AITBC_DEBUG": "1"}, "debug"), ({}, "info"),
+])
+def test_debug_true_means_debug_logging(home: Home, monkeypatch: pytest.MonkeyPatch,
+                                        env: dict[str, str], level: str) -> None:
+    for name, value in env.items():
+        monkeypatch.setenv(name, value)
+    assert load_settings(NodeLike, home).log_level == level
+
+
+def test_relative_sqlite_url_is_relative_to_the_home(home: Home, monkeypatch: pytest.MonkeyPatch,
+                                                      tmp_path: Path) -> None:
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("DATABASE_URL", "sqlite:///data/coordinator.db")
+    assert load_settings(NodeLike, home).database_url == f"sqlite:///{home.root}/data/coordinator.db"
+    monkeypatch.setenv("DATABASE_URL", "sqlite:////abs/x.db")
+    assert load_settings(NodeLike, home).database_url == "sqlite:////abs/x.db"

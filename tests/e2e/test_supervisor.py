@@ -230,7 +230,7 @@ def test_status_shows_a_daemon_that_runs_but_does_not_answer(home: Home,
     proc = hold(holders, home, "coordinator")
     data = aitbc_json("status", "--home", str(home.root))
     assert data["services"]["coordinator"] == {"running": True, "pid": proc.pid, "healthy": False,
-                                               "socket": str(home.socket("coordinator"))}
+                                               "socket": str(home.socket("coordinator")), "failure": None}
     assert "running, not answering" in aitbc("status", "--home", str(home.root)).stdout
 
 

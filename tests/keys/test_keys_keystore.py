@@ -17,6 +17,7 @@ from hypothesis import strategies as st
 from chain.errors import InvalidAddress
 from keys import (
     DEFAULT_SCRYPT_N,
+    MIN_READ_SCRYPT_N,
     AmbiguousKeyName,
     CorruptKeystore,
     InvalidKeyName,
@@ -26,6 +27,7 @@ from keys import (
     KeyNotFound,
     KeyPair,
     Keystore,
+    WeakKeystore,
     WrongPassword,
     entropy_to_mnemonic,
     keypair_from_mnemonic,
@@ -393,3 +395,22 @@ def test_any_phrase_survives_the_keystore(entropy: bytes) -> None:
         unlocked = ks.load(info.address, "pw")
         assert unlocked.mnemonic == phrase
         assert keypair_from_mnemonic(unlocked.mnemonic).address == info.address
+
+
+def test_a_key_file_below_the_scrypt_floor_is_refused_on_read_and_nothing_changes(tmp_path: Path) -> None:
+    weak = Keystore(tmp_path / "weak", scrypt_n=2**10)  # written by a careless tool (or planted)
+    info = weak.create("pw-of-the-weak-file", "old", words=12)
+    data = weak.export("old")
+    strong = Keystore(tmp_path / "weak")  # this AITBC's default: opens nothing below 2**14
+    assert MIN_READ_SCRYPT_N == 2**14
+    with pytest.raises(WeakKeystore, match=r"scrypt n=1024, below the minimum 16384.*Restore it"):
+        strong.load("old", "pw-of-the-weak-file")
+    other = Keystore(tmp_path / "other")
+    with pytest.raises(WeakKeystore):
+        other.import_file(data, password="pw-of-the-weak-file")
+    with pytest.raises(WeakKeystore):
+        other.import_file(data)  # no password given: refused all the same, before anything is stored
+    assert other.list() == [] and strong.export(info.address) == data
+    # at the floor it opens; a keystore that writes below the floor itself opens its own files
+    assert Keystore(tmp_path / "weak", min_read_n=2**10).load("old", "pw-of-the-weak-file").info.address == info.address
+    assert weak.load("old", "pw-of-the-weak-file").info.address == info.address

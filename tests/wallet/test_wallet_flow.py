@@ -13,7 +13,7 @@ from collections.abc import Iterator
 
 import pytest
 from testkit import wait_for
-from walletkit import PASSWORD, audit_events, start_wallet, wallet_client
+from walletkit import PASSWORD, TEST_SCRYPT_N, audit_events, start_wallet, wallet_client
 
 from daemons.common.errors import DaemonError
 from daemons.common.home import Home
@@ -223,8 +223,9 @@ def test_export_then_import_backup_gives_the_same_keys(client: WalletClient, roo
             assert fresh.unlock(PASSWORD, "ivy-restored").unlocked
     finally:
         daemon.stop()
-    with Keystore(other.keys_dir / "wallets").load(ivy, PASSWORD).keypair as restored_pair, \
-            Keystore(client_home(client).keys_dir / "wallets").load(ivy, PASSWORD).keypair as original_pair:
+    with Keystore(other.keys_dir / "wallets", scrypt_n=TEST_SCRYPT_N).load(ivy, PASSWORD).keypair as restored_pair, \
+            Keystore(client_home(client).keys_dir / "wallets", scrypt_n=TEST_SCRYPT_N).load(ivy, PASSWORD).keypair \
+            as original_pair:
         assert restored_pair.same_secret(original_pair)
 
 
