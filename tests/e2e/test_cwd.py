@@ -18,7 +18,8 @@ import pytest
 
 from daemons.common.home import Home
 from daemons.ops import SERVICES
-from e2ekit import AITBC, cli_env, free_ports
+from e2ekit import AITBC, cli_env
+from testkit import free_ports
 
 pytestmark = pytest.mark.timeout(900)
 

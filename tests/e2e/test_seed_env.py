@@ -25,7 +25,8 @@ from daemons.common.home import Home
 from daemons.node.client import NodeClient
 from daemons.ops.devnet import Ports, create_devnet
 from daemons.ops.supervisor import health, stop_process
-from e2ekit import AITBC, cli_env, free_ports
+from e2ekit import AITBC, cli_env
+from testkit import free_ports
 
 pytestmark = pytest.mark.timeout(300)
 

@@ -19,7 +19,8 @@ import pytest
 from daemons.common.home import Home
 from daemons.ops import SERVICES
 from daemons.ops.supervisor import stop_process
-from e2ekit import AITBC, aitbc, cli_env, free_ports
+from e2ekit import AITBC, aitbc, cli_env
+from testkit import free_ports
 
 pytestmark = pytest.mark.timeout(600)
 

@@ -15,7 +15,8 @@ import json
 from pathlib import Path
 
 import pytest
-from walletkit import PASSWORD, audit_events, free_port, start_wallet, wallet_client
+from testkit import free_port
+from walletkit import PASSWORD, audit_events, start_wallet, wallet_client
 
 from daemons.common.errors import DaemonError
 from daemons.common.home import Home
