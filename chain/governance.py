@@ -170,11 +170,13 @@ def _add_deposit(ledger: Ledger, proposal_id: int, depositor: str, amount: int, 
     indexes.add(ledger, f"depositors/{proposal_id}", depositor)
     proposal = ledger.get("proposal", str(proposal_id))
     assert proposal is not None
-    proposal = {**proposal, "total_deposit": proposal["total_deposit"] + amount}
+    # Proposals from before deposits existed carry no total: they count from zero.
+    proposal = {**proposal, "total_deposit": proposal.get("total_deposit", 0) + amount}
     if proposal["status"] == "deposit" and proposal["total_deposit"] >= ledger.params.min_deposit:
         end = ctx.height + ledger.params.voting_period
         proposal = {**proposal, "status": "voting", "start": ctx.height, "end": end}
         indexes.remove(ledger, f"deposits_ending/{indexes.height_key(proposal['deposit_end'])}", proposal_id)
+        # (a proposal is in "deposit" only if it was made under these rules, so it has deposit_end)
         # Tallied at exactly ``end``: the block of that height reads this list, not every proposal.
         indexes.add(ledger, f"proposals_ending/{indexes.height_key(end)}", proposal_id)
     ledger.put("proposal", str(proposal_id), proposal)

@@ -202,16 +202,16 @@ def render_detail(p: dict[str, Any]) -> list[str]:
     left, and how each validator voted."""
     gp = p["gov_params"]
     lines = [f"#{p['id']} {p['title']}  [{p['status']}]", f"  action: {p['action']}",
-             f"  proposer {p['proposer']}, submitted at height {p['submitted']}"]
+             f"  proposer {p['proposer']}, submitted at height {p.get('submitted', p.get('start'))}"]
     if p["description"]:
         lines.append(f"  {p['description']}")
-    lines.append(f"  deposit {format_ait(p['total_deposit'])} of {format_ait(gp['min_deposit'])} minimum")
+    lines.append(f"  deposit {format_ait(p.get('total_deposit', 0))} of {format_ait(gp['min_deposit'])} minimum")
     if p["period_ends"] is not None:
         seconds = p["time_left_ms"] / 1000
         lines.append(f"  {p['status']} period ends at height {p['period_ends']}: "
                      f"{p['blocks_left']} blocks left (about {seconds:.0f}s)")
     tally = p.get("tally_so_far") or p.get("tally")
-    if tally:
+    if tally and "bonded" in tally:  # (tallies from before stake-weighted voting have another shape)
         voted = sum(tally[o] for o in ("yes", "no", "abstain", "veto"))
         label = "tally so far" if "tally_so_far" in p else "final tally"
         lines.append(f"  {label}: yes {format_ait(tally['yes'])}, no {format_ait(tally['no'])}, "

@@ -28,7 +28,7 @@ def gov_params(state: State) -> dict[str, Any]:
 def _timing(state: State, proposal: dict[str, Any], block_time_ms: int) -> dict[str, Any]:
     """Blocks (and an estimate of the time) left in the current period."""
     status = proposal["status"]
-    until = proposal["deposit_end"] if status == "deposit" else proposal["end"] if status == "voting" else None
+    until = proposal.get("deposit_end") if status == "deposit" else proposal.get("end") if status == "voting" else None
     if until is None:
         return {"period_ends": None, "blocks_left": 0, "time_left_ms": 0}
     blocks = max(until - state.height, 0)

@@ -372,3 +372,20 @@ def test_malformed_proposals(chain: Chain, payload: dict[str, Any]) -> None:
     data = {**chain.tx(V0, "gov_propose", {"title": "t", "action": {"kind": "text"}}).to_dict(), "payload": payload}
     with pytest.raises(InvalidPayload):
         parse_transaction(data)
+
+
+def test_proposals_from_before_deposits_still_take_votes_deposits_and_a_tally(chain4: Chain) -> None:
+    """A chain upgraded with a proposal open under the old rules (no deposit fields): it takes
+    a vote and a deposit without an exception out of the rules, and is tallied normally."""
+    end = chain4.state.height + 3
+    old = {"id": 1, "proposer": V0.address, "title": "old", "description": "", "action": {"kind": "text"},
+           "start": chain4.state.height, "end": end, "status": "voting", "tally": None}
+    chain4.state = chain4.state.apply_writes({("proposal", "1"): old, ("meta", "proposal_seq"): {"next": 2},
+                                              ("index", f"proposals_ending/{end:012d}"): {"items": [1]}})
+    chain4.step([chain4.tx(V0, "gov_vote", {"proposal_id": 1, "option": "yes"}),
+                 chain4.tx(V1, "gov_vote", {"proposal_id": 1, "option": "yes"}),
+                 chain4.tx(ALICE, "gov_deposit", {"proposal_id": 1, "amount": 5})])
+    alice = chain4.balance(ALICE)
+    done = finish(chain4, 1)
+    assert done["status"] == "passed" and done["total_deposit"] == 5 and chain4.balance(GOV_DEPOSITS) == 0
+    assert chain4.balance(ALICE) == alice + 5  # refunded
