@@ -10,10 +10,11 @@ A block is applied in three phases, each a pure function of the ledger:
    rule of its type. Any rejection aborts the whole block: a block with one invalid
    transaction changes nothing.
 3. ``end_block``: track who signed the previous block (``chain.slashing``), mint the block
-   reward and split it with the fees (``chain.rewards``), tally governance proposals whose vote
-   ends now.
+   reward and split it with the fees (``chain.rewards``), drop or tally governance proposals
+   whose deposit or voting period ends now (``chain.governance``, which also applies a scheduled
+   upgrade's protocol version in ``begin_block``).
 
-Rules with their own module: delegation pools and rewards (``chain.staking``), slashing and
+Rules with their own module: governance (``chain.governance``), delegation pools and rewards (``chain.staking``), slashing and
 jailing (``chain.slashing``), payouts (``chain.payouts``), the reward split (``chain.rewards``),
 the per-block indexes (``chain.indexes``).
 
@@ -26,32 +27,28 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 
-from pydantic import ValidationError
-
-from chain import crypto, indexes, payouts, rewards, slashing, staking
+from chain import governance, payouts, rewards, slashing, staking
 from chain.block import EMPTY_COMMIT_HASH, GENESIS_PREV_HASH, Block, Commit, Header, merkle_root
 from chain.errors import (
     BadNonce, ChainError, DuplicateJob, FeeTooLow, InsufficientFunds, InvalidBlock, InvalidPayload, TxRejected,
     Unauthorized, UnknownEntity, WrongChainId,
 )
 from chain.ledger import Ledger, add_amounts
-from chain.params import BPS, GOVERNABLE_PARAMS, ChainParams
+from chain.params import BPS
 from chain.protocol import require_supported
 from chain.receipt import job_key
 from chain.rewards import receipt_fee
 from chain.state import State
 from chain.tx import (
-    ClaimRewardsPayload, CoordinatorSetChange, DoubleSignEvidence, EscrowDepositPayload, EscrowWithdrawPayload,
-    GovProposePayload, GovVotePayload, JobReceiptPayload, MinerBondPayload, MinerUnbondPayload, ParamChange,
-    SlashPayload, StakePayload, Transaction, TransferPayload, TreasurySpend, UnjailPayload, UnstakePayload,
-    ValidatorSetChange, ValidatorUpdatePayload, WrongResultEvidence, check_stateless,
+    ClaimRewardsPayload, DoubleSignEvidence, EscrowDepositPayload, EscrowWithdrawPayload, JobReceiptPayload,
+    MinerBondPayload, MinerUnbondPayload, SlashPayload, StakePayload, Transaction, TransferPayload, UnjailPayload,
+    UnstakePayload, WrongResultEvidence, check_stateless,
 )
 from chain.validators import Signers, active_set, advanced_priorities, proposer_for, validators_hash, verify_commit
 from chain.verdict import evidence_id, evidence_problem
 
-TREASURY = crypto.address_from_pubkey(b"aitbc/treasury".ljust(32, b"\x00"))
-"""The treasury's address: derived from a fixed non-key, so no one holds its private key; only
-governance (``treasury_spend``) moves its funds."""
+TREASURY = governance.TREASURY
+"""Re-exported: the treasury's address is defined with the rules that spend it (``chain.governance``)."""
 
 
 @dataclass
@@ -285,89 +282,6 @@ def _slash_wrong_result(ledger: Ledger, tx: Transaction, ev: WrongResultEvidence
                                  "coordinator": proof.coordinator, "job_id": proof.job_id, "verifier": verifier})
 
 
-def _require_active_validator(ledger: Ledger, address: str, what: str) -> None:
-    validator = ledger.get("validator", address)
-    if validator is None or validator["removed"] or validator["jailed"] or validator["power"] <= 0:
-        raise Unauthorized(f"only active validators may {what}; {address} is not one")
-
-
-def _gov_propose(ledger: Ledger, tx: Transaction, body: GovProposePayload, ctx: BlockContext) -> None:
-    _require_active_validator(ledger, tx.sender, "make governance proposals")
-    action = body.action
-    if isinstance(action, ParamChange):
-        unknown = set(action.changes) - GOVERNABLE_PARAMS
-        if unknown:
-            raise InvalidPayload(f"parameters cannot be changed by governance: {', '.join(sorted(unknown))}")
-        try:
-            ChainParams.model_validate({**ledger.params.model_dump(), **action.changes})
-        except ValidationError as exc:
-            raise InvalidPayload(f"proposed parameters are invalid: {exc.errors()[0]['msg']}") from None
-    if isinstance(action, ValidatorSetChange):
-        _check_commissions(ledger, action)
-    seq = ledger.meta("proposal_seq")["next"]
-    end = ctx.height + ledger.params.voting_period
-    ledger.put("meta", "proposal_seq", {"next": seq + 1})
-    ledger.put("proposal", str(seq), {
-        "id": seq, "proposer": tx.sender, "title": body.title, "description": body.description,
-        "action": action.model_dump(), "start": ctx.height, "end": end,
-        "status": "voting", "tally": None,
-    })
-    # Tallied at exactly ``end``: the block of that height reads this list, not every proposal.
-    indexes.add(ledger, f"proposals_ending/{indexes.height_key(end)}", seq)
-
-
-def _check_commissions(ledger: Ledger, change: ValidatorSetChange) -> None:
-    limit = ledger.params.max_commission_bps
-    for new in change.add:
-        if new.commission_bps > limit:
-            raise InvalidPayload(f"validator {new.address} commission {new.commission_bps} bps exceeds "
-                                 f"max_commission_bps {limit}")
-
-
-def _gov_vote(ledger: Ledger, tx: Transaction, body: GovVotePayload, ctx: BlockContext) -> None:
-    proposal = ledger.get("proposal", str(body.proposal_id))
-    if proposal is None:
-        raise UnknownEntity(f"no proposal {body.proposal_id}")
-    if proposal["status"] != "voting":
-        raise Unauthorized(f"proposal {body.proposal_id} is {proposal['status']}, voting is closed")
-    _require_active_validator(ledger, tx.sender, "vote")
-    ledger.put("vote", f"{body.proposal_id}/{tx.sender}", {"option": body.option})
-    indexes.add(ledger, f"votes/{body.proposal_id}", tx.sender)
-
-
-def _validator_update(ledger: Ledger, tx: Transaction, body: ValidatorUpdatePayload, ctx: BlockContext) -> None:
-    proposal = ledger.get("proposal", str(body.proposal_id))
-    if proposal is None or proposal["action"]["kind"] != "validator_update":
-        raise UnknownEntity(f"no validator_update proposal {body.proposal_id}")
-    if proposal["status"] != "passed":
-        raise Unauthorized(f"proposal {body.proposal_id} is {proposal['status']}; only a passed proposal can be enacted")
-    # Enactable only while the vote is recent: a passed change nobody enacted in time is stale
-    # (the set it was voted against has moved on) and must be proposed again. The action itself
-    # is the one voted on, read from the proposal, and re-checked against today's parameters.
-    enact_by = proposal.get("enact_by", proposal["end"])
-    if ctx.height > enact_by:
-        raise Unauthorized(f"proposal {body.proposal_id} could be enacted until height {enact_by}; it expired")
-    change = ValidatorSetChange.model_validate(proposal["action"])
-    _check_commissions(ledger, change)
-    for new in change.add:
-        existing = ledger.get("validator", new.address)
-        if existing is not None and existing["pubkey"] != new.pubkey:
-            raise InvalidPayload(f"validator {new.address} already exists with another key")
-        if crypto.address_from_pubkey(bytes.fromhex(new.pubkey)) != new.address:
-            raise InvalidPayload(f"validator {new.address} does not match its public key")
-        # Re-adding a validator brings it back from removal, not from jail: a jailed one still
-        # waits out its jail (or stays tombstoned after double signing).
-        base = existing or staking.NEW_VALIDATOR
-        ledger.put("validator", new.address, {**base, "pubkey": new.pubkey, "name": new.name,
-                                              "commission_bps": new.commission_bps, "removed": False})
-    for address in change.remove:
-        validator = _require_validator(ledger, address)
-        ledger.put("validator", address, {**validator, "removed": True})
-    if not active_set(ledger):
-        raise InvalidPayload("this change would leave no active validator")
-    ledger.put("proposal", str(body.proposal_id), {**proposal, "status": "executed", "executed": ctx.height})
-
-
 def _unjail(ledger: Ledger, tx: Transaction, body: UnjailPayload, ctx: BlockContext) -> None:
     slashing.unjail(ledger, tx.sender, ctx.height)
 
@@ -383,9 +297,10 @@ HANDLERS: dict[str, Callable[[Ledger, Transaction, object, BlockContext], None]]
     "miner_bond": _miner_bond,  # type: ignore[dict-item]
     "miner_unbond": _miner_unbond,  # type: ignore[dict-item]
     "slash": _slash,  # type: ignore[dict-item]
-    "gov_propose": _gov_propose,  # type: ignore[dict-item]
-    "gov_vote": _gov_vote,  # type: ignore[dict-item]
-    "validator_update": _validator_update,  # type: ignore[dict-item]
+    "gov_propose": governance.gov_propose,  # type: ignore[dict-item]
+    "gov_vote": governance.gov_vote,  # type: ignore[dict-item]
+    "gov_deposit": governance.gov_deposit,  # type: ignore[dict-item]
+    "validator_update": governance.validator_update,  # type: ignore[dict-item]
     "unjail": _unjail,  # type: ignore[dict-item]
 }
 
@@ -427,6 +342,7 @@ def apply_tx(ledger: Ledger, tx: Transaction, ctx: BlockContext, *, verified: bo
 
 
 def begin_block(ledger: Ledger, ctx: BlockContext) -> Signers:
+    governance.begin_block(ledger, ctx.height)
     require_supported(ledger.meta("params"))
     signers = active_set(ledger)
     payouts.release_due(ledger, ctx.height)
@@ -444,58 +360,9 @@ def _distribute_rewards(ledger: Ledger, ctx: BlockContext, signers: Signers) -> 
     ledger.credit(TREASURY, treasury)
 
 
-def _tally(ledger: Ledger, ctx: BlockContext, signers: Signers) -> None:
-    ending = f"proposals_ending/{indexes.height_key(ctx.height)}"
-    for proposal_id in sorted(indexes.members(ledger, ending)):
-        key = str(proposal_id)
-        proposal = ledger.get("proposal", key)
-        if proposal is None or proposal["status"] != "voting":
-            continue
-        votes = {"yes": 0, "no": 0, "abstain": 0}
-        for voter in sorted(indexes.members(ledger, f"votes/{key}")):
-            vote = ledger.get("vote", f"{key}/{voter}")
-            if vote is not None and voter in signers:
-                votes[vote["option"]] += signers[voter]["power"]
-        total = sum(s["power"] for s in signers.values())
-        passed = votes["yes"] * 3 > total * 2
-        status = "passed" if passed else "rejected"
-        action = proposal["action"]
-        if passed and action["kind"] == "param_change":
-            # Checked when proposed, but an earlier change may have executed since (two share
-            # changes that only together exceed 100%): then this one fails instead of halting
-            # the chain with an exception out of ``end_block``.
-            try:
-                params = ChainParams.model_validate({**ledger.params.model_dump(), **action["changes"]})
-            except ValidationError:
-                status = "failed"
-            else:
-                ledger.put("meta", "params", params.model_dump())
-                status = "executed"
-        elif passed and action["kind"] == "treasury_spend":
-            spend = TreasurySpend.model_validate(action)
-            if ledger.balance(TREASURY) >= spend.amount:
-                ledger.set_balance(TREASURY, ledger.balance(TREASURY) - spend.amount)
-                ledger.credit(spend.to, spend.amount)
-                status = "executed"
-            else:
-                status = "failed"
-        elif passed and action["kind"] == "coordinator_update":
-            change = CoordinatorSetChange.model_validate(action)
-            current = [c for c in _coordinators(ledger) if c not in change.remove]
-            current += [c for c in change.add if c not in current]
-            ledger.put("meta", "coordinators", {"list": sorted(current)})
-            status = "executed"
-        tallied = {**proposal, "status": status, "tally": {**votes, "total": total}}
-        if status == "passed" and action["kind"] == "validator_update":
-            tallied["enact_by"] = ctx.height + ledger.params.enactment_period
-        ledger.put("proposal", key, tallied)
-        indexes.store(ledger, f"votes/{key}", [])
-    indexes.store(ledger, ending, [])
-
-
 def end_block(ledger: Ledger, ctx: BlockContext, signers: Signers) -> None:
     _distribute_rewards(ledger, ctx, signers)
-    _tally(ledger, ctx, signers)
+    governance.end_block(ledger, ctx, signers)
     ledger.put("meta", "chain", {"height": ctx.height, "time_ms": ctx.time_ms})
     ledger.put("meta", "signers", {"height": ctx.height, "set": advanced_priorities(signers)})
 

@@ -11,6 +11,9 @@ namespace and reads only that:
 ``escrow_reserved/<client>/<coord>`` escrow already promised to pending withdrawals
 ``proposals_ending/<height>``        proposal ids whose vote is tallied at that height
 ``votes/<proposal_id>``              who voted on a proposal
+``deposits_ending/<height>``         proposal ids whose deposit period ends at that height
+``depositors/<proposal_id>``         who holds a deposit on a proposal
+``deposit/<proposal_id>/<address>``  that depositor's amount (``amount``), until refunded or forfeited
 ``missed/<validator>``               heights in the signing window whose commit it did not sign
 
 Lists keep insertion order, which is the deterministic order of transactions in blocks; readers

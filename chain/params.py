@@ -63,6 +63,12 @@ class ChainParams(BaseModel):
     min_stake: StrictInt = Field(UNIT, ge=1, le=MAX_AMOUNT, description="smallest stake entry (a whole remaining delegation may always be unstaked)")
     min_unbond: StrictInt = Field(UNIT, ge=1, le=MAX_AMOUNT, description="smallest unstake/miner_unbond entry, unless it empties the position")
     min_escrow_withdraw: StrictInt = Field(UNIT, ge=1, le=MAX_AMOUNT, description="smallest escrow withdrawal entry, unless it empties the escrow")
+    # -- governance by token holders (issue 17, chain.governance) ------------------------------------
+    min_deposit: StrictInt = Field(100 * UNIT, ge=1, le=MAX_AMOUNT, description="deposit a proposal needs before voting opens")
+    deposit_period: StrictInt = Field(100, ge=1, le=10_000_000, description="blocks a proposal may gather its deposit")
+    quorum_bps: StrictInt = Field(3340, ge=1, le=BPS, description="share of bonded stake that must vote for a tally to count")
+    threshold_bps: StrictInt = Field(5000, ge=1, le=BPS - 1, description="yes share of non-abstain votes a proposal must exceed")
+    veto_threshold_bps: StrictInt = Field(3340, ge=1, le=BPS, description="veto share of all votes above which a proposal is vetoed")
 
     @model_validator(mode="wrap")
     @classmethod

@@ -33,3 +33,12 @@ def require_supported(raw_params: dict[str, Any]) -> None:
     if version != PROTOCOL_VERSION:
         raise InvalidBlock(f"the chain runs protocol version {version}, this node implements version "
                            f"{PROTOCOL_VERSION}; it must be adopted by a software_upgrade first")
+
+
+def apply_upgrade(raw_params: dict[str, Any], protocol_version: int | None) -> dict[str, Any] | None:
+    """The stored parameters once a ``software_upgrade`` reaches its height: with the plan's
+    protocol version, or ``None`` when the plan changes no rules. Applied before the height's
+    ``require_supported``, so the upgrade block itself already runs (and demands) the new rules."""
+    if protocol_version is None or protocol_version == chain_protocol_version(raw_params):
+        return None
+    return {**raw_params, "protocol_version": protocol_version}

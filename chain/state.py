@@ -29,7 +29,8 @@ from chain.encoding import canonical_json
 BUCKET_BITS = 12
 BUCKETS = 1 << BUCKET_BITS
 NAMESPACES: tuple[str, ...] = (
-    "meta",        # chain: {height, time_ms}; params; supply; coordinators; proposal_seq; last_validators
+    "meta",        # chain: {height, time_ms}; params; supply; coordinators; proposal_seq; last_validators;
+                   # upgrade: the scheduled software upgrade (chain.governance)
     "account",     # address -> {balance, nonce}
     "validator",   # address -> {pubkey, name, commission_bps, power, shares, self_bond, reward_index,
                    #             outstanding, jailed, jailed_until, tombstoned, removed} (chain.staking)
@@ -39,7 +40,7 @@ NAMESPACES: tuple[str, ...] = (
     "miner",       # address -> {bond, slashed, jobs}
     "escrow",      # "client/coordinator" -> {balance}
     "job",         # "coordinator/job_id" -> {receipt_id, height, tx, miner, client, price, proof_hash}
-    "proposal",    # id -> {proposer, title, action, start, end, status, tally}
+    "proposal",    # id -> {proposer, title, action, deposit_end, total_deposit, start, end, status, tally}
     "vote",        # "proposal_id/voter" -> {option}
     "evidence",    # evidence id -> {height}: each offence is slashed once
     "index",       # secondary indexes that keep per-block work flat (chain.indexes)

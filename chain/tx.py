@@ -142,8 +142,21 @@ class TextProposal(BaseModel):
     kind: Literal["text"]
 
 
+class SoftwareUpgrade(BaseModel):
+    """A scheduled upgrade (Cosmos x/upgrade's plan): from ``height`` on, nodes whose software is
+    older than ``version`` stop instead of applying blocks, and ``protocol_version`` (when set)
+    becomes the chain's rule set at that height (``chain.protocol``)."""
+
+    model_config = _PAYLOAD_CONFIG
+    kind: Literal["software_upgrade"]
+    name: StrictStr = Field(min_length=1, max_length=64)
+    version: StrictStr = Field(pattern=r"^[0-9]{1,6}(\.[0-9]{1,6}){1,3}$", description="minimum software version, dotted integers")
+    height: StrictInt = Field(ge=1, le=2**62)
+    protocol_version: StrictInt | None = Field(default=None, ge=1, le=1_000_000)
+
+
 ProposalAction = Annotated[
-    Union[ParamChange, TreasurySpend, ValidatorSetChange, CoordinatorSetChange, TextProposal],
+    Union[ParamChange, TreasurySpend, ValidatorSetChange, CoordinatorSetChange, TextProposal, SoftwareUpgrade],
     Field(discriminator="kind"),
 ]
 
@@ -153,12 +166,25 @@ class GovProposePayload(BaseModel):
     title: StrictStr = Field(min_length=1, max_length=200)
     description: StrictStr = Field(default="", max_length=10_000)
     action: ProposalAction
+    deposit: NonNegAmount = 0
+    """Initial deposit taken from the proposer; voting opens once deposits reach ``min_deposit``."""
+
+
+class GovDepositPayload(BaseModel):
+    """Add to a proposal's deposit (during its deposit or voting period)."""
+
+    model_config = _PAYLOAD_CONFIG
+    proposal_id: StrictInt = Field(ge=1)
+    amount: Amount
+
+
+VOTE_OPTIONS = ("yes", "no", "abstain", "veto")
 
 
 class GovVotePayload(BaseModel):
     model_config = _PAYLOAD_CONFIG
     proposal_id: StrictInt = Field(ge=1)
-    option: Literal["yes", "no", "abstain"]
+    option: Literal["yes", "no", "abstain", "veto"]
 
 
 class ValidatorUpdatePayload(BaseModel):
@@ -187,6 +213,7 @@ PAYLOAD_MODELS: dict[str, type[BaseModel]] = {
     "slash": SlashPayload,
     "gov_propose": GovProposePayload,
     "gov_vote": GovVotePayload,
+    "gov_deposit": GovDepositPayload,
     "validator_update": ValidatorUpdatePayload,
     "unjail": UnjailPayload,
 }
@@ -194,6 +221,7 @@ PAYLOAD_MODELS: dict[str, type[BaseModel]] = {
 TxType = Literal[
     "transfer", "stake", "unstake", "claim_rewards", "escrow_deposit", "escrow_withdraw", "job_receipt",
     "miner_bond", "miner_unbond", "slash", "gov_propose", "gov_vote", "validator_update", "unjail",
+    "gov_deposit",
 ]
 TX_TYPES: tuple[str, ...] = tuple(PAYLOAD_MODELS)
 

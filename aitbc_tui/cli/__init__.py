@@ -38,6 +38,7 @@ _GROUPS: tuple[tuple[str, str], ...] = (
     ("chain", "aitbc_tui.cli.chain"),
     ("wallet", "aitbc_tui.cli.wallet"),
     ("stake", "aitbc_tui.cli.stake"),
+    ("gov", "aitbc_tui.cli.gov"),
     ("coordinator", "aitbc_tui.cli.coordinator"),
     ("miner", "aitbc_tui.cli.miner"),
     ("explorer", "aitbc_tui.cli.explorer"),

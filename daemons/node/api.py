@@ -29,6 +29,7 @@ from chain.validators import active_set, total_power
 from daemons.common.api import create_app
 from daemons.common.events import events_router
 from daemons.node.admission import Admission
+from daemons.node import gov_view
 from daemons.node.core import NodeCore
 from daemons.node.models import (
     INTERNAL_ERROR,
@@ -45,6 +46,8 @@ from daemons.node.models import (
     HashParams,
     MempoolParams,
     NoParams,
+    ProposalParams,
+    ProposalsParams,
     ReceiptParams,
     RpcParams,
 )
@@ -59,7 +62,8 @@ READ_THREADS = 4
 mempool admission or block production, which use the loop's default executor."""
 MAX_BATCH = 10_000
 METHODS = ("status", "get_block", "get_tx", "broadcast_tx", "get_balance", "get_account", "get_address_txs",
-           "net_info", "validators", "get_receipt", "mempool", "get_params")
+           "net_info", "validators", "get_receipt", "mempool", "get_params", "get_proposals", "get_proposal",
+           "get_gov")
 """The public methods: each is the ``NodeApi`` handler of that name (bft adds ``consensus_message``)."""
 
 Handler = Callable[[Any], Any]
@@ -276,6 +280,27 @@ class NodeApi:
             "header": block.header.model_dump(), "block_hash": block.hash,
             "commit": commit.model_dump() if commit else None, "final": commit is not None,
         }
+
+    def get_proposals(self, p: ProposalsParams) -> dict[str, Any]:
+        """Governance proposals, newest first, optionally of one status, with blocks left."""
+        state = self.core.snapshot()
+        return {"height": state.height,
+                "proposals": gov_view.list_proposals(state, p.status, p.limit, self.core.block_time_ms)}
+
+    def get_proposal(self, p: ProposalParams) -> dict[str, Any]:
+        """One proposal with its deposits, votes, validator votes and the tally so far."""
+        state = self.core.snapshot()
+        proposal = state.get("proposal", str(p.id))
+        if proposal is None:
+            raise RpcError(NOT_FOUND, f"no proposal {p.id}")
+        return {"height": state.height, **gov_view.proposal_detail(state, proposal, self.core.block_time_ms)}
+
+    def get_gov(self, _: NoParams) -> dict[str, Any]:
+        """Governance parameters, the treasury (balance, past spends) and the scheduled upgrade."""
+        state = self.core.snapshot()
+        return {"height": state.height, "params": gov_view.gov_params(state),
+                "treasury": gov_view.treasury(state, TREASURY), "upgrade": state.get("meta", "upgrade"),
+                "software_version": self.core.software_version}
 
     def mempool(self, p: MempoolParams) -> dict[str, Any]:
         txs = self.core.mempool.transactions(p.limit)

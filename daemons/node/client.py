@@ -122,6 +122,15 @@ class NodeClient:
     def mempool(self, limit: int = 100) -> dict[str, Any]:
         return self.call("mempool", limit=limit)
 
+    def get_proposals(self, status: str | None = None, limit: int = 100) -> dict[str, Any]:
+        return self.call("get_proposals", limit=limit, **({"status": status} if status else {}))
+
+    def get_proposal(self, proposal_id: int) -> dict[str, Any]:
+        return self.call("get_proposal", id=proposal_id)
+
+    def get_gov(self) -> dict[str, Any]:
+        return self.call("get_gov")
+
     def get_params(self) -> dict[str, Any]:
         return self.call("get_params")
 

@@ -30,6 +30,7 @@ from chain.params import ChainParams
 from chain.state import State
 from chain.tx import Transaction, check_stateless
 from chain.vote import VoteBody
+from daemons.node import upgrade
 from daemons.node.mempool import Mempool
 from storage.chain_store import ChainStore
 from storage.mempool_store import MempoolStore
@@ -40,7 +41,8 @@ MAX_CLOCK_DRIFT_MS = 10_000
 
 
 class NodeStateError(Exception):
-    """The stored chain does not belong to this genesis or is inconsistent."""
+    """The stored chain does not belong to this genesis or is inconsistent, or this software is
+    too old for it (a scheduled upgrade took effect)."""
 
 
 @dataclass(frozen=True)
@@ -73,7 +75,13 @@ class NodeCore:
         self.validator_address = (
             crypto.address_from_pubkey(crypto.pubkey_from_seed(self._seed)) if self._seed else None
         )
+        self.software_version = upgrade.software_version()
         self.state = self._open_state()
+        self.halted: str | None = upgrade.halt_reason(self.state, self.software_version)
+        """Set once a scheduled upgrade this software is too old for reaches the next height:
+        from then on the node applies and produces no block (``daemons.node.upgrade``)."""
+        if self.halted:
+            raise NodeStateError(self.halted)
         self.last_commit: Commit | None = store.get_commit(self.state.height) if self.state.height else None
         self.mempool = Mempool(self.state, mempool_store, max_txs=max_mempool_txs)
         self.restored_evicted = self.mempool.restore(entry.tx for entry in mempool_store.all())
@@ -154,7 +162,7 @@ class NodeCore:
         Single-validator PoA: this validator's precommit alone is more than 2/3 of the power, so
         the block is final as soon as it is signed and stored.
         """
-        if self._seed is None:
+        if self._seed is None or self.halted:
             return None
         with self._lock:
             if next_proposer(self.state) != self.validator_address:
@@ -176,6 +184,9 @@ class NodeCore:
         self.state = new_state
         self.last_commit = commit
         self._candidates.clear()
+        self.halted = upgrade.halt_reason(new_state, self.software_version)
+        if self.halted:
+            log.critical("%s", self.halted, extra={"height": new_state.height})
         included = [tx.hash for tx in block.txs]
         # Only what the re-check drops is evicted. A transaction the builder skipped (say a
         # transfer tried before the one that funds it, because it pays a higher fee) and
@@ -193,6 +204,7 @@ class NodeCore:
     def build_candidate(self, round_: int, now_ms: int) -> Block:
         """A block this validator proposes in ``round_`` (not final until consensus decides)."""
         assert self.validator_address is not None
+        self._require_running()
         with self._lock:
             built = build_block(
                 self.state, self.mempool.candidates(), proposer=self.validator_address, round_=round_,
@@ -209,6 +221,8 @@ class NodeCore:
         resulting state is kept by hash, and a body is matched to its header before that cache is
         read: a relayed block with the right header and another body gets no borrowed verdict.
         """
+        if self.halted:
+            return False
         try:
             check_body(block)
         except ChainError as exc:
@@ -241,6 +255,7 @@ class NodeCore:
 
     def commit_decided(self, block: Block, commit: Commit) -> CommittedBlock | None:
         """Store the block consensus decided; None if the node already moved past it."""
+        self._require_running()
         check_body(block)
         with self._lock:
             if block.height != self.state.height + 1:
@@ -255,6 +270,7 @@ class NodeCore:
     def apply_synced(self, block: Block, commit: Commit) -> CommittedBlock | None:
         """Catch up with a final block fetched from a peer: its commit must carry more than 2/3
         of the power of the validators that voted on it (the set fixed by our current state)."""
+        self._require_running()
         with self._lock:
             if block.height != self.state.height + 1:
                 return None
@@ -263,6 +279,10 @@ class NodeCore:
             committed = self._advance(block, new_state, commit)
         self._notify(committed)
         return committed
+
+    def _require_running(self) -> None:
+        if self.halted:
+            raise NodeStateError(self.halted)
 
     def sign_message(self, message: bytes) -> bytes:
         """Sign consensus messages with the validator key (the seed never leaves the core)."""

@@ -10,6 +10,9 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import os
+import signal
+import sys
 import time
 from typing import Any
 
@@ -69,6 +72,7 @@ class NodeRuntime:
         self.core = await asyncio.to_thread(open_node, self.settings)
         self.block_time_s = self.core.block_time_ms / 1000
         self.api = NodeApi(self.core, self.wait_commit)
+        self.core.on_block(self._stop_if_halted)
         if self.settings.consensus_mode == "bft":
             self.bft = BftDriver(
                 self.core, self.settings.peers,
@@ -86,6 +90,14 @@ class NodeRuntime:
             self._producer = asyncio.create_task(self._produce_forever(), name="block-producer")
         log.info("node started", extra={"chain_id": self.core.chain_id, "height": self.core.state.height,
                                         "validator": self.core.validator_address})
+
+    def _stop_if_halted(self, committed: CommittedBlock) -> None:
+        """A scheduled upgrade this software is too old for reached the next height: say so
+        where the operator looks (stderr and the log) and shut down cleanly. A restart with the
+        old software is refused at start-up with the same message."""
+        if self.core.halted:
+            print(f"aitbc node: {self.core.halted}", file=sys.stderr, flush=True)
+            os.kill(os.getpid(), signal.SIGTERM)
 
     async def stop(self) -> None:
         if self.bft is not None:

@@ -82,3 +82,12 @@ class ConsensusMessageParams(RpcParams):
 
 class MempoolParams(RpcParams):
     limit: int = Field(100, ge=1, le=10_000)
+
+
+class ProposalsParams(RpcParams):
+    status: Literal["deposit", "voting", "passed", "rejected", "vetoed", "executed", "failed", "dropped"] | None = None
+    limit: int = Field(100, ge=1, le=1000)
+
+
+class ProposalParams(RpcParams):
+    id: int = Field(ge=1)

@@ -40,6 +40,9 @@ from daemons.wallet.models import (
     EscrowRequest,
     ExportRequest,
     ExportResponse,
+    GovDepositRequest,
+    GovProposeRequest,
+    GovVoteRequest,
     History,
     ImportBackupRequest,
     ImportRequest,
@@ -179,6 +182,7 @@ def build_app(core: WalletCore) -> FastAPI:
     stake = APIRouter(prefix="/v1/stake", tags=["stake"], dependencies=guarded)
     escrow = APIRouter(prefix="/v1/escrow", tags=["escrow"], dependencies=guarded)
     miner = APIRouter(prefix="/v1/miner", tags=["miner"], dependencies=guarded)
+    gov = APIRouter(prefix="/v1/gov", tags=["gov"], dependencies=guarded)
 
     # -- wallets ---------------------------------------------------------------------------------------
 
@@ -294,6 +298,22 @@ def build_app(core: WalletCore) -> FastAPI:
     async def miner_unbond(req: BondRequest) -> TxResult:
         return await core.submit(req.wallet, "miner_unbond", {"amount": req.amount}, req)
 
-    for router in (wallet, stake, escrow, miner):
+    # -- governance (chain.governance) --------------------------------------------------------------------
+
+    @gov.post("/propose", response_model=TxResult)
+    async def gov_propose(req: GovProposeRequest) -> TxResult:
+        """Submit a proposal with its initial deposit (voting opens once min_deposit is reached)."""
+        return await core.submit(req.wallet, "gov_propose", req.proposal.model_dump(), req)
+
+    @gov.post("/deposit", response_model=TxResult)
+    async def gov_deposit(req: GovDepositRequest) -> TxResult:
+        return await core.submit(req.wallet, "gov_deposit", {"proposal_id": req.proposal_id, "amount": req.amount}, req)
+
+    @gov.post("/vote", response_model=TxResult)
+    async def gov_vote(req: GovVoteRequest) -> TxResult:
+        """Vote (or change the vote) with the wallet's bonded stake."""
+        return await core.submit(req.wallet, "gov_vote", {"proposal_id": req.proposal_id, "option": req.option}, req)
+
+    for router in (wallet, stake, escrow, miner, gov):
         app.include_router(router)
     return app

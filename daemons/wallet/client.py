@@ -136,6 +136,21 @@ class WalletClient:
         body = _tx(wallet, fee, mode, timeout_s, password, validator=validator, amount=amount)
         return self.http.post("/v1/stake/delegate", body, model=TxResult)
 
+    def gov_propose(self, proposal: dict[str, Any], wallet: str | None = None, fee: int | None = None,
+                    mode: Mode = "sync", timeout_s: float | None = None, password: str | None = None) -> TxResult:
+        body = _tx(wallet, fee, mode, timeout_s, password, proposal=proposal)
+        return self.http.post("/v1/gov/propose", body, model=TxResult)
+
+    def gov_deposit(self, proposal_id: int, amount: int, wallet: str | None = None, fee: int | None = None,
+                    mode: Mode = "sync", timeout_s: float | None = None, password: str | None = None) -> TxResult:
+        body = _tx(wallet, fee, mode, timeout_s, password, proposal_id=proposal_id, amount=amount)
+        return self.http.post("/v1/gov/deposit", body, model=TxResult)
+
+    def gov_vote(self, proposal_id: int, option: str, wallet: str | None = None, fee: int | None = None,
+                 mode: Mode = "sync", timeout_s: float | None = None, password: str | None = None) -> TxResult:
+        body = _tx(wallet, fee, mode, timeout_s, password, proposal_id=proposal_id, option=option)
+        return self.http.post("/v1/gov/vote", body, model=TxResult)
+
     def unbond(self, validator: str, amount: int, wallet: str | None = None, fee: int | None = None,
                mode: Mode = "sync", timeout_s: float | None = None, password: str | None = None) -> TxResult:
         body = _tx(wallet, fee, mode, timeout_s, password, validator=validator, amount=amount)
@@ -230,6 +245,16 @@ class AsyncWalletClient:
                        mode: Mode = "sync", password: str | None = None) -> TxResult:
         body = _tx(wallet, fee, mode, None, password, validator=validator, amount=amount)
         return await self.http.post("/v1/stake/delegate", body, model=TxResult)
+
+    async def gov_vote(self, proposal_id: int, option: str, wallet: str | None = None, fee: int | None = None,
+                       mode: Mode = "sync", password: str | None = None) -> TxResult:
+        body = _tx(wallet, fee, mode, None, password, proposal_id=proposal_id, option=option)
+        return await self.http.post("/v1/gov/vote", body, model=TxResult)
+
+    async def gov_propose(self, proposal: dict[str, Any], wallet: str | None = None, fee: int | None = None,
+                          mode: Mode = "sync", password: str | None = None) -> TxResult:
+        body = _tx(wallet, fee, mode, None, password, proposal=proposal)
+        return await self.http.post("/v1/gov/propose", body, model=TxResult)
 
     async def unbond(self, validator: str, amount: int, wallet: str | None = None, fee: int | None = None,
                      mode: Mode = "sync", password: str | None = None) -> TxResult:

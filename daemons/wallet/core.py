@@ -75,7 +75,8 @@ _QUOTED_WORD = re.compile(r" \('[^']*'\)")
 _AUDIT_EVENTS = {
     "transfer": "sent", "stake": "staked", "unstake": "unbonded", "claim_rewards": "rewards_claimed",
     "escrow_deposit": "escrow", "escrow_withdraw": "escrow", "miner_bond": "miner_bonded",
-    "miner_unbond": "miner_unbonded",
+    "miner_unbond": "miner_unbonded", "gov_propose": "gov_proposed", "gov_deposit": "gov_deposited",
+    "gov_vote": "gov_voted",
 }
 
 

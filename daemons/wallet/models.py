@@ -12,6 +12,7 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, StrictInt, model_validator
 
+from chain.tx import GovProposePayload
 from chain.types import Address, Amount, Hash, NonNegAmount
 
 Password = Annotated[SecretStr, Field(min_length=1, max_length=1024)]
@@ -251,6 +252,22 @@ class StakeRequest(TxOptions):
 
 class ClaimRequest(TxOptions):
     validator: Address
+
+
+class GovProposeRequest(TxOptions):
+    """A governance proposal: the chain's own payload schema (``chain.tx.GovProposePayload``)."""
+
+    proposal: GovProposePayload
+
+
+class GovDepositRequest(TxOptions):
+    proposal_id: StrictInt = Field(ge=1)
+    amount: Amount
+
+
+class GovVoteRequest(TxOptions):
+    proposal_id: StrictInt = Field(ge=1)
+    option: Literal["yes", "no", "abstain", "veto"]
 
 
 class EscrowRequest(TxOptions):

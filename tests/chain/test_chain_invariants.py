@@ -30,9 +30,12 @@ from hypothesis import strategies as st
 from chain.errors import ChainError, InvalidGenesis, InvalidPayload, TxRejected
 from chain.execution import check_tx
 from chain.ledger import Ledger
-from chain.params import BPS, MAX_AMOUNT, MAX_BLOCK_REWARD
+from chain.params import BPS, MAX_AMOUNT, MAX_BLOCK_REWARD, ChainParams
 from chain.state import State
 from chain.tx import Transaction
+
+DEPOSIT = ChainParams().min_deposit
+"""Enough deposit for a proposal to go straight to voting (chain.governance)."""
 
 V0, V1, V2, V3 = VALIDATORS
 USERS = [ALICE, BOB, CAROL, CLIENT, MINER, MINER2, COORD, COORD2, *VALIDATORS]
@@ -59,7 +62,8 @@ def base_chain() -> Chain:
     changes = [{"kind": "validator_update", "remove": [], "add": [{
         "address": NEWCOMER.address, "pubkey": NEWCOMER.pub.hex(), "commission_bps": 500, "name": "newcomer"}]},
         {"kind": "validator_update", "add": [], "remove": [V3.address]}]
-    chain.step(chain.txs(V0, [("gov_propose", {"title": "set change", "action": change}) for change in changes]))
+    chain.step(chain.txs(V0, [("gov_propose", {"title": "set change", "action": change, "deposit": DEPOSIT})
+                              for change in changes]))
     chain.step([chain.tx(v, "gov_vote", {"proposal_id": pid, "option": "yes"}, offset=pid - 1)
                 for v in VALIDATORS for pid in (1, 2)])
     while any(p["status"] == "voting" for _, p in chain.state.items("proposal")):
@@ -186,7 +190,8 @@ def _payloads(chain: Chain, pending: Ledger, act: tuple[Any, ...]) -> list[tuple
         coordinator, miner, job = COORDINATORS[act[1]], MINERS[act[2]], act[3]
         return [(coordinator, "slash", _wrong_result(miner, f"job-{job}", coordinator))]
     if kind == "gov_propose":
-        return [(VALIDATORS[act[1]], "gov_propose", {"title": f"change {act[2]['kind']}", "action": act[2]})]
+        return [(VALIDATORS[act[1]], "gov_propose",
+                 {"title": f"change {act[2]['kind']}", "action": act[2], "deposit": DEPOSIT})]
     if kind == "gov_vote":
         open_ids = sorted(int(key) for key, p in chain.state.items("proposal") if p["status"] == "voting")
         if not open_ids:
@@ -326,6 +331,7 @@ def test_param_change_at_the_bounds_is_accepted() -> None:
     changes = {"unbonding_period": 1, "escrow_withdraw_delay": 1, "block_reward": MAX_BLOCK_REWARD,
                "double_sign_slash_bps": BPS}
     pid = chain.state.get("meta", "proposal_seq")["next"]
-    chain.run(chain.tx(V0, "gov_propose", {"title": "edges", "action": {"kind": "param_change", "changes": changes}}))
+    chain.run(chain.tx(V0, "gov_propose", {"title": "edges", "action": {"kind": "param_change", "changes": changes},
+                                          "deposit": DEPOSIT}))
     assert chain.get("proposal", str(pid))["action"]["changes"] == changes
     assert make_genesis(1, params=changes).params.block_reward == MAX_BLOCK_REWARD

@@ -16,9 +16,12 @@ from chain.errors import InvalidBlock, InvalidGenesis, InvalidPayload, Unauthori
 from chain.execution import TREASURY, apply_block
 from chain.genesis import genesis_state
 from chain.ledger import Ledger
-from chain.params import UNIT
+from chain.params import UNIT, ChainParams
 from chain.staking import tokens
 from chain.vote import Vote
+
+DEPOSIT = ChainParams().min_deposit
+"""Enough deposit for a proposal to go straight to voting (chain.governance)."""
 
 V0, V1, V2, V3 = VALIDATORS
 
@@ -214,14 +217,14 @@ def test_blocks_never_scan_growing_namespaces(monkeypatch: pytest.MonkeyPatch) -
     chain.step([chain.tx(ALICE, "stake", {"validator": V1.address, "amount": STAKE}),
                 chain.tx(MINER, "miner_bond", {"amount": MINER_BOND}),
                 chain.tx(CLIENT, "escrow_deposit", {"coordinator": COORD.address, "amount": 10_000}),
-                chain.tx(V0, "gov_propose", {"title": "t", "action": {"kind": "text"}})])
+                chain.tx(V0, "gov_propose", {"title": "t", "action": {"kind": "text"}, "deposit": DEPOSIT})])
     chain.step([chain.tx(ALICE, "unstake", {"validator": V1.address, "amount": 5}),
                 chain.tx(MINER, "miner_unbond", {"amount": 5}),
                 chain.tx(CLIENT, "escrow_withdraw", {"coordinator": COORD.address, "amount": 5}),
                 chain.tx(V1, "gov_vote", {"proposal_id": 1, "option": "yes"}),
                 chain.tx(ALICE, "claim_rewards", {"validator": V1.address}, offset=1)])
     chain.advance(4)  # payouts released, the proposal tallied
-    assert chain.get("proposal", "1")["status"] == "rejected" and not list(chain.state.items("pending"))
+    assert chain.get("proposal", "1")["status"] == "passed" and not list(chain.state.items("pending"))
     assert set(scanned) == {"validator"}
 
 
@@ -235,7 +238,7 @@ def add_action(key, commission: int = 500) -> dict[str, Any]:
 
 def pass_proposal(chain: Chain, action: dict[str, Any], outcome: str = "passed") -> int:
     pid = chain.state.get("meta", "proposal_seq")["next"]
-    chain.run(chain.tx(V0, "gov_propose", {"title": "t", "action": action}))
+    chain.run(chain.tx(V0, "gov_propose", {"title": "t", "action": action, "deposit": DEPOSIT}))
     chain.step([chain.tx(k, "gov_vote", {"proposal_id": pid, "option": "yes"}) for k in (V0, V1, V2)])
     while chain.get("proposal", str(pid))["status"] == "voting":
         chain.step()

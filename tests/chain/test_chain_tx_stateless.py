@@ -47,7 +47,7 @@ def test_every_type_has_a_payload_model() -> None:
     assert set(TX_TYPES) == {
         "transfer", "stake", "unstake", "claim_rewards", "escrow_deposit", "escrow_withdraw", "job_receipt",
         "miner_bond", "miner_unbond", "slash", "gov_propose", "gov_vote", "validator_update",
-        "unjail",
+        "unjail", "gov_deposit",
     }
 
 

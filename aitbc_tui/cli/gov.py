@@ -1,0 +1,267 @@
+"""``aitbc gov``: governance for token holders (``chain.governance``).
+
+Proposals, deposits and votes are signed by the wallet daemon, like ``aitbc stake``; reading
+(``list``, ``show``, ``params``) asks the node. ``propose KIND`` takes one sub-form per action:
+the options of that action, refused for the others, so a typo cannot turn into a different
+proposal.
+"""
+
+from __future__ import annotations
+
+from enum import Enum
+from pathlib import Path
+from typing import Any, Optional
+
+import typer
+
+from aitbc_tui.cli.common import (
+    HOME_OPTION, JSON_OPTION, NODE_OPTION, emit, fail, format_ait, handle_errors, resolve_home,
+)
+from aitbc_tui.cli.wallet import (
+    FEE_OPTION, PASSWORD_FILE_OPTION, WAIT_OPTION, WALLET_OPTION, amount_arg, client, fee_arg, mode, show_tx,
+    with_password,
+)
+
+app = typer.Typer(name="gov", help="Governance: proposals, deposits, votes, treasury (signed by the wallet daemon).",
+                  no_args_is_help=True, add_completion=False, pretty_exceptions_enable=False)
+
+
+class Kind(str, Enum):
+    param_change = "param-change"
+    treasury_spend = "treasury-spend"
+    coordinator_update = "coordinator-update"
+    validator_update = "validator-update"
+    software_upgrade = "software-upgrade"
+    text = "text"
+
+
+class Option_(str, Enum):
+    yes = "yes"
+    no = "no"
+    abstain = "abstain"
+    veto = "veto"
+
+
+STATUSES = ("deposit", "voting", "passed", "rejected", "vetoed", "executed", "failed", "dropped")
+_OPTIONS_OF = {
+    Kind.param_change: {"set_"}, Kind.treasury_spend: {"to", "amount"},
+    Kind.coordinator_update: {"add", "remove"}, Kind.validator_update: {"add_validator", "remove"},
+    Kind.software_upgrade: {"name", "version", "height", "protocol_version"}, Kind.text: set(),
+}
+_FLAG = {"set_": "--set", "to": "--to", "amount": "--amount", "add": "--add", "remove": "--remove",
+         "add_validator": "--add-validator", "name": "--name", "version": "--version", "height": "--height",
+         "protocol_version": "--protocol-version"}
+
+
+def _node(home: Optional[Path], node: Optional[str]):  # noqa: ANN202
+    from daemons.node.client import NodeClient
+
+    return NodeClient.for_home(resolve_home(home), node)
+
+
+def _pct(bps: int) -> str:
+    return f"{bps / 100:g}%"
+
+
+def build_action(kind: Kind, given: dict[str, Any]) -> dict[str, Any]:
+    """The proposal's action from the options of its sub-form; others given are an error."""
+    stray = sorted(_FLAG[k] for k, v in given.items() if v not in (None, [], ()) and k not in _OPTIONS_OF[kind])
+    if stray:
+        fail(f"{', '.join(stray)} do not apply to a {kind.value} proposal")
+    missing = sorted(_FLAG[k] for k in _OPTIONS_OF[kind] - {"add", "remove", "add_validator", "protocol_version"}
+                     if given.get(k) in (None, []))
+    if missing:
+        fail(f"a {kind.value} proposal needs {', '.join(missing)}")
+    if kind is Kind.param_change:
+        changes: dict[str, int] = {}
+        for item in given["set_"]:
+            name, sep, value = item.partition("=")
+            if not sep or not value.strip().lstrip("-").isdigit():
+                fail(f"--set takes NAME=INTEGER, not {item!r}")
+            changes[name.strip()] = int(value)
+        return {"kind": "param_change", "changes": changes}
+    if kind is Kind.treasury_spend:
+        return {"kind": "treasury_spend", "to": given["to"], "amount": amount_arg(given["amount"])}
+    if kind is Kind.coordinator_update:
+        return {"kind": "coordinator_update", "add": list(given["add"]), "remove": list(given["remove"])}
+    if kind is Kind.validator_update:
+        added = []
+        for item in given["add_validator"]:
+            parts = item.split(":", 3)
+            if len(parts) != 4 or not parts[2].isdigit():
+                fail(f"--add-validator takes ADDRESS:PUBKEY:COMMISSION_BPS:NAME, not {item!r}")
+            added.append({"address": parts[0], "pubkey": parts[1], "commission_bps": int(parts[2]), "name": parts[3]})
+        return {"kind": "validator_update", "add": added, "remove": list(given["remove"])}
+    if kind is Kind.software_upgrade:
+        return {"kind": "software_upgrade", "name": given["name"], "version": given["version"],
+                "height": given["height"], "protocol_version": given["protocol_version"]}
+    return {"kind": "text"}
+
+
+@app.command("propose")
+def propose(
+    kind: Kind = typer.Argument(..., help="The action: param-change, treasury-spend, coordinator-update, "
+                                          "validator-update, software-upgrade or text."),
+    title: str = typer.Option(..., "--title", help="One line saying what the proposal does."),
+    description: str = typer.Option("", "--description", help="Why; shown to voters."),
+    deposit: str = typer.Option("0", "--deposit", help="Initial deposit in AIT (or units with 'u'); voting opens at min_deposit."),
+    set_: list[str] = typer.Option([], "--set", help="param-change: NAME=INTEGER (repeatable)."),
+    to: Optional[str] = typer.Option(None, "--to", help="treasury-spend: recipient address."),
+    amount: Optional[str] = typer.Option(None, "--amount", help="treasury-spend: amount in AIT."),
+    add: list[str] = typer.Option([], "--add", help="coordinator-update: address to register (repeatable)."),
+    remove: list[str] = typer.Option([], "--remove", help="coordinator-/validator-update: address to remove (repeatable)."),
+    add_validator: list[str] = typer.Option([], "--add-validator", help="validator-update: ADDRESS:PUBKEY:COMMISSION_BPS:NAME."),
+    name: Optional[str] = typer.Option(None, "--name", help="software-upgrade: the upgrade's name."),
+    version: Optional[str] = typer.Option(None, "--version", help="software-upgrade: minimum aitbc version (e.g. 0.2.0)."),
+    height: Optional[int] = typer.Option(None, "--height", min=1, help="software-upgrade: height it takes effect."),
+    protocol_version: Optional[int] = typer.Option(None, "--protocol-version", min=1, help="software-upgrade: new protocol version."),
+    wallet_ref: Optional[str] = WALLET_OPTION,
+    fee: Optional[str] = FEE_OPTION,
+    wait: bool = WAIT_OPTION,
+    password_file: Optional[Path] = PASSWORD_FILE_OPTION,
+    home: Optional[Path] = HOME_OPTION,
+    as_json: bool = JSON_OPTION,
+) -> None:
+    """Submit a proposal with a deposit (any account may propose)."""
+    action = build_action(kind, {"set_": set_, "to": to, "amount": amount, "add": add, "remove": remove,
+                                 "add_validator": add_validator, "name": name, "version": version,
+                                 "height": height, "protocol_version": protocol_version})
+    units = 0 if deposit.strip() in ("0", "0u") else amount_arg(deposit, "deposit")
+    proposal = {"title": title, "description": description, "action": action, "deposit": units}
+    fee_units = fee_arg(fee)
+    with handle_errors(), client(home) as wallet:
+        result = with_password(password_file, lambda pw: wallet.gov_propose(
+            proposal, wallet=wallet_ref, fee=fee_units, mode=mode(wait), password=pw))
+    show_tx(result, as_json)
+
+
+@app.command("deposit")
+def deposit_cmd(
+    proposal_id: int = typer.Argument(..., min=1, help="Proposal id."),
+    amount: str = typer.Argument(..., help="Amount in AIT, or units with a 'u' suffix."),
+    wallet_ref: Optional[str] = WALLET_OPTION,
+    fee: Optional[str] = FEE_OPTION,
+    wait: bool = WAIT_OPTION,
+    password_file: Optional[Path] = PASSWORD_FILE_OPTION,
+    home: Optional[Path] = HOME_OPTION,
+    as_json: bool = JSON_OPTION,
+) -> None:
+    """Add to a proposal's deposit (refunded when the vote reaches quorum and is not vetoed)."""
+    units, fee_units = amount_arg(amount), fee_arg(fee)
+    with handle_errors(), client(home) as wallet:
+        result = with_password(password_file, lambda pw: wallet.gov_deposit(
+            proposal_id, units, wallet=wallet_ref, fee=fee_units, mode=mode(wait), password=pw))
+    show_tx(result, as_json)
+
+
+@app.command("vote")
+def vote(
+    proposal_id: int = typer.Argument(..., min=1, help="Proposal id."),
+    option: Option_ = typer.Argument(..., help="yes, no, abstain or veto."),
+    wallet_ref: Optional[str] = WALLET_OPTION,
+    fee: Optional[str] = FEE_OPTION,
+    wait: bool = WAIT_OPTION,
+    password_file: Optional[Path] = PASSWORD_FILE_OPTION,
+    home: Optional[Path] = HOME_OPTION,
+    as_json: bool = JSON_OPTION,
+) -> None:
+    """Vote with the wallet's bonded stake; voting again replaces the vote until the end."""
+    fee_units = fee_arg(fee)
+    with handle_errors(), client(home) as wallet:
+        result = with_password(password_file, lambda pw: wallet.gov_vote(
+            proposal_id, option.value, wallet=wallet_ref, fee=fee_units, mode=mode(wait), password=pw))
+    show_tx(result, as_json)
+
+
+def _line(p: dict[str, Any]) -> str:
+    left = f"{p['blocks_left']} blocks left" if p["period_ends"] is not None else ""
+    return f"#{p['id']:<4} {p['status']:<9} {p['action']['kind']:<19} {p['title'][:40]:<40} {left}"
+
+
+@app.command("list")
+def list_proposals(
+    status: Optional[str] = typer.Option(None, "--status", help=f"Only proposals with this status: {', '.join(STATUSES)}."),
+    home: Optional[Path] = HOME_OPTION, node: Optional[str] = NODE_OPTION, as_json: bool = JSON_OPTION,
+) -> None:
+    """Proposals, newest first."""
+    if status is not None and status not in STATUSES:
+        fail(f"--status must be one of {', '.join(STATUSES)}")
+    with handle_errors(), _node(home, node) as rpc:
+        data = rpc.get_proposals(status)
+    if as_json:
+        emit(data, True)
+        return
+    if not data["proposals"]:
+        typer.echo("no proposals" + (f" with status {status}" if status else ""))
+    for p in data["proposals"]:
+        typer.echo(_line(p))
+
+
+def render_detail(p: dict[str, Any]) -> list[str]:
+    """``show``'s text: description, deposit, tally (so far) against quorum and thresholds, time
+    left, and how each validator voted."""
+    gp = p["gov_params"]
+    lines = [f"#{p['id']} {p['title']}  [{p['status']}]", f"  action: {p['action']}",
+             f"  proposer {p['proposer']}, submitted at height {p.get('submitted', p.get('start'))}"]
+    if p["description"]:
+        lines.append(f"  {p['description']}")
+    lines.append(f"  deposit {format_ait(p.get('total_deposit', 0))} of {format_ait(gp['min_deposit'])} minimum")
+    if p["period_ends"] is not None:
+        seconds = p["time_left_ms"] / 1000
+        lines.append(f"  {p['status']} period ends at height {p['period_ends']}: "
+                     f"{p['blocks_left']} blocks left (about {seconds:.0f}s)")
+    tally = p.get("tally_so_far") or p.get("tally")
+    if tally and "bonded" in tally:  # (tallies from before stake-weighted voting have another shape)
+        voted = sum(tally[o] for o in ("yes", "no", "abstain", "veto"))
+        label = "tally so far" if "tally_so_far" in p else "final tally"
+        lines.append(f"  {label}: yes {format_ait(tally['yes'])}, no {format_ait(tally['no'])}, "
+                     f"abstain {format_ait(tally['abstain'])}, veto {format_ait(tally['veto'])} "
+                     f"of {format_ait(tally['bonded'])} bonded")
+        turnout = voted * 10_000 // tally["bonded"] if tally["bonded"] else 0
+        lines.append(f"  turnout {_pct(turnout)} (quorum {_pct(gp['quorum_bps'])}), pass above "
+                     f"{_pct(gp['threshold_bps'])} of non-abstain, veto above {_pct(gp['veto_threshold_bps'])}")
+        if "would_be" in tally:
+            lines.append(f"  if voting ended now: {tally['would_be']}")
+    lines.append("  validators:")
+    for v in p["validator_votes"]:
+        lines.append(f"    {v['name'] or v['validator'][:12]:<16} {format_ait(v['power']):>16}  {v['option'] or '-'}")
+    others = [v for v in p["votes"] if not v["validator"]]
+    if others:
+        lines.append(f"  {len(others)} delegator vote(s): " + ", ".join(f"{v['voter'][:10]} {v['option']}" for v in others))
+    return lines
+
+
+@app.command("show")
+def show(
+    proposal_id: int = typer.Argument(..., min=1, help="Proposal id."),
+    home: Optional[Path] = HOME_OPTION, node: Optional[str] = NODE_OPTION, as_json: bool = JSON_OPTION,
+) -> None:
+    """One proposal: description, deposit, tally with quorum and thresholds, time left, votes."""
+    with handle_errors(), _node(home, node) as rpc:
+        data = rpc.get_proposal(proposal_id)
+    if as_json:
+        emit(data, True)
+        return
+    typer.echo("\n".join(render_detail(data)))
+
+
+@app.command("params")
+def params(home: Optional[Path] = HOME_OPTION, node: Optional[str] = NODE_OPTION, as_json: bool = JSON_OPTION) -> None:
+    """Governance parameters, the treasury and the scheduled software upgrade."""
+    with handle_errors(), _node(home, node) as rpc:
+        data = rpc.get_gov()
+    if as_json:
+        emit(data, True)
+        return
+    gp = data["params"]
+    typer.echo(f"min_deposit {format_ait(gp['min_deposit'])}, deposit_period {gp['deposit_period']} blocks, "
+               f"voting_period {gp['voting_period']} blocks")
+    typer.echo(f"quorum {_pct(gp['quorum_bps'])}, threshold {_pct(gp['threshold_bps'])}, "
+               f"veto threshold {_pct(gp['veto_threshold_bps'])}")
+    treasury = data["treasury"]
+    typer.echo(f"treasury {treasury['address']}: {format_ait(treasury['balance'])}, "
+               f"{len(treasury['spends'])} spend(s)")
+    upgrade = data["upgrade"]
+    if upgrade:
+        typer.echo(f"upgrade {upgrade['name']!r} at height {upgrade['height']} needs aitbc {upgrade['version']} "
+                   f"(this node runs {data['software_version']})")

@@ -1,0 +1,170 @@
+"""Governance on a real 4-validator BFT network (issue 17's acceptance run).
+
+A delegator (not a validator) proposes a parameter change; it, one validator (for) and another
+(against) vote; the change executes at the end of voting and every node's ``get_params`` shows
+it. Then a ``software_upgrade`` to a version one node does not run passes: that node, started
+with an older installed ``aitbc`` (an older distribution's metadata first on its path, as after
+installing an old wheel), stops at the upgrade height with the message, and the other three go on.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from nodekit import REPO, UNIT, Account, NodeProcess, accounts, free_port
+
+from chain.params import ChainParams
+from daemons.common.daemon_key import daemon_key_password
+from daemons.common.home import Home
+from daemons.node.init import VALIDATOR_KEY, init_validator_network
+from daemons.node.upgrade import software_version
+from keys import Keystore
+
+VOTING = 30
+DELEGATION = 250_000 * UNIT
+"""Against four validators of 100,000 AIT: 38% of bonded stake, over the 33.4% quorum alone."""
+
+
+class OldNodeProcess(NodeProcess):
+    """A node whose installed aitbc reads as 0.0.1: an older distribution's metadata comes first
+    on its import path (the code is the same; only the version the node believes it runs)."""
+
+    old_site: Path = Path()
+
+    def command(self, *extra: str) -> list[str]:
+        return ["env", f"PYTHONPATH={self.old_site}:{REPO}", *super().command(*extra)]
+
+
+@pytest.fixture
+def network(tmp_path: Path) -> Iterator[tuple[list[NodeProcess], Account, list[bytes]]]:
+    (delegator,) = accounts(1, "aitbc-gov-network")
+    homes = [Home.resolve(tmp_path / f"v{i}" / "home") for i in range(4)]
+    rpc = [free_port() for _ in homes]
+    ws = [free_port() for _ in homes]
+    params = ChainParams(block_time_ms=200, voting_period=VOTING, min_deposit=UNIT)
+    made = init_validator_network(homes, rpc, ws, fund={delegator.address: 300_000 * UNIT}, params=params)
+    seeds = []
+    for m in made:  # the test signs validator votes with the validators' own keys
+        keypair = Keystore(m.home.keys_dir).load_keypair(
+            m.validator_address, daemon_key_password(m.home, VALIDATOR_KEY, str(m.password_file)))
+        seeds.append(keypair.seed_bytes())
+        keypair.wipe()
+    old_site = tmp_path / "old-site"
+    (old_site / "aitbc-0.0.1.dist-info").mkdir(parents=True)
+    (old_site / "aitbc-0.0.1.dist-info" / "METADATA").write_text("Metadata-Version: 2.1\nName: aitbc\nVersion: 0.0.1\n")
+    nodes: list[NodeProcess] = [NodeProcess(h.root, rpc_port=r, ws_port=w) for h, r, w in zip(homes[:3], rpc, ws)]
+    old = OldNodeProcess(homes[3].root, rpc_port=rpc[3], ws_port=ws[3])
+    old.old_site = old_site
+    nodes.append(old)
+    for node in nodes:
+        node.start(wait=False)
+    try:
+        for node in nodes:
+            node.wait_ready()
+        yield nodes, delegator, seeds
+    finally:
+        for node in nodes:
+            node.stop()
+
+
+def _commit(node: NodeProcess, tx: Any) -> dict[str, Any]:
+    with node.tcp_client(timeout=60) as client:
+        return client.broadcast_tx(tx, mode="commit", timeout_s=60)
+
+
+def _commit_all(node: NodeProcess, txs: list[Any], timeout: float = 60) -> None:
+    """Admit ``txs`` together (one sender's in nonce order: each is checked on top of the ones
+    before it), then wait until the last is in a final block."""
+    with node.tcp_client(timeout=60) as client:
+        answers = client.broadcast_txs(txs)
+        assert not [a for a in answers if isinstance(a, Exception)], answers
+        deadline = time.monotonic() + timeout
+        while client.get_tx(txs[-1].hash)["status"] != "committed":
+            assert time.monotonic() < deadline
+            time.sleep(0.1)
+
+
+def _wait_status(node: NodeProcess, pid: int, statuses: set[str], timeout: float = 90) -> dict[str, Any]:
+    deadline = time.monotonic() + timeout
+    with node.tcp_client() as client:
+        while True:
+            proposal = client.get_proposal(pid)
+            if proposal["status"] in statuses:
+                return proposal
+            assert time.monotonic() < deadline, proposal
+            time.sleep(0.2)
+
+
+def test_delegator_param_change_and_upgrade_stopping_the_old_node(network) -> None:  # noqa: ANN001
+    from chain import crypto
+    from chain.tx import make_tx
+
+    nodes, delegator, seeds = network
+    first = nodes[0]
+    with first.tcp_client() as client:
+        chain_id = client.status()["chain_id"]
+        validators = sorted(v["address"] for v in client.validators()["validators"])
+    v_for, v_against = seeds[1], seeds[2]
+    nonces = {crypto.address_from_pubkey(crypto.pubkey_from_seed(s)): 0 for s in (v_for, v_against)}
+
+    def validator_tx(seed: bytes, tx_type: str, payload: dict[str, Any]) -> Any:
+        address = crypto.address_from_pubkey(crypto.pubkey_from_seed(seed))
+        tx = make_tx(seed, chain_id, tx_type, nonces[address], 20, payload)  # 20: above min_fee before and after
+        nonces[address] += 1
+        return tx
+
+    change = {"title": "dearer fees", "action": {"kind": "param_change", "changes": {"min_fee": 20}}, "deposit": UNIT}
+    _commit_all(first, [
+        delegator.tx(0, "stake", {"validator": validators[0], "amount": DELEGATION}, chain_id=chain_id),
+        delegator.tx(1, "gov_propose", change, chain_id=chain_id),
+        delegator.tx(2, "gov_vote", {"proposal_id": 1, "option": "yes"}, chain_id=chain_id)])
+    _commit(nodes[1], validator_tx(v_for, "gov_vote", {"proposal_id": 1, "option": "yes"}))
+    _commit(nodes[2], validator_tx(v_against, "gov_vote", {"proposal_id": 1, "option": "no"}))
+    done = _wait_status(first, 1, {"executed", "rejected", "vetoed", "failed"})
+    assert done["status"] == "executed", done
+    assert done["tally"]["yes"] == DELEGATION + 100_000 * UNIT and done["tally"]["no"] == 100_000 * UNIT
+    for node in nodes:
+        with node.tcp_client() as client:
+            assert client.get_params()["params"]["min_fee"] == 20
+
+    # A treasury spend paid, and a vetoed proposal whose deposit goes to the treasury.
+    payee = crypto.address_from_pubkey(crypto.pubkey_from_seed(b"\x07" * 32))
+    spend = {"title": "pay the explorer", "deposit": UNIT,
+             "action": {"kind": "treasury_spend", "to": payee, "amount": UNIT}}
+    vetoed = {"title": "something the delegator vetoes", "deposit": 3 * UNIT, "action": {"kind": "text"}}
+    _commit_all(first, [
+        delegator.tx(3, "gov_propose", spend, chain_id=chain_id, fee=20),
+        delegator.tx(4, "gov_propose", vetoed, chain_id=chain_id, fee=20),
+        delegator.tx(5, "gov_vote", {"proposal_id": 2, "option": "yes"}, chain_id=chain_id, fee=20),
+        delegator.tx(6, "gov_vote", {"proposal_id": 3, "option": "veto"}, chain_id=chain_id, fee=20)])
+    _commit(nodes[1], validator_tx(v_for, "gov_vote", {"proposal_id": 3, "option": "yes"}))
+    assert _wait_status(first, 2, {"executed", "rejected", "failed"})["status"] == "executed"
+    done = _wait_status(first, 3, {"passed", "rejected", "vetoed"})
+    assert done["status"] == "vetoed" and done["deposit_refunded"] is False
+    with first.tcp_client() as client:
+        assert client.get_balance(payee) == UNIT
+        spends = client.get_gov()["treasury"]["spends"]
+        assert [(s["proposal_id"], s["to"], s["amount"]) for s in spends] == [(2, payee, UNIT)]
+
+    # An upgrade to the version the three current nodes run; the old one (0.0.1) must stop.
+    with first.tcp_client() as client:
+        height = int(client.status()["height"]) + VOTING + 15
+    upgrade = {"title": "to the current release", "deposit": UNIT, "action": {
+        "kind": "software_upgrade", "name": "current", "version": software_version(), "height": height}}
+    _commit_all(first, [delegator.tx(7, "gov_propose", upgrade, chain_id=chain_id, fee=20),
+                        delegator.tx(8, "gov_vote", {"proposal_id": 4, "option": "yes"}, chain_id=chain_id, fee=20)])
+    assert _wait_status(first, 4, {"executed", "rejected", "failed"})["status"] == "executed"
+    old = nodes[3]
+    deadline = time.monotonic() + 120
+    while old.proc is not None and old.proc.poll() is None:
+        assert time.monotonic() < deadline, old.output()[-3000:]
+        time.sleep(0.2)
+    assert "software upgrade 'current' (proposal 4)" in old.output()
+    assert f"Install aitbc {software_version()}" in old.output() and "this node runs 0.0.1" in old.output()
+    for node in nodes[:3]:
+        node.wait_height(height + 3, timeout=120)
+        assert node.running

@@ -1,0 +1,114 @@
+"""``aitbc gov`` as an operator runs it: real CLI processes signing through a real wallet daemon
+and reading a real node. A delegator (not a validator) proposes a parameter change, tops up the
+deposit, votes, changes its vote, and the change executes and is seen by ``get_params``."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import tempfile
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from walletkit import PASSWORD, cli, init_node, start_node, start_wallet
+
+from daemons.common.home import Home
+from daemons.node.client import NodeClient
+from keys import generate_mnemonic, keypair_from_mnemonic
+
+UNIT = 10**6
+
+
+@pytest.fixture(scope="module")
+def net() -> Iterator[Home]:  # type: ignore[no-untyped-def]
+    """A node whose votes last 200 blocks (40 s), long enough for a few CLI calls, and a wallet."""
+    base = Path(tempfile.mkdtemp(prefix="ag-", dir="/tmp"))
+    home = Home(root=base / "h")
+    phrase = generate_mnemonic(24)
+    with keypair_from_mnemonic(phrase) as keypair:
+        rich = keypair.address
+    info = init_node(home, fund={rich: "1000000"})
+    genesis = json.loads(home.root.joinpath("genesis.json").read_text())
+    genesis["params"]["voting_period"] = 200
+    home.root.joinpath("genesis.json").write_text(json.dumps(genesis))
+    node = start_node(home)
+    wallet = None
+    try:
+        wallet = start_wallet(home)
+        yield type("GovNet", (), {"home": home, "rich_phrase": phrase, "validator": info["validator_address"]})
+    finally:
+        if wallet is not None:
+            wallet.stop()
+        node.stop()
+        shutil.rmtree(base, ignore_errors=True)
+
+
+@pytest.fixture(scope="module")
+def env(net, tmp_path_factory: pytest.TempPathFactory) -> dict[str, str]:  # type: ignore[no-untyped-def]
+    """The rich genesis account imported as wallet ``gov`` and unlocked."""
+    files = tmp_path_factory.mktemp("gov")
+    (files / "phrase").write_text(net.rich_phrase + "\n")
+    home = str(net.home.root)
+    secret = {"AITBC_WALLET_PASSWORD": PASSWORD}
+    cli("wallet", "import", "gov", "--mnemonic-file", str(files / "phrase"), "--home", home, env=secret)
+    cli("wallet", "unlock", "-w", "gov", "--home", home, env=secret)
+    return {"home": home, "validator": net.validator}
+
+
+def gov(env: dict[str, str], *args: str) -> dict:  # type: ignore[type-arg]
+    return json.loads(cli("gov", *args, "--home", env["home"], "--json").stdout)
+
+
+def test_delegator_proposal_deposit_vote_and_execution(env: dict[str, str], net) -> None:  # type: ignore[no-untyped-def]
+    params = gov(env, "params")
+    assert params["params"]["min_deposit"] == 100 * UNIT and params["upgrade"] is None
+    # 60,000 AIT against the validator's 100,000: enough for quorum on its own.
+    cli("stake", "delegate", env["validator"], "60000", "-w", "gov", "--wait", "--home", env["home"])
+    sent = gov(env, "propose", "param-change", "--title", "cheaper fees? no: dearer", "--set", "min_fee=20",
+               "--deposit", "40", "-w", "gov", "--wait")
+    assert sent["status"] == "committed" and sent["payload"]["action"] == {"kind": "param_change",
+                                                                          "changes": {"min_fee": 20}}
+    [listed] = gov(env, "list", "--status", "deposit")["proposals"]
+    pid = listed["id"]
+    assert listed["total_deposit"] == 40 * UNIT and listed["blocks_left"] > 0
+    gov(env, "deposit", str(pid), "60", "-w", "gov", "--wait")
+    shown = gov(env, "show", str(pid))
+    assert shown["status"] == "voting" and shown["total_deposit"] == 100 * UNIT
+    gov(env, "vote", str(pid), "no", "-w", "gov", "--wait")
+    assert gov(env, "show", str(pid))["tally_so_far"]["would_be"] == "rejected"
+    gov(env, "vote", str(pid), "yes", "-w", "gov", "--wait")  # changed before the end
+    shown = gov(env, "show", str(pid))
+    assert shown["tally_so_far"]["yes"] == 60_000 * UNIT and shown["tally_so_far"]["no"] == 0
+    assert shown["tally_so_far"]["would_be"] == "passed"
+    assert [v["option"] for v in shown["votes"]] == ["yes"] and shown["votes"][0]["validator"] is False
+    assert [v["option"] for v in shown["validator_votes"]] == [None]
+    human = cli("gov", "show", str(pid), "--home", env["home"]).stdout
+    assert "tally so far: yes 60,000.000000 AIT" in human and "quorum 33.4%" in human and "blocks left" in human
+    deadline = time.monotonic() + 90
+    while shown["status"] == "voting":
+        assert time.monotonic() < deadline, shown
+        time.sleep(0.5)
+        shown = gov(env, "show", str(pid))
+    assert shown["status"] == "executed" and shown["deposit_refunded"] is True
+    assert shown["tally"]["yes"] == 60_000 * UNIT
+    with NodeClient.for_home(net.home) as node:
+        assert node.get_params()["params"]["min_fee"] == 20
+    assert gov(env, "list", "--status", "executed")["proposals"][0]["id"] == pid
+
+
+def test_bad_forms_are_refused_with_one_line(env: dict[str, str]) -> None:
+    home = env["home"]
+    stray = cli("gov", "propose", "text", "--title", "t", "--to", "0x" + "ab" * 20, "--home", home, check=False)
+    assert stray.returncode == 1 and "--to do not apply to a text proposal" in stray.stderr
+    missing = cli("gov", "propose", "software-upgrade", "--title", "t", "--name", "u", "--home", home, check=False)
+    assert missing.returncode == 1 and "needs --height, --version" in missing.stderr
+    bad_set = cli("gov", "propose", "param-change", "--title", "t", "--set", "min_fee", "--home", home, check=False)
+    assert bad_set.returncode == 1 and "NAME=INTEGER" in bad_set.stderr
+    status = cli("gov", "list", "--status", "open", "--home", home, check=False)
+    assert status.returncode == 1 and "--status must be one of" in status.stderr
+    unknown = cli("gov", "show", "999", "--home", home, check=False)
+    assert unknown.returncode == 1 and "no proposal 999" in unknown.stderr
+    not_staker = cli("gov", "vote", "1", "yes", "-w", "gov", "--home", home, check=False)
+    assert not_staker.returncode == 1
