@@ -4,4 +4,6 @@ Both reach daemons only through ``daemons.common.client``; nothing here opens a 
 database or imports its internals.
 """
 
-__version__ = "0.1.0"
+from daemons.common.version import VERSION as __version__
+
+__all__ = ["__version__"]

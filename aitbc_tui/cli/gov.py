@@ -14,13 +14,9 @@ from typing import Any, Optional
 
 import typer
 
-from aitbc_tui.cli.common import (
-    HOME_OPTION, JSON_OPTION, NODE_OPTION, emit, fail, format_ait, handle_errors, resolve_home,
-)
-from aitbc_tui.cli.wallet import (
-    FEE_OPTION, PASSWORD_FILE_OPTION, WAIT_OPTION, WALLET_OPTION, amount_arg, client, fee_arg, mode, show_tx,
-    with_password,
-)
+from aitbc_tui.cli.common import emit, fail, format_ait, handle_errors, resolve_home
+from aitbc_tui.cli.options import FeeOpt, HomeOpt, JsonOpt, NodeOpt, PasswordFileOpt, WaitOpt, WalletOpt
+from aitbc_tui.cli.signing import amount_arg, sign_and_show
 
 app = typer.Typer(name="gov", help="Governance: proposals, deposits, votes, treasury (signed by the wallet daemon).",
                   no_args_is_help=True, add_completion=False, pretty_exceptions_enable=False)
@@ -115,12 +111,8 @@ def propose(
     version: Optional[str] = typer.Option(None, "--version", help="software-upgrade: minimum aitbc version (e.g. 0.2.0)."),
     height: Optional[int] = typer.Option(None, "--height", min=1, help="software-upgrade: height it takes effect."),
     protocol_version: Optional[int] = typer.Option(None, "--protocol-version", min=1, help="software-upgrade: new protocol version."),
-    wallet_ref: Optional[str] = WALLET_OPTION,
-    fee: Optional[str] = FEE_OPTION,
-    wait: bool = WAIT_OPTION,
-    password_file: Optional[Path] = PASSWORD_FILE_OPTION,
-    home: Optional[Path] = HOME_OPTION,
-    as_json: bool = JSON_OPTION,
+    wallet_ref: WalletOpt = None, fee: FeeOpt = None, wait: WaitOpt = False,
+    password_file: PasswordFileOpt = None, home: HomeOpt = None, as_json: JsonOpt = False,
 ) -> None:
     """Submit a proposal with a deposit (any account may propose)."""
     action = build_action(kind, {"set_": set_, "to": to, "amount": amount, "add": add, "remove": remove,
@@ -128,49 +120,29 @@ def propose(
                                  "height": height, "protocol_version": protocol_version})
     units = 0 if deposit.strip() in ("0", "0u") else amount_arg(deposit, "deposit")
     proposal = {"title": title, "description": description, "action": action, "deposit": units}
-    fee_units = fee_arg(fee)
-    with handle_errors(), client(home) as wallet:
-        result = with_password(password_file, lambda pw: wallet.gov_propose(
-            proposal, wallet=wallet_ref, fee=fee_units, mode=mode(wait), password=pw))
-    show_tx(result, as_json)
+    sign_and_show(lambda w: w.gov_propose, proposal, wallet_ref=wallet_ref, fee=fee, wait=wait, password_file=password_file, home=home, as_json=as_json)
 
 
 @app.command("deposit")
 def deposit_cmd(
     proposal_id: int = typer.Argument(..., min=1, help="Proposal id."),
     amount: str = typer.Argument(..., help="Amount in AIT, or units with a 'u' suffix."),
-    wallet_ref: Optional[str] = WALLET_OPTION,
-    fee: Optional[str] = FEE_OPTION,
-    wait: bool = WAIT_OPTION,
-    password_file: Optional[Path] = PASSWORD_FILE_OPTION,
-    home: Optional[Path] = HOME_OPTION,
-    as_json: bool = JSON_OPTION,
+    wallet_ref: WalletOpt = None, fee: FeeOpt = None, wait: WaitOpt = False,
+    password_file: PasswordFileOpt = None, home: HomeOpt = None, as_json: JsonOpt = False,
 ) -> None:
     """Add to a proposal's deposit (refunded when the vote reaches quorum and is not vetoed)."""
-    units, fee_units = amount_arg(amount), fee_arg(fee)
-    with handle_errors(), client(home) as wallet:
-        result = with_password(password_file, lambda pw: wallet.gov_deposit(
-            proposal_id, units, wallet=wallet_ref, fee=fee_units, mode=mode(wait), password=pw))
-    show_tx(result, as_json)
+    sign_and_show(lambda w: w.gov_deposit, proposal_id, amount_arg(amount), wallet_ref=wallet_ref, fee=fee, wait=wait, password_file=password_file, home=home, as_json=as_json)
 
 
 @app.command("vote")
 def vote(
     proposal_id: int = typer.Argument(..., min=1, help="Proposal id."),
     option: Option_ = typer.Argument(..., help="yes, no, abstain or veto."),
-    wallet_ref: Optional[str] = WALLET_OPTION,
-    fee: Optional[str] = FEE_OPTION,
-    wait: bool = WAIT_OPTION,
-    password_file: Optional[Path] = PASSWORD_FILE_OPTION,
-    home: Optional[Path] = HOME_OPTION,
-    as_json: bool = JSON_OPTION,
+    wallet_ref: WalletOpt = None, fee: FeeOpt = None, wait: WaitOpt = False,
+    password_file: PasswordFileOpt = None, home: HomeOpt = None, as_json: JsonOpt = False,
 ) -> None:
     """Vote with the wallet's bonded stake; voting again replaces the vote until the end."""
-    fee_units = fee_arg(fee)
-    with handle_errors(), client(home) as wallet:
-        result = with_password(password_file, lambda pw: wallet.gov_vote(
-            proposal_id, option.value, wallet=wallet_ref, fee=fee_units, mode=mode(wait), password=pw))
-    show_tx(result, as_json)
+    sign_and_show(lambda w: w.gov_vote, proposal_id, option.value, wallet_ref=wallet_ref, fee=fee, wait=wait, password_file=password_file, home=home, as_json=as_json)
 
 
 def _line(p: dict[str, Any]) -> str:
@@ -181,7 +153,7 @@ def _line(p: dict[str, Any]) -> str:
 @app.command("list")
 def list_proposals(
     status: Optional[str] = typer.Option(None, "--status", help=f"Only proposals with this status: {', '.join(STATUSES)}."),
-    home: Optional[Path] = HOME_OPTION, node: Optional[str] = NODE_OPTION, as_json: bool = JSON_OPTION,
+    home: HomeOpt = None, node: NodeOpt = None, as_json: JsonOpt = False,
 ) -> None:
     """Proposals, newest first."""
     if status is not None and status not in STATUSES:
@@ -234,7 +206,7 @@ def render_detail(p: dict[str, Any]) -> list[str]:
 @app.command("show")
 def show(
     proposal_id: int = typer.Argument(..., min=1, help="Proposal id."),
-    home: Optional[Path] = HOME_OPTION, node: Optional[str] = NODE_OPTION, as_json: bool = JSON_OPTION,
+    home: HomeOpt = None, node: NodeOpt = None, as_json: JsonOpt = False,
 ) -> None:
     """One proposal: description, deposit, tally with quorum and thresholds, time left, votes."""
     with handle_errors(), _node(home, node) as rpc:
@@ -246,7 +218,7 @@ def show(
 
 
 @app.command("params")
-def params(home: Optional[Path] = HOME_OPTION, node: Optional[str] = NODE_OPTION, as_json: bool = JSON_OPTION) -> None:
+def params(home: HomeOpt = None, node: NodeOpt = None, as_json: JsonOpt = False) -> None:
     """Governance parameters, the treasury and the scheduled software upgrade."""
     with handle_errors(), _node(home, node) as rpc:
         data = rpc.get_gov()

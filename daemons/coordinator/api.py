@@ -21,11 +21,11 @@ from daemons.common.logging import audit
 from daemons.coordinator import models as m
 from daemons.coordinator.auth import ADDRESS_HEADER, Principal, new_api_key, hash_key
 from daemons.coordinator.core import CoordinatorCore, receipt_view
+from daemons.common.version import VERSION
 
 if TYPE_CHECKING:
     from daemons.coordinator.daemon import CoordinatorRuntime
 
-VERSION = "0.1.0"
 JobId = Annotated[str, Path(min_length=1, max_length=128, pattern=r"^[A-Za-z0-9_.:-]+$")]
 _POLL_TICK_S = 0.5
 """Longest a waiting poll sleeps between looks at the database: work queued by *another*

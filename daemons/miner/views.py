@@ -8,8 +8,8 @@ from daemons.common.models import Door
 from daemons.miner.models import Earnings, MinerHealth, MinerStatus, ModelState, TaskView
 from daemons.miner.monitor import gpu_state
 from daemons.miner.state import MinerState, now_ms
+from daemons.common.version import VERSION
 
-VERSION = "0.1.0"
 
 
 def health_view(state: MinerState, door: Door) -> MinerHealth:

@@ -28,6 +28,7 @@ from chain.ledger import Ledger
 from chain.validators import active_set, total_power
 from daemons.common.api import create_app
 from daemons.common.events import events_router
+from daemons.common.version import VERSION
 from daemons.node.admission import Admission
 from daemons.node import gov_view
 from daemons.node.core import NodeCore
@@ -56,7 +57,6 @@ if TYPE_CHECKING:
     from daemons.node.daemon import NodeRuntime
 
 log = logging.getLogger("aitbc.node")
-VERSION = "0.1.0"
 READ_THREADS = 4
 """Threads serving read methods; their own pool, so that a flood of queries cannot delay
 mempool admission or block production, which use the loop's default executor."""

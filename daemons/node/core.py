@@ -30,6 +30,7 @@ from chain.params import ChainParams
 from chain.state import State
 from chain.tx import Transaction, check_stateless
 from chain.vote import VoteBody
+from daemons.common.version import software_version
 from daemons.node import upgrade
 from daemons.node.mempool import Mempool
 from storage.chain_store import ChainStore
@@ -75,7 +76,7 @@ class NodeCore:
         self.validator_address = (
             crypto.address_from_pubkey(crypto.pubkey_from_seed(self._seed)) if self._seed else None
         )
-        self.software_version = upgrade.software_version()
+        self.software_version = software_version()
         self.state = self._open_state()
         self.halted: str | None = upgrade.halt_reason(self.state, self.software_version)
         """Set once a scheduled upgrade this software is too old for reaches the next height:

@@ -14,7 +14,6 @@ one ``pip`` installed), compared as dotted integers (the form ``software_upgrade
 from __future__ import annotations
 
 import re
-from importlib import metadata
 from typing import Any
 
 from chain.state import State
@@ -22,14 +21,6 @@ from chain.state import State
 _LEADING_NUMBERS = re.compile(r"^[0-9]+(\.[0-9]+)*")
 
 
-def software_version() -> str:
-    """The installed aitbc version (falls back to the source tree's ``__version__``)."""
-    try:
-        return metadata.version("aitbc")
-    except metadata.PackageNotFoundError:
-        from aitbc_tui import __version__
-
-        return __version__
 
 
 def version_key(version: str) -> tuple[int, ...]:

@@ -60,6 +60,7 @@ from daemons.wallet.models import (
     WalletStatus,
 )
 from daemons.wallet.settings import api_key_digest
+from daemons.common.version import VERSION
 from keys import (
     AmbiguousKeyName,
     CorruptKeystore,
@@ -75,7 +76,6 @@ from keys import (
     WrongPassword,
 )
 
-VERSION = "0.1.0"
 PUBLIC_PATHS = frozenset({"/v1/wallet/create", "/v1/wallet/import", "/v1/wallet/balance", "/v1/wallet/send"})
 _KEY_ERRORS: list[tuple[type[ChainError], int, str]] = [
     (WrongPassword, 403, "wrong_password"),

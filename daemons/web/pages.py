@@ -22,9 +22,9 @@ from starlette.exceptions import HTTPException
 from daemons.common.api import create_app, validation_message
 from daemons.web.settings import ExplorerSettings
 from daemons.web.sources import PageError
+from daemons.common.version import VERSION
 
 HERE = Path(__file__).resolve().parent
-VERSION = "0.1.0"
 UNIT = 10**6
 templates = Jinja2Templates(directory=str(HERE / "templates"))
 SECURITY_HEADERS = {

@@ -15,13 +15,14 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from nodekit import REPO, UNIT, Account, NodeProcess, accounts, free_port
+from nodekit import UNIT, Account, accounts
+from testkit import REPO, NodeDaemon, free_port
 
 from chain.params import ChainParams
 from daemons.common.daemon_key import daemon_key_password
 from daemons.common.home import Home
 from daemons.node.init import VALIDATOR_KEY, init_validator_network
-from daemons.node.upgrade import software_version
+from daemons.common.version import software_version
 from keys import Keystore
 
 VOTING = 30
@@ -29,18 +30,18 @@ DELEGATION = 250_000 * UNIT
 """Against four validators of 100,000 AIT: 38% of bonded stake, over the 33.4% quorum alone."""
 
 
-class OldNodeProcess(NodeProcess):
+class OldNodeDaemon(NodeDaemon):
     """A node whose installed aitbc reads as 0.0.1: an older distribution's metadata comes first
     on its import path (the code is the same; only the version the node believes it runs)."""
 
     old_site: Path = Path()
 
-    def command(self, *extra: str) -> list[str]:
-        return ["env", f"PYTHONPATH={self.old_site}:{REPO}", *super().command(*extra)]
+    def argv(self, *extra: str) -> list[str]:
+        return ["env", f"PYTHONPATH={self.old_site}:{REPO}", *super().argv(*extra)]
 
 
 @pytest.fixture
-def network(tmp_path: Path) -> Iterator[tuple[list[NodeProcess], Account, list[bytes]]]:
+def network(tmp_path: Path) -> Iterator[tuple[list[NodeDaemon], Account, list[bytes]]]:
     (delegator,) = accounts(1, "aitbc-gov-network")
     homes = [Home.resolve(tmp_path / f"v{i}" / "home") for i in range(4)]
     rpc = [free_port() for _ in homes]
@@ -56,8 +57,8 @@ def network(tmp_path: Path) -> Iterator[tuple[list[NodeProcess], Account, list[b
     old_site = tmp_path / "old-site"
     (old_site / "aitbc-0.0.1.dist-info").mkdir(parents=True)
     (old_site / "aitbc-0.0.1.dist-info" / "METADATA").write_text("Metadata-Version: 2.1\nName: aitbc\nVersion: 0.0.1\n")
-    nodes: list[NodeProcess] = [NodeProcess(h.root, rpc_port=r, ws_port=w) for h, r, w in zip(homes[:3], rpc, ws)]
-    old = OldNodeProcess(homes[3].root, rpc_port=rpc[3], ws_port=ws[3])
+    nodes: list[NodeDaemon] = [NodeDaemon(home=h.root, rpc_port=r, ws_port=w) for h, r, w in zip(homes[:3], rpc, ws)]
+    old = OldNodeDaemon(home=homes[3].root, rpc_port=rpc[3], ws_port=ws[3])
     old.old_site = old_site
     nodes.append(old)
     for node in nodes:
@@ -71,12 +72,12 @@ def network(tmp_path: Path) -> Iterator[tuple[list[NodeProcess], Account, list[b
             node.stop()
 
 
-def _commit(node: NodeProcess, tx: Any) -> dict[str, Any]:
+def _commit(node: NodeDaemon, tx: Any) -> dict[str, Any]:
     with node.tcp_client(timeout=60) as client:
         return client.broadcast_tx(tx, mode="commit", timeout_s=60)
 
 
-def _commit_all(node: NodeProcess, txs: list[Any], timeout: float = 60) -> None:
+def _commit_all(node: NodeDaemon, txs: list[Any], timeout: float = 60) -> None:
     """Admit ``txs`` together (one sender's in nonce order: each is checked on top of the ones
     before it), then wait until the last is in a final block."""
     with node.tcp_client(timeout=60) as client:
@@ -88,7 +89,7 @@ def _commit_all(node: NodeProcess, txs: list[Any], timeout: float = 60) -> None:
             time.sleep(0.1)
 
 
-def _wait_status(node: NodeProcess, pid: int, statuses: set[str], timeout: float = 90) -> dict[str, Any]:
+def _wait_status(node: NodeDaemon, pid: int, statuses: set[str], timeout: float = 90) -> dict[str, Any]:
     deadline = time.monotonic() + timeout
     with node.tcp_client() as client:
         while True:

@@ -9,18 +9,20 @@ import time
 from pathlib import Path
 from typing import Any
 
-from nodekit import UNIT, NodeProcess, account, init_home
+from nodekit import UNIT, account, init_home
+from testkit import NodeDaemon
 
 from chain import crypto
 from chain.genesis import genesis_state
 from daemons.node.init import make_genesis
-from daemons.node.upgrade import halt_reason, software_version, version_key
+from daemons.common.version import software_version
+from daemons.node.upgrade import halt_reason, version_key
 
 STAKE = 60_000 * UNIT
 """Enough for the delegator alone to reach the 33.4% quorum against the validator's 100,000 AIT."""
 
 
-def _wait_exit(node: NodeProcess, timeout: float = 90) -> int:
+def _wait_exit(node: NodeDaemon, timeout: float = 90) -> int:
     assert node.proc is not None
     deadline = time.monotonic() + timeout
     while node.proc.poll() is None:
@@ -29,7 +31,7 @@ def _wait_exit(node: NodeProcess, timeout: float = 90) -> int:
     return node.proc.returncode
 
 
-def _pass_upgrade(node: NodeProcess, voter: Any, nonce: int, pid: int, version: str, height: int) -> int:
+def _pass_upgrade(node: NodeDaemon, voter: Any, nonce: int, pid: int, version: str, height: int) -> int:
     """Propose (with the deposit) and vote yes; returns the next nonce."""
     action = {"kind": "software_upgrade", "name": f"upgrade-{pid}", "version": version, "height": height}
     with node.client() as client:
@@ -54,7 +56,7 @@ def test_old_node_stops_at_the_upgrade_height_and_refuses_to_start(tmp_path: Pat
     genesis["params"] = {**genesis["params"], "voting_period": 5, "min_deposit": UNIT}
     genesis_file.write_text(json.dumps(genesis))
     validator = genesis["validators"][0]["address"]
-    node = NodeProcess(home).start()
+    node = NodeDaemon(home=home).start()
     try:
         with node.client() as client:
             client.broadcast_tx(delegator.tx(0, "stake", {"validator": validator, "amount": STAKE}), mode="commit")
