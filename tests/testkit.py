@@ -315,6 +315,15 @@ def stop_process(proc: subprocess.Popen[Any], sig: int = signal.SIGTERM, timeout
     return proc.returncode
 
 
+def skip_unless_ci(reason: str, *, module: bool = False) -> None:
+    """Skip for ``reason`` on a developer's machine that lacks an optional part; in CI (``CI=true``),
+    where ``.ci/run`` installs every part, fail instead, so that a broken install cannot pass as a
+    run that merely skipped the tests that needed it."""
+    if os.environ.get("CI", "").lower() == "true":
+        pytest.fail(f"{reason} (CI installs it: see .ci/setup and .ci/run)", pytrace=False)
+    pytest.skip(reason, allow_module_level=module)
+
+
 # -- PostgreSQL ---------------------------------------------------------------------------------
 
 

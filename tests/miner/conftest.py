@@ -10,6 +10,7 @@ import importlib.util
 from typing import Iterator
 
 import pytest
+from testkit import skip_unless_ci
 
 from daemons.miner.inference import GenerationRequest, GenerationResult, ModelCatalogue
 from daemons.miner.inference.cpu import CpuBackend
@@ -26,7 +27,7 @@ def has_cpu_stack() -> bool:
 def smollm2() -> Iterator[CpuBackend]:
     """The built-in ``smollm2`` model on the CPU backend, loaded once."""
     if not has_cpu_stack():
-        pytest.skip("the CPU inference stack (torch, transformers, gguf) is not installed")
+        skip_unless_ci("the CPU inference stack (torch, transformers, gguf) is not installed")
     catalogue = ModelCatalogue.builtin()
     spec = catalogue.resolve("smollm2")
     backend = CpuBackend(spec)

