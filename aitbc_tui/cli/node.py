@@ -8,7 +8,7 @@ from typing import Optional
 import typer
 
 from aitbc_tui.cli.common import emit, fail, handle_errors, parse_ait, resolve_home, run_daemon
-from aitbc_tui.cli.options import ConfigOpt, HomeOpt, JsonOpt, NodeOpt, NoTcpOpt
+from aitbc_tui.cli.options import ConfigOpt, FeeOpt, HomeOpt, JsonOpt, NodeOpt, NoTcpOpt
 
 app = typer.Typer(name="node", help="The chain node: init a home, start the daemon, show status.",
                   no_args_is_help=True, add_completion=False, pretty_exceptions_enable=False)
@@ -93,3 +93,33 @@ def status(home: HomeOpt = None, node: NodeOpt = None, as_json: JsonOpt = False)
     with handle_errors(), NodeClient.for_home(resolve_home(home), node) as client:
         data = client.status()
     emit(data, as_json, lambda d: "\n".join(f"{k:22} {format_value(v)}" for k, v in d.items()))
+
+
+@app.command("unjail")
+def unjail(
+    home: HomeOpt = None, node: NodeOpt = None, fee: FeeOpt = None, as_json: JsonOpt = False,
+) -> None:
+    """Ask the chain to let this node's validator vote again after a downtime jail (signed with the
+    validator key of HOME once its jail period is over; double signers stay jailed for good)."""
+    from aitbc_tui.cli.signing import fee_arg
+    from chain.tx import make_tx
+    from daemons.common.daemon_key import InitError, unlock_daemon_key
+    from daemons.common.logging import configure_audit
+    from daemons.node.client import NodeClient
+    from daemons.node.init import VALIDATOR_KEY
+
+    resolved = resolve_home(home)
+    fee_units = fee_arg(fee)
+    configure_audit("cli", resolved)  # unlocking the validator key is audited like a daemon's start
+    with handle_errors(), NodeClient.for_home(resolved, node) as client:
+        try:
+            address, seed = unlock_daemon_key(resolved, VALIDATOR_KEY)
+        except InitError as exc:
+            fail(str(exc))
+        status = client.status()
+        account = client.get_account(address)
+        tx = make_tx(seed, status["chain_id"], "unjail", account["pending_nonce"],
+                     fee_units if fee_units is not None else int(client.get_params()["params"]["min_fee"]), {})
+        result = client.broadcast_tx(tx, mode="commit")
+    data = {"validator": address, "hash": tx.hash, "height": result.get("height")}
+    emit(data, as_json, lambda d: f"validator {d['validator']} unjailed at height {d['height']} (tx {d['hash']})")

@@ -125,3 +125,19 @@ def test_node_not_running_is_one_line_error(tmp_path: Path) -> None:
     port = free_port()
     message = _one_line_error("node", "status", "--node", f"http://127.0.0.1:{port}")
     assert "not running" in message and str(port) in message
+
+
+def test_node_unjail_is_signed_by_the_validator_key_and_refused_when_not_jailed(node) -> None:
+    """The chain's downtime jail has a way out from the CLI: ``aitbc node unjail`` signs the
+    ``unjail`` transaction with HOME's validator key. This validator is not jailed, so the chain
+    refuses it with its own reason, as one line, and nothing changes."""
+    home = str(node.home)
+    validator = node.init["validator_address"]
+    with node.client() as client:
+        nonce = client.get_account(validator)["nonce"]
+    error = _one_line_error("node", "unjail", "--home", home)
+    assert f"validator {validator} is not jailed" in error
+    with node.client() as client:
+        assert client.get_account(validator)["nonce"] == nonce
+    audit = (node.home / "logs" / "audit.log").read_text()
+    assert "validator_key_unlocked" in audit and validator in audit
