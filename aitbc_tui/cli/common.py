@@ -21,6 +21,13 @@ from daemons.common.home import Home
 from daemons.common.settings import SettingsError
 
 
+def command_group(name: str, help: str, **kwargs: Any) -> typer.Typer:
+    """A typer group as every ``aitbc`` group is made: ``--help`` when called bare, no shell
+    completion installer, and plain one-line errors instead of typer's decorated tracebacks."""
+    kwargs.setdefault("no_args_is_help", True)
+    return typer.Typer(name=name, help=help, add_completion=False, pretty_exceptions_enable=False, **kwargs)
+
+
 def fail(message: str) -> NoReturn:
     typer.echo(f"error: {' '.join(str(message).split())}", err=True)
     raise typer.Exit(1)

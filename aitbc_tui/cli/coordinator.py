@@ -11,13 +11,11 @@ from typing import Any, Optional
 
 import typer
 
-from aitbc_tui.cli.common import emit, fail, format_value, handle_errors, resolve_home, run_daemon
+from aitbc_tui.cli.common import command_group, emit, fail, format_value, handle_errors, resolve_home, run_daemon
 from aitbc_tui.cli.options import ConfigOpt, HomeOpt, JsonOpt, NoTcpOpt
 
-app = typer.Typer(name="coordinator", help="The coordinator: job market, miner registry, receipts.",
-                  no_args_is_help=True, add_completion=False, pretty_exceptions_enable=False)
-keys_app = typer.Typer(name="keys", help="API keys for clients and miners (shown once, stored hashed).",
-                       no_args_is_help=True, add_completion=False, pretty_exceptions_enable=False)
+app = command_group("coordinator", "The coordinator: job market, miner registry, receipts.")
+keys_app = command_group("keys", "API keys for clients and miners (shown once, stored hashed).")
 app.add_typer(keys_app, name="keys")
 
 
