@@ -93,6 +93,19 @@ def emit(data: Any, as_json: bool, human: Callable[[Any], str] | None = None) ->
         typer.echo(render_kv(data))
 
 
+Row = dict[str, Any]
+
+
+def table(empty: str, header: str | None, line: Callable[[Row], str]) -> Callable[[list[Row]], str]:
+    """The human form of a list answer for :func:`emit`: ``header`` (if any) and one ``line`` a row,
+    or the sentence ``empty`` when there are no rows (an empty table reads like an error)."""
+    def render(rows: list[Row]) -> str:
+        if not rows:
+            return empty
+        return "\n".join(([header] if header else []) + [line(r) for r in rows])
+    return render
+
+
 def render_kv(data: Any, indent: int = 0) -> str:
     """A readable key: value rendering of nested JSON for humans."""
     pad = "  " * indent

@@ -21,7 +21,7 @@ from typing import Annotated, Any, Optional
 
 import typer
 
-from aitbc_tui.cli.common import command_group, emit, fail, format_ait, handle_errors, parse_ait, resolve_home
+from aitbc_tui.cli.common import command_group, emit, fail, format_ait, handle_errors, parse_ait, resolve_home, table
 from aitbc_tui.cli.options import HomeOpt, JsonOpt, NodeOpt
 
 API_KEY_FILE = "client.apikey"
@@ -224,14 +224,10 @@ def receipts(
         return
     with handle_errors(), client_for(home, url, api_key, client) as coordinator:
         data = [r.model_dump() for r in coordinator.receipts(job_id=job_id, limit=limit).receipts]
-
-    def human(rows: list[dict[str, Any]]) -> str:
-        if not rows:
-            return "no receipts"
-        return "\n".join(f"{r['receipt_id']}  job {r['job_id']}  {format_ait(r['price']):>18}  {r['status']}"
-                         + (f"@{r['settled_height']}" if r.get("settled_height") else "") for r in rows)
-
-    emit(data, as_json, human)
+    emit(data, as_json, table(
+        "no receipts", None,
+        lambda r: f"{r['receipt_id']}  job {r['job_id']}  {format_ait(r['price']):>18}  {r['status']}"
+                  + (f"@{r['settled_height']}" if r.get("settled_height") else "")))
 
 
 @receipts_app.command("verify")
