@@ -16,6 +16,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, Field
 
 from daemons.coordinator.models import Job, JobStatus
+from daemons.miner.telemetry.models import GpuSample, HostSample
 
 SourceState = Literal["connecting", "up", "down", "absent"]
 DAEMONS: tuple[str, ...] = ("node", "coordinator", "miner", "wallet")
@@ -353,26 +354,11 @@ HISTORY = 120
 """Telemetry samples kept per series (one minute at 2 Hz) for the sparklines."""
 
 
-class GpuView(BaseModel):
-    """One GPU in the latest telemetry sample; None means the driver did not report it."""
-
-    index: int
-    name: str | None = None
-    utilization_percent: float | None = None
-    memory_used_bytes: int | None = None
-    memory_total_bytes: int | None = None
-    temperature_celsius: float | None = None
-    power_watts: float | None = None
-    power_limit_watts: float | None = None
-    error: str | None = None
-
-
-class HostView(BaseModel):
-    cpu_count: int | None = None
-    cpu_percent: float | None = None
-    ram_used_bytes: int | None = None
-    ram_total_bytes: int | None = None
-    load_avg_1m: float | None = None
+GpuView = GpuSample
+"""One GPU in the latest telemetry sample (None where the driver did not report a value): the
+miner's own wire model, under the name the console's cards use."""
+HostView = HostSample
+"""The miner host's CPU and memory in the latest telemetry sample: the miner's own wire model."""
 
 
 class LocalModel(BaseModel):

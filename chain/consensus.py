@@ -30,13 +30,13 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from enum import IntEnum
+from typing import ClassVar
 
-from pydantic import BaseModel, ConfigDict, Field, StrictInt
+from pydantic import Field, StrictInt
 
-from chain import crypto
 from chain.block import Block, Commit, CommitSig, body_matches_header
-from chain.encoding import canonical_json
-from chain.types import Address, ChainId, Hash, Height, PubKey, Signature
+from chain.signed import Signed, SignedBody
+from chain.types import Address, ChainId, Hash, Height
 from chain.validators import Signers, proposer_for, total_power
 from chain.vote import Vote, VoteBody, VoteType
 
@@ -48,8 +48,9 @@ class Step(IntEnum):
     DECIDED = 3
 
 
-class ProposalBody(BaseModel):
-    model_config = ConfigDict(frozen=True, extra="forbid", strict=True)
+class ProposalBody(SignedBody):
+    DOMAIN: ClassVar[str] = "aitbc/proposal/v1"
+    SIGNER: ClassVar[str] = "proposer"
 
     chain_id: ChainId
     height: Height
@@ -59,21 +60,9 @@ class ProposalBody(BaseModel):
     """-1 for a fresh block; else the round in which this block gathered a 2/3 prevote quorum."""
     proposer: Address
 
-    def signing_bytes(self) -> bytes:
-        return canonical_json({"domain": "aitbc/proposal/v1", **self.model_dump()})
 
-
-class Proposal(BaseModel):
-    model_config = ConfigDict(frozen=True, extra="forbid", strict=True)
-
-    body: ProposalBody
-    pubkey: PubKey
-    signature: Signature
-
-    def is_valid(self) -> bool:
-        pub = bytes.fromhex(self.pubkey)
-        return crypto.address_from_pubkey(pub) == self.body.proposer and crypto.verify(
-            pub, self.body.signing_bytes(), bytes.fromhex(self.signature))
+class Proposal(Signed[ProposalBody]):
+    """Signed by the body's ``proposer``."""
 
 
 # -- actions --------------------------------------------------------------------------------------

@@ -9,9 +9,13 @@ from __future__ import annotations
 
 import hashlib
 import json
-from typing import Any
+from typing import Any, TypeVar
+
+from pydantic import BaseModel
 
 from chain.errors import EncodingError
+
+M = TypeVar("M", bound=BaseModel)
 
 _ENCODER = json.JSONEncoder(ensure_ascii=False, sort_keys=True, separators=(",", ":"), allow_nan=False)
 
@@ -88,3 +92,11 @@ def sha256(data: bytes) -> bytes:
 def hash_value(value: Any) -> str:
     """Hex SHA-256 of the canonical encoding of ``value``."""
     return hashlib.sha256(canonical_json(value)).hexdigest()
+
+
+def from_wire(model: type[M], data: bytes | str | dict[str, Any]) -> M:
+    """``data`` as a ``model``: a dict is read as Python values, bytes or text as JSON. The
+    ``ValidationError`` is the caller's to word (each says what was being read)."""
+    if isinstance(data, dict):
+        return model.model_validate(data)
+    return model.model_validate_json(data)

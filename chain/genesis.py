@@ -11,7 +11,7 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, Field, StrictStr, ValidationError, model_validator
 
 from chain import crypto
-from chain.encoding import canonical_json, hash_value
+from chain.encoding import canonical_json, from_wire, hash_value
 from chain.errors import InvalidGenesis
 from chain.execution import TREASURY
 from chain.params import MAX_AMOUNT, ChainParams
@@ -88,9 +88,7 @@ class Genesis(BaseModel):
 def load_genesis(data: bytes | str | dict[str, Any]) -> Genesis:
     """Parse and validate a genesis document; any problem is an ``InvalidGenesis`` naming it."""
     try:
-        if isinstance(data, dict):
-            return Genesis.model_validate(data)
-        return Genesis.model_validate_json(data)
+        return from_wire(Genesis, data)
     except ValidationError as exc:
         first = exc.errors()[0]
         where = ".".join(str(p) for p in first["loc"]) or "genesis"

@@ -14,21 +14,18 @@ later accuse) another coordinator's proof as if the job were its own.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, ClassVar
 
-from pydantic import BaseModel, ConfigDict
-
-from chain import crypto
-from chain.encoding import canonical_json, hash_value
-from chain.types import Address, Amount, ChainId, Hash, Height, JobId, ModelName, PubKey, Signature, TokenCount
-
-_MODEL_CONFIG = ConfigDict(frozen=True, extra="forbid", strict=True)
+from chain.encoding import hash_value
+from chain.signed import Signed, SignedBody, signature_fields
+from chain.types import Address, Amount, ChainId, Hash, Height, JobId, ModelName, TokenCount
 
 
-class ProofBody(BaseModel):
+class ProofBody(SignedBody):
     """What a miner signs after running a job."""
 
-    model_config = _MODEL_CONFIG
+    DOMAIN: ClassVar[str] = "aitbc/proof/v1"
+    SIGNER: ClassVar[str] = "miner"
 
     chain_id: ChainId
     job_id: JobId
@@ -44,9 +41,6 @@ class ProofBody(BaseModel):
     prompt_tokens: TokenCount
     completion_tokens: TokenCount
 
-    def signing_bytes(self) -> bytes:
-        return canonical_json({"domain": "aitbc/proof/v1", **self.model_dump()})
-
     @property
     def hash(self) -> str:
         """Hash of the claim itself (not of its signature): what a verdict and a settled job
@@ -54,26 +48,19 @@ class ProofBody(BaseModel):
         return hash_value(self.model_dump())
 
 
-class MinerProof(BaseModel):
-    model_config = _MODEL_CONFIG
-
-    body: ProofBody
-    pubkey: PubKey
-    signature: Signature
-
-    def is_valid(self) -> bool:
-        return crypto.signed_by(self.body.miner, self.pubkey, self.body.signing_bytes(), self.signature)
+class MinerProof(Signed[ProofBody]):
+    """Signed by the body's ``miner``."""
 
 
 def sign_proof(body: ProofBody, seed: bytes) -> MinerProof:
-    pub = crypto.pubkey_from_seed(seed)
-    return MinerProof(body=body, pubkey=pub.hex(), signature=crypto.sign(seed, body.signing_bytes()).hex())
+    return MinerProof(body=body, **signature_fields(body, seed))
 
 
-class ReceiptBody(BaseModel):
+class ReceiptBody(SignedBody):
     """What a coordinator signs: the miner's proof plus who paid whom and how much."""
 
-    model_config = _MODEL_CONFIG
+    DOMAIN: ClassVar[str] = "aitbc/receipt/v1"
+    SIGNER: ClassVar[str] = "coordinator"
 
     proof: MinerProof
     client: Address
@@ -81,17 +68,8 @@ class ReceiptBody(BaseModel):
     price: Amount
     created_ms: Height
 
-    def signing_bytes(self) -> bytes:
-        return canonical_json({"domain": "aitbc/receipt/v1", **self.model_dump()})
 
-
-class Receipt(BaseModel):
-    model_config = _MODEL_CONFIG
-
-    body: ReceiptBody
-    pubkey: PubKey
-    signature: Signature
-
+class Receipt(Signed[ReceiptBody]):
     @property
     def receipt_id(self) -> str:
         """Hash of the whole signed receipt: the id under which it is stored and verified."""
@@ -102,7 +80,7 @@ class Receipt(BaseModel):
         return self.body.proof.body.job_id
 
     def coordinator_signature_valid(self) -> bool:
-        return crypto.signed_by(self.body.coordinator, self.pubkey, self.body.signing_bytes(), self.signature)
+        return self.is_valid()
 
     def to_dict(self) -> dict[str, Any]:
         return self.model_dump()
@@ -115,5 +93,4 @@ def job_key(coordinator: str, job_id: str) -> str:
 
 
 def sign_receipt(body: ReceiptBody, seed: bytes) -> Receipt:
-    pub = crypto.pubkey_from_seed(seed)
-    return Receipt(body=body, pubkey=pub.hex(), signature=crypto.sign(seed, body.signing_bytes()).hex())
+    return Receipt(body=body, **signature_fields(body, seed))

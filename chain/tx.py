@@ -14,7 +14,7 @@ from typing import Annotated, Any, Literal, Union
 from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, StrictInt, StrictStr, ValidationError, model_validator
 
 from chain import crypto
-from chain.encoding import canonical_json, sha256
+from chain.encoding import canonical_json, from_wire, sha256
 from chain.errors import EncodingError, InvalidPayload, InvalidSignature, InvalidTransaction, TxTooLarge, WrongChainId
 from chain.params import ChainParams
 from chain.receipt import MinerProof, Receipt
@@ -299,9 +299,7 @@ def _readable(exc: ValidationError) -> str:
 def parse_transaction(data: bytes | str | dict[str, Any]) -> Transaction:
     """Parse wire data into a ``Transaction``; every failure is an ``InvalidTransaction``."""
     try:
-        if isinstance(data, dict):
-            return Transaction.model_validate(data)
-        return Transaction.model_validate_json(data)
+        return from_wire(Transaction, data)
     except ValidationError as exc:
         message = _readable(exc)
         if any(e["loc"][:1] == ("payload",) or "payload" in str(e.get("msg", "")) for e in exc.errors()):

@@ -34,24 +34,23 @@ job the miner really ran for that coordinator and that was not settled, once per
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import ClassVar, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, StrictStr
+from pydantic import Field, StrictStr
 
-from chain import crypto
-from chain.encoding import canonical_json, hash_value
+from chain.encoding import hash_value
 from chain.receipt import MinerProof, ProofBody
-from chain.types import Address, ChainId, Hash, JobId, PubKey, Signature, TokenCount
-
-_MODEL_CONFIG = ConfigDict(frozen=True, extra="forbid", strict=True)
+from chain.signed import Signed, SignedBody, signature_fields
+from chain.types import Address, ChainId, Hash, JobId, TokenCount
 
 Outcome = Literal["correct", "wrong"]
 
 
-class VerdictBody(BaseModel):
+class VerdictBody(SignedBody):
     """What a verifier signs after re-checking one claimed result."""
 
-    model_config = _MODEL_CONFIG
+    DOMAIN: ClassVar[str] = "aitbc/verdict/v1"
+    SIGNER: ClassVar[str] = "verifier"
 
     chain_id: ChainId
     job_id: JobId
@@ -66,19 +65,9 @@ class VerdictBody(BaseModel):
     reason: StrictStr = Field("", max_length=500)
     verifier: Address
 
-    def signing_bytes(self) -> bytes:
-        return canonical_json({"domain": "aitbc/verdict/v1", **self.model_dump()})
 
-
-class SignedVerdict(BaseModel):
-    model_config = _MODEL_CONFIG
-
-    body: VerdictBody
-    pubkey: PubKey
-    signature: Signature
-
-    def is_valid(self) -> bool:
-        return crypto.signed_by(self.body.verifier, self.pubkey, self.body.signing_bytes(), self.signature)
+class SignedVerdict(Signed[VerdictBody]):
+    """Signed by the body's ``verifier``."""
 
 
 def verdict_about(proof: ProofBody, *, verifier: str, verdict: Outcome, first_mismatch: int | None = None,
@@ -92,8 +81,7 @@ def verdict_about(proof: ProofBody, *, verifier: str, verdict: Outcome, first_mi
 
 
 def sign_verdict(body: VerdictBody, seed: bytes) -> SignedVerdict:
-    pub = crypto.pubkey_from_seed(seed)
-    return SignedVerdict(body=body, pubkey=pub.hex(), signature=crypto.sign(seed, body.signing_bytes()).hex())
+    return SignedVerdict(body=body, **signature_fields(body, seed))
 
 
 def evidence_problem(proof: MinerProof, verdict: SignedVerdict) -> str | None:

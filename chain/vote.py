@@ -6,19 +6,19 @@ blocks embed transactions.
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import ClassVar, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, StrictInt
+from pydantic import Field, StrictInt
 
-from chain import crypto
-from chain.encoding import canonical_json
-from chain.types import Address, ChainId, Hash, Height, PubKey, Signature
+from chain.signed import Signed, SignedBody, signature_fields
+from chain.types import Address, ChainId, Hash, Height
 
 VoteType = Literal["prevote", "precommit"]
 
 
-class VoteBody(BaseModel):
-    model_config = ConfigDict(frozen=True, extra="forbid", strict=True)
+class VoteBody(SignedBody):
+    DOMAIN: ClassVar[str] = "aitbc/vote/v1"
+    SIGNER: ClassVar[str] = "validator"
 
     chain_id: ChainId
     height: Height
@@ -28,24 +28,10 @@ class VoteBody(BaseModel):
     """None is a vote for nil: no acceptable proposal was seen in time."""
     validator: Address
 
-    def signing_bytes(self) -> bytes:
-        return canonical_json({"domain": "aitbc/vote/v1", **self.model_dump()})
 
-
-class Vote(BaseModel):
-    model_config = ConfigDict(frozen=True, extra="forbid", strict=True)
-
-    body: VoteBody
-    pubkey: PubKey
-    signature: Signature
-
-    def is_valid(self) -> bool:
-        pub = bytes.fromhex(self.pubkey)
-        return crypto.address_from_pubkey(pub) == self.body.validator and crypto.verify(
-            pub, self.body.signing_bytes(), bytes.fromhex(self.signature)
-        )
+class Vote(Signed[VoteBody]):
+    """Signed by the body's ``validator``."""
 
 
 def sign_vote(body: VoteBody, seed: bytes) -> Vote:
-    pub = crypto.pubkey_from_seed(seed)
-    return Vote(body=body, pubkey=pub.hex(), signature=crypto.sign(seed, body.signing_bytes()).hex())
+    return Vote(body=body, **signature_fields(body, seed))

@@ -22,6 +22,7 @@ import socket
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 import uuid
 from collections.abc import Callable, Iterator, Mapping
@@ -51,6 +52,7 @@ STOP_TIMEOUT_S = 30.0
 
 T = TypeVar("T")
 D = TypeVar("D", bound="Daemon")
+M = TypeVar("M", bound="ThreadedMiner")
 
 
 # -- ports, environment, temporary roots ------------------------------------------------------------
@@ -363,3 +365,76 @@ def postgres_schema(tmp_path: Path, prefix: str = "aitbc_test") -> Iterator[str]
             admin.execute_sql(f'DROP SCHEMA "{schema}" CASCADE')
     finally:
         admin.close()
+
+
+class ThreadedMiner:
+    """The loop every scripted miner of the tests shares: register once, then two threads of the
+    test process, one heart-beating every 0.3 s and one long-polling and handing each task to
+    :meth:`handle`, until :meth:`stop`. A coordinator's failures land in ``errors`` (tests assert it
+    stays empty), so a broken call shows in the test instead of killing a thread silently.
+
+    Subclasses say who the miner is (:meth:`client`, :meth:`registration`), what its heartbeat
+    reports (:meth:`heartbeat_report`) and how it answers (:meth:`handle`)."""
+
+    capacity: int = 2
+
+    def __init__(self) -> None:
+        self.errors: list[str] = []
+        self._stop = threading.Event()
+        self._threads: list[threading.Thread] = []
+        self.coordinator_address = ""
+        """Learned at registration, as a real miner does: its proofs name that coordinator."""
+
+    def client(self) -> Any:
+        raise NotImplementedError
+
+    def registration(self) -> dict[str, Any]:
+        raise NotImplementedError
+
+    def heartbeat_report(self) -> tuple[list[str], dict[str, Any]]:
+        """(task ids it holds, its hardware) for the next heartbeat."""
+        return [], {}
+
+    def handle(self, client: Any, task: Any) -> None:
+        raise NotImplementedError
+
+    def register(self) -> Any:
+        with self.client() as c:
+            reply = c.register(self.registration())
+        self.coordinator_address = reply.coordinator_address
+        return reply
+
+    def start(self: M) -> M:
+        self.register()
+        for target in (self._heartbeats, self._work):
+            thread = threading.Thread(target=target, daemon=True)
+            thread.start()
+            self._threads.append(thread)
+        return self
+
+    def stop(self) -> None:
+        self._stop.set()
+        for thread in self._threads:
+            thread.join(timeout=30)
+
+    def _heartbeats(self) -> None:
+        with self.client() as c:
+            while not self._stop.is_set():
+                try:
+                    c.heartbeat(self.capacity, *self.heartbeat_report())
+                except DaemonError as exc:
+                    self.errors.append(f"heartbeat: {exc.message}")
+                self._stop.wait(0.3)
+
+    def _work(self) -> None:
+        with self.client() as c:
+            while not self._stop.is_set():
+                try:
+                    tasks = c.poll(max_jobs=self.capacity, wait_s=0.5)
+                except DaemonError as exc:
+                    self.errors.append(f"poll: {exc.message}")
+                    self._stop.wait(0.2)
+                    continue
+                for task in tasks:
+                    self.handle(c, task)
+

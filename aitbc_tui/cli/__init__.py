@@ -9,14 +9,9 @@ from __future__ import annotations
 import typer
 
 from aitbc_tui import __version__
+from aitbc_tui.cli.common import command_group
 
-app = typer.Typer(
-    name="aitbc",
-    help="AITBC operator suite: chain node, coordinator, miner and wallet.",
-    no_args_is_help=True,
-    add_completion=False,
-    pretty_exceptions_enable=False,
-)
+app = command_group("aitbc", "AITBC operator suite: chain node, coordinator, miner and wallet.")
 
 
 def _version_callback(value: bool) -> None:

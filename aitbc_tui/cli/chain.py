@@ -8,11 +8,10 @@ from typing import Any, Optional
 
 import typer
 
-from aitbc_tui.cli.common import emit, format_ait, handle_errors, resolve_home
+from aitbc_tui.cli.common import command_group, emit, format_ait, handle_errors, resolve_home
 from aitbc_tui.cli.options import HomeOpt, JsonOpt, NodeOpt
 
-app = typer.Typer(name="chain", help="Query the chain: blocks, transactions, balances, accounts, validators.",
-                  no_args_is_help=True, add_completion=False, pretty_exceptions_enable=False)
+app = command_group("chain", "Query the chain: blocks, transactions, balances, accounts, validators.")
 
 
 def _client(home: Optional[Path], node: Optional[str]):  # noqa: ANN202

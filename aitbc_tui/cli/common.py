@@ -21,6 +21,13 @@ from daemons.common.home import Home
 from daemons.common.settings import SettingsError
 
 
+def command_group(name: str, help: str, **kwargs: Any) -> typer.Typer:
+    """A typer group as every ``aitbc`` group is made: ``--help`` when called bare, no shell
+    completion installer, and plain one-line errors instead of typer's decorated tracebacks."""
+    kwargs.setdefault("no_args_is_help", True)
+    return typer.Typer(name=name, help=help, add_completion=False, pretty_exceptions_enable=False, **kwargs)
+
+
 def fail(message: str) -> NoReturn:
     typer.echo(f"error: {' '.join(str(message).split())}", err=True)
     raise typer.Exit(1)
@@ -84,6 +91,19 @@ def emit(data: Any, as_json: bool, human: Callable[[Any], str] | None = None) ->
         typer.echo(human(data))
     else:
         typer.echo(render_kv(data))
+
+
+Row = dict[str, Any]
+
+
+def table(empty: str, header: str | None, line: Callable[[Row], str]) -> Callable[[list[Row]], str]:
+    """The human form of a list answer for :func:`emit`: ``header`` (if any) and one ``line`` a row,
+    or the sentence ``empty`` when there are no rows (an empty table reads like an error)."""
+    def render(rows: list[Row]) -> str:
+        if not rows:
+            return empty
+        return "\n".join(([header] if header else []) + [line(r) for r in rows])
+    return render
 
 
 def render_kv(data: Any, indent: int = 0) -> str:

@@ -11,13 +11,13 @@ from typing import Any, Optional
 
 import typer
 
-from aitbc_tui.cli.common import emit, fail, format_value, handle_errors, resolve_home, run_daemon
+from aitbc_tui.cli.common import (
+    command_group, emit, fail, format_value, handle_errors, resolve_home, run_daemon, table,
+)
 from aitbc_tui.cli.options import ConfigOpt, HomeOpt, JsonOpt, NoTcpOpt
 
-app = typer.Typer(name="coordinator", help="The coordinator: job market, miner registry, receipts.",
-                  no_args_is_help=True, add_completion=False, pretty_exceptions_enable=False)
-keys_app = typer.Typer(name="keys", help="API keys for clients and miners (shown once, stored hashed).",
-                       no_args_is_help=True, add_completion=False, pretty_exceptions_enable=False)
+app = command_group("coordinator", "The coordinator: job market, miner registry, receipts.")
+keys_app = command_group("keys", "API keys for clients and miners (shown once, stored hashed).")
 app.add_typer(keys_app, name="keys")
 
 
@@ -88,18 +88,12 @@ def miners(home: HomeOpt = None, as_json: JsonOpt = False) -> None:
     """Registered miners: models, load, bond, liveness and reputation."""
     with handle_errors(), _operator(home) as client:
         data = [mi.model_dump() for mi in client.miners().miners]
-
-    def human(rows: list[dict[str, Any]]) -> str:
-        if not rows:
-            return "no miners registered"
-        lines = [f"{'ADDRESS':42}  {'LIVE':4}  {'BONDED':6}  {'LOAD':7}  {'REP':>5}  {'PRICE/1K':>14}  MODELS"]
-        for r in rows:
-            lines.append(f"{r['address']:42}  {'yes' if r['live'] else 'no':4}  {'yes' if r['bonded'] else 'no':6}  "
-                         f"{str(r['active']) + '/' + str(r['capacity']):7}  {r['reputation']:>5}  "
-                         f"{r['price_per_1k_tokens']:>14}  {', '.join(sorted(r['models']))}")
-        return "\n".join(lines)
-
-    emit(data, as_json, human)
+    emit(data, as_json, table(
+        "no miners registered",
+        f"{'ADDRESS':42}  {'LIVE':4}  {'BONDED':6}  {'LOAD':7}  {'REP':>5}  {'PRICE/1K':>14}  MODELS",
+        lambda r: f"{r['address']:42}  {'yes' if r['live'] else 'no':4}  {'yes' if r['bonded'] else 'no':6}  "
+                  f"{str(r['active']) + '/' + str(r['capacity']):7}  {r['reputation']:>5}  "
+                  f"{r['price_per_1k_tokens']:>14}  {', '.join(sorted(r['models']))}"))
 
 
 @keys_app.command("create")
@@ -130,16 +124,10 @@ def keys_list(home: HomeOpt = None, as_json: JsonOpt = False) -> None:
     """API keys with their role, address and state (never the keys themselves)."""
     with handle_errors(), _operator(home) as client:
         data = [k.model_dump() for k in client.keys().keys]
-
-    def human(rows: list[dict[str, Any]]) -> str:
-        if not rows:
-            return "no API keys"
-        lines = [f"{'KEY ID':12}  {'ROLE':6}  {'STATE':7}  {'ADDRESS':42}  LABEL"]
-        lines += [f"{r['key_id']:12}  {r['role']:6}  {'active' if r['active'] else 'revoked':7}  {r['address']:42}  "
-                  f"{r['label']}" for r in rows]
-        return "\n".join(lines)
-
-    emit(data, as_json, human)
+    emit(data, as_json, table(
+        "no API keys", f"{'KEY ID':12}  {'ROLE':6}  {'STATE':7}  {'ADDRESS':42}  LABEL",
+        lambda r: f"{r['key_id']:12}  {r['role']:6}  {'active' if r['active'] else 'revoked':7}  {r['address']:42}  "
+                  f"{r['label']}"))
 
 
 @keys_app.command("revoke")

@@ -6,11 +6,10 @@ from typing import Optional
 
 import typer
 
-from aitbc_tui.cli.common import resolve_home, run_daemon
+from aitbc_tui.cli.common import command_group, resolve_home, run_daemon
 from aitbc_tui.cli.options import ConfigOpt, HomeOpt
 
-app = typer.Typer(name="explorer", help="The Explorer and Marketplace web daemon (read-only, holds no key).",
-                  no_args_is_help=True, add_completion=False, pretty_exceptions_enable=False)
+app = command_group("explorer", "The Explorer and Marketplace web daemon (read-only, holds no key).")
 
 
 @app.command("start")

@@ -21,7 +21,7 @@ from typing import Annotated, Any, Optional
 
 import typer
 
-from aitbc_tui.cli.common import emit, fail, format_ait, handle_errors, parse_ait, resolve_home
+from aitbc_tui.cli.common import command_group, emit, fail, format_ait, handle_errors, parse_ait, resolve_home, table
 from aitbc_tui.cli.options import HomeOpt, JsonOpt, NodeOpt
 
 API_KEY_FILE = "client.apikey"
@@ -35,8 +35,8 @@ UrlOpt = Annotated[Optional[str], typer.Option(
 ClientOpt = Annotated[Optional[str], typer.Option(
     "--client", help="Act for this client address through the coordinator's operator socket in HOME (no API key).")]
 
-receipts_app = typer.Typer(name="receipts", help="Receipts of your jobs; `receipts verify ID` proves one from chain data.",
-                           invoke_without_command=True, add_completion=False, pretty_exceptions_enable=False)
+receipts_app = command_group("receipts", "Receipts of your jobs; `receipts verify ID` proves one from chain data.",
+                             invoke_without_command=True, no_args_is_help=False)
 
 
 def client_for(home: Optional[Path], url: Optional[str], api_key: Optional[str], client: Optional[str]) -> Any:
@@ -224,14 +224,10 @@ def receipts(
         return
     with handle_errors(), client_for(home, url, api_key, client) as coordinator:
         data = [r.model_dump() for r in coordinator.receipts(job_id=job_id, limit=limit).receipts]
-
-    def human(rows: list[dict[str, Any]]) -> str:
-        if not rows:
-            return "no receipts"
-        return "\n".join(f"{r['receipt_id']}  job {r['job_id']}  {format_ait(r['price']):>18}  {r['status']}"
-                         + (f"@{r['settled_height']}" if r.get("settled_height") else "") for r in rows)
-
-    emit(data, as_json, human)
+    emit(data, as_json, table(
+        "no receipts", None,
+        lambda r: f"{r['receipt_id']}  job {r['job_id']}  {format_ait(r['price']):>18}  {r['status']}"
+                  + (f"@{r['settled_height']}" if r.get("settled_height") else "")))
 
 
 @receipts_app.command("verify")

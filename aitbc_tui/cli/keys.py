@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Annotated, TypeVar
 
 import typer
 
-from aitbc_tui.cli.common import fail, read_secret_file
+from aitbc_tui.cli.common import command_group, fail, read_secret_file
 from aitbc_tui.cli.options import JsonOpt
 
 if TYPE_CHECKING:
@@ -25,13 +25,7 @@ if TYPE_CHECKING:
 PASSWORD_ENV = "AITBC_KEY_PASSWORD"
 T = TypeVar("T")
 
-app = typer.Typer(
-    name="keys",
-    help="Encrypted Ed25519 keys (keystore in HOME/keys).",
-    no_args_is_help=True,
-    add_completion=False,
-    pretty_exceptions_enable=False,
-)
+app = command_group("keys", "Encrypted Ed25519 keys (keystore in HOME/keys).")
 
 KeysHomeOpt = Annotated[Path | None, typer.Option(
     "--home", help="Installation home (default: $AITBC_HOME, else ~/.aitbc); keys live in HOME/keys.")]

@@ -12,11 +12,10 @@ from typing import Any, Optional
 
 import typer
 
-from aitbc_tui.cli.common import emit, fail, format_ait, format_value, handle_errors, resolve_home, run_daemon
+from aitbc_tui.cli.common import command_group, emit, fail, format_ait, format_value, handle_errors, resolve_home, run_daemon
 from aitbc_tui.cli.options import ConfigOpt, HomeOpt, JsonOpt, NoTcpOpt
 
-app = typer.Typer(name="miner", help="The miner: GPU telemetry, inference, proofs (settings: the mining table of config.toml).",
-                  no_args_is_help=True, add_completion=False, pretty_exceptions_enable=False)
+app = command_group("miner", "The miner: GPU telemetry, inference, proofs (settings: the mining table of config.toml).")
 
 
 def _devices(text: Optional[str]) -> Optional[list[int]]:

@@ -7,11 +7,10 @@ from typing import Optional
 
 import typer
 
-from aitbc_tui.cli.common import emit, fail, handle_errors, parse_ait, resolve_home, run_daemon
+from aitbc_tui.cli.common import command_group, emit, fail, handle_errors, parse_ait, resolve_home, run_daemon
 from aitbc_tui.cli.options import ConfigOpt, FeeOpt, HomeOpt, JsonOpt, NodeOpt, NoTcpOpt
 
-app = typer.Typer(name="node", help="The chain node: init a home, start the daemon, show status.",
-                  no_args_is_help=True, add_completion=False, pretty_exceptions_enable=False)
+app = command_group("node", "The chain node: init a home, start the daemon, show status.")
 
 
 @app.command("init")

@@ -10,11 +10,10 @@ from typing import Optional
 
 import typer
 
-from aitbc_tui.cli.common import emit, fail, resolve_home
+from aitbc_tui.cli.common import command_group, emit, fail, resolve_home
 from aitbc_tui.cli.options import HomeOpt, JsonOpt
 
-app = typer.Typer(name="rig", help="Mining rigs managed over SSH: add, list, status, remove.",
-                  no_args_is_help=True, add_completion=False, pretty_exceptions_enable=False)
+app = command_group("rig", "Mining rigs managed over SSH: add, list, status, remove.")
 
 
 @app.command("add")

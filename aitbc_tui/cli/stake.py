@@ -6,12 +6,11 @@ from typing import Annotated
 
 import typer
 
-from aitbc_tui.cli.common import emit, format_ait, handle_errors
+from aitbc_tui.cli.common import command_group, emit, format_ait, handle_errors
 from aitbc_tui.cli.options import AmountArg, FeeOpt, HomeOpt, JsonOpt, PasswordFileOpt, WaitOpt, WalletOpt
 from aitbc_tui.cli.signing import add_transfer_command, address_arg, client, sign_and_show
 
-app = typer.Typer(name="stake", help="Staking: delegate to validators, unbond, rewards (signed by the wallet daemon).",
-                  no_args_is_help=True, add_completion=False, pretty_exceptions_enable=False)
+app = command_group("stake", "Staking: delegate to validators, unbond, rewards (signed by the wallet daemon).")
 
 ValidatorArg = Annotated[str, typer.Argument(help="Validator address.")]
 

@@ -15,7 +15,7 @@ from typing import Annotated, Any, Optional
 
 import typer
 
-from aitbc_tui.cli.common import emit, fail, format_ait, handle_errors, read_secret_file, resolve_home, run_daemon
+from aitbc_tui.cli.common import command_group, emit, fail, format_ait, handle_errors, read_secret_file, resolve_home, run_daemon
 from aitbc_tui.cli.options import (
     AmountArg,
     FeeOpt,
@@ -40,10 +40,8 @@ from aitbc_tui.cli.signing import (
     with_password,
 )
 
-app = typer.Typer(name="wallet", help="Wallets: encrypted keys held by the wallet daemon; balances, sends, backups.",
-                  no_args_is_help=True, add_completion=False, pretty_exceptions_enable=False)
-escrow_app = typer.Typer(name="escrow", help="Escrow with a coordinator: how clients fund AI jobs.",
-                         no_args_is_help=True, add_completion=False, pretty_exceptions_enable=False)
+app = command_group("wallet", "Wallets: encrypted keys held by the wallet daemon; balances, sends, backups.")
+escrow_app = command_group("escrow", "Escrow with a coordinator: how clients fund AI jobs.")
 app.add_typer(escrow_app, name="escrow")
 
 WalletArg = Annotated[str, typer.Argument(metavar="WALLET", help="Current name or address.")]

@@ -18,7 +18,7 @@ from daemons.common.stream import AsyncEventStream
 from daemons.miner.models import MinerStatus
 from daemons.miner.telemetry.models import TelemetrySnapshot
 
-from aitbc_tui.models import EventLine, GpuView, HostView, LocalModel, MinerTask, Store
+from aitbc_tui.models import EventLine, LocalModel, MinerTask, Store
 from aitbc_tui.sources.base import Changed, DaemonSource, every, first_done, now_ms, when_set
 
 STATUS_EVERY_S = 5.0
@@ -79,10 +79,7 @@ class MinerSource(DaemonSource):
         model.driver_version = snapshot.driver_version or model.driver_version
         if not snapshot.nvml_available:
             model.gpu_reason = snapshot.nvml_error or model.gpu_reason
-        model.gpus = [GpuView(index=g.index, name=g.name, utilization_percent=g.utilization_percent,
-                              memory_used_bytes=g.memory_used_bytes, memory_total_bytes=g.memory_total_bytes,
-                              temperature_celsius=g.temperature_celsius, power_watts=g.power_watts,
-                              power_limit_watts=g.power_limit_watts, error=g.error) for g in snapshot.gpus]
+        model.gpus = list(snapshot.gpus)
         for gpu in model.gpus:
             prefix = f"gpu{gpu.index}"
             model.record(f"{prefix}.util", gpu.utilization_percent)
@@ -91,9 +88,7 @@ class MinerSource(DaemonSource):
             model.record(f"{prefix}.temp", gpu.temperature_celsius)
             model.record(f"{prefix}.power", gpu.power_watts)
         host = snapshot.host
-        model.host = HostView(cpu_count=host.cpu_count, cpu_percent=host.cpu_percent,
-                              ram_used_bytes=host.ram_used_bytes, ram_total_bytes=host.ram_total_bytes,
-                              load_avg_1m=host.load_avg_1m)
+        model.host = host
         model.record("host.cpu", host.cpu_percent)
         if host.ram_used_bytes is not None and host.ram_total_bytes:
             model.record("host.ram", 100 * host.ram_used_bytes / host.ram_total_bytes)

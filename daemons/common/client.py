@@ -70,7 +70,33 @@ class _Base:
         return "ws" + base.removeprefix("http") + path
 
 
-class DaemonClient(_Base):
+class ClosesOnExit:
+    """``with client:`` closes the client on the way out; every blocking client is used this way."""
+
+    def __enter__(self) -> Self:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def close(self) -> None:
+        raise NotImplementedError
+
+
+class AsyncClosesOnExit:
+    """``async with client:`` closes the client on the way out (the asyncio twin of :class:`ClosesOnExit`)."""
+
+    async def __aenter__(self) -> Self:
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.aclose()
+
+    async def aclose(self) -> None:
+        raise NotImplementedError
+
+
+class DaemonClient(ClosesOnExit, _Base):
     """Blocking client (CLI, tests). Use as a context manager or call :meth:`close`."""
 
     def __init__(self, target: str | os.PathLike[str], api_key: str | None = None,
@@ -79,12 +105,6 @@ class DaemonClient(_Base):
         transport = httpx.HTTPTransport(uds=os.fspath(self.socket_path)) if self.socket_path else None
         self._http = httpx.Client(base_url=self.base_url, transport=transport,
                                   headers=self.headers, timeout=timeout)
-
-    def __enter__(self) -> Self:
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.close()
 
     def close(self) -> None:
         self._http.close()
@@ -129,7 +149,7 @@ class DaemonClient(_Base):
         return EventStream(self, topics, path)
 
 
-class AsyncDaemonClient(_Base):
+class AsyncDaemonClient(AsyncClosesOnExit, _Base):
     """Asyncio client (TUI, async tests), same methods as :class:`DaemonClient`."""
 
     def __init__(self, target: str | os.PathLike[str], api_key: str | None = None,
@@ -138,12 +158,6 @@ class AsyncDaemonClient(_Base):
         transport = httpx.AsyncHTTPTransport(uds=os.fspath(self.socket_path)) if self.socket_path else None
         self._http = httpx.AsyncClient(base_url=self.base_url, transport=transport,
                                        headers=self.headers, timeout=timeout)
-
-    async def __aenter__(self) -> Self:
-        return self
-
-    async def __aexit__(self, *exc: object) -> None:
-        await self.aclose()
 
     async def aclose(self) -> None:
         await self._http.aclose()

@@ -10,7 +10,7 @@ from __future__ import annotations
 import os
 from typing import Any
 
-from daemons.common.client import AsyncDaemonClient, DaemonClient, target_for
+from daemons.common.client import AsyncClosesOnExit, AsyncDaemonClient, ClosesOnExit, DaemonClient, target_for
 from daemons.common.home import Home
 from daemons.common.stream import AsyncEventStream, EventStream
 from daemons.coordinator import models as m
@@ -43,7 +43,7 @@ def _clean(params: dict[str, Any]) -> dict[str, Any]:
     return {k: v for k, v in params.items() if v is not None}
 
 
-class CoordinatorClient:
+class CoordinatorClient(ClosesOnExit):
     """Blocking client; a context manager."""
 
     def __init__(self, target: str | os.PathLike[str], api_key: str | None = None, address: str | None = None,
@@ -51,12 +51,6 @@ class CoordinatorClient:
         self._http = DaemonClient(target, api_key=api_key, timeout=timeout, name="coordinator")
         if address:
             _act_for(self._http, address)
-
-    def __enter__(self) -> CoordinatorClient:
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.close()
 
     def close(self) -> None:
         self._http.close()
@@ -134,7 +128,7 @@ class CoordinatorClient:
         return self._http.events(topics)
 
 
-class AsyncCoordinatorClient:
+class AsyncCoordinatorClient(AsyncClosesOnExit):
     """Asyncio client with the same methods (the miner daemon and the TUI use this one)."""
 
     def __init__(self, target: str | os.PathLike[str], api_key: str | None = None, address: str | None = None,
@@ -142,12 +136,6 @@ class AsyncCoordinatorClient:
         self._http = AsyncDaemonClient(target, api_key=api_key, timeout=timeout, name="coordinator")
         if address:
             _act_for(self._http, address)
-
-    async def __aenter__(self) -> AsyncCoordinatorClient:
-        return self
-
-    async def __aexit__(self, *exc: object) -> None:
-        await self.aclose()
 
     async def aclose(self) -> None:
         await self._http.aclose()

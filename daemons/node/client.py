@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from chain.tx import Transaction
-from daemons.common.client import AsyncDaemonClient, DaemonClient, target_for
+from daemons.common.client import AsyncClosesOnExit, AsyncDaemonClient, ClosesOnExit, DaemonClient, target_for
 from daemons.common.errors import DaemonError
 from daemons.common.home import Home
 from daemons.common.stream import AsyncEventStream, EventStream
@@ -47,7 +47,7 @@ def node_target(home: Home | None = None, url: str | None = None) -> str | os.Pa
     return target_for(home or Home.resolve(), "node")
 
 
-class NodeClient:
+class NodeClient(ClosesOnExit):
     def __init__(self, target: str | os.PathLike[str], timeout: float = 15.0) -> None:
         self._http = DaemonClient(target, timeout=timeout)
         self._ids = itertools.count(1)
@@ -56,12 +56,6 @@ class NodeClient:
     def for_home(cls, home: Home | str | Path | None = None, url: str | None = None, timeout: float = 15.0) -> "NodeClient":
         resolved = home if isinstance(home, Home) else Home.resolve(home)
         return cls(node_target(resolved, url), timeout=timeout)
-
-    def __enter__(self) -> "NodeClient":
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.close()
 
     def close(self) -> None:
         self._http.close()
@@ -138,16 +132,10 @@ class NodeClient:
         return self._http.events(topics)
 
 
-class AsyncNodeClient:
+class AsyncNodeClient(AsyncClosesOnExit):
     def __init__(self, target: str | os.PathLike[str], timeout: float = 15.0) -> None:
         self._http = AsyncDaemonClient(target, timeout=timeout)
         self._ids = itertools.count(1)
-
-    async def __aenter__(self) -> "AsyncNodeClient":
-        return self
-
-    async def __aexit__(self, *exc: object) -> None:
-        await self.aclose()
 
     async def aclose(self) -> None:
         await self._http.aclose()

@@ -14,7 +14,7 @@ from typing import Any
 
 from pydantic import SecretStr
 
-from daemons.common.client import AsyncDaemonClient, DaemonClient, target_for
+from daemons.common.client import AsyncClosesOnExit, AsyncDaemonClient, ClosesOnExit, DaemonClient, target_for
 from daemons.common.home import Home
 from daemons.wallet.models import (
     Balance,
@@ -51,7 +51,7 @@ def _tx(wallet: str | None, fee: int | None, mode: Mode, timeout_s: float | None
                    **payload})
 
 
-class WalletClient:
+class WalletClient(ClosesOnExit):
     """Blocking client. Use as a context manager or call :meth:`close`."""
 
     def __init__(self, target: str | os.PathLike[str], api_key: str | None = None,
@@ -61,12 +61,6 @@ class WalletClient:
     @classmethod
     def for_home(cls, home: Home | str | Path | None = None, timeout: float = DEFAULT_TIMEOUT) -> WalletClient:
         return cls(wallet_target(home), timeout=timeout)
-
-    def __enter__(self) -> WalletClient:
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.close()
 
     def close(self) -> None:
         self.http.close()
@@ -188,7 +182,7 @@ class WalletClient:
         return self.http.post("/v1/miner/unbond", body, model=TxResult)
 
 
-class AsyncWalletClient:
+class AsyncWalletClient(AsyncClosesOnExit):
     """Asyncio client for the TUI: the read-side and signing calls a screen needs."""
 
     def __init__(self, target: str | os.PathLike[str], api_key: str | None = None,
@@ -198,12 +192,6 @@ class AsyncWalletClient:
     @classmethod
     def for_home(cls, home: Home | str | Path | None = None, timeout: float = DEFAULT_TIMEOUT) -> AsyncWalletClient:
         return cls(wallet_target(home), timeout=timeout)
-
-    async def __aenter__(self) -> AsyncWalletClient:
-        return self
-
-    async def __aexit__(self, *exc: object) -> None:
-        await self.aclose()
 
     async def aclose(self) -> None:
         await self.http.aclose()

@@ -13,7 +13,6 @@ import os
 import shutil
 import subprocess
 import sys
-import threading
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -21,7 +20,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
-from testkit import REPO, Daemon, free_port, hermetic_env, short_root, wait_for
+from testkit import REPO, Daemon, ThreadedMiner, free_port, hermetic_env, short_root, wait_for
 
 from chain import crypto
 from chain.encoding import sha256
@@ -231,10 +230,11 @@ def token_counts(prompt: str, output: str) -> tuple[int, int]:
 
 
 Behaviour = Literal["honest", "cheat", "silent", "fail"]
+_GPU = {"name": "test-gpu", "memory_total_mb": 24_000, "memory_free_mb": 20_000}
 
 
-class ScriptedMiner:
-    """A miner in a thread: register, heartbeat, long-poll, answer every task it gets.
+class ScriptedMiner(ThreadedMiner):
+    """A scripted miner (see ``testkit.ThreadedMiner``) that answers every task it gets.
 
     ``honest``: right outputs and re-checks; ``cheat``: wrong outputs with valid signatures;
     ``silent``: takes tasks and never answers (and stops heart-beating once ``stop`` is called);
@@ -244,22 +244,12 @@ class ScriptedMiner:
     def __init__(self, net: Network, account: Account, api_key: str, *, behaviour: Behaviour = "honest",
                  price_per_1k: int = 1000, capacity: int = 2, coordinator: int = 0, model: str = MODEL,
                  model_id: str = MODEL_ID) -> None:
-        self.net = net
-        self.account = account
-        self.api_key = api_key
-        self.behaviour = behaviour
-        self.price_per_1k = price_per_1k
-        self.capacity = capacity
-        self.coordinator = coordinator
-        self.model = model
-        self.model_id = model_id
+        super().__init__()
+        self.net, self.account, self.api_key, self.behaviour = net, account, api_key, behaviour
+        self.price_per_1k, self.capacity, self.coordinator = price_per_1k, capacity, coordinator
+        self.model, self.model_id = model, model_id
         self.tasks: list[Any] = []
         self.answers: list[tuple[str, Any]] = []
-        self.errors: list[str] = []
-        self._stop = threading.Event()
-        self._threads: list[threading.Thread] = []
-        self.coordinator_address = ""
-        """Learned at registration, as a real miner does: its proofs name that coordinator."""
 
     @property
     def address(self) -> str:
@@ -268,57 +258,23 @@ class ScriptedMiner:
     def client(self) -> CoordinatorClient:
         return self.net.public(self.api_key, self.coordinator)
 
-    def register(self) -> Any:
-        with self.client() as c:
-            reply = c.register({
-                "address": self.address, "pubkey": self.account.pubkey,
+    def registration(self) -> dict[str, Any]:
+        return {"address": self.address, "pubkey": self.account.pubkey,
                 "models": [{"name": self.model, "model_id": self.model_id}], "capacity": self.capacity,
-                "price_per_1k_tokens": self.price_per_1k,
-                "gpus": [{"name": "test-gpu", "memory_total_mb": 24_000, "memory_free_mb": 20_000}]})
-        self.coordinator_address = reply.coordinator_address
-        return reply
+                "price_per_1k_tokens": self.price_per_1k, "gpus": [_GPU]}
 
-    def start(self) -> ScriptedMiner:
-        self.register()
-        for target in (self._heartbeats, self._work):
-            thread = threading.Thread(target=target, daemon=True)
-            thread.start()
-            self._threads.append(thread)
-        return self
+    def heartbeat_report(self) -> tuple[list[str], dict[str, Any]]:
+        return [t.task_id for t in self.tasks][-64:], {"gpus": [_GPU]}
 
-    def stop(self) -> None:
-        self._stop.set()
-        for thread in self._threads:
-            thread.join(timeout=30)
-
-    def _heartbeats(self) -> None:
-        with self.client() as c:
-            while not self._stop.is_set():
-                try:
-                    c.heartbeat(self.capacity, [t.task_id for t in self.tasks][-64:], {"gpus": [
-                        {"name": "test-gpu", "memory_total_mb": 24_000, "memory_free_mb": 20_000}]})
-                except DaemonError as exc:
-                    self.errors.append(f"heartbeat: {exc.message}")
-                self._stop.wait(0.3)
-
-    def _work(self) -> None:
-        with self.client() as c:
-            while not self._stop.is_set():
-                try:
-                    tasks = c.poll(max_jobs=self.capacity, wait_s=0.5)
-                except DaemonError as exc:
-                    self.errors.append(f"poll: {exc.message}")
-                    self._stop.wait(0.2)
-                    continue
-                for task in tasks:
-                    self.tasks.append(task)
-                    if self.behaviour == "silent":
-                        continue
-                    try:
-                        reply = c.result(task.task_id, self.answer(task))
-                        self.answers.append((task.task_id, reply))
-                    except DaemonError as exc:
-                        self.errors.append(f"result {task.task_id}: {exc.message}")
+    def handle(self, client: CoordinatorClient, task: Any) -> None:
+        self.tasks.append(task)
+        if self.behaviour == "silent":
+            return
+        try:
+            reply = client.result(task.task_id, self.answer(task))
+            self.answers.append((task.task_id, reply))
+        except DaemonError as exc:
+            self.errors.append(f"result {task.task_id}: {exc.message}")
 
     def answer(self, task: Any) -> dict[str, Any]:
         if self.behaviour == "fail":

@@ -26,6 +26,7 @@ from coordkit import (
     AITBC, Network, ScriptedMiner, cleanup, hermetic_env, make_network, wait_for, wait_job,
 )
 from daemons.coordinator.client import CoordinatorClient
+from daemons.coordinator.models import Job
 from daemons.miner.inference.catalogue import smollm2_spec
 from minerkit import Miner, wait_exit
 from testkit import skip_unless_ci
@@ -191,12 +192,18 @@ def test_cheating_miner_is_refuted_by_the_real_miners_recheck(rig: Rig) -> None:
         cheater.stop()
 
 
+def running_job(api: CoordinatorClient, miner: Miner, prompt: str, *, max_tokens: int) -> Job:
+    """Submit ``prompt`` to the real miner and wait until its task runs there (to interrupt it)."""
+    job = api.submit("smollm2", prompt, max_tokens=max_tokens, max_price=UNIT)
+    miner.wait_task_state(job.job_id, ("running",), timeout=120)
+    assert miner.proc is not None
+    return job
+
+
 def test_restarted_miner_finishes_its_in_flight_job(rig: Rig) -> None:
     miner = rig.miner
     with rig.client() as api:
-        job = api.submit("smollm2", STORY, max_tokens=48, max_price=UNIT)
-        miner.wait_task_state(job.job_id, ("running",), timeout=120)
-        assert miner.proc is not None
+        job = running_job(api, miner, STORY, max_tokens=48)
         miner.proc.stop(signal.SIGKILL)  # a crash: no drain, no goodbye
         [entry] = miner.journal()["entries"]
         assert entry["task"]["job_id"] == job.job_id and entry["state"] in ("running", "done")
@@ -214,9 +221,7 @@ def test_restarted_miner_finishes_its_in_flight_job(rig: Rig) -> None:
 def test_sigterm_finishes_a_running_job_within_the_grace_period(rig: Rig) -> None:
     miner = rig.miner
     with rig.client() as api:
-        job = api.submit("smollm2", FRANCE, max_tokens=16, max_price=UNIT)
-        miner.wait_task_state(job.job_id, ("running",), timeout=120)
-        assert miner.proc is not None
+        job = running_job(api, miner, FRANCE, max_tokens=16)
         proc, miner.proc = miner.proc, None
         proc.proc.send_signal(signal.SIGTERM)
         assert wait_exit(proc, timeout=300) == 0
@@ -237,9 +242,7 @@ def test_sigterm_hands_back_a_job_it_cannot_finish_in_the_grace_period(rig: Rig)
 
     failed_before = failures()
     with rig.client() as api:
-        job = api.submit("smollm2", STORY, max_tokens=48, max_price=UNIT)
-        miner.wait_task_state(job.job_id, ("running",), timeout=120)
-        assert miner.proc is not None
+        job = running_job(api, miner, STORY, max_tokens=48)
         proc, miner.proc = miner.proc, None
         proc.proc.send_signal(signal.SIGTERM)
         assert wait_exit(proc, timeout=120) == 0  # a clean exit although a forward pass was running

@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from testkit import REPO, Daemon, aitbc_command, free_port, hermetic_env, service_daemon
+from testkit import REPO, Daemon, ThreadedMiner, aitbc_command, free_port, hermetic_env, service_daemon
 from textual.app import App
 from textual.pilot import Pilot
 
@@ -146,83 +146,48 @@ def signed_tx(node_socket: Path, who: Account, tx_type: str, payload: dict[str, 
         return node.broadcast_tx(make_tx(who.seed, chain_id, tx_type, nonce, 10, payload), mode="commit")
 
 
-class ScriptedMiner:
-    """A miner in threads of the test process: registers, heart-beats, long-polls and answers with
-    real signed proofs through the coordinator's operator socket (acting for its address).
+class ScriptedMiner(ThreadedMiner):
+    """A scripted miner (see ``testkit.ThreadedMiner``) that answers with real signed proofs through
+    the coordinator's operator socket (acting for its address).
     Its "model" reverses the prompt's words, deterministically."""
 
     def __init__(self, socket_path: Path, who: Account, chain_id: str) -> None:
-        self.socket_path, self.who, self.chain_id = socket_path, who, chain_id
         import threading
 
-        self.errors: list[str] = []
+        super().__init__()
+        self.socket_path, self.who, self.chain_id = socket_path, who, chain_id
         self.hold = threading.Event()
         """While set, tasks are taken but not answered (a job stays running, so it can be cancelled)."""
-        self._stop = threading.Event()
-        self._threads: list[Any] = []
-        self.coordinator_address = ""
 
     def client(self) -> Any:
         from daemons.coordinator.client import CoordinatorClient
 
         return CoordinatorClient(self.socket_path, address=self.who.address, timeout=30)
 
-    def start(self) -> ScriptedMiner:
-        import threading
+    def registration(self) -> dict[str, Any]:
+        return {"address": self.who.address, "pubkey": crypto.pubkey_from_seed(self.who.seed).hex(),
+                "models": [{"name": MODEL, "model_id": MODEL_ID}], "capacity": self.capacity,
+                "price_per_1k_tokens": 1000, "gpus": []}
 
-        with self.client() as c:
-            reply = c.register({"address": self.who.address, "pubkey": crypto.pubkey_from_seed(self.who.seed).hex(),
-                                "models": [{"name": MODEL, "model_id": MODEL_ID}], "capacity": 2,
-                                "price_per_1k_tokens": 1000, "gpus": []})
-        self.coordinator_address = reply.coordinator_address  # what its proofs name
-        for target in (self._beat, self._work):
-            thread = threading.Thread(target=target, daemon=True)
-            thread.start()
-            self._threads.append(thread)
-        return self
-
-    def stop(self) -> None:
-        self._stop.set()
-        for thread in self._threads:
-            thread.join(timeout=30)
-
-    def _beat(self) -> None:
-        with self.client() as c:
-            while not self._stop.is_set():
-                try:
-                    c.heartbeat(2, [], {})
-                except DaemonError as exc:
-                    self.errors.append(exc.message)
-                self._stop.wait(0.3)
-
-    def _work(self) -> None:
+    def handle(self, client: Any, task: Any) -> None:
         from chain.receipt import ProofBody, sign_proof
         from chain.receipt_verify import params_hash, text_hash
 
-        with self.client() as c:
-            while not self._stop.is_set():
-                try:
-                    tasks = c.poll(max_jobs=2, wait_s=0.5)
-                except DaemonError as exc:
-                    self.errors.append(exc.message)
-                    self._stop.wait(0.2)
-                    continue
-                for task in tasks:
-                    if self.hold.is_set():
-                        continue
-                    output = " ".join(reversed(task.prompt.split()))
-                    tokens_in, tokens_out = len(task.prompt.split()), len(output.split())
-                    proof = sign_proof(ProofBody(
-                        chain_id=self.chain_id, job_id=task.job_id, coordinator=self.coordinator_address,
-                        miner=self.who.address, model=task.model,
-                        model_id=MODEL_ID, params_hash=params_hash(task.params), prompt_hash=text_hash(task.prompt),
-                        output_hash=text_hash(output), prompt_tokens=tokens_in, completion_tokens=tokens_out),
-                        self.who.seed)
-                    try:
-                        c.result(task.task_id, {"output": output, "prompt_tokens": tokens_in,
-                                                "completion_tokens": tokens_out, "proof": proof.model_dump()})
-                    except DaemonError as exc:
-                        self.errors.append(exc.message)
+        if self.hold.is_set():
+            return
+        output = " ".join(reversed(task.prompt.split()))
+        tokens_in, tokens_out = len(task.prompt.split()), len(output.split())
+        proof = sign_proof(ProofBody(
+            chain_id=self.chain_id, job_id=task.job_id, coordinator=self.coordinator_address,
+            miner=self.who.address, model=task.model,
+            model_id=MODEL_ID, params_hash=params_hash(task.params), prompt_hash=text_hash(task.prompt),
+            output_hash=text_hash(output), prompt_tokens=tokens_in, completion_tokens=tokens_out),
+            self.who.seed)
+        try:
+            client.result(task.task_id, {"output": output, "prompt_tokens": tokens_in,
+                                         "completion_tokens": tokens_out, "proof": proof.model_dump()})
+        except DaemonError as exc:
+            self.errors.append(exc.message)
 
 
 def init_miner_home(home: Path, *, compute: bool = False) -> str:
