@@ -14,12 +14,11 @@ from typing import Any, Optional
 
 import typer
 
-from aitbc_tui.cli.common import emit, fail, format_ait, handle_errors, resolve_home
+from aitbc_tui.cli.common import command_group, emit, fail, format_ait, handle_errors, resolve_home
 from aitbc_tui.cli.options import FeeOpt, HomeOpt, JsonOpt, NodeOpt, PasswordFileOpt, WaitOpt, WalletOpt
 from aitbc_tui.cli.signing import amount_arg, sign_and_show
 
-app = typer.Typer(name="gov", help="Governance: proposals, deposits, votes, treasury (signed by the wallet daemon).",
-                  no_args_is_help=True, add_completion=False, pretty_exceptions_enable=False)
+app = command_group("gov", "Governance: proposals, deposits, votes, treasury (signed by the wallet daemon).")
 
 
 class Kind(str, Enum):
