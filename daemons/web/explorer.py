@@ -2,8 +2,9 @@
 
 Every object links to the others (a block to its proposer and transactions, a transaction to its
 block and parties, a receipt to its transaction, block and miner). The block list updates live
-through ``/fragment/blocks?after=H``, which ``static/live.js`` polls; without JavaScript the
-page is simply as fresh as its last load.
+through ``/fragment/blocks?after=H``, which ``static/live.js`` fetches each time the ``/ws``
+WebSocket (the node's ``new_block`` relayed, :mod:`daemons.web.live`) announces a block; without
+JavaScript the page is simply as fresh as its last load.
 """
 
 from __future__ import annotations
@@ -15,7 +16,9 @@ from typing import Any
 from fastapi import FastAPI, Query, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
+from daemons.common.events import EventHub, events_router
 from daemons.web.governance import add_governance, proposal_id
+from daemons.web.live import WS_PATH
 from daemons.web.pages import build_site, render
 from daemons.web.settings import ExplorerSettings
 from daemons.web.sources import (
@@ -62,8 +65,10 @@ def history_page(rows: list[dict[str, Any]], limit: int,
     return whole_block(last), last
 
 
-def build_explorer(settings: ExplorerSettings, chain: Chain) -> FastAPI:
+def build_explorer(settings: ExplorerSettings, chain: Chain, blocks: EventHub) -> FastAPI:
+    """The Explorer's routes; ``blocks`` carries the node's ``new_block`` events to ``/ws``."""
     app = build_site("explorer", settings)
+    app.include_router(events_router(blocks, WS_PATH))
     size = settings.page_size
 
     def latest(top: int | None) -> tuple[dict[str, Any], list[dict[str, Any]]]:

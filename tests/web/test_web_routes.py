@@ -4,6 +4,8 @@ are down (the daemon itself keeps answering)."""
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import re
 from collections.abc import Iterator
 
@@ -17,6 +19,7 @@ from chain.params import UNIT
 from daemons.common.settings import load_settings
 from daemons.web.daemon import Sites
 from daemons.web.explorer import history_page
+from daemons.web.live import BlockRelay
 from daemons.web.settings import ExplorerSettings
 
 UNKNOWN_HASH = "ab" * 32
@@ -82,6 +85,38 @@ def test_live_fragment_gives_only_newer_blocks(explorer: TestClient, market: Mar
     response = explorer.get(f"/fragment/blocks?after={height}")
     assert response.status_code == 200
     assert f'data-height="{height + 1}"' in response.text and f'data-height="{height}"' not in response.text
+
+
+def test_ws_relays_the_nodes_new_blocks(market: Market) -> None:
+    """The relay's one subscription to the real node reaches a page subscribed to ``/ws``."""
+    relay = BlockRelay(market.net.home.socket("node"), 30)
+
+    async def first_block() -> dict:
+        page_sub = relay.hub.subscribe(["new_block"])
+        task = asyncio.create_task(relay.run())
+        try:
+            return (await asyncio.wait_for(page_sub.next(), 60)).data
+        finally:
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+
+    with market.net.node() as node:
+        before = node.status()["height"]
+    block = asyncio.run(first_block())
+    assert block["height"] > before and len(block["hash"]) == 64
+    with market.net.node() as node:
+        assert node.get_block(height=block["height"])["hash"] == block["hash"]
+
+
+def test_ws_route_speaks_the_events_protocol(sites: Sites, explorer: TestClient) -> None:
+    with explorer.websocket_connect("/ws") as ws:
+        ws.send_json({"subscribe": ["new_block"]})
+        assert ws.receive_json() == {"subscribed": ["new_block"]}
+        sites.relay.hub.publish_threadsafe("new_block", {"height": 7})
+        assert ws.receive_json() == {"topic": "new_block", "data": {"height": 7}}
+        ws.send_text("not json")
+        assert ws.receive_json()["error"]["code"] == "bad_request"
 
 
 def test_account_page_pages_its_transactions(market: Market, explorer: TestClient) -> None:
