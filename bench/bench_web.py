@@ -9,8 +9,8 @@ What it does, in order:
 2. Sends ``--txs`` signed transfers from that account, so its account page has that many
    transactions (the page shows the newest page of them, as a visitor sees it).
 3. For ``--seconds`` each, with ``--clients`` threads issuing requests back to back, measures:
-   - the block list (``GET /`` on port 3000) and, alone, the node calls it makes: ``status`` and
-     one batch of ``get_block`` for a page of heights;
+   - the block list (``GET /`` on port 3000) and, alone, the node calls it makes: ``status``,
+     one batch of ``get_block`` for a page of heights and ``get_proposals`` for the newest few;
    - the account page (``GET /account/ADDR``) and, alone, its calls: ``get_account`` and
      ``get_address_txs`` for one page.
    The node calls go over the node's operator socket, the way the web daemon reaches its node.
@@ -46,6 +46,7 @@ from chain.tx import make_tx  # noqa: E402
 from daemons.common.home import Home  # noqa: E402
 from daemons.node.client import NodeClient  # noqa: E402
 from daemons.node.init import init_node  # noqa: E402
+from daemons.web.explorer import HOME_PROPOSALS  # noqa: E402
 from daemons.web.settings import ExplorerSettings  # noqa: E402
 
 FEE = 10
@@ -143,6 +144,7 @@ def main() -> None:
         def block_list_rpc() -> None:
             top = node.status()["height"]
             node.batch([("get_block", {"height": h}) for h in range(top, max(0, top - size), -1)])
+            node.get_proposals(limit=HOME_PROPOSALS)
 
         def account_rpc() -> None:
             node.get_account(sender)
@@ -157,7 +159,7 @@ def main() -> None:
 
         rows = [
             ("block list  GET /", rate(page("/"), args.seconds, args.clients),
-             rate(block_list_rpc, args.seconds, args.clients), f"status + get_block x{size} (batch)"),
+             rate(block_list_rpc, args.seconds, args.clients), f"status + get_block x{size} (batch) + get_proposals"),
             (f"account ({args.txs} txs)", rate(page(f"/account/{sender}"), args.seconds, args.clients),
              rate(account_rpc, args.seconds, args.clients), f"get_account + get_address_txs(limit={size})"),
         ]

@@ -22,6 +22,7 @@ from fastapi.responses import JSONResponse
 from pydantic import ValidationError
 
 from chain.block import merkle_proof
+from chain import staking
 from chain.errors import ChainError
 from chain.execution import TREASURY
 from chain.ledger import Ledger
@@ -43,6 +44,7 @@ from daemons.node.models import (
     AddressTxsParams,
     BroadcastParams,
     ConsensusMessageParams,
+    DelegationsParams,
     GetBlockParams,
     HashParams,
     MempoolParams,
@@ -63,7 +65,7 @@ mempool admission or block production, which use the loop's default executor."""
 MAX_BATCH = 10_000
 METHODS = ("status", "get_block", "get_tx", "broadcast_tx", "get_balance", "get_account", "get_address_txs",
            "net_info", "validators", "get_receipt", "mempool", "get_params", "get_proposals", "get_proposal",
-           "get_gov")
+           "get_gov", "get_delegations")
 """The public methods: each is the ``NodeApi`` handler of that name (bft adds ``consensus_message``)."""
 
 Handler = Callable[[Any], Any]
@@ -246,6 +248,24 @@ class NodeApi:
                 "priority": signers.get(address, {}).get("priority"),
             })
         return {"height": state.height, "total_power": total, "validators": result}
+
+    def get_delegations(self, p: DelegationsParams) -> dict[str, Any]:
+        """A validator's delegators (its operator's self-bond included), ordered by address, with
+        what each stake is worth now; ``next_cursor`` continues the list, null at its end. The
+        namespace is keyed delegator first, so this reads it whole, like ``get_account`` does
+        for one delegator's stakes; ``limit`` bounds the answer."""
+        state = self.core.snapshot()
+        pool = state.get("validator", p.validator)
+        if pool is None:
+            raise RpcError(NOT_FOUND, f"{p.validator} is not a validator")
+        suffix = f"/{p.validator}"
+        found = sorted((key[:-len(suffix)], d) for key, d in state.items("delegation")
+                       if key.endswith(suffix) and (p.cursor is None or key[:-len(suffix)] > p.cursor))
+        page = found[:p.limit]
+        return {"validator": p.validator, "height": state.height, "shares": pool["shares"], "power": pool["power"],
+                "delegations": [{"delegator": who, "shares": d["shares"], "amount": staking.tokens(pool, d["shares"]),
+                                 "rewards": staking.unclaimed_rewards(d, pool)} for who, d in page],
+                "next_cursor": page[-1][0] if len(found) > p.limit else None}
 
     def get_receipt(self, p: ReceiptParams) -> dict[str, Any]:
         """Everything needed to verify a receipt from chain data alone: the receipt, the

@@ -125,6 +125,9 @@ class NodeClient(ClosesOnExit):
     def get_gov(self) -> dict[str, Any]:
         return self.call("get_gov")
 
+    def get_delegations(self, validator: str, limit: int = 100, cursor: str | None = None) -> dict[str, Any]:
+        return self.call("get_delegations", validator=validator, limit=limit, cursor=cursor)
+
     def get_params(self) -> dict[str, Any]:
         return self.call("get_params")
 

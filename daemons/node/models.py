@@ -91,3 +91,12 @@ class ProposalsParams(RpcParams):
 
 class ProposalParams(RpcParams):
     id: int = Field(ge=1)
+
+
+class DelegationsParams(RpcParams):
+    """One validator's delegators, by address, a page at a time: ``cursor`` is the last delegator
+    of the previous page (the page starts after it)."""
+
+    validator: Address
+    limit: int = Field(100, ge=1, le=1000)
+    cursor: Address | None = None

@@ -18,6 +18,7 @@ from daemons.common.logging import setup_logging
 from daemons.common.server import run_daemon
 from daemons.common.client import target_for
 from daemons.web.explorer import build_explorer
+from daemons.web.live import BlockRelay
 from daemons.web.market import Throughput, build_market
 from daemons.web.settings import ExplorerSettings
 from daemons.web.sources import Chain, Market, PageError
@@ -42,16 +43,19 @@ class BySite:
 
 
 class Sites:
-    """Both apps over one node and one coordinator, plus the throughput sampler."""
+    """Both apps over one node and one coordinator, plus the throughput sampler and the relay of
+    the node's new blocks."""
 
     def __init__(self, settings: ExplorerSettings) -> None:
         self.settings = settings
-        self.chain = Chain(settings.node_url or target_for(settings.home, "node"), settings.rpc_timeout_s)
+        node = settings.node_url or target_for(settings.home, "node")
+        self.chain = Chain(node, settings.rpc_timeout_s)
+        self.relay = BlockRelay(node, settings.rpc_timeout_s)
         self.market = Market(settings.coordinator_url, settings.rpc_timeout_s)
         self.throughput = Throughput()
-        self.explorer_app = build_explorer(settings, self.chain)
+        self.explorer_app = build_explorer(settings, self.chain, self.relay.hub)
         self.market_app = build_market(settings, self.market, self.throughput)
-        self._sampler: asyncio.Task[None] | None = None
+        self._tasks: list[asyncio.Task[None]] = []
 
     def app(self) -> BySite:
         return BySite(self.explorer_app, self.market_app, self.settings.market_port)
@@ -66,13 +70,13 @@ class Sites:
             await asyncio.sleep(SAMPLE_EVERY_S)
 
     async def start(self) -> None:
-        self._sampler = asyncio.create_task(self._sample())
+        self._tasks = [asyncio.create_task(self._sample()), asyncio.create_task(self.relay.run())]
 
     async def stop(self) -> None:
-        if self._sampler is not None:
-            self._sampler.cancel()
+        for task in self._tasks:
+            task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
-                await self._sampler
+                await task
         self.chain.close()
         self.market.close()
 

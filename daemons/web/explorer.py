@@ -2,8 +2,9 @@
 
 Every object links to the others (a block to its proposer and transactions, a transaction to its
 block and parties, a receipt to its transaction, block and miner). The block list updates live
-through ``/fragment/blocks?after=H``, which ``static/live.js`` polls; without JavaScript the
-page is simply as fresh as its last load.
+through ``/fragment/blocks?after=H``, which ``static/live.js`` fetches each time the ``/ws``
+WebSocket (the node's ``new_block`` relayed, :mod:`daemons.web.live`) announces a block; without
+JavaScript the page is simply as fresh as its last load.
 """
 
 from __future__ import annotations
@@ -15,6 +16,9 @@ from typing import Any
 from fastapi import FastAPI, Query, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
+from daemons.common.events import EventHub, events_router
+from daemons.web.governance import add_governance, proposal_id
+from daemons.web.live import WS_PATH
 from daemons.web.pages import build_site, render
 from daemons.web.settings import ExplorerSettings
 from daemons.web.sources import (
@@ -25,6 +29,8 @@ JOB_ID = re.compile(r"[A-Za-z0-9_.:-]{1,128}")
 MAX_TXS_CALL = 1000
 """The node's largest ``get_address_txs`` page: the most transactions of one account in one block
 that the account page can show together."""
+HOME_PROPOSALS = 5
+"""Newest proposals the home page links to (the section shows only when the chain has any)."""
 UPTIME_WINDOW = 20
 """Recent blocks whose commits the validator page reads to show who signed them."""
 
@@ -59,8 +65,10 @@ def history_page(rows: list[dict[str, Any]], limit: int,
     return whole_block(last), last
 
 
-def build_explorer(settings: ExplorerSettings, chain: Chain) -> FastAPI:
+def build_explorer(settings: ExplorerSettings, chain: Chain, blocks: EventHub) -> FastAPI:
+    """The Explorer's routes; ``blocks`` carries the node's ``new_block`` events to ``/ws``."""
     app = build_site("explorer", settings)
+    app.include_router(events_router(blocks, WS_PATH))
     size = settings.page_size
 
     def latest(top: int | None) -> tuple[dict[str, Any], list[dict[str, Any]]]:
@@ -73,8 +81,9 @@ def build_explorer(settings: ExplorerSettings, chain: Chain) -> FastAPI:
         status, blocks = latest(None if before is None else before - 1)
         txs = [row for block in blocks for row in tx_rows(block)][:size]
         older = blocks[-1]["header"]["height"] if blocks and blocks[-1]["header"]["height"] > 1 else None
+        proposals = chain.proposals(HOME_PROPOSALS)["proposals"] if before is None else []
         return render(request, "explorer/home.html", status=status, blocks=[block_row(b) for b in blocks], txs=txs,
-                      older=older, live=before is None)
+                      older=older, live=before is None, proposals=proposals)
 
     @app.get("/fragment/blocks", response_class=HTMLResponse)
     def new_blocks(request: Request, after: int = Query(..., ge=0, le=MAX_HEIGHT)) -> Response:
@@ -116,8 +125,10 @@ def build_explorer(settings: ExplorerSettings, chain: Chain) -> FastAPI:
         return render(request, "explorer/validators.html", data=chain.validators())
 
     @app.get("/validator/{address}", response_class=HTMLResponse)
-    def validator(request: Request, address: str) -> Response:
+    def validator(request: Request, address: str, after: str | None = Query(None, max_length=42)) -> Response:
+        """The validator's facts and its delegators a page at a time (``after``: the last one shown)."""
         check_address(address)
+        delegators = chain.delegations(address, size, None if after is None else check_address(after))
         data = chain.validators()
         found = next((v for v in data["validators"] if v["address"] == address), None)
         if found is None:
@@ -126,7 +137,7 @@ def build_explorer(settings: ExplorerSettings, chain: Chain) -> FastAPI:
         signed = sum(1 for b in recent if b.get("commit") and any(
             s["validator"] == address for s in b["commit"]["signatures"]))
         return render(request, "explorer/validator.html", v=found, total=data["total_power"], signed=signed,
-                      window=len(recent))
+                      window=len(recent), delegators=delegators, after=after)
 
     @app.get("/receipt/{ref}", response_class=HTMLResponse)
     def receipt(request: Request, ref: str) -> Response:
@@ -142,13 +153,17 @@ def build_explorer(settings: ExplorerSettings, chain: Chain) -> FastAPI:
 
     @app.get("/search")
     def search(request: Request, q: str = Query("", max_length=200)) -> Response:
-        """One box for everything: height, block or tx hash, address, receipt id or job id."""
+        """One box for everything: height, block or tx hash, address, receipt id, job id, or a
+        proposal as ``#3`` / ``proposal 3`` (a bare number is a height)."""
         text = q.strip()
         if text.startswith("0X"):
             text = "0x" + text[2:]
         if not text:
             raise PageError(400, "Empty search", "type a block height, a block or transaction hash, an address, "
-                                                 "a receipt id or a job id")
+                                                 "a receipt id, a job id or a proposal (#3)")
+        wanted = proposal_id(text)
+        if wanted is not None:
+            return RedirectResponse(f"/proposal/{wanted}", status_code=303)
         if text.isdigit():
             return RedirectResponse(f"/block/{check_height(int(text[:20]))}", status_code=303)
         if text.startswith("0x") and len(text) == 42:
@@ -172,6 +187,8 @@ def build_explorer(settings: ExplorerSettings, chain: Chain) -> FastAPI:
                     raise
             else:
                 return RedirectResponse(f"/receipt/{text}", status_code=303)
-        raise PageError(404, "Nothing found", f"no block, transaction, account or receipt matches {text[:80]!r}")
+        raise PageError(404, "Nothing found", f"no block, transaction, account, receipt or proposal matches "
+                                              f"{text[:80]!r}")
 
+    add_governance(app, chain)
     return app

@@ -121,6 +121,16 @@ class Chain:
     def validators(self) -> dict[str, Any]:
         return self._ask(self.node.validators, "validators")
 
+    def delegations(self, validator: str, limit: int, cursor: str | None) -> dict[str, Any]:
+        return self._ask(lambda: self.node.get_delegations(validator, limit=limit, cursor=cursor),
+                         f"validator {validator}")
+
+    def proposals(self, limit: int, status: str | None = None) -> dict[str, Any]:
+        return self._ask(lambda: self.node.get_proposals(status=status, limit=limit), "proposals")
+
+    def proposal(self, proposal_id: int) -> dict[str, Any]:
+        return self._ask(lambda: self.node.get_proposal(proposal_id), f"proposal {proposal_id}")
+
     def receipt(self, receipt_id: str | None = None, job_id: str | None = None) -> dict[str, Any]:
         what = f"settled receipt {receipt_id}" if receipt_id else f"settled receipt for job {job_id}"
         return self._ask(lambda: self.node.get_receipt(receipt_id=receipt_id, job_id=job_id), what)

@@ -4,6 +4,9 @@ are down (the daemon itself keeps answering)."""
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
+import re
 from collections.abc import Iterator
 
 import pytest
@@ -12,9 +15,11 @@ from fastapi.testclient import TestClient
 from testkit import free_port
 from webkit import Market
 from coordkit import MODEL, wait_for
+from chain.params import UNIT
 from daemons.common.settings import load_settings
 from daemons.web.daemon import Sites
 from daemons.web.explorer import history_page
+from daemons.web.live import BlockRelay
 from daemons.web.settings import ExplorerSettings
 
 UNKNOWN_HASH = "ab" * 32
@@ -82,6 +87,38 @@ def test_live_fragment_gives_only_newer_blocks(explorer: TestClient, market: Mar
     assert f'data-height="{height + 1}"' in response.text and f'data-height="{height}"' not in response.text
 
 
+def test_ws_relays_the_nodes_new_blocks(market: Market) -> None:
+    """The relay's one subscription to the real node reaches a page subscribed to ``/ws``."""
+    relay = BlockRelay(market.net.home.socket("node"), 30)
+
+    async def first_block() -> dict:
+        page_sub = relay.hub.subscribe(["new_block"])
+        task = asyncio.create_task(relay.run())
+        try:
+            return (await asyncio.wait_for(page_sub.next(), 60)).data
+        finally:
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+
+    with market.net.node() as node:
+        before = node.status()["height"]
+    block = asyncio.run(first_block())
+    assert block["height"] > before and len(block["hash"]) == 64
+    with market.net.node() as node:
+        assert node.get_block(height=block["height"])["hash"] == block["hash"]
+
+
+def test_ws_route_speaks_the_events_protocol(sites: Sites, explorer: TestClient) -> None:
+    with explorer.websocket_connect("/ws") as ws:
+        ws.send_json({"subscribe": ["new_block"]})
+        assert ws.receive_json() == {"subscribed": ["new_block"]}
+        sites.relay.hub.publish_threadsafe("new_block", {"height": 7})
+        assert ws.receive_json() == {"topic": "new_block", "data": {"height": 7}}
+        ws.send_text("not json")
+        assert ws.receive_json()["error"]["code"] == "bad_request"
+
+
 def test_account_page_pages_its_transactions(market: Market, explorer: TestClient) -> None:
     text = page(explorer, f"/account/{market.client}", 200, "Escrow", "escrow_deposit")
     assert market.client in text
@@ -136,7 +173,61 @@ def test_history_page_never_splits_a_block() -> None:
 def test_validator_page(market: Market, explorer: TestClient) -> None:
     with market.net.node() as node:
         validator = node.validators()["validators"][0]
-    page(explorer, f"/validator/{validator['address']}", 200, "Voting power", "signed")
+    page(explorer, f"/validator/{validator['address']}", 200, "Voting power", "signed", "Delegators", "(self-bond)")
+
+
+def test_validator_page_pages_its_delegators(market: Market) -> None:
+    with market.net.node() as node:
+        validator = node.validators()["validators"][0]["address"]
+    market.net.send(market.net.accounts["miner"], "stake", {"validator": validator, "amount": 3 * UNIT})
+    with market.net.node() as node:
+        expected = [d["delegator"] for d in node.get_delegations(validator)["delegations"]]
+    assert market.net.accounts["miner"].address in expected and len(expected) >= 2
+    one = sites_for(market, page_size=1)
+    try:
+        client, seen, path = TestClient(one.explorer_app, follow_redirects=False), [], f"/validator/{validator}"
+        while True:
+            text = page(client, path, 200, "Delegators")
+            seen += [d for d in expected if f'href="/account/{d}"' in text.split('id="delegators"')[1]]
+            more = re.search(r'href="(/validator/0x[0-9a-f]{40}\?after=0x[0-9a-f]{40})" rel="next"', text)
+            if more is None:
+                break
+            path = more.group(1)
+        assert seen == expected
+        assert "First delegators" in page(client, f"/validator/{validator}?after={expected[0]}", 200)
+    finally:
+        one.chain.close()
+        one.market.close()
+
+
+def test_governance_pages_and_search(market: Market, explorer: TestClient) -> None:
+    assert 'id="home-proposals"' not in page(explorer, "/", 200)
+    page(explorer, "/proposals", 200, "No proposals")
+    payer = market.net.accounts["payer"]
+    with market.net.node() as node:
+        validator = node.validators()["validators"][0]["address"]
+    market.net.send(payer, "stake", {"validator": validator, "amount": 50 * UNIT})
+    market.net.send(payer, "gov_propose", {"title": "Open a <b>text</b> vote", "action": {"kind": "text"},
+                                           "deposit": 100 * UNIT})
+    market.net.send(payer, "gov_vote", {"proposal_id": 1, "option": "yes"})
+    market.net.send(payer, "gov_propose", {"title": "Still gathering", "action": {"kind": "text"}, "deposit": UNIT})
+    with market.net.node() as node:
+        detail = node.get_proposal(1)
+    text = page(explorer, "/", 200, 'id="home-proposals"', 'href="/proposal/1"', 'href="/proposal/2"')
+    assert "<b>text</b>" not in text and "&lt;b&gt;text&lt;/b&gt;" in text
+    page(explorer, "/proposals", 200, 'href="/proposal/1"', 'href="/proposal/2"', "voting", "deposit")
+    listed = page(explorer, "/proposals?status=deposit", 200, 'href="/proposal/2"')
+    assert 'href="/proposal/1"' not in listed
+    text = page(explorer, "/proposal/1", 200, "Proposal #1", "Tally so far", "Turnout (quorum)",
+                f"{detail['gov_params']['quorum_bps'] / 100:.2f} %", f"blocks {detail['start']} to {detail['end']}",
+                f'href="/account/{payer.address}"', "100 AIT of 100 AIT needed", "blocks left")
+    assert f"Tally so far: {detail['tally_so_far']['would_be']}" in text
+    votes = text.split('id="proposal-votes"')[1]
+    assert f'href="/account/{payer.address}"' in votes and "<td>yes</td><td>50 AIT</td>" in votes
+    page(explorer, "/proposal/2", 200, "Proposal #2", "1 AIT of 100 AIT needed", "Deposit period ends", "No votes yet")
+    for query, target in (("#1", "/proposal/1"), ("proposal 2", "/proposal/2"), ("Proposal #2", "/proposal/2")):
+        response = explorer.get("/search", params={"q": query})
+        assert response.status_code == 303 and response.headers["location"] == target, query
 
 
 def test_receipt_page_shows_every_check_passed(market: Market, explorer: TestClient) -> None:
@@ -194,6 +285,13 @@ def test_search_finds_each_kind_of_object(market: Market, explorer: TestClient) 
     ("/fragment/blocks", 400, "after"),
     ("/?before=1", 400, "before"),
     ("/no/such/page", 404, "Page not found"),
+    ("/proposal/99999", 404, "no proposal 99999"),
+    ("/proposal/0", 400, "not a proposal id"),
+    ("/proposal/abc", 400, "not a proposal id"),
+    ("/proposal/" + "9" * 30, 400, "not a proposal id"),
+    ("/proposals?status=nope", 400, "status"),
+    (f"/validator/{UNKNOWN_ADDRESS}?after=nope", 400, "not an address"),
+    ("/validator/nope?after=" + "x" * 43, 400, "after"),
 ])
 def test_explorer_bad_input_gets_a_clear_page(explorer: TestClient, path: str, status: int, needle: str) -> None:
     text = page(explorer, path, status, f"HTTP {status}")

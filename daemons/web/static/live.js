@@ -1,15 +1,20 @@
-// Live block list: asks the Explorer for the rows of blocks newer than the newest shown.
+// Live block list: the Explorer's /ws relays the node's new_block events; on each one this
+// fetches the rendered rows of the blocks newer than the newest shown (/fragment/blocks).
 // Progressive enhancement only; without JavaScript the page is as fresh as its last load.
 (function () {
   "use strict";
   var table = document.getElementById("blocks");
-  if (!table || !table.dataset.live) { return; }
+  if (!table || !table.dataset.live || !window.WebSocket) { return; }
   var body = table.tBodies[0];
   var txBody = document.getElementById("txs") && document.getElementById("txs").tBodies[0];
   var state = document.getElementById("live-state");
   var height = Number(table.dataset.live);
   var keep = body.rows.length || 25;
   var failures = 0;
+  var fetching = false;
+  var announced = false;  // a block was announced that no fetch has covered yet
+
+  function say(text) { if (state) { state.textContent = text; } }
 
   function insert(target, html, limit) {
     var holder = document.createElement("tbody");
@@ -19,14 +24,18 @@
     while (target.rows.length > limit) { target.deleteRow(target.rows.length - 1); }
   }
 
-  function tick() {
+  // One fetch at a time; a block announced meanwhile is fetched right after (never a loop:
+  // each fetch answers every announcement made before it started, and a failed one waits for
+  // the next announcement).
+  function catchUp() {
+    if (fetching || !announced) { return; }
+    fetching = true;
+    announced = false;
     fetch("/fragment/blocks?after=" + height, { headers: { "Accept": "text/html" } }).then(function (res) {
       if (res.status === 204) { return null; }
       if (!res.ok) { throw new Error("HTTP " + res.status); }
       return res.text();
     }).then(function (html) {
-      failures = 0;
-      if (state) { state.textContent = "Updates live while this page is open."; }
       if (!html) { return; }
       var tpl = document.createElement("template");
       tpl.innerHTML = html;
@@ -39,11 +48,34 @@
       var shown = document.getElementById("height");
       if (shown) { shown.textContent = String(height); }
     }).catch(function () {
-      failures += 1;
-      if (state) { state.textContent = "Live updates paused: the Explorer or its node does not answer; retrying."; }
+      say("Live updates paused: the Explorer's node does not answer; waiting for the next block.");
     }).then(function () {
-      setTimeout(tick, Math.min(30000, 2000 * (failures + 1)));
+      fetching = false;
+      catchUp();
     });
   }
-  setTimeout(tick, 2000);
+
+  function connect() {
+    var scheme = location.protocol === "https:" ? "wss://" : "ws://";
+    var ws = new WebSocket(scheme + location.host + "/ws");
+    ws.onopen = function () { ws.send(JSON.stringify({ subscribe: ["new_block"] })); };
+    ws.onmessage = function (msg) {
+      var frame = JSON.parse(msg.data);
+      if (frame.subscribed) {
+        failures = 0;
+        say("Updates live while this page is open.");
+        announced = true;  // blocks made while we were not listening
+        catchUp();
+      } else if (frame.topic === "new_block" && frame.data && Number(frame.data.height) > height) {
+        announced = true;
+        catchUp();
+      }
+    };
+    ws.onclose = function () {
+      failures += 1;
+      say("Live updates paused: the Explorer does not answer; retrying.");
+      setTimeout(connect, Math.min(30000, 2000 * failures));
+    };
+  }
+  connect();
 })();
