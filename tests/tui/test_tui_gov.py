@@ -22,8 +22,10 @@ from daemons.common.home import Home
 from daemons.node.client import NodeClient
 
 from aitbc_tui.app import AitbcApp
+from aitbc_tui.models import GovModel, ProposalRow, TallyView
 from aitbc_tui.screens.dialogs import PickDialog
-from aitbc_tui.screens.gov_dialogs import DepositDialog, ProposeDialog
+from aitbc_tui.screens.gov_dialogs import DepositDialog, ProposeDialog, parse_changes
+from aitbc_tui.screens.governance import tally_strip
 
 SIZE = (120, 36)
 MIN_DEPOSIT = 100 * UNIT
@@ -128,3 +130,29 @@ def test_propose_deposit_and_vote_from_the_screen(gov_net: GovNet) -> None:
                            and "open proposal" not in screen_text(app), "the dashboard line gone")
 
     run(scenario())
+
+
+# -- pure parts -------------------------------------------------------------------------------------
+
+
+def test_parse_changes() -> None:
+    assert parse_changes("min_fee=20, quorum_bps = 4000\n") == {"min_fee": 20, "quorum_bps": 4000}
+    for bad in ("", "min_fee", "min_fee=1.5", "=3", "min_fee=20,oops"):
+        with pytest.raises(ValueError):
+            parse_changes(bad)
+
+
+def test_tally_strip_marks_the_quorum() -> None:
+    tally = TallyView(yes=50, no=25, bonded=100, quorum_reached=True)
+    strip = tally_strip(tally, quorum_bps=5000, width=8)
+    assert strip.plain == "████┃█░░"  # 4 cells yes, 2 no (one under the mark), 2 not voted
+    assert strip.spans[4].style == "bold green"
+    assert tally_strip(TallyView(bonded=100), 5000, 8).spans[4].style == "bold yellow"
+    assert tally_strip(None, 5000).plain == "-"
+
+
+def test_awaiting_vote_lists_only_voting_proposals_missing_a_wallet() -> None:
+    voting = ProposalRow(id=2, title="b", status="voting", votes={"0xa": "yes"})
+    gov = GovModel(proposals=[voting, ProposalRow(id=1, title="a", status="deposit")])
+    assert [(p.id, missing) for p, missing in gov.awaiting_vote(["0xa", "0xb"])] == [(2, ["0xb"])]
+    assert gov.awaiting_vote(["0xa"]) == []
