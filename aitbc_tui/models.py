@@ -272,6 +272,8 @@ class GovModel(BaseModel):
     """Governance as the node reports it (``get_gov``, ``get_proposals``, ``get_proposal``)."""
 
     loaded: bool = False
+    error: str = ""
+    """Why the node did not answer governance's calls (an older node), if it did not."""
     params: dict[str, int] = Field(default_factory=dict)
     treasury_address: str = ""
     treasury_balance: int = 0

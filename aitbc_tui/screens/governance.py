@@ -252,7 +252,9 @@ class GovernanceScreen(SigningScreen):
                                  f"{percent_bps(params.get('threshold_bps'))} · veto > "
                                  f"{percent_bps(params.get('veto_threshold_bps'))}") if gov.loaded else ""
         note = self.unavailable_text("node", "Proposals")
-        if note is None and gov.loaded and not gov.proposals:
+        if note is None and gov.error:
+            note = f"governance not available from this node: {gov.error}"
+        elif note is None and gov.loaded and not gov.proposals:
             note = "no proposals yet: p proposes one"
         self.query_one("#gov-note", TextView).show_note(note)
         self.query_one("#gov-treasury", TextView).show(treasury_text(gov) if gov.loaded

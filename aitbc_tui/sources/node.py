@@ -155,12 +155,18 @@ class NodeSource(DaemonSource):
         node.accounts = accounts
 
     async def _read_gov(self) -> None:
-        """Parameters, treasury and proposals; votes and tally so far of the open ones."""
-        gov, listed = await asyncio.gather(self.client.call("get_gov"),
-                                           self.client.call("get_proposals", limit=GOV_LIMIT))
-        summaries = listed.get("proposals", [])
-        open_ids = [int(p["id"]) for p in summaries if p["status"] in ("deposit", "voting")]
-        details = await asyncio.gather(*(self.client.call("get_proposal", id=i) for i in open_ids))
+        """Parameters, treasury and proposals; votes and tally so far of the open ones. A node
+        that refuses these calls (one older than governance's RPC) leaves the rest of the console
+        working and the Governance screen saying why."""
+        try:
+            gov, listed = await asyncio.gather(self.client.call("get_gov"),
+                                               self.client.call("get_proposals", limit=GOV_LIMIT))
+            summaries = listed.get("proposals", [])
+            open_ids = [int(p["id"]) for p in summaries if p["status"] in ("deposit", "voting")]
+            details = await asyncio.gather(*(self.client.call("get_proposal", id=i) for i in open_ids))
+        except NodeRpcError as exc:
+            self.store.node.gov = GovModel(error=exc.message)
+            return
         detailed = {int(d["id"]): d for d in details}
         treasury = gov.get("treasury", {})
         self.store.node.gov = GovModel(

@@ -62,6 +62,20 @@ def on_chain(net: GovNet, proposal_id: int) -> dict:  # type: ignore[type-arg]
         return rpc.get_proposal(proposal_id)
 
 
+async def press_action(pilot, app: AitbcApp, key: str, action: str,  # type: ignore[no-untyped-def]
+                       status: str | None = None) -> None:
+    """Press ``key`` once its action is enabled (a signing action is disabled while the wallet
+    source reconnects) and, with ``status``, once the screen highlights a proposal in that
+    status (the store is repainted onto the screen a moment after it changes)."""
+    def ready() -> bool:
+        selected = app.screen.selected_proposal()
+        return app.screen.check_action(action, ()) is True and (
+            status is None or (selected is not None and selected.status == status))
+
+    await wait_for(pilot, ready, f"{action} enabled")
+    await pilot.press(key)
+
+
 def test_propose_deposit_and_vote_from_the_screen(gov_net: GovNet) -> None:
     async def scenario() -> None:
         app = AitbcApp(Home(root=gov_net.home), save_settings=False)
@@ -72,7 +86,7 @@ def test_propose_deposit_and_vote_from_the_screen(gov_net: GovNet) -> None:
                            "the governance data")
             await wait_for(pilot, lambda: "no proposals yet" in screen_text(app), "the empty list")
             # propose: a param-change with a malformed change is refused in the dialog
-            await pilot.press("p")
+            await press_action(pilot, app, "p", "propose")
             await painted_dialog(pilot, app, ProposeDialog, "the propose dialog")
             dialog = app.screen
             dialog.query_one("#kind").value = "param_change"
@@ -92,7 +106,7 @@ def test_propose_deposit_and_vote_from_the_screen(gov_net: GovNet) -> None:
             proposal_id = app.store.node.gov.proposals[0].id
             assert on_chain(gov_net, proposal_id)["total_deposit"] == 40 * UNIT
             # deposit the rest from the screen: the dialog offers what is missing; voting opens
-            await pilot.press("d")
+            await press_action(pilot, app, "d", "deposit", "deposit")
             await painted_dialog(pilot, app, DepositDialog, "the deposit dialog")
             assert app.screen.query_one("#amount").value == "60.000000"
             await click(pilot, "#ok")
@@ -106,7 +120,7 @@ def test_propose_deposit_and_vote_from_the_screen(gov_net: GovNet) -> None:
             # vote from the screen
             await pilot.press("8")
             await wait_for(pilot, lambda: app.current_mode == "governance", "the governance screen")
-            await pilot.press("v")
+            await press_action(pilot, app, "v", "vote", "voting")
             await painted_dialog(pilot, app, PickDialog, "the vote options")
             app.screen.query_one("#choice").value = "yes"
             await click(pilot, "#ok")
@@ -156,3 +170,22 @@ def test_awaiting_vote_lists_only_voting_proposals_missing_a_wallet() -> None:
     gov = GovModel(proposals=[voting, ProposalRow(id=1, title="a", status="deposit")])
     assert [(p.id, missing) for p, missing in gov.awaiting_vote(["0xa", "0xb"])] == [(2, ["0xb"])]
     assert gov.awaiting_vote(["0xa"]) == []
+
+
+def test_screen_says_why_when_the_node_has_no_governance(tmp_path: Path) -> None:
+    from snapshot_data import fixed_store
+
+    from aitbc_tui.config import TuiConfig
+
+    store = fixed_store()
+    store.node.gov = GovModel(error="method not found: get_gov")
+
+    async def scenario() -> None:
+        app = AitbcApp(Home(root=tmp_path / "h"), store=store, live=False, config=TuiConfig(), save_settings=False)
+        async with app.run_test(size=SIZE) as pilot:
+            await pilot.press("8")
+            await wait_for(pilot, lambda: "governance not available from this node: method not found: get_gov"
+                           in screen_text(app), "the reason")
+            assert "open proposal" not in screen_text(app)
+
+    run(scenario())
