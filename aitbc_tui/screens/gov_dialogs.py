@@ -19,6 +19,7 @@ from chain.crypto import is_address
 
 from aitbc_tui.format import ait, parse_amount
 from aitbc_tui.screens.dialog_base import FormDialog
+from aitbc_tui.screens.dialogs import amount_and_fee_fields, read_amount_and_fee
 from aitbc_tui.widgets.panels import kv
 
 ProposalKind = Literal["text", "param_change", "treasury_spend"]
@@ -168,22 +169,13 @@ class DepositDialog(FormDialog):
         yield Static(kv([("From", self.wallet_name),
                          ("Available", ait(self.available) if self.available is not None else "unknown"),
                          ("Still needed", ait(self.missing) if self.missing else "none: voting is open")]))
-        yield Label("Amount (AIT, or units with a 'u' suffix)")
-        initial = ait(self.missing, suffix=False).replace(",", "") if self.missing else ""
-        yield Input(id="amount", value=initial, compact=True)
-        yield Label("Fee (units)")
-        yield Input(id="fee", value=str(self.default_fee), type="integer", compact=True)
+        yield from amount_and_fee_fields(self.missing, self.default_fee)
 
     def submit(self) -> None:
-        try:
-            amount = parse_amount(self.value("amount"))
-            fee = parse_fee(self.value("fee"))
-        except ValueError as exc:
-            self.error(str(exc))
+        read = read_amount_and_fee(self)
+        if read is None:
             return
-        if amount <= 0:
-            self.error("the amount must be more than zero")
-            return
+        amount, fee = read
         if self.available is not None and amount + fee > self.available:
             self.error(f"amount plus fee ({ait(amount + fee)}) is more than the available {ait(self.available)}")
             return

@@ -199,8 +199,6 @@ class GovernanceScreen(SigningScreen):
     }
     #gov-bottom .panel {
         height: 1fr;
-        overflow-y: auto;
-        scrollbar-size-vertical: 1;
     }
     #gov-tally, #gov-treasury {
         height: auto;
