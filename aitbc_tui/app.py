@@ -57,6 +57,7 @@ def _screens() -> dict[str, Callable[[], Any]]:
     """Section screens by mode name (imported here so ``aitbc-tui --help`` stays fast)."""
     from aitbc_tui.screens.chain import ChainScreen
     from aitbc_tui.screens.dashboard import DashboardScreen
+    from aitbc_tui.screens.governance import GovernanceScreen
     from aitbc_tui.screens.jobs import JobsScreen
     from aitbc_tui.screens.logs import LogsScreen
     from aitbc_tui.screens.miner import MinerScreen
@@ -64,7 +65,7 @@ def _screens() -> dict[str, Callable[[], Any]]:
     from aitbc_tui.screens.wallets import WalletsScreen
 
     return {"dashboard": DashboardScreen, "chain": ChainScreen, "jobs": JobsScreen, "wallets": WalletsScreen,
-            "staking": StakingScreen, "miner": MinerScreen, "logs": LogsScreen}
+            "staking": StakingScreen, "miner": MinerScreen, "logs": LogsScreen, "governance": GovernanceScreen}
 
 
 class AitbcApp(App[None]):
@@ -258,7 +259,7 @@ class AitbcApp(App[None]):
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(prog="aitbc-tui", description=(
-        "AITBC operator console: chain, jobs, wallets, staking, GPUs and logs of the daemons in one home."))
+        "AITBC operator console: chain, jobs, wallets, staking, GPUs, logs and governance of the daemons in one home."))
     parser.add_argument("--home", type=Path, default=None,
                         help="Installation home (default: $AITBC_HOME, else ~/.aitbc).")
     parser.add_argument("--rig", default=None, metavar="NAME",

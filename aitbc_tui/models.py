@@ -181,6 +181,121 @@ class ValidatorRow(BaseModel):
     active: bool = False
 
 
+class TallyView(BaseModel):
+    """Stake behind each option (units), the bonded stake it is measured against, and the
+    chain's verdict (``would_be`` while voting is open, final otherwise)."""
+
+    yes: int = 0
+    no: int = 0
+    abstain: int = 0
+    veto: int = 0
+    bonded: int = 0
+    quorum_reached: bool = False
+    result: str = ""
+
+    @property
+    def voted(self) -> int:
+        return self.yes + self.no + self.abstain + self.veto
+
+    @classmethod
+    def from_rpc(cls, data: dict[str, Any] | None) -> TallyView | None:
+        if not data or "bonded" not in data:
+            return None  # (tallies from before stake-weighted voting have another shape)
+        return cls(yes=int(data["yes"]), no=int(data["no"]), abstain=int(data["abstain"]), veto=int(data["veto"]),
+                   bonded=int(data["bonded"]), quorum_reached=bool(data.get("quorum_reached")),
+                   result=str(data.get("would_be", "")))
+
+
+class ValidatorVoteRow(BaseModel):
+    validator: str
+    name: str = ""
+    power: int = 0
+    option: str | None = None
+
+
+class ProposalRow(BaseModel):
+    """One proposal as ``get_proposals`` lists it, with the votes and tally so far of
+    ``get_proposal`` for the open ones (``detailed``)."""
+
+    id: int
+    title: str
+    description: str = ""
+    proposer: str = ""
+    action: dict[str, Any] = Field(default_factory=dict)
+    status: str
+    submitted: int | None = None
+    total_deposit: int = 0
+    period_ends: int | None = None
+    blocks_left: int = 0
+    time_left_ms: int = 0
+    tally: TallyView | None = None
+    votes: dict[str, str] = Field(default_factory=dict)
+    """Voter address -> option."""
+    validator_votes: list[ValidatorVoteRow] = Field(default_factory=list)
+    deposits: dict[str, int] = Field(default_factory=dict)
+    detailed: bool = False
+
+    @property
+    def kind(self) -> str:
+        return str(self.action.get("kind", ""))
+
+    @property
+    def is_open(self) -> bool:
+        return self.status in ("deposit", "voting")
+
+    @classmethod
+    def from_rpc(cls, data: dict[str, Any]) -> ProposalRow:
+        """From ``get_proposals``' summary or ``get_proposal``'s detail (``votes`` present)."""
+        detailed = "votes" in data
+        return cls(
+            id=int(data["id"]), title=str(data.get("title", "")), description=str(data.get("description", "")),
+            proposer=str(data.get("proposer", "")), action=dict(data.get("action") or {}),
+            status=str(data["status"]), submitted=data.get("submitted"),
+            total_deposit=int(data.get("total_deposit", 0)), period_ends=data.get("period_ends"),
+            blocks_left=int(data.get("blocks_left", 0)), time_left_ms=int(data.get("time_left_ms", 0)),
+            tally=TallyView.from_rpc(data.get("tally_so_far") or data.get("tally")),
+            votes={v["voter"]: v["option"] for v in data.get("votes", [])},
+            validator_votes=[ValidatorVoteRow(validator=v["validator"], name=v.get("name", ""),
+                                              power=int(v.get("power", 0)), option=v.get("option"))
+                             for v in data.get("validator_votes", [])],
+            deposits={d["depositor"]: int(d["amount"]) for d in data.get("deposits", [])}, detailed=detailed)
+
+
+class SpendRow(BaseModel):
+    proposal_id: int
+    to: str
+    amount: int
+    title: str = ""
+    height: int | None = None
+
+
+class GovModel(BaseModel):
+    """Governance as the node reports it (``get_gov``, ``get_proposals``, ``get_proposal``)."""
+
+    loaded: bool = False
+    error: str = ""
+    """Why the node did not answer governance's calls (an older node), if it did not."""
+    params: dict[str, int] = Field(default_factory=dict)
+    treasury_address: str = ""
+    treasury_balance: int = 0
+    spends: list[SpendRow] = Field(default_factory=list)
+    proposals: list[ProposalRow] = Field(default_factory=list)
+    """Newest first."""
+
+    def proposal(self, proposal_id: int) -> ProposalRow | None:
+        return next((p for p in self.proposals if p.id == proposal_id), None)
+
+    def awaiting_vote(self, addresses: list[str]) -> list[tuple[ProposalRow, list[str]]]:
+        """Proposals in their voting period and which of ``addresses`` have not voted on them."""
+        found = []
+        for proposal in self.proposals:
+            if proposal.status == "voting":
+                missing = [a for a in addresses if a not in proposal.votes]
+                if missing:
+                    found.append((proposal, missing))
+        return found
+
+
 class NodeModel(BaseModel):
     """What the node told us, kept current from its ``new_block``/``tx:*`` events."""
 
@@ -203,6 +318,7 @@ class NodeModel(BaseModel):
     validators: list[ValidatorRow] = Field(default_factory=list)
     total_power: int = 0
     accounts: dict[str, AccountView] = Field(default_factory=dict)
+    gov: GovModel = Field(default_factory=GovModel)
 
     @property
     def block_intervals_s(self) -> list[float]:

@@ -10,6 +10,7 @@ from textual.widgets import Sparkline
 from aitbc_tui.format import ait, clock, gib, seconds, short_addr, short_hash
 from aitbc_tui.models import Store
 from aitbc_tui.screens.base import SectionScreen
+from aitbc_tui.screens.governance import awaiting_vote_text
 from aitbc_tui.widgets.feed import EventFeed
 from aitbc_tui.widgets.panels import TextView, bar, kv, notice, spark
 
@@ -166,6 +167,13 @@ class DashboardScreen(SectionScreen):
         height: 1;
         margin-top: 0;
     }
+    #gov-awaiting {
+        display: none;
+        height: 1;
+        padding: 0 1;
+        text-wrap: nowrap;
+        text-overflow: ellipsis;
+    }
     #events-panel {
         column-span: 2;
         min-height: 3;
@@ -188,6 +196,7 @@ class DashboardScreen(SectionScreen):
     """
 
     def compose_body(self) -> ComposeResult:
+        yield TextView(id="gov-awaiting")
         with Grid(id="dash"):
             with Vertical(id="chain-panel", classes="panel") as chain:
                 chain.border_title = "Chain"
@@ -213,6 +222,11 @@ class DashboardScreen(SectionScreen):
             spark = self.query_one("#block-spark", Sparkline)
             spark.data = store.node.block_intervals_s[-60:]
             self.query_one("#wallet-info", TextView).show(balances_summary(store))
+            awaiting = awaiting_vote_text(store)
+            line = self.query_one("#gov-awaiting", TextView)
+            line.display = awaiting is not None
+            if awaiting is not None:
+                line.show(awaiting)
         if "coordinator" in changed:
             self.query_one("#jobs-info", TextView).show(jobs_summary(store))
         if "miner" in changed:

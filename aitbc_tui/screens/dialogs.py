@@ -192,6 +192,33 @@ class TransferRequest(BaseModel):
     fee: int
 
 
+def amount_and_fee_fields(amount: int | None, fee: int) -> ComposeResult:
+    """The ``#amount`` (AIT) and ``#fee`` (units) inputs of a form that moves funds."""
+    yield Label("Amount (AIT, up to 6 decimals, or units with a 'u' suffix)")
+    initial = ait(amount, suffix=False).replace(",", "") if amount else ""
+    yield Input(id="amount", value=initial, compact=True)
+    yield Label("Fee (units)")
+    yield Input(id="fee", value=str(fee), type="integer", compact=True)
+
+
+def read_amount_and_fee(dialog: FormDialog) -> tuple[int, int] | None:
+    """The amount (more than zero) and fee typed in :func:`amount_and_fee_fields`, or None after
+    showing what is wrong."""
+    try:
+        amount = parse_amount(dialog.value("amount"))
+    except ValueError as exc:
+        dialog.error(str(exc))
+        return None
+    if amount <= 0:
+        dialog.error("the amount must be more than zero")
+        return None
+    raw_fee = dialog.value("fee").strip()
+    if not raw_fee.isdigit():
+        dialog.error("the fee is a whole number of units")
+        return None
+    return amount, int(raw_fee)
+
+
 class TransferDialog(FormDialog):
     """Send funds, delegate or unbond: target, amount, fee."""
 
@@ -222,11 +249,7 @@ class TransferDialog(FormDialog):
             yield Label("Validator")
             yield Select(self.targets, value=self.initial_target if self.initial_target else Select.NULL,
                          id="target-select", prompt="choose a validator", compact=True)
-        yield Label("Amount (AIT, up to 6 decimals, or units with a 'u' suffix)")
-        initial = ait(self.initial_amount, suffix=False).replace(",", "") if self.initial_amount else ""
-        yield Input(id="amount", value=initial, compact=True)
-        yield Label("Fee (units)")
-        yield Input(id="fee", value=str(self.default_fee), type="integer", compact=True)
+        yield from amount_and_fee_fields(self.initial_amount, self.default_fee)
 
     def submit(self) -> None:
         if self.kind == "escrow":
@@ -242,19 +265,10 @@ class TransferDialog(FormDialog):
                 self.error("choose a validator")
                 return
             target = str(choice)
-        try:
-            amount = parse_amount(self.value("amount"))
-        except ValueError as exc:
-            self.error(str(exc))
+        read = read_amount_and_fee(self)
+        if read is None:
             return
-        if amount <= 0:
-            self.error("the amount must be more than zero")
-            return
-        raw_fee = self.value("fee").strip()
-        if not raw_fee.isdigit():
-            self.error("the fee is a whole number of units")
-            return
-        fee = int(raw_fee)
+        amount, fee = read
         if self.available is not None:
             need = amount + fee if self.kind != "unbond" else amount
             if self.kind != "unbond" and need > self.available:

@@ -3,6 +3,8 @@
 Events carry height, hash, time and transactions; mempool size, validator set, peers and account
 balances have no event, so those are re-read on a slow timer (every 2 s for the status, every
 6 s for the rest) and, for watched accounts, when a transaction touching them commits.
+Governance (proposals, tallies, treasury) changes only with blocks, so it is re-read after a new
+block, at most once every ``GOV_EVERY_S`` however fast blocks come.
 """
 
 from __future__ import annotations
@@ -17,7 +19,17 @@ from daemons.common.stream import AsyncEventStream
 from daemons.node.client import AsyncNodeClient, NodeRpcError
 
 from aitbc_tui.format import ait, short_addr, short_hash
-from aitbc_tui.models import AccountView, BlockRow, EventLine, Store, TxRow, ValidatorRow
+from aitbc_tui.models import (
+    AccountView,
+    BlockRow,
+    EventLine,
+    GovModel,
+    ProposalRow,
+    SpendRow,
+    Store,
+    TxRow,
+    ValidatorRow,
+)
 from aitbc_tui.sources.base import Changed, DaemonSource, every, first_done, when_set
 
 STATUS_EVERY_S = 2.0
@@ -25,6 +37,9 @@ SLOW_EVERY = 3
 """Validators, peers and accounts are refreshed every SLOW_EVERY-th status poll."""
 INITIAL_BLOCKS = 30
 TOPICS = ["new_block", "tx:*", "receipt"]
+GOV_EVERY_S = 1.0
+GOV_LIMIT = 50
+"""Proposals listed (newest first); the open ones among them are read with their votes."""
 
 
 class NodeSource(DaemonSource):
@@ -36,6 +51,7 @@ class NodeSource(DaemonSource):
         self.watched: dict[str, str] = {}
         """Extra addresses to keep balances for (wallet keys), address -> label."""
         self._accounts_dirty = asyncio.Event()
+        self._gov_dirty = asyncio.Event()
         self._polls = 0
 
     async def aclose(self) -> None:
@@ -54,7 +70,8 @@ class NodeSource(DaemonSource):
             await self._snapshot()
             self.mark_up()
             await first_done(self._consume(stream), every(STATUS_EVERY_S, self._poll),
-                             when_set(self._accounts_dirty, self._refresh_accounts))
+                             when_set(self._accounts_dirty, self._refresh_accounts),
+                             when_set(self._gov_dirty, self._refresh_gov, settle_s=GOV_EVERY_S))
 
     async def _snapshot(self) -> None:
         """Everything a screen needs right after (re)connecting."""
@@ -68,6 +85,7 @@ class NodeSource(DaemonSource):
             for data in sorted(blocks, key=lambda b: b["header"]["height"]):
                 self._add_full_block(data)
         await self._read_slow()
+        await self._read_gov()
 
     async def _consume(self, stream: AsyncEventStream) -> None:
         async for event in stream:
@@ -82,6 +100,10 @@ class NodeSource(DaemonSource):
 
     async def _refresh_accounts(self) -> None:
         await self._read_accounts()
+        self.changed()
+
+    async def _refresh_gov(self) -> None:
+        await self._read_gov()
         self.changed()
 
     # -- reads -------------------------------------------------------------------------------------
@@ -132,6 +154,31 @@ class NodeSource(DaemonSource):
             accounts[address] = AccountView.from_rpc(answer, label)
         node.accounts = accounts
 
+    async def _read_gov(self) -> None:
+        """Parameters, treasury and proposals; votes and tally so far of the open ones. A node
+        that refuses these calls (one older than governance's RPC) leaves the rest of the console
+        working and the Governance screen saying why."""
+        try:
+            gov, listed = await asyncio.gather(self.client.call("get_gov"),
+                                               self.client.call("get_proposals", limit=GOV_LIMIT))
+            summaries = listed.get("proposals", [])
+            open_ids = [int(p["id"]) for p in summaries if p["status"] in ("deposit", "voting")]
+            details = await asyncio.gather(*(self.client.call("get_proposal", id=i) for i in open_ids))
+        except NodeRpcError as exc:
+            self.store.node.gov = GovModel(error=exc.message)
+            return
+        detailed = {int(d["id"]): d for d in details}
+        treasury = gov.get("treasury", {})
+        self.store.node.gov = GovModel(
+            loaded=True, params={k: int(v) for k, v in gov.get("params", {}).items()},
+            treasury_address=str(treasury.get("address", "")), treasury_balance=int(treasury.get("balance", 0)),
+            spends=[SpendRow.model_validate(s) for s in treasury.get("spends", [])],
+            proposals=[ProposalRow.from_rpc(detailed.get(int(p["id"]), p)) for p in summaries])
+
+    async def proposal(self, proposal_id: int) -> ProposalRow:
+        """One proposal with its votes (the screen's detail view of a closed one)."""
+        return ProposalRow.from_rpc(await self.client.call("get_proposal", id=proposal_id))
+
     # -- events ------------------------------------------------------------------------------------
 
     def _add_full_block(self, data: dict[str, Any]) -> None:
@@ -153,6 +200,7 @@ class NodeSource(DaemonSource):
                            tx_hashes=list(data.get("tx_hashes", []))[:50])
             if node.add_block(row):
                 self.store.events.add_block(row.height, row.time_ms, row.num_txs)
+                self._gov_dirty.set()
                 self.changed()
         elif event.topic.startswith("tx:"):
             self._on_tx(event.topic[3:], data)

@@ -19,7 +19,10 @@ SECTIONS: tuple[tuple[str, str], ...] = (
     ("staking", "Staking"),
     ("miner", "Miner"),
     ("logs", "Logs"),
+    ("governance", "Governance"),
 )
+SHORT_LABELS = {"dashboard": "Dash", "governance": "Gov"}
+"""What the navigation bar shows instead when the full bar is wider than the terminal (80 columns)."""
 
 
 class NavBar(Static):
@@ -37,16 +40,29 @@ class NavBar(Static):
     def __init__(self, active: str) -> None:
         super().__init__(id="nav")
         self.active = active
+        self._markup = ""
 
     def on_mount(self) -> None:
-        self.update(self.render_markup())
+        self._paint()
 
-    def render_markup(self) -> str:
+    def on_resize(self) -> None:
+        self._paint()
+
+    def _paint(self) -> None:
+        markup = self.render_markup()
+        if self.size.width and Text.from_markup(markup).cell_len > self.size.width:
+            markup = self.render_markup(short=True)
+        if markup != self._markup:
+            self._markup = markup
+            self.update(markup)
+
+    def render_markup(self, short: bool = False) -> str:
         rig = getattr(self.app, "rig", None)
         parts = [f"[b reverse] AITBC{' @' + rig.name if rig is not None else ''} [/] "]
         for index, (mode, label) in enumerate(SECTIONS, start=1):
             style = "b reverse " if mode == self.active else ""
-            parts.append(f"[{style}@click=app.goto('{mode}')] {index} {label} [/]")
+            shown = SHORT_LABELS.get(mode, label) if short else label
+            parts.append(f"[{style}@click=app.goto('{mode}')] {index} {shown} [/]")
         return "".join(parts)
 
 

@@ -239,6 +239,11 @@ class AsyncWalletClient(AsyncClosesOnExit):
         body = _tx(wallet, fee, mode, None, password, proposal_id=proposal_id, option=option)
         return await self.http.post("/v1/gov/vote", body, model=TxResult)
 
+    async def gov_deposit(self, proposal_id: int, amount: int, wallet: str | None = None, fee: int | None = None,
+                          mode: Mode = "sync", password: str | None = None) -> TxResult:
+        body = _tx(wallet, fee, mode, None, password, proposal_id=proposal_id, amount=amount)
+        return await self.http.post("/v1/gov/deposit", body, model=TxResult)
+
     async def gov_propose(self, proposal: dict[str, Any], wallet: str | None = None, fee: int | None = None,
                           mode: Mode = "sync", password: str | None = None) -> TxResult:
         body = _tx(wallet, fee, mode, None, password, proposal=proposal)

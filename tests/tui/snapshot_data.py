@@ -15,6 +15,7 @@ from aitbc_tui.models import (
     AccountView,
     BlockRow,
     EventLine,
+    GovModel,
     GpuView,
     HistoryRow,
     HostView,
@@ -22,13 +23,17 @@ from aitbc_tui.models import (
     LocalModel,
     MinerRow,
     MinerTask,
+    ProposalRow,
     ServedModel,
     SourceStatus,
+    SpendRow,
     StakeRow,
     Store,
+    TallyView,
     TxRow,
     UnbondingRow,
     ValidatorRow,
+    ValidatorVoteRow,
     WalletRow,
 )
 
@@ -50,6 +55,43 @@ OPERATOR = addr("wallet-operator")
 SAVINGS = addr("wallet-savings")
 COORDINATOR = addr("coordinator")
 MINER = addr("miner-0")
+
+
+TREASURY = addr("treasury")
+
+
+def fixed_gov() -> GovModel:
+    """Four proposals: one voting (delegator override, operator voted), one collecting deposits,
+    one executed treasury spend, one vetoed."""
+    params = {"min_deposit": 1_000 * UNIT, "deposit_period": 100, "voting_period": 200, "quorum_bps": 3340,
+              "threshold_bps": 5000, "veto_threshold_bps": 3340, "enactment_period": 50}
+    bonded = 160_150 * UNIT
+    voters = [ValidatorVoteRow(validator=VALIDATOR, name="validator-0", power=100_150 * UNIT, option="yes"),
+              ValidatorVoteRow(validator=VALIDATOR_2, name="validator-1", power=60_000 * UNIT, option=None)]
+    proposals = [
+        ProposalRow(id=4, title="Lower min_fee to 5 units", description="Fees dominate small transfers.",
+                    proposer=SAVINGS, action={"kind": "param_change", "changes": {"min_fee": 5}}, status="voting",
+                    submitted=1_180, total_deposit=1_000 * UNIT, period_ends=1_380, blocks_left=140,
+                    time_left_ms=28_000, tally=TallyView(yes=100_000 * UNIT, no=150 * UNIT, bonded=bonded,
+                                                          quorum_reached=True, result="passed"),
+                    votes={VALIDATOR: "yes", OPERATOR: "no"}, validator_votes=voters,
+                    deposits={SAVINGS: 1_000 * UNIT}, detailed=True),
+        ProposalRow(id=3, title="Fund the explorer", proposer=OPERATOR,
+                    action={"kind": "treasury_spend", "to": SAVINGS, "amount": 500 * UNIT}, status="deposit",
+                    submitted=1_220, total_deposit=400 * UNIT, period_ends=1_320, blocks_left=80, time_left_ms=16_000,
+                    deposits={OPERATOR: 400 * UNIT}, detailed=True),
+        ProposalRow(id=2, title="Pay the audit", proposer=OPERATOR,
+                    action={"kind": "treasury_spend", "to": OPERATOR, "amount": 250 * UNIT}, status="executed",
+                    submitted=900, total_deposit=1_000 * UNIT,
+                    tally=TallyView(yes=120_000 * UNIT, no=10_000 * UNIT, bonded=bonded, quorum_reached=True)),
+        ProposalRow(id=1, title="Rename the token", proposer=SAVINGS, action={"kind": "text"}, status="vetoed",
+                    submitted=600, total_deposit=1_000 * UNIT,
+                    tally=TallyView(yes=20_000 * UNIT, veto=70_000 * UNIT, bonded=bonded, quorum_reached=True)),
+    ]
+    return GovModel(loaded=True, params=params, treasury_address=TREASURY, treasury_balance=12_345 * UNIT,
+                    spends=[SpendRow(proposal_id=2, to=OPERATOR, amount=250 * UNIT, title="Pay the audit",
+                                     height=1_100)],
+                    proposals=proposals)
 
 
 def fixed_store() -> Store:
@@ -86,6 +128,7 @@ def fixed_store() -> Store:
                               unbonding=[UnbondingRow(amount=50 * UNIT, kind="unstake", release_height=1_320)]),
         SAVINGS: AccountView(address=SAVINGS, label="savings", balance=12_500_000),
     }
+    node.gov = fixed_gov()
     wallet = store.wallet
     wallet.default_fee, wallet.idle_lock_s, wallet.chain_id = 10, 300.0, "aitbc-dev"
     wallet.wallets = [

@@ -21,7 +21,7 @@ from aitbc_tui.screens.dialogs import ConfirmDialog, TransferRequest, transfer_s
 
 SIZES = {"80x24": (80, 24), "160x48": (160, 48)}
 SCREENS = [("dashboard", "1"), ("chain", "2"), ("jobs", "3"), ("wallets", "4"), ("staking", "5"),
-           ("miner", "6"), ("logs", "7")]
+           ("miner", "6"), ("logs", "7"), ("governance", "8")]
 
 
 def fixed_app(tmp_path: Path) -> AitbcApp:
