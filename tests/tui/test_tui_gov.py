@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
-from test_tui_flows import CLIENT, PASSWORD, click, confirm_with_password, import_client, painted_dialog
+from test_tui_flows import CLIENT, click, confirm_with_password, import_client, painted_dialog
 from testkit import temp_root
 from tuikit import UNIT, Daemon, init_node, node_daemon, run, screen_text, signed_tx, wait_for, wait_notified, wallet_daemon
 
