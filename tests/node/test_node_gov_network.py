@@ -25,6 +25,10 @@ from daemons.node.init import VALIDATOR_KEY, init_validator_network
 from daemons.common.version import software_version
 from keys import Keystore
 
+pytestmark = [pytest.mark.slow, pytest.mark.timeout(1200)]
+"""Four validator processes and three proposals run their full periods: minutes on a loaded
+2-core machine, so this module gets the end-to-end tests' bound, not the default one."""
+
 VOTING = 30
 DELEGATION = 250_000 * UNIT
 """Against four validators of 100,000 AIT: 38% of bonded stake, over the 33.4% quorum alone."""
