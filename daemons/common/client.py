@@ -9,6 +9,8 @@ rather than a connection traceback, because that is what an operator at a termin
 
 from __future__ import annotations
 
+from abc import ABC, abstractmethod
+
 import os
 from collections.abc import Sequence
 from pathlib import Path
@@ -70,7 +72,7 @@ class _Base:
         return "ws" + base.removeprefix("http") + path
 
 
-class ClosesOnExit:
+class ClosesOnExit(ABC):
     """``with client:`` closes the client on the way out; every blocking client is used this way."""
 
     def __enter__(self) -> Self:
@@ -79,11 +81,12 @@ class ClosesOnExit:
     def __exit__(self, *exc: object) -> None:
         self.close()
 
+    @abstractmethod
     def close(self) -> None:
-        raise NotImplementedError
+        """Release the client's connections."""
 
 
-class AsyncClosesOnExit:
+class AsyncClosesOnExit(ABC):
     """``async with client:`` closes the client on the way out (the asyncio twin of :class:`ClosesOnExit`)."""
 
     async def __aenter__(self) -> Self:
@@ -92,8 +95,9 @@ class AsyncClosesOnExit:
     async def __aexit__(self, *exc: object) -> None:
         await self.aclose()
 
+    @abstractmethod
     async def aclose(self) -> None:
-        raise NotImplementedError
+        """Release the client's connections."""
 
 
 class DaemonClient(ClosesOnExit, _Base):

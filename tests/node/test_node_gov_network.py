@@ -10,14 +10,13 @@ installing an old wheel), stops at the upgrade height with the message, and the 
 from __future__ import annotations
 
 import os
-import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 from nodekit import UNIT, Account, accounts
-from testkit import REPO, NodeDaemon, free_port
+from testkit import REPO, NodeDaemon, free_port, wait_for
 
 from chain.params import ChainParams
 from daemons.common.daemon_key import daemon_key_password
@@ -93,10 +92,8 @@ def _commit_all(node: NodeDaemon, txs: list[Any], timeout: float = 60) -> None:
     with node.tcp_client(timeout=60) as client:
         answers = client.broadcast_txs(txs)
         assert not [a for a in answers if isinstance(a, Exception)], answers
-        deadline = time.monotonic() + timeout
-        while client.get_tx(txs[-1].hash)["status"] != "committed":
-            assert time.monotonic() < deadline
-            time.sleep(0.1)
+        wait_for(lambda: client.get_tx(txs[-1].hash)["status"] == "committed", "the last transaction to commit",
+                 timeout, interval=0.1)
 
 
 def _synced(nodes: list[NodeDaemon], source: NodeDaemon) -> None:
@@ -109,14 +106,9 @@ def _synced(nodes: list[NodeDaemon], source: NodeDaemon) -> None:
 
 
 def _wait_status(node: NodeDaemon, pid: int, statuses: set[str], timeout: float = 90) -> dict[str, Any]:
-    deadline = time.monotonic() + timeout
     with node.tcp_client() as client:
-        while True:
-            proposal = client.get_proposal(pid)
-            if proposal["status"] in statuses:
-                return proposal
-            assert time.monotonic() < deadline, proposal
-            time.sleep(0.2)
+        return wait_for(lambda: (lambda p: p if p["status"] in statuses else None)(client.get_proposal(pid)),
+                        f"proposal {pid} to be {'/'.join(sorted(statuses))}", timeout, interval=0.2)
 
 
 def test_delegator_param_change_and_upgrade_stopping_the_old_node(network) -> None:  # noqa: ANN001
@@ -181,10 +173,7 @@ def test_delegator_param_change_and_upgrade_stopping_the_old_node(network) -> No
                         delegator.tx(8, "gov_vote", {"proposal_id": 4, "option": "yes"}, chain_id=chain_id, fee=20)])
     assert _wait_status(first, 4, {"executed", "rejected", "failed"})["status"] == "executed"
     old = nodes[3]
-    deadline = time.monotonic() + 300  # a bound against hangs, not a speed check
-    while old.proc is not None and old.proc.poll() is None:
-        assert time.monotonic() < deadline, old.output()[-3000:]
-        time.sleep(0.2)
+    old.wait_exit(300)  # a bound against hangs, not a speed check
     assert "software upgrade 'current' (proposal 4)" in old.output()
     assert f"Install aitbc {software_version()}" in old.output() and "this node runs 0.0.1" in old.output()
     for node in nodes[:3]:

@@ -5,7 +5,6 @@ and refuses to start again (Cosmos x/upgrade's halt)."""
 from __future__ import annotations
 
 import json
-import time
 from pathlib import Path
 from typing import Any
 
@@ -20,15 +19,6 @@ from daemons.node.upgrade import halt_reason, version_key
 
 STAKE = 60_000 * UNIT
 """Enough for the delegator alone to reach the 33.4% quorum against the validator's 100,000 AIT."""
-
-
-def _wait_exit(node: NodeDaemon, timeout: float = 90) -> int:
-    assert node.proc is not None
-    deadline = time.monotonic() + timeout
-    while node.proc.poll() is None:
-        assert time.monotonic() < deadline, f"node still running:\n{node.output()[-3000:]}"
-        time.sleep(0.1)
-    return node.proc.returncode
 
 
 def _pass_upgrade(node: NodeDaemon, voter: Any, nonce: int, pid: int, version: str, height: int) -> int:
@@ -70,12 +60,12 @@ def test_old_node_stops_at_the_upgrade_height_and_refuses_to_start(tmp_path: Pat
         with node.client() as client:
             later = int(client.status()["height"]) + 12
         _pass_upgrade(node, delegator, nonce, 2, "99.0.0", later)
-        assert _wait_exit(node) == 0  # a clean shutdown, after the last block it may apply
+        assert node.wait_exit(90) == 0  # a clean shutdown, after the last block it may apply
         output = node.output()
         assert "proposal 2" in output and "Install aitbc 99.0.0" in output and f"height {later}" in output
         # Started again with the same software, it refuses, with the same message.
         node.start(wait=False)
-        assert _wait_exit(node) == 1
+        assert node.wait_exit(90) == 1
         assert node.output().count("Install aitbc 99.0.0") >= 2
     finally:
         node.stop()

@@ -7,11 +7,11 @@ from __future__ import annotations
 import json
 import shutil
 import tempfile
-import time
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from testkit import wait_for
 from walletkit import PASSWORD, cli, init_node, start_node, start_wallet
 
 from daemons.common.home import Home
@@ -86,11 +86,8 @@ def test_delegator_proposal_deposit_vote_and_execution(env: dict[str, str], net)
     assert [v["option"] for v in shown["validator_votes"]] == [None]
     human = cli("gov", "show", str(pid), "--home", env["home"]).stdout
     assert "tally so far: yes 60,000.000000 AIT" in human and "quorum 33.4%" in human and "blocks left" in human
-    deadline = time.monotonic() + 90
-    while shown["status"] == "voting":
-        assert time.monotonic() < deadline, shown
-        time.sleep(0.5)
-        shown = gov(env, "show", str(pid))
+    shown = wait_for(lambda: (lambda d: d if d["status"] != "voting" else None)(gov(env, "show", str(pid))),
+                     "the vote to end", 90, interval=0.5)
     assert shown["status"] == "executed" and shown["deposit_refunded"] is True
     assert shown["tally"]["yes"] == 60_000 * UNIT
     with NodeClient.for_home(net.home) as node:
