@@ -8,7 +8,7 @@ from typing import Any, Optional
 
 import typer
 
-from aitbc_tui.cli.common import command_group, emit, format_ait, handle_errors, resolve_home
+from aitbc_tui.cli.common import command_group, emit, format_ait, handle_errors, pending_text, resolve_home
 from aitbc_tui.cli.options import HomeOpt, JsonOpt, NodeOpt
 
 app = command_group("chain", "Query the chain: blocks, transactions, balances, accounts, validators.")
@@ -81,7 +81,24 @@ def account(address: str = typer.Argument(..., help="Account address (0x + 40 he
     _check_address(address)
     with handle_errors(), _client(home, node) as client:
         data = client.get_account(address)
-    emit(data, as_json)
+    emit(data, as_json, _account_text)
+
+
+def _account_text(d: dict[str, Any]) -> str:
+    """The account in AIT, each pending release named for what it is; ``--json`` keeps raw units."""
+    lines = [f"{d['address']}  (height {d['height']})",
+             f"  balance    {format_ait(d['balance'])}",
+             f"  nonce      {d['nonce']}" + (f" (next {d['pending_nonce']} with pending)" if d['pending_nonce'] != d['nonce'] else "")]
+    lines += [f"  staked     {format_ait(s['amount'])} with {s['validator']}, rewards {format_ait(s['rewards'])}"
+              for s in d["stakes"]]
+    lines += [f"  escrow     {format_ait(e['balance'])} with coordinator {e['coordinator']}" for e in d["escrows"]]
+    lines += [f"  {pending_text(u)}" for u in d["unbonding"]]
+    if d.get("miner"):
+        lines.append(f"  miner bond {format_ait(d['miner'].get('bond', 0))}")
+    if d.get("validator"):
+        v = d["validator"]
+        lines.append(f"  validator  power {format_ait(v.get('power', 0))}, self bond {format_ait(v.get('self_bond', 0))}")
+    return "\n".join(lines)
 
 
 @app.command("validators")

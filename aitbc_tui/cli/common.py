@@ -141,6 +141,17 @@ def format_ait(units: int) -> str:
     return f"{sign}{whole:,}.{frac:06d} AIT"
 
 
+PENDING_KINDS = {"unbond": "unbonding stake", "miner_unbond": "unbonding miner bond",
+                 "escrow_withdraw": "escrow withdrawal"}
+
+
+def pending_text(entry: dict[str, Any]) -> str:
+    """One pending release as a person reads it: what is coming back, from where, and when."""
+    source = entry.get("validator") or entry.get("coordinator")
+    return (f"{PENDING_KINDS.get(entry['kind'], entry['kind'])} {format_ait(entry['amount'])}"
+            f"{' from ' + source if source else ''}, released at height {entry['release']}")
+
+
 def parse_ait(text: str) -> int:
     """'1.5' or '1.5AIT' -> 1_500_000 units; '250u' -> 250 units. Exact, no floats."""
     raw = text.strip().lower().replace(",", "").replace("_", "")

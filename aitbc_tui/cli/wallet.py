@@ -177,6 +177,8 @@ def balance(wallet_ref: WalletOpt = None, home: HomeOpt = None,
                  f"  available  {format_ait(b.balance)}", f"  staked     {format_ait(b.staked)}",
                  f"  rewards    {format_ait(b.rewards)}", f"  unbonding  {format_ait(b.unbonding)}",
                  f"  escrowed   {format_ait(b.escrowed)}"]
+        if b.withdrawing:
+            lines.append(f"  withdrawing {format_ait(b.withdrawing)} (escrow on its way back)")
         if b.miner is not None:
             lines.append(f"  miner bond {format_ait(b.miner.bond)}")
         return "\n".join(lines)

@@ -320,7 +320,8 @@ class NodeCore:
                 stakes.append({"validator": validator, "amount": staking.tokens(pool, delegation["shares"]),
                                "rewards": staking.unclaimed_rewards(delegation, pool)})
         unbonding = [
-            {"release": e["release"], "kind": e["kind"], "amount": e["amount"]}
+            {"release": e["release"], "kind": e["kind"], "amount": e["amount"],
+             **{k: e[k] for k in ("validator", "coordinator") if k in e}}
             for _, e in state.items("pending") if e["owner"] == address
         ]
         escrows = []

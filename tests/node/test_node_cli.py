@@ -93,7 +93,8 @@ def test_chain_balance_and_account(node, landed) -> None:
     acct = _json("chain", "account", alice.address, "--home", home)
     assert (acct["balance"], acct["nonce"], acct["pending_nonce"]) == (expected, 1, 1)
     human = _ok("chain", "account", alice.address, "--home", home).stdout
-    assert "nonce: 1" in human and str(expected) in human
+    # A person reads AIT (the balance as the rule's numbers give it), never raw units; --json keeps units.
+    assert "nonce      1" in human and "987.654312 AIT" in human and str(expected) not in human
     assert _json("chain", "balance", bob.address, "--node", node.rpc_url)["balance"] == 1_012_345_678
     # A never-seen (but well-formed) address is simply empty.
     assert _json("chain", "balance", "0x" + "0" * 40, "--home", home)["balance"] == 0
