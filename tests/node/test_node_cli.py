@@ -117,6 +117,20 @@ def test_bad_address_is_one_line_error(node, bad: str) -> None:
         assert "invalid address" in message
 
 
+@pytest.mark.parametrize("bad", ["abcd", "0x" + "a" * 63, "g" * 64, "a" * 65])
+def test_bad_hash_is_one_line_error_in_words(node, bad: str) -> None:
+    for args in (["chain", "tx", bad], ["chain", "block", "--hash", bad]):
+        message = _one_line_error(*args, "--home", str(node.home))
+        assert f"{bad!r} is not a" in message and "64 hex digits" in message
+        assert "pydantic" not in message and "String should" not in message
+
+
+def test_hash_in_upper_case_or_with_0x_is_found(node, landed) -> None:
+    tx_hash = landed["tx"].hash
+    for spelled in (tx_hash.upper(), "0x" + tx_hash):
+        assert _json("chain", "tx", spelled, "--home", str(node.home))["hash"] == tx_hash
+
+
 def test_node_not_running_is_one_line_error(tmp_path: Path) -> None:
     home = str(tmp_path / "nothing-here")
     for args in (["node", "status"], ["chain", "block"], ["chain", "validators"],
