@@ -33,6 +33,15 @@ def fail(message: str) -> NoReturn:
     raise typer.Exit(1)
 
 
+def confirm(question: str) -> bool:
+    """Ask yes/no on the terminal. With no answer to read (no terminal, input closed) it fails in
+    words, naming ``--yes``, where typer would print only ``Aborted.``."""
+    try:
+        return typer.confirm(question, default=False)
+    except typer.Abort:
+        fail("no answer to the confirmation (no terminal?); nothing was done. Pass --yes to go ahead without asking")
+
+
 def resolve_home(home: Optional[Path]) -> Home:
     try:
         return Home.resolve(home)

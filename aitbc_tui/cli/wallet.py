@@ -15,7 +15,7 @@ from typing import Annotated, Any, Optional
 
 import typer
 
-from aitbc_tui.cli.common import command_group, emit, fail, format_ait, handle_errors, read_secret_file, resolve_home, run_daemon
+from aitbc_tui.cli.common import command_group, confirm, emit, fail, format_ait, handle_errors, read_secret_file, resolve_home, run_daemon
 from aitbc_tui.cli.options import (
     AmountArg,
     FeeOpt,
@@ -206,7 +206,7 @@ def send(
             typer.echo(f"Send {format_ait(units)} from {source.name} ({source.address})\n"
                        f"  to    {to}\n  fee   {format_ait(actual_fee)}\n  total {format_ait(units + actual_fee)}"
                        f"  (available {format_ait(source.balance)})")
-            if not typer.confirm("Proceed?", default=False):
+            if not confirm("Proceed?"):
                 fail("cancelled; nothing was sent")
         result = with_password(password_file, lambda pw: wallet.send(
             to, units, wallet=source.address, fee=actual_fee, mode=mode(wait), password=pw))

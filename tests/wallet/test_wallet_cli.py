@@ -50,6 +50,11 @@ def test_send_confirms_fee_and_total_then_moves_funds(env: dict[str, str]) -> No
     assert declined.returncode == 1
     assert "fee   0.000010 AIT" in declined.stdout and "total 1.500010 AIT" in declined.stdout
     assert "nothing was sent" in declined.stderr
+    # No terminal and no --yes: a refusal that names --yes, not a bare "Aborted.".
+    unanswered = cli("wallet", "send", alice["address"], "1.5", "-w", "rich", "--home", env["home"], input="",
+                     check=False)
+    assert unanswered.returncode == 1 and "Aborted" not in unanswered.stderr + unanswered.stdout
+    assert "nothing was done" in unanswered.stderr and "--yes" in unanswered.stderr
     sent = run(env, "wallet", "send", alice["address"], "1.5", "-w", "rich", "--yes", "--wait")
     assert sent["status"] == "committed" and sent["payload"]["amount"] == 1_500_000
     assert run(env, "wallet", "balance", "-w", "alice")["balance"] == 1_500_000
