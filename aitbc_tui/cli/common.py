@@ -19,6 +19,7 @@ from chain.errors import ChainError
 from daemons.common.errors import DaemonError
 from daemons.common.home import Home
 from daemons.common.settings import SettingsError
+from storage.errors import StorageError
 
 
 def command_group(name: str, help: str, **kwargs: Any) -> typer.Typer:
@@ -70,7 +71,7 @@ def handle_errors() -> Iterator[None]:
     """Known failures become one line and exit status 1."""
     try:
         yield
-    except (DaemonError, ChainError) as exc:
+    except (DaemonError, ChainError, StorageError) as exc:
         fail(exc.message)
     except SettingsError as exc:
         fail(str(exc))

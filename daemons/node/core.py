@@ -115,8 +115,9 @@ class NodeCore:
             raise NodeStateError(
                 f"this home's chain (genesis {genesis_hash[:16]}, height {height}) runs protocol {version}, made "
                 f"by an earlier AITBC release; this release runs protocol {PROTOCOL_VERSION} and cannot apply its "
-                "blocks. The chain is untouched: keep it running with the release that made it, or start a new chain "
-                "in another home (aitbc up --home DIR); wallets move with aitbc wallet export / import")
+                "blocks. The chain is untouched. `aitbc home migrate --regenesis` (with this --home) starts a new "
+                "chain carrying every balance, stake and validator and archives this one; or keep it running with the "
+                "release that made it")
 
     # -- listeners --------------------------------------------------------------------------------
 

@@ -100,3 +100,46 @@ def test_node_refuses_a_protocol_one_chain_in_words_and_changes_nothing(old_home
     assert "runs protocol 1" in message and "this release runs protocol 2" in message and "height 1029" in message
     assert "damaged" not in message and "genesis.json is" not in message
     assert _dump(node_db, *CHAIN_TABLES) == before
+
+
+def test_regenesis_carries_every_unit_into_a_new_chain_that_runs(old_home: Path) -> None:
+    from testkit import NodeDaemon
+
+    from chain.genesis import load_genesis
+
+    node_db = old_home / "data" / "node.db"
+    chain_before = _dump(node_db, *CHAIN_TABLES)
+    with sqlite3.connect(node_db) as db:
+        supply = json.loads(db.execute("SELECT value FROM state_entries WHERE namespace = 'meta' AND key = 'supply'")
+                            .fetchone()[0])["total"]
+        old_balances = {k: json.loads(v)["balance"] for k, v in
+                        db.execute("SELECT key, value FROM state_entries WHERE namespace = 'account'")}
+
+    new = aitbc_json("home", "migrate", "--regenesis", "--home", str(old_home))
+    assert (new["old_chain_id"], new["old_height"], new["chain_id"]) == ("aitbc-dev", 1029, "aitbc-dev-p2")
+    archived = Path(next(a for a in new["archived"] if "/node.db.protocol1." in a))
+    assert _dump(archived, *CHAIN_TABLES) == chain_before  # the old chain, archived untouched
+    assert not node_db.exists()
+
+    genesis = load_genesis((old_home / "genesis.json").read_bytes())
+    assert genesis.hash == new["genesis_hash"] and genesis.params.protocol_version == 2
+    carried = sum(a.balance for a in genesis.accounts) + sum(v.stake for v in genesis.validators)
+    assert carried + genesis.treasury_balance == supply  # nothing created, nothing lost
+    balances = {a.address: a.balance for a in genesis.accounts}
+    client = "0x22ac3d808a0e75a484da4260440b529b9a57971f"
+    escrowed = 9_999_999_955  # the client's escrow at height 1029, paid back to it
+    assert balances[client] == old_balances[client] + escrowed
+
+    # The new chain runs under this release, and its first blocks carry the balances over.
+    node = NodeDaemon(home=old_home)
+    node.start()
+    try:
+        node.wait_height(2)
+        with node.client() as rpc:
+            assert rpc.call("get_balance", address=client)["balance"] == balances[client]
+            assert rpc.status()["chain_id"] == "aitbc-dev-p2"
+    finally:
+        node.stop()
+
+    again = aitbc("home", "migrate", "--regenesis", "--home", str(old_home), check=False)
+    assert again.returncode == 1 and "runs protocol 2" in again.stderr
