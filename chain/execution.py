@@ -28,6 +28,7 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 
 from chain import governance, payouts, rewards, slashing, staking
+from chain.amounts import ait
 from chain.block import EMPTY_COMMIT_HASH, GENESIS_PREV_HASH, Block, Commit, Header, merkle_root
 from chain.errors import (
     BadNonce, ChainError, DuplicateJob, FeeTooLow, InsufficientFunds, InvalidBlock, InvalidPayload, TxRejected,
@@ -70,7 +71,7 @@ class BlockContext:
 def _spend(ledger: Ledger, address: str, amount: int, what: str) -> None:
     balance = ledger.balance(address)
     if balance < amount:
-        raise InsufficientFunds(f"{what} needs {amount} units, {address} has {balance}")
+        raise InsufficientFunds(f"{what} needs {ait(amount)}, {address} has {ait(balance)}")
     ledger.set_balance(address, balance - amount)
 
 
@@ -94,7 +95,7 @@ def _stake(ledger: Ledger, tx: Transaction, body: StakePayload, ctx: BlockContex
     if validator["removed"]:
         raise Unauthorized(f"validator {body.validator} was removed by governance and takes no new stake")
     if body.amount < ledger.params.min_stake:
-        raise InvalidPayload(f"stake of {body.amount} units is below the minimum {ledger.params.min_stake} (min_stake)")
+        raise InvalidPayload(f"stake of {ait(body.amount)} is below the minimum {ait(ledger.params.min_stake)} (min_stake)")
     _spend(ledger, tx.sender, body.amount, "stake")
     staking.delegate(ledger, tx.sender, body.validator, body.amount)
 
@@ -102,7 +103,7 @@ def _stake(ledger: Ledger, tx: Transaction, body: StakePayload, ctx: BlockContex
 def _unstake(ledger: Ledger, tx: Transaction, body: UnstakePayload, ctx: BlockContext) -> None:
     held = staking.staked(ledger, tx.sender, body.validator)
     if held < body.amount:
-        raise InsufficientFunds(f"unstake of {body.amount} from {body.validator}: only {held} is staked")
+        raise InsufficientFunds(f"unstake of {ait(body.amount)} from {body.validator}: only {ait(held)} is staked")
     payouts.require_minimum(body.amount, ledger.params.min_unbond, held, "unstake", "min_unbond")
     dust = staking.undelegate(ledger, tx.sender, body.validator, body.amount)
     ledger.credit(TREASURY, dust)
@@ -157,7 +158,7 @@ def _job_receipt(ledger: Ledger, tx: Transaction, body: JobReceiptPayload, ctx: 
             raise DuplicateJob(f"job {job_id} was already settled by coordinator {rb.coordinator}")
         miner = ledger.get("miner", proof.miner)
         if miner is None or miner["bond"] < params.min_miner_bond:
-            raise Unauthorized(f"miner {proof.miner} is not bonded (needs {params.min_miner_bond} units)")
+            raise Unauthorized(f"miner {proof.miner} is not bonded (needs {ait(params.min_miner_bond)})")
         escrow_key = f"{rb.client}/{rb.coordinator}"
         escrow = ledger.get("escrow", escrow_key)
         available = escrow["balance"] if escrow else 0
@@ -186,7 +187,7 @@ def _miner_unbond(ledger: Ledger, tx: Transaction, body: MinerUnbondPayload, ctx
     miner = ledger.get("miner", tx.sender)
     bond = miner["bond"] if miner else 0
     if miner is None or bond < body.amount:
-        raise InsufficientFunds(f"miner bond is {bond}, cannot unbond {body.amount}")
+        raise InsufficientFunds(f"miner bond is {ait(bond)}, cannot unbond {ait(body.amount)}")
     payouts.require_minimum(body.amount, ledger.params.min_unbond, bond, "miner unbond", "min_unbond")
     ledger.put("miner", tx.sender, {**miner, "bond": bond - body.amount})
     payouts.schedule(ledger, ctx.height, tx.hash, ledger.params.unbonding_period,
@@ -263,7 +264,7 @@ def _slash_wrong_result(ledger: Ledger, tx: Transaction, ev: WrongResultEvidence
     verifier = ev.verdict.body.verifier
     verifier_entry = ledger.get("miner", verifier)
     if verifier_entry is None or verifier_entry["bond"] < params.min_miner_bond:
-        raise Unauthorized(f"verifier {verifier} is not a bonded miner (needs {params.min_miner_bond} units)")
+        raise Unauthorized(f"verifier {verifier} is not a bonded miner (needs {ait(params.min_miner_bond)})")
     miner = ledger.get("miner", proof.miner)
     if miner is None:
         raise UnknownEntity(f"{proof.miner} is not a miner")

@@ -35,6 +35,7 @@ from typing import TYPE_CHECKING, Any, Literal
 from pydantic import ValidationError
 
 from chain import crypto, indexes, staking
+from chain.amounts import ait
 from chain.errors import InsufficientFunds, InvalidPayload, Unauthorized, UnknownEntity
 from chain.ledger import Ledger
 from chain.params import BPS, GOVERNABLE_PARAMS, ChainParams
@@ -162,7 +163,7 @@ def _require_proposal(ledger: Ledger, proposal_id: int) -> dict[str, Any]:
 def _add_deposit(ledger: Ledger, proposal_id: int, depositor: str, amount: int, ctx: BlockContext) -> None:
     balance = ledger.balance(depositor)
     if balance < amount:
-        raise InsufficientFunds(f"deposit needs {amount} units, {depositor} has {balance}")
+        raise InsufficientFunds(f"deposit needs {ait(amount)}, {depositor} has {ait(balance)}")
     ledger.set_balance(depositor, balance - amount)
     ledger.credit(GOV_DEPOSITS, amount)
     key = f"deposit/{proposal_id}/{depositor}"

@@ -18,6 +18,7 @@ the position, so the number of pending entries is bounded by the value locked, n
 from __future__ import annotations
 
 from chain import indexes
+from chain.amounts import ait
 from chain.errors import InsufficientFunds, InvalidPayload
 from chain.ledger import Ledger
 
@@ -25,8 +26,8 @@ from chain.ledger import Ledger
 def require_minimum(amount: int, minimum: int, whole: int, what: str, param: str) -> None:
     """An entry below ``minimum`` is refused unless it takes the ``whole`` position."""
     if amount < minimum and amount != whole:
-        raise InvalidPayload(f"{what} of {amount} units is below the minimum {minimum} ({param}); "
-                             f"only the whole remaining {whole} may be smaller")
+        raise InvalidPayload(f"{what} of {ait(amount)} is below the minimum {ait(minimum)} ({param}); "
+                             f"only the whole remaining {ait(whole)} may be smaller")
 
 
 def liability_key(kind: str, who: str, start: int) -> str:
@@ -76,8 +77,8 @@ def request_escrow_withdrawal(ledger: Ledger, height: int, tx_hash: str, owner: 
                               amount: int) -> None:
     balance, free = escrow_withdrawable(ledger, owner, coordinator)
     if free < amount:
-        raise InsufficientFunds(f"escrow with {coordinator} holds {balance}, of which {balance - free} is already "
-                                f"being withdrawn; cannot withdraw {amount}")
+        raise InsufficientFunds(f"escrow with {coordinator} holds {ait(balance)}, of which {ait(balance - free)} is already "
+                                f"being withdrawn; cannot withdraw {ait(amount)}")
     require_minimum(amount, ledger.params.min_escrow_withdraw, free, "escrow withdrawal", "min_escrow_withdraw")
     key = _reserved_key(owner, coordinator)
     indexes.set_amount(ledger, key, indexes.amount(ledger, key) + amount)

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from chain.amounts import ait
 from chain.errors import InsufficientFunds, InvalidPayload, Unauthorized, UnknownEntity
 from chain.ledger import Ledger
 from chain.params import MAX_AMOUNT
@@ -85,7 +86,7 @@ def delegate(ledger: Ledger, delegator: str, address: str, amount: int) -> None:
     delegation, validator = _settle(delegation_of(ledger, delegator, address, validator), validator)
     new_shares = amount * validator["shares"] // validator["power"] if validator["shares"] else amount
     if new_shares == 0:
-        raise InvalidPayload(f"stake of {amount} units buys no share of validator {address}'s pool")
+        raise InvalidPayload(f"stake of {ait(amount)} buys no share of validator {address}'s pool")
     if validator["power"] + amount > MAX_AMOUNT or validator["shares"] + new_shares > MAX_AMOUNT:
         raise InvalidPayload("amount overflows the 2^63-1 bound")
     validator = {**validator, "power": validator["power"] + amount, "shares": validator["shares"] + new_shares}
@@ -99,7 +100,7 @@ def undelegate(ledger: Ledger, delegator: str, address: str, amount: int) -> int
     delegation = ledger.get("delegation", f"{delegator}/{address}")
     held = tokens(validator, delegation["shares"]) if delegation else 0
     if delegation is None or held < amount:
-        raise InsufficientFunds(f"unstake of {amount} from {address}: only {held} is staked")
+        raise InsufficientFunds(f"unstake of {ait(amount)} from {address}: only {ait(held)} is staked")
     delegation, validator = _settle(delegation, validator)
     if amount == held:
         burned_shares = delegation["shares"]

@@ -354,7 +354,7 @@ def decrypt(keyfile: KeyFile, password: str) -> Secret:
         plaintext = bytearray(cipher.decrypt_and_verify(bytes.fromhex(keyfile.ciphertext), bytes.fromhex(keyfile.tag)))
     except ValueError:
         raise WrongPassword(
-            f"wrong password for key {keyfile.address} (or its encrypted part was altered)"
+            f"wrong password for {keyfile.name!r} ({keyfile.address}), or its encrypted part was altered"
         ) from None
     seed = plaintext[: crypto.SEED_BYTES]
     try:

@@ -214,7 +214,8 @@ class Keystore:
     def _check_free(self, address: str, name: str, *, ignore: str | None = None) -> None:
         """Under the lock: refuse a taken address or name (``ignore``: the key being renamed)."""
         if address != ignore and self._path(address).exists():
-            raise KeyExists(f"key {address} is already in {self._dir}")
+            raise KeyExists(f"key {address} is already held as {self._read(address).name!r} in {self._dir}; "
+                            "a key is held once, under one name (rename it to change its name)")
         for keyfile in self._scan():
             if keyfile.name == name and keyfile.address != ignore:
                 raise KeyExists(f"the name {name!r} is already used by key {keyfile.address}")

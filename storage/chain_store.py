@@ -28,6 +28,7 @@ from __future__ import annotations
 import json
 from collections import defaultdict
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any, NamedTuple
 
 import peewee
@@ -41,12 +42,14 @@ from chain.state import State
 from chain.tx import JobReceiptPayload, Transaction
 from storage.database import SchemaModel, bind_model
 from storage.errors import (
-    BlockOutOfOrder, GenesisMismatch, NotInitialized, SchemaVersionMismatch, StateMismatch, StorageError,
+    BlockOutOfOrder, GenesisMismatch, NotInitialized, StateMismatch, StorageError,
 )
 from storage.mempool_store import MempoolRow
+from storage.schema import Schema, open_schema
 
 SCHEMA_VERSION = 2
-"""Bumped whenever a table changes shape; a database of another version is refused, not guessed at."""
+"""Bumped whenever a table changes shape, with the step that migrates to it in ``CHAIN_SCHEMA``
+(``storage.schema``); a database of another version is migrated or refused, never guessed at."""
 
 MAX_PAGE = 1000
 _CHUNK = 300
@@ -218,14 +221,35 @@ def _chunks(rows: list[Any]) -> Iterator[list[Any]]:
         yield rows[start:start + _CHUNK]
 
 
+def _version_before_versioning(database: peewee.Database) -> int:
+    """Chain databases carried their version in the head row before ``aitbc_schema`` existed."""
+    head = bind_model(database, HeadRow)
+    if not database.table_exists(head._meta.table_name):
+        return 1
+    row = head.get_or_none(head.id == _HEAD_ID)
+    return SCHEMA_VERSION if row is None else int(row.schema_version)
+
+
+CHAIN_SCHEMA = Schema(
+    component="chain", version=SCHEMA_VERSION,
+    tables=(BlockRow, TxRow, AddressTxRow, ReceiptRow, StateRow, HeadRow, MempoolRow),
+    legacy_version=_version_before_versioning,
+)
+"""The node's tables (its mempool's included: one database, one version)."""
+
+
 # -- the store ------------------------------------------------------------------------------------
 
 
 class ChainStore:
     """Final blocks and the state after the newest one, in one database."""
 
-    def __init__(self, database: peewee.Database) -> None:
+    def __init__(self, database: peewee.Database, *, written_by: str = "aitbc",
+                 backup_dir: Path | None = None) -> None:
+        """Open the node's tables, migrating an older database when ``backup_dir`` allows it
+        (``storage.schema``); a database of another version is refused before anything is read."""
         self._db = database
+        self.schema = open_schema(database, CHAIN_SCHEMA, written_by=written_by, backup_dir=backup_dir)
         self._block = bind_model(database, BlockRow)
         self._tx = bind_model(database, TxRow)
         self._addr = bind_model(database, AddressTxRow)
@@ -233,14 +257,6 @@ class ChainStore:
         self._state = bind_model(database, StateRow)
         self._head = bind_model(database, HeadRow)
         self._mempool = bind_model(database, MempoolRow)
-        with database.atomic():
-            database.create_tables(
-                [self._block, self._tx, self._addr, self._receipt, self._state, self._head, self._mempool], safe=True)
-        row = self._head.get_or_none(self._head.id == _HEAD_ID)
-        if row is not None and row.schema_version != SCHEMA_VERSION:
-            raise SchemaVersionMismatch(
-                f"chain database has schema version {row.schema_version}, this software reads version "
-                f"{SCHEMA_VERSION}")
 
     @property
     def database(self) -> peewee.Database:

@@ -38,6 +38,7 @@ _GROUPS: tuple[tuple[str, str], ...] = (
     ("miner", "aitbc_tui.cli.miner"),
     ("explorer", "aitbc_tui.cli.explorer"),
     ("rig", "aitbc_tui.cli.rig"),
+    ("home", "aitbc_tui.cli.home"),
 )
 """Sub-command groups: each module has a typer ``app``. Daemons also get ``install-service``."""
 

@@ -8,7 +8,7 @@ from typing import Any, Optional
 
 import typer
 
-from aitbc_tui.cli.common import command_group, emit, format_ait, handle_errors, resolve_home
+from aitbc_tui.cli.common import command_group, emit, fail, format_ait, handle_errors, pending_text, resolve_home
 from aitbc_tui.cli.options import HomeOpt, JsonOpt, NodeOpt
 
 app = command_group("chain", "Query the chain: blocks, transactions, balances, accounts, validators.")
@@ -27,6 +27,15 @@ def _check_address(address: str) -> None:
         validate_address(address)
 
 
+def _hash(value: str, what: str) -> str:
+    """A hash as the node stores it (64 lower-case hex digits); ``0x`` and upper case are accepted,
+    anything else is refused here in words, before the node is asked."""
+    digits = value.strip().lower().removeprefix("0x")
+    if len(digits) != 64 or any(c not in "0123456789abcdef" for c in digits):
+        fail(f"{value!r} is not a {what} hash: a hash is 64 hex digits (32 bytes)")
+    return digits
+
+
 def _time(ms: int) -> str:
     return datetime.fromtimestamp(ms / 1000, tz=timezone.utc).strftime("%Y-%m-%d %H:%M:%S.%f")[:-3] + "Z"
 
@@ -38,6 +47,7 @@ def block(
     home: HomeOpt = None, node: NodeOpt = None, as_json: JsonOpt = False,
 ) -> None:
     """Show a block."""
+    hash = _hash(hash, "block") if hash is not None else None
     with handle_errors(), _client(home, node) as client:
         data = client.get_block(height=height, hash=hash)
 
@@ -59,6 +69,7 @@ def block(
 def tx(tx_hash: str = typer.Argument(..., help="Transaction hash (64 hex)."),
        home: HomeOpt = None, node: NodeOpt = None, as_json: JsonOpt = False) -> None:
     """Show a transaction: committed (with its height) or pending in the mempool."""
+    tx_hash = _hash(tx_hash, "transaction")
     with handle_errors(), _client(home, node) as client:
         data = client.get_tx(tx_hash)
     emit(data, as_json)
@@ -81,7 +92,24 @@ def account(address: str = typer.Argument(..., help="Account address (0x + 40 he
     _check_address(address)
     with handle_errors(), _client(home, node) as client:
         data = client.get_account(address)
-    emit(data, as_json)
+    emit(data, as_json, _account_text)
+
+
+def _account_text(d: dict[str, Any]) -> str:
+    """The account in AIT, each pending release named for what it is; ``--json`` keeps raw units."""
+    lines = [f"{d['address']}  (height {d['height']})",
+             f"  balance    {format_ait(d['balance'])}",
+             f"  nonce      {d['nonce']}" + (f" (next {d['pending_nonce']} with pending)" if d['pending_nonce'] != d['nonce'] else "")]
+    lines += [f"  staked     {format_ait(s['amount'])} with {s['validator']}, rewards {format_ait(s['rewards'])}"
+              for s in d["stakes"]]
+    lines += [f"  escrow     {format_ait(e['balance'])} with coordinator {e['coordinator']}" for e in d["escrows"]]
+    lines += [f"  {pending_text(u)}" for u in d["unbonding"]]
+    if d.get("miner"):
+        lines.append(f"  miner bond {format_ait(d['miner'].get('bond', 0))}")
+    if d.get("validator"):
+        v = d["validator"]
+        lines.append(f"  validator  power {format_ait(v.get('power', 0))}, self bond {format_ait(v.get('self_bond', 0))}")
+    return "\n".join(lines)
 
 
 @app.command("validators")

@@ -19,6 +19,7 @@ from chain.errors import ChainError
 from daemons.common.errors import DaemonError
 from daemons.common.home import Home
 from daemons.common.settings import SettingsError
+from storage.errors import StorageError
 
 
 def command_group(name: str, help: str, **kwargs: Any) -> typer.Typer:
@@ -31,6 +32,15 @@ def command_group(name: str, help: str, **kwargs: Any) -> typer.Typer:
 def fail(message: str) -> NoReturn:
     typer.echo(f"error: {' '.join(str(message).split())}", err=True)
     raise typer.Exit(1)
+
+
+def confirm(question: str) -> bool:
+    """Ask yes/no on the terminal. With no answer to read (no terminal, input closed) it fails in
+    words, naming ``--yes``, where typer would print only ``Aborted.``."""
+    try:
+        return typer.confirm(question, default=False)
+    except typer.Abort:
+        fail("no answer to the confirmation (no terminal?); nothing was done. Pass --yes to go ahead without asking")
 
 
 def resolve_home(home: Optional[Path]) -> Home:
@@ -61,7 +71,7 @@ def handle_errors() -> Iterator[None]:
     """Known failures become one line and exit status 1."""
     try:
         yield
-    except (DaemonError, ChainError) as exc:
+    except (DaemonError, ChainError, StorageError) as exc:
         fail(exc.message)
     except SettingsError as exc:
         fail(str(exc))
@@ -139,6 +149,17 @@ def format_ait(units: int) -> str:
     sign = "-" if units < 0 else ""
     whole, frac = divmod(abs(int(units)), 10**6)
     return f"{sign}{whole:,}.{frac:06d} AIT"
+
+
+PENDING_KINDS = {"unbond": "unbonding stake", "miner_unbond": "unbonding miner bond",
+                 "escrow_withdraw": "escrow withdrawal"}
+
+
+def pending_text(entry: dict[str, Any]) -> str:
+    """One pending release as a person reads it: what is coming back, from where, and when."""
+    source = entry.get("validator") or entry.get("coordinator")
+    return (f"{PENDING_KINDS.get(entry['kind'], entry['kind'])} {format_ait(entry['amount'])}"
+            f"{' from ' + source if source else ''}, released at height {entry['release']}")
 
 
 def parse_ait(text: str) -> int:

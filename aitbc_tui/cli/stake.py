@@ -6,7 +6,7 @@ from typing import Annotated
 
 import typer
 
-from aitbc_tui.cli.common import command_group, emit, format_ait, handle_errors
+from aitbc_tui.cli.common import command_group, emit, format_ait, handle_errors, pending_text
 from aitbc_tui.cli.options import AmountArg, FeeOpt, HomeOpt, JsonOpt, PasswordFileOpt, WaitOpt, WalletOpt
 from aitbc_tui.cli.signing import add_transfer_command, address_arg, client, sign_and_show
 
@@ -46,7 +46,7 @@ def rewards(wallet_ref: WalletOpt = None, home: HomeOpt = None, as_json: JsonOpt
     for s in data.stakes:
         typer.echo(f"  {s.validator}  staked {format_ait(s.amount)}  rewards {format_ait(s.rewards)}")
     for u in data.unbonding_entries:
-        typer.echo(f"  unbonding {format_ait(u.amount)} ({u.kind}), released at height {u.release}")
+        typer.echo(f"  {pending_text(u.model_dump())}")
 
 
 @app.command("validators")

@@ -15,7 +15,7 @@ from typing import Annotated, Any, Optional
 
 import typer
 
-from aitbc_tui.cli.common import command_group, emit, fail, format_ait, handle_errors, read_secret_file, resolve_home, run_daemon
+from aitbc_tui.cli.common import command_group, confirm, emit, fail, format_ait, handle_errors, read_secret_file, resolve_home, run_daemon
 from aitbc_tui.cli.options import (
     AmountArg,
     FeeOpt,
@@ -177,6 +177,8 @@ def balance(wallet_ref: WalletOpt = None, home: HomeOpt = None,
                  f"  available  {format_ait(b.balance)}", f"  staked     {format_ait(b.staked)}",
                  f"  rewards    {format_ait(b.rewards)}", f"  unbonding  {format_ait(b.unbonding)}",
                  f"  escrowed   {format_ait(b.escrowed)}"]
+        if b.withdrawing:
+            lines.append(f"  withdrawing {format_ait(b.withdrawing)} (escrow on its way back)")
         if b.miner is not None:
             lines.append(f"  miner bond {format_ait(b.miner.bond)}")
         return "\n".join(lines)
@@ -204,7 +206,7 @@ def send(
             typer.echo(f"Send {format_ait(units)} from {source.name} ({source.address})\n"
                        f"  to    {to}\n  fee   {format_ait(actual_fee)}\n  total {format_ait(units + actual_fee)}"
                        f"  (available {format_ait(source.balance)})")
-            if not typer.confirm("Proceed?", default=False):
+            if not confirm("Proceed?"):
                 fail("cancelled; nothing was sent")
         result = with_password(password_file, lambda pw: wallet.send(
             to, units, wallet=source.address, fee=actual_fee, mode=mode(wait), password=pw))

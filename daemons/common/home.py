@@ -80,6 +80,11 @@ class Home(BaseModel):
         return self.root / "logs"
 
     @property
+    def backups_dir(self) -> Path:
+        """Copies of databases taken before a migration (``storage.schema``)."""
+        return self.root / "backups"
+
+    @property
     def run_dir(self) -> Path:
         return self.runtime_dir if self.runtime_dir is not None else self.root / "run"
 

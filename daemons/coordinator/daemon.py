@@ -21,6 +21,7 @@ from fastapi import FastAPI
 from daemons.common.events import EventHub
 from daemons.common.logging import setup_logging
 from daemons.common.server import run_daemon
+from daemons.common.version import VERSION
 from daemons.coordinator.api import build_app
 from daemons.coordinator.auth import Authenticator
 from daemons.coordinator.chain_view import ChainView
@@ -30,6 +31,7 @@ from daemons.coordinator.settings import CoordinatorSettings
 from daemons.coordinator.settlement import Settler
 from daemons.coordinator.store import CoordinatorStore
 from storage.database import open_database
+from storage.schema import startup_backup_dir
 
 log = logging.getLogger("aitbc.coordinator")
 NODE_WAIT_S = 30.0
@@ -110,7 +112,12 @@ class CoordinatorRuntime:
         address, seed = await asyncio.to_thread(unlock_coordinator_key, settings)
         database = await asyncio.to_thread(open_database, settings.database_url,
                                            settings.home.database_file("coordinator"))
-        store = self._store = await asyncio.to_thread(CoordinatorStore, database)
+        store = self._store = await asyncio.to_thread(
+            CoordinatorStore, database, written_by=f"aitbc {VERSION}",
+            backup_dir=startup_backup_dir(database, settings.home.backups_dir))
+        if store.schema.backup is not None:
+            log.info("coordinator database migrated", extra={"from": store.schema.found, "to": store.schema.version,
+                                                             "backup": str(store.schema.backup)})
         self._core = CoordinatorCore(settings, store, chain, address, seed, publish=self.publish,
                                      notify=self.kick, listening=lambda: self.hub.subscriber_count > 0)
         settler = self._settler = Settler(settings, store, chain, address, seed, publish=self.publish)

@@ -27,6 +27,7 @@ from chain.genesis import Genesis, genesis_state
 from chain.ledger import Ledger
 from chain.validators import active_set, verify_commit
 from chain.params import ChainParams
+from chain.protocol import PROTOCOL_VERSION, chain_protocol_version
 from chain.state import State
 from chain.tx import Transaction, check_stateless
 from chain.vote import VoteBody
@@ -98,11 +99,25 @@ class NodeCore:
             state = genesis_state(self.genesis)
             self.store.initialize(state, self.genesis.hash)
             return state
+        self._require_protocol(head.height, stored)
         if stored != self.genesis.hash:
             raise NodeStateError(
                 f"the database holds a chain with genesis {stored[:16]}, but genesis.json is {self.genesis.hash[:16]}"
             )
         return self.store.verify_head()
+
+    def _require_protocol(self, height: int, genesis_hash: str) -> None:
+        """A chain made under other rules is refused in words, before its genesis or state root
+        look "wrong" (both are computed by the rules): this code can neither apply its blocks nor
+        rewrite them, which would change every state root. Read from the stored row, unverified."""
+        version = chain_protocol_version(self.store.get_entry("meta", "params") or {})
+        if version != PROTOCOL_VERSION:
+            raise NodeStateError(
+                f"this home's chain (genesis {genesis_hash[:16]}, height {height}) runs protocol {version}, made "
+                f"by an earlier AITBC release; this release runs protocol {PROTOCOL_VERSION} and cannot apply its "
+                "blocks. The chain is untouched. `aitbc home migrate --regenesis` (with this --home) starts a new "
+                "chain carrying every balance, stake and validator and archives this one; or keep it running with the "
+                "release that made it")
 
     # -- listeners --------------------------------------------------------------------------------
 
@@ -320,7 +335,8 @@ class NodeCore:
                 stakes.append({"validator": validator, "amount": staking.tokens(pool, delegation["shares"]),
                                "rewards": staking.unclaimed_rewards(delegation, pool)})
         unbonding = [
-            {"release": e["release"], "kind": e["kind"], "amount": e["amount"]}
+            {"release": e["release"], "kind": e["kind"], "amount": e["amount"],
+             **{k: e[k] for k in ("validator", "coordinator") if k in e}}
             for _, e in state.items("pending") if e["owner"] == address
         ]
         escrows = []

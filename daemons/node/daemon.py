@@ -24,6 +24,7 @@ from daemons.common.daemon_key import unlock_daemon_key
 from daemons.common.events import EventHub
 from daemons.common.logging import setup_logging
 from daemons.common.server import run_daemon
+from daemons.common.version import VERSION
 from daemons.node.api import NodeApi, RpcError, build_app
 from daemons.node.bft import BftDriver
 from daemons.node.core import CommittedBlock, NodeCore
@@ -32,6 +33,7 @@ from daemons.node.models import COMMIT_TIMEOUT
 from daemons.node.settings import NodeSettings
 from storage.chain_store import ChainStore
 from storage.database import open_database
+from storage.schema import startup_backup_dir
 from storage.mempool_store import MempoolStore
 
 log = logging.getLogger("aitbc.node")
@@ -194,7 +196,11 @@ def open_node(settings: NodeSettings) -> NodeCore:
     db = open_database(settings.database_url, home.database_file("node"),
                        synchronous="FULL" if settings.sqlite_synchronous == "full" else "NORMAL")
     seed = _unlock_validator(settings)
-    return NodeCore(genesis, ChainStore(db), MempoolStore(db), seed, max_mempool_txs=settings.max_mempool_txs,
+    chain_store = ChainStore(db, written_by=f"aitbc {VERSION}", backup_dir=startup_backup_dir(db, home.backups_dir))
+    if chain_store.schema.backup is not None:
+        log.info("node database migrated", extra={"from": chain_store.schema.found, "to": chain_store.schema.version,
+                                                  "backup": str(chain_store.schema.backup)})
+    return NodeCore(genesis, chain_store, MempoolStore(db), seed, max_mempool_txs=settings.max_mempool_txs,
                     block_time_ms=int(settings.block_time * 1000) if settings.block_time else None)
 
 

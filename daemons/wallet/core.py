@@ -294,7 +294,9 @@ class WalletCore:
             name=key.name, address=key.address, balance=account["balance"], nonce=account["nonce"],
             pending_nonce=account["pending_nonce"], height=account.get("height", 0),
             staked=sum(s.amount for s in stakes), rewards=sum(s.rewards for s in stakes),
-            unbonding=sum(u.amount for u in unbonding), escrowed=sum(e.balance for e in escrows),
+            unbonding=sum(u.amount for u in unbonding if u.kind != "escrow_withdraw"),
+            withdrawing=sum(u.amount for u in unbonding if u.kind == "escrow_withdraw"),
+            escrowed=sum(e.balance for e in escrows),
             stakes=stakes, unbonding_entries=unbonding, escrows=escrows,
             miner=MinerBond(**{k: v for k, v in miner.items() if k in MinerBond.model_fields}) if miner else None,
         )
@@ -303,7 +305,7 @@ class WalletCore:
         balance = await self.balance(ref)
         return Rewards(name=balance.name, address=balance.address, total_staked=balance.staked,
                        total_rewards=balance.rewards, stakes=balance.stakes,
-                       unbonding_entries=balance.unbonding_entries)
+                       unbonding_entries=[u for u in balance.unbonding_entries if u.kind == "unbond"])
 
     async def history(self, ref: str | None, limit: int, before_height: int | None) -> History:
         key = self.resolve(ref)

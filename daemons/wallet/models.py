@@ -144,9 +144,14 @@ class Stake(_Model):
 
 
 class Unbonding(_Model):
+    """Funds on their way back: a stake (``unbond``), a miner bond (``miner_unbond``) or an escrow
+    withdrawal (``escrow_withdraw``), each released at its height."""
+
     release: int = Field(description="height at which the funds return")
-    kind: str
+    kind: str = Field(description="unbond, miner_unbond or escrow_withdraw")
     amount: int
+    validator: str | None = Field(None, description="the validator a stake leaves (kind unbond)")
+    coordinator: str | None = Field(None, description="the coordinator an escrow leaves (kind escrow_withdraw)")
 
 
 class Escrow(_Model):
@@ -168,8 +173,9 @@ class Balance(_Model):
     balance: int
     staked: int
     rewards: int
-    unbonding: int
+    unbonding: int = Field(description="stake and miner bond on their way back")
     escrowed: int
+    withdrawing: int = Field(0, description="escrow on its way back (escrow withdrawals not yet released)")
     nonce: int
     pending_nonce: int
     height: int

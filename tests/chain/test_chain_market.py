@@ -82,11 +82,11 @@ def test_two_withdrawals_cannot_take_more_than_the_escrow(market: Chain) -> None
     first = chain.tx(CLIENT, "escrow_withdraw", {"coordinator": COORD.address, "amount": 8000})
     chain.run(first)
     chain.assert_rejected(chain.tx(CLIENT, "escrow_withdraw", {"coordinator": COORD.address, "amount": 8000}),
-                          InsufficientFunds, "of which 8000 is already being withdrawn; cannot withdraw 8000")
+                          InsufficientFunds, "of which 0.008 AIT is already being withdrawn; cannot withdraw 0.008 AIT")
     chain.run(chain.tx(CLIENT, "escrow_withdraw", {"coordinator": COORD.address, "amount": 2000}))
     assert len(list(chain.state.items("pending"))) == 2
     chain.assert_rejected(chain.tx(CLIENT, "escrow_withdraw", {"coordinator": COORD.address, "amount": 1}),
-                          InsufficientFunds, "of which 10000 is already being withdrawn")
+                          InsufficientFunds, "of which 0.01 AIT is already being withdrawn")
     chain.advance(3)
     assert chain.balance(CLIENT) == balance - 2 * FEE + 10_000
     assert escrow(chain) == 0
@@ -97,7 +97,7 @@ def test_two_withdrawals_cannot_take_more_than_the_escrow(market: Chain) -> None
 def test_escrow_withdraw_rejects(market: Chain) -> None:
     chain = market
     chain.assert_rejected(chain.tx(CLIENT, "escrow_withdraw", {"coordinator": COORD.address, "amount": 10_001}),
-                          InsufficientFunds, "holds 10000, of which 0 is already being withdrawn; cannot withdraw 10001")
+                          InsufficientFunds, "holds 0.01 AIT, of which 0 AIT is already being withdrawn; cannot withdraw 0.010001 AIT")
     chain.assert_rejected(chain.tx(ALICE, "escrow_withdraw", {"coordinator": COORD.address, "amount": 1}),
                           InsufficientFunds, "holds 0")
 
@@ -239,7 +239,7 @@ def test_miner_bond_rejects(chain: Chain) -> None:
     chain.assert_rejected(chain.tx(MINER, "miner_unbond", {"amount": 1}), InsufficientFunds, "bond is 0")
     chain.run(chain.tx(MINER, "miner_bond", {"amount": 10}))
     chain.assert_rejected(chain.tx(MINER, "miner_unbond", {"amount": 11}), InsufficientFunds,
-                          "bond is 10, cannot unbond 11")
+                          "bond is 0.00001 AIT, cannot unbond 0.000011 AIT")
 
 
 def test_unbonded_miner_can_no_longer_settle(market: Chain) -> None:

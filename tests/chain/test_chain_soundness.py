@@ -183,7 +183,7 @@ def test_minimum_stake_unbond_and_escrow_withdrawal() -> None:
     params = {"min_stake": UNIT, "min_unbond": UNIT, "min_escrow_withdraw": UNIT}
     chain = Chain(make_genesis(1, params=params))
     chain.assert_rejected(chain.tx(ALICE, "stake", {"validator": V0.address, "amount": UNIT - 1}), InvalidPayload,
-                          "below the minimum 1000000 \\(min_stake\\)")
+                          "below the minimum 1 AIT \\(min_stake\\)")
     chain.step([chain.tx(ALICE, "stake", {"validator": V0.address, "amount": 3 * UNIT // 2}),
                 chain.tx(MINER, "miner_bond", {"amount": MINER_BOND + UNIT // 2}),
                 chain.tx(CLIENT, "escrow_deposit", {"coordinator": COORD.address, "amount": 3 * UNIT // 2})])

@@ -136,10 +136,10 @@ def test_unstake_everything_keeps_rewards_until_claimed(chain: Chain) -> None:
 
 def test_unstake_rejects(chain: Chain) -> None:
     chain.assert_rejected(chain.tx(ALICE, "unstake", {"validator": V0.address, "amount": 1}), InsufficientFunds,
-                          "only 0 is staked")
+                          "only 0 AIT is staked")
     chain.run(chain.tx(ALICE, "stake", {"validator": V0.address, "amount": 10}))
     chain.assert_rejected(chain.tx(ALICE, "unstake", {"validator": V0.address, "amount": 11}), InsufficientFunds,
-                          "only 10 is staked")
+                          "only 0.00001 AIT is staked")
     chain.assert_rejected(chain.tx(ALICE, "unstake", {"validator": BOB.address, "amount": 1}), InsufficientFunds)
 
 

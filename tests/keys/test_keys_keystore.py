@@ -147,7 +147,8 @@ def test_export_and_import_file(keystore: Keystore, tmp_path: Path) -> None:
 
 def test_duplicates_refused(keystore: Keystore) -> None:
     keystore.import_seed(SEED, "pw", "one")
-    with pytest.raises(KeyExists, match="already"):
+    # Importing a held key again, even under a new name, says which name holds it.
+    with pytest.raises(KeyExists, match="already held as 'one'"):
         keystore.import_seed(SEED, "pw", "two")
     keystore.create("pw", "three", words=None)
     with pytest.raises(KeyExists, match="name 'one'"):
@@ -185,6 +186,7 @@ def test_wrong_password_message_has_no_secret(keystore: Keystore) -> None:
         keystore.load("k", "battery staple")
     text = str(excinfo.value)
     assert "battery" not in text and "correct" not in text and SEED.hex() not in text
+    assert "wrong password for 'k' (0x" in text  # the name the user typed, not only an address
 
 
 # -- the file on disk --------------------------------------------------------------------------

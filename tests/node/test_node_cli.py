@@ -93,7 +93,8 @@ def test_chain_balance_and_account(node, landed) -> None:
     acct = _json("chain", "account", alice.address, "--home", home)
     assert (acct["balance"], acct["nonce"], acct["pending_nonce"]) == (expected, 1, 1)
     human = _ok("chain", "account", alice.address, "--home", home).stdout
-    assert "nonce: 1" in human and str(expected) in human
+    # A person reads AIT (the balance as the rule's numbers give it), never raw units; --json keeps units.
+    assert "nonce      1" in human and "987.654312 AIT" in human and str(expected) not in human
     assert _json("chain", "balance", bob.address, "--node", node.rpc_url)["balance"] == 1_012_345_678
     # A never-seen (but well-formed) address is simply empty.
     assert _json("chain", "balance", "0x" + "0" * 40, "--home", home)["balance"] == 0
@@ -114,6 +115,20 @@ def test_bad_address_is_one_line_error(node, bad: str) -> None:
     for command in ("balance", "account"):
         message = _one_line_error("chain", command, bad, "--home", str(node.home))
         assert "invalid address" in message
+
+
+@pytest.mark.parametrize("bad", ["abcd", "0x" + "a" * 63, "g" * 64, "a" * 65])
+def test_bad_hash_is_one_line_error_in_words(node, bad: str) -> None:
+    for args in (["chain", "tx", bad], ["chain", "block", "--hash", bad]):
+        message = _one_line_error(*args, "--home", str(node.home))
+        assert f"{bad!r} is not a" in message and "64 hex digits" in message
+        assert "pydantic" not in message and "String should" not in message
+
+
+def test_hash_in_upper_case_or_with_0x_is_found(node, landed) -> None:
+    tx_hash = landed["tx"].hash
+    for spelled in (tx_hash.upper(), "0x" + tx_hash):
+        assert _json("chain", "tx", spelled, "--home", str(node.home))["hash"] == tx_hash
 
 
 def test_node_not_running_is_one_line_error(tmp_path: Path) -> None:

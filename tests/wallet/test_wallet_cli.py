@@ -50,6 +50,11 @@ def test_send_confirms_fee_and_total_then_moves_funds(env: dict[str, str]) -> No
     assert declined.returncode == 1
     assert "fee   0.000010 AIT" in declined.stdout and "total 1.500010 AIT" in declined.stdout
     assert "nothing was sent" in declined.stderr
+    # No terminal and no --yes: a refusal that names --yes, not a bare "Aborted.".
+    unanswered = cli("wallet", "send", alice["address"], "1.5", "-w", "rich", "--home", env["home"], input="",
+                     check=False)
+    assert unanswered.returncode == 1 and "Aborted" not in unanswered.stderr + unanswered.stdout
+    assert "nothing was done" in unanswered.stderr and "--yes" in unanswered.stderr
     sent = run(env, "wallet", "send", alice["address"], "1.5", "-w", "rich", "--yes", "--wait")
     assert sent["status"] == "committed" and sent["payload"]["amount"] == 1_500_000
     assert run(env, "wallet", "balance", "-w", "alice")["balance"] == 1_500_000
@@ -83,12 +88,21 @@ def test_stake_commands(env: dict[str, str], net) -> None:  # type: ignore[no-un
     assert [u["amount"] for u in rewards["unbonding_entries"]] == [UNIT]
     human = cli("stake", "rewards", "-w", "rich", "--home", env["home"]).stdout
     assert "staked 2.000000 AIT" in human
+    assert f"unbonding stake 1.000000 AIT from {net.validator}, released at height" in human
 
 
 def test_escrow_commands(env: dict[str, str], net) -> None:  # type: ignore[no-untyped-def]
     run(env, "wallet", "escrow", "deposit", net.coordinator, "2", "-w", "rich", "--wait")
     shown = run(env, "wallet", "escrow", "show", "-w", "rich")
     assert shown["escrows"] == [{"coordinator": net.coordinator, "balance": 2 * UNIT}]
+    # A withdrawal is an escrow coming back, not stake unbonding: named so, and kept out of `stake rewards`.
+    run(env, "wallet", "escrow", "withdraw", net.coordinator, "1", "-w", "rich", "--wait")
+    balance = run(env, "wallet", "balance", "-w", "rich")
+    assert balance["withdrawing"] == UNIT
+    assert all(u["kind"] == "unbond" for u in run(env, "stake", "rewards", "-w", "rich")["unbonding_entries"])
+    account = cli("chain", "account", balance["address"], "--home", env["home"]).stdout
+    assert f"escrow withdrawal 1.000000 AIT from {net.coordinator}, released at height" in account
+    assert f"unbonding stake 1.000000 AIT from {net.coordinator}" not in account
 
 
 def test_export_delete_and_restore_from_backup(env: dict[str, str]) -> None:

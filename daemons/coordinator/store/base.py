@@ -6,13 +6,15 @@ from __future__ import annotations
 import json
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from pathlib import Path
 from typing import Any, TypeVar
 
 import peewee
 
-from daemons.coordinator.store.tables import TABLES
+from daemons.coordinator.store.tables import COORDINATOR_SCHEMA, TABLES
 from storage.database import bind_model
 from storage.errors import StorageError
+from storage.schema import open_schema
 
 MAX_PAGE = 500
 Row = TypeVar("Row")
@@ -39,14 +41,15 @@ def text(value: Any) -> str:
 class StoreBase:
     """The database and the coordinator's tables bound to it; creates the tables if missing."""
 
-    def __init__(self, database: peewee.Database) -> None:
+    def __init__(self, database: peewee.Database, *, written_by: str = "aitbc",
+                 backup_dir: Path | None = None) -> None:
         self._db = database
         self._pg = isinstance(database, peewee.PostgresqlDatabase)
         bound = [bind_model(database, table) for table in TABLES]  # in the order of TABLES:
         (self.Key, self.Client, self.Miner, self.MinerModel, self.Job, self.Verify, self.Receipt, self.Settlement,
          self.Slash, self.Lease) = bound
         with self._create_lock():
-            database.create_tables(bound, safe=True)
+            self.schema = open_schema(database, COORDINATOR_SCHEMA, written_by=written_by, backup_dir=backup_dir)
 
     @contextmanager
     def _create_lock(self) -> Iterator[None]:

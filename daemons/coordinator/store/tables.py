@@ -6,6 +6,7 @@ from __future__ import annotations
 import peewee
 
 from storage.database import SchemaModel
+from storage.schema import Schema
 
 
 class ApiKeyRow(SchemaModel):
@@ -200,3 +201,7 @@ class LeaseRow(SchemaModel):
 
 TABLES: tuple[type[SchemaModel], ...] = (
     ApiKeyRow, ClientRow, MinerRow, MinerModelRow, JobRow, VerifyRow, ReceiptRow, SettlementRow, SlashRow, LeaseRow)
+
+COORDINATOR_SCHEMA = Schema(component="coordinator", version=1, tables=TABLES)
+"""Version 1 is the shape these tables have had since the first release (unversioned databases
+are version 1). A change to any table bumps it and adds its ``Migration`` here."""
