@@ -87,8 +87,14 @@ def net() -> Iterator[Net]:
 
 async def click(pilot, selector: str) -> None:  # type: ignore[no-untyped-def]
     """Click once the layout settled and the button's press animation of a previous click ended
-    (a Textual button ignores clicks while it shows that animation)."""
-    await wait_for(pilot, lambda: not pilot.app.screen.query_one(selector).has_class("-active"), "the button")
+    (a Textual button ignores clicks while it shows that animation); on a loaded machine a dialog's
+    buttons may be mounted a moment after the dialog itself."""
+
+    def ready() -> bool:
+        buttons = pilot.app.screen.query(selector)
+        return bool(buttons) and not buttons.first().has_class("-active")
+
+    await wait_for(pilot, ready, f"the button {selector}")
     await pilot.pause()
     await pilot.click(selector)
 
@@ -228,6 +234,7 @@ def test_job_submit_complete_receipt_cancel(net: Net) -> None:
         await pilot.press("e")
         await wait_for(pilot, lambda: isinstance(app.screen, (PickDialog, TransferDialog)), "the escrow dialog")
         if isinstance(app.screen, PickDialog):  # the other test may have created a second wallet
+            await painted_dialog(pilot, app, PickDialog, "the wallet choice")
             app.screen.query_one("#choice").value = CLIENT.address
             await click(pilot, "#ok")
         assert net.coordinator_address in await painted_dialog(pilot, app, TransferDialog, "the escrow dialog")
@@ -268,7 +275,9 @@ def test_job_submit_complete_receipt_cancel(net: Net) -> None:
                                               for j in app.store.coordinator.jobs), "the held job")
             held = next(j for j in app.store.coordinator.jobs if j.prompt == "never answered")
             table = app.screen.query_one("#job-table")
-            table.move_cursor(row=[j.job_id for j in app.store.coordinator.jobs].index(held.job_id))
+            # the table is refilled from the store a moment later: take the row from the table itself
+            await wait_for(pilot, lambda: any(key.value == held.job_id for key in table.rows), "the held job's row")
+            table.move_cursor(row=table.get_row_index(held.job_id))
             await pilot.pause()
             await pilot.press("x")
             await wait_for(pilot, lambda: isinstance(app.screen, ConfirmDialog), "the cancel confirmation")
