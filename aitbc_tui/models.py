@@ -16,7 +16,9 @@ from typing import Any, Literal
 from pydantic import BaseModel, Field
 
 from daemons.coordinator.models import Job, JobStatus
+from daemons.miner.models import ModelState, TaskView
 from daemons.miner.telemetry.models import GpuSample, HostSample
+from daemons.wallet.models import HistoryEntry, WalletInfo
 
 SourceState = Literal["connecting", "up", "down", "absent"]
 DAEMONS: tuple[str, ...] = ("node", "coordinator", "miner", "wallet")
@@ -361,25 +363,10 @@ class NodeModel(BaseModel):
 # -- wallet -------------------------------------------------------------------------------------
 
 
-class WalletRow(BaseModel):
-    """A wallet in the wallet daemon's keystore (public data only)."""
-
-    name: str
-    address: str
-    kind: str = ""
-    created: str = ""
-    unlocked: bool = False
-    locks_in_s: float | None = None
-
-
-class HistoryRow(BaseModel):
-    hash: str
-    height: int
-    type: str
-    direction: str
-    counterparty: str | None = None
-    amount: int | None = None
-    fee: int = 0
+WalletRow = WalletInfo
+"""A wallet in the wallet daemon's keystore (public data only): the wallet's own wire model."""
+HistoryRow = HistoryEntry
+"""One transaction of a wallet's history: the wallet's own wire model."""
 
 
 class WalletModel(BaseModel):
@@ -477,26 +464,10 @@ HostView = HostSample
 """The miner host's CPU and memory in the latest telemetry sample: the miner's own wire model."""
 
 
-class LocalModel(BaseModel):
-    """A model in the miner's catalogue and whether it is loaded and served."""
-
-    name: str
-    backend: str | None = None
-    loaded: bool = False
-    served: bool = False
-    reason: str | None = None
-
-
-class MinerTask(BaseModel):
-    task_id: str
-    kind: str
-    job_id: str
-    model: str
-    state: str
-    received_ms: int
-    started_ms: int | None = None
-    finished_ms: int | None = None
-    outcome: str | None = None
+LocalModel = ModelState
+"""A model in the miner's catalogue and whether it is loaded and served: the miner's own wire model."""
+MinerTask = TaskView
+"""A task the miner holds or recently finished: the miner's own wire model."""
 
 
 class MinerModel(BaseModel):

@@ -35,10 +35,10 @@ from typing import ClassVar
 from pydantic import Field, StrictInt
 
 from chain.block import Block, Commit, CommitSig, body_matches_header
-from chain.signed import Signed, SignedBody
-from chain.types import Address, ChainId, Hash, Height
+from chain.signed import Signed
+from chain.types import Address, Hash
 from chain.validators import Signers, proposer_for, total_power
-from chain.vote import Vote, VoteBody, VoteType
+from chain.vote import RoundBody, Vote, VoteBody, VoteType
 
 
 class Step(IntEnum):
@@ -48,13 +48,10 @@ class Step(IntEnum):
     DECIDED = 3
 
 
-class ProposalBody(SignedBody):
+class ProposalBody(RoundBody):
     DOMAIN: ClassVar[str] = "aitbc/proposal/v1"
     SIGNER: ClassVar[str] = "proposer"
 
-    chain_id: ChainId
-    height: Height
-    round: StrictInt = Field(ge=0, le=10_000)
     block_hash: Hash
     valid_round: StrictInt = Field(ge=-1, le=10_000)
     """-1 for a fresh block; else the round in which this block gathered a 2/3 prevote quorum."""

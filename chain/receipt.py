@@ -21,17 +21,24 @@ from chain.signed import Signed, SignedBody, signature_fields
 from chain.types import Address, Amount, ChainId, Hash, Height, JobId, ModelName, TokenCount
 
 
-class ProofBody(SignedBody):
-    """What a miner signs after running a job."""
-
-    DOMAIN: ClassVar[str] = "aitbc/proof/v1"
-    SIGNER: ClassVar[str] = "miner"
+class JobClaimBody(SignedBody):
+    """The fields that tie a signed statement about one job's result (a miner's proof, a
+    verifier's verdict) to that job: the chain, the job id and its coordinator (a job id is unique
+    only per coordinator, see the module's note), and the miner whose result it is."""
 
     chain_id: ChainId
     job_id: JobId
     coordinator: Address
     """The coordinator the job was run for: only it can settle the proof or accuse it."""
     miner: Address
+
+
+class ProofBody(JobClaimBody):
+    """What a miner signs after running a job."""
+
+    DOMAIN: ClassVar[str] = "aitbc/proof/v1"
+    SIGNER: ClassVar[str] = "miner"
+
     model: ModelName
     model_id: Hash
     """SHA-256 identity of the exact weights that ran, so a receipt names the model that really ran."""

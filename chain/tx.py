@@ -22,132 +22,123 @@ from chain.types import Address, Amount, Bps, ChainId, NonNegAmount, Nonce, PubK
 from chain.verdict import SignedVerdict
 from chain.vote import Vote
 
-_PAYLOAD_CONFIG = ConfigDict(frozen=True, extra="forbid", strict=True)
+class _Payload(BaseModel):
+    """Base of every payload, evidence and proposal action: frozen, strict and closed to unknown
+    fields, so that one payload has exactly one parse and one canonical encoding."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid", strict=True)
 
 
-class TransferPayload(BaseModel):
-    model_config = _PAYLOAD_CONFIG
+class _ValidatorAmount(_Payload):
+    validator: Address
+    amount: Amount
+
+
+class _CoordinatorAmount(_Payload):
+    coordinator: Address
+    amount: Amount
+
+
+class _AmountPayload(_Payload):
+    amount: Amount
+
+
+class TransferPayload(_Payload):
     to: Address
     amount: Amount
 
 
-class StakePayload(BaseModel):
+class StakePayload(_ValidatorAmount):
     """Delegate ``amount`` to ``validator`` (a validator's operator delegating to itself is its self-bond)."""
 
-    model_config = _PAYLOAD_CONFIG
-    validator: Address
-    amount: Amount
+
+class UnstakePayload(_ValidatorAmount):
+    """Take ``amount`` of one's delegation back from ``validator``; it is paid out after ``unbonding_period`` blocks."""
 
 
-class UnstakePayload(BaseModel):
-    model_config = _PAYLOAD_CONFIG
-    validator: Address
-    amount: Amount
-
-
-class ClaimRewardsPayload(BaseModel):
-    model_config = _PAYLOAD_CONFIG
+class ClaimRewardsPayload(_Payload):
     validator: Address
 
 
-class EscrowDepositPayload(BaseModel):
-    model_config = _PAYLOAD_CONFIG
-    coordinator: Address
-    amount: Amount
+class EscrowDepositPayload(_CoordinatorAmount):
+    """Put ``amount`` in escrow with ``coordinator``, which pays the sender's jobs from it."""
 
 
-class EscrowWithdrawPayload(BaseModel):
+class EscrowWithdrawPayload(_CoordinatorAmount):
     """Ask for escrow back; it stays spendable by the coordinator for ``escrow_withdraw_delay``
     blocks so that jobs it already accepted can still settle."""
 
-    model_config = _PAYLOAD_CONFIG
-    coordinator: Address
-    amount: Amount
 
-
-class JobReceiptPayload(BaseModel):
-    model_config = _PAYLOAD_CONFIG
+class JobReceiptPayload(_Payload):
     receipts: list[Receipt] = Field(min_length=1)
 
 
-class MinerBondPayload(BaseModel):
-    model_config = _PAYLOAD_CONFIG
-    amount: Amount
+class MinerBondPayload(_AmountPayload):
+    """Lock ``amount`` as the sender's miner bond, what a proven wrong result is slashed from."""
 
 
-class MinerUnbondPayload(BaseModel):
-    model_config = _PAYLOAD_CONFIG
-    amount: Amount
+class MinerUnbondPayload(_AmountPayload):
+    """Take ``amount`` of the miner bond back; it is paid out after ``unbonding_period`` blocks."""
 
 
-class DoubleSignEvidence(BaseModel):
-    model_config = _PAYLOAD_CONFIG
+class DoubleSignEvidence(_Payload):
     kind: Literal["double_sign"]
     vote_a: Vote
     vote_b: Vote
 
 
-class WrongResultEvidence(BaseModel):
+class WrongResultEvidence(_Payload):
     """A miner's signed result for a job and a bonded verifier's signed verdict that re-checking
     refuted it, submitted by the job's own coordinator (the rule and why: ``chain.verdict``)."""
 
-    model_config = _PAYLOAD_CONFIG
     kind: Literal["wrong_result"]
     proof: MinerProof
     verdict: SignedVerdict
 
 
-class SlashPayload(BaseModel):
-    model_config = _PAYLOAD_CONFIG
+class SlashPayload(_Payload):
     evidence: Annotated[Union[DoubleSignEvidence, WrongResultEvidence], Field(discriminator="kind")]
 
 
-class NewValidator(BaseModel):
-    model_config = _PAYLOAD_CONFIG
+class NewValidator(_Payload):
     address: Address
     pubkey: PubKey
     commission_bps: Bps
     name: StrictStr = Field(max_length=64)
 
 
-class ParamChange(BaseModel):
-    model_config = _PAYLOAD_CONFIG
+class ParamChange(_Payload):
     kind: Literal["param_change"]
     changes: dict[StrictStr, StrictInt] = Field(min_length=1)
 
 
-class TreasurySpend(BaseModel):
-    model_config = _PAYLOAD_CONFIG
+class TreasurySpend(_Payload):
     kind: Literal["treasury_spend"]
     to: Address
     amount: Amount
 
 
-class ValidatorSetChange(BaseModel):
-    model_config = _PAYLOAD_CONFIG
+class ValidatorSetChange(_Payload):
     kind: Literal["validator_update"]
     add: list[NewValidator] = Field(default_factory=list, max_length=100)
     remove: list[Address] = Field(default_factory=list, max_length=100)
 
 
-class CoordinatorSetChange(BaseModel):
-    model_config = _PAYLOAD_CONFIG
+class CoordinatorSetChange(_Payload):
     kind: Literal["coordinator_update"]
     add: list[Address] = Field(default_factory=list, max_length=100)
     remove: list[Address] = Field(default_factory=list, max_length=100)
 
 
-class TextProposal(BaseModel):
-    model_config = _PAYLOAD_CONFIG
+class TextProposal(_Payload):
     kind: Literal["text"]
 
 
-class SoftwareUpgrade(BaseModel):
+class SoftwareUpgrade(_Payload):
     """A scheduled upgrade (Cosmos x/upgrade's plan): from ``height`` on, nodes whose software is
     older than ``version`` stop instead of applying blocks, and ``protocol_version`` (when set)
     becomes the chain's rule set at that height (``chain.protocol``)."""
 
-    model_config = _PAYLOAD_CONFIG
     kind: Literal["software_upgrade"]
     name: StrictStr = Field(min_length=1, max_length=64)
     version: StrictStr = Field(pattern=r"^[0-9]{1,6}(\.[0-9]{1,6}){1,3}$", description="minimum software version, dotted integers")
@@ -161,8 +152,7 @@ ProposalAction = Annotated[
 ]
 
 
-class GovProposePayload(BaseModel):
-    model_config = _PAYLOAD_CONFIG
+class GovProposePayload(_Payload):
     title: StrictStr = Field(min_length=1, max_length=200)
     description: StrictStr = Field(default="", max_length=10_000)
     action: ProposalAction
@@ -170,10 +160,9 @@ class GovProposePayload(BaseModel):
     """Initial deposit taken from the proposer; voting opens once deposits reach ``min_deposit``."""
 
 
-class GovDepositPayload(BaseModel):
+class GovDepositPayload(_Payload):
     """Add to a proposal's deposit (during its deposit or voting period)."""
 
-    model_config = _PAYLOAD_CONFIG
     proposal_id: StrictInt = Field(ge=1)
     amount: Amount
 
@@ -181,23 +170,20 @@ class GovDepositPayload(BaseModel):
 VOTE_OPTIONS = ("yes", "no", "abstain", "veto")
 
 
-class GovVotePayload(BaseModel):
-    model_config = _PAYLOAD_CONFIG
+class GovVotePayload(_Payload):
     proposal_id: StrictInt = Field(ge=1)
     option: Literal["yes", "no", "abstain", "veto"]
 
 
-class ValidatorUpdatePayload(BaseModel):
+class ValidatorUpdatePayload(_Payload):
     """Enact a passed ``validator_update`` proposal: the authority set changes only this way."""
 
-    model_config = _PAYLOAD_CONFIG
     proposal_id: StrictInt = Field(ge=1)
 
 
-class UnjailPayload(BaseModel):
+class UnjailPayload(_Payload):
     """A validator jailed for downtime asks to vote again, after ``downtime_jail_blocks``."""
 
-    model_config = _PAYLOAD_CONFIG
 
 
 PAYLOAD_MODELS: dict[str, type[BaseModel]] = {

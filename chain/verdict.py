@@ -39,24 +39,20 @@ from typing import ClassVar, Literal
 from pydantic import Field, StrictStr
 
 from chain.encoding import hash_value
-from chain.receipt import MinerProof, ProofBody
-from chain.signed import Signed, SignedBody, signature_fields
-from chain.types import Address, ChainId, Hash, JobId, TokenCount
+from chain.receipt import JobClaimBody, MinerProof, ProofBody
+from chain.signed import Signed, signature_fields
+from chain.types import Address, Hash, TokenCount
 
 Outcome = Literal["correct", "wrong"]
 
 
-class VerdictBody(SignedBody):
-    """What a verifier signs after re-checking one claimed result."""
+class VerdictBody(JobClaimBody):
+    """What a verifier signs after re-checking one claimed result; its ``miner`` is the miner whose
+    result was re-checked (the accused, when the verdict is ``wrong``)."""
 
     DOMAIN: ClassVar[str] = "aitbc/verdict/v1"
     SIGNER: ClassVar[str] = "verifier"
 
-    chain_id: ChainId
-    job_id: JobId
-    coordinator: Address
-    miner: Address
-    """The miner whose result was re-checked (the accused, when the verdict is ``wrong``)."""
     model_id: Hash
     proof_hash: Hash
     """``ProofBody.hash`` of the claim re-checked: binds prompt, output, parameters and tokens."""

@@ -16,13 +16,19 @@ from chain.types import Address, ChainId, Hash, Height
 VoteType = Literal["prevote", "precommit"]
 
 
-class VoteBody(SignedBody):
-    DOMAIN: ClassVar[str] = "aitbc/vote/v1"
-    SIGNER: ClassVar[str] = "validator"
+class RoundBody(SignedBody):
+    """The fields that tie a consensus message (a vote, a proposal) to one round of one height of
+    one chain, so that it can never count in another."""
 
     chain_id: ChainId
     height: Height
     round: StrictInt = Field(ge=0, le=10_000)
+
+
+class VoteBody(RoundBody):
+    DOMAIN: ClassVar[str] = "aitbc/vote/v1"
+    SIGNER: ClassVar[str] = "validator"
+
     type: VoteType
     block_hash: Hash | None
     """None is a vote for nil: no acceptable proposal was seen in time."""

@@ -94,6 +94,17 @@ def run_daemon(run: Callable[[], int], *start_errors: type[Exception]) -> NoRetu
     raise typer.Exit(code)
 
 
+def serve(settings_cls: type[Any], main: Callable[[Any], int], home: Optional[Path], config: Optional[Path],
+          *start_errors: type[Exception], **overrides: Any) -> NoReturn:
+    """What every ``aitbc <daemon> start`` does: load the daemon's ``settings_cls`` for ``home``
+    (``config`` replacing HOME/config.toml; ``overrides`` are its command-line flags, ``None`` for
+    one not given) and run its ``main`` in the foreground (see :func:`run_daemon`)."""
+    from daemons.common.settings import load_settings
+
+    resolved = resolve_home(home)
+    run_daemon(lambda: main(load_settings(settings_cls, resolved, config, **overrides)), *start_errors)
+
+
 def emit(data: Any, as_json: bool, human: Callable[[Any], str] | None = None) -> None:
     if as_json:
         typer.echo(json.dumps(data, indent=2, sort_keys=True, default=str))

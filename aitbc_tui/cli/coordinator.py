@@ -12,7 +12,7 @@ from typing import Any, Optional
 import typer
 
 from aitbc_tui.cli.common import (
-    command_group, emit, fail, format_value, handle_errors, resolve_home, run_daemon, table,
+    command_group, emit, fail, format_value, handle_errors, resolve_home, serve, table,
 )
 from aitbc_tui.cli.options import ConfigOpt, HomeOpt, JsonOpt, NoTcpOpt
 
@@ -64,15 +64,12 @@ def start(
 ) -> None:
     """Run the coordinator daemon in the foreground until SIGTERM or Ctrl-C."""
     from daemons.common.daemon_key import InitError
-    from daemons.common.settings import load_settings
     from daemons.coordinator.chain_view import ChainUnavailable
     from daemons.coordinator.daemon import main
     from daemons.coordinator.settings import CoordinatorSettings
 
-    resolved = resolve_home(home)
-    run_daemon(lambda: main(load_settings(CoordinatorSettings, resolved, config, api_port=port, node=node,
-                                          tcp_enabled=False if no_tcp else None)),
-               InitError, ChainUnavailable)
+    serve(CoordinatorSettings, main, home, config, InitError, ChainUnavailable, api_port=port, node=node,
+          tcp_enabled=False if no_tcp else None)
 
 
 @app.command("status")

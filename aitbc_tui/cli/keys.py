@@ -68,6 +68,11 @@ def _info_dict(info: KeyInfo) -> dict[str, str]:
     return info.model_dump()
 
 
+def _print_key(info: KeyInfo, as_json: bool, lines: list[str]) -> None:
+    """One key as ``--json`` asks (its public fields on one line) or as ``lines`` for a person."""
+    typer.echo(json.dumps(_info_dict(info)) if as_json else "\n".join(lines))
+
+
 def _read_password(password_file: Path | None) -> str:
     if password_file is not None:
         return read_secret_file(password_file, "password")
@@ -105,13 +110,8 @@ def new(
         return keystore, keystore.create(password, name, words=words)
 
     keystore, info = _keystore_op("write key", create)
-    if as_json:
-        typer.echo(json.dumps(_info_dict(info)))
-        return
-    typer.echo(f"created key {info.name}")
-    typer.echo(f"  address: {info.address}")
-    typer.echo(f"  pubkey:  {info.pubkey}")
-    typer.echo(f"  file:    {keystore.directory / (info.address + '.json')}")
+    _print_key(info, as_json, [f"created key {info.name}", f"  address: {info.address}", f"  pubkey:  {info.pubkey}",
+                               f"  file:    {keystore.directory / (info.address + '.json')}"])
 
 
 @app.command("show")
@@ -125,14 +125,8 @@ def show(
     if keystore is None:
         fail(f"no key {ref!r}: there is no keystore at {keys_dir(home)}")
     info = _keystore_op("read keystore", lambda: keystore.get(ref))
-    if as_json:
-        typer.echo(json.dumps(_info_dict(info)))
-        return
-    typer.echo(f"name:    {info.name}")
-    typer.echo(f"address: {info.address}")
-    typer.echo(f"pubkey:  {info.pubkey}")
-    typer.echo(f"kind:    {info.kind}")
-    typer.echo(f"created: {info.created}")
+    _print_key(info, as_json, [f"name:    {info.name}", f"address: {info.address}", f"pubkey:  {info.pubkey}",
+                               f"kind:    {info.kind}", f"created: {info.created}"])
 
 
 @app.command("list")

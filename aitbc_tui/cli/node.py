@@ -7,7 +7,7 @@ from typing import Optional
 
 import typer
 
-from aitbc_tui.cli.common import command_group, emit, fail, handle_errors, parse_ait, resolve_home, run_daemon
+from aitbc_tui.cli.common import command_group, emit, fail, handle_errors, parse_ait, resolve_home, serve
 from aitbc_tui.cli.options import ConfigOpt, FeeOpt, HomeOpt, JsonOpt, NodeOpt, NoTcpOpt
 
 app = command_group("node", "The chain node: init a home, start the daemon, show status.")
@@ -73,14 +73,11 @@ def start(
 ) -> None:
     """Run the node daemon in the foreground until SIGTERM or Ctrl-C."""
     from daemons.common.daemon_key import InitError
-    from daemons.common.settings import load_settings
     from daemons.node.daemon import main
     from daemons.node.settings import NodeSettings
 
-    resolved = resolve_home(home)
-    run_daemon(lambda: main(load_settings(NodeSettings, resolved, config, api_port=rpc_port, ws_port=ws_port,
-                                          block_time=block_time, tcp_enabled=False if no_tcp else None)),
-               InitError)
+    serve(NodeSettings, main, home, config, InitError, api_port=rpc_port, ws_port=ws_port, block_time=block_time,
+          tcp_enabled=False if no_tcp else None)
 
 
 @app.command("status")

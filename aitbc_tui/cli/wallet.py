@@ -15,9 +15,10 @@ from typing import Annotated, Any, Optional
 
 import typer
 
-from aitbc_tui.cli.common import command_group, confirm, emit, fail, format_ait, handle_errors, read_secret_file, resolve_home, run_daemon
+from aitbc_tui.cli.common import command_group, confirm, emit, fail, format_ait, handle_errors, read_secret_file, serve
 from aitbc_tui.cli.options import (
     AmountArg,
+    ConfigOpt,
     FeeOpt,
     HomeOpt,
     JsonOpt,
@@ -55,7 +56,7 @@ EscrowAmountArg = Annotated[str, typer.Argument(help="Amount in AIT (or units wi
 @app.command("start")
 def start(
     home: HomeOpt = None,
-    config: Optional[Path] = typer.Option(None, "--config", dir_okay=False, help="Config file instead of HOME/config.toml."),
+    config: ConfigOpt = None,
     tcp: Optional[bool] = typer.Option(None, "--tcp/--no-tcp", help="Serve the public REST door (needs api_keys)."),
     api_port: Optional[int] = typer.Option(None, help="Public REST port (default 18002)."),
     node: NodeOpt = None,
@@ -63,13 +64,11 @@ def start(
     scrypt_n: Optional[int] = typer.Option(None, "--scrypt-n", help="scrypt cost for new wallet files (default 2**17)."),
 ) -> None:
     """Run the wallet daemon in the foreground until SIGTERM or Ctrl-C."""
-    from daemons.common.settings import load_settings
     from daemons.wallet.daemon import main
     from daemons.wallet.settings import WalletSettings
 
-    resolved = resolve_home(home)
-    run_daemon(lambda: main(load_settings(WalletSettings, resolved, config, tcp_enabled=tcp, api_port=api_port,
-                                          node_url=node, idle_lock_s=idle_lock, scrypt_n=scrypt_n)))
+    serve(WalletSettings, main, home, config, tcp_enabled=tcp, api_port=api_port, node_url=node,
+          idle_lock_s=idle_lock, scrypt_n=scrypt_n)
 
 
 @app.command("status")

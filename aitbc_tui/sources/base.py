@@ -13,9 +13,10 @@ import contextlib
 import time
 from abc import ABC, abstractmethod
 from collections.abc import Awaitable, Callable, Coroutine
-from typing import Any, ClassVar
+from typing import Any, ClassVar, Generic, TypeVar
 
 from daemons.common.backoff import Backoff
+from daemons.common.client import AsyncClosesOnExit
 from daemons.common.errors import DaemonError
 from daemons.common.home import Home
 
@@ -30,8 +31,13 @@ def now_ms() -> int:
     return int(time.time() * 1000)
 
 
-class DaemonSource(ABC):
-    """Base of the per-daemon sources. Subclasses implement :meth:`session`."""
+C = TypeVar("C", bound=AsyncClosesOnExit)
+
+
+class DaemonSource(ABC, Generic[C]):
+    """Base of the per-daemon sources: each holds one asyncio client of its daemon on the operator
+    socket, made by :meth:`open_client` and closed by :meth:`aclose`. Subclasses implement
+    :meth:`session`."""
 
     service: ClassVar[str]
 
@@ -40,6 +46,11 @@ class DaemonSource(ABC):
         self.store = store
         self._changed = changed
         self.socket = home.socket(self.service)
+        self.client: C = self.open_client()
+
+    @abstractmethod
+    def open_client(self) -> C:
+        """The daemon's asyncio client on :attr:`socket`."""
 
     # -- status ------------------------------------------------------------------------------------
 
@@ -99,6 +110,7 @@ class DaemonSource(ABC):
 
     async def aclose(self) -> None:
         """Release the client (the app calls this on exit)."""
+        await self.client.aclose()
 
 
 async def first_done(*coros: Coroutine[Any, Any, None]) -> None:

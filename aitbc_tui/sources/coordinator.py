@@ -7,33 +7,28 @@ address in the request, so those calls use a short-lived client made by :meth:`a
 
 from __future__ import annotations
 
-from daemons.common.home import Home
 from daemons.common.models import Event
 from daemons.common.stream import AsyncEventStream
 from daemons.coordinator.client import AsyncCoordinatorClient
 
 from aitbc_tui.format import ait, short_addr
-from aitbc_tui.models import EventLine, JobRow, MinerRow, ServedModel, Store
-from aitbc_tui.sources.base import Changed, DaemonSource, every, first_done, now_ms
+from aitbc_tui.models import EventLine, JobRow, MinerRow, ServedModel
+from aitbc_tui.sources.base import DaemonSource, every, first_done, now_ms
 
 STATUS_EVERY_S = 5.0
 THROUGHPUT_WINDOW_S = 300.0
 TOPICS = ["job:*", "receipt:*", "miner"]
 
 
-class CoordinatorSource(DaemonSource):
+class CoordinatorSource(DaemonSource[AsyncCoordinatorClient]):
     service = "coordinator"
 
-    def __init__(self, home: Home, store: Store, changed: Changed) -> None:
-        super().__init__(home, store, changed)
-        self.client = AsyncCoordinatorClient(self.socket, timeout=40.0)
+    def open_client(self) -> AsyncCoordinatorClient:
+        return AsyncCoordinatorClient(self.socket, timeout=40.0)
 
     def acting_for(self, address: str) -> AsyncCoordinatorClient:
         """A client whose requests act for ``address`` (close it after use)."""
         return AsyncCoordinatorClient(self.socket, address=address, timeout=40.0)
-
-    async def aclose(self) -> None:
-        await self.client.aclose()
 
     async def session(self) -> None:
         async with self.client.events(TOPICS) as stream:

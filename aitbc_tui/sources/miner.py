@@ -18,23 +18,22 @@ from daemons.common.stream import AsyncEventStream
 from daemons.miner.models import MinerStatus
 from daemons.miner.telemetry.models import TelemetrySnapshot
 
-from aitbc_tui.models import EventLine, LocalModel, MinerTask, Store
+from aitbc_tui.models import EventLine, Store
 from aitbc_tui.sources.base import Changed, DaemonSource, every, first_done, now_ms, when_set
 
 STATUS_EVERY_S = 5.0
 TOPICS = ["telemetry", "job", "miner"]
 
 
-class MinerSource(DaemonSource):
+class MinerSource(DaemonSource[AsyncDaemonClient]):
     service = "miner"
 
     def __init__(self, home: Home, store: Store, changed: Changed) -> None:
         super().__init__(home, store, changed)
-        self.client = AsyncDaemonClient(self.socket, timeout=15.0, name="miner")
         self._status_dirty = asyncio.Event()
 
-    async def aclose(self) -> None:
-        await self.client.aclose()
+    def open_client(self) -> AsyncDaemonClient:
+        return AsyncDaemonClient(self.socket, timeout=15.0, name="miner")
 
     async def session(self) -> None:
         async with self.client.events(TOPICS) as stream:
@@ -57,13 +56,10 @@ class MinerSource(DaemonSource):
         model.reasons, model.compute_enabled = list(status.reasons), status.compute_enabled
         model.capacity, model.free_slots = status.capacity, status.free_slots
         model.price_per_1k_tokens = status.price_per_1k_tokens
-        model.models = [LocalModel(name=m.name, backend=m.backend, loaded=m.loaded, served=m.served, reason=m.reason)
-                        for m in status.models]
+        model.models = list(status.models)
         model.gpu_ok, model.gpu_reason = status.gpu.ok, status.gpu.reason
         model.driver_version = status.gpu.driver_version or model.driver_version
-        model.tasks = [MinerTask(task_id=t.task_id, kind=t.kind, job_id=t.job_id, model=t.model, state=t.state,
-                                 received_ms=t.received_ms, started_ms=t.started_ms, finished_ms=t.finished_ms,
-                                 outcome=t.outcome) for t in status.tasks]
+        model.tasks = list(status.tasks)
         model.counters = status.counters.model_dump()
         earnings = status.earnings
         model.balance, model.bond, model.slashed = earnings.balance, earnings.bond, earnings.slashed

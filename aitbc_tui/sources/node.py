@@ -42,20 +42,19 @@ GOV_LIMIT = 50
 """Proposals listed (newest first); the open ones among them are read with their votes."""
 
 
-class NodeSource(DaemonSource):
+class NodeSource(DaemonSource[AsyncNodeClient]):
     service = "node"
 
-    def __init__(self, home: Home, store: Store, changed: Changed, timeout: float = 10.0) -> None:
+    def __init__(self, home: Home, store: Store, changed: Changed) -> None:
         super().__init__(home, store, changed)
-        self.client = AsyncNodeClient(self.socket, timeout=timeout)
         self.watched: dict[str, str] = {}
         """Extra addresses to keep balances for (wallet keys), address -> label."""
         self._accounts_dirty = asyncio.Event()
         self._gov_dirty = asyncio.Event()
         self._polls = 0
 
-    async def aclose(self) -> None:
-        await self.client.aclose()
+    def open_client(self) -> AsyncNodeClient:
+        return AsyncNodeClient(self.socket, timeout=10.0)
 
     def watch(self, addresses: dict[str, str]) -> None:
         """Keep balances of these addresses (the wallet source calls this)."""

@@ -13,18 +13,17 @@ from typing import Any
 from daemons.common.home import Home
 from daemons.wallet.client import AsyncWalletClient, WalletClient
 
-from aitbc_tui.models import HistoryRow, Store, WalletRow
+from aitbc_tui.models import HistoryRow, Store
 from aitbc_tui.sources.base import Changed, DaemonSource, every
 
 POLL_S = 3.0
 
 
-class WalletSource(DaemonSource):
+class WalletSource(DaemonSource[AsyncWalletClient]):
     service = "wallet"
 
     def __init__(self, home: Home, store: Store, changed: Changed) -> None:
         super().__init__(home, store, changed)
-        self.client = AsyncWalletClient(self.socket, timeout=60.0)
         self._peers: dict[str, Any] = {}
 
     def attach(self, sources: dict[str, Any]) -> None:
@@ -34,8 +33,8 @@ class WalletSource(DaemonSource):
         """The blocking client for the calls the async one lacks (create, import); use in a thread."""
         return WalletClient(self.socket, timeout=60.0)
 
-    async def aclose(self) -> None:
-        await self.client.aclose()
+    def open_client(self) -> AsyncWalletClient:
+        return AsyncWalletClient(self.socket, timeout=60.0)
 
     async def session(self) -> None:
         await self.refresh()
@@ -51,8 +50,7 @@ class WalletSource(DaemonSource):
         model.idle_lock_s = status.idle_lock_s
         model.node_reachable = status.node_reachable
         model.chain_id = status.chain_id
-        rows = [WalletRow(name=w.name, address=w.address, kind=w.kind, created=w.created, unlocked=w.unlocked,
-                          locks_in_s=w.locks_in_s) for w in wallets]
+        rows = list(wallets)
         if rows != model.wallets:
             model.wallets = rows
         node = self._peers.get("node")
@@ -62,8 +60,7 @@ class WalletSource(DaemonSource):
 
     async def load_history(self, address: str, limit: int = 50) -> list[HistoryRow]:
         history = await self.client.history(address, limit=limit)
-        rows = [HistoryRow(hash=t.hash, height=t.height, type=t.type, direction=t.direction,
-                           counterparty=t.counterparty, amount=t.amount, fee=t.fee) for t in history.txs]
+        rows = list(history.txs)
         self.store.wallet.history[address] = rows
         self.changed()
         return rows

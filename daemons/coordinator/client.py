@@ -8,7 +8,7 @@ Every failure is a :class:`~daemons.common.errors.DaemonError` with a one-line m
 from __future__ import annotations
 
 import os
-from typing import Any
+from typing import Any, TypeVar
 
 from daemons.common.client import AsyncClosesOnExit, AsyncDaemonClient, ClosesOnExit, DaemonClient, target_for
 from daemons.common.home import Home
@@ -43,14 +43,28 @@ def _clean(params: dict[str, Any]) -> dict[str, Any]:
     return {k: v for k, v in params.items() if v is not None}
 
 
+H = TypeVar("H", DaemonClient, AsyncDaemonClient)
+
+
+def _connect(http_cls: type[H], target: str | os.PathLike[str], api_key: str | None, address: str | None,
+             timeout: float) -> H:
+    """The shared transport of both coordinator clients, acting for ``address`` when one is given."""
+    http = http_cls(target, api_key=api_key, timeout=timeout, name="coordinator")
+    if address:
+        _act_for(http, address)
+    return http
+
+
+def _heartbeat_body(free_slots: int, running: list[str] | None, telemetry: dict[str, Any] | None) -> dict[str, Any]:
+    return {"free_slots": free_slots, "running": running or [], "telemetry": telemetry or {}}
+
+
 class CoordinatorClient(ClosesOnExit):
     """Blocking client; a context manager."""
 
     def __init__(self, target: str | os.PathLike[str], api_key: str | None = None, address: str | None = None,
                  timeout: float = 40.0) -> None:
-        self._http = DaemonClient(target, api_key=api_key, timeout=timeout, name="coordinator")
-        if address:
-            _act_for(self._http, address)
+        self._http = _connect(DaemonClient, target, api_key, address, timeout)
 
     def close(self) -> None:
         self._http.close()
@@ -91,8 +105,8 @@ class CoordinatorClient(ClosesOnExit):
 
     def heartbeat(self, free_slots: int, running: list[str] | None = None,
                   telemetry: dict[str, Any] | None = None) -> m.HeartbeatReply:
-        body = {"free_slots": free_slots, "running": running or [], "telemetry": telemetry or {}}
-        return self._http.post("/v1/miners/heartbeat", body, model=m.HeartbeatReply)
+        return self._http.post("/v1/miners/heartbeat", _heartbeat_body(free_slots, running, telemetry),
+                               model=m.HeartbeatReply)
 
     def poll(self, max_jobs: int = 1, wait_s: float = 0.0) -> list[m.Task]:
         body = {"max_jobs": max_jobs, "wait_s": wait_s}
@@ -133,9 +147,7 @@ class AsyncCoordinatorClient(AsyncClosesOnExit):
 
     def __init__(self, target: str | os.PathLike[str], api_key: str | None = None, address: str | None = None,
                  timeout: float = 40.0) -> None:
-        self._http = AsyncDaemonClient(target, api_key=api_key, timeout=timeout, name="coordinator")
-        if address:
-            _act_for(self._http, address)
+        self._http = _connect(AsyncDaemonClient, target, api_key, address, timeout)
 
     async def aclose(self) -> None:
         await self._http.aclose()
@@ -169,8 +181,8 @@ class AsyncCoordinatorClient(AsyncClosesOnExit):
 
     async def heartbeat(self, free_slots: int, running: list[str] | None = None,
                         telemetry: dict[str, Any] | None = None) -> m.HeartbeatReply:
-        body = {"free_slots": free_slots, "running": running or [], "telemetry": telemetry or {}}
-        return await self._http.post("/v1/miners/heartbeat", body, model=m.HeartbeatReply)
+        return await self._http.post("/v1/miners/heartbeat", _heartbeat_body(free_slots, running, telemetry),
+                                     model=m.HeartbeatReply)
 
     async def poll(self, max_jobs: int = 1, wait_s: float = 0.0) -> list[m.Task]:
         body = {"max_jobs": max_jobs, "wait_s": wait_s}

@@ -132,17 +132,21 @@ def fixed_store() -> Store:
     wallet = store.wallet
     wallet.default_fee, wallet.idle_lock_s, wallet.chain_id = 10, 300.0, "aitbc-dev"
     wallet.wallets = [
-        WalletRow(name="operator", address=OPERATOR, kind="mnemonic", created="2026-11-18T10:00:00Z", unlocked=True,
-                  locks_in_s=245.0),
-        WalletRow(name="savings", address=SAVINGS, kind="seed", created="2026-11-18T10:05:00Z"),
+        WalletRow(name="operator", address=OPERATOR, pubkey=h("wallet-operator-pubkey"), kind="mnemonic",
+                  created="2026-11-18T10:00:00Z", unlocked=True, locks_in_s=245.0),
+        WalletRow(name="savings", address=SAVINGS, pubkey=h("wallet-savings-pubkey"), kind="seed",
+                  created="2026-11-18T10:05:00Z"),
     ]
     wallet.history[OPERATOR] = [
-        HistoryRow(hash=h("hist-3"), height=1_238, type="stake", direction="out", counterparty=VALIDATOR,
-                   amount=150 * UNIT, fee=10),
-        HistoryRow(hash=h("hist-2"), height=1_231, type="transfer", direction="out", counterparty=SAVINGS,
-                   amount=12_500_000, fee=10),
-        HistoryRow(hash=h("hist-1"), height=1_203, type="escrow_deposit", direction="out", counterparty=COORDINATOR,
-                   amount=50 * UNIT, fee=10),
+        HistoryRow(hash=h("hist-3"), height=1_238, index=0, type="stake", sender=OPERATOR, direction="out",
+                   counterparty=VALIDATOR, amount=150 * UNIT, fee=10, nonce=2,
+                   payload={"validator": VALIDATOR, "amount": 150 * UNIT}),
+        HistoryRow(hash=h("hist-2"), height=1_231, index=0, type="transfer", sender=OPERATOR, direction="out",
+                   counterparty=SAVINGS, amount=12_500_000, fee=10, nonce=1,
+                   payload={"to": SAVINGS, "amount": 12_500_000}),
+        HistoryRow(hash=h("hist-1"), height=1_203, index=0, type="escrow_deposit", sender=OPERATOR, direction="out",
+                   counterparty=COORDINATOR, amount=50 * UNIT, fee=10, nonce=0,
+                   payload={"coordinator": COORDINATOR, "amount": 50 * UNIT}),
     ]
     coord = store.coordinator
     coord.coordinator_address, coord.chain_id, coord.settler = COORDINATOR, "aitbc-dev", True

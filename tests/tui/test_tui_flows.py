@@ -12,9 +12,11 @@ import re
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import pytest
 from testkit import temp_root
+from textual.pilot import Pilot
 from tuikit import (
     MODEL,
     UNIT,
@@ -24,8 +26,8 @@ from tuikit import (
     coordinator_daemon,
     init_coordinator_home,
     init_node,
+    drive,
     node_daemon,
-    run,
     screen_text,
     signed_tx,
     wait_for,
@@ -34,7 +36,6 @@ from tuikit import (
     wallet_daemon,
 )
 
-from daemons.common.home import Home
 
 from aitbc_tui.app import AitbcApp
 from aitbc_tui.screens.dialogs import (
@@ -86,14 +87,16 @@ def net() -> Iterator[Net]:
 
 async def click(pilot, selector: str) -> None:  # type: ignore[no-untyped-def]
     """Click once the layout settled and the button's press animation of a previous click ended
-    (a Textual button ignores clicks while it shows that animation)."""
-    await wait_for(pilot, lambda: not pilot.app.screen.query_one(selector).has_class("-active"), "the button")
+    (a Textual button ignores clicks while it shows that animation); on a loaded machine a dialog's
+    buttons may be mounted a moment after the dialog itself."""
+
+    def ready() -> bool:
+        buttons = pilot.app.screen.query(selector)
+        return bool(buttons) and not buttons.first().has_class("-active")
+
+    await wait_for(pilot, ready, f"the button {selector}")
     await pilot.pause()
     await pilot.click(selector)
-
-
-def make_app(net: Net) -> AitbcApp:
-    return AitbcApp(Home(root=net.home), save_settings=False)
 
 
 async def import_client(pilot, app: AitbcApp) -> None:  # type: ignore[no-untyped-def]
@@ -132,162 +135,161 @@ async def confirm_with_password(pilot, app: AitbcApp) -> str:  # type: ignore[no
 
 
 def test_wallets_send_and_stake(net: Net) -> None:
-    async def scenario() -> None:
-        app = make_app(net)
-        async with app.run_test(size=SIZE) as pilot:
-            await import_client(pilot, app)
-            await wait_text(pilot, "10,000.00")
-            # create: the recovery phrase is shown once, in a modal that only a button closes
-            await pilot.press("c")
-            await wait_for(pilot, lambda: isinstance(app.screen, CreateWalletDialog), "the create dialog")
-            app.screen.query_one("#name").value = "fresh"
-            app.screen.query_one("#password").value = PASSWORD
-            app.screen.query_one("#password2").value = "not the same"
-            await click(pilot, "#ok")
-            await wait_text(pilot, "the passwords differ")
-            app.screen.query_one("#password2").value = PASSWORD
-            await click(pilot, "#ok")
-            text = await painted_dialog(pilot, app, MnemonicDialog, "the recovery phrase")
-            assert "shown once" in text and "24." in text and "Write these words down" in text
-            await pilot.press("escape")  # does not close it
-            assert isinstance(app.screen, MnemonicDialog)
-            await click(pilot, "#done")
-            await wait_for(pilot, lambda: app.store.wallet.by_address(CLIENT.address) is not None
-                           and any(w.name == "fresh" for w in app.store.wallet.wallets), "the new wallet")
-            assert all(not isinstance(s, MnemonicDialog) for s in app.screen_stack)
-            # send from the client: dialog, then a confirmation with fee, total and balance after
-            table = app.screen.query_one("#wallet-table")
-            table.move_cursor(row=[w.address for w in app.store.wallet.wallets].index(CLIENT.address))
-            await pilot.pause()
-            await pilot.press("s")
-            await wait_for(pilot, lambda: isinstance(app.screen, TransferDialog), "the send dialog")
-            app.screen.query_one("#target").value = "0xNOTANADDRESS"
-            app.screen.query_one("#amount").value = "12.5"
-            await click(pilot, "#ok")
-            await wait_text(pilot, "40 lower-case hex")
-            app.screen.query_one("#target").value = FRIEND.address
-            await click(pilot, "#ok")
-            shown = await confirm_with_password(pilot, app)
-            assert "12.500000 AIT" in shown and "0.000010 AIT" in shown  # amount and fee
-            assert "12.500010 AIT" in shown  # total
-            assert "9,987.499990 AIT" in shown  # balance after
-            await wait_notified(pilot, "sent, committed in block")
-            await wait_for(pilot, lambda: any(r.type == "transfer" for r in
-                                              app.store.wallet.history.get(CLIENT.address, [])), "the history")
-            await wait_text(pilot, "transfer")
-            # delegate on the Staking screen
-            await pilot.press("5")
-            await wait_text(pilot, "validator-0")
-            await pilot.press("d")
-            await wait_for(pilot, lambda: isinstance(app.screen, PickDialog), "which wallet signs")
-            app.screen.query_one("#choice").value = CLIENT.address
-            await click(pilot, "#ok")
-            await wait_for(pilot, lambda: isinstance(app.screen, TransferDialog), "the delegate dialog")
-            await pilot.pause()
-            app.screen.query_one("#amount").value = "100"
-            await click(pilot, "#ok")
-            shown = await confirm_with_password(pilot, app)
-            assert "100.000000 AIT" in shown and "Validator" in shown
-            await wait_notified(pilot, "delegate 100.000000 AIT")
-            await wait_for(pilot, lambda: app.store.node.accounts[CLIENT.address].staked == 100 * UNIT,
-                           "the stake on chain")
-            await wait_for(pilot, lambda: "client" in screen_text(app) and "100.00" in screen_text(app),
-                           "the client's stake in the table")
-            # unbond part of it: highlight the client's stake, the dialog offers the bonded amount
-            stakes = app.screen.query_one("#stakes")
-            stakes.focus()
-            row = next(i for i, key in enumerate(app.screen._stake_keys) if key.startswith(CLIENT.address + "/"))
-            stakes.move_cursor(row=row)
-            await pilot.pause()
-            await pilot.press("u")
-            await wait_for(pilot, lambda: isinstance(app.screen, TransferDialog), "the unbond dialog")
-            assert app.screen.query_one("#amount").value == "100.000000"
-            app.screen.query_one("#amount").value = "40"
-            await click(pilot, "#ok")
-            shown = await confirm_with_password(pilot, app)
-            assert "unbonding period" in shown
-            await wait_notified(pilot, "unbond 40.000000 AIT")
-            await wait_for(pilot, lambda: app.store.node.accounts[CLIENT.address].staked == 60 * UNIT
-                           and app.store.node.accounts[CLIENT.address].unbonding, "the unbonding on chain")
-            # claim the stake's rewards
-            await wait_for(pilot, lambda: app.store.node.accounts[CLIENT.address].rewards > 0, "some rewards")
-            row = next(i for i, key in enumerate(app.screen._stake_keys)
-                       if key.startswith(CLIENT.address + "/") and "/unbonding/" not in key)
-            stakes.move_cursor(row=row)
-            await pilot.pause()
-            await pilot.press("c")
-            shown = await confirm_with_password(pilot, app)
-            assert "Rewards" in shown
-            await wait_notified(pilot, "rewards claimed in block")
+    async def scenario(app: AitbcApp, pilot: Pilot[Any]) -> None:
+        await import_client(pilot, app)
+        await wait_text(pilot, "10,000.00")
+        # create: the recovery phrase is shown once, in a modal that only a button closes
+        await pilot.press("c")
+        await wait_for(pilot, lambda: isinstance(app.screen, CreateWalletDialog), "the create dialog")
+        app.screen.query_one("#name").value = "fresh"
+        app.screen.query_one("#password").value = PASSWORD
+        app.screen.query_one("#password2").value = "not the same"
+        await click(pilot, "#ok")
+        await wait_text(pilot, "the passwords differ")
+        app.screen.query_one("#password2").value = PASSWORD
+        await click(pilot, "#ok")
+        text = await painted_dialog(pilot, app, MnemonicDialog, "the recovery phrase")
+        assert "shown once" in text and "24." in text and "Write these words down" in text
+        await pilot.press("escape")  # does not close it
+        assert isinstance(app.screen, MnemonicDialog)
+        await click(pilot, "#done")
+        await wait_for(pilot, lambda: app.store.wallet.by_address(CLIENT.address) is not None
+                       and any(w.name == "fresh" for w in app.store.wallet.wallets), "the new wallet")
+        assert all(not isinstance(s, MnemonicDialog) for s in app.screen_stack)
+        # send from the client: dialog, then a confirmation with fee, total and balance after
+        table = app.screen.query_one("#wallet-table")
+        table.move_cursor(row=[w.address for w in app.store.wallet.wallets].index(CLIENT.address))
+        await pilot.pause()
+        await pilot.press("s")
+        await wait_for(pilot, lambda: isinstance(app.screen, TransferDialog), "the send dialog")
+        app.screen.query_one("#target").value = "0xNOTANADDRESS"
+        app.screen.query_one("#amount").value = "12.5"
+        await click(pilot, "#ok")
+        await wait_text(pilot, "40 lower-case hex")
+        app.screen.query_one("#target").value = FRIEND.address
+        await click(pilot, "#ok")
+        shown = await confirm_with_password(pilot, app)
+        assert "12.500000 AIT" in shown and "0.000010 AIT" in shown  # amount and fee
+        assert "12.500010 AIT" in shown  # total
+        assert "9,987.499990 AIT" in shown  # balance after
+        await wait_notified(pilot, "sent, committed in block")
+        await wait_for(pilot, lambda: any(r.type == "transfer" for r in
+                                          app.store.wallet.history.get(CLIENT.address, [])), "the history")
+        await wait_text(pilot, "transfer")
+        # delegate on the Staking screen
+        await pilot.press("5")
+        await wait_text(pilot, "validator-0")
+        await pilot.press("d")
+        await wait_for(pilot, lambda: isinstance(app.screen, PickDialog), "which wallet signs")
+        app.screen.query_one("#choice").value = CLIENT.address
+        await click(pilot, "#ok")
+        await wait_for(pilot, lambda: isinstance(app.screen, TransferDialog), "the delegate dialog")
+        await pilot.pause()
+        app.screen.query_one("#amount").value = "100"
+        await click(pilot, "#ok")
+        shown = await confirm_with_password(pilot, app)
+        assert "100.000000 AIT" in shown and "Validator" in shown
+        await wait_notified(pilot, "delegate 100.000000 AIT")
+        await wait_for(pilot, lambda: app.store.node.accounts[CLIENT.address].staked == 100 * UNIT,
+                       "the stake on chain")
+        await wait_for(pilot, lambda: "client" in screen_text(app) and "100.00" in screen_text(app),
+                       "the client's stake in the table")
+        # unbond part of it: highlight the client's stake, the dialog offers the bonded amount
+        stakes = app.screen.query_one("#stakes")
+        stakes.focus()
+        row = next(i for i, key in enumerate(app.screen._stake_keys) if key.startswith(CLIENT.address + "/"))
+        stakes.move_cursor(row=row)
+        await pilot.pause()
+        await pilot.press("u")
+        await wait_for(pilot, lambda: isinstance(app.screen, TransferDialog), "the unbond dialog")
+        assert app.screen.query_one("#amount").value == "100.000000"
+        app.screen.query_one("#amount").value = "40"
+        await click(pilot, "#ok")
+        shown = await confirm_with_password(pilot, app)
+        assert "unbonding period" in shown
+        await wait_notified(pilot, "unbond 40.000000 AIT")
+        await wait_for(pilot, lambda: app.store.node.accounts[CLIENT.address].staked == 60 * UNIT
+                       and app.store.node.accounts[CLIENT.address].unbonding, "the unbonding on chain")
+        # claim the stake's rewards
+        await wait_for(pilot, lambda: app.store.node.accounts[CLIENT.address].rewards > 0, "some rewards")
+        row = next(i for i, key in enumerate(app.screen._stake_keys)
+                   if key.startswith(CLIENT.address + "/") and "/unbonding/" not in key)
+        stakes.move_cursor(row=row)
+        await pilot.pause()
+        await pilot.press("c")
+        shown = await confirm_with_password(pilot, app)
+        assert "Rewards" in shown
+        await wait_notified(pilot, "rewards claimed in block")
 
-    run(scenario())
+    drive(net.home, scenario, SIZE)
 
 
 def test_job_submit_complete_receipt_cancel(net: Net) -> None:
-    async def scenario() -> None:
-        app = make_app(net)
-        async with app.run_test(size=SIZE) as pilot:
-            await import_client(pilot, app)
-            await pilot.press("3")
-            await wait_for(pilot, lambda: app.store.up("coordinator") and app.store.coordinator.served,
-                           "the coordinator with a served model")
-            # escrow for the coordinator, through the wallet daemon
-            await pilot.press("e")
-            await wait_for(pilot, lambda: isinstance(app.screen, (PickDialog, TransferDialog)), "the escrow dialog")
-            if isinstance(app.screen, PickDialog):  # the other test may have created a second wallet
-                app.screen.query_one("#choice").value = CLIENT.address
-                await click(pilot, "#ok")
-            assert net.coordinator_address in await painted_dialog(pilot, app, TransferDialog, "the escrow dialog")
-            app.screen.query_one("#amount").value = "50"
+    async def scenario(app: AitbcApp, pilot: Pilot[Any]) -> None:
+        await import_client(pilot, app)
+        await pilot.press("3")
+        await wait_for(pilot, lambda: app.store.up("coordinator") and app.store.coordinator.served,
+                       "the coordinator with a served model")
+        # escrow for the coordinator, through the wallet daemon
+        await pilot.press("e")
+        await wait_for(pilot, lambda: isinstance(app.screen, (PickDialog, TransferDialog)), "the escrow dialog")
+        if isinstance(app.screen, PickDialog):  # the other test may have created a second wallet
+            await painted_dialog(pilot, app, PickDialog, "the wallet choice")
+            app.screen.query_one("#choice").value = CLIENT.address
             await click(pilot, "#ok")
-            await confirm_with_password(pilot, app)
-            await wait_notified(pilot, "escrowed 50.000000 AIT")
-            # submit with the model picker; the job completes and shows its output
+        assert net.coordinator_address in await painted_dialog(pilot, app, TransferDialog, "the escrow dialog")
+        app.screen.query_one("#amount").value = "50"
+        await click(pilot, "#ok")
+        await confirm_with_password(pilot, app)
+        await wait_notified(pilot, "escrowed 50.000000 AIT")
+        # submit with the model picker; the job completes and shows its output
+        await pilot.press("n")
+        assert MODEL in await painted_dialog(pilot, app, JobDialog, "the job dialog")
+        app.screen.query_one("#client").value = CLIENT.address
+        app.screen.query_one("#prompt").value = "hello brave new world"
+        await click(pilot, "#ok")
+        await wait_notified(pilot, "Submit: job")
+        await wait_for(pilot, lambda: any(j.status == "completed" for j in app.store.coordinator.jobs),
+                       "the job to complete")
+        await wait_text(pilot, "world new brave hello")
+        job = next(j for j in app.store.coordinator.jobs if j.status == "completed")
+        # the receipt settles on chain; open it and verify it from chain data
+        await wait_for(pilot, lambda: (app.store.coordinator.job(job.job_id) or job).settled_height is not None,
+                       "settlement", timeout=60)
+        await pilot.press("r")
+        assert "VALID — proven from chain data" in await painted_dialog(pilot, app, InfoDialog, "the receipt")
+        report = app.screen.body.plain
+        for check in ("coordinator_signature", "miner_proof", "merkle_inclusion", "block_hash", "commit"):
+            assert f"✓ {check}" in report
+        assert "✗" not in report
+        await pilot.press("escape")
+        # a job the miner holds can be cancelled
+        net.miner.hold.set()
+        try:
             await pilot.press("n")
-            assert MODEL in await painted_dialog(pilot, app, JobDialog, "the job dialog")
+            await wait_for(pilot, lambda: isinstance(app.screen, JobDialog), "the job dialog")
             app.screen.query_one("#client").value = CLIENT.address
-            app.screen.query_one("#prompt").value = "hello brave new world"
+            app.screen.query_one("#prompt").value = "never answered"
             await click(pilot, "#ok")
-            await wait_notified(pilot, "Submit: job")
-            await wait_for(pilot, lambda: any(j.status == "completed" for j in app.store.coordinator.jobs),
-                           "the job to complete")
-            await wait_text(pilot, "world new brave hello")
-            job = next(j for j in app.store.coordinator.jobs if j.status == "completed")
-            # the receipt settles on chain; open it and verify it from chain data
-            await wait_for(pilot, lambda: (app.store.coordinator.job(job.job_id) or job).settled_height is not None,
-                           "settlement", timeout=60)
-            await pilot.press("r")
-            assert "VALID — proven from chain data" in await painted_dialog(pilot, app, InfoDialog, "the receipt")
-            report = app.screen.body.plain
-            for check in ("coordinator_signature", "miner_proof", "merkle_inclusion", "block_hash", "commit"):
-                assert f"✓ {check}" in report
-            assert "✗" not in report
-            await pilot.press("escape")
-            # a job the miner holds can be cancelled
-            net.miner.hold.set()
-            try:
-                await pilot.press("n")
-                await wait_for(pilot, lambda: isinstance(app.screen, JobDialog), "the job dialog")
-                app.screen.query_one("#client").value = CLIENT.address
-                app.screen.query_one("#prompt").value = "never answered"
-                await click(pilot, "#ok")
-                await wait_for(pilot, lambda: any(j.prompt == "never answered" and j.status in ("assigned", "running")
-                                                  for j in app.store.coordinator.jobs), "the held job")
-                held = next(j for j in app.store.coordinator.jobs if j.prompt == "never answered")
-                table = app.screen.query_one("#job-table")
-                table.move_cursor(row=[j.job_id for j in app.store.coordinator.jobs].index(held.job_id))
-                await pilot.pause()
-                await pilot.press("x")
-                await wait_for(pilot, lambda: isinstance(app.screen, ConfirmDialog), "the cancel confirmation")
-                await click(pilot, "#ok")
-                await wait_for(pilot, lambda: (app.store.coordinator.job(held.job_id) or held).status == "cancelled",
-                               "the cancellation")
-            finally:
-                net.miner.hold.clear()
-            # the dashboard shows the job queue
-            await pilot.press("1")
-            await wait_for(pilot, lambda: re.search(r"Cancelled\s+1\b", screen_text(app)) is not None,
-                           "the cancelled job on the dashboard")
-            assert not net.miner.errors, net.miner.errors
+            await wait_for(pilot, lambda: any(j.prompt == "never answered" and j.status in ("assigned", "running")
+                                              for j in app.store.coordinator.jobs), "the held job")
+            held = next(j for j in app.store.coordinator.jobs if j.prompt == "never answered")
+            table = app.screen.query_one("#job-table")
+            # the table is refilled from the store a moment later: take the row from the table itself
+            await wait_for(pilot, lambda: any(key.value == held.job_id for key in table.rows), "the held job's row")
+            table.move_cursor(row=table.get_row_index(held.job_id))
+            await pilot.pause()
+            await pilot.press("x")
+            await wait_for(pilot, lambda: isinstance(app.screen, ConfirmDialog), "the cancel confirmation")
+            await click(pilot, "#ok")
+            await wait_for(pilot, lambda: (app.store.coordinator.job(held.job_id) or held).status == "cancelled",
+                           "the cancellation")
+        finally:
+            net.miner.hold.clear()
+        # the dashboard shows the job queue
+        await pilot.press("1")
+        await wait_for(pilot, lambda: re.search(r"Cancelled\s+1\b", screen_text(app)) is not None,
+                       "the cancelled job on the dashboard")
+        assert not net.miner.errors, net.miner.errors
 
-    run(scenario())
+    drive(net.home, scenario, SIZE)

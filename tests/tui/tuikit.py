@@ -13,7 +13,7 @@ import hashlib
 import json
 import subprocess
 import time
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -112,6 +112,25 @@ async def wait_notified(pilot: Pilot[Any], text: str, timeout: float = 30.0) -> 
 
 def run(coro: Any) -> Any:
     return asyncio.run(coro)
+
+
+Scenario = Callable[[Any, Pilot[Any]], Awaitable[None]]
+"""What a test does with the running app: ``scenario(app, pilot)``."""
+
+
+def drive(app: Path | Callable[[], App[Any]], scenario: Scenario, size: tuple[int, int] = (120, 36)) -> None:
+    """Run the TUI headless at ``size`` and drive it with ``scenario(app, pilot)``: the one way these
+    tests start the app. ``app`` is a home (the operator's app on it, its settings not saved) or a
+    function that makes a particular app; either is made inside the event loop, as Textual expects."""
+    from aitbc_tui.app import AitbcApp
+    from daemons.common.home import Home
+
+    async def go() -> None:
+        made = AitbcApp(Home(root=app), save_settings=False) if isinstance(app, Path) else app()
+        async with made.run_test(size=size) as pilot:
+            await scenario(made, pilot)
+
+    asyncio.run(go())
 
 
 # -- coordinator network --------------------------------------------------------------------------

@@ -9,6 +9,31 @@ from storage.database import SchemaModel
 from storage.schema import Schema
 
 
+class _Tracked(SchemaModel):
+    """The columns of a row with a life cycle, one declaration for every such table: its status
+    (the values are the table's own), when it was made and when it last changed. Not a table."""
+
+    status = peewee.CharField(max_length=16)
+    created_ms = peewee.BigIntegerField()
+    updated_ms = peewee.BigIntegerField()
+
+
+class _Failable(_Tracked):
+    """A tracked row that can end in failure: ``error`` says why, for the operator and the client."""
+
+    error = peewee.TextField(null=True)
+
+
+class _Assignable(_Tracked):
+    """A task handed to one miner at a time (a job, or the re-check of one): how often it was
+    handed out, the miners it must not go to again (JSON list), and when the current holder's
+    time runs out."""
+
+    attempts = peewee.IntegerField(default=0)
+    excluded = peewee.TextField(default="[]")
+    deadline_ms = peewee.BigIntegerField(null=True)
+
+
 class ApiKeyRow(SchemaModel):
     key_id = peewee.CharField(max_length=32, primary_key=True)
     key_hash = peewee.CharField(max_length=64, unique=True)
@@ -70,8 +95,9 @@ class MinerModelRow(SchemaModel):
         primary_key = peewee.CompositeKey("miner", "name")
 
 
-class JobRow(SchemaModel):
-    """A :class:`~daemons.coordinator.models.JobRecord` (params, excluded and proof as JSON text)."""
+class JobRow(_Assignable, _Failable):
+    """A :class:`~daemons.coordinator.models.JobRecord` (params, excluded and proof as JSON text);
+    its status is a :class:`~daemons.coordinator.models.JobStatus` value."""
 
     job_id = peewee.CharField(max_length=64, primary_key=True)
     client = peewee.CharField(max_length=42)
@@ -79,14 +105,9 @@ class JobRow(SchemaModel):
     prompt = peewee.TextField()
     params = peewee.TextField()
     max_price = peewee.BigIntegerField()
-    status = peewee.CharField(max_length=16)
-    """A :class:`~daemons.coordinator.models.JobStatus` value."""
     fair_key = peewee.BigIntegerField()
     miner = peewee.CharField(max_length=42, null=True)
-    attempts = peewee.IntegerField(default=0)
-    excluded = peewee.TextField(default="[]")
     assigned_ms = peewee.BigIntegerField(null=True)
-    deadline_ms = peewee.BigIntegerField(null=True)
     result_ms = peewee.BigIntegerField(null=True)
     output = peewee.TextField(null=True)
     prompt_tokens = peewee.IntegerField(null=True)
@@ -94,9 +115,6 @@ class JobRow(SchemaModel):
     proof = peewee.TextField(null=True)
     price = peewee.BigIntegerField(null=True)
     receipt_id = peewee.CharField(max_length=64, null=True)
-    error = peewee.TextField(null=True)
-    created_ms = peewee.BigIntegerField()
-    updated_ms = peewee.BigIntegerField()
 
     class Meta:
         table_name = "coord_jobs"
@@ -108,30 +126,24 @@ class JobRow(SchemaModel):
         )
 
 
-class VerifyRow(SchemaModel):
-    """The re-check of one job's result by another miner (task id ``<job_id>:verify``)."""
+class VerifyRow(_Assignable):
+    """The re-check of one job's result by another miner (task id ``<job_id>:verify``); status:
+    queued, assigned, running, done."""
 
     job_id = peewee.CharField(max_length=64, primary_key=True)
     model = peewee.CharField(max_length=128)
     model_id = peewee.CharField(max_length=64)
     runner = peewee.CharField(max_length=42)
     verifier = peewee.CharField(max_length=42, null=True)
-    status = peewee.CharField(max_length=16)
-    """queued, assigned, running, done"""
-    attempts = peewee.IntegerField(default=0)
-    excluded = peewee.TextField(default="[]")
-    deadline_ms = peewee.BigIntegerField(null=True)
     accepted = peewee.BooleanField(null=True)
     reason = peewee.TextField(null=True)
-    created_ms = peewee.BigIntegerField()
-    updated_ms = peewee.BigIntegerField()
 
     class Meta:
         table_name = "coord_verify_tasks"
         indexes = ((("status", "created_ms"), False), (("verifier", "status"), False))
 
 
-class ReceiptRow(SchemaModel):
+class ReceiptRow(_Failable):
     receipt_id = peewee.CharField(max_length=64, primary_key=True)
     job_id = peewee.CharField(max_length=64, unique=True)
     client = peewee.CharField(max_length=42)
@@ -139,49 +151,39 @@ class ReceiptRow(SchemaModel):
     price = peewee.BigIntegerField()
     data = peewee.TextField()
     """Canonical JSON of the signed receipt: exactly what is settled on chain."""
-    status = peewee.CharField(max_length=16)
     settle_tx = peewee.CharField(max_length=64, null=True)
     settled_height = peewee.BigIntegerField(null=True)
-    error = peewee.TextField(null=True)
-    created_ms = peewee.BigIntegerField()
-    updated_ms = peewee.BigIntegerField()
 
     class Meta:
         table_name = "coord_receipts"
         indexes = ((("status", "created_ms"), False), (("client", "created_ms"), False), (("settle_tx",), False))
 
 
-class SettlementRow(SchemaModel):
-    """One broadcast ``job_receipt`` (or ``slash``) transaction and what became of it."""
+class SettlementRow(_Tracked):
+    """One broadcast ``job_receipt`` (or ``slash``) transaction and what became of it; status:
+    pending, committed, dropped."""
 
     tx_hash = peewee.CharField(max_length=64, primary_key=True)
     kind = peewee.CharField(max_length=16)
     nonce = peewee.BigIntegerField()
-    status = peewee.CharField(max_length=16)
-    """pending, committed, dropped"""
     height = peewee.BigIntegerField(null=True)
     count = peewee.IntegerField()
-    created_ms = peewee.BigIntegerField()
-    updated_ms = peewee.BigIntegerField()
 
     class Meta:
         table_name = "coord_settlements"
         indexes = ((("status", "created_ms"), False),)
 
 
-class SlashRow(SchemaModel):
+class SlashRow(_Failable):
+    """An accusation of a wrong result, to be sent on chain; status: pending, submitted, done, failed."""
+
     job_id = peewee.CharField(max_length=64)
     miner = peewee.CharField(max_length=42)
     verifier = peewee.CharField(max_length=42)
     evidence = peewee.TextField()
     """Canonical JSON of the ``WrongResultEvidence``."""
-    status = peewee.CharField(max_length=16)
-    """pending, submitted, done, failed"""
     tx_hash = peewee.CharField(max_length=64, null=True)
     height = peewee.BigIntegerField(null=True)
-    error = peewee.TextField(null=True)
-    created_ms = peewee.BigIntegerField()
-    updated_ms = peewee.BigIntegerField()
 
     class Meta:
         table_name = "coord_slashes"
