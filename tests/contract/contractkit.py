@@ -28,29 +28,33 @@ MAX_EXAMPLES = int(os.environ.get("AITBC_TEST_FUZZ_EXAMPLES", "10"))
 """Cases per operation and phase; ``AITBC_TEST_FUZZ_EXAMPLES`` raises it for a deeper run."""
 BUDGET_S = int(os.environ.get("AITBC_TEST_FUZZ_BUDGET", "30"))
 """Seconds one Schemathesis run fuzzes (its ``--max-time``); ``AITBC_TEST_FUZZ_BUDGET`` for a deeper run."""
+STATEFUL = ["2xx", "401", "403", "404", "409", "423", "429"]
+"""What a request its document allows may still get: refusals of who asks, of a missing or
+conflicting thing and of a locked wallet depend on the daemon's state, not on the request's shape."""
 HANG_S = BUDGET_S + 120
 """Bound against a hung fuzzer process: its budget plus start-up and the report."""
 
 
 def fuzz(openapi_url: str, workdir: Path, *, base_url: str | None = None, headers: dict[str, str] | None = None,
-         by_tag: dict[str, dict[str, str]] | None = None, semantic_422: tuple[str, ...] = (),
+         by_tag: dict[str, dict[str, str]] | None = None, semantic_422: str | None = None,
          max_examples: int = MAX_EXAMPLES) -> str:
     """Run Schemathesis with all checks and phases on every operation of the document at
     ``openapi_url`` (requests to ``base_url``, default its origin); its output, or AssertionError
     with the failures.
 
     ``headers``: sent with every request; ``by_tag``: more headers for the operations of a tag
-    (the API key of the role the tag names). ``semantic_422``: paths whose bodies carry a rule
+    (the API key of the role the tag names). ``semantic_422``: a regular expression of the paths whose bodies carry a rule
     JSON Schema cannot state (a public key that must hash to the address, names unique in a
     list, a signed chain object's strict integers), where a schema-valid body may still be a 422;
     every other path must accept every request its document allows.
     """
-    config: dict[str, Any] = {"headers": headers or {}, "operations": []}
+    config: dict[str, Any] = {"headers": headers or {}, "operations": [],
+                              "checks": {"positive_data_acceptance": {"expected-statuses": STATEFUL}}}
     for tag, tag_headers in (by_tag or {}).items():
         config["operations"].append({"include-tag": tag, "headers": tag_headers})
-    for path in semantic_422:
-        config["operations"].append({"include-path": path, "checks": {"positive_data_acceptance": {
-            "expected-statuses": ["2xx", "401", "403", "404", "409", "422", "429"]}}})
+    if semantic_422:
+        config["operations"].append({"include-path-regex": semantic_422, "checks": {"positive_data_acceptance": {
+            "expected-statuses": [*STATEFUL, "422"]}}})
     config_file = workdir / "schemathesis.toml"
     config_file.write_text(tomli_w.dumps(config), encoding="utf-8")
     args = [str(SCHEMATHESIS), "--config-file", str(config_file), "--no-color", "run", openapi_url,

@@ -15,7 +15,7 @@ from coordkit import Network, make_network, torn_down
 from chain.params import UNIT
 from daemons.coordinator.auth import ADDRESS_HEADER
 
-SEMANTIC_422 = ("/v1/miners/register", "/v1/miners/jobs/{task_id}/result")
+SEMANTIC_422 = r"^/v1/miners/(register|jobs/\{task_id\}/result)$"
 """A registration's public key must hash to its address and name each model once; a result carries
 the miner's signed proof or verdict, chain objects whose integers stay strict."""
 GENEROUS = {name: "1000000" for name in ("AITBC_CLIENT_RATE", "AITBC_CLIENT_BURST", "AITBC_MINER_RATE",
