@@ -26,7 +26,7 @@ SCHEMATHESIS = Path(sys.executable).parent / "schemathesis"
 SEED = 20
 MAX_EXAMPLES = int(os.environ.get("AITBC_TEST_FUZZ_EXAMPLES", "10"))
 """Cases per operation and phase; ``AITBC_TEST_FUZZ_EXAMPLES`` raises it for a deeper run."""
-BUDGET_S = int(os.environ.get("AITBC_TEST_FUZZ_BUDGET", "30"))
+BUDGET_S = int(os.environ.get("AITBC_TEST_FUZZ_BUDGET", "20"))
 """Seconds one Schemathesis run fuzzes (its ``--max-time``); ``AITBC_TEST_FUZZ_BUDGET`` for a deeper run."""
 STATEFUL = ["2xx", "401", "403", "404", "409", "423", "429"]
 """What a request its document allows may still get: refusals of who asks, of a missing or
