@@ -9,7 +9,7 @@ from __future__ import annotations
 import re
 from typing import Annotated
 
-from pydantic import AfterValidator, Field, StrictInt, StrictStr
+from pydantic import AfterValidator, Field, StrictInt, StrictStr, WithJsonSchema
 
 from chain.crypto import validate_address
 from chain.errors import InvalidAddress
@@ -39,18 +39,24 @@ def _hex64(value: str) -> str:
     return value
 
 
+def _pattern(regex: str) -> WithJsonSchema:
+    """The document of a string checked by a validator: the pattern it enforces, so that an API's
+    OpenAPI document says which strings it accepts (validators alone are invisible there)."""
+    return WithJsonSchema({"type": "string", "pattern": f"^{regex}$"})
+
+
 def _chain_id(value: str) -> str:
     if not _CHAIN_ID.fullmatch(value):
         raise ValueError("chain id must be 1-64 characters of a-z, 0-9, '.', '_', '-'")
     return value
 
 
-Address = Annotated[StrictStr, AfterValidator(_address)]
-Hash = Annotated[StrictStr, AfterValidator(_hex32)]
+Address = Annotated[StrictStr, AfterValidator(_address), _pattern("0x[0-9a-f]{40}")]
+Hash = Annotated[StrictStr, AfterValidator(_hex32), _pattern(_HEX64.pattern)]
 """A SHA-256 digest as 64 lower-case hex digits."""
-PubKey = Annotated[StrictStr, AfterValidator(_hex32)]
-Signature = Annotated[StrictStr, AfterValidator(_hex64)]
-ChainId = Annotated[StrictStr, AfterValidator(_chain_id)]
+PubKey = Annotated[StrictStr, AfterValidator(_hex32), _pattern(_HEX64.pattern)]
+Signature = Annotated[StrictStr, AfterValidator(_hex64), _pattern(_HEX128.pattern)]
+ChainId = Annotated[StrictStr, AfterValidator(_chain_id), _pattern(_CHAIN_ID.pattern)]
 Amount = Annotated[StrictInt, Field(gt=0, le=MAX_AMOUNT)]
 """A positive amount of units: transfers and stakes of zero are refused as meaningless."""
 NonNegAmount = Annotated[StrictInt, Field(ge=0, le=MAX_AMOUNT)]

@@ -6,6 +6,10 @@ machine-readable output with ``--json``.
 
 from __future__ import annotations
 
+import os
+from pathlib import Path
+from typing import Optional
+
 import typer
 
 from aitbc_tui import __version__
@@ -22,9 +26,30 @@ def _version_callback(value: bool) -> None:
 
 @app.callback()
 def _root(
+    ctx: typer.Context,
     version: bool = typer.Option(False, "--version", help="Print the version and exit.", callback=_version_callback, is_eager=True),
+    home: Optional[Path] = typer.Option(None, "--home", file_okay=False,
+                                        help="Installation home for every command (default: $AITBC_HOME, else ~/.aitbc)."),
 ) -> None:
     """AITBC operator suite: chain node, coordinator, miner and wallet."""
+    if home is not None:
+        _use_home(ctx, home)
+
+
+def _use_home(ctx: typer.Context, home: Path) -> None:
+    """``aitbc --home X CMD``: X becomes ``$AITBC_HOME`` while the command runs, the fallback of
+    every command's own ``--home`` (which still wins: ``aitbc --home X wallet list --home Y``)
+    and of the daemons it starts. Absolute, so that no command depends on the working directory."""
+    previous = os.environ.get("AITBC_HOME")
+    os.environ["AITBC_HOME"] = str(home.expanduser().absolute())
+
+    def restore() -> None:
+        if previous is None:
+            os.environ.pop("AITBC_HOME", None)
+        else:
+            os.environ["AITBC_HOME"] = previous
+
+    ctx.call_on_close(restore)
 
 
 _GROUPS: tuple[tuple[str, str], ...] = (
@@ -72,8 +97,7 @@ def main() -> None:
 
 
 def miner_main() -> None:
-    """``aitbc-miner``: the seed's name for ``aitbc miner``."""
-    import sys
+    """``aitbc-miner``: the seed's name for ``aitbc miner``, named as typed in its help."""
+    from importlib import import_module
 
-    sys.argv = [sys.argv[0], "miner", *sys.argv[1:]]
-    app()
+    import_module("aitbc_tui.cli.miner").app(prog_name="aitbc-miner")

@@ -22,6 +22,22 @@ from daemons.common.settings import SettingsError
 from storage.errors import StorageError
 
 
+def _flags_show_no_type() -> None:
+    """typer's rich help labels every flag ``<bool>``, as if it took a value (``--json <bool>``);
+    a flag takes none, so its type column stays empty (options that take a value keep theirs)."""
+    from typer.core import TyperOption
+
+    labelled = TyperOption.display_type_rich
+
+    def display_type_rich(self: TyperOption, ctx: Any) -> str | None:
+        return None if self.is_flag else labelled(self, ctx)
+
+    TyperOption.display_type_rich = display_type_rich  # type: ignore[method-assign]
+
+
+_flags_show_no_type()
+
+
 def command_group(name: str, help: str, **kwargs: Any) -> typer.Typer:
     """A typer group as every ``aitbc`` group is made: ``--help`` when called bare, no shell
     completion installer, and plain one-line errors instead of typer's decorated tracebacks."""

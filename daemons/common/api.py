@@ -8,11 +8,16 @@ must fail closed.
 
 Every error leaves as ``{"error": {"code": ..., "message": "..."}}`` with a 4xx/5xx status, so
 that the one client (:mod:`daemons.common.client`) can turn any failure into a one-line message.
+
+The OpenAPI document is the contract (``tests/contract/`` fuzzes every daemon against it): each
+route declares every status it can answer with :func:`error_responses`, the statuses every route
+shares are declared once by :func:`create_app`, and a 405 names every method of its path.
 """
 
 from __future__ import annotations
 
 import os
+from http import HTTPStatus
 from typing import Any
 
 from fastapi import FastAPI, Request
@@ -20,12 +25,25 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException, WebSocketException
 from starlette.requests import HTTPConnection
+from starlette.routing import Match
 from starlette.status import WS_1008_POLICY_VIOLATION
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from daemons.common.models import Door, ErrorBody, ErrorInfo, Health
 
 DEFAULT_MAX_BODY = 1 << 20
+SHARED_ERRORS = (400, 413, 422, 500)
+"""Statuses any route of a :func:`create_app` app can answer: a body that is not text (400), too
+large (413), invalid input (422), and our own failure (500)."""
+
+
+def error_responses(*statuses: int) -> dict[int | str, dict[str, Any]]:
+    """``responses=`` for a route, router or app: each status with the shared error body.
+
+    Declare on a route (or its router) each refusal it can make, so that the document tells
+    clients and the fuzzer the truth: ``@router.get(..., responses=error_responses(404, 409))``.
+    """
+    return {status: {"model": ErrorBody, "description": HTTPStatus(status).phrase} for status in statuses}
 
 
 class ApiError(HTTPException):
@@ -112,7 +130,8 @@ def create_app(service: str, version: str = "0", *, max_body_bytes: int = DEFAUL
     Lifespan events of the app are not run by :func:`~daemons.common.server.run_daemon` (it
     serves one app on several doors); pass start/stop work as its ``on_startup``/``on_shutdown``.
     """
-    app = FastAPI(title=f"aitbc {service}", version=version, **fastapi_kwargs)
+    responses = {**error_responses(*SHARED_ERRORS), **fastapi_kwargs.pop("responses", {})}
+    app = FastAPI(title=f"aitbc {service}", version=version, responses=responses, **fastapi_kwargs)
     app.add_middleware(BodyLimitMiddleware, max_bytes=max_body_bytes)
     app.add_exception_handler(HTTPException, _http_error)
     app.add_exception_handler(RequestValidationError, _validation_error)
@@ -135,7 +154,22 @@ def _error_response(status: int, code: int | str, message: str,
 async def _http_error(request: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, HTTPException)
     code = getattr(exc, "code", exc.status_code)
-    return _error_response(exc.status_code, code, str(exc.detail), exc.headers)
+    headers = exc.headers
+    if exc.status_code == 405:
+        headers = {**(headers or {}), "Allow": ", ".join(_allowed_methods(request))}
+    return _error_response(exc.status_code, code, str(exc.detail), headers)
+
+
+def _allowed_methods(request: Request) -> list[str]:
+    """Every method of every route on this path: Starlette's 405 names only the first route's,
+    where one path often has several routes (``GET`` and ``POST /v1/jobs``)."""
+    methods: set[str] = set()
+    for route in request.app.router.routes:
+        match, _ = route.matches({**request.scope, "method": ""})
+        route_methods = getattr(route, "methods", None)
+        if match != Match.NONE and route_methods:
+            methods |= set(route_methods)
+    return sorted(methods)
 
 
 async def _validation_error(request: Request, exc: Exception) -> JSONResponse:

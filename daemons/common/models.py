@@ -3,11 +3,31 @@ and CLI can decode daemon answers without pulling in server code."""
 
 from __future__ import annotations
 
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel
+from pydantic import BaseModel, BeforeValidator, StrictInt
 
 Door = Literal["operator", "public"]
+
+
+def _whole_number(value: Any) -> Any:
+    """``197.0`` -> ``197``: JSON Schema's ``integer`` admits a number with no fraction, so a
+    request the document allows must not be refused; ``197.5``, ``true`` and ``"197"`` still are."""
+    if isinstance(value, float) and value.is_integer():
+        return int(value)
+    return value
+
+
+JSON_INT_MAX = 2**53 - 1
+"""The largest integer every JSON reader holds exactly (I-JSON, RFC 7493): the bound of integer
+fields of request bodies, so that the document's bound means the same to every client and tool
+(``2**63 - 1`` read as a double is ``2**63``)."""
+WHOLE = BeforeValidator(_whole_number)
+WholeInt = Annotated[StrictInt, WHOLE]
+"""An integer field of a request body: strict (no strings, no booleans, no fractions), but a
+whole number written as ``197.0`` is the integer it is, as the OpenAPI document says. An optional
+one with bounds puts them before ``WHOLE`` (``Annotated[StrictInt, Field(ge=0), WHOLE] | None``),
+or pydantic writes them into the document under names JSON Schema does not know."""
 
 
 class ErrorInfo(BaseModel):

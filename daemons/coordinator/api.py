@@ -10,12 +10,12 @@ from __future__ import annotations
 
 import asyncio
 import time
-from typing import TYPE_CHECKING, Annotated
+from typing import TYPE_CHECKING, Annotated, Any
 
 from fastapi import APIRouter, Depends, FastAPI, Path, Query
 from starlette.concurrency import run_in_threadpool
 
-from daemons.common.api import ApiError, create_app, require_operator
+from daemons.common.api import ApiError, create_app, error_responses, require_operator
 from daemons.common.events import events_router
 from daemons.common.logging import audit
 from daemons.coordinator import models as m
@@ -25,8 +25,16 @@ from daemons.common.version import VERSION
 
 if TYPE_CHECKING:
     from daemons.coordinator.daemon import CoordinatorRuntime
+    from daemons.coordinator.settings import CoordinatorSettings
 
 JobId = Annotated[str, Path(min_length=1, max_length=128, pattern=r"^[A-Za-z0-9_.:-]+$")]
+Cursor = Annotated[str | None, Query(max_length=200, pattern=r"^[0-9]{1,18}:[A-Za-z0-9_.:-]{1,128}$",
+                                     description="the ``next_cursor`` of the previous page")]
+"""A page cursor (``created_ms:id``, see ``core.cursor_after``): its pattern is what the core
+reads back, so that every cursor the document allows is one the API accepts."""
+_AUTH = error_responses(400, 401, 403, 429)
+"""What a keyed route can refuse: a bad acting address on the operator socket (400), no or an
+unknown key (401), a key of another role (403), a key over its rate (429)."""
 _POLL_TICK_S = 0.5
 """Longest a waiting poll sleeps between looks at the database: work queued by *another*
 coordinator process reaches a miner waiting here within this time."""
@@ -55,38 +63,37 @@ def build_app(runtime: CoordinatorRuntime) -> FastAPI:
             raise ApiError(400, "address_required", f"on the operator socket, name the miner in the {ADDRESS_HEADER} header")
         return who.address
 
-    jobs = APIRouter(prefix="/v1", tags=["client"])
+    jobs = APIRouter(prefix="/v1", tags=["client"], responses=_AUTH)
 
-    @jobs.post("/jobs", response_model=m.Job, status_code=201)
+    @jobs.post("/jobs", response_model=m.Job, status_code=201, responses=error_responses(402, 409, 503))
     def submit_job(body: m.JobRequest, who: Principal = as_client) -> m.Job:
         """Queue a job; it reserves ``max_price`` from the client's escrow until it finishes."""
         client = acting_client(who, True)
         assert client is not None
         return core().submit(client, body).client_view()
 
-    @jobs.get("/jobs/{job_id}", response_model=m.Job)
+    @jobs.get("/jobs/{job_id}", response_model=m.Job, responses=error_responses(404))
     def get_job(job_id: JobId, who: Principal = as_client) -> m.Job:
         return core().job_for(job_id, acting_client(who, False)).client_view()
 
     @jobs.get("/jobs", response_model=m.JobPage)
     def list_jobs(who: Principal = as_client,
                   status: m.JobStatus | None = None,
-                  limit: int = Query(50, ge=1, le=500), cursor: str | None = Query(None, max_length=200)) -> m.JobPage:
+                  limit: int = Query(50, ge=1, le=500), cursor: Cursor = None) -> m.JobPage:
         """The client's jobs, newest first; pass ``next_cursor`` back as ``cursor`` for the next page."""
         return core().list_jobs(acting_client(who, False), status, limit, cursor)
 
-    @jobs.delete("/jobs/{job_id}", response_model=m.Job)
+    @jobs.delete("/jobs/{job_id}", response_model=m.Job, responses=error_responses(404, 409))
     def cancel_job(job_id: JobId, who: Principal = as_client) -> m.Job:
         """Cancel a job that has no result yet; its reservation is released at once."""
         return core().cancel(job_id, acting_client(who, False)).client_view()
 
     @jobs.get("/receipts", response_model=m.ReceiptPage)
     def list_receipts(who: Principal = as_client, job_id: str | None = Query(None, max_length=128),
-                      limit: int = Query(50, ge=1, le=500),
-                      cursor: str | None = Query(None, max_length=200)) -> m.ReceiptPage:
+                      limit: int = Query(50, ge=1, le=500), cursor: Cursor = None) -> m.ReceiptPage:
         return core().list_receipts(acting_client(who, False), job_id, limit, cursor)
 
-    @jobs.get("/receipts/{receipt_id}", response_model=m.ReceiptInfo)
+    @jobs.get("/receipts/{receipt_id}", response_model=m.ReceiptInfo, responses=error_responses(404))
     def get_receipt(receipt_id: JobId, who: Principal = as_client) -> m.ReceiptInfo:
         """A receipt by its id (or by its job's id), with its settlement state."""
         return receipt_view(core().receipt_for(receipt_id, acting_client(who, False)))
@@ -96,14 +103,14 @@ def build_app(runtime: CoordinatorRuntime) -> FastAPI:
         """Models that live, bonded miners serve now."""
         return core().models()
 
-    @jobs.get("/account", response_model=m.Account)
+    @jobs.get("/account", response_model=m.Account, responses=error_responses(503))
     def account(who: Principal = as_client) -> m.Account:
         """Escrow on chain for this coordinator, what unfinished jobs reserve, and what is left."""
         client = acting_client(who, True)
         assert client is not None
         return core().account(client)
 
-    miners = APIRouter(prefix="/v1/miners", tags=["miner"])
+    miners = APIRouter(prefix="/v1/miners", tags=["miner"], responses=_AUTH)
 
     @miners.get("", response_model=m.PublicMinerList, tags=["public"])
     def public_miners() -> m.PublicMinerList:
@@ -114,12 +121,12 @@ def build_app(runtime: CoordinatorRuntime) -> FastAPI:
     def register(body: m.MinerRegistration, who: Principal = as_miner) -> m.RegisterReply:
         return core().register(who.address, body)
 
-    @miners.post("/heartbeat", response_model=m.HeartbeatReply)
+    @miners.post("/heartbeat", response_model=m.HeartbeatReply, responses=error_responses(409))
     def heartbeat(body: m.Heartbeat, who: Principal = as_miner) -> m.HeartbeatReply:
         """Sign of life; the answer lists reported tasks that are no longer the miner's."""
         return core().heartbeat(acting_miner(who), body)
 
-    @miners.post("/jobs", response_model=m.TaskList)
+    @miners.post("/jobs", response_model=m.TaskList, responses=error_responses(409))
     async def poll(body: m.PollRequest, who: Principal = as_miner) -> m.TaskList:
         """Long poll for work: answers as soon as there is a task, or after ``wait_s`` with none."""
         miner = acting_miner(who)
@@ -135,18 +142,19 @@ def build_app(runtime: CoordinatorRuntime) -> FastAPI:
             except asyncio.TimeoutError:
                 pass
 
-    @miners.post("/jobs/{task_id}/result", response_model=m.ResultReply)
+    @miners.post("/jobs/{task_id}/result", response_model=m.ResultReply, responses=error_responses(404, 409))
     def result(task_id: JobId, body: m.TaskResult, who: Principal = as_miner) -> m.ResultReply:
         """A run task's output and proof, a re-check's verdict, or a failure report."""
         return core().result(acting_miner(who), task_id, body)
 
-    @miners.post("/jobs/{task_id}/release", response_model=m.ReleaseReply)
+    @miners.post("/jobs/{task_id}/release", response_model=m.ReleaseReply, responses=error_responses(404, 409))
     def release(task_id: JobId, who: Principal = as_miner) -> m.ReleaseReply:
         """Hand an unanswered task back (graceful shutdown): it is re-queued at once and, unlike a
         failure report, counts nothing against the miner; no new work until its next heartbeat."""
         return core().release(acting_miner(who), task_id)
 
-    admin = APIRouter(prefix="/v1/admin", tags=["operator"], dependencies=[Depends(require_operator)])
+    admin = APIRouter(prefix="/v1/admin", tags=["operator"], dependencies=[Depends(require_operator)],
+                      responses=error_responses(403))
 
     @admin.post("/keys", response_model=m.KeyCreated, status_code=201)
     def create_key(body: m.KeyRequest) -> m.KeyCreated:
@@ -163,7 +171,7 @@ def build_app(runtime: CoordinatorRuntime) -> FastAPI:
         return m.KeyList(keys=[m.KeyInfo(**k.model_dump(), active=k.revoked_ms is None)
                                for k in runtime.store.list_keys()])
 
-    @admin.delete("/keys/{key_id}", response_model=m.KeyInfo)
+    @admin.delete("/keys/{key_id}", response_model=m.KeyInfo, responses=error_responses(404))
     def revoke_key(key_id: Annotated[str, Path(pattern=r"^[0-9a-f]{1,32}$")]) -> m.KeyInfo:
         if runtime.store.get_key(key_id) is None:
             raise ApiError(404, "not_found", f"no API key {key_id}")
@@ -194,4 +202,23 @@ def build_app(runtime: CoordinatorRuntime) -> FastAPI:
     app.include_router(miners)
     app.include_router(admin)
     app.include_router(events_router(runtime.hub, operator_only=True))
+    _document_limits(app, settings)
     return app
+
+
+def _document_limits(app: FastAPI, settings: CoordinatorSettings) -> None:
+    """Write this coordinator's configured job limits into its OpenAPI document: the models state
+    only the protocol's bounds, and a request the document allows must not be refused."""
+    generate = app.openapi
+
+    def openapi() -> dict[str, Any]:
+        document = generate()  # FastAPI's, cached until the routes change
+        schemas = document.get("components", {}).get("schemas", {})
+        for model, field, keyword, limit in (("JobParams", "max_tokens", "maximum", settings.max_tokens_limit),
+                                             ("JobRequest", "prompt", "maxLength", settings.max_prompt_chars)):
+            prop = schemas.get(model, {}).get("properties", {}).get(field)
+            if prop is not None:
+                prop[keyword] = min(limit, prop.get(keyword, limit))
+        return document
+
+    app.openapi = openapi  # type: ignore[method-assign]

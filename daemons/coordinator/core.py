@@ -124,8 +124,11 @@ class CoordinatorCore(Part):
         log.info("job submitted", extra={"job_id": job_id, "client": client, "model": request.model,
                                          "max_price": max_price})
         self._job_event(job)
-        self.match()
-        return self.store.get_job(job_id) or job
+        # Matching is the pollers' work (and the maintenance loop's), not the client's: a submission
+        # that matched in its own request held the match lock and re-scanned the queue each time,
+        # so submissions queued behind each other. Waiting polls wake now and match at once.
+        self.notify()
+        return job
 
     def _escrow(self, client: str, *, fresh: bool) -> Escrow:
         try:

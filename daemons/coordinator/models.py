@@ -9,20 +9,20 @@ defined here once; the store, the core, the API, the CLI and the TUI all import 
 from __future__ import annotations
 
 from enum import StrEnum
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, StrictBool, StrictInt, StrictStr, model_validator
 
-from chain.params import MAX_AMOUNT
 from chain.receipt import MinerProof
 from chain.types import Address, Hash, ModelName, PubKey
 from chain.verdict import SignedVerdict
+from daemons.common.models import JSON_INT_MAX, WHOLE, WholeInt
 
 Role = Literal["client", "miner"]
 
 
 class Request(BaseModel):
-    """A request body: strict (unknown fields refused, integers stay integers), because a typo in
+    """A request body: strict (unknown fields refused, integers stay integers: ``197.0`` is 197, ``"197"`` is refused), because a typo in
     a field name must be a clear 422, not a silently ignored parameter that changes what a job
     costs."""
 
@@ -66,18 +66,18 @@ FINAL: frozenset[JobStatus] = frozenset(JobStatus) - ACTIVE
 class JobParams(Request):
     """Decoding parameters; integers only, because their canonical JSON is hashed into proofs."""
 
-    max_tokens: StrictInt = Field(128, ge=1, le=1_000_000)
-    temperature_milli: StrictInt = Field(0, ge=0, le=5000, description="temperature x 1000; 0 is greedy")
-    top_p_milli: StrictInt = Field(1000, ge=1, le=1000, description="top_p x 1000")
-    seed: StrictInt = Field(0, ge=0, le=2**63 - 1)
+    max_tokens: WholeInt = Field(128, ge=1, le=1_000_000)
+    temperature_milli: WholeInt = Field(0, ge=0, le=5000, description="temperature x 1000; 0 is greedy")
+    top_p_milli: WholeInt = Field(1000, ge=1, le=1000, description="top_p x 1000")
+    seed: WholeInt = Field(0, ge=0, le=JSON_INT_MAX)
 
 
 class JobRequest(Request):
     model: ModelName
     prompt: StrictStr = Field(min_length=1)
     params: JobParams = Field(default_factory=JobParams)
-    max_price: StrictInt | None = Field(None, gt=0, le=MAX_AMOUNT,
-                                        description="most the job may cost, in units; default: the coordinator's")
+    max_price: Annotated[StrictInt, Field(gt=0, le=JSON_INT_MAX), WHOLE] | None = Field(
+        None, description="most the job may cost, in units; default: the coordinator's")
 
 
 class Job(Answer):
@@ -198,16 +198,16 @@ class GpuInfo(BaseModel):
     model_config = ConfigDict(extra="allow")
 
     name: StrictStr = ""
-    memory_total_mb: StrictInt = Field(0, ge=0)
-    memory_free_mb: StrictInt | None = Field(None, ge=0)
+    memory_total_mb: WholeInt = Field(0, ge=0)
+    memory_free_mb: Annotated[StrictInt, Field(ge=0), WHOLE] | None = None
 
 
 class MinerRegistration(Request):
     address: Address
     pubkey: PubKey
     models: list[ModelSpec] = Field(min_length=1, max_length=64)
-    capacity: StrictInt = Field(1, ge=1, le=1024, description="tasks the miner runs at once")
-    price_per_1k_tokens: StrictInt = Field(0, ge=0, le=MAX_AMOUNT, description="units per 1000 tokens")
+    capacity: WholeInt = Field(1, ge=1, le=1024, description="tasks the miner runs at once")
+    price_per_1k_tokens: WholeInt = Field(0, ge=0, le=JSON_INT_MAX, description="units per 1000 tokens")
     gpus: list[GpuInfo] = Field(default_factory=list, max_length=64)
 
     @model_validator(mode="after")
@@ -228,8 +228,8 @@ class RegisterReply(Answer):
 
 
 class Heartbeat(Request):
-    free_slots: StrictInt | None = Field(
-        None, ge=0, le=1024, description="tasks the miner can take now besides those in `running`; 0 while it "
+    free_slots: Annotated[StrictInt, Field(ge=0, le=1024), WHOLE] | None = Field(
+        None, description="tasks the miner can take now besides those in `running`; 0 while it "
                                          "cannot take work (model loading, draining): it then gets none. "
                                          "Omitted: the last report stands")
     running: list[StrictStr] = Field(default_factory=list, max_length=1024)
@@ -241,7 +241,7 @@ class HeartbeatReply(Answer):
 
 
 class PollRequest(Request):
-    max_jobs: StrictInt = Field(1, ge=1, le=64)
+    max_jobs: WholeInt = Field(1, ge=1, le=64)
     wait_s: float = Field(0.0, ge=0, le=30)
 
 
@@ -261,6 +261,20 @@ class TaskList(Answer):
     tasks: list[Task]
 
 
+_NULL = {"type": "null"}
+_RUN_FIELDS = {"output": {"type": "string"}, "prompt_tokens": {"type": "integer"},
+               "completion_tokens": {"type": "integer"}, "proof": {"type": "object"}}
+_TASK_RESULT_SHAPES = {"oneOf": [
+    {"title": "run", "required": list(_RUN_FIELDS),
+     "properties": {**_RUN_FIELDS, "accepted": _NULL, "error": _NULL, "verdict": _NULL}},
+    {"title": "verify", "required": ["accepted"],
+     "properties": {"accepted": {"type": "boolean"}, "error": _NULL, **{f: _NULL for f in _RUN_FIELDS}}},
+    {"title": "failure", "required": ["error"],
+     "properties": {"error": {"type": "string"}, "accepted": _NULL, "verdict": _NULL, **{f: _NULL for f in _RUN_FIELDS}}},
+]}
+""":meth:`TaskResult._one_shape` in the document's words, so that it admits only the three shapes."""
+
+
 class TaskResult(Request):
     """One of three answers to a task, told apart by their fields:
 
@@ -271,12 +285,14 @@ class TaskResult(Request):
     - failure: ``{error}`` (the task could not be done; it goes to another miner)
     """
 
+    model_config = ConfigDict(extra="forbid", json_schema_extra=_TASK_RESULT_SHAPES)
+
     output: StrictStr | None = None
-    prompt_tokens: StrictInt | None = Field(None, ge=0, le=10_000_000)
-    completion_tokens: StrictInt | None = Field(None, ge=0, le=10_000_000)
+    prompt_tokens: Annotated[StrictInt, Field(ge=0, le=10_000_000), WHOLE] | None = None
+    completion_tokens: Annotated[StrictInt, Field(ge=0, le=10_000_000), WHOLE] | None = None
     proof: MinerProof | None = None
     accepted: StrictBool | None = None
-    first_mismatch: StrictInt | None = Field(None, ge=0)
+    first_mismatch: Annotated[StrictInt, Field(ge=0), WHOLE] | None = None
     reason: StrictStr = Field("", max_length=500)
     error: StrictStr | None = Field(None, min_length=1, max_length=2000)
     verdict: SignedVerdict | None = None

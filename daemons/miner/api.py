@@ -7,7 +7,8 @@ only ``/health`` and ``/metrics``, which monitoring and load balancers reach ove
 - ``GET /v1/status``, ``GET /v1/telemetry``, ``POST /v1/verify`` and the ``/v1/events``
   WebSocket (topics ``telemetry``, ``job``, ``miner``): operator socket only.
 
-The OpenAPI pages are off: on the public door they would describe operator routes to anyone.
+The OpenAPI pages are off on the public door, where they would describe operator routes to
+anyone; the operator socket serves the document at ``/openapi.json`` (the contract tests read it).
 """
 
 from __future__ import annotations
@@ -17,7 +18,7 @@ from typing import TYPE_CHECKING
 from fastapi import APIRouter, Depends, FastAPI, Request
 from fastapi.responses import JSONResponse, PlainTextResponse
 
-from daemons.common.api import create_app, door, require_operator
+from daemons.common.api import create_app, door, error_responses, require_operator
 from daemons.common.events import events_router
 from daemons.miner.metrics import miner_metrics
 from daemons.miner.models import MinerHealth, MinerStatus, VerifyRequest, VerifyVerdict
@@ -50,7 +51,13 @@ def build_app(runtime: MinerRuntime) -> FastAPI:
         text = to_prometheus(snapshot) + miner_metrics(runtime.status())
         return PlainTextResponse(text, media_type=CONTENT_TYPE)
 
-    operator = APIRouter(prefix="/v1", tags=["operator"], dependencies=[Depends(require_operator)])
+    @app.get("/openapi.json", include_in_schema=False, dependencies=[Depends(require_operator)])
+    async def openapi() -> JSONResponse:
+        """This API's OpenAPI document, for the operator only."""
+        return JSONResponse(app.openapi())
+
+    operator = APIRouter(prefix="/v1", tags=["operator"], dependencies=[Depends(require_operator)],
+                         responses=error_responses(403))
 
     @operator.get("/status", response_model=MinerStatus)
     async def status() -> MinerStatus:
@@ -62,7 +69,7 @@ def build_app(runtime: MinerRuntime) -> FastAPI:
         """The latest telemetry sample (GPUs through NVML, host CPU/RAM)."""
         return await runtime.telemetry()
 
-    @operator.post("/verify", response_model=VerifyVerdict)
+    @operator.post("/verify", response_model=VerifyVerdict, responses=error_responses(409))
     async def verify(body: VerifyRequest) -> VerifyVerdict:
         """Re-check a claimed output with one teacher-forced pass, as a re-check task would."""
         return await runtime.verify_claim(body)

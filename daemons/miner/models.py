@@ -9,9 +9,9 @@ from __future__ import annotations
 
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, StrictInt, StrictStr
+from pydantic import BaseModel, ConfigDict, Field, StrictStr
 
-from daemons.common.models import Door
+from daemons.common.models import JSON_INT_MAX, Door, WholeInt
 
 _ANSWER = ConfigDict(extra="ignore")
 _REQUEST = ConfigDict(extra="forbid")
@@ -165,10 +165,10 @@ class MinerStatus(BaseModel):
 class VerifyParams(BaseModel):
     model_config = _REQUEST
 
-    max_tokens: StrictInt = Field(128, ge=1, le=1_000_000)
-    temperature_milli: StrictInt = Field(0, ge=0, le=5000)
-    top_p_milli: StrictInt = Field(1000, ge=1, le=1000)
-    seed: StrictInt = Field(0, ge=0, le=2**63 - 1)
+    max_tokens: WholeInt = Field(128, ge=1, le=1_000_000)
+    temperature_milli: WholeInt = Field(0, ge=0, le=5000)
+    top_p_milli: WholeInt = Field(1000, ge=1, le=1000)
+    seed: WholeInt = Field(0, ge=0, le=JSON_INT_MAX)
 
 
 class VerifyRequest(BaseModel):

@@ -379,7 +379,10 @@ def build_app(runtime: NodeRuntime) -> FastAPI:
         answer = await _one(runtime.api, payload)
         return JSONResponse(answer if answer is not None else {})
 
-    @app.get("/{method}", tags=["rpc"])
+    @app.get("/{method}", tags=["rpc"], responses={
+        status: {"description": f"{what}: a JSON-RPC 2.0 envelope with its error", "content": {"application/json": {
+            "schema": {"type": "object", "required": ["jsonrpc", "error"]}}}}
+        for status, what in ((400, "invalid parameters"), (404, "no such method or object"))})
     async def uri_call(method: str, request: Request) -> JSONResponse:
         """The same methods as URI calls, for curl: ``GET /get_block?height=5``."""
         params: dict[str, Any] = dict(request.query_params)

@@ -23,7 +23,7 @@ from fastapi import APIRouter, Depends, FastAPI, Query, Request
 from fastapi.responses import JSONResponse
 
 from chain.errors import ChainError
-from daemons.common.api import ApiError, create_app, door
+from daemons.common.api import ApiError, create_app, door, error_responses
 from daemons.common.errors import DaemonError, DaemonUnavailable
 from daemons.common.logging import audit
 from daemons.common.ratelimit import RateLimiter
@@ -91,6 +91,11 @@ _KEY_ERRORS: list[tuple[type[ChainError], int, str]] = [
     (CorruptKeystore, 422, "corrupt_wallet_file"),
     (WeakKeystore, 422, "weak_wallet_file"),
 ]
+
+_REFUSALS = error_responses(401, 403, 404, 409, 423, 429, 502, 503, 504)
+"""What any wallet route can answer besides success: the public door's key (401, 403 for an operator
+route) and rate (429), a wallet that is not there, named twice or locked (404, 409, 423), a wrong
+password (403), and the node behind it refusing, down or slow to commit (502, 503, 504)."""
 
 
 def _access(digests: frozenset[str]) -> Any:
@@ -178,11 +183,11 @@ def build_app(core: WalletCore) -> FastAPI:
         if req.password is not None:
             _metered(request, limiter, "password", settings.key_password_rate, settings.key_password_burst)
         return True
-    wallet = APIRouter(prefix="/v1/wallet", tags=["wallet"], dependencies=guarded)
-    stake = APIRouter(prefix="/v1/stake", tags=["stake"], dependencies=guarded)
-    escrow = APIRouter(prefix="/v1/escrow", tags=["escrow"], dependencies=guarded)
-    miner = APIRouter(prefix="/v1/miner", tags=["miner"], dependencies=guarded)
-    gov = APIRouter(prefix="/v1/gov", tags=["gov"], dependencies=guarded)
+    wallet = APIRouter(prefix="/v1/wallet", tags=["wallet"], dependencies=guarded, responses=_REFUSALS)
+    stake = APIRouter(prefix="/v1/stake", tags=["stake"], dependencies=guarded, responses=_REFUSALS)
+    escrow = APIRouter(prefix="/v1/escrow", tags=["escrow"], dependencies=guarded, responses=_REFUSALS)
+    miner = APIRouter(prefix="/v1/miner", tags=["miner"], dependencies=guarded, responses=_REFUSALS)
+    gov = APIRouter(prefix="/v1/gov", tags=["gov"], dependencies=guarded, responses=_REFUSALS)
 
     # -- wallets ---------------------------------------------------------------------------------------
 

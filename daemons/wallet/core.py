@@ -166,7 +166,7 @@ class WalletCore:
             raise WalletError(404, "no_wallet", "there is no wallet yet; create or import one")
         if len(wallets) > 1:
             names = ", ".join(w.name for w in wallets[:10])
-            raise WalletError(400, "wallet_required", f"there are {len(wallets)} wallets ({names}); name one")
+            raise WalletError(409, "wallet_required", f"there are {len(wallets)} wallets ({names}); name one")
         return wallets[0]
 
     def info(self, key: KeyInfo) -> WalletInfo:
@@ -266,7 +266,7 @@ class WalletCore:
     async def delete(self, ref: str, confirm: str, password: SecretStr) -> DeleteResponse:
         key = self.resolve(ref)
         if confirm not in (key.name, key.address):
-            raise WalletError(400, "not_confirmed",
+            raise WalletError(422, "not_confirmed",
                               f"to delete wallet {key.name}, repeat its name or address as confirmation")
         keypair = await self._decrypt(key, _reveal(password))
         keypair.wipe()

@@ -13,7 +13,8 @@ from typing import Annotated, Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, StrictInt, model_validator
 
 from chain.tx import GovProposePayload
-from chain.types import Address, Amount, Hash, NonNegAmount
+from chain.types import Address, Hash
+from daemons.common.models import JSON_INT_MAX, WHOLE, WholeInt
 
 Password = Annotated[SecretStr, Field(min_length=1, max_length=1024)]
 WalletRef = Annotated[str, Field(min_length=1, max_length=64, description="wallet name or address")]
@@ -235,12 +236,17 @@ class Validators(_Model):
 # -- transactions ------------------------------------------------------------------------------------
 
 
+WireAmount = Annotated[StrictInt, Field(gt=0, le=JSON_INT_MAX), WHOLE]
+"""A positive amount of units in a request: ``chain.types.Amount`` within what JSON carries exactly."""
+
+
 class TxOptions(_Model):
     """What every signing request shares. ``password`` signs once with a locked wallet (the key
     is decrypted for this transaction only and wiped right after); an unlocked wallet needs none."""
 
     wallet: WalletRef | None = None
-    fee: NonNegAmount | None = Field(None, description="units; default: the daemon's default_fee")
+    fee: Annotated[StrictInt, Field(ge=0, le=JSON_INT_MAX), WHOLE] | None = Field(
+        None, description="units; default: the daemon's default_fee")
     mode: Mode = Field("sync", description="sync: answer once the node admitted it; commit: once final")
     timeout_s: float | None = Field(None, gt=0, le=300, description="longest wait in commit mode")
     password: Password | None = None
@@ -248,12 +254,12 @@ class TxOptions(_Model):
 
 class SendRequest(TxOptions):
     to: Address
-    amount: Amount
+    amount: WireAmount
 
 
 class StakeRequest(TxOptions):
     validator: Address
-    amount: Amount
+    amount: WireAmount
 
 
 class ClaimRequest(TxOptions):
@@ -267,22 +273,22 @@ class GovProposeRequest(TxOptions):
 
 
 class GovDepositRequest(TxOptions):
-    proposal_id: StrictInt = Field(ge=1)
-    amount: Amount
+    proposal_id: WholeInt = Field(ge=1)
+    amount: WireAmount
 
 
 class GovVoteRequest(TxOptions):
-    proposal_id: StrictInt = Field(ge=1)
+    proposal_id: WholeInt = Field(ge=1)
     option: Literal["yes", "no", "abstain", "veto"]
 
 
 class EscrowRequest(TxOptions):
     coordinator: Address
-    amount: Amount
+    amount: WireAmount
 
 
 class BondRequest(TxOptions):
-    amount: Amount
+    amount: WireAmount
 
 
 class TxResult(_Model):
