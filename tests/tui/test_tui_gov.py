@@ -77,14 +77,19 @@ async def press_action(pilot, app: AitbcApp, key: str, action: str,  # type: ign
     await pilot.press(key)
 
 
+async def open_governance(pilot, app: AitbcApp) -> None:  # type: ignore[no-untyped-def]
+    """The funded client imported (once per module), then the Governance screen with its data."""
+    await import_client(pilot, app)
+    await pilot.press("8")
+    await wait_for(pilot, lambda: app.current_mode == "governance" and app.store.node.gov.loaded,
+                   "the governance data")
+
+
 def test_propose_deposit_and_vote_from_the_screen(gov_net: GovNet) -> None:
     async def scenario() -> None:
         app = AitbcApp(Home(root=gov_net.home), save_settings=False)
         async with app.run_test(size=SIZE) as pilot:
-            await import_client(pilot, app)
-            await pilot.press("8")
-            await wait_for(pilot, lambda: app.current_mode == "governance" and app.store.node.gov.loaded,
-                           "the governance data")
+            await open_governance(pilot, app)
             await wait_for(pilot, lambda: "no proposals yet" in screen_text(app), "the empty list")
             # propose: a param-change with a malformed change is refused in the dialog
             await press_action(pilot, app, "p", "propose")
@@ -170,10 +175,7 @@ def test_propose_forms_of_the_other_actions(gov_net: GovNet) -> None:
     async def scenario() -> None:
         app = AitbcApp(Home(root=gov_net.home), save_settings=False)
         async with app.run_test(size=SIZE) as pilot:
-            await import_client(pilot, app)
-            await pilot.press("8")
-            await wait_for(pilot, lambda: app.current_mode == "governance" and app.store.node.gov.loaded,
-                           "the governance data")
+            await open_governance(pilot, app)
             for kind, bad, refusal, good, action in FORMS:
                 title = f"a {kind} from the dialog"
                 await press_action(pilot, app, "p", "propose")
