@@ -29,7 +29,7 @@ import pytest
 from nodekit import UNIT, Account, accounts
 from test_tui_flows import CLIENT, PASSWORD, click, confirm_with_password, painted_dialog
 from testkit import REPO, Daemon, NodeDaemon, aitbc_command, free_port, hermetic_env, service_daemon, temp_root, wait_for
-from tuikit import FAST_COORDINATOR, run, wait_notified, wallet_daemon
+from tuikit import FAST_COORDINATOR, run, wait_notified
 from tuikit import wait_for as wait_on_screen
 
 from chain.params import ChainParams
@@ -134,7 +134,8 @@ def gov() -> Iterator[GovNetwork]:
         home = homes[0].root
         subprocess.run(aitbc_command("coordinator", "init", "--home", str(home)), cwd=REPO, env=hermetic_env(),
                        check=True, capture_output=True, timeout=HANG_S)
-        wallet = wallet_daemon(home)
+        # tiny scrypt cost for speed; wallets stay unlocked however slowly a loaded machine runs
+        wallet = service_daemon("wallet", home, "--scrypt-n", "16", "--idle-lock", "0")
         coordinator = service_daemon("coordinator", home, "--no-tcp",
                                      env={**FAST_COORDINATOR, "AITBC_PARAMS_REFRESH": "0.5"})
         started: list[Daemon] = []
