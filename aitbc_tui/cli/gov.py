@@ -3,7 +3,7 @@
 Proposals, deposits and votes are signed by the wallet daemon, like ``aitbc stake``; reading
 (``list``, ``show``, ``params``) asks the node. ``propose KIND`` takes one sub-form per action:
 the options of that action, refused for the others, so a typo cannot turn into a different
-proposal.
+proposal; the action is built by ``aitbc_tui.gov_actions``, as in the TUI's propose dialog.
 """
 
 from __future__ import annotations
@@ -17,6 +17,7 @@ import typer
 from aitbc_tui.cli.common import command_group, emit, fail, format_ait, handle_errors, resolve_home
 from aitbc_tui.cli.options import FeeOpt, HomeOpt, JsonOpt, NodeOpt, PasswordFileOpt, WaitOpt, WalletOpt
 from aitbc_tui.cli.signing import amount_arg, sign_and_show
+from aitbc_tui.gov_actions import ActionError, build_action
 
 app = command_group("gov", "Governance: proposals, deposits, votes, treasury (signed by the wallet daemon).")
 
@@ -38,11 +39,6 @@ class Option_(str, Enum):
 
 
 STATUSES = ("deposit", "voting", "passed", "rejected", "vetoed", "executed", "failed", "dropped")
-_OPTIONS_OF = {
-    Kind.param_change: {"set_"}, Kind.treasury_spend: {"to", "amount"},
-    Kind.coordinator_update: {"add", "remove"}, Kind.validator_update: {"add_validator", "remove"},
-    Kind.software_upgrade: {"name", "version", "height", "protocol_version"}, Kind.text: set(),
-}
 _FLAG = {"set_": "--set", "to": "--to", "amount": "--amount", "add": "--add", "remove": "--remove",
          "add_validator": "--add-validator", "name": "--name", "version": "--version", "height": "--height",
          "protocol_version": "--protocol-version"}
@@ -56,41 +52,6 @@ def _node(home: Optional[Path], node: Optional[str]):  # noqa: ANN202
 
 def _pct(bps: int) -> str:
     return f"{bps / 100:g}%"
-
-
-def build_action(kind: Kind, given: dict[str, Any]) -> dict[str, Any]:
-    """The proposal's action from the options of its sub-form; others given are an error."""
-    stray = sorted(_FLAG[k] for k, v in given.items() if v not in (None, [], ()) and k not in _OPTIONS_OF[kind])
-    if stray:
-        fail(f"{', '.join(stray)} do not apply to a {kind.value} proposal")
-    missing = sorted(_FLAG[k] for k in _OPTIONS_OF[kind] - {"add", "remove", "add_validator", "protocol_version"}
-                     if given.get(k) in (None, []))
-    if missing:
-        fail(f"a {kind.value} proposal needs {', '.join(missing)}")
-    if kind is Kind.param_change:
-        changes: dict[str, int] = {}
-        for item in given["set_"]:
-            name, sep, value = item.partition("=")
-            if not sep or not value.strip().lstrip("-").isdigit():
-                fail(f"--set takes NAME=INTEGER, not {item!r}")
-            changes[name.strip()] = int(value)
-        return {"kind": "param_change", "changes": changes}
-    if kind is Kind.treasury_spend:
-        return {"kind": "treasury_spend", "to": given["to"], "amount": amount_arg(given["amount"])}
-    if kind is Kind.coordinator_update:
-        return {"kind": "coordinator_update", "add": list(given["add"]), "remove": list(given["remove"])}
-    if kind is Kind.validator_update:
-        added = []
-        for item in given["add_validator"]:
-            parts = item.split(":", 3)
-            if len(parts) != 4 or not parts[2].isdigit():
-                fail(f"--add-validator takes ADDRESS:PUBKEY:COMMISSION_BPS:NAME, not {item!r}")
-            added.append({"address": parts[0], "pubkey": parts[1], "commission_bps": int(parts[2]), "name": parts[3]})
-        return {"kind": "validator_update", "add": added, "remove": list(given["remove"])}
-    if kind is Kind.software_upgrade:
-        return {"kind": "software_upgrade", "name": given["name"], "version": given["version"],
-                "height": given["height"], "protocol_version": given["protocol_version"]}
-    return {"kind": "text"}
 
 
 @app.command("propose")
@@ -114,9 +75,12 @@ def propose(
     password_file: PasswordFileOpt = None, home: HomeOpt = None, as_json: JsonOpt = False,
 ) -> None:
     """Submit a proposal with a deposit (any account may propose)."""
-    action = build_action(kind, {"set_": set_, "to": to, "amount": amount, "add": add, "remove": remove,
-                                 "add_validator": add_validator, "name": name, "version": version,
-                                 "height": height, "protocol_version": protocol_version})
+    given = {"set_": set_, "to": to, "amount": amount, "add": add, "remove": remove, "add_validator": add_validator,
+             "name": name, "version": version, "height": height, "protocol_version": protocol_version}
+    try:
+        action = build_action(kind.value.replace("-", "_"), given, _FLAG)  # type: ignore[arg-type]
+    except ActionError as exc:
+        fail(str(exc))
     units = 0 if deposit.strip() in ("0", "0u") else amount_arg(deposit, "deposit")
     proposal = {"title": title, "description": description, "action": action, "deposit": units}
     sign_and_show(lambda w: w.gov_propose, proposal, wallet_ref=wallet_ref, fee=fee, wait=wait, password_file=password_file, home=home, as_json=as_json)

@@ -1,13 +1,15 @@
 """The Governance screen's forms: a new proposal (one set of fields per action) and a deposit.
 
-Like every dialog they only collect and validate; the screen confirms and signs. The checks
-here are the ones a typo would fail (an address, an amount, ``NAME=INTEGER``); the chain's own
-rules (which parameter exists, whether the treasury can pay) answer through the wallet daemon.
+Like every dialog they only collect and validate; the screen confirms and signs. The action is
+built and checked by ``aitbc_tui.gov_actions``, the builder of ``aitbc gov propose``, so a typo
+(an address, an amount, ``NAME=INTEGER``, a version) is refused with the CLI's sentence; the
+chain's own rules (which parameter exists, whether the treasury can pay) answer through the
+wallet daemon.
 """
 
 from __future__ import annotations
 
-from typing import Any, Literal
+from typing import Any
 
 from pydantic import BaseModel
 from textual import on
@@ -15,35 +17,39 @@ from textual.app import ComposeResult
 from textual.containers import Vertical
 from textual.widgets import Input, Label, Select, Static
 
-from chain.crypto import is_address
-
 from aitbc_tui.format import ait, parse_amount
+from aitbc_tui.gov_actions import ActionError, ActionKind, build_action, split_list
 from aitbc_tui.screens.dialog_base import FormDialog
 from aitbc_tui.screens.dialogs import amount_and_fee_fields, read_amount_and_fee
 from aitbc_tui.widgets.panels import kv
 
-ProposalKind = Literal["text", "param_change", "treasury_spend"]
-PROPOSAL_KINDS: list[tuple[str, ProposalKind]] = [
+PROPOSAL_KINDS: list[tuple[str, ActionKind]] = [
     ("text: a signal, no on-chain effect", "text"),
     ("param-change: set chain parameters", "param_change"),
     ("treasury-spend: pay from the treasury", "treasury_spend"),
+    ("coordinator-update: register/remove coordinators", "coordinator_update"),
+    ("validator-update: add/remove validators", "validator_update"),
+    ("software-upgrade: nodes older than a version stop", "software_upgrade"),
 ]
-
-
-def parse_changes(text: str) -> dict[str, int]:
-    """``'min_fee=20, quorum_bps=4000'`` -> ``{'min_fee': 20, 'quorum_bps': 4000}``; ValueError
-    naming the bad item otherwise."""
-    changes: dict[str, int] = {}
-    for item in (part.strip() for part in text.replace("\n", ",").split(",")):
-        if not item:
-            continue
-        name, sep, value = item.partition("=")
-        if not sep or not name.strip() or not value.strip().lstrip("-").isdigit():
-            raise ValueError(f"changes are NAME=INTEGER, not {item!r}")
-        changes[name.strip()] = int(value)
-    if not changes:
-        raise ValueError("a param-change needs at least one NAME=INTEGER")
-    return changes
+INPUTS: dict[ActionKind, dict[str, tuple[str, str, str]]] = {
+    "param_change": {"set_": ("changes", "Changes: NAME=INTEGER, comma separated", "min_fee=20")},
+    "treasury_spend": {"to": ("to", "Pay to address", "0x + 40 hex digits"),
+                       "amount": ("spend", "Amount (AIT)", "")},
+    "coordinator_update": {"add": ("coord-add", "Register coordinators (addresses, comma separated)", "0x…"),
+                           "remove": ("coord-remove", "Remove coordinators (addresses, comma separated)", "0x…")},
+    "validator_update": {"add_validator": ("val-add", "Add validators: ADDRESS:PUBKEY:COMMISSION_BPS:NAME, comma "
+                                                      "separated", "0x…:64 hex:500:name"),
+                         "remove": ("val-remove", "Remove validators (addresses, comma separated)", "0x…")},
+    "software_upgrade": {"name": ("upgrade-name", "Upgrade name", "v0.2"),
+                         "version": ("upgrade-version", "Minimum aitbc version (nodes below it stop)", "0.2.0"),
+                         "height": ("upgrade-height", "At height", ""),
+                         "protocol_version": ("upgrade-protocol", "New protocol version (optional)", "")},
+}
+"""Each action's inputs: the builder's field -> (input id, label, placeholder)."""
+LISTS = {"set_", "add", "remove", "add_validator"}
+"""Fields typed as a comma separated list (repeatable options in the CLI)."""
+NAMES = {field: field.rstrip("_").replace("_", " ") for fields in INPUTS.values() for field in fields}
+NAMES["set_"] = "changes"
 
 
 def parse_fee(text: str) -> int:
@@ -93,14 +99,11 @@ class ProposeDialog(FormDialog):
         yield Input(id="title", compact=True)
         yield Label("Description (why; shown to voters)")
         yield Input(id="description", compact=True)
-        with Vertical(id="fields-param_change", classes="action-fields"):
-            yield Label("Changes: NAME=INTEGER, comma separated")
-            yield Input(id="changes", placeholder="min_fee=20", compact=True)
-        with Vertical(id="fields-treasury_spend", classes="action-fields"):
-            yield Label("Pay to address")
-            yield Input(id="to", placeholder="0x + 40 hex digits", compact=True)
-            yield Label("Amount (AIT)")
-            yield Input(id="spend", compact=True)
+        for kind, inputs in INPUTS.items():
+            with Vertical(id=f"fields-{kind}", classes="action-fields"):
+                for input_id, label, placeholder in inputs.values():
+                    yield Label(label)
+                    yield Input(id=input_id, placeholder=placeholder, compact=True)
         yield Label("Deposit now (AIT; others may add)")
         yield Input(id="deposit", value=ait(self.min_deposit, suffix=False).replace(",", ""), compact=True)
         yield Label("Fee (units)")
@@ -117,18 +120,20 @@ class ProposeDialog(FormDialog):
         for fields in self.query(".action-fields"):
             fields.display = fields.id == f"fields-{kind}"
 
-    def _action(self, kind: str) -> dict[str, Any]:
-        if kind == "param_change":
-            return {"kind": "param_change", "changes": parse_changes(self.value("changes"))}
-        if kind == "treasury_spend":
-            to = self.value("to").strip()
-            if not is_address(to):
-                raise ValueError("the recipient must be 0x followed by 40 lower-case hex digits")
-            amount = parse_amount(self.value("spend"))
-            if amount <= 0:
-                raise ValueError("the amount to pay must be more than zero")
-            return {"kind": "treasury_spend", "to": to, "amount": amount}
-        return {"kind": "text"}
+    def _action(self, kind: ActionKind) -> dict[str, Any]:
+        """The chosen action through the builder ``aitbc gov propose`` uses; a bad field is
+        focused, with the builder's sentence on the error line."""
+        given: dict[str, Any] = {}
+        for field, (input_id, _, _) in INPUTS.get(kind, {}).items():
+            text = self.value(input_id)
+            given[field] = split_list(text) if field in LISTS else text.strip()
+        try:
+            return build_action(kind, given, NAMES)
+        except ActionError as exc:
+            input_id = INPUTS.get(kind, {}).get(exc.field, ("",))[0]
+            if input_id:
+                self.query_one(f"#{input_id}", Input).focus()
+            raise
 
     def submit(self) -> None:
         title = self.value("title").strip()
@@ -136,7 +141,7 @@ class ProposeDialog(FormDialog):
             self.error("a proposal needs a title")
             return
         try:
-            action = self._action(str(self.query_one("#kind", Select).value))
+            action = self._action(self.query_one("#kind", Select).value)  # type: ignore[arg-type]
             deposit = parse_amount(self.value("deposit") or "0")
             fee = parse_fee(self.value("fee"))
         except ValueError as exc:

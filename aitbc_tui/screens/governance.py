@@ -411,5 +411,5 @@ class GovernanceScreen(SigningScreen):
             return []
         return [PaletteAction("Governance: vote", "Vote on the highlighted proposal (with confirmation)", "vote"),
                 PaletteAction("Governance: deposit", "Add to the highlighted proposal's deposit", "deposit"),
-                PaletteAction("Governance: propose", "Submit a text, param-change or treasury-spend proposal",
+                PaletteAction("Governance: propose", "Submit a proposal: any action, with a deposit",
                               "propose")]

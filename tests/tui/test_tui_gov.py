@@ -24,7 +24,8 @@ from daemons.node.client import NodeClient
 from aitbc_tui.app import AitbcApp
 from aitbc_tui.models import GovModel, ProposalRow, TallyView
 from aitbc_tui.screens.dialogs import PickDialog
-from aitbc_tui.screens.gov_dialogs import DepositDialog, ProposeDialog, parse_changes
+from aitbc_tui.gov_actions import parse_changes, split_list
+from aitbc_tui.screens.gov_dialogs import DepositDialog, ProposeDialog
 from aitbc_tui.screens.governance import tally_strip
 
 SIZE = (120, 36)
@@ -76,14 +77,19 @@ async def press_action(pilot, app: AitbcApp, key: str, action: str,  # type: ign
     await pilot.press(key)
 
 
+async def open_governance(pilot, app: AitbcApp) -> None:  # type: ignore[no-untyped-def]
+    """The funded client imported (once per module), then the Governance screen with its data."""
+    await import_client(pilot, app)
+    await pilot.press("8")
+    await wait_for(pilot, lambda: app.current_mode == "governance" and app.store.node.gov.loaded,
+                   "the governance data")
+
+
 def test_propose_deposit_and_vote_from_the_screen(gov_net: GovNet) -> None:
     async def scenario() -> None:
         app = AitbcApp(Home(root=gov_net.home), save_settings=False)
         async with app.run_test(size=SIZE) as pilot:
-            await import_client(pilot, app)
-            await pilot.press("8")
-            await wait_for(pilot, lambda: app.current_mode == "governance" and app.store.node.gov.loaded,
-                           "the governance data")
+            await open_governance(pilot, app)
             await wait_for(pilot, lambda: "no proposals yet" in screen_text(app), "the empty list")
             # propose: a param-change with a malformed change is refused in the dialog
             await press_action(pilot, app, "p", "propose")
@@ -146,14 +152,69 @@ def test_propose_deposit_and_vote_from_the_screen(gov_net: GovNet) -> None:
     run(scenario())
 
 
+COORDINATOR = "0x" + "c0" * 20
+NEW_VALIDATOR = {"address": "0x" + "5a" * 20, "pubkey": "ab" * 32, "commission_bps": 700, "name": "newcomer"}
+FORMS = [
+    # (action, a bad fill: its input and the refusal, the good fill, the action on chain)
+    ("coordinator_update", {"coord-add": "0xnothex"}, "a coordinator to add must be 0x followed by 40",
+     {"coord-add": COORDINATOR}, {"kind": "coordinator_update", "add": [COORDINATOR], "remove": []}),
+    ("validator_update", {"val-add": f"{NEW_VALIDATOR['address']}:abc:700:newcomer"}, "public key is 64 lower-case hex",
+     {"val-add": "{address}:{pubkey}:{commission_bps}:{name}".format(**NEW_VALIDATOR)},
+     {"kind": "validator_update", "add": [NEW_VALIDATOR], "remove": []}),
+    ("software_upgrade", {"upgrade-name": "v9", "upgrade-version": "nine", "upgrade-height": "500000"},
+     "the version is dotted integers such as 0.2.0, not 'nine'",
+     {"upgrade-name": "v9", "upgrade-version": "9.0.0", "upgrade-height": "500000"},
+     {"kind": "software_upgrade", "name": "v9", "version": "9.0.0", "height": 500_000, "protocol_version": None}),
+]
+
+
+def test_propose_forms_of_the_other_actions(gov_net: GovNet) -> None:
+    """coordinator-update, validator-update and software-upgrade from the dialog: a typo is
+    refused on the error line with the field focused, the fixed form is confirmed, signed, and
+    the chain holds the action ``aitbc gov propose`` would have built."""
+    async def scenario() -> None:
+        app = AitbcApp(Home(root=gov_net.home), save_settings=False)
+        async with app.run_test(size=SIZE) as pilot:
+            await open_governance(pilot, app)
+            for kind, bad, refusal, good, action in FORMS:
+                title = f"a {kind} from the dialog"
+                await press_action(pilot, app, "p", "propose")
+                await painted_dialog(pilot, app, ProposeDialog, "the propose dialog")
+                dialog = app.screen
+                dialog.query_one("#kind").value = kind
+                await wait_for(pilot, lambda: dialog.query_one(f"#fields-{kind}").display
+                               and not dialog.query_one("#fields-param_change").display, f"the {kind} fields")
+                dialog.query_one("#title").value = title
+                dialog.query_one("#deposit").value = "1"
+                for input_id, text in bad.items():
+                    dialog.query_one(f"#{input_id}").value = text
+                await click(pilot, "#ok")
+                await wait_for(pilot, lambda: refusal in screen_text(app), f"the {kind} refusal")
+                [bad_input] = [i for i in bad if i not in good or bad[i] != good[i]]
+                assert dialog.focused is dialog.query_one(f"#{bad_input}")
+                for input_id, text in good.items():
+                    dialog.query_one(f"#{input_id}").value = text
+                await click(pilot, "#ok")
+                shown = await confirm_with_password(pilot, app)
+                assert title in shown and kind.replace("_", "-") in shown
+                await wait_notified(pilot, f"proposal {title!r} submitted: block")
+                await wait_for(pilot, lambda: any(p.title == title for p in app.store.node.gov.proposals),
+                               f"the {kind} proposal listed")
+                [row] = [p for p in app.store.node.gov.proposals if p.title == title]
+                chain = on_chain(gov_net, row.id)
+                assert chain["action"] == action and chain["total_deposit"] == UNIT and chain["proposer"] == CLIENT.address
+
+    run(scenario())
+
+
 # -- pure parts -------------------------------------------------------------------------------------
 
 
 def test_parse_changes() -> None:
-    assert parse_changes("min_fee=20, quorum_bps = 4000\n") == {"min_fee": 20, "quorum_bps": 4000}
+    assert parse_changes(split_list("min_fee=20, quorum_bps = 4000\n")) == {"min_fee": 20, "quorum_bps": 4000}
     for bad in ("", "min_fee", "min_fee=1.5", "=3", "min_fee=20,oops"):
         with pytest.raises(ValueError):
-            parse_changes(bad)
+            parse_changes(split_list(bad))
 
 
 def test_tally_strip_marks_the_quorum() -> None:

@@ -23,7 +23,9 @@ UNIT = 10**6
 
 @pytest.fixture(scope="module")
 def net() -> Iterator[Home]:  # type: ignore[no-untyped-def]
-    """A node whose votes last 200 blocks (40 s), long enough for a few CLI calls, and a wallet."""
+    """A node whose votes last 400 blocks (80 s), long enough for the seven CLI calls made while
+    voting is open even when each takes seconds on a loaded machine, whose deposit period waits
+    far longer than a top-up takes, and a wallet."""
     base = Path(tempfile.mkdtemp(prefix="ag-", dir="/tmp"))
     home = Home(root=base / "h")
     phrase = generate_mnemonic(24)
@@ -31,7 +33,8 @@ def net() -> Iterator[Home]:  # type: ignore[no-untyped-def]
         rich = keypair.address
     info = init_node(home, fund={rich: "1000000"})
     genesis = json.loads(home.root.joinpath("genesis.json").read_text())
-    genesis["params"]["voting_period"] = 200
+    genesis["params"]["voting_period"] = 400
+    genesis["params"]["deposit_period"] = 2_000  # the top-up must not find it dropped on a loaded machine
     home.root.joinpath("genesis.json").write_text(json.dumps(genesis))
     node = start_node(home)
     wallet = None
@@ -87,7 +90,7 @@ def test_delegator_proposal_deposit_vote_and_execution(env: dict[str, str], net)
     human = cli("gov", "show", str(pid), "--home", env["home"]).stdout
     assert "tally so far: yes 60,000.000000 AIT" in human and "quorum 33.4%" in human and "blocks left" in human
     shown = wait_for(lambda: (lambda d: d if d["status"] != "voting" else None)(gov(env, "show", str(pid))),
-                     "the vote to end", 90, interval=0.5)
+                     "the vote to end", 300, interval=0.5)  # a bound against hangs
     assert shown["status"] == "executed" and shown["deposit_refunded"] is True
     assert shown["tally"]["yes"] == 60_000 * UNIT
     with NodeClient.for_home(net.home) as node:
@@ -98,7 +101,7 @@ def test_delegator_proposal_deposit_vote_and_execution(env: dict[str, str], net)
 def test_bad_forms_are_refused_with_one_line(env: dict[str, str]) -> None:
     home = env["home"]
     stray = cli("gov", "propose", "text", "--title", "t", "--to", "0x" + "ab" * 20, "--home", home, check=False)
-    assert stray.returncode == 1 and "--to do not apply to a text proposal" in stray.stderr
+    assert stray.returncode == 1 and "--to does not apply to a text proposal" in stray.stderr
     missing = cli("gov", "propose", "software-upgrade", "--title", "t", "--name", "u", "--home", home, check=False)
     assert missing.returncode == 1 and "needs --height, --version" in missing.stderr
     bad_set = cli("gov", "propose", "param-change", "--title", "t", "--set", "min_fee", "--home", home, check=False)
