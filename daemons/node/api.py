@@ -14,6 +14,7 @@ import inspect
 import json
 import logging
 from collections.abc import Awaitable, Callable
+from contextlib import AbstractContextManager, nullcontext
 from concurrent.futures import ThreadPoolExecutor
 from typing import TYPE_CHECKING, Any, get_type_hints
 
@@ -27,16 +28,18 @@ from chain.errors import ChainError
 from chain.execution import TREASURY
 from chain.ledger import Ledger
 from chain.validators import active_set, total_power
-from daemons.common.api import create_app
+from daemons.common.api import create_app, door
 from daemons.common.events import events_router
 from daemons.common.version import VERSION
 from daemons.node.admission import Admission
 from daemons.node import gov_view
 from daemons.node.core import NodeCore
+from daemons.node.limits import LimitExceeded, RowBudget
 from daemons.node.models import (
     INTERNAL_ERROR,
     INVALID_PARAMS,
     INVALID_REQUEST,
+    MAX_BATCH,
     METHOD_NOT_FOUND,
     NOT_FOUND,
     PARSE_ERROR,
@@ -53,6 +56,7 @@ from daemons.node.models import (
     ProposalsParams,
     ReceiptParams,
     RpcParams,
+    TOO_LARGE,
 )
 
 if TYPE_CHECKING:
@@ -62,7 +66,6 @@ log = logging.getLogger("aitbc.node")
 READ_THREADS = 4
 """Threads serving read methods; their own pool, so that a flood of queries cannot delay
 mempool admission or block production, which use the loop's default executor."""
-MAX_BATCH = 10_000
 METHODS = ("status", "get_block", "get_tx", "broadcast_tx", "get_balance", "get_account", "get_address_txs",
            "net_info", "validators", "get_receipt", "mempool", "get_params", "get_proposals", "get_proposal",
            "get_gov", "get_delegations")
@@ -130,7 +133,9 @@ class NodeApi:
 
         self.methods["consensus_message"] = method_entry(consensus_message)
 
-    async def call(self, method: str, params: Any) -> Any:
+    async def call(self, method: str, params: Any, rows: RowBudget | None = None) -> Any:
+        """Validate ``params`` against the method's model and run it; ``rows`` is the request's
+        row budget, shared by the calls of one batch (a fresh one when not given)."""
         entry = self.methods.get(method)
         if entry is None:
             raise RpcError(METHOD_NOT_FOUND, f"method {method!r} does not exist; methods: {', '.join(sorted(self.methods))}")
@@ -145,6 +150,12 @@ class NodeApi:
             first = exc.errors()[0]
             where = ".".join(str(p) for p in first["loc"]) or "params"
             raise RpcError(INVALID_PARAMS, f"invalid params: {where}: {first['msg']}") from None
+        limit = getattr(parsed, "limit", None)
+        if isinstance(limit, int):
+            try:
+                (rows or RowBudget()).take(limit)
+            except LimitExceeded as exc:
+                raise RpcError(exc.code, exc.message) from None
         try:
             if inspect.iscoroutinefunction(handler):
                 return await handler(parsed)
@@ -336,13 +347,13 @@ def _envelope(request_id: Any, result: Any = None, error: RpcError | None = None
     return {"jsonrpc": "2.0", "id": request_id, "result": result}
 
 
-async def _one(api: NodeApi, item: Any) -> dict[str, Any] | None:
+async def _one(api: NodeApi, item: Any, rows: RowBudget) -> dict[str, Any] | None:
     if not isinstance(item, dict) or item.get("jsonrpc") != "2.0" or not isinstance(item.get("method"), str):
         return _envelope(item.get("id") if isinstance(item, dict) else None,
                          error=RpcError(INVALID_REQUEST, "not a JSON-RPC 2.0 request (need jsonrpc, method)"))
     request_id = item.get("id")
     try:
-        result = await api.call(item["method"], item.get("params"))
+        result = await api.call(item["method"], item.get("params"), rows)
     except RpcError as exc:
         return _envelope(request_id, error=exc)
     except Exception:
@@ -360,23 +371,37 @@ def build_app(runtime: NodeRuntime) -> FastAPI:
                      description="AITBC node: JSON-RPC 2.0 on POST /, URI calls on GET /METHOD, events on /v1/events")
     app.include_router(events_router(runtime.hub))
 
+    def metered(request: Request) -> AbstractContextManager[None]:
+        """The public door's limits for this caller; the operator's socket is not metered."""
+        if door(request) == "operator":
+            return nullcontext()
+        return runtime.limits.admit(request.client.host if request.client else "unknown")
+
     @app.post("/", tags=["rpc"])
     async def jsonrpc(request: Request) -> JSONResponse:
-        """JSON-RPC 2.0: one request object or a batch (array)."""
-        raw = await request.body()
+        """JSON-RPC 2.0: one request object or a batch (array) of at most ``MAX_BATCH``."""
+        try:
+            with metered(request):
+                return await _serve(await request.body())
+        except LimitExceeded as exc:
+            return JSONResponse(_envelope(None, error=RpcError(exc.code, exc.message)))
+
+    async def _serve(raw: bytes) -> JSONResponse:
         try:
             payload = json.loads(raw)
-        except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+        except (json.JSONDecodeError, UnicodeDecodeError, RecursionError) as exc:
             return JSONResponse(_envelope(None, error=RpcError(PARSE_ERROR, f"parse error: {exc}")))
+        rows = RowBudget()
         if isinstance(payload, list):
             if not payload:
                 return JSONResponse(_envelope(None, error=RpcError(INVALID_REQUEST, "empty batch")))
             if len(payload) > MAX_BATCH:
-                return JSONResponse(_envelope(None, error=RpcError(INVALID_REQUEST,
-                                                                   f"batch larger than {MAX_BATCH} requests")))
-            answers = [a for a in await asyncio.gather(*(_one(runtime.api, item) for item in payload)) if a is not None]
+                return JSONResponse(_envelope(None, error=RpcError(
+                    TOO_LARGE, f"batch of {len(payload)} requests; at most {MAX_BATCH} per batch")))
+            answers = [a for a in await asyncio.gather(*(_one(runtime.api, item, rows) for item in payload))
+                       if a is not None]
             return JSONResponse(answers)
-        answer = await _one(runtime.api, payload)
+        answer = await _one(runtime.api, payload, rows)
         return JSONResponse(answer if answer is not None else {})
 
     @app.get("/{method}", tags=["rpc"])
@@ -384,7 +409,10 @@ def build_app(runtime: NodeRuntime) -> FastAPI:
         """The same methods as URI calls, for curl: ``GET /get_block?height=5``."""
         params: dict[str, Any] = dict(request.query_params)
         try:
-            result = await runtime.api.call(method, params)
+            with metered(request):
+                result = await runtime.api.call(method, params)
+        except LimitExceeded as exc:
+            return JSONResponse(_envelope(-1, error=RpcError(exc.code, exc.message)), status_code=429)
         except RpcError as exc:
             status = 404 if exc.code in (METHOD_NOT_FOUND, NOT_FOUND) else 400
             return JSONResponse(_envelope(-1, error=exc), status_code=status)

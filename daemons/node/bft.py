@@ -29,7 +29,14 @@ from daemons.common.background import stop_tasks
 from daemons.node.core import CommittedBlock, NodeCore
 
 log = logging.getLogger("aitbc.node.bft")
-MAX_FUTURE_MESSAGES = 10_000
+FUTURE_HEIGHTS = 2
+"""How many heights ahead of ours a message is kept for: a peer one or two heights ahead is the
+normal jitter of a live network; anything further is caught up by fetching final blocks, not by
+replaying its messages."""
+FUTURE_QUOTA = 32
+"""Messages kept per validator for the heights ahead: a few rounds of its proposal, prevote and
+precommit. With the window this bounds what the consensus door can be made to hold to
+(validators x quota) messages, all signed by a validator of the set."""
 
 
 class BftDriver:
@@ -43,7 +50,8 @@ class BftDriver:
         self._on_commit = on_commit
         self._http = httpx.AsyncClient(timeout=2.0)
         self._height: HeightConsensus | None = None
-        self._future: list[dict[str, Any]] = []
+        self._future: dict[str, list[tuple[int, str, dict[str, Any]]]] = {}
+        """Authenticated messages for heights ahead, per validator: (height, signature, message)."""
         self._timers: list[asyncio.TimerHandle] = []
         self._own: list[dict[str, Any]] = []
         self._lock = asyncio.Lock()
@@ -112,7 +120,8 @@ class BftDriver:
                 timeouts=self.timeouts,
             )
             actions = self._height.start()
-            pending, self._future = self._future, []
+            pending = [message for kept in self._future.values() for _, _, message in kept]
+            self._future = {}
         await self._carry_out(actions)
         for message in pending:
             await self.receive(message)
@@ -124,12 +133,19 @@ class BftDriver:
             return {"height": None}
         return {"height": height.height, "round": height.round, "step": height.step.name.lower(),
                 "locked_round": height.locked_round, "valid_round": height.valid_round,
-                "proposals": sorted(height._proposals), "buffered_future_messages": len(self._future)}
+                "proposals": sorted(height._proposals), "buffered_future_messages": sum(len(kept) for kept in self._future.values())}
 
     # -- messages --------------------------------------------------------------------------------
 
     async def receive(self, message: dict[str, Any]) -> None:
-        """A consensus message from a peer (already parsed JSON)."""
+        """A consensus message from a peer (already parsed JSON).
+
+        Anyone can reach this door, so nothing is kept before it is known to come from a
+        validator of the set: a message for a later height is buffered only when its signer is
+        a validator with that public key and the signature verifies, only for ``FUTURE_HEIGHTS``
+        ahead, and only ``FUTURE_QUOTA`` per validator. Current-height messages go to the state
+        machine, which checks them the same way before counting them.
+        """
         kind = message.get("kind")
         height = self._height
         if height is None:
@@ -137,17 +153,20 @@ class BftDriver:
         if kind == "proposal":
             proposal = Proposal.model_validate(message["proposal"])
             block = Block.model_validate(message["block"])
+            signed: Proposal | Vote = proposal
             msg_height = proposal.body.height
         elif kind == "vote":
             vote = Vote.model_validate(message["vote"])
+            signed = vote
             msg_height = vote.body.height
         else:
             raise ValueError(f"unknown consensus message kind {kind!r}")
         if msg_height > height.height:
-            if len(self._future) < MAX_FUTURE_MESSAGES:
-                self._future.append(message)
-            if msg_height > height.height + 1:
-                asyncio.create_task(self._maybe_sync())
+            if self._authentic(signed, height):
+                if msg_height <= height.height + FUTURE_HEIGHTS:
+                    self._buffer(signed, msg_height, message)
+                if msg_height > height.height + 1:
+                    asyncio.create_task(self._maybe_sync())
             return
         if msg_height < height.height:
             return
@@ -156,6 +175,22 @@ class BftDriver:
                 return
             actions = height.on_proposal(proposal, block) if kind == "proposal" else height.on_vote(vote)
         await self._carry_out(actions)
+
+    def _authentic(self, signed: Proposal | Vote, height: HeightConsensus) -> bool:
+        """Signed for our chain by a validator of the current set, with its own key. The set of
+        a later height may differ by the blocks in between; a validator that joins there is
+        heard from once that height starts (messages are rebroadcast until decided)."""
+        body = signed.body
+        signer = height.signers.get(getattr(body, body.SIGNER))
+        return (body.chain_id == height.chain_id and signer is not None
+                and signer["pubkey"] == signed.pubkey and signed.is_valid())
+
+    def _buffer(self, signed: Proposal | Vote, msg_height: int, message: dict[str, Any]) -> None:
+        validator = getattr(signed.body, signed.body.SIGNER)
+        kept = self._future.setdefault(validator, [])
+        if len(kept) >= FUTURE_QUOTA or any(sig == signed.signature for _, sig, _ in kept):
+            return
+        kept.append((msg_height, signed.signature, message))
 
     async def _carry_out(self, actions: list[Any]) -> None:
         for action in actions:

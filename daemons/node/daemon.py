@@ -18,7 +18,8 @@ from typing import Any
 
 from chain.block import Block
 from chain.consensus import Timeouts
-from chain.tx import JobReceiptPayload
+from chain.errors import ChainError
+from chain.tx import JobReceiptPayload, Transaction
 from daemons.common.background import stop_tasks
 from daemons.common.daemon_key import unlock_daemon_key
 from daemons.common.events import EventHub
@@ -28,6 +29,7 @@ from daemons.node.api import NodeApi, RpcError, build_app
 from daemons.node.bft import BftDriver
 from daemons.node.core import CommittedBlock, NodeCore
 from daemons.node.init import VALIDATOR_KEY, read_genesis
+from daemons.node.limits import PublicLimits
 from daemons.node.models import COMMIT_TIMEOUT
 from daemons.node.settings import NodeSettings
 from storage.chain_store import ChainStore
@@ -61,7 +63,8 @@ class NodeRuntime:
 
     def __init__(self, settings: NodeSettings) -> None:
         self.settings = settings
-        self.hub = EventHub()
+        self.hub = EventHub(max_subscribers=settings.ws_max_subscribers)
+        self.limits = PublicLimits(settings.rpc_rate_limit, settings.rpc_burst, settings.rpc_max_in_flight)
         self._waiters: dict[str, list[asyncio.Future[dict[str, Any]]]] = {}
         self._producer: asyncio.Task[None] | None = None
         self.bft: BftDriver | None = None
@@ -73,6 +76,9 @@ class NodeRuntime:
         self.block_time_s = self.core.block_time_ms / 1000
         self.api = NodeApi(self.core, self.wait_commit)
         self.core.on_block(self._stop_if_halted)
+        loop = asyncio.get_running_loop()
+        # Admission runs on worker threads; the hub and the waiters belong to the loop.
+        self.core.mempool.on_displaced = lambda tx, error: loop.call_soon_threadsafe(self._evicted, tx, error)
         if self.settings.consensus_mode == "bft":
             self.bft = BftDriver(
                 self.core, self.settings.peers,
@@ -158,11 +164,15 @@ class NodeRuntime:
                     self.hub.publish("receipt", data)
                     self.hub.publish(f"receipt:{receipt.job_id}", data)
         for tx, error in committed.evicted:
-            data = {"hash": tx.hash, "status": "evicted", "reason": error.message}
-            self.hub.publish(f"tx:{tx.hash}", data)
-            for future in self._waiters.pop(tx.hash, []):
-                if not future.done():
-                    future.set_exception(RpcError(error.code, f"transaction was evicted: {error.message}"))
+            self._evicted(tx, error)
+
+    def _evicted(self, tx: Transaction, error: ChainError) -> None:
+        """A pending transaction left the mempool unincluded: tell its watchers and waiters."""
+        data = {"hash": tx.hash, "status": "evicted", "reason": error.message}
+        self.hub.publish(f"tx:{tx.hash}", data)
+        for future in self._waiters.pop(tx.hash, []):
+            if not future.done():
+                future.set_exception(RpcError(error.code, f"transaction was evicted: {error.message}"))
 
     async def wait_commit(self, tx_hash: str, timeout_s: float) -> dict[str, Any]:
         stored = self.core.store.get_tx(tx_hash)

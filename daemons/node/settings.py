@@ -34,5 +34,10 @@ class NodeSettings(CommonSettings):
         "", description="file holding the validator key's password; default HOME/keys/validator.password, "
                         "or $CREDENTIALS_DIRECTORY/validator-password under systemd")
     max_mempool_txs: int = Field(50_000, gt=0, le=10_000_000)
+    rpc_rate_limit: float = Field(
+        1000.0, ge=0, description="public RPC: requests per second per client address (a batch is one); 0 = unmetered")
+    rpc_burst: int = Field(2000, ge=1, description="public RPC: requests a client may send at once before the rate applies")
+    rpc_max_in_flight: int = Field(256, ge=1, le=100_000, description="public RPC: requests served at once, all clients together")
+    ws_max_subscribers: int = Field(256, ge=1, le=100_000, description="WebSocket event connections at once")
     sqlite_synchronous: Literal["normal", "full"] = Field(
         "normal", description="normal survives process crashes; full also survives power loss")
