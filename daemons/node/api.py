@@ -34,6 +34,7 @@ from daemons.common.version import VERSION
 from daemons.node.admission import Admission
 from daemons.node import gov_view
 from daemons.node.core import NodeCore
+from daemons.node.identity import HandshakeError, Hello
 from daemons.node.limits import LimitExceeded, RowBudget
 from daemons.node.models import (
     INTERNAL_ERROR,
@@ -49,6 +50,8 @@ from daemons.node.models import (
     ConsensusMessageParams,
     DelegationsParams,
     GetBlockParams,
+    HANDSHAKE_REFUSED,
+    HelloParams,
     HashParams,
     MempoolParams,
     NoParams,
@@ -61,6 +64,7 @@ from daemons.node.models import (
 
 if TYPE_CHECKING:
     from daemons.node.daemon import NodeRuntime
+    from daemons.node.peers import PeerSet
 
 log = logging.getLogger("aitbc.node")
 READ_THREADS = 4
@@ -68,8 +72,9 @@ READ_THREADS = 4
 mempool admission or block production, which use the loop's default executor."""
 METHODS = ("status", "get_block", "get_tx", "broadcast_tx", "get_balance", "get_account", "get_address_txs",
            "net_info", "validators", "get_receipt", "mempool", "get_params", "get_proposals", "get_proposal",
-           "get_gov", "get_delegations")
-"""The public methods: each is the ``NodeApi`` handler of that name (bft adds ``consensus_message``)."""
+           "get_gov", "get_delegations", "genesis")
+"""The public methods: each is the ``NodeApi`` handler of that name (bft adds ``consensus_message``
+and ``peer_hello``)."""
 
 Handler = Callable[[Any], Any]
 
@@ -106,8 +111,11 @@ class NodeApi:
         self.admission = Admission(core)
         self._readers = ThreadPoolExecutor(max_workers=READ_THREADS, thread_name_prefix="rpc-read")
         self.consensus_mode = "poa"
-        self.peers: list[str] = []
+        self.peers: PeerSet | None = None
         self._describe_consensus: Callable[[], dict[str, Any]] | None = None
+        self._sync_progress: Callable[[], dict[str, Any]] | None = None
+        self.on_admitted: Callable[[Any], None] | None = None
+        """Told of each transaction ``broadcast_tx`` admitted (the relay to peers)."""
         self.methods: dict[str, tuple[type[RpcParams], Handler]] = {
             name: method_entry(getattr(self, name)) for name in METHODS}
 
@@ -117,12 +125,14 @@ class NodeApi:
 
     # -- dispatch --------------------------------------------------------------------------------
 
-    def enable_consensus(self, receive: Callable[[dict[str, Any]], Awaitable[None]], peers: list[str],
-                         describe: Callable[[], dict[str, Any]]) -> None:
-        """bft mode: accept consensus messages from peers and report them in net_info/status."""
+    def enable_consensus(self, receive: Callable[[dict[str, Any]], Awaitable[None]], peers: PeerSet,
+                         describe: Callable[[], dict[str, Any]], progress: Callable[[], dict[str, Any]]) -> None:
+        """bft mode: accept consensus messages and handshakes from peers, and report them in
+        net_info/status."""
         self.consensus_mode = "bft"
-        self.peers = list(peers)
+        self.peers = peers
         self._describe_consensus = describe
+        self._sync_progress = progress
 
         async def consensus_message(p: ConsensusMessageParams) -> dict[str, Any]:
             try:
@@ -131,7 +141,18 @@ class NodeApi:
                 raise RpcError(INVALID_PARAMS, f"invalid consensus message: {exc}") from None
             return {"ok": True}
 
+        async def peer_hello(p: HelloParams) -> dict[str, Any]:
+            try:
+                hello = Hello.model_validate(p.hello)
+            except ValidationError as exc:
+                raise RpcError(INVALID_PARAMS, f"invalid hello: {exc.errors()[0]['msg']}") from None
+            try:
+                return {"hello": peers.on_hello(hello).model_dump()}
+            except HandshakeError as exc:
+                raise RpcError(HANDSHAKE_REFUSED, str(exc)) from None
+
         self.methods["consensus_message"] = method_entry(consensus_message)
+        self.methods["peer_hello"] = method_entry(peer_hello)
 
     async def call(self, method: str, params: Any, rows: RowBudget | None = None) -> Any:
         """Validate ``params`` against the method's model and run it; ``rows`` is the request's
@@ -175,11 +196,29 @@ class NodeApi:
             "chain_id": core.chain_id, "genesis_hash": core.genesis.hash, "height": state.height,
             "latest_block_hash": state.last_block_hash or None, "latest_block_time_ms": state.time_ms,
             "state_root": state.root, "validator_address": core.validator_address,
+            **self._validating(state),
             "is_proposer_next": core.is_my_turn(), "mempool_size": len(core.mempool), "version": VERSION,
-            "block_time_ms": core.block_time_ms, "consensus_mode": self.consensus_mode, "catching_up": False,
+            "block_time_ms": core.block_time_ms, "consensus_mode": self.consensus_mode,
+            **self._catching_up(state.height),
             "treasury": TREASURY,
             "consensus": self._describe_consensus() if self._describe_consensus else None,
         }
+
+    def _validating(self, state: Any) -> dict[str, Any]:
+        """Whether this node's key votes on the next block, and with what power."""
+        me = self.core.validator_address
+        signer = active_set(Ledger(state)).get(me) if me else None
+        return {"validating": signer is not None, "voting_power": int(signer["power"]) if signer else 0}
+
+    def _catching_up(self, height: int) -> dict[str, Any]:
+        if self._sync_progress is None:
+            return {"catching_up": False, "sync": None}
+        progress = self._sync_progress()
+        return {"catching_up": progress["catching_up"], "sync": progress}
+
+    def genesis(self, _: NoParams) -> dict[str, Any]:
+        """This chain's genesis document and its hash: what a joining node starts from."""
+        return {"genesis_hash": self.core.genesis.hash, "genesis": self.core.genesis.model_dump()}
 
     def _block_result(self, block: Any) -> dict[str, Any]:
         commit = self.store.get_commit(block.height)
@@ -217,6 +256,8 @@ class NodeApi:
 
     async def broadcast_tx(self, p: BroadcastParams) -> dict[str, Any]:
         tx = await self.admission.admit(p.tx)
+        if self.on_admitted is not None:
+            self.on_admitted(tx)
         if p.mode == "sync":
             return {"hash": tx.hash, "status": "pending"}
         return await self._wait_commit(tx.hash, p.timeout_s)
@@ -242,7 +283,13 @@ class NodeApi:
                 "supply": (state.get("meta", "supply") or {}).get("total")}
 
     def net_info(self, _: NoParams) -> dict[str, Any]:
-        return {"listening": True, "peers": self.peers, "n_peers": len(self.peers), "consensus_mode": self.consensus_mode}
+        """This node's id and its peers: node id, address, direction, height, last seen, round trip."""
+        if self.peers is None:
+            return {"listening": True, "node_id": None, "peers": [], "n_peers": 0, "consensus_mode": self.consensus_mode}
+        peers = self.peers.describe()
+        return {"listening": True, "node_id": self.peers.identity.node_id, "peers": peers,
+                "n_peers": sum(1 for p in peers if p["connected"]), "max_peers": self.peers.max_peers,
+                "consensus_mode": self.consensus_mode}
 
     def validators(self, _: NoParams) -> dict[str, Any]:
         state = self.core.snapshot()

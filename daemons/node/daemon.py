@@ -28,9 +28,12 @@ from daemons.common.server import run_daemon
 from daemons.node.api import NodeApi, RpcError, build_app
 from daemons.node.bft import BftDriver
 from daemons.node.core import CommittedBlock, NodeCore
+from daemons.node.identity import NodeIdentity
 from daemons.node.init import VALIDATOR_KEY, read_genesis
 from daemons.node.limits import PublicLimits
 from daemons.node.models import COMMIT_TIMEOUT
+from daemons.node.peers import PeerSet
+from daemons.node.relay import TxRelay
 from daemons.node.settings import NodeSettings
 from storage.chain_store import ChainStore
 from storage.database import open_database
@@ -68,6 +71,8 @@ class NodeRuntime:
         self._waiters: dict[str, list[asyncio.Future[dict[str, Any]]]] = {}
         self._producer: asyncio.Task[None] | None = None
         self.bft: BftDriver | None = None
+        self.peers: PeerSet | None = None
+        self.relay: TxRelay | None = None
         self.block_time_s = 1.0
 
     async def start(self) -> None:
@@ -80,22 +85,33 @@ class NodeRuntime:
         # Admission runs on worker threads; the hub and the waiters belong to the loop.
         self.core.mempool.on_displaced = lambda tx, error: loop.call_soon_threadsafe(self._evicted, tx, error)
         if self.settings.consensus_mode == "bft":
-            self.bft = BftDriver(
-                self.core, self.settings.peers,
-                sign=self.core.sign_message if self.core.validator_address else None,
-                timeouts=Timeouts(propose_ms=self.settings.timeout_propose_ms,
-                                  propose_delta_ms=self.settings.timeout_propose_ms // 2,
-                                  prevote_ms=self.settings.timeout_vote_ms,
-                                  prevote_delta_ms=self.settings.timeout_vote_ms // 2,
-                                  precommit_ms=self.settings.timeout_vote_ms,
-                                  precommit_delta_ms=self.settings.timeout_vote_ms // 2),
-                block_time_s=self.block_time_s, on_commit=self._announce)
-            self.api.enable_consensus(self.bft.receive, self.settings.peers, self.bft.describe)
-            await self.bft.start()
+            await self._start_bft()
         else:
             self._producer = asyncio.create_task(self._produce_forever(), name="block-producer")
         log.info("node started", extra={"chain_id": self.core.chain_id, "height": self.core.state.height,
                                         "validator": self.core.validator_address})
+
+    async def _start_bft(self) -> None:
+        """The peer layer, the consensus driver over it, and the transaction relay."""
+        settings, core = self.settings, self.core
+        identity = await asyncio.to_thread(NodeIdentity.load_or_create, settings.home)
+        self.peers = PeerSet(identity, chain_id=core.chain_id, genesis_hash=core.genesis.hash, seeds=settings.peers,
+                             listen_url=settings.external_url, max_peers=settings.max_peers,
+                             book_file=settings.home.data_dir / "peers.json",
+                             height=lambda: core.snapshot().height, validator=core.validator_address or "")
+        vote_ms, propose_ms = settings.timeout_vote_ms, settings.timeout_propose_ms
+        self.bft = BftDriver(
+            core, self.peers, sign=core.sign_message if core.validator_address else None,
+            timeouts=Timeouts(propose_ms=propose_ms, propose_delta_ms=propose_ms // 2,
+                              prevote_ms=vote_ms, prevote_delta_ms=vote_ms // 2,
+                              precommit_ms=vote_ms, precommit_delta_ms=vote_ms // 2),
+            block_time_s=self.block_time_s, on_commit=self._announce)
+        self.relay = TxRelay(self.peers)
+        self.api.enable_consensus(self.bft.receive, self.peers, self.bft.describe, self.bft.catch_up.progress)
+        self.api.on_admitted = self.relay.add
+        await self.peers.start(on_change=self.bft.peers_changed)
+        await self.relay.start()
+        await self.bft.start()
 
     def _stop_if_halted(self, committed: CommittedBlock) -> None:
         """A scheduled upgrade this software is too old for reached the next height: say so
@@ -108,6 +124,10 @@ class NodeRuntime:
     async def stop(self) -> None:
         if self.bft is not None:
             await self.bft.stop()
+        if self.relay is not None:
+            await self.relay.stop()
+        if self.peers is not None:
+            await self.peers.stop()
         await stop_tasks(self._producer)
         await self.release_waiters()
         await asyncio.to_thread(self.api.close)

@@ -24,6 +24,7 @@ COMMIT_TIMEOUT = -32005
 RATE_LIMITED = -32006
 SERVER_BUSY = -32007
 TOO_LARGE = -32008
+HANDSHAKE_REFUSED = -32009
 """JSON-RPC 2.0's own codes, then the node's; protocol rejections carry ``chain.errors`` codes."""
 
 MAX_BATCH = 100
@@ -87,6 +88,11 @@ class ReceiptParams(RpcParams):
 class ConsensusMessageParams(RpcParams):
     message: dict[str, Any]
     """A proposal (with its block) or a vote from another validator (bft mode only)."""
+
+
+class HelloParams(RpcParams):
+    hello: dict[str, Any]
+    """A signed peer hello (``daemons.node.identity.Hello``) from a node that dialled this one."""
 
 
 class MempoolParams(RpcParams):

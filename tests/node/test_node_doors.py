@@ -32,6 +32,8 @@ from daemons.common.events import MAX_TOPICS
 from daemons.common.home import Home
 from daemons.node.bft import FUTURE_HEIGHTS, FUTURE_QUOTA, BftDriver
 from daemons.node.core import NodeCore
+from daemons.node.identity import NodeIdentity
+from daemons.node.peers import PeerSet
 from daemons.node.init import init_validator_network, make_genesis
 from daemons.node.models import MAX_BATCH, MAX_ROWS, RATE_LIMITED, TOO_LARGE
 from daemons.node.mempool import MempoolFull
@@ -89,7 +91,9 @@ def test_future_messages_are_buffered_only_when_signed_by_a_validator_and_within
                                          "signature": crypto.sign(signer.seed, body.signing_bytes()).hex()}}
 
     async def run() -> None:
-        driver = BftDriver(core, [], sign=core.sign_message, timeouts=Timeouts(propose_ms=60_000),
+        peers = PeerSet(NodeIdentity(me.seed), chain_id=genesis.chain_id, genesis_hash=genesis.hash, seeds=[],
+                        listen_url="", max_peers=4, book_file=None, height=lambda: core.snapshot().height)
+        driver = BftDriver(core, peers, sign=core.sign_message, timeouts=Timeouts(propose_ms=60_000),
                            block_time_s=1.0, on_commit=lambda committed: None)
         await driver._start_height()
         buffered = lambda: driver.describe()["buffered_future_messages"]  # noqa: E731
@@ -113,6 +117,7 @@ def test_future_messages_are_buffered_only_when_signed_by_a_validator_and_within
         await driver.receive(vote(others[1], current + FUTURE_HEIGHTS, 0))
         assert buffered() == FUTURE_QUOTA + 1
         await driver.stop()
+        await peers.stop()
 
     asyncio.run(run())
     db.close()
