@@ -32,6 +32,7 @@ from chain.vote import Vote
 from daemons.common.background import stop_tasks
 from daemons.node.core import CommittedBlock, NodeCore
 from daemons.node.peers import PeerSet
+from daemons.node.signguard import DoubleSignRefused
 from daemons.node.sync import CatchUp
 
 log = logging.getLogger("aitbc.node.bft")
@@ -126,7 +127,7 @@ class BftDriver:
                 sign=self._sign,
                 timeouts=self.timeouts,
             )
-            actions = self._height.start()
+            actions = self._guarded(self._height.start)
             pending = [message for kept in self._future.values() for _, _, message in kept]
             self._future = {}
         await self._carry_out(actions)
@@ -184,8 +185,20 @@ class BftDriver:
         async with self._lock:
             if self._height is not height:
                 return
-            actions = height.on_proposal(proposal, block) if kind == "proposal" else height.on_vote(vote)
+            actions = self._guarded(lambda: height.on_proposal(proposal, block) if kind == "proposal"
+                                    else height.on_vote(vote))
         await self._carry_out(actions)
+
+    @staticmethod
+    def _guarded(step: Callable[[], list[Any]]) -> list[Any]:
+        """Run a step of the state machine; when it would sign something the sign guard refuses
+        (a restarted validator meeting a step it already signed otherwise), stay silent for it:
+        the other validators' timeouts and messages move the round on."""
+        try:
+            return step()
+        except DoubleSignRefused as exc:
+            log.warning("not signing: %s", exc)
+            return []
 
     def _authentic(self, signed: Proposal | Vote, height: HeightConsensus, block: Block | None = None) -> bool:
         """Signed for our chain by a validator of the current set, with its own key, and for a
@@ -256,7 +269,7 @@ class BftDriver:
             height = self._height
             if height is None:
                 return
-            actions = height.on_timeout(height_, round_, step)
+            actions = self._guarded(lambda: height.on_timeout(height_, round_, step))
         await self._carry_out(actions)
 
     async def _decide(self, block: Block, commit: Commit) -> None:

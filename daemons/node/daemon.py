@@ -35,6 +35,7 @@ from daemons.node.models import COMMIT_TIMEOUT
 from daemons.node.peers import PeerSet
 from daemons.node.relay import TxRelay
 from daemons.node.settings import NodeSettings
+from daemons.node.signguard import SignGuard
 from storage.chain_store import ChainStore
 from storage.database import open_database
 from storage.mempool_store import MempoolStore
@@ -101,7 +102,9 @@ class NodeRuntime:
                              height=lambda: core.snapshot().height, validator=core.validator_address or "")
         vote_ms, propose_ms = settings.timeout_vote_ms, settings.timeout_propose_ms
         self.bft = BftDriver(
-            core, self.peers, sign=core.sign_message if core.validator_address else None,
+            core, self.peers,
+            sign=SignGuard(settings.home.data_dir / "sign_state.json", core.sign_message).sign
+            if core.validator_address else None,
             timeouts=Timeouts(propose_ms=propose_ms, propose_delta_ms=propose_ms // 2,
                               prevote_ms=vote_ms, prevote_delta_ms=vote_ms // 2,
                               precommit_ms=vote_ms, precommit_delta_ms=vote_ms // 2),
