@@ -89,12 +89,13 @@ def _join(resolved: "Home", source: str, peers: list[str], external_url: str, pa
         except (InitError, ValueError) as exc:
             fail(str(exc))
     data = {"home": str(resolved.root), "chain_id": result.chain_id, "validator_address": result.validator_address,
-            "genesis_hash": result.genesis_hash, "peers": peers, "config": str(resolved.config_file),
+            "validator_pubkey": result.validator_pubkey, "genesis_hash": result.genesis_hash, "peers": peers, "config": str(resolved.config_file),
             "password_file": str(result.password_file)}
     emit(data, as_json, lambda d: "\n".join([
         f"Joined chain {d['chain_id']} (genesis {d['genesis_hash'][:16]}) in {d['home']}",
         f"  peers      {', '.join(d['peers'])}",
-        f"  key        {d['validator_address']} (validates once it is bonded into the set)",
+        f"  key        {d['validator_address']} (validates once it is added to the set)",
+        f"  pubkey     {d['validator_pubkey']}",
         f"Start it with: aitbc node start --home {d['home']}; it catches up, then follows",
     ]))
 

@@ -55,6 +55,7 @@ class BftDriver:
         self.peers = peers
         self.catch_up = CatchUp(core, peers, on_commit)
         self._seen: OrderedDict[str, None] = OrderedDict()
+        self._sending: set[asyncio.Task[None]] = set()
         self._sign = sign
         self.timeouts = timeouts
         self.block_time_s = block_time_s
@@ -76,7 +77,7 @@ class BftDriver:
     async def stop(self) -> None:
         for timer in self._timers:
             timer.cancel()
-        await stop_tasks(self._task)
+        await stop_tasks(self._task, *self._sending)
 
     async def _run(self) -> None:
         """Start each height once the previous one is final (decided here or synced from a peer).
@@ -224,7 +225,9 @@ class BftDriver:
         self._mark_seen(signed.signature)
         if self.peers.connected():
             signer = getattr(signed.body, signed.body.SIGNER)
-            asyncio.create_task(self.peers.send_all("consensus_message", {"message": message}, skip={signer}))
+            task = asyncio.create_task(self.peers.send_all("consensus_message", {"message": message}, skip={signer}))
+            self._sending.add(task)
+            task.add_done_callback(self._sending.discard)
 
     def _buffer(self, signed: Proposal | Vote, msg_height: int, message: dict[str, Any]) -> None:
         validator = getattr(signed.body, signed.body.SIGNER)
@@ -279,7 +282,11 @@ class BftDriver:
         self._wake.set()
 
     async def _broadcast(self, message: dict[str, Any]) -> None:
-        await self.peers.send_all("consensus_message", {"message": message})
+        """Send without waiting for the answers: one slow peer must not hold up this node's
+        next step (each post is bounded by the peer client's timeout)."""
+        task = asyncio.create_task(self.peers.send_all("consensus_message", {"message": message}))
+        self._sending.add(task)
+        task.add_done_callback(self._sending.discard)
 
     # -- catching up -----------------------------------------------------------------------------
 

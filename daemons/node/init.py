@@ -34,6 +34,7 @@ class InitResult:
     validator_address: str
     genesis_hash: str
     password_file: Path
+    validator_pubkey: str = ""
 
 
 def create_validator_key(home: Home, password_file: Path | None = None, scrypt_n: int | None = None) -> tuple[str, str, Path]:
@@ -108,14 +109,17 @@ def init_validator_network(
     coordinators: list[str] | None = None,
     params: ChainParams | None = None,
     host: str = "127.0.0.1",
+    hosts: list[str] | None = None,
 ) -> list[InitResult]:
-    """Several validator homes sharing one genesis, configured as a BFT full mesh on ``host``."""
+    """Several validator homes sharing one genesis, configured as a BFT full mesh on ``host``
+    (or each on its own of ``hosts``, one per home: a network of machines)."""
     for home in homes:
         if home.genesis_file.exists():
             raise InitError(f"{home.genesis_file} already exists: this home is initialized")
     keys = [create_validator_key(home) for home in homes]
     genesis = make_genesis(chain_id, [(a, p) for a, p, _ in keys], fund=fund, coordinators=coordinators, params=params)
-    urls = [f"http://{host}:{port}" for port in rpc_ports]
+    addresses = hosts or [host] * len(homes)
+    urls = [f"http://{address}:{port}" for address, port in zip(addresses, rpc_ports)]
     results = []
     for i, (home, (address, _, password_file)) in enumerate(zip(homes, keys)):
         write_genesis(home, genesis)
@@ -184,11 +188,11 @@ def join_network(home: Home, genesis_source: str, peers: list[str], *, external_
         raise InitError("give at least one --peer URL: a node of the network to join")
     genesis = fetch_genesis(genesis_source)
     check_peers_follow(genesis, peers)
-    address, _, password_file = create_validator_key(home, password_file, scrypt_n)
+    address, pubkey, password_file = create_validator_key(home, password_file, scrypt_n)
     write_genesis(home, genesis)
     settings: dict[str, Any] = {"validator_address": address, "consensus_mode": "bft",
                                 "peers": [p.rstrip("/") for p in peers], "external_url": external_url}
     if not is_default_password_file(home, VALIDATOR_KEY, password_file):
         settings["validator_password_file"] = str(password_file)
     update_config(home, "node", settings)
-    return InitResult(home, genesis.chain_id, address, genesis.hash, password_file)
+    return InitResult(home, genesis.chain_id, address, genesis.hash, password_file, pubkey)

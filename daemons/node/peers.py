@@ -36,6 +36,9 @@ PING_S = 2.0
 """How often a connected peer is asked its height."""
 RETRY_BASE_S = 0.5
 RETRY_CAP_S = 10.0
+MAX_MISSES = 3
+"""Pings a connected peer may miss in a row before it counts as lost: one slow answer from a
+busy machine must not cut the path consensus messages take."""
 
 Direction = Literal["outbound", "inbound"]
 
@@ -53,6 +56,7 @@ class Peer:
     retry: Backoff = field(default_factory=lambda: Backoff(RETRY_BASE_S, RETRY_CAP_S))
     next_try: float = 0.0
     last_pinged: float = 0.0
+    misses: int = 0
 
     def describe(self) -> dict[str, Any]:
         return {"node_id": self.node_id, "url": self.url, "direction": self.direction, "connected": self.connected,
@@ -65,7 +69,7 @@ class PeerSet:
 
     def __init__(self, identity: NodeIdentity, *, chain_id: str, genesis_hash: str, seeds: list[str],
                  listen_url: str, max_peers: int, book_file: Path | None,
-                 height: Callable[[], int], validator: str = "", timeout_s: float = 2.0) -> None:
+                 height: Callable[[], int], validator: str = "", timeout_s: float = 5.0) -> None:
         self.identity = identity
         self.chain_id = chain_id
         self.genesis_hash = genesis_hash
@@ -179,12 +183,17 @@ class PeerSet:
         peer.rtt_ms = (time.monotonic() - started) * 1000
         peer.last_seen_ms = int(time.time() * 1000)
         peer.last_pinged = time.monotonic()
+        peer.misses = 0
         peer.retry.reset()
 
     def _failed(self, peer: Peer, why: str) -> None:
         if peer.connected:
+            peer.misses += 1
+            peer.last_pinged = time.monotonic()
+            if peer.misses < MAX_MISSES:
+                return
             log.info("peer lost", extra={"peer": peer.url, "reason": why})
-        peer.connected = False
+        peer.connected, peer.misses = False, 0
         peer.next_try = time.monotonic() + peer.retry.next()
 
     async def _ping(self, peer: Peer) -> None:
