@@ -22,6 +22,7 @@ from collections.abc import Callable
 from typing import Any
 
 from chain.block import Block, Commit, body_matches_header
+from chain.errors import ChainError
 from chain.consensus import (
     BroadcastProposal, BroadcastVote, Decide, Equivocation, FetchBlock, HeightConsensus, Proposal, ScheduleTimeout,
     Step, Timeouts,
@@ -56,6 +57,8 @@ class BftDriver:
         self.catch_up = CatchUp(core, peers, on_commit)
         self._seen: OrderedDict[str, None] = OrderedDict()
         self._sending: set[asyncio.Task[None]] = set()
+        self.on_own_tx: Callable[[Any], None] | None = None
+        """Told of transactions this node made itself (evidence), to relay them like any other."""
         self._sign = sign
         self.timeouts = timeouts
         self.block_time_s = block_time_s
@@ -225,9 +228,7 @@ class BftDriver:
         self._mark_seen(signed.signature)
         if self.peers.connected():
             signer = getattr(signed.body, signed.body.SIGNER)
-            task = asyncio.create_task(self.peers.send_all("consensus_message", {"message": message}, skip={signer}))
-            self._sending.add(task)
-            task.add_done_callback(self._sending.discard)
+            self._spawn(self.peers.send_all("consensus_message", {"message": message}, skip={signer}))
 
     def _buffer(self, signed: Proposal | Vote, msg_height: int, message: dict[str, Any]) -> None:
         validator = getattr(signed.body, signed.body.SIGNER)
@@ -263,6 +264,24 @@ class BftDriver:
             elif isinstance(action, Equivocation):
                 log.warning("validator double-signed", extra={"validator": action.vote_a.body.validator,
                                                              "height": action.vote_a.body.height})
+                self._spawn(self._report(action))
+
+    async def _report(self, action: Equivocation) -> None:
+        """Evidence of double signing goes into a block: a validator reports it in a ``slash``
+        transaction (relayed like any other); a full node has relayed both votes, so the
+        validators that receive them report it."""
+        try:
+            tx = await asyncio.to_thread(self.core.report_double_sign, action.vote_a, action.vote_b)
+        except ChainError as exc:
+            log.info("double-sign evidence not reported: %s", exc.message)
+            return
+        if tx is not None and self.on_own_tx is not None:
+            self.on_own_tx(tx)
+
+    def _spawn(self, coro: Any) -> None:
+        task = asyncio.create_task(coro)
+        self._sending.add(task)
+        task.add_done_callback(self._sending.discard)
 
     def _fire(self, timeout: ScheduleTimeout) -> None:
         asyncio.create_task(self._on_timeout(timeout.height, timeout.round, timeout.step))
@@ -284,9 +303,7 @@ class BftDriver:
     async def _broadcast(self, message: dict[str, Any]) -> None:
         """Send without waiting for the answers: one slow peer must not hold up this node's
         next step (each post is bounded by the peer client's timeout)."""
-        task = asyncio.create_task(self.peers.send_all("consensus_message", {"message": message}))
-        self._sending.add(task)
-        task.add_done_callback(self._sending.discard)
+        self._spawn(self.peers.send_all("consensus_message", {"message": message}))
 
     # -- catching up -----------------------------------------------------------------------------
 

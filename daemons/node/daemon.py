@@ -111,7 +111,7 @@ class NodeRuntime:
             block_time_s=self.block_time_s, on_commit=self._announce)
         self.relay = TxRelay(self.peers)
         self.api.enable_consensus(self.bft.receive, self.peers, self.bft.describe, self.bft.catch_up.progress)
-        self.api.on_admitted = self.relay.add
+        self.api.on_admitted = self.bft.on_own_tx = self.relay.add
         await self.peers.start(on_change=self.bft.peers_changed)
         await self.relay.start()
         await self.bft.start()

@@ -234,3 +234,40 @@ def test_status_reports_what_the_operator_asks(network: Network) -> None:
     assert mine["validating"] is True and mine["voting_power"] > 0
     assert full["validating"] is False and full["catching_up"] is False
     assert json.dumps(full["sync"])
+
+
+def test_a_hundred_ms_on_every_link_still_finalizes() -> None:
+    """Four validators on four hosts whose every link carries 100 ms each way (a relay in front
+    of each node's port; peers dial the relays): blocks are still final, and a transfer lands."""
+    why = netns_unavailable()
+    if why:
+        skip_unless_ci(f"network namespaces: {why}")
+    relay_port = RPC + 10
+    with temp_root("aitbc-net-") as root, lab(["d0", "d1", "d2", "d3"]) as made:
+        homes = [Home.resolve(root / h.name) for h in made.hosts]
+        for host in made.hosts:
+            made.delay(host, relay_port, RPC, 0.1)
+        init_validator_network(homes, [relay_port] * 4, [WS] * 4, fund={SENDER.address: 1000 * UNIT},
+                               params=ChainParams(block_time_ms=BLOCK_MS), hosts=[h.address for h in made.hosts])
+        for home in homes:
+            update_config(home, "node", {"api_host": "0.0.0.0", "api_port": RPC, "timeout_propose_ms": 1500,
+                                         "timeout_vote_ms": 800})
+        nodes = [NetNode(home=home.root, rpc_port=RPC, ws_port=WS, host=host) for home, host in zip(homes, made.hosts)]
+        for node in nodes:
+            node.start(wait=False)
+        try:
+            for node in nodes:
+                node.wait_ready(timeout=WAIT_S)
+            nodes[0].wait_height(3, timeout=WAIT_S)
+            with nodes[0].client() as client:
+                committed = client.broadcast_tx(SENDER.transfer(accounts(3, "aitbc-network-test")[2], UNIT, 0),
+                                                mode="commit", timeout_s=WAIT_S)
+                rtt = [p["rtt_ms"] for p in client.net_info()["peers"] if p["connected"]]
+            assert rtt and min(rtt) >= 200  # the delay is really there: 100 ms each way
+            for node in nodes:
+                node.wait_height(committed["height"], timeout=WAIT_S)
+            with nodes[0].client() as a, nodes[3].client() as b:
+                assert a.get_block(height=committed["height"])["hash"] == b.get_block(height=committed["height"])["hash"]
+        finally:
+            for node in nodes:
+                node.stop()
