@@ -285,9 +285,11 @@ class NodeApi:
     def net_info(self, _: NoParams) -> dict[str, Any]:
         """This node's id and its peers: node id, address, direction, height, last seen, round trip."""
         if self.peers is None:
-            return {"listening": True, "node_id": None, "peers": [], "n_peers": 0, "consensus_mode": self.consensus_mode}
+            return {"listening": True, "node_id": None, "height": self.core.snapshot().height, "peers": [], "n_peers": 0,
+                    "consensus_mode": self.consensus_mode}
         peers = self.peers.describe()
-        return {"listening": True, "node_id": self.peers.identity.node_id, "peers": peers,
+        return {"listening": True, "node_id": self.peers.identity.node_id, "height": self.core.snapshot().height,
+                "peers": peers,
                 "n_peers": sum(1 for p in peers if p["connected"]), "max_peers": self.peers.max_peers,
                 "consensus_mode": self.consensus_mode}
 

@@ -224,11 +224,11 @@ class BftDriver:
             self._seen.popitem(last=False)
 
     def _relay(self, signed: Proposal | Vote, message: dict[str, Any]) -> None:
-        """Pass an authentic message on once, to every peer but the validator that signed it."""
+        """Pass an authentic message on once, to the peers that have no link to its signer."""
         self._mark_seen(signed.signature)
         if self.peers.connected():
             signer = getattr(signed.body, signed.body.SIGNER)
-            self._spawn(self.peers.send_all("consensus_message", {"message": message}, skip={signer}))
+            self._spawn(self.peers.send_all("consensus_message", {"message": message}, relayed_from=signer))
 
     def _buffer(self, signed: Proposal | Vote, msg_height: int, message: dict[str, Any]) -> None:
         validator = getattr(signed.body, signed.body.SIGNER)

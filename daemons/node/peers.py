@@ -57,6 +57,9 @@ class Peer:
     next_try: float = 0.0
     last_pinged: float = 0.0
     misses: int = 0
+    neighbours: set[str] = field(default_factory=set)
+    """Validator addresses of the nodes this peer is connected to (from its ``net_info``): a
+    message signed by one of them reached it directly, so relaying it there is wasted."""
 
     def describe(self) -> dict[str, Any]:
         return {"node_id": self.node_id, "url": self.url, "direction": self.direction, "connected": self.connected,
@@ -197,11 +200,16 @@ class PeerSet:
         peer.next_try = time.monotonic() + peer.retry.next()
 
     async def _ping(self, peer: Peer) -> None:
+        """Its height and whom it is connected to (the handshake checked its chain; a node that
+        restarts on another chain fails the next handshake, after this ping fails)."""
         started = time.monotonic()
-        status = await self.rpc(peer.url, "status", {})
-        if status.get("genesis_hash") != self.genesis_hash:
-            raise HandshakeError(f"{peer.url} now serves another chain (genesis {status.get('genesis_hash')})")
-        peer.height = int(status["height"])
+        info = await self.rpc(peer.url, "net_info", {})
+        if info.get("node_id") != peer.node_id:
+            raise HandshakeError(f"{peer.url} now answers as node {info.get('node_id')}, not {peer.node_id}")
+        peer.height = int(info["height"])
+        peer.neighbours = {str(p["validator"]) for p in info.get("peers", [])[:MAX_BOOK]
+                           if isinstance(p, dict) and p.get("connected") and p.get("direction") == "outbound"
+                           and p.get("validator")}
         self._seen(peer, started)
 
     # -- the loop -----------------------------------------------------------------------------------
@@ -260,10 +268,14 @@ class PeerSet:
             raise ValueError(body["error"].get("message", "error"))
         return body["result"]
 
-    async def send_all(self, method: str, params: dict[str, Any], *, skip: set[str] = frozenset()) -> None:
-        """One notification-like call to every connected peer (but those in ``skip``, by validator)."""
+    async def send_all(self, method: str, params: dict[str, Any], *, relayed_from: str | None = None) -> None:
+        """One notification-like call to every connected peer. A relay of a message signed by
+        validator ``relayed_from`` skips that validator's node and the peers connected to it,
+        which had the message from the signer itself; so in a full mesh nothing is relayed and
+        only nodes without a direct link get relays."""
         request = {"jsonrpc": "2.0", "id": 0, "method": method, "params": params}
-        targets = [p for p in self.connected() if not (p.validator and p.validator in skip)]
+        targets = [p for p in self.connected()
+                   if relayed_from is None or (p.validator != relayed_from and relayed_from not in p.neighbours)]
         await asyncio.gather(*(self.post(p, request) for p in targets))
 
     async def post(self, peer: Peer, request: dict[str, Any] | list[dict[str, Any]]) -> None:
