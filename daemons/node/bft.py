@@ -102,8 +102,12 @@ class BftDriver:
                     await asyncio.wait_for(self._wake.wait(), timeout=max(1.0, self.block_time_s * 3))
                 except asyncio.TimeoutError:
                     # Peers that restarted missed our messages; and we may have missed theirs.
+                    # Only the last two rounds' matter for progress: resending every round of a
+                    # long height would grow the traffic with the very delay it should cure.
+                    current = self._height.round if self._height is not None else 0
                     for message in list(self._own):
-                        await self._broadcast(message)
+                        if _round_of(message) >= current - 1:
+                            await self._broadcast(message)
                     await self._maybe_sync()
                 self._wake.clear()
             except asyncio.CancelledError:
@@ -316,3 +320,9 @@ class BftDriver:
         """A peer connected or reported a new height: catch up if it is ahead of us."""
         if self.peers.best_height() > self.core.snapshot().height:
             await self._maybe_sync()
+
+
+def _round_of(message: dict[str, Any]) -> int:
+    """The round of one of our own messages (as built in ``_carry_out``)."""
+    signed = message.get("proposal") or message.get("vote") or {}
+    return int(signed.get("body", {}).get("round", 0))

@@ -16,6 +16,7 @@ import httpx
 import pytest
 
 from chain.params import ChainParams
+from daemons.common.daemon_key import update_config
 from daemons.common.home import Home
 from daemons.node.identity import Hello, NodeIdentity, check_hello
 from daemons.node.init import init_validator_network
@@ -86,8 +87,16 @@ def test_a_second_node_joins_catches_up_follows_and_relays(origin: NodeDaemon) -
                 assert peer["height"] >= 1 and peer["rtt_ms"] is not None and peer["last_seen_ms"]
                 back = theirs.net_info()
                 assert any(p["node_id"] == info["node_id"] for p in back["peers"])
-                assert (home / "data" / "peers.json").exists()
                 assert oct((home / "keys" / "node_key").stat().st_mode & 0o777) == "0o600"
+
+            # Peers are remembered: without any seed in its config, a restart finds them again.
+            node.stop()
+            assert origin.rpc_url in (home / "data" / "peers.json").read_text()
+            update_config(Home.resolve(home), "node", {"peers": []})
+            node.start()
+            with origin.client() as theirs, node.client() as mine:
+                node.wait_height(theirs.status()["height"] + 2)
+                assert any(p["connected"] and p["url"] == origin.rpc_url for p in mine.net_info()["peers"])
         finally:
             node.stop()
 
