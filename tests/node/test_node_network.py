@@ -15,6 +15,7 @@ does not separate Unix sockets), never over the test hosts' network.
 from __future__ import annotations
 
 import json
+import os
 import signal
 import subprocess
 import time
@@ -33,7 +34,13 @@ from netkit import Lab, lab, netns_unavailable
 from nodekit import UNIT, NetNode, accounts
 from testkit import REPO, aitbc_command, hermetic_env, skip_unless_ci, temp_root
 
-pytestmark = [pytest.mark.slow, pytest.mark.timeout(3000)]
+pytestmark = [
+    pytest.mark.slow, pytest.mark.timeout(3000),
+    pytest.mark.skipif(os.environ.get("AITBC_TEST_MULTINODE") != "1",
+                       reason="seven node processes on namespace hosts for many minutes: set AITBC_TEST_MULTINODE=1 "
+                              "(on a shared, loaded 2-core machine its blocks came at a few per minute); the harness "
+                              "itself is checked every run by tests/test_netkit.py"),
+]
 RPC, WS = 26657, 26658
 BLOCK_MS = 500
 WAIT_S = 300.0
