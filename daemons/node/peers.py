@@ -87,8 +87,13 @@ class PeerSet:
         """Nodes that dialled us, by node id (they may not be dialable themselves)."""
         self._task: asyncio.Task[None] | None = None
         self._wake = asyncio.Event()
-        for url in [*seeds, *self._remembered()]:
+        self._on_change: Callable[[], Awaitable[None]] | None = None
+        for url in seeds:
             self.add(url)
+        for url, node_id in self._remembered():
+            self.add(url, node_id)
+            if url.rstrip("/") in self.peers and self.peers[url.rstrip("/")].node_id is None:
+                self.peers[url.rstrip("/")].node_id = node_id  # a seed we reached before: hold it to its id
 
     # -- the book ----------------------------------------------------------------------------------
 
@@ -102,12 +107,14 @@ class PeerSet:
         self.peers[url] = Peer(url, node_id=node_id)
         self._wake.set()
 
-    def _remembered(self) -> list[str]:
+    def _remembered(self) -> list[tuple[str, str | None]]:
+        """(url, node id) of the peers reached before: a remembered address must answer with the
+        same node key, so whoever takes that address later cannot pose as the peer."""
         if self._book_file is None or not self._book_file.exists():
             return []
         try:
             entries = json.loads(self._book_file.read_text(encoding="utf-8"))
-            return [str(e["url"]) for e in entries][:MAX_BOOK]
+            return [(str(e["url"]), str(e["node_id"]) if e.get("node_id") else None) for e in entries][:MAX_BOOK]
         except (ValueError, KeyError, TypeError):
             log.warning("ignoring an unreadable peer book", extra={"path": str(self._book_file)})
             return []

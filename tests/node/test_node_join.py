@@ -7,6 +7,7 @@ ones every run can afford.
 
 from __future__ import annotations
 
+import asyncio
 import json
 from collections.abc import Iterator
 from pathlib import Path
@@ -21,6 +22,7 @@ from daemons.common.home import Home
 from daemons.node.identity import Hello, NodeIdentity, check_hello
 from daemons.node.init import init_validator_network
 from daemons.node.models import HANDSHAKE_REFUSED
+from daemons.node.peers import PeerSet
 from nodekit import UNIT, accounts, run_aitbc
 from testkit import NodeDaemon, free_ports, temp_root
 
@@ -143,3 +145,25 @@ def test_forged_and_foreign_handshakes_are_refused(origin: NodeDaemon) -> None:
     with origin.client() as client:
         assert me.node_id in {p["node_id"] for p in client.net_info()["peers"]}
         assert impostor.node_id not in {p["node_id"] for p in client.net_info()["peers"]}
+
+
+def test_a_remembered_peer_must_answer_with_its_own_node_key(origin: NodeDaemon, tmp_path: Path) -> None:
+    """Whoever answers at a remembered address with another node key is refused, not taken as
+    that peer; the genuine node at a fresh address is taken."""
+    with origin.client() as client:
+        status, real_id = client.status(), client.net_info()["node_id"]
+    book = tmp_path / "peers.json"
+    book.write_text(json.dumps([{"url": origin.rpc_url, "node_id": "0x" + "11" * 20}]))
+
+    async def dial(book_file: Path) -> list[dict[str, Any]]:
+        peers = PeerSet(NodeIdentity(b"\x03" * 32), chain_id=status["chain_id"], genesis_hash=status["genesis_hash"],
+                        seeds=[], listen_url="", max_peers=4, book_file=book_file, height=lambda: 0)
+        await peers.tend()  # one round of upkeep: dial what is due
+        await peers.stop()
+        return [p.describe() for p in peers.peers.values()]
+
+    (refused,) = asyncio.run(dial(book))
+    assert refused["connected"] is False and refused["failures"] == 1
+    book.write_text(json.dumps([{"url": origin.rpc_url, "node_id": real_id}]))
+    (taken,) = asyncio.run(dial(book))
+    assert taken["connected"] is True and taken["node_id"] == real_id
