@@ -312,6 +312,10 @@ class NodeModel(BaseModel):
     n_peers: int = 0
     consensus_mode: str = ""
     catching_up: bool = False
+    sync_target: int = 0
+    sync_blocks_per_s: float = 0.0
+    sync_eta_s: float | None = None
+    """While catching up: the height the peers are at, how fast blocks arrive, when it will be done."""
     version: str = ""
     blocks: list[BlockRow] = Field(default_factory=list)
     """Newest first, at most ``MAX_BLOCKS``."""

@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Optional
+from typing import TYPE_CHECKING, Optional
 
 import typer
 
 from aitbc_tui.cli.common import command_group, emit, fail, handle_errors, parse_ait, resolve_home, serve
 from aitbc_tui.cli.options import ConfigOpt, FeeOpt, HomeOpt, JsonOpt, NodeOpt, NoTcpOpt
+
+if TYPE_CHECKING:
+    from daemons.common.home import Home
 
 app = command_group("node", "The chain node: init a home, start the daemon, show status.")
 
@@ -22,15 +25,26 @@ def init(
     fund: list[str] = typer.Option([], help="Fund an account at genesis: ADDRESS=AMOUNT (AMOUNT in AIT, or 250u units). Repeatable."),
     coordinator: list[str] = typer.Option([], help="Register a coordinator address at genesis. Repeatable."),
     block_time: float = typer.Option(1.0, min=0.01, max=600, help="Seconds between blocks (genesis parameter)."),
+    genesis: Optional[str] = typer.Option(
+        None, help="Join an existing chain: its genesis.json, or any of its nodes' RPC URL (which serves it)."),
+    peer: list[str] = typer.Option([], help="With --genesis: RPC URL of a node of that network to connect to. Repeatable."),
+    external_url: str = typer.Option("", help="With --genesis: the RPC URL other nodes reach this one at (told to peers)."),
     as_json: JsonOpt = False,
 ) -> None:
-    """Write genesis.json, an encrypted validator key and config.toml into an empty home."""
+    """Write genesis.json, an encrypted validator key and config.toml into an empty home: a new
+    single-validator chain, or with --genesis and --peer a node that joins an existing chain."""
     from chain.crypto import validate_address
     from chain.params import ChainParams
     from daemons.common.daemon_key import InitError
     from daemons.node.init import init_node
 
     resolved = resolve_home(home)
+    if genesis is not None:
+        _join(resolved, genesis, peer, external_url, password_file, as_json,
+              conflicting=bool(fund or coordinator or chain_id != "aitbc-dev"))
+        return
+    if peer:
+        fail("--peer joins an existing chain and needs its --genesis (a file or a node's URL)")
     funds: dict[str, int] = {}
     for item in fund:
         address, sep, amount = item.partition("=")
@@ -59,6 +73,30 @@ def init(
         f"  genesis    {d['genesis']} ({d['genesis_hash'][:16]})",
         f"  config     {d['config']}",
         f"Start it with: aitbc node start --home {d['home']}",
+    ]))
+
+
+def _join(resolved: "Home", source: str, peers: list[str], external_url: str, password_file: Optional[Path],
+          as_json: bool, *, conflicting: bool) -> None:
+    from daemons.common.daemon_key import InitError
+    from daemons.node.init import join_network
+
+    if conflicting:
+        fail("--genesis joins an existing chain: --chain-id, --fund and --coordinator come from its genesis")
+    with handle_errors():
+        try:
+            result = join_network(resolved, source, peers, external_url=external_url, password_file=password_file)
+        except (InitError, ValueError) as exc:
+            fail(str(exc))
+    data = {"home": str(resolved.root), "chain_id": result.chain_id, "validator_address": result.validator_address,
+            "validator_pubkey": result.validator_pubkey, "genesis_hash": result.genesis_hash, "peers": peers, "config": str(resolved.config_file),
+            "password_file": str(result.password_file)}
+    emit(data, as_json, lambda d: "\n".join([
+        f"Joined chain {d['chain_id']} (genesis {d['genesis_hash'][:16]}) in {d['home']}",
+        f"  peers      {', '.join(d['peers'])}",
+        f"  key        {d['validator_address']} (validates once it is added to the set)",
+        f"  pubkey     {d['validator_pubkey']}",
+        f"Start it with: aitbc node start --home {d['home']}; it catches up, then follows",
     ]))
 
 

@@ -20,7 +20,7 @@ from textual.widgets import DataTable, Input, Static
 from daemons.common.errors import DaemonError
 
 from aitbc_tui.format import ait, clock, short_addr, short_hash, stamp
-from aitbc_tui.models import BlockRow, TxRow
+from aitbc_tui.models import BlockRow, NodeModel, TxRow
 from aitbc_tui.screens.base import PaletteAction, SectionScreen
 from aitbc_tui.widgets.panels import kv, notice
 from aitbc_tui.widgets.table import Table
@@ -41,6 +41,17 @@ def classify_query(query: str) -> tuple[str, str | int]:
     if len(q) == 64 and all(c in "0123456789abcdef" for c in q):
         return "hash", q
     raise ValueError(f"not a {SEARCH_HELP}: {query.strip()!r}")
+
+
+def catch_up_line(node: NodeModel) -> str:
+    """The blocks pane's subtitle: the height, and while catching up, the peers' height, the
+    rate blocks arrive at and when it will be done."""
+    if not node.height:
+        return ""
+    if not node.catching_up:
+        return f"height {node.height:,}"
+    eta = f" · ETA {node.sync_eta_s:,.0f}s" if node.sync_eta_s is not None else ""
+    return f"catching up {node.height:,}/{node.sync_target:,} · {node.sync_blocks_per_s:,.0f} blocks/s{eta}"
 
 
 def block_detail(data: dict[str, Any]) -> Text:
@@ -171,7 +182,7 @@ class ChainScreen(SectionScreen):
             return
         node = self.store.node
         blocks = self.query_one("#blocks", DataTable)
-        blocks.border_subtitle = f"height {node.height:,}" if node.height else ""
+        blocks.border_subtitle = catch_up_line(node)
         self._sync_table(blocks, self._block_keys, [(b.hash, self._block_cells(b)) for b in node.blocks])
         txs = self.query_one("#txs", DataTable)
         self._sync_table(txs, self._tx_keys, [(t.hash, self._tx_cells(t)) for t in node.txs])

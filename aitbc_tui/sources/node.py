@@ -117,6 +117,10 @@ class NodeSource(DaemonSource[AsyncNodeClient]):
         node.target_block_ms = status.get("block_time_ms")
         node.consensus_mode = str(status.get("consensus_mode", ""))
         node.catching_up = bool(status.get("catching_up"))
+        sync = status.get("sync") or {}
+        node.sync_target = int(sync.get("target") or 0)
+        node.sync_blocks_per_s = float(sync.get("blocks_per_s") or 0.0)
+        node.sync_eta_s = sync.get("eta_s")
         node.version = str(status.get("version", ""))
         if int(status["height"]) >= node.height:
             node.height = int(status["height"])

@@ -9,8 +9,13 @@ Protocol on the socket (JSON text frames):
   client -> ``{"subscribe": ["new_block", "tx:0xab..", "job:*"]}`` (``{"unsubscribe": [...]}``)
   server -> ``{"subscribed": [...all current topics...]}`` once the change is in effect
   server -> ``{"topic": "new_block", "data": {...}}`` for every matching event
-  server -> ``{"error": {"code": "lagging" | "bad_request", "message": "..."}}`` then close
+  server -> ``{"error": {"code": "lagging" | "bad_request" | "too_many", "message": "..."}}`` then close
 A topic ending in ``*`` matches every topic with that prefix; ``*`` alone matches everything.
+
+The socket may face the internet (the node's public WebSocket port), so what one client can make
+the daemon hold is bounded: ``MAX_TOPICS`` topics per connection, each at most ``MAX_TOPIC_LEN``
+characters, and at most ``max_subscribers`` connections per hub; past a bound the client gets a
+``too_many`` error naming it, and the daemon carries on.
 """
 
 from __future__ import annotations
@@ -30,6 +35,9 @@ from daemons.common.models import Event, SubscribeRequest
 
 log = logging.getLogger(__name__)
 DEFAULT_QUEUE = 1024
+DEFAULT_MAX_SUBSCRIBERS = 1024
+MAX_TOPICS = 64
+MAX_TOPIC_LEN = 200
 LAG_CLOSE_CODE = 4008
 
 
@@ -72,8 +80,9 @@ class Subscription:
 class EventHub:
     """Topic-based fan-out inside one daemon's event loop."""
 
-    def __init__(self, queue_size: int = DEFAULT_QUEUE) -> None:
+    def __init__(self, queue_size: int = DEFAULT_QUEUE, max_subscribers: int = DEFAULT_MAX_SUBSCRIBERS) -> None:
         self.queue_size = queue_size
+        self.max_subscribers = max_subscribers
         self._subs: set[Subscription] = set()
         self._loop: asyncio.AbstractEventLoop | None = None
 
@@ -120,6 +129,10 @@ def events_router(hub: EventHub, path: str = "/v1/events", *, operator_only: boo
     @router.websocket(path)
     async def stream(ws: WebSocket) -> None:
         await ws.accept()
+        if hub.subscriber_count >= hub.max_subscribers:
+            await _send_error(ws, "too_many", f"this daemon already serves {hub.max_subscribers} event "
+                                              f"subscribers; try again later", 1013)
+            return
         sub = hub.subscribe()
         send_lock = asyncio.Lock()
         tasks = [asyncio.create_task(_read(ws, sub, send_lock)),
@@ -150,10 +163,25 @@ async def _read(ws: WebSocket, sub: Subscription, send_lock: asyncio.Lock) -> No
                     await _send_error(ws, "bad_request",
                                       'expected {"subscribe": [topics]} or {"unsubscribe": [topics]}')
                 return
+            topics = (sub.topics | set(req.subscribe)) - set(req.unsubscribe)
+            refusal = _topics_refusal(topics)
+            if refusal is not None:
+                async with send_lock:
+                    await _send_error(ws, "too_many", refusal)
+                return
             async with send_lock:
-                sub.topics |= set(req.subscribe)
-                sub.topics -= set(req.unsubscribe)
+                sub.topics = topics
                 await ws.send_json({"subscribed": sorted(sub.topics)})
+
+
+def _topics_refusal(topics: set[str]) -> str | None:
+    """Why one connection may not hold ``topics``; None when it may."""
+    if len(topics) > MAX_TOPICS:
+        return f"{len(topics)} topics asked; at most {MAX_TOPICS} per connection"
+    long = next((t for t in topics if len(t) > MAX_TOPIC_LEN), None)
+    if long is not None:
+        return f"topic of {len(long)} characters; at most {MAX_TOPIC_LEN}"
+    return None
 
 
 async def _write(ws: WebSocket, sub: Subscription, send_lock: asyncio.Lock) -> None:

@@ -14,6 +14,7 @@ import inspect
 import json
 import logging
 from collections.abc import Awaitable, Callable
+from contextlib import AbstractContextManager, nullcontext
 from concurrent.futures import ThreadPoolExecutor
 from typing import TYPE_CHECKING, Any, get_type_hints
 
@@ -27,16 +28,19 @@ from chain.errors import ChainError
 from chain.execution import TREASURY
 from chain.ledger import Ledger
 from chain.validators import active_set, total_power
-from daemons.common.api import create_app
+from daemons.common.api import create_app, door
 from daemons.common.events import events_router
 from daemons.common.version import VERSION
 from daemons.node.admission import Admission
 from daemons.node import gov_view
 from daemons.node.core import NodeCore
+from daemons.node.identity import HandshakeError, Hello
+from daemons.node.limits import LimitExceeded, RowBudget
 from daemons.node.models import (
     INTERNAL_ERROR,
     INVALID_PARAMS,
     INVALID_REQUEST,
+    MAX_BATCH,
     METHOD_NOT_FOUND,
     NOT_FOUND,
     PARSE_ERROR,
@@ -46,6 +50,8 @@ from daemons.node.models import (
     ConsensusMessageParams,
     DelegationsParams,
     GetBlockParams,
+    HANDSHAKE_REFUSED,
+    HelloParams,
     HashParams,
     MempoolParams,
     NoParams,
@@ -53,20 +59,22 @@ from daemons.node.models import (
     ProposalsParams,
     ReceiptParams,
     RpcParams,
+    TOO_LARGE,
 )
 
 if TYPE_CHECKING:
     from daemons.node.daemon import NodeRuntime
+    from daemons.node.peers import PeerSet
 
 log = logging.getLogger("aitbc.node")
 READ_THREADS = 4
 """Threads serving read methods; their own pool, so that a flood of queries cannot delay
 mempool admission or block production, which use the loop's default executor."""
-MAX_BATCH = 10_000
 METHODS = ("status", "get_block", "get_tx", "broadcast_tx", "get_balance", "get_account", "get_address_txs",
            "net_info", "validators", "get_receipt", "mempool", "get_params", "get_proposals", "get_proposal",
-           "get_gov", "get_delegations")
-"""The public methods: each is the ``NodeApi`` handler of that name (bft adds ``consensus_message``)."""
+           "get_gov", "get_delegations", "genesis")
+"""The public methods: each is the ``NodeApi`` handler of that name (bft adds ``consensus_message``
+and ``peer_hello``)."""
 
 Handler = Callable[[Any], Any]
 
@@ -103,8 +111,11 @@ class NodeApi:
         self.admission = Admission(core)
         self._readers = ThreadPoolExecutor(max_workers=READ_THREADS, thread_name_prefix="rpc-read")
         self.consensus_mode = "poa"
-        self.peers: list[str] = []
+        self.peers: PeerSet | None = None
         self._describe_consensus: Callable[[], dict[str, Any]] | None = None
+        self._sync_progress: Callable[[], dict[str, Any]] | None = None
+        self.on_admitted: Callable[[Any], None] | None = None
+        """Told of each transaction ``broadcast_tx`` admitted (the relay to peers)."""
         self.methods: dict[str, tuple[type[RpcParams], Handler]] = {
             name: method_entry(getattr(self, name)) for name in METHODS}
 
@@ -114,12 +125,14 @@ class NodeApi:
 
     # -- dispatch --------------------------------------------------------------------------------
 
-    def enable_consensus(self, receive: Callable[[dict[str, Any]], Awaitable[None]], peers: list[str],
-                         describe: Callable[[], dict[str, Any]]) -> None:
-        """bft mode: accept consensus messages from peers and report them in net_info/status."""
+    def enable_consensus(self, receive: Callable[[dict[str, Any]], Awaitable[None]], peers: PeerSet,
+                         describe: Callable[[], dict[str, Any]], progress: Callable[[], dict[str, Any]]) -> None:
+        """bft mode: accept consensus messages and handshakes from peers, and report them in
+        net_info/status."""
         self.consensus_mode = "bft"
-        self.peers = list(peers)
+        self.peers = peers
         self._describe_consensus = describe
+        self._sync_progress = progress
 
         async def consensus_message(p: ConsensusMessageParams) -> dict[str, Any]:
             try:
@@ -128,9 +141,22 @@ class NodeApi:
                 raise RpcError(INVALID_PARAMS, f"invalid consensus message: {exc}") from None
             return {"ok": True}
 
-        self.methods["consensus_message"] = method_entry(consensus_message)
+        async def peer_hello(p: HelloParams) -> dict[str, Any]:
+            try:
+                hello = Hello.model_validate(p.hello)
+            except ValidationError as exc:
+                raise RpcError(INVALID_PARAMS, f"invalid hello: {exc.errors()[0]['msg']}") from None
+            try:
+                return {"hello": peers.on_hello(hello).model_dump()}
+            except HandshakeError as exc:
+                raise RpcError(HANDSHAKE_REFUSED, str(exc)) from None
 
-    async def call(self, method: str, params: Any) -> Any:
+        self.methods["consensus_message"] = method_entry(consensus_message)
+        self.methods["peer_hello"] = method_entry(peer_hello)
+
+    async def call(self, method: str, params: Any, rows: RowBudget | None = None) -> Any:
+        """Validate ``params`` against the method's model and run it; ``rows`` is the request's
+        row budget, shared by the calls of one batch (a fresh one when not given)."""
         entry = self.methods.get(method)
         if entry is None:
             raise RpcError(METHOD_NOT_FOUND, f"method {method!r} does not exist; methods: {', '.join(sorted(self.methods))}")
@@ -145,6 +171,12 @@ class NodeApi:
             first = exc.errors()[0]
             where = ".".join(str(p) for p in first["loc"]) or "params"
             raise RpcError(INVALID_PARAMS, f"invalid params: {where}: {first['msg']}") from None
+        limit = getattr(parsed, "limit", None)
+        if isinstance(limit, int):
+            try:
+                (rows or RowBudget()).take(limit)
+            except LimitExceeded as exc:
+                raise RpcError(exc.code, exc.message) from None
         try:
             if inspect.iscoroutinefunction(handler):
                 return await handler(parsed)
@@ -164,11 +196,29 @@ class NodeApi:
             "chain_id": core.chain_id, "genesis_hash": core.genesis.hash, "height": state.height,
             "latest_block_hash": state.last_block_hash or None, "latest_block_time_ms": state.time_ms,
             "state_root": state.root, "validator_address": core.validator_address,
+            **self._validating(state),
             "is_proposer_next": core.is_my_turn(), "mempool_size": len(core.mempool), "version": VERSION,
-            "block_time_ms": core.block_time_ms, "consensus_mode": self.consensus_mode, "catching_up": False,
+            "block_time_ms": core.block_time_ms, "consensus_mode": self.consensus_mode,
+            **self._catching_up(state.height),
             "treasury": TREASURY,
             "consensus": self._describe_consensus() if self._describe_consensus else None,
         }
+
+    def _validating(self, state: Any) -> dict[str, Any]:
+        """Whether this node's key votes on the next block, and with what power."""
+        me = self.core.validator_address
+        signer = active_set(Ledger(state)).get(me) if me else None
+        return {"validating": signer is not None, "voting_power": int(signer["power"]) if signer else 0}
+
+    def _catching_up(self, height: int) -> dict[str, Any]:
+        if self._sync_progress is None:
+            return {"catching_up": False, "sync": None}
+        progress = self._sync_progress()
+        return {"catching_up": progress["catching_up"], "sync": progress}
+
+    def genesis(self, _: NoParams) -> dict[str, Any]:
+        """This chain's genesis document and its hash: what a joining node starts from."""
+        return {"genesis_hash": self.core.genesis.hash, "genesis": self.core.genesis.model_dump()}
 
     def _block_result(self, block: Any) -> dict[str, Any]:
         commit = self.store.get_commit(block.height)
@@ -206,6 +256,8 @@ class NodeApi:
 
     async def broadcast_tx(self, p: BroadcastParams) -> dict[str, Any]:
         tx = await self.admission.admit(p.tx)
+        if self.on_admitted is not None:
+            self.on_admitted(tx)
         if p.mode == "sync":
             return {"hash": tx.hash, "status": "pending"}
         return await self._wait_commit(tx.hash, p.timeout_s)
@@ -231,7 +283,15 @@ class NodeApi:
                 "supply": (state.get("meta", "supply") or {}).get("total")}
 
     def net_info(self, _: NoParams) -> dict[str, Any]:
-        return {"listening": True, "peers": self.peers, "n_peers": len(self.peers), "consensus_mode": self.consensus_mode}
+        """This node's id and its peers: node id, address, direction, height, last seen, round trip."""
+        if self.peers is None:
+            return {"listening": True, "node_id": None, "height": self.core.snapshot().height, "peers": [], "n_peers": 0,
+                    "consensus_mode": self.consensus_mode}
+        peers = self.peers.describe()
+        return {"listening": True, "node_id": self.peers.identity.node_id, "height": self.core.snapshot().height,
+                "peers": peers,
+                "n_peers": sum(1 for p in peers if p["connected"]), "max_peers": self.peers.max_peers,
+                "consensus_mode": self.consensus_mode}
 
     def validators(self, _: NoParams) -> dict[str, Any]:
         state = self.core.snapshot()
@@ -336,13 +396,13 @@ def _envelope(request_id: Any, result: Any = None, error: RpcError | None = None
     return {"jsonrpc": "2.0", "id": request_id, "result": result}
 
 
-async def _one(api: NodeApi, item: Any) -> dict[str, Any] | None:
+async def _one(api: NodeApi, item: Any, rows: RowBudget) -> dict[str, Any] | None:
     if not isinstance(item, dict) or item.get("jsonrpc") != "2.0" or not isinstance(item.get("method"), str):
         return _envelope(item.get("id") if isinstance(item, dict) else None,
                          error=RpcError(INVALID_REQUEST, "not a JSON-RPC 2.0 request (need jsonrpc, method)"))
     request_id = item.get("id")
     try:
-        result = await api.call(item["method"], item.get("params"))
+        result = await api.call(item["method"], item.get("params"), rows)
     except RpcError as exc:
         return _envelope(request_id, error=exc)
     except Exception:
@@ -360,23 +420,37 @@ def build_app(runtime: NodeRuntime) -> FastAPI:
                      description="AITBC node: JSON-RPC 2.0 on POST /, URI calls on GET /METHOD, events on /v1/events")
     app.include_router(events_router(runtime.hub))
 
+    def metered(request: Request) -> AbstractContextManager[None]:
+        """The public door's limits for this caller; the operator's socket is not metered."""
+        if door(request) == "operator":
+            return nullcontext()
+        return runtime.limits.admit(request.client.host if request.client else "unknown")
+
     @app.post("/", tags=["rpc"])
     async def jsonrpc(request: Request) -> JSONResponse:
-        """JSON-RPC 2.0: one request object or a batch (array)."""
-        raw = await request.body()
+        """JSON-RPC 2.0: one request object or a batch (array) of at most ``MAX_BATCH``."""
+        try:
+            with metered(request):
+                return await _serve(await request.body())
+        except LimitExceeded as exc:
+            return JSONResponse(_envelope(None, error=RpcError(exc.code, exc.message)))
+
+    async def _serve(raw: bytes) -> JSONResponse:
         try:
             payload = json.loads(raw)
-        except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+        except (json.JSONDecodeError, UnicodeDecodeError, RecursionError) as exc:
             return JSONResponse(_envelope(None, error=RpcError(PARSE_ERROR, f"parse error: {exc}")))
+        rows = RowBudget()
         if isinstance(payload, list):
             if not payload:
                 return JSONResponse(_envelope(None, error=RpcError(INVALID_REQUEST, "empty batch")))
             if len(payload) > MAX_BATCH:
-                return JSONResponse(_envelope(None, error=RpcError(INVALID_REQUEST,
-                                                                   f"batch larger than {MAX_BATCH} requests")))
-            answers = [a for a in await asyncio.gather(*(_one(runtime.api, item) for item in payload)) if a is not None]
+                return JSONResponse(_envelope(None, error=RpcError(
+                    TOO_LARGE, f"batch of {len(payload)} requests; at most {MAX_BATCH} per batch")))
+            answers = [a for a in await asyncio.gather(*(_one(runtime.api, item, rows) for item in payload))
+                       if a is not None]
             return JSONResponse(answers)
-        answer = await _one(runtime.api, payload)
+        answer = await _one(runtime.api, payload, rows)
         return JSONResponse(answer if answer is not None else {})
 
     @app.get("/{method}", tags=["rpc"], responses={
@@ -387,7 +461,10 @@ def build_app(runtime: NodeRuntime) -> FastAPI:
         """The same methods as URI calls, for curl: ``GET /get_block?height=5``."""
         params: dict[str, Any] = dict(request.query_params)
         try:
-            result = await runtime.api.call(method, params)
+            with metered(request):
+                result = await runtime.api.call(method, params)
+        except LimitExceeded as exc:
+            return JSONResponse(_envelope(-1, error=RpcError(exc.code, exc.message)), status_code=429)
         except RpcError as exc:
             status = 404 if exc.code in (METHOD_NOT_FOUND, NOT_FOUND) else 400
             return JSONResponse(_envelope(-1, error=exc), status_code=status)

@@ -1,10 +1,15 @@
 """Multi-validator consensus for the node daemon: drives ``chain.consensus.HeightConsensus``.
 
 The pure state machine decides; this driver does the I/O around it: it sends our proposals and
-votes to every peer (JSON-RPC ``consensus_message`` on their public port), feeds theirs in,
-turns ``ScheduleTimeout`` into timers, stores decided blocks, and catches up by fetching final
-blocks from peers when they are ahead. Validators form a full mesh (``peers`` in [node]), which
-is what a small authority set on a LAN or a handful of rigs needs; there is no relaying.
+votes to every connected peer (JSON-RPC ``consensus_message`` on their public port), feeds
+theirs in, turns ``ScheduleTimeout`` into timers, stores decided blocks, and catches up by
+fetching final blocks from peers when they are ahead (:mod:`daemons.node.sync`).
+
+Messages are relayed: every authentic message seen for the first time is passed on to the
+connected peers (but the one whose validator signed it), so a validator needs one path to each
+other validator, through full nodes or other validators, not a direct link. A message is
+identified by its signature; ``SEEN`` of them are remembered, so nothing circulates twice.
+A full node (no validator key) runs the same driver: it follows and relays without voting.
 """
 
 from __future__ import annotations
@@ -12,12 +17,12 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
+from collections import OrderedDict
 from collections.abc import Callable
 from typing import Any
 
-import httpx
-
-from chain.block import Block, Commit
+from chain.block import Block, Commit, body_matches_header
+from chain.errors import ChainError
 from chain.consensus import (
     BroadcastProposal, BroadcastVote, Decide, Equivocation, FetchBlock, HeightConsensus, Proposal, ScheduleTimeout,
     Step, Timeouts,
@@ -27,29 +32,45 @@ from chain.validators import active_set
 from chain.vote import Vote
 from daemons.common.background import stop_tasks
 from daemons.node.core import CommittedBlock, NodeCore
+from daemons.node.peers import PeerSet
+from daemons.node.signguard import DoubleSignRefused
+from daemons.node.sync import CatchUp
 
 log = logging.getLogger("aitbc.node.bft")
-MAX_FUTURE_MESSAGES = 10_000
+FUTURE_HEIGHTS = 2
+"""How many heights ahead of ours a message is kept for: a peer one or two heights ahead is the
+normal jitter of a live network; anything further is caught up by fetching final blocks, not by
+replaying its messages."""
+FUTURE_QUOTA = 32
+"""Messages kept per validator for the heights ahead: a few rounds of its proposal, prevote and
+precommit. With the window this bounds what the consensus door can be made to hold to
+(validators x quota) messages, all signed by a validator of the set."""
+SEEN = 20_000
+"""Signatures of relayed messages remembered, so that none is relayed twice."""
 
 
 class BftDriver:
-    def __init__(self, core: NodeCore, peers: list[str], *, sign: Callable[[bytes], bytes] | None,
+    def __init__(self, core: NodeCore, peers: PeerSet, *, sign: Callable[[bytes], bytes] | None,
                  timeouts: Timeouts, block_time_s: float, on_commit: Callable[[CommittedBlock], None]) -> None:
         self.core = core
-        self.peers = [p.rstrip("/") for p in peers]
+        self.peers = peers
+        self.catch_up = CatchUp(core, peers, on_commit)
+        self._seen: OrderedDict[str, None] = OrderedDict()
+        self._sending: set[asyncio.Task[None]] = set()
+        self.on_own_tx: Callable[[Any], None] | None = None
+        """Told of transactions this node made itself (evidence), to relay them like any other."""
         self._sign = sign
         self.timeouts = timeouts
         self.block_time_s = block_time_s
         self._on_commit = on_commit
-        self._http = httpx.AsyncClient(timeout=2.0)
         self._height: HeightConsensus | None = None
-        self._future: list[dict[str, Any]] = []
+        self._future: dict[str, list[tuple[int, str, dict[str, Any]]]] = {}
+        """Authenticated messages for heights ahead, per validator: (height, signature, message)."""
         self._timers: list[asyncio.TimerHandle] = []
         self._own: list[dict[str, Any]] = []
         self._lock = asyncio.Lock()
         self._task: asyncio.Task[None] | None = None
         self._wake = asyncio.Event()
-        self._syncing = False
 
     # -- life cycle ------------------------------------------------------------------------------
 
@@ -59,8 +80,7 @@ class BftDriver:
     async def stop(self) -> None:
         for timer in self._timers:
             timer.cancel()
-        await stop_tasks(self._task)
-        await self._http.aclose()
+        await stop_tasks(self._task, *self._sending)
 
     async def _run(self) -> None:
         """Start each height once the previous one is final (decided here or synced from a peer).
@@ -82,8 +102,12 @@ class BftDriver:
                     await asyncio.wait_for(self._wake.wait(), timeout=max(1.0, self.block_time_s * 3))
                 except asyncio.TimeoutError:
                     # Peers that restarted missed our messages; and we may have missed theirs.
+                    # Only the last two rounds' matter for progress: resending every round of a
+                    # long height would grow the traffic with the very delay it should cure.
+                    current = self._height.round if self._height is not None else 0
                     for message in list(self._own):
-                        await self._broadcast(message)
+                        if _round_of(message) >= current - 1:
+                            await self._broadcast(message)
                     await self._maybe_sync()
                 self._wake.clear()
             except asyncio.CancelledError:
@@ -111,11 +135,12 @@ class BftDriver:
                 sign=self._sign,
                 timeouts=self.timeouts,
             )
-            actions = self._height.start()
-            pending, self._future = self._future, []
+            actions = self._guarded(self._height.start)
+            pending = [message for kept in self._future.values() for _, _, message in kept]
+            self._future = {}
         await self._carry_out(actions)
         for message in pending:
-            await self.receive(message)
+            await self.receive(message, replay=True)
 
     def describe(self) -> dict[str, Any]:
         """Where consensus stands, for ``status``: an operator's first question when blocks stop."""
@@ -124,12 +149,19 @@ class BftDriver:
             return {"height": None}
         return {"height": height.height, "round": height.round, "step": height.step.name.lower(),
                 "locked_round": height.locked_round, "valid_round": height.valid_round,
-                "proposals": sorted(height._proposals), "buffered_future_messages": len(self._future)}
+                "proposals": sorted(height._proposals), "buffered_future_messages": sum(len(kept) for kept in self._future.values())}
 
     # -- messages --------------------------------------------------------------------------------
 
-    async def receive(self, message: dict[str, Any]) -> None:
-        """A consensus message from a peer (already parsed JSON)."""
+    async def receive(self, message: dict[str, Any], *, replay: bool = False) -> None:
+        """A consensus message from a peer (already parsed JSON).
+
+        Anyone can reach this door, so nothing is kept before it is known to come from a
+        validator of the set: a message for a later height is buffered only when its signer is
+        a validator with that public key and the signature verifies, only for ``FUTURE_HEIGHTS``
+        ahead, and only ``FUTURE_QUOTA`` per validator. Current-height messages go to the state
+        machine, which checks them the same way before counting them.
+        """
         kind = message.get("kind")
         height = self._height
         if height is None:
@@ -137,34 +169,88 @@ class BftDriver:
         if kind == "proposal":
             proposal = Proposal.model_validate(message["proposal"])
             block = Block.model_validate(message["block"])
+            signed: Proposal | Vote = proposal
             msg_height = proposal.body.height
         elif kind == "vote":
             vote = Vote.model_validate(message["vote"])
+            signed = vote
             msg_height = vote.body.height
         else:
             raise ValueError(f"unknown consensus message kind {kind!r}")
+        if msg_height < height.height or (signed.signature in self._seen and not replay):
+            return
         if msg_height > height.height:
-            if len(self._future) < MAX_FUTURE_MESSAGES:
-                self._future.append(message)
-            if msg_height > height.height + 1:
-                asyncio.create_task(self._maybe_sync())
+            if self._authentic(signed, height, block if kind == "proposal" else None):
+                if msg_height <= height.height + FUTURE_HEIGHTS:
+                    self._buffer(signed, msg_height, message)
+                    if not replay:
+                        self._relay(signed, message)
+                if msg_height > height.height + 1:
+                    asyncio.create_task(self._maybe_sync())
             return
-        if msg_height < height.height:
-            return
+        if not replay and self._authentic(signed, height, block if kind == "proposal" else None):
+            self._relay(signed, message)
         async with self._lock:
             if self._height is not height:
                 return
-            actions = height.on_proposal(proposal, block) if kind == "proposal" else height.on_vote(vote)
+            actions = self._guarded(lambda: height.on_proposal(proposal, block) if kind == "proposal"
+                                    else height.on_vote(vote))
         await self._carry_out(actions)
+
+    @staticmethod
+    def _guarded(step: Callable[[], list[Any]]) -> list[Any]:
+        """Run a step of the state machine; when it would sign something the sign guard refuses
+        (a restarted validator meeting a step it already signed otherwise), stay silent for it:
+        the other validators' timeouts and messages move the round on."""
+        try:
+            return step()
+        except DoubleSignRefused as exc:
+            log.warning("not signing: %s", exc)
+            return []
+
+    def _authentic(self, signed: Proposal | Vote, height: HeightConsensus, block: Block | None = None) -> bool:
+        """Signed for our chain by a validator of the current set, with its own key, and for a
+        proposal, carrying the one body that matches its signed header (a genuine proposal
+        with a poisoned body is neither kept nor relayed, and cannot shadow the real one). The
+        set of a later height may differ by the blocks in between; a validator that joins
+        there is heard from once that height starts (messages are rebroadcast until decided)."""
+        body = signed.body
+        signer = height.signers.get(getattr(body, body.SIGNER))
+        if body.chain_id != height.chain_id or signer is None or signer["pubkey"] != signed.pubkey:
+            return False
+        if block is not None and (block.hash != signed.body.block_hash or not body_matches_header(block)):
+            return False
+        return signed.is_valid()
+
+    def _mark_seen(self, signature: str) -> None:
+        self._seen[signature] = None
+        while len(self._seen) > SEEN:
+            self._seen.popitem(last=False)
+
+    def _relay(self, signed: Proposal | Vote, message: dict[str, Any]) -> None:
+        """Pass an authentic message on once, to the peers that have no link to its signer."""
+        self._mark_seen(signed.signature)
+        if self.peers.connected():
+            signer = getattr(signed.body, signed.body.SIGNER)
+            self._spawn(self.peers.send_all("consensus_message", {"message": message}, relayed_from=signer))
+
+    def _buffer(self, signed: Proposal | Vote, msg_height: int, message: dict[str, Any]) -> None:
+        validator = getattr(signed.body, signed.body.SIGNER)
+        kept = self._future.setdefault(validator, [])
+        if len(kept) >= FUTURE_QUOTA or any(sig == signed.signature for _, sig, _ in kept):
+            return
+        kept.append((msg_height, signed.signature, message))
 
     async def _carry_out(self, actions: list[Any]) -> None:
         for action in actions:
             if isinstance(action, BroadcastProposal):
                 message = {"kind": "proposal", "proposal": action.proposal.model_dump(), "block": action.block.to_dict()}
+                self._mark_seen(action.proposal.signature)
                 self._own.append(message)
                 await self._broadcast(message)
             elif isinstance(action, BroadcastVote):
                 message = {"kind": "vote", "vote": action.vote.model_dump()}
+                self._mark_seen(action.vote.signature)
                 self._own.append(message)
                 await self._broadcast(message)
             elif isinstance(action, ScheduleTimeout):
@@ -182,6 +268,24 @@ class BftDriver:
             elif isinstance(action, Equivocation):
                 log.warning("validator double-signed", extra={"validator": action.vote_a.body.validator,
                                                              "height": action.vote_a.body.height})
+                self._spawn(self._report(action))
+
+    async def _report(self, action: Equivocation) -> None:
+        """Evidence of double signing goes into a block: a validator reports it in a ``slash``
+        transaction (relayed like any other); a full node has relayed both votes, so the
+        validators that receive them report it."""
+        try:
+            tx = await asyncio.to_thread(self.core.report_double_sign, action.vote_a, action.vote_b)
+        except ChainError as exc:
+            log.info("double-sign evidence not reported: %s", exc.message)
+            return
+        if tx is not None and self.on_own_tx is not None:
+            self.on_own_tx(tx)
+
+    def _spawn(self, coro: Any) -> None:
+        task = asyncio.create_task(coro)
+        self._sending.add(task)
+        task.add_done_callback(self._sending.discard)
 
     def _fire(self, timeout: ScheduleTimeout) -> None:
         asyncio.create_task(self._on_timeout(timeout.height, timeout.round, timeout.step))
@@ -191,7 +295,7 @@ class BftDriver:
             height = self._height
             if height is None:
                 return
-            actions = height.on_timeout(height_, round_, step)
+            actions = self._guarded(lambda: height.on_timeout(height_, round_, step))
         await self._carry_out(actions)
 
     async def _decide(self, block: Block, commit: Commit) -> None:
@@ -201,55 +305,24 @@ class BftDriver:
         self._wake.set()
 
     async def _broadcast(self, message: dict[str, Any]) -> None:
-        request = {"jsonrpc": "2.0", "id": 0, "method": "consensus_message", "params": {"message": message}}
-        await asyncio.gather(*(self._post(peer, request) for peer in self.peers))
-
-    async def _post(self, peer: str, request: dict[str, Any]) -> None:
-        try:
-            await self._http.post(peer + "/", json=request)
-        except httpx.HTTPError:
-            pass  # a peer that is down gets our messages again on rebroadcast
+        """Send without waiting for the answers: one slow peer must not hold up this node's
+        next step (each post is bounded by the peer client's timeout)."""
+        self._spawn(self.peers.send_all("consensus_message", {"message": message}))
 
     # -- catching up -----------------------------------------------------------------------------
 
     async def _maybe_sync(self) -> None:
-        """Fetch final blocks we lack from the most advanced peer."""
-        if self._syncing:
-            return
-        self._syncing = True
-        try:
-            for peer in self.peers:
-                try:
-                    status = await self._rpc(peer, "status", {})
-                except (httpx.HTTPError, KeyError, ValueError):
-                    continue
-                behind = int(status["height"]) - self.core.snapshot().height
-                advanced = False
-                while behind > 0:
-                    height = self.core.snapshot().height + 1
-                    try:
-                        answer = await self._rpc(peer, "get_block", {"height": height})
-                    except (httpx.HTTPError, KeyError, ValueError):
-                        break
-                    if not answer.get("commit"):
-                        break
-                    block = Block.model_validate({k: answer[k] for k in ("header", "txs", "last_commit")})
-                    commit = Commit.model_validate(answer["commit"])
-                    committed = await asyncio.to_thread(self.core.apply_synced, block, commit)
-                    if committed is None:
-                        break
-                    self._on_commit(committed)
-                    advanced = True
-                    behind -= 1
-                if advanced:
-                    self._wake.set()
-                    return
-        finally:
-            self._syncing = False
+        """Fetch final blocks we lack from the peers that are ahead; wake the loop if any came."""
+        if await self.catch_up.run():
+            self._wake.set()
 
-    async def _rpc(self, peer: str, method: str, params: dict[str, Any]) -> dict[str, Any]:
-        response = await self._http.post(peer + "/", json={"jsonrpc": "2.0", "id": 1, "method": method, "params": params})
-        body = response.json()
-        if "error" in body:
-            raise ValueError(body["error"].get("message", "error"))
-        return body["result"]
+    async def peers_changed(self) -> None:
+        """A peer connected or reported a new height: catch up if it is ahead of us."""
+        if self.peers.best_height() > self.core.snapshot().height:
+            await self._maybe_sync()
+
+
+def _round_of(message: dict[str, Any]) -> int:
+    """The round of one of our own messages (as built in ``_carry_out``)."""
+    signed = message.get("proposal") or message.get("vote") or {}
+    return int(signed.get("body", {}).get("round", 0))

@@ -17,7 +17,7 @@ from daemons.common.client import AsyncClosesOnExit, AsyncDaemonClient, ClosesOn
 from daemons.common.errors import DaemonError
 from daemons.common.home import Home
 from daemons.common.stream import AsyncEventStream, EventStream
-from daemons.node.models import INTERNAL_ERROR
+from daemons.node.models import INTERNAL_ERROR, MAX_BATCH
 
 
 class NodeRpcError(DaemonError):
@@ -68,7 +68,12 @@ class NodeClient(ClosesOnExit):
     def batch(self, calls: list[tuple[str, dict[str, Any]]]) -> list[Any | NodeRpcError]:
         """Several calls in one request; per call, its result or its ``NodeRpcError``."""
         requests = [{"jsonrpc": "2.0", "id": i, "method": m, "params": p} for i, (m, p) in enumerate(calls)]
-        answers = {a["id"]: a for a in self._http.post("/", json=requests)}
+        answers: dict[int, Any] = {}
+        for start in range(0, len(requests), MAX_BATCH):  # the node takes at most MAX_BATCH per request
+            got = self._http.post("/", json=requests[start:start + MAX_BATCH])
+            if isinstance(got, dict):
+                _unwrap(got)  # the whole request was refused (rate limit, busy): raise its error
+            answers.update((a["id"], a) for a in got)
         results: list[Any | NodeRpcError] = []
         for i in range(len(calls)):
             try:

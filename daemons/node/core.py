@@ -29,8 +29,8 @@ from chain.validators import active_set, verify_commit
 from chain.params import ChainParams
 from chain.protocol import PROTOCOL_VERSION, chain_protocol_version
 from chain.state import State
-from chain.tx import Transaction, check_stateless
-from chain.vote import VoteBody
+from chain.tx import Transaction, check_stateless, make_tx
+from chain.vote import Vote, VoteBody
 from daemons.common.version import software_version
 from daemons.node import upgrade
 from daemons.node.mempool import Mempool
@@ -305,6 +305,22 @@ class NodeCore:
         if self._seed is None:
             raise RuntimeError("this node has no validator key")
         return crypto.sign(self._seed, message)
+
+    def report_double_sign(self, vote_a: Vote, vote_b: Vote) -> Transaction | None:
+        """Put double-sign evidence into the mempool as a ``slash`` transaction signed (and its
+        fee paid) by this node's validator key; None when this node has no key to sign with.
+        The chain refuses a second report of one offence, so several reporters are harmless."""
+        if self._seed is None or self.validator_address is None:
+            return None
+        with self._lock:
+            tx = make_tx(self._seed, self.chain_id, "slash", self.mempool.pending_nonce(self.validator_address),
+                         self._params().min_fee,
+                         {"evidence": {"kind": "double_sign", "vote_a": vote_a.model_dump(),
+                                       "vote_b": vote_b.model_dump()}})
+        (refusal,) = self.submit([tx])
+        if refusal is not None:
+            raise refusal
+        return tx
 
     def _sign_commit(self, block: Block) -> Commit:
         assert self._seed is not None and self.validator_address is not None

@@ -18,7 +18,8 @@ from typing import Any
 
 from chain.block import Block
 from chain.consensus import Timeouts
-from chain.tx import JobReceiptPayload
+from chain.errors import ChainError
+from chain.tx import JobReceiptPayload, Transaction
 from daemons.common.background import stop_tasks
 from daemons.common.daemon_key import unlock_daemon_key
 from daemons.common.events import EventHub
@@ -28,9 +29,14 @@ from daemons.common.version import VERSION
 from daemons.node.api import NodeApi, RpcError, build_app
 from daemons.node.bft import BftDriver
 from daemons.node.core import CommittedBlock, NodeCore
+from daemons.node.identity import NodeIdentity
 from daemons.node.init import VALIDATOR_KEY, read_genesis
+from daemons.node.limits import PublicLimits
 from daemons.node.models import COMMIT_TIMEOUT
+from daemons.node.peers import PeerSet
+from daemons.node.relay import TxRelay
 from daemons.node.settings import NodeSettings
+from daemons.node.signguard import SignGuard
 from storage.chain_store import ChainStore
 from storage.database import open_database
 from storage.schema import startup_backup_dir
@@ -63,10 +69,13 @@ class NodeRuntime:
 
     def __init__(self, settings: NodeSettings) -> None:
         self.settings = settings
-        self.hub = EventHub()
+        self.hub = EventHub(max_subscribers=settings.ws_max_subscribers)
+        self.limits = PublicLimits(settings.rpc_rate_limit, settings.rpc_burst, settings.rpc_max_in_flight)
         self._waiters: dict[str, list[asyncio.Future[dict[str, Any]]]] = {}
         self._producer: asyncio.Task[None] | None = None
         self.bft: BftDriver | None = None
+        self.peers: PeerSet | None = None
+        self.relay: TxRelay | None = None
         self.block_time_s = 1.0
 
     async def start(self) -> None:
@@ -75,23 +84,39 @@ class NodeRuntime:
         self.block_time_s = self.core.block_time_ms / 1000
         self.api = NodeApi(self.core, self.wait_commit)
         self.core.on_block(self._stop_if_halted)
+        loop = asyncio.get_running_loop()
+        # Admission runs on worker threads; the hub and the waiters belong to the loop.
+        self.core.mempool.on_displaced = lambda tx, error: loop.call_soon_threadsafe(self._evicted, tx, error)
         if self.settings.consensus_mode == "bft":
-            self.bft = BftDriver(
-                self.core, self.settings.peers,
-                sign=self.core.sign_message if self.core.validator_address else None,
-                timeouts=Timeouts(propose_ms=self.settings.timeout_propose_ms,
-                                  propose_delta_ms=self.settings.timeout_propose_ms // 2,
-                                  prevote_ms=self.settings.timeout_vote_ms,
-                                  prevote_delta_ms=self.settings.timeout_vote_ms // 2,
-                                  precommit_ms=self.settings.timeout_vote_ms,
-                                  precommit_delta_ms=self.settings.timeout_vote_ms // 2),
-                block_time_s=self.block_time_s, on_commit=self._announce)
-            self.api.enable_consensus(self.bft.receive, self.settings.peers, self.bft.describe)
-            await self.bft.start()
+            await self._start_bft()
         else:
             self._producer = asyncio.create_task(self._produce_forever(), name="block-producer")
         log.info("node started", extra={"chain_id": self.core.chain_id, "height": self.core.state.height,
                                         "validator": self.core.validator_address})
+
+    async def _start_bft(self) -> None:
+        """The peer layer, the consensus driver over it, and the transaction relay."""
+        settings, core = self.settings, self.core
+        identity = await asyncio.to_thread(NodeIdentity.load_or_create, settings.home)
+        self.peers = PeerSet(identity, chain_id=core.chain_id, genesis_hash=core.genesis.hash, seeds=settings.peers,
+                             listen_url=settings.external_url, max_peers=settings.max_peers,
+                             book_file=settings.home.data_dir / "peers.json",
+                             height=lambda: core.snapshot().height, validator=core.validator_address or "")
+        vote_ms, propose_ms = settings.timeout_vote_ms, settings.timeout_propose_ms
+        self.bft = BftDriver(
+            core, self.peers,
+            sign=SignGuard(settings.home.data_dir / "sign_state.json", core.sign_message).sign
+            if core.validator_address else None,
+            timeouts=Timeouts(propose_ms=propose_ms, propose_delta_ms=propose_ms // 2,
+                              prevote_ms=vote_ms, prevote_delta_ms=vote_ms // 2,
+                              precommit_ms=vote_ms, precommit_delta_ms=vote_ms // 2),
+            block_time_s=self.block_time_s, on_commit=self._announce)
+        self.relay = TxRelay(self.peers)
+        self.api.enable_consensus(self.bft.receive, self.peers, self.bft.describe, self.bft.catch_up.progress)
+        self.api.on_admitted = self.bft.on_own_tx = self.relay.add
+        await self.peers.start(on_change=self.bft.peers_changed)
+        await self.relay.start()
+        await self.bft.start()
 
     def _stop_if_halted(self, committed: CommittedBlock) -> None:
         """A scheduled upgrade this software is too old for reached the next height: say so
@@ -104,6 +129,10 @@ class NodeRuntime:
     async def stop(self) -> None:
         if self.bft is not None:
             await self.bft.stop()
+        if self.relay is not None:
+            await self.relay.stop()
+        if self.peers is not None:
+            await self.peers.stop()
         await stop_tasks(self._producer)
         await self.release_waiters()
         await asyncio.to_thread(self.api.close)
@@ -160,11 +189,15 @@ class NodeRuntime:
                     self.hub.publish("receipt", data)
                     self.hub.publish(f"receipt:{receipt.job_id}", data)
         for tx, error in committed.evicted:
-            data = {"hash": tx.hash, "status": "evicted", "reason": error.message}
-            self.hub.publish(f"tx:{tx.hash}", data)
-            for future in self._waiters.pop(tx.hash, []):
-                if not future.done():
-                    future.set_exception(RpcError(error.code, f"transaction was evicted: {error.message}"))
+            self._evicted(tx, error)
+
+    def _evicted(self, tx: Transaction, error: ChainError) -> None:
+        """A pending transaction left the mempool unincluded: tell its watchers and waiters."""
+        data = {"hash": tx.hash, "status": "evicted", "reason": error.message}
+        self.hub.publish(f"tx:{tx.hash}", data)
+        for future in self._waiters.pop(tx.hash, []):
+            if not future.done():
+                future.set_exception(RpcError(error.code, f"transaction was evicted: {error.message}"))
 
     async def wait_commit(self, tx_hash: str, timeout_s: float) -> dict[str, Any]:
         stored = self.core.store.get_tx(tx_hash)

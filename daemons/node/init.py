@@ -34,6 +34,7 @@ class InitResult:
     validator_address: str
     genesis_hash: str
     password_file: Path
+    validator_pubkey: str = ""
 
 
 def create_validator_key(home: Home, password_file: Path | None = None, scrypt_n: int | None = None) -> tuple[str, str, Path]:
@@ -108,20 +109,23 @@ def init_validator_network(
     coordinators: list[str] | None = None,
     params: ChainParams | None = None,
     host: str = "127.0.0.1",
+    hosts: list[str] | None = None,
 ) -> list[InitResult]:
-    """Several validator homes sharing one genesis, configured as a BFT full mesh on ``host``."""
+    """Several validator homes sharing one genesis, configured as a BFT full mesh on ``host``
+    (or each on its own of ``hosts``, one per home: a network of machines)."""
     for home in homes:
         if home.genesis_file.exists():
             raise InitError(f"{home.genesis_file} already exists: this home is initialized")
     keys = [create_validator_key(home) for home in homes]
     genesis = make_genesis(chain_id, [(a, p) for a, p, _ in keys], fund=fund, coordinators=coordinators, params=params)
-    urls = [f"http://{host}:{port}" for port in rpc_ports]
+    addresses = hosts or [host] * len(homes)
+    urls = [f"http://{address}:{port}" for address, port in zip(addresses, rpc_ports)]
     results = []
     for i, (home, (address, _, password_file)) in enumerate(zip(homes, keys)):
         write_genesis(home, genesis)
         update_config(home, "node", {
             "validator_address": address, "consensus_mode": "bft", "api_port": rpc_ports[i], "ws_port": ws_ports[i],
-            "peers": [url for j, url in enumerate(urls) if j != i],
+            "peers": [url for j, url in enumerate(urls) if j != i], "external_url": urls[i],
         })
         results.append(InitResult(home, chain_id, address, genesis.hash, password_file))
     return results
@@ -133,3 +137,62 @@ def read_genesis(home: Home) -> Genesis:
     except FileNotFoundError:
         raise InitError(f"no genesis at {home.genesis_file}: run `aitbc node init --home {home.root}` first") from None
     return load_genesis(data)
+
+
+def fetch_genesis(source: str, timeout: float = 15.0) -> Genesis:
+    """A genesis from a file, or from a node's RPC (``genesis`` method) when ``source`` is a URL;
+    what a node serves is checked against the hash it claims for it."""
+    if not source.startswith(("http://", "https://")):
+        try:
+            return load_genesis(Path(source).read_bytes())
+        except FileNotFoundError:
+            raise InitError(f"no genesis file {source}") from None
+    from daemons.node.client import NodeClient
+
+    with NodeClient(source, timeout=timeout) as client:
+        answer = client.call("genesis")
+    genesis = load_genesis(answer["genesis"])
+    if genesis.hash != answer["genesis_hash"]:
+        raise InitError(f"{source} serves a genesis with hash {genesis.hash} but claims {answer['genesis_hash']}")
+    return genesis
+
+
+def check_peers_follow(genesis: Genesis, peers: list[str], timeout: float = 15.0) -> None:
+    """Every peer must answer and follow this genesis; else ``InitError`` naming both hashes."""
+    from daemons.common.errors import DaemonError
+    from daemons.node.client import NodeClient
+
+    for peer in peers:
+        try:
+            with NodeClient(peer, timeout=timeout) as client:
+                status = client.status()
+        except DaemonError as exc:
+            raise InitError(f"peer {peer} does not answer: {exc}") from None
+        if status.get("genesis_hash") != genesis.hash or status.get("chain_id") != genesis.chain_id:
+            raise InitError(f"peer {peer} follows chain {status.get('chain_id')} with genesis "
+                            f"{status.get('genesis_hash')}, but the genesis given is chain {genesis.chain_id} "
+                            f"with genesis {genesis.hash}: refused")
+
+
+def join_network(home: Home, genesis_source: str, peers: list[str], *, external_url: str = "",
+                 password_file: Path | None = None, scrypt_n: int | None = None) -> InitResult:
+    """A home that follows an existing chain (``aitbc node init --genesis ... --peer ...``).
+
+    The node starts as a full node: it follows, serves and relays. It gets a validator key all
+    the same, so that its operator can bond stake with it and become a validator through the
+    chain's own paths (self-bond, governance); it votes from the height its key is in the set.
+    """
+    if home.genesis_file.exists():
+        raise InitError(f"{home.genesis_file} already exists: this home is initialized")
+    if not peers:
+        raise InitError("give at least one --peer URL: a node of the network to join")
+    genesis = fetch_genesis(genesis_source)
+    check_peers_follow(genesis, peers)
+    address, pubkey, password_file = create_validator_key(home, password_file, scrypt_n)
+    write_genesis(home, genesis)
+    settings: dict[str, Any] = {"validator_address": address, "consensus_mode": "bft",
+                                "peers": [p.rstrip("/") for p in peers], "external_url": external_url}
+    if not is_default_password_file(home, VALIDATOR_KEY, password_file):
+        settings["validator_password_file"] = str(password_file)
+    update_config(home, "node", settings)
+    return InitResult(home, genesis.chain_id, address, genesis.hash, password_file, pubkey)

@@ -4,13 +4,18 @@ Admission runs every rule a block would (``chain.execution.apply_tx``) against t
 state plus every transaction already admitted (a pending ``Ledger``), so an admitted
 transaction is one the next block can include. A transaction is acknowledged only after it is
 persisted: after a crash, every acknowledged transaction is in a block or back in the mempool.
+
+A full mempool is a market, not a wall: a transaction paying a higher fee than the cheapest one
+pending displaces it (the cheapest among each sender's *last* pending transaction, so no sender
+is left with a nonce gap). Without that, a flood of minimum-fee transactions would lock every
+honest user out until blocks drained it.
 """
 
 from __future__ import annotations
 
 import heapq
 import itertools
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from typing import Protocol
 
@@ -53,6 +58,9 @@ class Mempool:
         self._seq = itertools.count()
         self._state = state
         self._pending = Ledger(state)
+        self.on_displaced: Callable[[Transaction, ChainError], None] | None = None
+        """Told of each pending transaction a higher-fee one pushed out (or that no longer
+        applied once it was gone), so the node can answer whoever waits for it."""
 
     # -- admission ------------------------------------------------------------------------------
 
@@ -65,7 +73,9 @@ class Mempool:
         if tx.nonce in queued:
             raise DuplicateTx(f"{tx.sender} already has a pending transaction with nonce {tx.nonce}; replacement is not allowed")
         if len(self._by_hash) >= self._max_txs:
-            raise MempoolFull(f"mempool is full ({self._max_txs} transactions); try again later")
+            victim = self._cheapest_tail()
+            floor = f"; a fee above {victim.tx.fee} displaces the cheapest pending one" if victim else ""
+            raise MempoolFull(f"mempool is full ({self._max_txs} transactions){floor}")
         check_stateless(tx, self._state.chain_id, pending.params, check_signature=not signature_checked)
         expected = pending.account(tx.sender)["nonce"]
         if tx.nonce > expected:
@@ -76,8 +86,48 @@ class Mempool:
     def admit(self, txs: list[Transaction], *, signatures_checked: bool = False) -> list[ChainError | None]:
         """Admit each transaction or give its reason; persist the admitted ones in one write.
 
-        Returns, per transaction, ``None`` if admitted or the error that refused it.
+        Returns, per transaction, ``None`` if admitted or the error that refused it. When the
+        group does not fit, transactions go one at a time, each free to displace a cheaper one.
         """
+        if len(self._by_hash) + len(txs) <= self._max_txs:
+            return self._admit_group(txs, signatures_checked)
+        results: list[ChainError | None] = []
+        for tx in txs:
+            if len(self._by_hash) >= self._max_txs:
+                self._make_room(tx, signatures_checked)
+            results.extend(self._admit_group([tx], signatures_checked))
+        return results
+
+    def _cheapest_tail(self) -> _Entry | None:
+        """The pending transaction to displace first: the lowest fee among each sender's last
+        nonce (dropping a sender's last never strands a later one), the newest among equals."""
+        tails = [queue[max(queue)] for queue in self._by_sender.values() if queue]
+        return min(tails, key=lambda e: (e.tx.fee, -e.order), default=None)
+
+    def _make_room(self, tx: Transaction, signatures_checked: bool) -> None:
+        """Displace the cheapest pending transaction for ``tx`` if ``tx`` pays more and would
+        be admitted itself; otherwise leave everything as it is (``tx`` is then refused as full)."""
+        victim = self._cheapest_tail()
+        if victim is None or tx.fee <= victim.tx.fee or victim.tx.sender == tx.sender or tx.hash in self._by_hash:
+            return
+        try:
+            limit, self._max_txs = self._max_txs, self._max_txs + 1
+            try:
+                self.check(tx, signature_checked=signatures_checked)
+            finally:
+                self._max_txs = limit
+            apply_tx(self._pending.child(), tx, self._context(), verified=True)
+        except ChainError:
+            return
+        self._unindex(victim.tx.hash)
+        self._persistence.remove([victim.tx.hash])
+        displaced = [(victim.tx, MempoolFull(f"displaced from the full mempool by {tx.hash}, which pays a higher fee"))]
+        displaced += self.on_commit(self._state, ())
+        if self.on_displaced is not None:
+            for gone, reason in displaced:
+                self.on_displaced(gone, reason)
+
+    def _admit_group(self, txs: list[Transaction], signatures_checked: bool) -> list[ChainError | None]:
         results: list[ChainError | None] = []
         admitted: list[Transaction] = []
         scratch = self._pending.child()

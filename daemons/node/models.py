@@ -21,7 +21,17 @@ INVALID_PARAMS = -32602
 INTERNAL_ERROR = -32603
 NOT_FOUND = -32004
 COMMIT_TIMEOUT = -32005
+RATE_LIMITED = -32006
+SERVER_BUSY = -32007
+TOO_LARGE = -32008
+HANDSHAKE_REFUSED = -32009
 """JSON-RPC 2.0's own codes, then the node's; protocol rejections carry ``chain.errors`` codes."""
+
+MAX_BATCH = 100
+"""Most calls in one JSON-RPC batch; the typed client splits longer lists into several requests."""
+MAX_ROWS = 5_000
+"""Most rows (the sum of the ``limit`` of its calls) one request may ask for, batch or not, so
+one request's answer stays a bounded amount of reading and encoding."""
 
 
 class RpcParams(BaseModel):
@@ -80,8 +90,13 @@ class ConsensusMessageParams(RpcParams):
     """A proposal (with its block) or a vote from another validator (bft mode only)."""
 
 
+class HelloParams(RpcParams):
+    hello: dict[str, Any]
+    """A signed peer hello (``daemons.node.identity.Hello``) from a node that dialled this one."""
+
+
 class MempoolParams(RpcParams):
-    limit: int = Field(100, ge=1, le=10_000)
+    limit: int = Field(100, ge=1, le=1000)
 
 
 class ProposalsParams(RpcParams):

@@ -24,7 +24,12 @@ class NodeSettings(CommonSettings):
                     "bft: Tendermint rounds with the validators at `peers`")
     peers: list[str] = Field(
         default_factory=list,
-        description="RPC URLs of the other validators (bft mode), e.g. http://10.0.0.2:26657")
+        description="seed peers' RPC URLs (bft mode), e.g. http://10.0.0.2:26657; more are learned from them")
+    external_url: str = Field(
+        "", max_length=200,
+        description="bft: the RPC URL other nodes reach this node at, told to peers so they can dial back "
+                    "and share it; empty: this node only dials out")
+    max_peers: int = Field(16, ge=1, le=256, description="bft: most peers connected at once")
     timeout_propose_ms: DurationMs = Field(1000, ge=10, le=600_000, description="bft: wait for a proposal (+50% per round)")
     timeout_vote_ms: DurationMs = Field(500, ge=10, le=600_000, description="bft: wait for prevotes/precommits (+50% per round)")
     validator_address: str = Field(
@@ -34,5 +39,10 @@ class NodeSettings(CommonSettings):
         "", description="file holding the validator key's password; default HOME/keys/validator.password, "
                         "or $CREDENTIALS_DIRECTORY/validator-password under systemd")
     max_mempool_txs: int = Field(50_000, gt=0, le=10_000_000)
+    rpc_rate_limit: float = Field(
+        1000.0, ge=0, description="public RPC: requests per second per client address (a batch is one); 0 = unmetered")
+    rpc_burst: int = Field(2000, ge=1, description="public RPC: requests a client may send at once before the rate applies")
+    rpc_max_in_flight: int = Field(256, ge=1, le=100_000, description="public RPC: requests served at once, all clients together")
+    ws_max_subscribers: int = Field(256, ge=1, le=100_000, description="WebSocket event connections at once")
     sqlite_synchronous: Literal["normal", "full"] = Field(
         "normal", description="normal survives process crashes; full also survives power loss")

@@ -11,11 +11,12 @@ import hashlib
 import json
 import subprocess
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from testkit import REPO, aitbc_command, hermetic_env
+from netkit import Host
+from testkit import REPO, NodeDaemon, aitbc_command, hermetic_env
 
 from chain import crypto
 from chain.tx import Transaction, make_tx
@@ -93,3 +94,18 @@ def wait_for_event(stream: Any, topic: str, timeout: float = 30) -> tuple[dict[s
         if event.topic == topic:
             return event.data, seen
         seen.append(event)
+
+
+@dataclass(kw_only=True)
+class NetNode(NodeDaemon):
+    """A node daemon run inside a lab host's network namespace (``tests/netkit.py``); the test
+    still talks to it through its operator socket."""
+
+    host: Host = field(default=None)  # type: ignore[assignment]
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        self.output_file = self.home.parent / f"{self.home.name}-output.txt"  # homes share a parent
+
+    def argv(self, *extra: str) -> list[str]:
+        return self.host.command(*super().argv(*extra))

@@ -19,7 +19,7 @@ def test_each_public_method_takes_its_params_model() -> None:
     assert table["get_receipt"] is ReceiptParams and table["mempool"] is MempoolParams
     assert set(table) == {"status", "get_block", "get_tx", "broadcast_tx", "get_balance", "get_account",
                           "get_address_txs", "net_info", "validators", "get_receipt", "mempool", "get_params",
-                          "get_proposals", "get_proposal", "get_gov", "get_delegations"}
+                          "get_proposals", "get_proposal", "get_gov", "get_delegations", "genesis"}
 
 
 def test_a_handler_without_a_params_model_is_refused() -> None:

@@ -1,0 +1,168 @@
+"""Network benchmark: finality and throughput of validators on separate hosts, and catch-up speed.
+
+Run (as root: the hosts are network namespaces, ``tests/netkit.py``):
+``.venv/bin/python bench/bench_network.py [--seconds 10] [--block-time 1] [--txs 3000] [--delay-ms 50]``
+
+Three chains, one after the other, each on its own lab of namespace hosts, real node daemons:
+
+1. one validator on one host (the anchor);
+2. four validators on four hosts, links as they are (0 ms);
+3. four validators on four hosts with ``--delay-ms`` one way on every link (a TCP relay in
+   front of each node's port adds it to every byte in each direction).
+
+For each: finality (a transfer submitted in commit mode until it is final: p50, p99 over
+``--finality`` transfers sent one after another) and committed tx/s (``--txs`` pre-signed
+transfers posted in batches over the operator socket as fast as they are taken, until the last
+is committed). After chain 2 has run, a fresh full node joins it with ``aitbc node init --genesis
+URL --peer URL`` and catches up: its blocks/s, and that as a multiple of the block rate.
+
+Printed: one line per chain, then the ratios the issue sets targets for: p50 finality under 1 s at
+0 ms and under 1.5 s at 50 ms with 1 s blocks; 4-validator tx/s at least 50 % of the
+single-validator figure; catch-up at least 20 x the block rate. Figures, never pass/fail.
+"""
+
+from __future__ import annotations
+
+import argparse
+import statistics
+import subprocess
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[1]
+for _path in (REPO, REPO / "tests", REPO / "tests" / "node"):  # the product and the test kits it shares
+    if str(_path) not in sys.path:
+        sys.path.insert(0, str(_path))
+
+from netkit import Lab, lab, netns_unavailable  # noqa: E402
+from nodekit import UNIT, NetNode, accounts  # noqa: E402
+from testkit import REPO as _REPO, aitbc_command, hermetic_env, temp_root  # noqa: E402
+
+from chain.params import ChainParams  # noqa: E402
+from daemons.common.daemon_key import update_config  # noqa: E402
+from daemons.common.home import Home  # noqa: E402
+from daemons.node.init import init_validator_network  # noqa: E402
+
+RPC, WS, RELAY = 26657, 26658, 26667
+WAIT_S = 300.0
+
+
+@dataclass
+class Figures:
+    name: str
+    p50_s: float
+    p99_s: float
+    tx_per_s: float
+
+
+def _start_chain(made: Lab, root: Path, validators: int, block_ms: int, delay_s: float, funded: list[str]) -> list[NetNode]:
+    hosts = made.hosts[:validators]
+    port = RELAY if delay_s else RPC
+    if delay_s:
+        for host in hosts:
+            made.delay(host, RELAY, RPC, delay_s)
+    homes = [Home.resolve(root / h.name) for h in hosts]
+    init_validator_network(homes, [port] * validators, [WS] * validators, fund={a: 1000 * UNIT for a in funded},
+                           params=ChainParams(block_time_ms=block_ms), hosts=[h.address for h in hosts])
+    for home in homes:
+        update_config(home, "node", {"api_host": "0.0.0.0", "api_port": RPC})
+    nodes = [NetNode(home=home.root, rpc_port=RPC, ws_port=WS, host=host) for home, host in zip(homes, hosts)]
+    for node in nodes:
+        node.start(wait=False)
+    for node in nodes:
+        node.wait_ready(timeout=WAIT_S)
+    nodes[0].wait_height(2, timeout=WAIT_S)
+    return nodes
+
+
+def _measure(name: str, node: NetNode, finality_txs: int, txs: int) -> Figures:
+    senders = accounts(finality_txs + txs, "aitbc-bench-network")
+    recipient = accounts(1, "aitbc-bench-network-to")[0]
+    with node.client(timeout=120) as client:
+        latencies = []
+        for sender in senders[:finality_txs]:
+            started = time.monotonic()
+            client.broadcast_tx(sender.transfer(recipient, UNIT, 0), mode="commit", timeout_s=120)
+            latencies.append(time.monotonic() - started)
+        signed = [s.transfer(recipient, UNIT, 0) for s in senders[finality_txs:]]
+        started = time.monotonic()
+        for first in range(0, len(signed), 100):
+            client.broadcast_txs(signed[first:first + 100])
+        last = signed[-1].hash
+        while client.get_tx(last)["status"] != "committed" or client.status()["mempool_size"]:
+            time.sleep(0.05)
+        elapsed = time.monotonic() - started
+    cuts = statistics.quantiles(latencies, n=100) if len(latencies) > 1 else latencies * 99
+    return Figures(name, statistics.median(latencies), cuts[98], len(signed) / elapsed)
+
+
+def _catch_up(made: Lab, root: Path, seed: NetNode) -> tuple[int, float]:
+    """A fresh full node joins on the last lab host; (blocks fetched, blocks/s)."""
+    host = made.hosts[-1]
+    home = root / "late"
+    url = f"http://{seed.host.address}:{RPC}"
+    done = subprocess.run(host.command(*aitbc_command("node", "init", "--home", str(home), "--genesis", url,
+                                                      "--peer", url)),
+                          env=hermetic_env(), cwd=_REPO, capture_output=True, text=True, timeout=120)
+    if done.returncode != 0:
+        raise SystemExit(f"join failed: {done.stderr}")
+    update_config(Home.resolve(home), "node", {"api_host": "0.0.0.0"})
+    node = NetNode(home=home, rpc_port=RPC, ws_port=WS, host=host)
+    node.start(wait=False)
+    try:
+        node.wait_ready(timeout=WAIT_S)
+        with seed.client() as theirs, node.client() as mine:
+            target = int(theirs.status()["height"])
+            begin, started = int(mine.status()["height"]), time.monotonic()
+            while int(mine.status()["height"]) < target:
+                time.sleep(0.02)
+            return target - begin, (target - begin) / (time.monotonic() - started)
+    finally:
+        node.stop()
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--block-time", type=float, default=1.0, help="seconds between blocks")
+    parser.add_argument("--txs", type=int, default=3000, help="transfers for the throughput figure")
+    parser.add_argument("--finality", type=int, default=20, help="transfers for the finality figures")
+    parser.add_argument("--delay-ms", type=float, default=50.0, help="one-way delay on every link of chain 3")
+    parser.add_argument("--seconds", type=float, default=20.0, help="how long chain 2 runs before a node joins it")
+    args = parser.parse_args()
+    why = netns_unavailable()
+    if why:
+        raise SystemExit(f"bench_network needs network namespaces: {why}")
+    block_ms = int(args.block_time * 1000)
+    funded = [a.address for a in accounts(args.finality + args.txs, "aitbc-bench-network")]
+    results: list[Figures] = []
+    catch: tuple[int, float] = (0, 0.0)
+    for name, validators, delay_s in (("1 validator", 1, 0.0), ("4 validators, 0 ms", 4, 0.0),
+                                      (f"4 validators, {args.delay_ms:g} ms", 4, args.delay_ms / 1000)):
+        with temp_root("aitbc-bench-net-") as root, lab([f"h{i}" for i in range(validators + 1)]) as made:
+            nodes = _start_chain(made, root, validators, block_ms, delay_s, funded)
+            try:
+                results.append(_measure(name, nodes[0], args.finality, args.txs))
+                print(f"{name:24} finality p50 {results[-1].p50_s:6.3f} s  p99 {results[-1].p99_s:6.3f} s  "
+                      f"committed {results[-1].tx_per_s:8.1f} tx/s", flush=True)
+                if validators == 4 and not delay_s:
+                    deadline = time.monotonic() + args.seconds
+                    while time.monotonic() < deadline:
+                        time.sleep(0.5)
+                    catch = _catch_up(made, root, nodes[0])
+                    print(f"{'catch-up':24} {catch[0]} blocks at {catch[1]:.1f} blocks/s", flush=True)
+            finally:
+                for node in nodes:
+                    node.stop()
+    single, four, delayed = results
+    print()
+    print(f"p50 finality, 0 ms:  {four.p50_s:.3f} s   (target < 1 s with 1 s blocks)")
+    print(f"p50 finality, {args.delay_ms:g} ms: {delayed.p50_s:.3f} s   (target < 1.5 s with 1 s blocks)")
+    print(f"4-validator tx/s vs 1: {four.tx_per_s / single.tx_per_s:.0%} at 0 ms, "
+          f"{delayed.tx_per_s / single.tx_per_s:.0%} at {args.delay_ms:g} ms   (target >= 50 %)")
+    print(f"catch-up vs block rate: {catch[1] * args.block_time:.1f} x   (target >= 20 x)")
+
+
+if __name__ == "__main__":
+    main()
