@@ -253,7 +253,7 @@ class AitbcApp(App[None]):
     def log_tail(self) -> LogTail | RemoteLogTail:
         """The daemons' logs: HOME/logs here, or the rig's through SSH."""
         if self.rig is not None:
-            return RemoteLogTail(self.rig)
+            return RemoteLogTail(self.rig, self.settings_home)
         return LogTail(self.home.logs_dir)
 
 
@@ -277,11 +277,12 @@ def main(argv: list[str] | None = None) -> None:
     if args.rig is None:
         AitbcApp(home).run()
         return
-    from daemons.ops.rigs import RigError, RigTunnel, find_rig
+    from daemons.ops.rigs import RigError, find_rig
+    from daemons.ops.rigs_ssh import RigTunnel
 
     try:
         rig = find_rig(home, args.rig)
-        tunnel = RigTunnel(rig)
+        tunnel = RigTunnel(rig, home)
         tunnel.start()
     except RigError as exc:
         sys.stderr.write(f"aitbc-tui: {exc}\n")
