@@ -147,6 +147,17 @@ def config_set(home: Home, assignments: list[str]) -> dict[str, Any]:
     return {"config": str(home.config_file), "set": changed}
 
 
+def state(home: Home) -> dict[str, Any]:
+    from daemons.common.version import VERSION
+
+    try:
+        doc = tomllib.loads(home.config_file.read_text(encoding="utf-8"))
+    except (FileNotFoundError, tomllib.TOMLDecodeError):
+        doc = {}
+    return {"version": VERSION, "miner_key": (doc.get("mining") or {}).get("key"),
+            "running": running_pid(home, "miner") is not None}
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="rigs_agent", description="The rig-side half of `aitbc rig` actions.")
     parser.add_argument("--home", required=True)
@@ -156,6 +167,7 @@ def main(argv: list[str] | None = None) -> int:
     config = sub.add_parser("config")
     config.add_argument("assignments", nargs="+")
     config.add_argument("--restart", action="store_true")
+    sub.add_parser("state", help="version, miner key and whether the miner runs (for provisioning)")
     args = parser.parse_args(argv)
     home = Home.resolve(args.home)
     try:
@@ -170,6 +182,8 @@ def main(argv: list[str] | None = None) -> int:
                 result = {"stop": miner_stop(home), "start": miner_start(home)}
             else:
                 result = {s: {"pid": running_pid(home, s), "healthy": health(home, s) is not None} for s in SERVICES}
+        elif args.what == "state":
+            result = state(home)
         else:
             result = config_set(home, args.assignments)
             if args.restart and running_pid(home, "miner") is not None:
