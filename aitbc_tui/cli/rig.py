@@ -259,12 +259,14 @@ def disconnect(names: Optional[list[str]] = NamesArg, all_rigs: bool = AllOpt, h
 @app.command("provision")
 def provision(name: str = typer.Argument(..., help="The rig (added with `aitbc rig add`)."),
               coordinator: str = typer.Option(..., "--coordinator", help="The coordinator URL the miner works for."),
-              api_key_file: Path = typer.Option(..., "--api-key-file", help="File holding the miner's coordinator API key."),
+              api_key_file: Optional[Path] = typer.Option(None, "--api-key-file", help="File holding the miner's coordinator API key "
+                                                          "(without it: install and init only, and say which key to create)."),
               node: Optional[str] = typer.Option(None, "--node", help="Node RPC URL for the miner (default: the rig's own)."),
               gpu: bool = typer.Option(False, "--gpu", help="Install the GPU extra (vLLM) instead of the CPU one."),
               service: bool = typer.Option(False, "--service", help="Also install and enable the systemd unit (rig account must be root)."),
               wheelhouse: Optional[Path] = typer.Option(None, "--wheelhouse", help="Local folder of wheels to install from (offline)."),
               start: bool = typer.Option(True, "--start/--no-start", help="Start the miner at the end."),
+              base_python: str = typer.Option("python3", "--base-python", help="The rig's Python 3.11+ that makes the venv."),
               home: HomeOpt = None, as_json: JsonOpt = False) -> None:
     """Install this exact AITBC version on the rig account over SSH and make it a miner (idempotent, with progress)."""
     from aitbc_tui.cli.common import read_secret_file
@@ -273,12 +275,20 @@ def provision(name: str = typer.Argument(..., help="The rig (added with `aitbc r
 
     resolved = resolve_home(home)
     link = _link(resolved, name)
-    key = read_secret_file(api_key_file, "API key file")
+    from daemons.ops.rigs import check_remote_path
+
+    key = read_secret_file(api_key_file, "API key file") if api_key_file is not None else None
+    try:
+        check_remote_path(base_python, "--base-python") if "/" in base_python else None
+    except RigError as exc:
+        fail(str(exc))
+    if "/" not in base_python and not base_python.replace(".", "").replace("-", "").isalnum():
+        fail(f"--base-python {base_python!r}: give a command name like python3.11 or an absolute path")
     plan = ProvisionPlan(coordinator=coordinator, api_key=key, node=node, gpu=gpu, service=service,
-                         wheelhouse=wheelhouse, start=start)
+                         wheelhouse=wheelhouse, start=start, base_python=base_python)
     try:
         summary = provision_rig(link, plan, progress=lambda step: typer.echo(f"  {step}", err=True))
     except RigError as exc:
         fail(str(exc))
-    emit(summary, as_json, lambda d: f"rig {name} provisioned: {d['python']} (AITBC {d['version']})"
+    emit(summary, as_json, lambda d: f"rig {name} provisioned: {d['python']} (AITBC {d['version']}), miner {d['address']}"
          + (f", miner {d['miner']}" if d.get("miner") else ""))

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable, Sequence
+from typing import Any
 from concurrent.futures import ThreadPoolExecutor, as_completed
 
 from pydantic import BaseModel
@@ -52,8 +53,9 @@ def _now_ms() -> int:
     return int(time.time() * 1000)
 
 
-def poll_rig(link: RigLink, last_seen_ms: int | None = None) -> RigRow:
-    """One rig's row now (never raises for a rig problem: the row says it)."""
+def poll_rig(link: RigLink, last_seen_ms: int | None = None, clients: dict[str, Any] | None = None) -> RigRow:
+    """One rig's row now (never raises for a rig problem: the row says it). ``clients`` keeps each
+    rig's miner client between polls (one HTTP connection on the forward, not one per poll)."""
     from daemons.miner.client import MinerClient
 
     started = time.monotonic()
@@ -65,10 +67,13 @@ def poll_rig(link: RigLink, last_seen_ms: int | None = None) -> RigRow:
         row.poll_ms = int((time.monotonic() - started) * 1000)
         return row
     row.reachable, row.last_seen_ms = True, _now_ms()
+    name = link.rig.name
+    client = clients.get(name) if clients is not None else None
+    if client is None:
+        client = MinerClient(sock, timeout=POLL_TIMEOUT_S)
     try:
-        with MinerClient(sock, timeout=POLL_TIMEOUT_S) as client:
-            status = client.status()
-            telemetry = client.telemetry()
+        status = client.status()
+        telemetry = client.telemetry()
     except DaemonError:
         row.miner = "stopped"
     else:
@@ -86,6 +91,10 @@ def poll_rig(link: RigLink, last_seen_ms: int | None = None) -> RigRow:
         used = [g.memory_used_bytes for g in gpus if g.memory_used_bytes is not None]
         total = [g.memory_total_bytes for g in gpus if g.memory_total_bytes is not None]
         row.gpu_mem_used, row.gpu_mem_total = (sum(used) if used else None), (sum(total) if total else None)
+    if clients is not None:
+        clients[name] = client  # kept, also after a refusal: it reconnects on its next request
+    else:
+        client.close()
     row.poll_ms = int((time.monotonic() - started) * 1000)
     return row
 
@@ -98,10 +107,11 @@ class Fleet:
         extra = {} if connect_timeout_s is None else {"connect_timeout_s": connect_timeout_s}
         self.links = {rig.name: RigLink(rig, home, **extra) for rig in rigs}
         self.rows: dict[str, RigRow] = {}
+        self._clients: dict[str, Any] = {}
 
     def poll_one(self, name: str) -> RigRow:
         previous = self.rows.get(name)
-        row = poll_rig(self.links[name], previous.last_seen_ms if previous else None)
+        row = poll_rig(self.links[name], previous.last_seen_ms if previous else None, self._clients)
         self.rows[name] = row
         return row
 
@@ -120,6 +130,9 @@ class Fleet:
         return [self.rows[name] for name in chosen]
 
     def close(self) -> None:
+        for client in self._clients.values():
+            client.close()
+        self._clients.clear()
         for link in self.links.values():
             try:
                 link.close()

@@ -16,6 +16,7 @@ from __future__ import annotations
 import base64
 import hashlib
 import json
+import os
 import subprocess
 import sys
 import tempfile
@@ -38,7 +39,8 @@ Progress = Callable[[str], None]
 @dataclass(frozen=True)
 class ProvisionPlan:
     coordinator: str
-    api_key: str
+    api_key: str | None = None
+    """None: install and init only, then say which key to create (its address is known only now)."""
     node: str | None = None
     gpu: bool = False
     service: bool = False
@@ -75,8 +77,8 @@ def wheel_from_installed(dist_name: str, out_dir: Path) -> Path:
         raise RigError(f"{dist_name}: no .dist-info among its installed files")
     name = dist.metadata["Name"].replace("-", "_")
     wheel_text = dist.read_text("WHEEL") or ""
-    tag = next((line.split(":", 1)[1].strip() for line in wheel_text.splitlines() if line.startswith("Tag:")),
-               "py3-none-any")
+    tags = [line.split(":", 1)[1].strip().split("-") for line in wheel_text.splitlines() if line.startswith("Tag:")]
+    tag = "-".join(".".join(dict.fromkeys(t[i] for t in tags)) for i in range(3)) if tags else "py3-none-any"
     out = out_dir / f"{name}-{dist.version}-{tag}.whl"
     records: list[tuple[str, str, str]] = []
     with zipfile.ZipFile(out, "w", compression=zipfile.ZIP_STORED) as wheel:
@@ -85,12 +87,20 @@ def wheel_from_installed(dist_name: str, out_dir: Path) -> Path:
             if rel == f"{info_dir}/RECORD" or rel.endswith(("INSTALLER", "REQUESTED", "direct_url.json")):
                 continue
             data = Path(dist.locate_file(f)).read_bytes()
-            wheel.writestr(rel, data)
+            wheel.writestr(_entry(rel), data)
             digest = base64.urlsafe_b64encode(hashlib.sha256(data).digest()).decode().rstrip("=")
             records.append((rel, f"sha256={digest}", str(len(data))))
         lines = [",".join(r) for r in records] + [f"{info_dir}/RECORD,,"]
-        wheel.writestr(f"{info_dir}/RECORD", "\n".join(lines) + "\n")
+        wheel.writestr(_entry(f"{info_dir}/RECORD"), "\n".join(lines) + "\n")
     return out
+
+
+def _entry(name: str) -> zipfile.ZipInfo:
+    """A zip entry with a fixed date, so the same files always make the same wheel (and the same
+    SHA-256: provisioning copies and reinstalls only what changed)."""
+    info = zipfile.ZipInfo(name, date_time=(1980, 1, 1, 0, 0, 0))
+    info.external_attr = 0o644 << 16
+    return info
 
 
 def build_aitbc_wheel(out_dir: Path) -> Path:
@@ -98,9 +108,14 @@ def build_aitbc_wheel(out_dir: Path) -> Path:
     root = checkout_root()
     if root is None:
         return wheel_from_installed("aitbc", out_dir)
+    # A private build folder (no stale files of an earlier build in the wheel) and fixed zip dates
+    # (the same checkout makes the same wheel, byte for byte).
+    extra_config = out_dir / "build.cfg"
+    extra_config.write_text(f"[build]\nbuild_base = {out_dir / 'build'}\n", encoding="utf-8")
+    env = {**os.environ, "SOURCE_DATE_EPOCH": "315532800", "DIST_EXTRA_CONFIG": str(extra_config)}
     done = subprocess.run([sys.executable, "-m", "pip", "wheel", "--no-deps", "--no-build-isolation", "-q",
                            "-w", str(out_dir), str(root)], capture_output=True, text=True, timeout=600,
-                          stdin=subprocess.DEVNULL)
+                          stdin=subprocess.DEVNULL, env=env)
     wheels = sorted(out_dir.glob("aitbc-*.whl"))
     if done.returncode != 0 or not wheels:
         raise RigError(f"building the AITBC wheel from {root} failed: "
@@ -130,7 +145,7 @@ class Provisioner:
         return self.sh([self.python, "-P", "-m", "aitbc_tui.cli", *args], what, input_bytes=input_bytes)
 
     def run(self) -> dict[str, object]:
-        steps = 8 + int(self.plan.service) + int(self.plan.start)
+        steps = 8 + int(self.plan.service) + int(self.plan.start and self.plan.api_key is not None)
         step = iter(range(1, steps + 1))
 
         def say(text: str) -> None:
@@ -146,6 +161,7 @@ class Provisioner:
             out = Path(tmp)
             files = [build_aitbc_wheel(out), wheel_from_installed(MODEL_DIST, out)]
             aitbc_wheel, model_wheel = files
+            wanted = f"{_sha256(aitbc_wheel)} {_sha256(model_wheel)} {'gpu' if self.plan.gpu else 'cpu'}"
             say(f"built {aitbc_wheel.name} and {model_wheel.name}")
             if self.plan.wheelhouse is not None:
                 files += sorted(p for p in self.plan.wheelhouse.glob("*.whl")
@@ -158,7 +174,6 @@ class Provisioner:
             self.sh([self.plan.base_python, "-m", "venv", str(self.venv)], "creating the venv")
             say(f"created venv {self.venv}")
         marker = self.venv / ".aitbc-installed"
-        wanted = f"{_sha256(aitbc_wheel)} {_sha256(model_wheel)} {'gpu' if self.plan.gpu else 'cpu'}"
         have = self.sh(["sh", "-c", 'cat "$1" 2>/dev/null || true', "sh", str(marker)], "reading the install marker")
         installed_now = have.strip() != wanted
         if installed_now:
@@ -176,9 +191,14 @@ class Provisioner:
                 args += ["--node", self.plan.node]
             address = json.loads(self.aitbc(*args, what="aitbc miner init"))["address"]
             say(f"miner key {address} created (fund it to bond)")
-        self.aitbc("miner", "api-key", "--home", str(self.home), what="storing the API key",
-                   input_bytes=self.plan.api_key.encode())
-        say("API key stored (0600)")
+        address = self.state().get("miner_key")
+        if self.plan.api_key is not None:
+            self.aitbc("miner", "api-key", "--home", str(self.home), what="storing the API key",
+                       input_bytes=self.plan.api_key.encode())
+            say("API key stored (0600)")
+        else:
+            say(f"no API key given: create one (aitbc coordinator keys create --role miner --address {address}) "
+                f"and run provision again with --api-key-file")
         if self.plan.service:
             self.aitbc("miner", "install-service", "--home", str(self.home), "--user", self.rig.target[0] or "root",
                        what="installing the systemd unit")
@@ -186,8 +206,8 @@ class Provisioner:
         self.remember()
         say(f"rig {self.rig.name} now uses {self.python}")
         summary: dict[str, object] = {"rig": self.rig.name, "python": self.python, "version": state.get("version"),
-                                      "installed": installed_now}
-        if self.plan.start:
+                                      "installed": installed_now, "address": address}
+        if self.plan.start and self.plan.api_key is not None:
             action = "restart" if installed_now and state.get("running") else "start"
             answer = miner_action(self.link, action)
             summary["miner"] = (answer.get("start") or answer).get("miner")  # type: ignore[union-attr]

@@ -26,6 +26,7 @@ import re
 import shlex
 import shutil
 import subprocess
+import threading
 import time
 from collections.abc import Sequence
 from pathlib import Path
@@ -39,6 +40,10 @@ KNOWN_HOSTS = "known_hosts"
 PERSIST_S = 300
 """How long a rig's master connection outlives its last use (seconds)."""
 _KEY_TYPES = ("ssh-ed25519", "ecdsa-sha2-nistp256", "ecdsa-sha2-nistp384", "ecdsa-sha2-nistp521", "ssh-rsa")
+OPENING_AT_ONCE = 16
+"""Masters opened at the same time: fifty handshakes at once on a small operator machine would
+make some of them miss their time-out; the rest wait their turn (polls of open rigs never wait)."""
+_OPENING = threading.BoundedSemaphore(OPENING_AT_ONCE)
 _CHANGED = ("REMOTE HOST IDENTIFICATION HAS CHANGED", "Host key verification failed")
 
 
@@ -169,6 +174,7 @@ class RigLink:
         self.last_error: str | None = None
         self._retry_at = 0.0
         self._forwards: dict[str, int] = {}
+        self._pid: int | None = None
         if len(str(self.control)) + 18 > MAX_SOCKET_PATH:
             raise RigError(f"rig {rig.name}: the control socket path {self.control} is too long for a Unix socket; "
                            f"use a shorter home or $AITBC_RUNTIME_DIR")
@@ -199,15 +205,20 @@ class RigLink:
         return [*base, remote_command(remote_argv)] if remote_argv else base
 
     def master_pid(self) -> int | None:
-        """The pid of the running master, or None (a cheap local check, no network)."""
+        """The pid of the running master, or None (a local check, no network). A master this link
+        already knows is checked by its pid alone, so a warm poll spawns no ssh process at all."""
         if not self.control.exists():
+            self._pid = None
             return None
+        if self._pid is not None and _alive(self._pid):
+            return self._pid
         done = subprocess.run([*self.rig.ssh_base(*self.options(), "-O", "check")], capture_output=True, text=True,
                               timeout=10, stdin=subprocess.DEVNULL)
         if done.returncode != 0:
             return None
         found = re.search(r"pid=(\d+)", done.stderr + done.stdout)
-        return int(found.group(1)) if found else -1
+        self._pid = int(found.group(1)) if found else None
+        return self._pid if self._pid is not None else -1
 
     def ensure(self) -> int:
         """An open master (opened now if needed); its pid. RigError when the rig cannot be reached,
@@ -222,7 +233,7 @@ class RigLink:
         self._prepare_dir()
         self._forwards.clear()
         err_path = self.dir / "ssh.err"
-        with open(err_path, "wb") as err:  # a file, not a pipe: the backgrounded master keeps it open
+        with _OPENING, open(err_path, "wb") as err:  # a file, not a pipe: the backgrounded master keeps it open
             try:
                 done = subprocess.run(self.rig.ssh_base(*self.options(master=True), "-N", "-f"),
                                       stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=err,
@@ -295,6 +306,18 @@ class RigLink:
             subprocess.run(self.rig.ssh_base(*self.options(), "-O", "exit"), capture_output=True, timeout=10,
                            stdin=subprocess.DEVNULL)
         self._forwards.clear()
+        self._pid = None
+
+
+def _alive(pid: int) -> bool:
+    """The process exists and is not a zombie (a dead master nobody reaped yet)."""
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except FileNotFoundError:
+        return False
+    except OSError:
+        return True
+    return stat.rsplit(")", 1)[-1].split()[0] != "Z"
 
 
 def close_all(home: Home, rigs: Sequence[Rig]) -> None:

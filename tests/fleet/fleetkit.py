@@ -59,6 +59,9 @@ class Sshd:
     client_key: Path
     port: int = field(default_factory=free_port)
     proc: subprocess.Popen[bytes] | None = None
+    checkout: bool = True
+    """Sessions import this checkout (PYTHONPATH); False for an account that must use what was
+    installed in it (provisioning)."""
 
     def __post_init__(self) -> None:
         self.root.mkdir(parents=True, exist_ok=True)
@@ -67,7 +70,8 @@ class Sshd:
             keygen(self.host_key)
         shutil.copy(f"{self.client_key}.pub", self.root / "authorized_keys")
         self.config = self.root / "sshd_config"
-        env = f"PYTHONPATH={REPO} HF_HUB_OFFLINE=1 TRANSFORMERS_OFFLINE=1 PYTHONUNBUFFERED=1"
+        env = ("HF_HUB_OFFLINE=1 TRANSFORMERS_OFFLINE=1 PYTHONUNBUFFERED=1"
+               + (f" PYTHONPATH={REPO}" if self.checkout else ""))
         self.config.write_text("\n".join([
             f"ListenAddress 127.0.0.1:{self.port}", f"HostKey {self.host_key}", "UsePAM no", "StrictModes no",
             f"AuthorizedKeysFile {self.root / 'authorized_keys'}", "PasswordAuthentication no",
@@ -150,3 +154,40 @@ class FleetEnv:
         """``aitbc ARGS --home HOME`` (the operator's machine), as a program."""
         return subprocess.run(aitbc_command(*args), env=hermetic_env(AITBC_HOME=str(self.home)), capture_output=True,
                               text=True, timeout=timeout, stdin=subprocess.DEVNULL)
+
+
+def wheelhouse(extra: str = "cpu") -> Path:
+    """Wheels of every distribution ``aitbc[extra]`` needs, rebuilt from this environment's installed
+    files (``rigs_provision.wheel_from_installed``): what a rig without Internet installs from, so
+    provisioning in the tests downloads nothing. Built once per environment and kept in /tmp."""
+    import hashlib
+    from importlib import metadata
+
+    from packaging.requirements import Requirement
+
+    from daemons.ops.rigs_provision import MODEL_DIST, wheel_from_installed
+
+    wanted: dict[str, metadata.Distribution] = {}
+    todo = [(Requirement(f"aitbc[{extra}]"), {extra})]
+    while todo:
+        req, extras = todo.pop()
+        dist = metadata.distribution(req.name)
+        for text in dist.requires or []:
+            sub = Requirement(text)
+            if sub.marker is not None and not any(sub.marker.evaluate({"extra": e}) for e in (extras or {""})):
+                continue
+            name = sub.name.lower().replace("_", "-")
+            if name not in wanted and name != "aitbc":
+                wanted[name] = metadata.distribution(sub.name)
+                todo.append((sub, set(sub.extras)))
+    wanted.pop(MODEL_DIST, None)
+    stamp = hashlib.sha256(" ".join(sorted(f"{n}=={d.version}" for n, d in wanted.items())).encode()).hexdigest()[:12]
+    folder = Path(f"/tmp/aitbc-fleet-wheelhouse-{stamp}")
+    if (folder / "complete").exists():
+        return folder
+    shutil.rmtree(folder, ignore_errors=True)
+    folder.mkdir()
+    for dist in wanted.values():
+        wheel_from_installed(dist.metadata["Name"], folder)
+    (folder / "complete").write_text("\n".join(sorted(wanted)) + "\n")
+    return folder
