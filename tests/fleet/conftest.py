@@ -4,14 +4,11 @@ three real sshd rigs on loopback ports, one with a real node and miner home behi
 from __future__ import annotations
 
 import shutil
-import subprocess
 import sys
 from collections.abc import Iterator
-from pathlib import Path
 
 import pytest
 from fleetkit import HAVE_SSH, FleetEnv, Sshd, keygen, rig_root
-from testkit import aitbc_command, hermetic_env
 from tuikit import init_miner_home, init_node, node_daemon
 
 from daemons.common.home import Home

@@ -63,3 +63,27 @@ def test_fleet_screen_acts_on_real_rigs(fleet: FleetEnv) -> None:
             assert screen.console_command("alpha")[-2:] == ["--rig", "alpha"]
             assert not [n for n in notifications(app) if "failed" in n]
     run(scenario())
+
+
+def test_rig_console_attaches_through_the_rigs_master(fleet: FleetEnv) -> None:
+    """``aitbc-tui --rig alpha``: the console's sources talk to the rig's node over the forwarded
+    socket, and the rig's logs arrive through the same master."""
+    from daemons.ops.rigs import find_rig
+    from daemons.ops.rigs_ssh import RigTunnel
+
+    home = Home(root=fleet.home)
+    rig = find_rig(home, "alpha")
+    tunnel = RigTunnel(rig, home)
+    tunnel.start()
+    assert (tunnel.home.socket("node")).is_socket()
+
+    async def scenario() -> None:
+        app = AitbcApp(tunnel.home, settings_home=home, rig=rig, save_settings=False)
+        async with app.run_test(size=(120, 36)) as pilot:
+            await wait_for(pilot, lambda: app.store.up("node"), "the rig's node through SSH", 60)
+            tail = app.log_tail()
+            try:
+                await wait_for(pilot, lambda: bool(tail.poll()) or bool(tail.lines), "the rig's logs", 60)
+            finally:
+                tail.close()
+    run(scenario())
