@@ -42,6 +42,7 @@ SORTS: tuple[tuple[str, Callable[[RigRow], Any]], ...] = (
     ("jobs", lambda r: (-r.jobs_running, -r.jobs_done, r.name)),
     ("earnings", lambda r: (-(r.earnings or 0), r.name)),
 )
+NOT_POLLED = "not polled yet"
 ACTIONS = {"start": "Start", "stop": "Stop", "drain": "Drain", "restart": "Restart"}
 
 
@@ -53,7 +54,8 @@ def ago(last_ms: int | None, now_ms: int) -> str:
 
 
 def row_cells(row: RigRow, selected: bool, now_ms: int) -> tuple[Any, ...]:
-    state = Text("up", style="green") if row.reachable else Text("UNREACHABLE", style="bold red")
+    state = (Text("up", style="green") if row.reachable else Text("polling", style="dim")
+             if row.error == NOT_POLLED else Text("UNREACHABLE", style="bold red"))
     miner = Text(row.miner, style="green" if row.miner == "serving" else "yellow" if row.reachable else "dim")
     mem = (f"{row.gpu_mem_used // 2**30}/{row.gpu_mem_total // 2**30}G"
            if row.gpu_mem_used is not None and row.gpu_mem_total else "-")
@@ -111,7 +113,7 @@ class FleetScreen(Screen[None]):
         self.query_one("#fleet-table", DataTable).focus()
 
     def visible_rows(self) -> list[RigRow]:
-        rows = [self.monitor.rows.get(name) or RigRow(name=name, url="", reachable=False, error="not polled yet")
+        rows = [self.monitor.rows.get(name) or RigRow(name=name, url="", reachable=False, error=NOT_POLLED)
                 for name in self.monitor.names] if self.monitor.names else list(self.monitor.rows.values())
         needle = self.filter_text.lower()
         if needle:
@@ -136,7 +138,7 @@ class FleetScreen(Screen[None]):
         self.query_one("#fleet-title", Static).update(
             f"Fleet  {len(self.monitor.names) or len(everything)} rigs, {up} up  ·  sort: {SORTS[self.sort_index][0]}"
             f"  ·  {len(self.selected)} selected")
-        errors = [f"{r.name}: {r.error}" for r in rows if r.error]
+        errors = [f"{r.name}: {r.error}" for r in rows if r.error and r.error != NOT_POLLED]
         self.query_one("#fleet-status", Static).update("\n".join(errors[:3]))
 
     # -- selection, filter, sort -------------------------------------------------------------------

@@ -26,7 +26,8 @@ from daemons.ops.rigs import load_rigs
 from daemons.ops.rigs_ssh import close_all
 from daemons.ops.supervisor import running_pid, stop_service
 
-pytestmark = [pytest.mark.slow, pytest.mark.skipif(not HAVE_SSH, reason="openssh-server is not installed")]
+pytestmark = [pytest.mark.slow, pytest.mark.timeout(2400),
+              pytest.mark.skipif(not HAVE_SSH, reason="openssh-server is not installed")]
 
 
 def run(home: Path, *args: str, timeout: float = 1800, stdin: str | None = None) -> subprocess.CompletedProcess[str]:
