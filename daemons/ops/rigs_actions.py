@@ -18,7 +18,8 @@ from daemons.ops.rigs import Rig, RigError
 from daemons.ops.rigs_ssh import RigLink
 
 MINER_ACTIONS = ("start", "stop", "restart", "drain")
-ACTION_TIMEOUT_S = 180.0
+ACTION_TIMEOUT_S = 420.0
+"""Longer than the agent waits for a miner to start (a restart is a stop and a start)."""
 T = TypeVar("T")
 
 

@@ -34,7 +34,8 @@ from daemons.ops import SERVICES
 from daemons.ops.supervisor import cli_command, health, running_pid, stop_service
 from daemons.ops.systemd import unit_name
 
-START_TIMEOUT_S = 60.0
+START_TIMEOUT_S = 300.0
+"""How long a started miner may take to answer: a cold interpreter importing torch on a busy rig."""
 SETTINGS: dict[str, tuple[str, str]] = {
     "mining": ("daemons.miner.settings", "MinerSettings"),
     "node": ("daemons.node.settings", "NodeSettings"),

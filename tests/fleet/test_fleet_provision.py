@@ -82,6 +82,10 @@ def test_provision_makes_a_serving_miner_that_completes_a_real_job() -> None:
                              "--home", str(op), "--json", timeout=900).stdout)
         assert job["status"] == "completed" and job["miner"] == address, job
         assert "Paris" in job["output"]
+    except AssertionError as exc:
+        out = account / "logs" / "miner.out"
+        tail = out.read_text(errors="replace")[-3000:] if out.exists() else "(no miner output)"
+        raise AssertionError(f"{exc}\n--- the rig's miner.out ---\n{tail}") from None
     finally:
         subprocess.run(aitbc_command("down", "--home", str(op)), env=hermetic_env(), capture_output=True, timeout=300)
         stop_service(Home(root=account), "miner")
