@@ -75,7 +75,11 @@ def poll_rig(link: RigLink, last_seen_ms: int | None = None, clients: dict[str, 
         status = client.status()
         telemetry = client.telemetry()
     except DaemonError:
-        row.miner = "stopped"
+        if link.master_pid(fresh=True) is None:  # not the miner: the connection to the rig is gone
+            row.reachable, row.last_seen_ms = False, last_seen_ms
+            row.error = f"rig {name}: the SSH connection was lost"
+        else:
+            row.miner = "stopped"
     else:
         row.miner, row.ready = status.phase, status.ready
         row.models = [m.name for m in status.models if m.served]

@@ -204,13 +204,14 @@ class RigLink:
         base = self.rig.ssh_base(*self.options(), *extra)
         return [*base, remote_command(remote_argv)] if remote_argv else base
 
-    def master_pid(self) -> int | None:
+    def master_pid(self, *, fresh: bool = False) -> int | None:
         """The pid of the running master, or None (a local check, no network). A master this link
-        already knows is checked by its pid alone, so a warm poll spawns no ssh process at all."""
+        already knows is checked by its pid alone, so a warm poll spawns no ssh process at all;
+        ``fresh`` asks the master itself (after a failed request: is the connection still there?)."""
         if not self.control.exists():
             self._pid = None
             return None
-        if self._pid is not None and _alive(self._pid):
+        if not fresh and self._pid is not None and _alive(self._pid):
             return self._pid
         done = subprocess.run([*self.rig.ssh_base(*self.options(), "-O", "check")], capture_output=True, text=True,
                               timeout=10, stdin=subprocess.DEVNULL)

@@ -133,8 +133,14 @@ def _kill(pid: int) -> None:
 
 
 def wait_gone(pid: int, timeout: float = 10) -> None:
+    """Until ``pid`` has exited (a zombie nobody reaped yet counts as exited); a bound, not a check."""
+    def gone() -> bool:
+        try:
+            return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[-1].split()[0] == "Z"
+        except OSError:
+            return True
     deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline and Path(f"/proc/{pid}").exists():
+    while time.monotonic() < deadline and not gone():
         time.sleep(0.05)
 
 

@@ -3,7 +3,7 @@ back again when its sshd returns."""
 
 from __future__ import annotations
 
-from fleetkit import FleetEnv
+from fleetkit import FleetEnv, wait_gone
 from testkit import wait_for
 
 from daemons.common.backoff import Backoff
@@ -26,6 +26,7 @@ def test_dead_rig_does_not_stop_the_others_and_recovers(fleet: FleetEnv) -> None
 
     gamma = fleet.sshd["gamma"]
     gamma.stop()
+    wait_gone(masters["gamma"])  # its master saw the connection close (what the operator's machine sees)
     try:
         seen: list[str] = []
         rows = {r.name: r for r in poller.poll(on_row=lambda row: seen.append(row.name))}
