@@ -5,12 +5,14 @@ The network is ``aitbc up --detach`` on the operator's side with its own miner s
 job can only be served by the provisioned rig. The rig account is a fresh directory behind its own
 sshd whose sessions do *not* see this checkout: the rig runs what provisioning installed in it.
 Its venv is installed from a wheelhouse rebuilt from this environment (``fleetkit.wheelhouse``),
-so nothing is downloaded. Slow: it installs torch and loads the model.
+so nothing is downloaded. Slow (it installs torch and loads the model): it runs with
+``AITBC_TEST_PROVISION=1``.
 """
 
 from __future__ import annotations
 
 import json
+import os
 import shutil
 import subprocess
 import sys
@@ -27,7 +29,11 @@ from daemons.ops.rigs_ssh import close_all
 from daemons.ops.supervisor import running_pid, stop_service
 
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(2400),
-              pytest.mark.skipif(not HAVE_SSH, reason="openssh-server is not installed")]
+              pytest.mark.skipif(not HAVE_SSH, reason="openssh-server is not installed"),
+              pytest.mark.skipif(os.environ.get("AITBC_TEST_PROVISION") != "1",
+                                 reason="installs torch into a fresh venv over SSH and serves a real job: about 18 "
+                                        "minutes on a loaded 2-core machine, over the suite's budget; set "
+                                        "AITBC_TEST_PROVISION=1 to run it")]
 
 
 def run(home: Path, *args: str, timeout: float = 1800, stdin: str | None = None) -> subprocess.CompletedProcess[str]:
