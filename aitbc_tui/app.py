@@ -31,6 +31,7 @@ from aitbc_tui.config import TuiConfig, load_config, save_config
 from aitbc_tui.models import DAEMONS, SourceStatus, Store
 from aitbc_tui.sources.base import DaemonSource
 from aitbc_tui.sources.logs import LogTail
+from aitbc_tui.sources.fleet import FleetMonitor
 from aitbc_tui.sources.rig_logs import RemoteLogTail
 from aitbc_tui.widgets.chrome import SECTIONS
 
@@ -80,17 +81,21 @@ class AitbcApp(App[None]):
         Binding("f1,question_mark", "help", "Help", key_display="?"),
         Binding("t", "toggle_theme", "Theme"),
         Binding("ctrl+p", "command_palette", "Palette", show=False),
+        Binding("F", "fleet", "Fleet", show=False),
         *[Binding(str(i), f"goto('{mode}')", label, show=False) for i, (mode, label) in enumerate(SECTIONS, 1)],
     ]
 
     def __init__(self, home: Home, *, store: Store | None = None, live: bool = True,
                  config: TuiConfig | None = None, save_settings: bool = True,
-                 settings_home: Home | None = None, rig: Rig | None = None) -> None:
+                 settings_home: Home | None = None, rig: Rig | None = None,
+                 fleet: FleetMonitor | None = None) -> None:
         self.home = home
         """Where the daemons' sockets (and logs) are; a rig's forwarded sockets with ``--rig``."""
         self.settings_home = settings_home or home
         """Where HOME/tui.toml lives (the operator's own home, also when attached to a rig)."""
         self.rig = rig
+        self.fleet = fleet
+        """The rigs of HOME/rigs.toml, polled over SSH (None without rigs; see ``aitbc_tui.sources.fleet``)."""
         self.store = store or Store()
         self.live = live
         self.save_settings = save_settings
@@ -118,11 +123,17 @@ class AitbcApp(App[None]):
                     source.attach(self.sources)
                 self.run_worker(source.run(), name=f"source:{source.service}", group="sources",
                                 exit_on_error=False)
+            if self.fleet is None and self.rig is None:
+                self.fleet = FleetMonitor.for_home(self.settings_home, self.source_changed)
+                if self.fleet is not None:
+                    self.fleet.start()
         self._last_states = {name: s.state for name, s in self.store.status.items()}
         self.switch_mode("dashboard")
 
     async def on_unmount(self) -> None:
         self.workers.cancel_group(self, "sources")
+        if self.fleet is not None:
+            self.fleet.stop()
         for source in self.sources.values():
             await source.aclose()
 
@@ -185,6 +196,18 @@ class AitbcApp(App[None]):
         if mode in self.MODES and self.current_mode != mode:
             await self.switch_mode(mode)
 
+    def action_fleet(self) -> None:
+        """The Fleet screen (key F): every rig of HOME/rigs.toml."""
+        from aitbc_tui.screens.fleet import FleetScreen
+
+        if isinstance(self._visible_screen(), (ModalScreen, FleetScreen)):
+            return
+        if self.fleet is None:
+            self.notify("no rigs yet: add one with `aitbc rig add NAME ssh://user@host --accept-new`",
+                        title="Fleet", severity="warning")
+            return
+        self.push_screen(FleetScreen(self.fleet))
+
     def action_help(self) -> None:
         from aitbc_tui.screens.help import HelpScreen
 
@@ -231,6 +254,8 @@ class AitbcApp(App[None]):
         commands += [
             PaletteCommand("Toggle light/dark theme", "Switch theme; remembered in HOME/tui.toml (key t)",
                            self.action_toggle_theme),
+            PaletteCommand("Fleet: every rig", "Rigs of HOME/rigs.toml over SSH, miner actions on many (key F)",
+                           self.action_fleet),
             PaletteCommand("Help: keys and actions", "Every key binding (F1 or ?)", self.action_help),
             PaletteCommand("Quit", "Leave the console; daemons keep running (key q)", self.action_quit),
         ]
@@ -253,7 +278,7 @@ class AitbcApp(App[None]):
     def log_tail(self) -> LogTail | RemoteLogTail:
         """The daemons' logs: HOME/logs here, or the rig's through SSH."""
         if self.rig is not None:
-            return RemoteLogTail(self.rig)
+            return RemoteLogTail(self.rig, self.settings_home)
         return LogTail(self.home.logs_dir)
 
 
@@ -277,11 +302,12 @@ def main(argv: list[str] | None = None) -> None:
     if args.rig is None:
         AitbcApp(home).run()
         return
-    from daemons.ops.rigs import RigError, RigTunnel, find_rig
+    from daemons.ops.rigs import RigError, find_rig
+    from daemons.ops.rigs_ssh import RigTunnel
 
     try:
         rig = find_rig(home, args.rig)
-        tunnel = RigTunnel(rig)
+        tunnel = RigTunnel(rig, home)
         tunnel.start()
     except RigError as exc:
         sys.stderr.write(f"aitbc-tui: {exc}\n")

@@ -197,6 +197,7 @@ class DashboardScreen(SectionScreen):
 
     def compose_body(self) -> ComposeResult:
         yield TextView(id="gov-awaiting")
+        yield TextView(id="fleet-line")
         with Grid(id="dash"):
             with Vertical(id="chain-panel", classes="panel") as chain:
                 chain.border_title = "Chain"
@@ -217,6 +218,10 @@ class DashboardScreen(SectionScreen):
 
     def update_body(self, changed: frozenset[str]) -> None:
         store = self.store
+        fleet, line = self.aitbc.fleet, self.query_one("#fleet-line", TextView)
+        line.display = fleet is not None
+        if fleet is not None:
+            line.show(fleet.summary() + "  (F: Fleet)")
         if "node" in changed or "wallet" in changed:
             self.query_one("#chain-info", TextView).show(chain_summary(store))
             spark = self.query_one("#block-spark", Sparkline)

@@ -11,7 +11,9 @@ import subprocess
 import threading
 from collections import deque
 
+from daemons.common.home import Home
 from daemons.ops.rigs import Rig
+from daemons.ops.rigs_ssh import RigLink
 
 from aitbc_tui.sources.logs import LogLine, parse_line
 
@@ -19,8 +21,9 @@ from aitbc_tui.sources.logs import LogLine, parse_line
 class RemoteLogTail:
     """The rig's JSON logs through ``ssh RIG tail -F``; same interface as ``LogTail``."""
 
-    def __init__(self, rig: Rig, max_lines: int = 5000) -> None:
+    def __init__(self, rig: Rig, home: Home, max_lines: int = 5000) -> None:
         self.rig = rig
+        self.link = RigLink(rig, home)
         self.directory = rig.remote_home / "logs"
         self.lines: deque[LogLine] = deque(maxlen=max_lines)
         self._fresh: list[LogLine] = []
@@ -40,8 +43,8 @@ class RemoteLogTail:
         return fresh
 
     def _start(self) -> None:
-        self._proc = subprocess.Popen(self.rig.tail_command(), stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
-                                      stderr=subprocess.DEVNULL)
+        self._proc = subprocess.Popen(self.link.command(self.rig.tail_argv()), stdin=subprocess.DEVNULL,
+                                      stdout=subprocess.PIPE, stderr=subprocess.DEVNULL)
         threading.Thread(target=self._read, args=(self._proc,), daemon=True).start()
 
     def _read(self, proc: subprocess.Popen[bytes]) -> None:

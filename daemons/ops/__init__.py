@@ -3,7 +3,8 @@
 Modules: ``supervisor`` (start, watch and stop a home's daemons: ``aitbc up/down/status``),
 ``devnet`` (what ``aitbc up`` creates in an empty home and the order it starts things),
 ``systemd`` (render and install the systemd units: ``aitbc <daemon> install-service``) and
-``rigs`` (another machine's daemons reached through SSH socket forwarding).
+``rigs*`` (other machines' daemons reached over SSH: registry, connections, fleet polling,
+actions, the rig-side agent and provisioning).
 
 This package sits between the front ends and the daemons: ``aitbc_tui`` (TUI and CLI) imports it,
 and it imports ``daemons.common``, the daemons' clients and inits, ``keys`` and ``chain``; it never

@@ -1,8 +1,7 @@
 """``aitbc-tui --rig NAME``: the rig registry, the SSH command lines, and clear refusals.
 
-No SSH server runs in the test environment, so the forwarding itself is exercised only up to
-ssh's own refusal (a closed port on 127.0.0.1); the command lines it would run are checked
-exactly.
+The command lines are checked exactly here, and an unreachable rig up to ssh's own refusal (a
+closed port on 127.0.0.1); ``tests/fleet`` drives the same code against real sshd servers.
 """
 
 from __future__ import annotations
@@ -17,7 +16,8 @@ from tuikit import REPO, hermetic_env
 
 from daemons.common.home import Home
 
-from daemons.ops.rigs import Rig, RigError, RigTunnel, find_rig, load_rigs
+from daemons.ops.rigs import Rig, RigError, find_rig, load_rigs
+from daemons.ops.rigs_ssh import RigTunnel
 
 
 def write_rigs(home: Path, text: str) -> None:
@@ -33,12 +33,15 @@ def test_registry_and_commands(tmp_path: Path) -> None:
     assert sorted(rigs) == ["gpu-01", "lab"]
     gpu = rigs["gpu-01"]
     command = gpu.forward_command(Path("/tmp/x/run"))
-    assert command[0] == "ssh" and command[-1] == "miner@10.0.0.21"
+    assert command[0] == "ssh" and command[-2:] == ["--", "10.0.0.21"] and ["-l", "miner"] == command[
+        command.index("-l"):command.index("-l") + 2]
     assert ["-p", "2222"] == command[command.index("-p"):command.index("-p") + 2]
     assert "BatchMode=yes" in command and "ExitOnForwardFailure=yes" in command and "-N" in command
     assert "/tmp/x/run/node.sock:/srv/aitbc/run/node.sock" in command
     assert "/tmp/x/run/wallet.sock:/srv/aitbc/run/wallet.sock" in command
-    assert gpu.tail_command()[-1] == "tail -q -n 300 -F /srv/aitbc/logs/*.log"
+    assert gpu.tail_argv() == ["sh", "-c", 'exec tail -q -n "$1" -F "$2"/*.log', "sh", "300", "/srv/aitbc/logs"]
+    assert gpu.tail_argv(5, follow=False, service="miner")[2:] == ['exec tail -q -n "$1" "$2"/"$3".log', "sh", "5",
+                                                                     "/srv/aitbc/logs", "miner"]
     lab = rigs["lab"]
     assert str(lab.remote_home) == "/root/.aitbc" and str(lab.remote_run) == "/run/aitbc"
     assert "/tmp/y/miner.sock:/run/aitbc/miner.sock" in lab.forward_command(Path("/tmp/y"))
@@ -66,10 +69,10 @@ def test_refusals(tmp_path: Path) -> None:
 @pytest.mark.skipif(shutil.which("ssh") is None, reason="the ssh client is not installed")
 def test_unreachable_rig_is_one_line_error(tmp_path: Path) -> None:
     rig = Rig(name="closed", url="ssh://nobody@127.0.0.1:1", home="/srv/aitbc")
-    tunnel = RigTunnel(rig)
+    tunnel = RigTunnel(rig, Home(root=tmp_path / "op"))
     with pytest.raises(RigError, match="ssh to rig closed failed"):
         tunnel.start()
-    assert not tunnel.root.exists()  # the private socket directory is gone again
+    assert tunnel.link.dir.stat().st_mode & 0o777 == 0o700  # the rig's private socket directory
     home = tmp_path / "h"
     write_rigs(home, '[rigs.closed]\nurl = "ssh://nobody@127.0.0.1:1"\nhome = "/srv/aitbc"\n')
     done = subprocess.run([sys.executable, "-c", "from aitbc_tui.app import main; main()", "--home", str(home),
