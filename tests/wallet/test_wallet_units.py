@@ -98,3 +98,20 @@ def test_settings_defaults_and_validation(tmp_path: Path) -> None:
     enabled = load_settings(WalletSettings, tmp_path / "h", tcp_enabled=True, api_keys=[api_key_digest(key)])
     assert enabled.tcp_listeners() == [("127.0.0.1", 18002)]
     assert enabled.api_key_digests() == {api_key_digest(key)}
+
+
+def test_pending_releases_are_named_for_what_they_are() -> None:
+    from aitbc_tui.cli.chain import _account_text
+
+    coordinator, validator = "0x" + "c" * 40, "0x" + "v" * 40
+    account = {"address": "0x" + "a" * 40, "height": 9, "balance": 2_500_000, "nonce": 3, "pending_nonce": 3,
+               "stakes": [], "escrows": [{"coordinator": coordinator, "balance": 1_000_000}], "miner": None,
+               "validator": None,
+               "unbonding": [{"kind": "escrow_withdraw", "amount": 1_000_000, "release": 40, "coordinator": coordinator},
+                             {"kind": "unbond", "amount": 500_000, "release": 41, "validator": validator},
+                             {"kind": "miner_unbond", "amount": 7, "release": 42}]}
+    text = _account_text(account)
+    assert f"escrow withdrawal 1.000000 AIT from {coordinator}, released at height 40" in text
+    assert f"unbonding stake 0.500000 AIT from {validator}, released at height 41" in text
+    assert "unbonding miner bond 0.000007 AIT, released at height 42" in text
+    assert "balance    2.500000 AIT" in text and "2500000" not in text
