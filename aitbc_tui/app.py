@@ -80,6 +80,7 @@ class AitbcApp(App[None]):
         Binding("f1,question_mark", "help", "Help", key_display="?"),
         Binding("t", "toggle_theme", "Theme"),
         Binding("ctrl+p", "command_palette", "Palette", show=False),
+        Binding("escape", "leave_input", "Leave the field", show=False, priority=True),
         *[Binding(str(i), f"goto('{mode}')", label, show=False) for i, (mode, label) in enumerate(SECTIONS, 1)],
     ]
 
@@ -184,6 +185,16 @@ class AitbcApp(App[None]):
             return  # a dialog is open: finish or cancel it first (its action is waiting for it)
         if mode in self.MODES and self.current_mode != mode:
             await self.switch_mode(mode)
+
+    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        if action == "leave_input":  # only while a text field of a section screen has focus
+            from textual.widgets import Input, TextArea
+
+            return isinstance(self.focused, (Input, TextArea)) and hasattr(self.screen, "action_leave_input")
+        return True
+
+    def action_leave_input(self) -> None:
+        self.screen.action_leave_input()  # type: ignore[attr-defined]
 
     def action_help(self) -> None:
         from aitbc_tui.screens.help import HelpScreen

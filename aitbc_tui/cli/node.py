@@ -7,8 +7,9 @@ from typing import Optional
 
 import typer
 
-from aitbc_tui.cli.common import command_group, emit, fail, handle_errors, parse_ait, resolve_home, run_daemon
+from aitbc_tui.cli.common import command_group, emit, fail, handle_errors, resolve_home, run_daemon
 from aitbc_tui.cli.options import ConfigOpt, FeeOpt, HomeOpt, JsonOpt, NodeOpt, NoTcpOpt
+from aitbc_tui.format import parse_amount
 
 app = command_group("node", "The chain node: init a home, start the daemon, show status.")
 
@@ -39,7 +40,7 @@ def init(
         with handle_errors():
             validate_address(address)
         try:
-            funds[address] = funds.get(address, 0) + parse_ait(amount)
+            funds[address] = funds.get(address, 0) + parse_amount(amount)
         except ValueError as exc:
             fail(str(exc))
     with handle_errors():

@@ -56,6 +56,14 @@ class SectionScreen(Screen[None]):
     def compose_body(self) -> ComposeResult:
         yield Static()
 
+    def action_leave_input(self) -> None:
+        """Move focus from a text field to the screen's main widget (its AUTO_FOCUS), so the
+        screen's keys work again (``3`` switches screens instead of typing "3"). Bound to Esc by
+        the app with priority, so no screen's own Esc binding can shadow it while a field has
+        focus; with no field focused the screen's Esc (clear, close) runs as before."""
+        target = next(iter(self.query(self.AUTO_FOCUS)), None) if self.AUTO_FOCUS else None
+        self.set_focus(target if target is not None and target.focusable else None)
+
     def on_screen_resume(self) -> None:
         self.refresh_data(ALL)
 

@@ -62,7 +62,7 @@ def block_detail(data: dict[str, Any]) -> Text:
     for tx in (data.get("txs") or [])[:20]:
         text.append("\n  ")
         text.append(f"{tx.get('type', '?'):<14}", style="cyan")
-        text.append(f" {short_addr(tx.get('sender'))} nonce {tx.get('nonce')} fee {tx.get('fee')}u")
+        text.append(f" {short_addr(tx.get('sender'))} nonce {tx.get('nonce')} fee {ait(int(tx.get('fee', 0)))}")
     return text
 
 
@@ -76,7 +76,7 @@ def tx_detail(data: dict[str, Any]) -> Text:
         ("Type", str(tx.get("type", ""))),
         ("Sender", str(tx.get("sender", ""))),
         ("Nonce", str(tx.get("nonce", ""))),
-        ("Fee", f"{ait(int(tx.get('fee', 0)))}"),
+        ("Fee", ait(int(tx.get("fee", 0)))),
     ]
     if "to" in payload:
         rows.append(("To", str(payload["to"])))
@@ -188,7 +188,8 @@ class ChainScreen(SectionScreen):
 
     @staticmethod
     def _sync_table(table: DataTable[Any], keys: list[str], rows: list[tuple[str, tuple[Any, ...]]]) -> None:
-        """Make ``table`` show ``rows`` (newest first); keep the highlighted row on the same item.
+        """Make ``table`` show ``rows`` (newest first); keep the highlighted row on the same item,
+        also on the top row (new blocks arrive above it and never slide under the cursor).
 
         Incremental: only new rows are added and gone ones removed, then the rows are put in
         order by their position in ``rows`` (a sort of references, no cell is re-rendered), told
@@ -198,9 +199,7 @@ class ChainScreen(SectionScreen):
         wanted = [key for key, _ in rows]
         if wanted == keys:
             return
-        cursor_key: str | None = None
-        if table.row_count and 0 < table.cursor_row < len(keys):
-            cursor_key = keys[table.cursor_row]
+        cursor_key = keys[table.cursor_row] if table.row_count and 0 <= table.cursor_row < len(keys) else None
         wanted_set, known = set(wanted), set(keys)
         for key in known - wanted_set:
             table.remove_row(key)

@@ -53,10 +53,10 @@ def balances_summary(store: Store) -> Text:
         if i:
             text.append("\n")
         text.append(f"{(account.label or short_addr(account.address)):<11.11} ", style="bold")
-        text.append(ait(account.balance, decimals=2))
+        text.append(ait(account.balance))
         if account.stakes:
-            text.append(f"\n  staked {ait(account.staked, decimals=0, suffix=False)}", style="dim")
-            text.append(f" · rewards {ait(account.rewards, decimals=2, suffix=False)}", style="green")
+            text.append(f"\n  staked {ait(account.staked, suffix=False)}", style="dim")
+            text.append(f" · rewards {ait(account.rewards, suffix=False)}", style="green")
     return text
 
 

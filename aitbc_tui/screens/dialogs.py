@@ -193,12 +193,13 @@ class TransferRequest(BaseModel):
 
 
 def amount_and_fee_fields(amount: int | None, fee: int) -> ComposeResult:
-    """The ``#amount`` (AIT) and ``#fee`` (units) inputs of a form that moves funds."""
+    """The ``#amount`` and ``#fee`` inputs of a form that moves funds, both in AIT (a fee is an
+    amount like any other; units only when typed with a ``u`` suffix)."""
     yield Label("Amount (AIT, up to 6 decimals, or units with a 'u' suffix)")
-    initial = ait(amount, suffix=False).replace(",", "") if amount else ""
+    initial = ait(amount, full=True, suffix=False).replace(",", "") if amount else ""
     yield Input(id="amount", value=initial, compact=True)
-    yield Label("Fee (units)")
-    yield Input(id="fee", value=str(fee), type="integer", compact=True)
+    yield Label("Fee (AIT, or units with a 'u' suffix)")
+    yield Input(id="fee", value=ait(fee, full=True, suffix=False), compact=True)
 
 
 def read_amount_and_fee(dialog: FormDialog) -> tuple[int, int] | None:
@@ -212,11 +213,12 @@ def read_amount_and_fee(dialog: FormDialog) -> tuple[int, int] | None:
     if amount <= 0:
         dialog.error("the amount must be more than zero")
         return None
-    raw_fee = dialog.value("fee").strip()
-    if not raw_fee.isdigit():
-        dialog.error("the fee is a whole number of units")
+    try:
+        fee = parse_amount(dialog.value("fee"))
+    except ValueError as exc:
+        dialog.error(f"fee: {exc}")
         return None
-    return amount, int(raw_fee)
+    return amount, fee
 
 
 class TransferDialog(FormDialog):
@@ -238,7 +240,7 @@ class TransferDialog(FormDialog):
         what = "Available" if self.kind != "unbond" else "Bonded"
         rows: list[tuple[str, str | Text]] = [
             ("From", f"{self.wallet_name} {self.wallet_address}"),
-            (what, ait(self.available) if self.available is not None else "unknown (node not connected)")]
+            (what, ait(self.available, full=True) if self.available is not None else "unknown (node not connected)")]
         if self.kind == "escrow":
             rows.append(("Coordinator", self.initial_target or "-"))
         yield Static(kv(rows))
@@ -272,10 +274,10 @@ class TransferDialog(FormDialog):
         if self.available is not None:
             need = amount + fee if self.kind != "unbond" else amount
             if self.kind != "unbond" and need > self.available:
-                self.error(f"amount plus fee ({ait(need)}) is more than the available {ait(self.available)}")
+                self.error(f"amount plus fee ({ait(need, full=True)}) is more than the available {ait(self.available, full=True)}")
                 return
             if self.kind == "unbond" and amount > self.available:
-                self.error(f"only {ait(self.available)} is bonded")
+                self.error(f"only {ait(self.available, full=True)} is bonded")
                 return
         self.dismiss(TransferRequest(kind=self.kind, wallet=self.wallet_address, target=target, amount=amount, fee=fee))
 
@@ -318,18 +320,18 @@ def transfer_summary(request: TransferRequest, wallet_name: str, balance: int | 
     rows: list[tuple[str, str | Text]] = [("From", f"{wallet_name} {request.wallet}")]
     label = {"send": "To", "delegate": "Validator", "unbond": "Validator", "escrow": "Coordinator"}[request.kind]
     rows.append((label, request.target + (f" ({target_label})" if target_label else "")))
-    rows.append(("Amount", Text(ait(request.amount), style="bold")))
-    rows.append(("Fee", f"{ait(request.fee)} ({request.fee} units)"))
+    rows.append(("Amount", Text(ait(request.amount, full=True), style="bold")))
+    rows.append(("Fee", f"{ait(request.fee, full=True)}"))
     if request.kind == "unbond":
-        rows.append(("Total cost", Text(ait(request.fee), style="bold")))
+        rows.append(("Total cost", Text(ait(request.fee, full=True), style="bold")))
         rows.append(("Note", "unbonded funds return after the unbonding period"))
         if balance is not None:
-            rows.append(("Balance after", ait(balance - request.fee)))
+            rows.append(("Balance after", ait(balance - request.fee, full=True)))
     else:
         total = request.amount + request.fee
-        rows.append(("Total", Text(ait(total), style="bold")))
+        rows.append(("Total", Text(ait(total, full=True), style="bold")))
         if balance is not None:
-            rows.append(("Balance after", ait(balance - total)))
+            rows.append(("Balance after", ait(balance - total, full=True)))
     return rows
 
 

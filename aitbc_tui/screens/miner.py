@@ -36,15 +36,15 @@ def miner_headline(model: MinerModel) -> Text:
     if model.reasons:
         text.append(f" ({'; '.join(model.reasons)})", style="red")
     text.append(f" · {short_addr(model.address)} · {model.free_slots}/{model.capacity} slots free", style="dim")
-    text.append(f" · {ait(model.price_per_1k_tokens, decimals=4, suffix=False)} AIT/1k tok", style="dim")
+    text.append(f" · {ait(model.price_per_1k_tokens, suffix=False)} AIT/1k tok", style="dim")
     text.append(f" · up {_uptime(model.uptime_s)}", style="dim")
     return text
 
 
 def earnings_text(model: MinerModel) -> Text:
     counters = model.counters
-    bond = ait(model.bond, decimals=2) if model.bond is not None else "-"
-    target = f" (target {ait(model.bond_target, decimals=0)}, {model.bond_status})" if model.bond_target is not None else ""
+    bond = ait(model.bond) if model.bond is not None else "-"
+    target = f" (target {ait(model.bond_target)}, {model.bond_status})" if model.bond_target is not None else ""
     registration = "registered" if model.registered else "not registered"
     if model.registration_error:
         registration += f": {model.registration_error}"

@@ -50,11 +50,11 @@ def validator_rows(store: Store) -> list[Row]:
         mine = " ★" if v.address == node.validator_address else ""
         rows.append((v.address, (
             (v.name or "-") + mine,
-            Text(ait(v.power, decimals=0, suffix=False), justify="right"),
+            Text(ait(v.power, suffix=False), justify="right"),
             Text(share(v.power, node.total_power), justify="right"),
             Text(percent_bps(v.commission_bps), justify="right"),
             Text(state, style=style),
-            Text(ait(v.self_bond, decimals=0, suffix=False), justify="right"),
+            Text(ait(v.self_bond, suffix=False), justify="right"),
             v.address)))
     return rows
 
@@ -67,12 +67,12 @@ def stake_rows(store: Store) -> list[Row]:
         for stake in account.stakes:
             rows.append((f"{account.address}/{stake.validator}", (
                 label, names.get(stake.validator) or short_addr(stake.validator),
-                Text(ait(stake.amount, decimals=2, suffix=False), justify="right"),
-                Text(ait(stake.rewards, decimals=6, suffix=False), justify="right", style="green"), "bonded")))
+                Text(ait(stake.amount, suffix=False), justify="right"),
+                Text(ait(stake.rewards, suffix=False), justify="right", style="green"), "bonded")))
         for index, entry in enumerate(account.unbonding):
             rows.append((f"{account.address}/unbonding/{index}", (
                 label, entry.kind or "unbonding",
-                Text(ait(entry.amount, decimals=2, suffix=False), justify="right"), Text("-", justify="right"),
+                Text(ait(entry.amount, suffix=False), justify="right"), Text("-", justify="right"),
                 f"released at {entry.release_height}" if entry.release_height is not None else "unbonding")))
     return rows
 
@@ -116,8 +116,9 @@ class StakingScreen(SigningScreen):
         self._validator_keys = self._fill(self.query_one("#validators", Table), validator_rows(store))
         self._stake_keys = self._fill(self.query_one("#stakes", Table), stake_rows(store))
         node = store.node
-        self.query_one("#validators", Table).border_subtitle = (
-            f"total power {ait(node.total_power, decimals=0)}" if node.total_power else "")
+        mine = "★ this node's validator" if any(v.address == node.validator_address for v in node.validators) else ""
+        power = f"total power {ait(node.total_power)}" if node.total_power else ""
+        self.query_one("#validators", Table).border_subtitle = " · ".join(part for part in (mine, power) if part)
         note = self.unavailable_text("node", "Validators")
         if note is None and not self._stake_keys:
             note = "no stakes held by this installation's accounts"
@@ -125,12 +126,8 @@ class StakingScreen(SigningScreen):
 
     @staticmethod
     def _fill(table: Table, rows: list[Row]) -> list[str]:
-        """Refill ``table``; the cursor stays on its row number while that row still exists."""
-        cursor = table.cursor_row
-        keys = table.refill(rows)
-        if rows and 0 < cursor < len(rows):
-            table.move_cursor(row=cursor, animate=False)
-        return keys
+        """Refill ``table`` (the cursor stays on the same validator or stake)."""
+        return table.refill(rows)
 
     # -- selection -----------------------------------------------------------------------------------
 
@@ -210,7 +207,7 @@ class StakingScreen(SigningScreen):
         if done is not None:
             request, result = done
             where = f"block {result.height}" if result.height is not None else result.status
-            self.notify(f"{kind} {ait(request.amount)}: {where} (tx {short_hash(result.hash)})", title="Staking")
+            self.notify(f"{kind} {ait(request.amount, full=True)}: {where} (tx {short_hash(result.hash)})", title="Staking")
 
     @work(exclusive=True, group="stake-action")
     async def action_claim(self) -> None:
@@ -221,7 +218,7 @@ class StakingScreen(SigningScreen):
         rewards = stake.rewards if stake else 0
         fee = self.store.wallet.default_fee
         rows = [("Wallet", f"{wallet.name} {wallet.address}"), ("Validator", validator),
-                ("Rewards", Text(ait(rewards), style="bold green")), ("Fee", f"{ait(fee)} ({fee} units)")]
+                ("Rewards", Text(ait(rewards, full=True), style="bold green")), ("Fee", f"{ait(fee, full=True)}")]
         result = await self.confirm_and_sign(
             ConfirmDialog("Claim rewards", rows, needs_password=not wallet.unlocked, confirm_label="Claim"),
             lambda password: self.wallet_source.client.claim_rewards(validator, wallet=wallet.address, fee=fee,

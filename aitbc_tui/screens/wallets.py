@@ -64,9 +64,9 @@ def wallet_rows(store: Store) -> list[Row]:
     rows = []
     for wallet in store.wallet.wallets:
         account = store.node.accounts.get(wallet.address)
-        balance = ait(account.balance, decimals=2, suffix=False) if account else "-"
-        staked = ait(account.staked, decimals=0, suffix=False) if account and account.stakes else "-"
-        rewards = ait(account.rewards, decimals=2, suffix=False) if account and account.stakes else "-"
+        balance = ait(account.balance, suffix=False) if account else "-"
+        staked = ait(account.staked, suffix=False) if account and account.stakes else "-"
+        rewards = ait(account.rewards, suffix=False) if account and account.stakes else "-"
         rows.append((wallet.address, (wallet.name, short_addr(wallet.address, 8, 4),
                                       Text(balance, justify="right"), Text(staked, justify="right"),
                                       Text(rewards, justify="right", style="green"), lock_state(wallet))))
@@ -77,10 +77,10 @@ def history_rows(history: list[HistoryRow]) -> list[Row]:
     rows = []
     for row in history:
         sign = {"out": "-", "in": "+"}.get(row.direction, "")
-        amount = f"{sign}{ait(row.amount, decimals=2, suffix=False)}" if row.amount is not None else "-"
+        amount = f"{sign}{ait(row.amount, suffix=False)}" if row.amount is not None else "-"
         rows.append((row.hash, (Text(f"{row.height:,}", justify="right"), row.type, row.direction,
                                 short_addr(row.counterparty, 8, 4), Text(amount, justify="right"),
-                                Text(str(row.fee), justify="right"), short_hash(row.hash, 9))))
+                                Text(ait(row.fee, suffix=False), justify="right"), short_hash(row.hash, 9))))
     return rows
 
 
@@ -127,11 +127,7 @@ class WalletsScreen(SigningScreen):
             note = "balances come from the node, which is not connected"
         self.query_one("#wallets-note", TextView).show_note(note)
         if changed & {"wallet", "node"}:
-            table = self.query_one("#wallet-table", Table)
-            cursor = table.cursor_row
-            self._keys = table.refill(wallet_rows(store))
-            if self._keys:
-                table.move_cursor(row=min(max(cursor, 0), len(self._keys) - 1), animate=False)
+            self._keys = self.query_one("#wallet-table", Table).refill(wallet_rows(store))
         self._show_history()
 
     def selected_wallet(self) -> WalletRow | None:
@@ -251,7 +247,7 @@ class WalletsScreen(SigningScreen):
         balance = account.balance if account else None
 
         async def sign(request: TransferRequest, password: str | None) -> TxResult:
-            self.notify(f"sending {ait(request.amount)} to {short_addr(request.target)}…", title="Send")
+            self.notify(f"sending {ait(request.amount, full=True)} to {short_addr(request.target)}…", title="Send")
             return await self.wallet_source.client.send(request.target, request.amount, wallet=wallet.address,
                                                  fee=request.fee, mode="commit", timeout_s=60, password=password)
 
@@ -262,7 +258,7 @@ class WalletsScreen(SigningScreen):
             return
         request, result = done
         where = f"committed in block {result.height}" if result.height is not None else result.status
-        self.notify(f"{ait(request.amount)} sent, {where} (tx {short_hash(result.hash)})", title="Send")
+        self.notify(f"{ait(request.amount, full=True)} sent, {where} (tx {short_hash(result.hash)})", title="Send")
         await self._refresh_wallets()
         self.load_history(wallet.address)
 

@@ -22,7 +22,9 @@ from aitbc_tui.widgets.panels import spark
 
 def test_amounts_are_exact() -> None:
     assert ait(1_234_567) == "1.234567 AIT"
-    assert ait(1_000_002_760_000, decimals=2) == "1,000,002.76 AIT"
+    assert ait(1_000_002_760_000) == "1,000,002.76 AIT"
+    assert ait(10 * 10**6) == "10.00 AIT" and ait(642) == "0.000642 AIT"  # trimmed, never rounded to 0.00
+    assert ait(10 * 10**6, full=True) == "10.000000 AIT" and ait(989_999_999_990, full=True, suffix=False) == "989,999.999990"
     assert ait(-5, suffix=False) == "-0.000005"
     assert ait(None) == "-"
     assert parse_amount("12.5") == 12_500_000
