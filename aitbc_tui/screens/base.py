@@ -13,10 +13,11 @@ from typing import TYPE_CHECKING, ClassVar
 
 from textual.app import ComposeResult
 from textual.screen import Screen
-from textual.widgets import Footer, Static
+from textual.widgets import Static
 
 from aitbc_tui.models import DAEMONS, Store
 from aitbc_tui.widgets.chrome import DaemonBanner, NavBar
+from aitbc_tui.widgets.footer import KeyFooter
 
 if TYPE_CHECKING:
     from aitbc_tui.app import AitbcApp
@@ -51,7 +52,7 @@ class SectionScreen(Screen[None]):
         yield NavBar(self.SECTION)
         yield DaemonBanner()
         yield from self.compose_body()
-        yield Footer()
+        yield KeyFooter()
 
     def compose_body(self) -> ComposeResult:
         yield Static()

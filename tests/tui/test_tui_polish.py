@@ -10,14 +10,16 @@ from __future__ import annotations
 from pathlib import Path
 
 from snapshot_data import OPERATOR, fixed_store, h
+from textual import events
 from textual.widgets import Input
-from tuikit import run, screen_text
+from tuikit import run, screen_text, wait_for
 
 from daemons.common.home import Home
 
 from aitbc_tui.app import AitbcApp
 from aitbc_tui.config import TuiConfig
 from aitbc_tui.models import BlockRow, Store
+from aitbc_tui.screens.dialogs import CreateWalletDialog
 from aitbc_tui.widgets.table import Table
 
 
@@ -112,5 +114,40 @@ def test_escape_outside_a_field_keeps_the_screen_own_meaning(tmp_path: Path) -> 
             await pilot.press("escape")
             await pilot.pause()
             assert box.value == "" and app.current_mode == "chain"
+
+    run(scenario())
+
+
+def test_fast_typing_with_tab_lands_in_the_right_fields(tmp_path: Path) -> None:
+    """``c`` then ``newbie2<Tab>hunter2<Tab>hunter2`` in one burst (as a terminal delivers fast
+    typing): every key lands in its field; once everything went into Name, and the ``2`` of a
+    name typed before the dialog was up switched to the Chain screen."""
+    app = fixed_app(tmp_path)
+
+    async def scenario() -> None:
+        async with app.run_test(size=(80, 24)) as pilot:
+            await pilot.press("4")
+            await pilot.pause()
+            for key in ["c", *"newbie2", "tab", *"hunter2", "tab", *"hunter2"]:
+                app.post_message(events.Key(key, "\t" if key == "tab" else key))  # no wait in between
+            await wait_for(pilot, lambda: isinstance(app.screen, CreateWalletDialog)
+                           and app.screen.query_one("#password2", Input).value == "hunter2", "the form filled")
+            values = {field.id: field.value for field in app.screen.query(Input)}
+            assert values == {"name": "newbie2", "password": "hunter2", "password2": "hunter2"}, values
+
+    run(scenario())
+
+
+def test_forms_show_their_own_keys(tmp_path: Path) -> None:
+    app = fixed_app(tmp_path)
+
+    async def scenario() -> None:
+        async with app.run_test(size=(80, 24)) as pilot:
+            await pilot.press("4", "c")
+            await wait_for(pilot, lambda: isinstance(app.screen, CreateWalletDialog), "the dialog")
+            await pilot.pause()
+            footer = screen_text(app).splitlines()[-1]
+            assert "⏎ Create" in footer and "esc Cancel" in footer and "tab Next field" in footer, footer
+            assert "Unlock" not in footer  # not the Wallets screen's keys behind the dialog
 
     run(scenario())
