@@ -28,11 +28,12 @@ from daemons.common.home import Home
 from daemons.ops.rigs import Rig
 
 from aitbc_tui.commands import AitbcCommands
-from aitbc_tui.config import TuiConfig, load_config, save_config
+from aitbc_tui.config import DEFAULT_DARK, TuiConfig, load_config, save_config
 from aitbc_tui.models import DAEMONS, SourceStatus, Store
 from aitbc_tui.sources.base import DaemonSource
 from aitbc_tui.sources.logs import LogTail
 from aitbc_tui.sources.rig_logs import RemoteLogTail
+from aitbc_tui.theme import THEMES
 from aitbc_tui.widgets.chrome import SECTIONS
 
 FLUSH_S = 0.25
@@ -79,7 +80,9 @@ class AitbcApp(App[None]):
 
     CSS_PATH = "styles/app.tcss"
     TITLE = "AITBC"
-    COMMANDS = App.COMMANDS | {AitbcCommands}
+    COMMANDS = {AitbcCommands}
+    """Only the console's own commands: Textual's built-ins (Keys, Maximize, Screenshot, a Theme
+    picker that differs from ``t``, a second Quit) duplicate the console's or confuse."""
     HORIZONTAL_BREAKPOINTS: ClassVar[list[tuple[int, str]] | None] = [(0, "-narrow"), (120, "-wide")]
     BINDINGS: ClassVar[list[Binding]] = [  # type: ignore[assignment]
         Binding("q", "quit", "Quit"),
@@ -111,6 +114,8 @@ class AitbcApp(App[None]):
         self._holding_keys = False
         self.MODES = _screens()  # type: ignore[misc]
         super().__init__()
+        for theme in THEMES:
+            self.register_theme(theme)
 
     # -- lifecycle ---------------------------------------------------------------------------------
 
@@ -270,8 +275,8 @@ class AitbcApp(App[None]):
 
     def _apply_theme(self, name: str) -> None:
         if self.get_theme(name) is None:
-            self.notify(f"unknown theme {name!r}; using textual-dark", title="Settings", severity="warning")
-            name = "textual-dark"
+            self.notify(f"unknown theme {name!r}; using {DEFAULT_DARK}", title="Settings", severity="warning")
+            name = DEFAULT_DARK
         self.theme = name
 
     def watch_theme(self, theme: str) -> None:

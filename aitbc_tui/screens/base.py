@@ -8,10 +8,12 @@ shown again, so hidden screens cost nothing.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
 from typing import TYPE_CHECKING, ClassVar
 
 from textual.app import ComposeResult
+from textual.notifications import Notification, Notify
 from textual.screen import Screen
 from textual.widgets import Static
 
@@ -23,6 +25,10 @@ if TYPE_CHECKING:
     from aitbc_tui.app import AitbcApp
 
 ALL: frozenset[str] = frozenset(DAEMONS) | {"logs"}
+
+PROGRESS_TOAST_S = 600.0
+"""Longest a progress toast stays up; :meth:`SectionScreen.progress` removes it as soon as the
+thing it announces is over."""
 
 
 class PaletteAction:
@@ -56,6 +62,21 @@ class SectionScreen(Screen[None]):
 
     def compose_body(self) -> ComposeResult:
         yield Static()
+
+    @contextmanager
+    def progress(self, message: str, title: str) -> Iterator[None]:
+        """A toast (``creating the wallet…``) that stays while the work in the ``with`` block
+        runs and is dismissed when it is over, not after a fixed timeout that outlives it."""
+        toast = Notification(message, title, "information", PROGRESS_TOAST_S)
+        self.app.post_message(Notify(toast))
+        try:
+            yield
+        finally:
+            self.app.call_later(self._dismiss_toast, toast)
+
+    def _dismiss_toast(self, toast: Notification) -> None:
+        if toast in self.app._notifications:
+            self.app._unnotify(toast)
 
     def action_leave_input(self) -> None:
         """Move focus from a text field to the screen's main widget (its AUTO_FOCUS), so the

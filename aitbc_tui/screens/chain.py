@@ -175,6 +175,7 @@ class ChainScreen(SectionScreen):
         self._sync_table(blocks, self._block_keys, [(b.hash, self._block_cells(b)) for b in node.blocks])
         txs = self.query_one("#txs", DataTable)
         self._sync_table(txs, self._tx_keys, [(t.hash, self._tx_cells(t)) for t in node.txs])
+        txs.border_subtitle = "none in the recent blocks" if not node.txs and node.blocks else ""
 
     @staticmethod
     def _block_cells(b: BlockRow) -> tuple[Any, ...]:

@@ -85,7 +85,9 @@ def jobs_summary(store: Store) -> Text:
         ("Completed", f"{counts.get('completed', 0):,} ({counts.get('failed', 0):,} failed)"),
         ("Cancelled", f"{counts.get('cancelled', 0):,}"),
         ("Throughput", f"{throughput:.1f} jobs/min (5 min)" if throughput is not None else "-"),
-        ("Miners", f"{model.miners_live} live of {model.miners_total}"),
+        # the coordinator counts a miner live until its heartbeat times out: say when ours is down
+        ("Miners", f"{model.miners_live} live of {model.miners_total}" + (
+            " · local miner down" if store.status["miner"].state == "down" and model.miners_live else "")),
         ("Models", served),
         ("Receipts", f"{receipts.get('settled', 0):,} settled · "
                      f"{receipts.get('pending', 0) + receipts.get('settling', 0):,} pending"),
@@ -227,7 +229,7 @@ class DashboardScreen(SectionScreen):
             line.display = awaiting is not None
             if awaiting is not None:
                 line.show(awaiting)
-        if "coordinator" in changed:
+        if "coordinator" in changed or "miner" in changed:  # the Miners line notes a dead local miner
             self.query_one("#jobs-info", TextView).show(jobs_summary(store))
         if "miner" in changed:
             panel = self.query_one("#gpu-panel")

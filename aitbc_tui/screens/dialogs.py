@@ -20,7 +20,7 @@ from textual.widgets import Button, Input, Label, Select, Static
 
 from chain.crypto import is_address
 
-from aitbc_tui.format import ait, parse_amount
+from aitbc_tui.format import ait, parse_amount, short_addr
 from aitbc_tui.screens.dialog_base import DialogScreen, FormDialog, new_password_fields
 from aitbc_tui.widgets.panels import kv
 
@@ -221,37 +221,89 @@ def read_amount_and_fee(dialog: FormDialog) -> tuple[int, int] | None:
     return amount, fee
 
 
+class WalletChoice(BaseModel):
+    """A wallet a transfer form offers as its sender: name, address and what it can spend."""
+
+    name: str
+    address: str
+    available: int | None
+
+
 class TransferDialog(FormDialog):
-    """Send funds, delegate or unbond: target, amount, fee."""
+    """Send funds, delegate or unbond: sender, target, amount, fee.
+
+    With ``wallets`` the sender is picked in the form (the highlighted wallet preselected), and a
+    send offers the other wallets as recipients, so moving funds between one's own wallets needs
+    no typed address. Focus starts on the first field still to fill (the amount when the
+    validator is already chosen), so typing right away never lands in a picker."""
 
     OK_LABEL = "Review…"
 
     def __init__(self, kind: Literal["send", "delegate", "unbond", "escrow"], wallet_name: str, wallet_address: str,
                  available: int | None, default_fee: int, targets: Sequence[tuple[str, str]] = (),
-                 target: str | None = None, amount: int | None = None) -> None:
+                 target: str | None = None, amount: int | None = None,
+                 wallets: Sequence[WalletChoice] = ()) -> None:
         super().__init__()
         self.kind, self.wallet_name, self.wallet_address = kind, wallet_name, wallet_address
         self.available, self.default_fee = available, default_fee
         self.targets, self.initial_target, self.initial_amount = list(targets), target, amount
+        self.wallets = {w.address: w for w in wallets}
         self.DIALOG_TITLE = {"send": "Send funds", "delegate": "Delegate stake", "unbond": "Unbond stake",
                              "escrow": "Escrow for the coordinator"}[kind]
 
-    def compose_form(self) -> ComposeResult:
+    def _available_text(self) -> Text:
         what = "Available" if self.kind != "unbond" else "Bonded"
-        rows: list[tuple[str, str | Text]] = [
-            ("From", f"{self.wallet_name} {self.wallet_address}"),
-            (what, ait(self.available, full=True) if self.available is not None else "unknown (node not connected)")]
+        shown = ait(self.available, full=True) if self.available is not None else "unknown (node not connected)"
+        return kv([(what, shown)])
+
+    def _recipients(self, sender: str) -> list[tuple[str, str]]:
+        return [(f"{w.name} {short_addr(w.address)}", w.address) for w in self.wallets.values() if w.address != sender]
+
+    def compose_form(self) -> ComposeResult:
+        if len(self.wallets) > 1:
+            yield Label("From wallet")
+            yield Select([(f"{w.name} {short_addr(w.address)}", w.address) for w in self.wallets.values()],
+                         value=self.wallet_address, allow_blank=False, id="wallet", compact=True)
+        else:
+            yield Static(kv([("From", f"{self.wallet_name} {self.wallet_address}")]))
+        yield Static(self._available_text(), id="available")
         if self.kind == "escrow":
-            rows.append(("Coordinator", self.initial_target or "-"))
-        yield Static(kv(rows))
+            yield Static(kv([("Coordinator", self.initial_target or "-")]))
         if self.kind == "send":
             yield Label("To address")
             yield Input(placeholder="0x + 40 hex digits", id="target", value=self.initial_target or "", compact=True)
+            own = self._recipients(self.wallet_address)
+            if own:
+                yield Select(own, prompt="or pick one of your wallets", id="recipient", compact=True)
         elif self.kind in ("delegate", "unbond"):
             yield Label("Validator")
             yield Select(self.targets, value=self.initial_target if self.initial_target else Select.NULL,
                          id="target-select", prompt="choose a validator", compact=True)
         yield from amount_and_fee_fields(self.initial_amount, self.default_fee)
+
+    def on_mount(self) -> None:
+        if self.kind == "send" and not self.initial_target:
+            first = "#target"
+        elif self.kind in ("delegate", "unbond") and not self.initial_target:
+            first = "#target-select"
+        else:
+            first = "#amount"
+        self.query_one(first).focus()
+
+    @on(Select.Changed, "#wallet")
+    def _wallet_changed(self, event: Select.Changed) -> None:
+        chosen = self.wallets.get(str(event.value))
+        if chosen is None or chosen.address == self.wallet_address:
+            return
+        self.wallet_name, self.wallet_address, self.available = chosen.name, chosen.address, chosen.available
+        self.query_one("#available", Static).update(self._available_text())
+        if self.kind == "send" and self.query("#recipient"):
+            self.query_one("#recipient", Select).set_options(self._recipients(chosen.address))
+
+    @on(Select.Changed, "#recipient")
+    def _recipient_picked(self, event: Select.Changed) -> None:
+        if event.value is not Select.NULL:
+            self.query_one("#target", Input).value = str(event.value)
 
     def submit(self) -> None:
         if self.kind == "escrow":

@@ -38,6 +38,14 @@ def format_line(line: LogLine) -> Text:
     return text
 
 
+class FollowBox(Checkbox):
+    """The Follow checkbox as ``[X] Follow``: Textual's half-block sides (``▐X▌``) drew a stray
+    ``▌`` at the end of the controls on dark themes, where the left half disappears."""
+
+    BUTTON_LEFT = "["
+    BUTTON_RIGHT = "]"
+
+
 class LogsScreen(SectionScreen):
     SECTION = "logs"
     DEFAULT_CSS = """
@@ -62,6 +70,7 @@ class LogsScreen(SectionScreen):
     }
     #log-view {
         height: 1fr;
+        width: 1fr;
     }
     """
     TITLE_TEXT = "Logs"
@@ -88,7 +97,7 @@ class LogsScreen(SectionScreen):
                          id="log-level", compact=True)
             yield Select([], prompt="all services", id="log-service", compact=True)
             yield Input(placeholder="filter text (/)", id="log-filter", compact=True)
-            yield Checkbox("Follow", value=config.log_follow, id="log-follow", compact=True)
+            yield FollowBox("Follow", value=config.log_follow, id="log-follow", compact=True)
         log = RichLog(id="log-view", max_lines=SHOWN_LINES, wrap=False, markup=False, auto_scroll=True)
         log.border_title = f"rig {self.aitbc.rig.name}: {self.tail.directory}" if self.aitbc.rig else "HOME/logs"
         yield log

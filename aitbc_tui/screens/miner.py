@@ -72,8 +72,6 @@ class MinerScreen(SectionScreen):
         height: auto;
         max-height: 3;
         padding: 0 1;
-        text-wrap: nowrap;
-        text-overflow: ellipsis;
     }
     #miner-body {
         height: 1fr;
@@ -190,9 +188,12 @@ class MinerScreen(SectionScreen):
         if not model.models:
             served.add_row("-", "-", Text("compute disabled" if not model.compute_enabled
                                           else "no model", style="dim"))
-        self.query_one("#miner-tasks", Table).refill([
+        tasks = self.query_one("#miner-tasks", Table)
+        tasks.refill([
             (t.task_id, (short_hash(t.job_id, 12), t.kind, t.model[:10], t.state, clock(t.received_ms), t.outcome or "-"))
             for t in model.tasks])
+        # the table lists what this miner process handled; settled jobs (below) are the chain's count
+        tasks.border_subtitle = "none since the miner started" if not model.tasks else ""
 
     @classmethod
     def palette_actions(cls, app: Any) -> list:

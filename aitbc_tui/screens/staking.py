@@ -173,11 +173,12 @@ class StakingScreen(SigningScreen):
     @work(exclusive=True, group="stake-action")
     async def action_delegate(self) -> None:
         stake = self.selected_stake()
-        wallet = await self.pick_wallet("Which wallet signs?",
-                                        "no wallet to sign with: create or import one on the Wallets screen",
-                                        stake[0] if stake else None)
-        if wallet is None:
+        wallets = self.store.wallet.wallets
+        if not wallets:
+            self.notify("no wallet to sign with: create or import one on the Wallets screen", severity="warning")
             return
+        # the form picks the wallet (preselected: the highlighted stake's), not a dialog before it
+        wallet = (self.store.wallet.by_address(stake[0]) if stake else None) or wallets[0]
         account = self.store.node.accounts.get(wallet.address)
         balance = account.balance if account else None
         await self._transfer("delegate", wallet, balance, balance, self.selected_validator(), None)
@@ -196,12 +197,13 @@ class StakingScreen(SigningScreen):
         async def sign(request: TransferRequest, password: str | None) -> TxResult:
             client = self.wallet_source.client
             call = client.delegate if kind == "delegate" else client.unbond
-            return await call(request.target, request.amount, wallet=wallet.address, fee=request.fee, mode="commit",
+            return await call(request.target, request.amount, wallet=request.wallet, fee=request.fee, mode="commit",
                               password=password)
 
         done = await self.transfer(
             TransferDialog(kind, wallet.name, wallet.address, available, self.store.wallet.default_fee,
-                           targets=self._validator_options(), target=validator, amount=amount),
+                           targets=self._validator_options(), target=validator, amount=amount,
+                           wallets=self.wallet_choices() if kind == "delegate" else ()),
             wallet, balance, "Confirm " + ("delegation" if kind == "delegate" else "unbonding"), kind.capitalize(),
             sign, kind.capitalize(), target_names={v.address: v.name for v in self.store.node.validators})
         if done is not None:

@@ -182,8 +182,8 @@ class WalletsScreen(SigningScreen):
             with source.blocking_client() as client:
                 return client.create(request.password.get_secret_value(), name=request.name, words=request.words)
 
-        self.notify("creating the wallet (deriving the key file's encryption key)…", title="Wallet")
-        created = await self.attempt(asyncio.to_thread(create), "Create wallet")
+        with self.progress("creating the wallet (deriving the key file's encryption key)…", "Wallet"):
+            created = await self.attempt(asyncio.to_thread(create), "Create wallet")
         if created is None:
             return
         await self.app.push_screen_wait(MnemonicDialog(created.wallet.name, created.wallet.address,
@@ -220,9 +220,9 @@ class WalletsScreen(SigningScreen):
         request = await self.app.push_screen_wait(UnlockDialog(wallet.name, self.store.wallet.idle_lock_s))
         if not isinstance(request, UnlockRequest):
             return
-        self.notify(f"unlocking {wallet.name}…", title="Wallet")
-        unlocked = await self.attempt(self.wallet_source.client.unlock(
-            request.password.get_secret_value(), wallet=wallet.address, timeout_s=request.timeout_s), "Unlock")
+        with self.progress(f"unlocking {wallet.name}…", "Wallet"):
+            unlocked = await self.attempt(self.wallet_source.client.unlock(
+                request.password.get_secret_value(), wallet=wallet.address, timeout_s=request.timeout_s), "Unlock")
         if unlocked is None:
             return
         await self._refresh_wallets()
@@ -247,12 +247,13 @@ class WalletsScreen(SigningScreen):
         balance = account.balance if account else None
 
         async def sign(request: TransferRequest, password: str | None) -> TxResult:
-            self.notify(f"sending {ait(request.amount, full=True)} to {short_addr(request.target)}…", title="Send")
-            return await self.wallet_source.client.send(request.target, request.amount, wallet=wallet.address,
-                                                 fee=request.fee, mode="commit", timeout_s=60, password=password)
+            with self.progress(f"sending {ait(request.amount, full=True)} to {short_addr(request.target)}…", "Send"):
+                return await self.wallet_source.client.send(request.target, request.amount, wallet=request.wallet,
+                                                     fee=request.fee, mode="commit", timeout_s=60, password=password)
 
         done = await self.transfer(
-            TransferDialog("send", wallet.name, wallet.address, balance, self.store.wallet.default_fee),
+            TransferDialog("send", wallet.name, wallet.address, balance, self.store.wallet.default_fee,
+                           wallets=self.wallet_choices()),
             wallet, balance, "Confirm transfer", "Send", sign, "Send")
         if done is None:
             return
@@ -260,7 +261,7 @@ class WalletsScreen(SigningScreen):
         where = f"committed in block {result.height}" if result.height is not None else result.status
         self.notify(f"{ait(request.amount, full=True)} sent, {where} (tx {short_hash(result.hash)})", title="Send")
         await self._refresh_wallets()
-        self.load_history(wallet.address)
+        self.load_history(request.wallet)
 
     async def _refresh_wallets(self) -> None:
         await self.attempt(self.wallet_source.refresh(), "Wallet")

@@ -7,6 +7,8 @@ address in the request, so those calls use a short-lived client made by :meth:`a
 
 from __future__ import annotations
 
+import asyncio
+
 from daemons.common.home import Home
 from daemons.common.models import Event
 from daemons.common.stream import AsyncEventStream
@@ -14,7 +16,7 @@ from daemons.coordinator.client import AsyncCoordinatorClient
 
 from aitbc_tui.format import ait, short_addr
 from aitbc_tui.models import EventLine, JobRow, MinerRow, ServedModel, Store
-from aitbc_tui.sources.base import Changed, DaemonSource, every, first_done, now_ms
+from aitbc_tui.sources.base import Changed, DaemonSource, every, first_done, now_ms, when_set
 
 STATUS_EVERY_S = 5.0
 THROUGHPUT_WINDOW_S = 300.0
@@ -27,6 +29,8 @@ class CoordinatorSource(DaemonSource):
     def __init__(self, home: Home, store: Store, changed: Changed) -> None:
         super().__init__(home, store, changed)
         self.client = AsyncCoordinatorClient(self.socket, timeout=40.0)
+        self._recount = asyncio.Event()
+        """Set when a job changed state: the counts are read again from the coordinator."""
 
     def acting_for(self, address: str) -> AsyncCoordinatorClient:
         """A client whose requests act for ``address`` (close it after use)."""
@@ -39,7 +43,8 @@ class CoordinatorSource(DaemonSource):
         async with self.client.events(TOPICS) as stream:
             await self._snapshot()
             self.mark_up()
-            await first_done(self._consume(stream), every(STATUS_EVERY_S, self._poll))
+            await first_done(self._consume(stream), every(STATUS_EVERY_S, self._poll),
+                             when_set(self._recount, self._poll))
 
     async def _snapshot(self) -> None:
         page = await self.client.jobs(limit=500)
@@ -90,11 +95,10 @@ class CoordinatorSource(DaemonSource):
             job = JobRow.model_validate(data)
             before = model.put_job(job)
             if before is None or before.status != job.status:
-                # keep the counters in step with the events; the status poll corrects any drift
-                counts = model.job_counts
-                if before is not None and counts.get(before.status, 0) > 0:
-                    counts[before.status] -= 1
-                counts[job.status] = counts.get(job.status, 0) + 1
+                # the counts have one source, the coordinator's status: read again now (events
+                # arriving together cost one read), never adjusted here, where a poll and an
+                # event crossing each other once counted one job as running and completed
+                self._recount.set()
                 if job.status == "completed":
                     self._update_throughput()
                 self.store.events.add(EventLine(time_ms=job.updated_ms or now_ms(), source="coordinator",

@@ -79,7 +79,7 @@ def test_chain_tables_and_search(node: Daemon) -> None:
             search.value = FUNDED.address
             await pilot.pause()
             await pilot.press("enter")
-            await wait_text(pilot, "5,000.000000 AIT")
+            await wait_text(pilot, "5,000.00 AIT")  # the detail pane: screen precision
             # by block hash, taken from the table's data
             block = app.store.node.blocks[1]
             search.value = block.hash
@@ -155,9 +155,9 @@ def test_theme_toggle_is_remembered(node: Daemon, root: Path) -> None:
     async def toggle() -> str:
         app = AitbcApp(Home(root=home, runtime_dir=node.home / "run"))
         async with app.run_test(size=SIZE) as pilot:
-            assert app.theme == "textual-dark"
+            assert app.theme == "aitbc-dark"
             await pilot.press("t")
-            await wait_for(pilot, lambda: app.theme == "textual-light", "the light theme")
+            await wait_for(pilot, lambda: app.theme == "aitbc-light", "the light theme")
         return app.theme
 
     async def reopen() -> str:
@@ -166,11 +166,11 @@ def test_theme_toggle_is_remembered(node: Daemon, root: Path) -> None:
             await pilot.pause(0.1)
             return app.theme
 
-    assert run(toggle()) == "textual-light"
+    assert run(toggle()) == "aitbc-light"
     saved = tomllib.loads((home / "tui.toml").read_text())
-    assert saved["theme"] == "textual-light"
+    assert saved["theme"] == "aitbc-light"
     assert (home / "tui.toml").stat().st_mode & 0o777 == 0o600
-    assert run(reopen()) == "textual-light"
+    assert run(reopen()) == "aitbc-light"
 
 
 def test_killed_node_shows_banner_and_recovers(root: Path) -> None:

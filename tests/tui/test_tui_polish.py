@@ -9,17 +9,21 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from snapshot_data import OPERATOR, fixed_store, h
+from rich.text import Text
+from snapshot_data import OPERATOR, SAVINGS, fixed_store, h
 from textual import events
-from textual.widgets import Input
+from textual.widgets import DataTable, Input, Select
+from textual.widgets._footer import FooterKey
 from tuikit import run, screen_text, wait_for
 
 from daemons.common.home import Home
 
 from aitbc_tui.app import AitbcApp
 from aitbc_tui.config import TuiConfig
-from aitbc_tui.models import BlockRow, Store
-from aitbc_tui.screens.dialogs import CreateWalletDialog
+from aitbc_tui.models import BlockRow, SourceStatus, Store
+from aitbc_tui.screens.base import SectionScreen
+from aitbc_tui.screens.dialogs import ConfirmDialog, CreateWalletDialog, TransferDialog
+from aitbc_tui.widgets.footer import KeyFooter
 from aitbc_tui.widgets.table import Table
 
 
@@ -149,5 +153,147 @@ def test_forms_show_their_own_keys(tmp_path: Path) -> None:
             footer = screen_text(app).splitlines()[-1]
             assert "⏎ Create" in footer and "esc Cancel" in footer and "tab Next field" in footer, footer
             assert "Unlock" not in footer  # not the Wallets screen's keys behind the dialog
+
+    run(scenario())
+
+
+SIZES = [(80, 24), (120, 36), (160, 48)]
+SCREEN_KEYS = "12345678"
+
+
+def cut_texts(app: AitbcApp) -> list[str]:
+    """Footer hints, panel titles and column headings of the visible screen that are not shown in full."""
+    problems = []
+    screen = app.screen
+    width = app.size.width
+    footer = screen.query_one(KeyFooter)
+    hints = list(footer.query(FooterKey))
+    if not any(hint.description == "Help" for hint in hints):
+        problems.append("footer without Help")
+    for hint in hints:
+        if hint.region.right > width or hint.region.width < len(hint.key_display) + len(hint.description) + 1:
+            problems.append(f"footer hint {hint.key_display} {hint.description}: {hint.region}")
+    shown = screen_text(app)
+    visible = screen._compositor.visible_widgets
+    for widget in screen.query("*"):
+        region, clip = visible.get(widget, (None, None))
+        if region is None or clip is None or clip.y > region.y:
+            continue  # hidden, or its top row scrolled out of its container
+        for title in (widget.border_title, widget.border_subtitle):
+            plain = Text.from_markup(str(title)).plain if title else ""
+            if plain and plain not in shown:
+                problems.append(f"title {plain!r} of {widget}")
+        if isinstance(widget, DataTable):
+            for column in widget.columns.values():
+                if column.get_render_width(widget) - 2 * widget.cell_padding < column.label.cell_len:
+                    problems.append(f"column {column.label.plain!r} of {widget}")
+    return problems
+
+
+def test_no_footer_hint_and_no_heading_is_cut(tmp_path: Path) -> None:
+    """At 80x24, 120x36 and 160x48 every screen shows its footer hints whole (``t The▏`` and
+    ``Qu▏`` were cut at 80 columns) and its panel titles and column headings in full."""
+
+    async def scenario() -> None:
+        for size in SIZES:
+            app = fixed_app(tmp_path)
+            async with app.run_test(size=size) as pilot:
+                for key in SCREEN_KEYS:
+                    await pilot.press(key)
+                    await pilot.pause()
+                    await pilot.pause()
+                    problems = cut_texts(app)
+                    assert not problems, (size, app.current_mode, problems, screen_text(app))
+
+    run(scenario())
+
+
+def test_palette_lists_the_console_commands_without_confusing_built_ins(tmp_path: Path) -> None:
+    app = fixed_app(tmp_path)
+
+    async def scenario() -> None:
+        async with app.run_test(size=(120, 36)) as pilot:
+            await pilot.press("ctrl+p")
+            await wait_for(pilot, lambda: "Go to Dashboard" in screen_text(app), "the palette")
+            shown = screen_text(app)
+            for built_in in ("Maximize", "Screenshot", "Keys", "Change theme"):
+                assert built_in not in shown, shown
+            assert shown.index("Go to Dashboard") < shown.index("Toggle light/dark theme")
+
+    run(scenario())
+
+
+def test_send_picks_sender_and_recipient_among_own_wallets_and_names_them(tmp_path: Path) -> None:
+    app = fixed_app(tmp_path)
+
+    async def scenario() -> None:
+        async with app.run_test(size=(120, 36)) as pilot:
+            await pilot.press("4", "s")
+            await wait_for(pilot, lambda: isinstance(app.screen, TransferDialog) and app.screen.keys_ready, "the form")
+            form = app.screen
+            assert form.query_one("#wallet", Select).value == OPERATOR
+            form.query_one("#recipient", Select).value = SAVINGS
+            await pilot.pause()
+            assert form.query_one("#target", Input).value == SAVINGS
+            form.query_one("#amount", Input).value = "1.5"
+            await pilot.pause()
+            form.submit()
+            await wait_for(pilot, lambda: isinstance(app.screen, ConfirmDialog), "the confirmation")
+            await pilot.pause()
+            shown = screen_text(app)
+            assert f"operator {OPERATOR}" in shown and f"{SAVINGS} (savings)" in shown, shown
+            await pilot.press("escape")
+
+    run(scenario())
+
+
+def test_delegate_form_picks_the_wallet_and_typing_goes_to_the_amount(tmp_path: Path) -> None:
+    """Delegate once asked "Which wallet signs?" in a dialog of its own, then left focus on the
+    validator picker so a typed amount was lost."""
+    app = fixed_app(tmp_path)
+
+    async def scenario() -> None:
+        async with app.run_test(size=(120, 36)) as pilot:
+            await pilot.press("5", "d", "2", "5")
+            await wait_for(pilot, lambda: isinstance(app.screen, TransferDialog)
+                           and app.screen.query_one("#amount", Input).value == "25", "the amount typed")
+            form = app.screen
+            assert form.query_one("#wallet", Select).value in (OPERATOR, SAVINGS)
+            assert form.query_one("#target-select", Select).value is not Select.NULL
+            await pilot.press("escape")
+
+    run(scenario())
+
+
+def test_progress_toast_goes_when_the_work_is_over(tmp_path: Path) -> None:
+    app = fixed_app(tmp_path)
+
+    async def scenario() -> None:
+        async with app.run_test(size=(80, 24)) as pilot:
+            await pilot.press("4")
+            await pilot.pause()
+            screen = app.screen
+            assert isinstance(screen, SectionScreen)
+            with screen.progress("creating the wallet…", "Wallet"):
+                await pilot.pause()
+                assert [n.message for n in app._notifications] == ["creating the wallet…"]
+            await pilot.pause()
+            assert not list(app._notifications)
+
+    run(scenario())
+
+
+def test_dashboard_does_not_count_a_dead_local_miner_as_live_without_saying_so(tmp_path: Path) -> None:
+    store = fixed_store()
+    store.coordinator.miners_live = store.coordinator.miners_total = 1
+    app = fixed_app(tmp_path, store)
+
+    async def scenario() -> None:
+        async with app.run_test(size=(160, 48)) as pilot:
+            await pilot.pause()
+            assert "local miner down" not in screen_text(app)
+            store.status["miner"] = SourceStatus(name="miner", state="down", message="no socket")
+            app.source_changed("miner")
+            await wait_for(pilot, lambda: "1 live of 1 · local miner down" in screen_text(app), "the miner note")
 
     run(scenario())
