@@ -10,7 +10,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from rich.text import Text
-from snapshot_data import OPERATOR, SAVINGS, fixed_store, h
+from snapshot_data import OPERATOR, SAVINGS, fixed_store, h, write_logs
 from textual import events
 from textual.widgets import DataTable, Input, Select
 from textual.widgets._footer import FooterKey
@@ -295,5 +295,22 @@ def test_dashboard_does_not_count_a_dead_local_miner_as_live_without_saying_so(t
             store.status["miner"] = SourceStatus(name="miner", state="down", message="no socket")
             app.source_changed("miner")
             await wait_for(pilot, lambda: "1 live of 1 · local miner down" in screen_text(app), "the miner note")
+
+    run(scenario())
+
+
+def test_cut_log_lines_can_be_read_in_full(tmp_path: Path) -> None:
+    """At 80 columns a long log line was cut at the edge with no way to see the rest; ``w``
+    wraps the lines in full."""
+    write_logs(tmp_path / "h" / "logs")
+    app = fixed_app(tmp_path)
+
+    async def scenario() -> None:
+        async with app.run_test(size=(80, 24)) as pilot:
+            await pilot.press("7")
+            await wait_for(pilot, lambda: "wrong password" in screen_text(app), "the log lines")
+            assert "attempt wallet=operator" not in screen_text(app)
+            await pilot.press("w")
+            await wait_for(pilot, lambda: "attempt wallet=operator" in screen_text(app).replace("\n", " "), "the wrapped line")
 
     run(scenario())
