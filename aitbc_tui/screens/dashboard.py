@@ -3,15 +3,18 @@
 from __future__ import annotations
 
 from rich.text import Text
+from textual import work
 from textual.app import ComposeResult
+from textual.binding import Binding
 from textual.containers import Grid, Vertical
 from textual.widgets import Sparkline
 
 from aitbc_tui.format import ait, clock, gib, seconds, short_addr, short_hash
 from aitbc_tui.models import Store
 from aitbc_tui.screens.base import SectionScreen
+from aitbc_tui.screens.dialogs import InfoDialog
 from aitbc_tui.screens.governance import awaiting_vote_text
-from aitbc_tui.widgets.feed import EventFeed
+from aitbc_tui.widgets.feed import EventFeed, events_text
 from aitbc_tui.widgets.panels import TextView, bar, kv, notice, spark
 
 
@@ -148,6 +151,7 @@ def gpu_summary(store: Store, width: int = 36) -> Text:
 class DashboardScreen(SectionScreen):
     SECTION = "dashboard"
     TITLE_TEXT = "Dashboard"
+    BINDINGS = [Binding("e", "show_events", "Events in full")]
     DEFAULT_CSS = """
     #dash {
         grid-size: 2;
@@ -235,3 +239,8 @@ class DashboardScreen(SectionScreen):
             panel = self.query_one("#gpu-panel")
             self.query_one("#gpu-info", TextView).show(gpu_summary(store, max(24, panel.size.width - 4)))
         self.query_one(EventFeed).sync()
+
+    @work(exclusive=True, group="dashboard-events")
+    async def action_show_events(self) -> None:
+        """The recent events wrapped in full: the panel cuts long ones at its edge."""
+        await self.app.push_screen_wait(InfoDialog("Recent events", events_text(self.store.events, 200, wrap=True)))

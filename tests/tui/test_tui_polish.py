@@ -20,7 +20,7 @@ from daemons.common.home import Home
 
 from aitbc_tui.app import AitbcApp
 from aitbc_tui.config import TuiConfig
-from aitbc_tui.models import BlockRow, SourceStatus, Store
+from aitbc_tui.models import BlockRow, EventLine, SourceStatus, Store
 from aitbc_tui.screens.base import SectionScreen
 from aitbc_tui.screens.dialogs import ConfirmDialog, CreateWalletDialog, TransferDialog
 from aitbc_tui.widgets.footer import KeyFooter
@@ -312,5 +312,21 @@ def test_cut_log_lines_can_be_read_in_full(tmp_path: Path) -> None:
             assert "attempt wallet=operator" not in screen_text(app)
             await pilot.press("w")
             await wait_for(pilot, lambda: "attempt wallet=operator" in screen_text(app).replace("\n", " "), "the wrapped line")
+
+    run(scenario())
+
+
+def test_recent_events_open_in_full(tmp_path: Path) -> None:
+    store = fixed_store()
+    long_text = "miner 0x1234 slashed for a wrong result on job 0e7534878 " + "x" * 120 + " END"
+    store.events.add(EventLine(time_ms=store.node.latest_time_ms, source="coordinator", text=long_text))
+    app = fixed_app(tmp_path, store)
+
+    async def scenario() -> None:
+        async with app.run_test(size=(80, 24)) as pilot:
+            await pilot.pause()
+            assert " END" not in screen_text(app)  # cut at the panel's edge
+            await pilot.press("e")
+            await wait_for(pilot, lambda: " END" in screen_text(app), "the event in full")
 
     run(scenario())
