@@ -18,6 +18,7 @@ from functools import partial
 from pathlib import Path
 from typing import Any, ClassVar
 
+from textual import events
 from textual.app import App, ScreenStackError
 from textual.binding import Binding
 from textual.message import Message
@@ -27,16 +28,22 @@ from daemons.common.home import Home
 from daemons.ops.rigs import Rig
 
 from aitbc_tui.commands import AitbcCommands
-from aitbc_tui.config import TuiConfig, load_config, save_config
+from aitbc_tui.config import DEFAULT_DARK, TuiConfig, load_config, save_config
 from aitbc_tui.models import DAEMONS, SourceStatus, Store
 from aitbc_tui.sources.base import DaemonSource
 from aitbc_tui.sources.logs import LogTail
 from aitbc_tui.sources.fleet import FleetMonitor
 from aitbc_tui.sources.rig_logs import RemoteLogTail
+from aitbc_tui.theme import THEMES
 from aitbc_tui.widgets.chrome import SECTIONS
 
 FLUSH_S = 0.25
 """Shortest time between two repaints caused by daemon data (at most 4 per second)."""
+
+KEY_HOLD_S = 1.0
+"""Longest time keys typed right after an action key wait for a dialog that action may open
+(they are replayed as soon as the dialog is up or the action is over, whichever comes first)."""
+
 
 
 class SourceChanged(Message):
@@ -74,7 +81,9 @@ class AitbcApp(App[None]):
 
     CSS_PATH = "styles/app.tcss"
     TITLE = "AITBC"
-    COMMANDS = App.COMMANDS | {AitbcCommands}
+    COMMANDS = {AitbcCommands}
+    """Only the console's own commands: Textual's built-ins (Keys, Maximize, Screenshot, a Theme
+    picker that differs from ``t``, a second Quit) duplicate the console's or confuse."""
     HORIZONTAL_BREAKPOINTS: ClassVar[list[tuple[int, str]] | None] = [(0, "-narrow"), (120, "-wide")]
     BINDINGS: ClassVar[list[Binding]] = [  # type: ignore[assignment]
         Binding("q", "quit", "Quit"),
@@ -82,6 +91,7 @@ class AitbcApp(App[None]):
         Binding("t", "toggle_theme", "Theme"),
         Binding("ctrl+p", "command_palette", "Palette", show=False),
         Binding("F", "fleet", "Fleet", show=False),
+        Binding("escape", "leave_input", "Leave a text field (back to the screen's keys)", show=False, priority=True),
         *[Binding(str(i), f"goto('{mode}')", label, show=False) for i, (mode, label) in enumerate(SECTIONS, 1)],
     ]
 
@@ -105,8 +115,12 @@ class AitbcApp(App[None]):
         self._dirty: set[str] = set()
         self._flush_pending = False
         self._last_states: dict[str, str] = {}
+        self._held_keys: list[events.Key] = []
+        self._holding_keys = False
         self.MODES = _screens()  # type: ignore[misc]
         super().__init__()
+        for theme in THEMES:
+            self.register_theme(theme)
 
     # -- lifecycle ---------------------------------------------------------------------------------
 
@@ -136,6 +150,59 @@ class AitbcApp(App[None]):
             self.fleet.stop()
         for source in self.sources.values():
             await source.aclose()
+
+    # -- keys typed ahead of a dialog -----------------------------------------------------------------
+
+    async def on_event(self, event: events.Event) -> None:
+        """Keys typed right after an action key wait for the dialog it opens, never go astray.
+
+        A terminal delivers fast typing in one burst. Textual hands each key to the focused
+        widget and runs ordinary bindings only when the key has bubbled back to the app, after
+        the next keys of the burst were already handed out; and an action opens its dialog from
+        a worker, a moment later still. So on a section screen (outside a text field) the keys'
+        bindings run here, in order, and after a key that started a worker, or while a dialog
+        is mounting (``keys_ready`` False), the following keys are held and replayed in order
+        once the dialog has focused its first field (``c`` then ``name<Tab>secret`` fills the
+        Create wallet form; ``2`` in the name no longer switches to the Chain screen).
+        """
+        if not isinstance(event, events.Key) or event.is_forwarded:
+            await super().on_event(event)
+            return
+        if self._holding_keys or self._held_keys or not self._screen_takes_keys():
+            self._held_keys.append(event)
+            return
+        await self._handle_key(event)
+
+    async def _handle_key(self, event: events.Key) -> None:
+        from textual.widgets import Input, TextArea
+
+        screen = self._visible_screen()
+        if hasattr(screen, "action_leave_input") and not isinstance(self.focused, (Input, TextArea)):
+            self.app_focus = True
+            before = set(self.workers)
+            if await self._check_bindings(event.key, priority=True) or await self._check_bindings(event.key):
+                started = [worker for worker in self.workers if worker not in before]
+                if started:  # an action started: it may be opening a dialog
+                    self._holding_keys = True
+                    self._hold_for(screen, started, KEY_HOLD_S)
+                return
+        await super().on_event(event)
+
+    def _hold_for(self, screen: Screen[Any] | None, workers: list[Any], left_s: float) -> None:
+        """Keep holding keys while ``workers`` run on ``screen`` (for at most ``left_s``)."""
+        if left_s > 0 and self._visible_screen() is screen and any(w.is_running for w in workers):
+            self.set_timer(0.02, partial(self._hold_for, screen, workers, left_s - 0.02))
+        else:
+            self.call_later(self.release_keys)
+
+    def _screen_takes_keys(self) -> bool:
+        return getattr(self._visible_screen(), "keys_ready", True) is not False
+
+    async def release_keys(self) -> None:
+        """Replay held keys in order while the top screen takes them (called by dialogs when ready)."""
+        self._holding_keys = False
+        while self._held_keys and not self._holding_keys and self._screen_takes_keys():
+            await self._handle_key(self._held_keys.pop(0))
 
     # -- data flow ---------------------------------------------------------------------------------
 
@@ -207,6 +274,15 @@ class AitbcApp(App[None]):
                         title="Fleet", severity="warning")
             return
         self.push_screen(FleetScreen(self.fleet))
+    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        if action == "leave_input":  # only while a text field of a section screen has focus
+            from textual.widgets import Input, TextArea
+
+            return isinstance(self.focused, (Input, TextArea)) and hasattr(self.screen, "action_leave_input")
+        return True
+
+    def action_leave_input(self) -> None:
+        self.screen.action_leave_input()  # type: ignore[attr-defined]
 
     def action_help(self) -> None:
         from aitbc_tui.screens.help import HelpScreen
@@ -221,8 +297,8 @@ class AitbcApp(App[None]):
 
     def _apply_theme(self, name: str) -> None:
         if self.get_theme(name) is None:
-            self.notify(f"unknown theme {name!r}; using textual-dark", title="Settings", severity="warning")
-            name = "textual-dark"
+            self.notify(f"unknown theme {name!r}; using {DEFAULT_DARK}", title="Settings", severity="warning")
+            name = DEFAULT_DARK
         self.theme = name
 
     def watch_theme(self, theme: str) -> None:

@@ -21,8 +21,8 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from daemons.common.home import Home
 
 CONFIG_NAME = "tui.toml"
-DEFAULT_DARK = "textual-dark"
-DEFAULT_LIGHT = "textual-light"
+DEFAULT_DARK = "aitbc-dark"
+DEFAULT_LIGHT = "aitbc-light"
 LogLevel = Literal["debug", "info", "warning", "error"]
 
 

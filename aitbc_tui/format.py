@@ -13,17 +13,27 @@ from datetime import UTC, datetime
 UNIT = 10**6
 
 
-def ait(units: int | None, *, decimals: int = 6, suffix: bool = True) -> str:
-    """``1234567`` -> ``'1.234567 AIT'``; trailing zero decimals are cut down to ``decimals``."""
+SHOWN_DECIMALS = 2
+"""Screens show at least this many decimals; more only where the amount has them (never rounded)."""
+
+
+def ait(units: int | None, *, full: bool = False, suffix: bool = True) -> str:
+    """The one way an amount is written, so the same amount reads the same on every screen.
+
+    Screens (tables, panels, the Dashboard) show it exact with trailing zeros trimmed down to
+    two decimals: ``10_000_000`` -> ``'10.00 AIT'``, ``642`` -> ``'0.000642 AIT'`` (a small
+    reward is never shown as ``0.00``). ``full=True`` writes all six decimals (``'10.000000 AIT'``):
+    confirmations of money, prefilled form values and the CLI, where every digit is checked
+    or parsed and columns must stay the same width. Fees are amounts too (in AIT, not units).
+    """
     if units is None:
         return "-"
     sign = "-" if units < 0 else ""
     whole, frac = divmod(abs(int(units)), UNIT)
-    text = f"{sign}{whole:,}"
-    if decimals > 0:
-        digits = f"{frac:06d}"[:decimals]
-        text += "." + digits
-    return text + (" AIT" if suffix else "")
+    digits = f"{frac:06d}"
+    if not full:
+        digits = digits.rstrip("0").ljust(SHOWN_DECIMALS, "0")
+    return f"{sign}{whole:,}.{digits}" + (" AIT" if suffix else "")
 
 
 def parse_amount(text: str) -> int:

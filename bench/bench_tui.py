@@ -90,7 +90,7 @@ class Console:
             if self.first_data is None:
                 self._tail = (self._tail + chunk)[-200_000:]
                 plain = _ANSI.sub(b"", self._tail)
-                if self.first_paint is None and b"AITBC" in plain:
+                if self.first_paint is None and (b"AITBC" in plain or b"Help" in plain):  # nav bar or footer
                     self.first_paint = now - self.started
                 if re.search(rb"Height\s+[\d,]+", plain):
                     self.first_data = now - self.started

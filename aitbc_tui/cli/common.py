@@ -37,6 +37,8 @@ def _flags_show_no_type() -> None:
 
 _flags_show_no_type()
 
+from aitbc_tui.format import ait
+
 
 def command_group(name: str, help: str, **kwargs: Any) -> typer.Typer:
     """A typer group as every ``aitbc`` group is made: ``--help`` when called bare, no shell
@@ -172,10 +174,9 @@ def format_value(value: Any) -> str:
 
 
 def format_ait(units: int) -> str:
-    """Units as AIT with six decimals: integers in, exact text out (never floats)."""
-    sign = "-" if units < 0 else ""
-    whole, frac = divmod(abs(int(units)), 10**6)
-    return f"{sign}{whole:,}.{frac:06d} AIT"
+    """Units as AIT with all six decimals: the CLI's context of the one amount formatter
+    (:func:`aitbc_tui.format.ait`), fixed width so scripts and columns line up."""
+    return ait(units, full=True)
 
 
 PENDING_KINDS = {"unbond": "unbonding stake", "miner_unbond": "unbonding miner bond",
@@ -187,20 +188,3 @@ def pending_text(entry: dict[str, Any]) -> str:
     source = entry.get("validator") or entry.get("coordinator")
     return (f"{PENDING_KINDS.get(entry['kind'], entry['kind'])} {format_ait(entry['amount'])}"
             f"{' from ' + source if source else ''}, released at height {entry['release']}")
-
-
-def parse_ait(text: str) -> int:
-    """'1.5' or '1.5AIT' -> 1_500_000 units; '250u' -> 250 units. Exact, no floats."""
-    raw = text.strip().lower().replace(",", "").replace("_", "")
-    if raw.endswith("u"):
-        digits = raw[:-1]
-        if not digits.isdigit():
-            raise ValueError(f"invalid amount {text!r}")
-        return int(digits)
-    raw = raw.removesuffix("ait").strip()
-    whole, _, frac = raw.partition(".")
-    if not whole.isdigit() and not (whole == "" and frac):
-        raise ValueError(f"invalid amount {text!r}: use e.g. 12.5 (AIT) or 250u (units)")
-    if frac and (not frac.isdigit() or len(frac) > 6):
-        raise ValueError(f"invalid amount {text!r}: at most 6 decimals")
-    return int(whole or "0") * 10**6 + int((frac or "0").ljust(6, "0"))

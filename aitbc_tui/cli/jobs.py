@@ -21,8 +21,9 @@ from typing import Annotated, Any, Optional
 
 import typer
 
-from aitbc_tui.cli.common import command_group, emit, fail, format_ait, handle_errors, parse_ait, resolve_home, table
+from aitbc_tui.cli.common import command_group, emit, fail, format_ait, handle_errors, resolve_home, table
 from aitbc_tui.cli.options import HomeOpt, JsonOpt, NodeOpt
+from aitbc_tui.format import parse_amount
 
 API_KEY_FILE = "client.apikey"
 
@@ -131,7 +132,7 @@ def submit(
     price_units = None
     if max_price is not None:
         try:
-            price_units = parse_ait(max_price)
+            price_units = parse_amount(max_price)
         except ValueError as exc:
             fail(str(exc))
     with handle_errors(), client_for(home, url, api_key, client) as coordinator:

@@ -7,8 +7,9 @@ from typing import TYPE_CHECKING, Optional
 
 import typer
 
-from aitbc_tui.cli.common import command_group, emit, fail, handle_errors, parse_ait, resolve_home, serve
+from aitbc_tui.cli.common import command_group, emit, fail, handle_errors, resolve_home, serve
 from aitbc_tui.cli.options import ConfigOpt, FeeOpt, HomeOpt, JsonOpt, NodeOpt, NoTcpOpt
+from aitbc_tui.format import parse_amount
 
 if TYPE_CHECKING:
     from daemons.common.home import Home
@@ -53,7 +54,7 @@ def init(
         with handle_errors():
             validate_address(address)
         try:
-            funds[address] = funds.get(address, 0) + parse_ait(amount)
+            funds[address] = funds.get(address, 0) + parse_amount(amount)
         except ValueError as exc:
             fail(str(exc))
     with handle_errors():

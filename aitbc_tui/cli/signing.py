@@ -17,8 +17,9 @@ from typing import TYPE_CHECKING, Any, Literal, Optional, TypeVar
 
 import typer
 
-from aitbc_tui.cli.common import emit, fail, format_ait, handle_errors, parse_ait, read_secret_file, resolve_home
+from aitbc_tui.cli.common import emit, fail, format_ait, handle_errors, read_secret_file, resolve_home
 from aitbc_tui.cli.options import PASSWORD_ENV, FeeOpt, HomeOpt, JsonOpt, PasswordFileOpt, WaitOpt, WalletOpt
+from aitbc_tui.format import parse_amount
 
 if TYPE_CHECKING:
     from daemons.wallet.client import WalletClient
@@ -48,7 +49,7 @@ def password(password_file: Optional[Path], prompt: str = "Wallet password", con
 
 def amount_arg(text: str, what: str = "amount") -> int:
     try:
-        value = parse_ait(text)
+        value = parse_amount(text)
     except ValueError as exc:
         fail(str(exc))
     if value <= 0:
@@ -60,7 +61,7 @@ def fee_arg(text: Optional[str]) -> int | None:
     if text is None:
         return None
     try:
-        return parse_ait(text)
+        return parse_amount(text)
     except ValueError as exc:
         fail(f"--fee: {exc}")
 

@@ -8,20 +8,27 @@ shown again, so hidden screens cost nothing.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
 from typing import TYPE_CHECKING, ClassVar
 
 from textual.app import ComposeResult
+from textual.notifications import Notification, Notify
 from textual.screen import Screen
-from textual.widgets import Footer, Static
+from textual.widgets import Static
 
 from aitbc_tui.models import DAEMONS, Store
 from aitbc_tui.widgets.chrome import DaemonBanner, NavBar
+from aitbc_tui.widgets.footer import KeyFooter
 
 if TYPE_CHECKING:
     from aitbc_tui.app import AitbcApp
 
 ALL: frozenset[str] = frozenset(DAEMONS) | {"logs"}
+
+PROGRESS_TOAST_S = 600.0
+"""Longest a progress toast stays up; :meth:`SectionScreen.progress` removes it as soon as the
+thing it announces is over."""
 
 
 class PaletteAction:
@@ -51,10 +58,33 @@ class SectionScreen(Screen[None]):
         yield NavBar(self.SECTION)
         yield DaemonBanner()
         yield from self.compose_body()
-        yield Footer()
+        yield KeyFooter()
 
     def compose_body(self) -> ComposeResult:
         yield Static()
+
+    @contextmanager
+    def progress(self, message: str, title: str) -> Iterator[None]:
+        """A toast (``creating the wallet…``) that stays while the work in the ``with`` block
+        runs and is dismissed when it is over, not after a fixed timeout that outlives it."""
+        toast = Notification(message, title, "information", PROGRESS_TOAST_S)
+        self.app.post_message(Notify(toast))
+        try:
+            yield
+        finally:
+            self.app.call_later(self._dismiss_toast, toast)
+
+    def _dismiss_toast(self, toast: Notification) -> None:
+        if toast in self.app._notifications:
+            self.app._unnotify(toast)
+
+    def action_leave_input(self) -> None:
+        """Move focus from a text field to the screen's main widget (its AUTO_FOCUS), so the
+        screen's keys work again (``3`` switches screens instead of typing "3"). Bound to Esc by
+        the app with priority, so no screen's own Esc binding can shadow it while a field has
+        focus; with no field focused the screen's Esc (clear, close) runs as before."""
+        target = next(iter(self.query(self.AUTO_FOCUS)), None) if self.AUTO_FOCUS else None
+        self.set_focus(target if target is not None and target.focusable else None)
 
     def on_screen_resume(self) -> None:
         self.refresh_data(ALL)

@@ -73,7 +73,7 @@ def block_detail(data: dict[str, Any]) -> Text:
     for tx in (data.get("txs") or [])[:20]:
         text.append("\n  ")
         text.append(f"{tx.get('type', '?'):<14}", style="cyan")
-        text.append(f" {short_addr(tx.get('sender'))} nonce {tx.get('nonce')} fee {tx.get('fee')}u")
+        text.append(f" {short_addr(tx.get('sender'))} nonce {tx.get('nonce')} fee {ait(int(tx.get('fee', 0)))}")
     return text
 
 
@@ -87,7 +87,7 @@ def tx_detail(data: dict[str, Any]) -> Text:
         ("Type", str(tx.get("type", ""))),
         ("Sender", str(tx.get("sender", ""))),
         ("Nonce", str(tx.get("nonce", ""))),
-        ("Fee", f"{ait(int(tx.get('fee', 0)))}"),
+        ("Fee", ait(int(tx.get("fee", 0)))),
     ]
     if "to" in payload:
         rows.append(("To", str(payload["to"])))
@@ -186,6 +186,7 @@ class ChainScreen(SectionScreen):
         self._sync_table(blocks, self._block_keys, [(b.hash, self._block_cells(b)) for b in node.blocks])
         txs = self.query_one("#txs", DataTable)
         self._sync_table(txs, self._tx_keys, [(t.hash, self._tx_cells(t)) for t in node.txs])
+        txs.border_subtitle = "none in the recent blocks" if not node.txs and node.blocks else ""
 
     @staticmethod
     def _block_cells(b: BlockRow) -> tuple[Any, ...]:
@@ -199,7 +200,8 @@ class ChainScreen(SectionScreen):
 
     @staticmethod
     def _sync_table(table: DataTable[Any], keys: list[str], rows: list[tuple[str, tuple[Any, ...]]]) -> None:
-        """Make ``table`` show ``rows`` (newest first); keep the highlighted row on the same item.
+        """Make ``table`` show ``rows`` (newest first); keep the highlighted row on the same item,
+        also on the top row (new blocks arrive above it and never slide under the cursor).
 
         Incremental: only new rows are added and gone ones removed, then the rows are put in
         order by their position in ``rows`` (a sort of references, no cell is re-rendered), told
@@ -209,9 +211,7 @@ class ChainScreen(SectionScreen):
         wanted = [key for key, _ in rows]
         if wanted == keys:
             return
-        cursor_key: str | None = None
-        if table.row_count and 0 < table.cursor_row < len(keys):
-            cursor_key = keys[table.cursor_row]
+        cursor_key = keys[table.cursor_row] if table.row_count and 0 <= table.cursor_row < len(keys) else None
         wanted_set, known = set(wanted), set(keys)
         for key in known - wanted_set:
             table.remove_row(key)

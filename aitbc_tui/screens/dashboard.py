@@ -3,15 +3,18 @@
 from __future__ import annotations
 
 from rich.text import Text
+from textual import work
 from textual.app import ComposeResult
+from textual.binding import Binding
 from textual.containers import Grid, Vertical
 from textual.widgets import Sparkline
 
 from aitbc_tui.format import ait, clock, gib, seconds, short_addr, short_hash
 from aitbc_tui.models import Store
 from aitbc_tui.screens.base import SectionScreen
+from aitbc_tui.screens.dialogs import InfoDialog
 from aitbc_tui.screens.governance import awaiting_vote_text
-from aitbc_tui.widgets.feed import EventFeed
+from aitbc_tui.widgets.feed import EventFeed, events_text
 from aitbc_tui.widgets.panels import TextView, bar, kv, notice, spark
 
 
@@ -53,10 +56,10 @@ def balances_summary(store: Store) -> Text:
         if i:
             text.append("\n")
         text.append(f"{(account.label or short_addr(account.address)):<11.11} ", style="bold")
-        text.append(ait(account.balance, decimals=2))
+        text.append(ait(account.balance))
         if account.stakes:
-            text.append(f"\n  staked {ait(account.staked, decimals=0, suffix=False)}", style="dim")
-            text.append(f" · rewards {ait(account.rewards, decimals=2, suffix=False)}", style="green")
+            text.append(f"\n  staked {ait(account.staked, suffix=False)}", style="dim")
+            text.append(f" · rewards {ait(account.rewards, suffix=False)}", style="green")
     return text
 
 
@@ -85,7 +88,9 @@ def jobs_summary(store: Store) -> Text:
         ("Completed", f"{counts.get('completed', 0):,} ({counts.get('failed', 0):,} failed)"),
         ("Cancelled", f"{counts.get('cancelled', 0):,}"),
         ("Throughput", f"{throughput:.1f} jobs/min (5 min)" if throughput is not None else "-"),
-        ("Miners", f"{model.miners_live} live of {model.miners_total}"),
+        # the coordinator counts a miner live until its heartbeat times out: say when ours is down
+        ("Miners", f"{model.miners_live} live of {model.miners_total}" + (
+            " · local miner down" if store.status["miner"].state == "down" and model.miners_live else "")),
         ("Models", served),
         ("Receipts", f"{receipts.get('settled', 0):,} settled · "
                      f"{receipts.get('pending', 0) + receipts.get('settling', 0):,} pending"),
@@ -146,6 +151,7 @@ def gpu_summary(store: Store, width: int = 36) -> Text:
 class DashboardScreen(SectionScreen):
     SECTION = "dashboard"
     TITLE_TEXT = "Dashboard"
+    BINDINGS = [Binding("e", "show_events", "Events in full")]
     DEFAULT_CSS = """
     #dash {
         grid-size: 2;
@@ -232,9 +238,14 @@ class DashboardScreen(SectionScreen):
             line.display = awaiting is not None
             if awaiting is not None:
                 line.show(awaiting)
-        if "coordinator" in changed:
+        if "coordinator" in changed or "miner" in changed:  # the Miners line notes a dead local miner
             self.query_one("#jobs-info", TextView).show(jobs_summary(store))
         if "miner" in changed:
             panel = self.query_one("#gpu-panel")
             self.query_one("#gpu-info", TextView).show(gpu_summary(store, max(24, panel.size.width - 4)))
         self.query_one(EventFeed).sync()
+
+    @work(exclusive=True, group="dashboard-events")
+    async def action_show_events(self) -> None:
+        """The recent events wrapped in full: the panel cuts long ones at its edge."""
+        await self.app.push_screen_wait(InfoDialog("Recent events", events_text(self.store.events, 200, wrap=True)))

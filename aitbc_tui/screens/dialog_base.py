@@ -17,11 +17,18 @@ from textual.screen import ModalScreen
 from textual.widgets import Button, Input, Label, Static
 from textual.widgets.button import ButtonVariant
 
+from aitbc_tui.widgets.footer import KeyFooter
+
 ResultT = TypeVar("ResultT")
 
 
 class DialogScreen(ModalScreen[ResultT]):
-    """The look every dialog shares: a centered, bordered box with its buttons at the right."""
+    """The look every dialog shares: a centered, bordered box with its buttons at the right.
+
+    ``keys_ready`` stays False until the dialog is on screen with its first field focused; the
+    app holds keys typed meanwhile and replays them then (fast typing lands in the fields)."""
+
+    keys_ready = False
 
     DEFAULT_CSS = """
     DialogScreen {
@@ -56,22 +63,45 @@ class DialogScreen(ModalScreen[ResultT]):
     }
     """
 
+    def on_mount(self) -> None:
+        self.call_after_refresh(self._take_keys)
+
+    async def _take_keys(self) -> None:
+        self.keys_ready = True
+        release = getattr(self.app, "release_keys", None)
+        if release is not None:
+            await release()
+
 
 class FormDialog(DialogScreen[object]):
-    """Centered box with a title, a body, an error line and buttons; Escape cancels."""
+    """Centered box with a title, a body, an error line and buttons; Escape cancels.
 
-    BINDINGS = [Binding("escape", "cancel", "Cancel")]
+    Its footer shows the form's own keys (Enter submits with the OK button's label, Tab moves to
+    the next field, Esc cancels) instead of the screen's keys behind it. Tab and Shift+Tab are
+    priority bindings: the app runs them before it hands the next key to the focused field, so
+    ``name<Tab>secret`` typed in one burst puts ``secret`` in the second field, not in the first
+    (an ordinary binding only runs once the Tab has bubbled back up, after the next keys)."""
+
+    BINDINGS = [Binding("escape", "cancel", "Cancel"),
+                Binding("tab", "app.focus_next", "Next field", priority=True),
+                Binding("shift+tab", "app.focus_previous", "Previous field", show=False, priority=True)]
     DIALOG_TITLE = ""
     OK_LABEL = "OK"
     OK_VARIANT: ButtonVariant = "primary"
 
     def compose(self) -> ComposeResult:
+        # bound here, not in BINDINGS, so the hint says what Enter does (Send, Create, Review)
+        self._bindings.bind("enter", "submit", self.OK_LABEL.rstrip("…"), key_display="⏎")
         with Vertical(classes="dialog") as box:
             box.border_title = self.DIALOG_TITLE
             yield from self.compose_form()
             yield Static("", classes="dialog-error")
             with Horizontal(classes="dialog-buttons"):
                 yield from self.compose_buttons()
+        yield KeyFooter()
+
+    def action_submit(self) -> None:
+        self.submit()
 
     def compose_form(self) -> ComposeResult:
         yield from ()

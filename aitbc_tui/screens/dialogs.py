@@ -20,7 +20,7 @@ from textual.widgets import Button, Input, Label, Select, Static
 
 from chain.crypto import is_address
 
-from aitbc_tui.format import ait, parse_amount
+from aitbc_tui.format import ait, parse_amount, short_addr
 from aitbc_tui.screens.dialog_base import DialogScreen, FormDialog, new_password_fields
 from aitbc_tui.widgets.panels import kv
 
@@ -193,12 +193,13 @@ class TransferRequest(BaseModel):
 
 
 def amount_and_fee_fields(amount: int | None, fee: int) -> ComposeResult:
-    """The ``#amount`` (AIT) and ``#fee`` (units) inputs of a form that moves funds."""
+    """The ``#amount`` and ``#fee`` inputs of a form that moves funds, both in AIT (a fee is an
+    amount like any other; units only when typed with a ``u`` suffix)."""
     yield Label("Amount (AIT, up to 6 decimals, or units with a 'u' suffix)")
-    initial = ait(amount, suffix=False).replace(",", "") if amount else ""
+    initial = ait(amount, full=True, suffix=False).replace(",", "") if amount else ""
     yield Input(id="amount", value=initial, compact=True)
-    yield Label("Fee (units)")
-    yield Input(id="fee", value=str(fee), type="integer", compact=True)
+    yield Label("Fee (AIT, or units with a 'u' suffix)")
+    yield Input(id="fee", value=ait(fee, full=True, suffix=False), compact=True)
 
 
 def read_amount_and_fee(dialog: FormDialog) -> tuple[int, int] | None:
@@ -212,44 +213,97 @@ def read_amount_and_fee(dialog: FormDialog) -> tuple[int, int] | None:
     if amount <= 0:
         dialog.error("the amount must be more than zero")
         return None
-    raw_fee = dialog.value("fee").strip()
-    if not raw_fee.isdigit():
-        dialog.error("the fee is a whole number of units")
+    try:
+        fee = parse_amount(dialog.value("fee"))
+    except ValueError as exc:
+        dialog.error(f"fee: {exc}")
         return None
-    return amount, int(raw_fee)
+    return amount, fee
+
+
+class WalletChoice(BaseModel):
+    """A wallet a transfer form offers as its sender: name, address and what it can spend."""
+
+    name: str
+    address: str
+    available: int | None
 
 
 class TransferDialog(FormDialog):
-    """Send funds, delegate or unbond: target, amount, fee."""
+    """Send funds, delegate or unbond: sender, target, amount, fee.
+
+    With ``wallets`` the sender is picked in the form (the highlighted wallet preselected), and a
+    send offers the other wallets as recipients, so moving funds between one's own wallets needs
+    no typed address. Focus starts on the first field still to fill (the amount when the
+    validator is already chosen), so typing right away never lands in a picker."""
 
     OK_LABEL = "Review…"
 
     def __init__(self, kind: Literal["send", "delegate", "unbond", "escrow"], wallet_name: str, wallet_address: str,
                  available: int | None, default_fee: int, targets: Sequence[tuple[str, str]] = (),
-                 target: str | None = None, amount: int | None = None) -> None:
+                 target: str | None = None, amount: int | None = None,
+                 wallets: Sequence[WalletChoice] = ()) -> None:
         super().__init__()
         self.kind, self.wallet_name, self.wallet_address = kind, wallet_name, wallet_address
         self.available, self.default_fee = available, default_fee
         self.targets, self.initial_target, self.initial_amount = list(targets), target, amount
+        self.wallets = {w.address: w for w in wallets}
         self.DIALOG_TITLE = {"send": "Send funds", "delegate": "Delegate stake", "unbond": "Unbond stake",
                              "escrow": "Escrow for the coordinator"}[kind]
 
-    def compose_form(self) -> ComposeResult:
+    def _available_text(self) -> Text:
         what = "Available" if self.kind != "unbond" else "Bonded"
-        rows: list[tuple[str, str | Text]] = [
-            ("From", f"{self.wallet_name} {self.wallet_address}"),
-            (what, ait(self.available) if self.available is not None else "unknown (node not connected)")]
+        shown = ait(self.available, full=True) if self.available is not None else "unknown (node not connected)"
+        return kv([(what, shown)])
+
+    def _recipients(self, sender: str) -> list[tuple[str, str]]:
+        return [(f"{w.name} {short_addr(w.address)}", w.address) for w in self.wallets.values() if w.address != sender]
+
+    def compose_form(self) -> ComposeResult:
+        if len(self.wallets) > 1:
+            yield Label("From wallet")
+            yield Select([(f"{w.name} {short_addr(w.address)}", w.address) for w in self.wallets.values()],
+                         value=self.wallet_address, allow_blank=False, id="wallet", compact=True)
+        else:
+            yield Static(kv([("From", f"{self.wallet_name} {self.wallet_address}")]))
+        yield Static(self._available_text(), id="available")
         if self.kind == "escrow":
-            rows.append(("Coordinator", self.initial_target or "-"))
-        yield Static(kv(rows))
+            yield Static(kv([("Coordinator", self.initial_target or "-")]))
         if self.kind == "send":
             yield Label("To address")
             yield Input(placeholder="0x + 40 hex digits", id="target", value=self.initial_target or "", compact=True)
+            own = self._recipients(self.wallet_address)
+            if own:
+                yield Select(own, prompt="or pick one of your wallets", id="recipient", compact=True)
         elif self.kind in ("delegate", "unbond"):
             yield Label("Validator")
             yield Select(self.targets, value=self.initial_target if self.initial_target else Select.NULL,
                          id="target-select", prompt="choose a validator", compact=True)
         yield from amount_and_fee_fields(self.initial_amount, self.default_fee)
+
+    def on_mount(self) -> None:
+        if self.kind == "send" and not self.initial_target:
+            first = "#target"
+        elif self.kind in ("delegate", "unbond") and not self.initial_target:
+            first = "#target-select"
+        else:
+            first = "#amount"
+        self.query_one(first).focus()
+
+    @on(Select.Changed, "#wallet")
+    def _wallet_changed(self, event: Select.Changed) -> None:
+        chosen = self.wallets.get(str(event.value))
+        if chosen is None or chosen.address == self.wallet_address:
+            return
+        self.wallet_name, self.wallet_address, self.available = chosen.name, chosen.address, chosen.available
+        self.query_one("#available", Static).update(self._available_text())
+        if self.kind == "send" and self.query("#recipient"):
+            self.query_one("#recipient", Select).set_options(self._recipients(chosen.address))
+
+    @on(Select.Changed, "#recipient")
+    def _recipient_picked(self, event: Select.Changed) -> None:
+        if event.value is not Select.NULL:
+            self.query_one("#target", Input).value = str(event.value)
 
     def submit(self) -> None:
         if self.kind == "escrow":
@@ -272,10 +326,10 @@ class TransferDialog(FormDialog):
         if self.available is not None:
             need = amount + fee if self.kind != "unbond" else amount
             if self.kind != "unbond" and need > self.available:
-                self.error(f"amount plus fee ({ait(need)}) is more than the available {ait(self.available)}")
+                self.error(f"amount plus fee ({ait(need, full=True)}) is more than the available {ait(self.available, full=True)}")
                 return
             if self.kind == "unbond" and amount > self.available:
-                self.error(f"only {ait(self.available)} is bonded")
+                self.error(f"only {ait(self.available, full=True)} is bonded")
                 return
         self.dismiss(TransferRequest(kind=self.kind, wallet=self.wallet_address, target=target, amount=amount, fee=fee))
 
@@ -318,18 +372,18 @@ def transfer_summary(request: TransferRequest, wallet_name: str, balance: int | 
     rows: list[tuple[str, str | Text]] = [("From", f"{wallet_name} {request.wallet}")]
     label = {"send": "To", "delegate": "Validator", "unbond": "Validator", "escrow": "Coordinator"}[request.kind]
     rows.append((label, request.target + (f" ({target_label})" if target_label else "")))
-    rows.append(("Amount", Text(ait(request.amount), style="bold")))
-    rows.append(("Fee", f"{ait(request.fee)} ({request.fee} units)"))
+    rows.append(("Amount", Text(ait(request.amount, full=True), style="bold")))
+    rows.append(("Fee", f"{ait(request.fee, full=True)}"))
     if request.kind == "unbond":
-        rows.append(("Total cost", Text(ait(request.fee), style="bold")))
+        rows.append(("Total cost", Text(ait(request.fee, full=True), style="bold")))
         rows.append(("Note", "unbonded funds return after the unbonding period"))
         if balance is not None:
-            rows.append(("Balance after", ait(balance - request.fee)))
+            rows.append(("Balance after", ait(balance - request.fee, full=True)))
     else:
         total = request.amount + request.fee
-        rows.append(("Total", Text(ait(total), style="bold")))
+        rows.append(("Total", Text(ait(total, full=True), style="bold")))
         if balance is not None:
-            rows.append(("Balance after", ait(balance - total)))
+            rows.append(("Balance after", ait(balance - total, full=True)))
     return rows
 
 

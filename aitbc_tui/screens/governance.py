@@ -88,7 +88,7 @@ def tally_text(proposal: ProposalRow, params: dict[str, int], bar_width: int = 1
     tally = proposal.tally
     if tally is None:
         min_deposit = params.get("min_deposit", 0)
-        text.append(f"deposit {ait(proposal.total_deposit, decimals=2)} of {ait(min_deposit, decimals=2)}")
+        text.append(f"deposit {ait(proposal.total_deposit)} of {ait(min_deposit)}")
         text.append("\nno votes yet: voting opens at the minimum deposit" if proposal.status == "deposit"
                     else "\nno tally recorded", style="dim")
         return text
@@ -103,7 +103,7 @@ def tally_text(proposal: ProposalRow, params: dict[str, int], bar_width: int = 1
         filled = units * bar_width // tally.bonded if tally.bonded else 0
         text.append("█" * filled, style=style)
         text.append("░" * (bar_width - filled), style="dim")
-        text.append(f" {ait(units, decimals=0, suffix=False):>9}")
+        text.append(f" {ait(units, suffix=False):>9}")
         if option in notes:
             text.append(f"  {notes[option]}", style="dim")
         text.append("\n")
@@ -123,12 +123,12 @@ def tally_text(proposal: ProposalRow, params: dict[str, int], bar_width: int = 1
 def treasury_text(gov: GovModel) -> Text:
     text = Text(no_wrap=True, overflow="ellipsis")
     text.append("Balance ", style="dim")
-    text.append(ait(gov.treasury_balance, decimals=2), style="bold")
+    text.append(ait(gov.treasury_balance), style="bold")
     text.append(f"\n{gov.treasury_address}", style="dim")
     if not gov.spends:
         text.append("\nno spends yet", style="italic dim")
     for spend in gov.spends:
-        text.append(f"\n#{spend.proposal_id} {ait(spend.amount, decimals=2)} to {short_addr(spend.to)}")
+        text.append(f"\n#{spend.proposal_id} {ait(spend.amount)} to {short_addr(spend.to)}")
         if spend.height is not None:
             text.append(f" at {spend.height}", style="dim")
     return text
@@ -152,7 +152,7 @@ def detail_text(proposal: ProposalRow, params: dict[str, int], names: dict[str, 
     text.append(tally_text(proposal, params, 16))
     text.append("\n\nValidators\n", style="underline")
     for vote in proposal.validator_votes:
-        text.append(f"  {vote.name or short_addr(vote.validator):<16} {ait(vote.power, decimals=0):>14}  ")
+        text.append(f"  {vote.name or short_addr(vote.validator):<16} {ait(vote.power):>14}  ")
         text.append(vote.option or "-", style=dict(OPTIONS).get(vote.option or "", "dim"))
         text.append("\n")
     others = {voter: option for voter, option in proposal.votes.items()
@@ -345,8 +345,8 @@ class GovernanceScreen(SigningScreen):
         rows: list[tuple[str, str | Text]] = [
             ("Wallet", f"{wallet.name} {wallet.address}"), ("Proposal", f"#{proposal.id} {proposal.title}"),
             ("Vote", Text(option, style="bold " + dict(OPTIONS)[option])),
-            ("Stake", f"{ait(account.staked) if account else 'unknown'} bonded (delegations)"),
-            ("Fee", f"{ait(fee)} ({fee} units)")]
+            ("Stake", f"{ait(account.staked, full=True) if account else 'unknown'} bonded (delegations)"),
+            ("Fee", f"{ait(fee, full=True)}")]
         if current:
             rows.insert(3, ("Replaces", current))
         result = await self._sign("Confirm vote", rows, wallet, "Vote", lambda password: (
@@ -371,15 +371,15 @@ class GovernanceScreen(SigningScreen):
             return
         rows: list[tuple[str, str | Text]] = [
             ("Wallet", f"{wallet.name} {wallet.address}"), ("Proposal", f"#{proposal.id} {proposal.title}"),
-            ("Deposit", Text(ait(request.amount), style="bold")), ("Fee", f"{ait(request.fee)} ({request.fee} units)"),
+            ("Deposit", Text(ait(request.amount, full=True), style="bold")), ("Fee", f"{ait(request.fee, full=True)}"),
             ("Note", "refunded when the vote reaches quorum unless vetoed; else it goes to the treasury")]
         if balance is not None:
-            rows.append(("Balance after", ait(balance - request.amount - request.fee)))
+            rows.append(("Balance after", ait(balance - request.amount - request.fee, full=True)))
         result = await self._sign("Confirm deposit", rows, wallet, "Deposit", lambda password: (
             self.wallet_source.client.gov_deposit(proposal.id, request.amount, wallet=wallet.address, fee=request.fee,
                                                   mode="commit", password=password)))
         if result is not None:
-            self._done(f"deposited {ait(request.amount)} on #{proposal.id}", result)
+            self._done(f"deposited {ait(request.amount, full=True)} on #{proposal.id}", result)
 
     @work(exclusive=True, group="gov-action")
     async def action_propose(self) -> None:
@@ -396,9 +396,9 @@ class GovernanceScreen(SigningScreen):
         rows: list[tuple[str, str | Text]] = [
             ("Wallet", f"{wallet.name} {wallet.address}"), ("Title", Text(request.title, style="bold")),
             ("Action", request.action["kind"].replace("_", "-") + (f" {action}" if action else "")),
-            ("Deposit", Text(ait(request.deposit), style="bold")), ("Fee", f"{ait(request.fee)} ({request.fee} units)")]
+            ("Deposit", Text(ait(request.deposit, full=True), style="bold")), ("Fee", f"{ait(request.fee, full=True)}")]
         if balance is not None:
-            rows.append(("Balance after", ait(balance - request.deposit - request.fee)))
+            rows.append(("Balance after", ait(balance - request.deposit - request.fee, full=True)))
         result = await self._sign("Confirm proposal", rows, wallet, "Propose", lambda password: (
             self.wallet_source.client.gov_propose(request.body(), wallet=wallet.address, fee=request.fee,
                                                   mode="commit", password=password)))

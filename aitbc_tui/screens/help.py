@@ -10,6 +10,8 @@ from textual.containers import VerticalScroll
 from textual.screen import ModalScreen, Screen
 from textual.widgets import Static
 
+from aitbc_tui.widgets.footer import KeyFooter
+
 
 class HelpScreen(ModalScreen[None]):
     DEFAULT_CSS = """
@@ -36,6 +38,7 @@ class HelpScreen(ModalScreen[None]):
         with VerticalScroll(id="help-body") as body:
             body.border_title = "Help — keys and actions"
             yield Static(self._render_help())
+        yield KeyFooter()
 
     def _render_help(self) -> Table:
         table = Table.grid(padding=(0, 2))

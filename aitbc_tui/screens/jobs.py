@@ -174,11 +174,7 @@ class JobsScreen(SigningScreen):
             queue.show(line)
         if "coordinator" not in changed:
             return
-        table = self.query_one("#job-table", Table)
-        cursor_key = self._keys[table.cursor_row] if self._keys and 0 <= table.cursor_row < len(self._keys) else None
-        self._keys = keys = table.refill(job_rows(store))
-        if cursor_key in keys:
-            table.move_cursor(row=keys.index(cursor_key), animate=False)
+        self._keys = self.query_one("#job-table", Table).refill(job_rows(store))
         self._show_detail()
 
     @on(DataTable.RowHighlighted, "#job-table")
@@ -213,7 +209,7 @@ class JobsScreen(SigningScreen):
         store = self.store
         clients = [(f"{w.name} {short_addr(w.address)}", w.address) for w in store.wallet.wallets]
         models = [(f"{m.name} · {m.miners} miner{'s' if m.miners != 1 else ''}, {m.free_slots} free, "
-                   f"from {ait(m.min_price_per_1k_tokens, decimals=4, suffix=False)}/1k tok", m.name)
+                   f"from {ait(m.min_price_per_1k_tokens, suffix=False)}/1k tok", m.name)
                   for m in store.coordinator.served]
         form = await self.app.push_screen_wait(JobDialog(clients, models))
         if not isinstance(form, JobRequestForm):
@@ -244,7 +240,7 @@ class JobsScreen(SigningScreen):
             self.notify(f"job {job.job_id[:12]} is already {job.status}", severity="warning")
             return
         cancelled = await self.confirm_and_sign(ConfirmDialog(
-            "Cancel job", [("Job", job.job_id), ("Status", job.status), ("Reserved", ait(job.max_price))],
+            "Cancel job", [("Job", job.job_id), ("Status", job.status), ("Reserved", ait(job.max_price, full=True))],
             needs_password=False, confirm_label="Cancel job"), lambda _: self.source.client.cancel(job.job_id), "Cancel")
         if cancelled is None:
             return
@@ -291,7 +287,7 @@ class JobsScreen(SigningScreen):
             "Escrow")
         if done is not None:
             request, result = done
-            self.notify(f"escrowed {ait(request.amount)} in block {result.height}", title="Escrow")
+            self.notify(f"escrowed {ait(request.amount, full=True)} in block {result.height}", title="Escrow")
 
     @classmethod
     def palette_actions(cls, app: Any) -> list[PaletteAction]:

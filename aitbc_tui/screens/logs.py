@@ -26,8 +26,8 @@ SHOWN_LINES = 2000
 _LEVEL_STYLE = {"debug": "dim", "info": "", "warning": "yellow", "error": "bold red", "critical": "bold red"}
 
 
-def format_line(line: LogLine) -> Text:
-    text = Text(no_wrap=True)
+def format_line(line: LogLine, wrap: bool = False) -> Text:
+    text = Text(no_wrap=not wrap)
     text.append(f"{line.clock:<12} ", style="dim")
     text.append(f"{line.level.upper():<7.7} ", style=_LEVEL_STYLE.get(line.level, ""))
     text.append(f"{line.service:<11.11} ", style="cyan")
@@ -36,6 +36,14 @@ def format_line(line: LogLine) -> Text:
         text.append(f" {key}=", style="dim")
         text.append(str(value))
     return text
+
+
+class FollowBox(Checkbox):
+    """The Follow checkbox as ``[X] Follow``: Textual's half-block sides (``▐X▌``) drew a stray
+    ``▌`` at the end of the controls on dark themes, where the left half disappears."""
+
+    BUTTON_LEFT = "["
+    BUTTON_RIGHT = "]"
 
 
 class LogsScreen(SectionScreen):
@@ -62,6 +70,7 @@ class LogsScreen(SectionScreen):
     }
     #log-view {
         height: 1fr;
+        width: 1fr;
     }
     """
     TITLE_TEXT = "Logs"
@@ -71,6 +80,7 @@ class LogsScreen(SectionScreen):
         Binding("l", "cycle_level", "Level"),
         Binding("s", "cycle_service", "Service"),
         Binding("slash", "focus_filter", "Filter", key_display="/"),
+        Binding("w", "toggle_wrap", "Wrap"),
     ]
 
     tail: LogTail | RemoteLogTail
@@ -88,7 +98,7 @@ class LogsScreen(SectionScreen):
                          id="log-level", compact=True)
             yield Select([], prompt="all services", id="log-service", compact=True)
             yield Input(placeholder="filter text (/)", id="log-filter", compact=True)
-            yield Checkbox("Follow", value=config.log_follow, id="log-follow", compact=True)
+            yield FollowBox("Follow", value=config.log_follow, id="log-follow", compact=True)
         log = RichLog(id="log-view", max_lines=SHOWN_LINES, wrap=False, markup=False, auto_scroll=True)
         log.border_title = f"rig {self.aitbc.rig.name}: {self.tail.directory}" if self.aitbc.rig else "HOME/logs"
         yield log
@@ -124,7 +134,7 @@ class LogsScreen(SectionScreen):
             level, service, needle = self._filters()
             for line in fresh[-SHOWN_LINES:]:
                 if line.matches(level, service, needle):
-                    view.write(format_line(line))
+                    view.write(format_line(line, view.wrap))
         self._update_subtitle()
 
     def _filters(self) -> tuple[str, str | None, str]:
@@ -155,7 +165,7 @@ class LogsScreen(SectionScreen):
         level, service, needle = self._filters()
         matching = [line for line in self.tail.lines if line.matches(level, service, needle)]
         for line in matching[-SHOWN_LINES:]:
-            view.write(format_line(line))
+            view.write(format_line(line, view.wrap))
         self._update_subtitle()
 
     # -- controls ----------------------------------------------------------------------------------
@@ -206,6 +216,12 @@ class LogsScreen(SectionScreen):
         choices: list[object] = [Select.NULL, *self._services]
         current = select.value if select.value in choices else Select.NULL
         select.value = choices[(choices.index(current) + 1) % len(choices)]  # type: ignore[assignment]
+
+    def action_toggle_wrap(self) -> None:
+        """Long lines wrapped in full, or one line each (cut at the edge, the default)."""
+        view = self.query_one("#log-view", RichLog)
+        view.wrap = not view.wrap
+        self.rerender()
 
     def action_focus_filter(self) -> None:
         self.query_one("#log-filter", Input).focus()

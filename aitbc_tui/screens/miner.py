@@ -36,15 +36,15 @@ def miner_headline(model: MinerModel) -> Text:
     if model.reasons:
         text.append(f" ({'; '.join(model.reasons)})", style="red")
     text.append(f" · {short_addr(model.address)} · {model.free_slots}/{model.capacity} slots free", style="dim")
-    text.append(f" · {ait(model.price_per_1k_tokens, decimals=4, suffix=False)} AIT/1k tok", style="dim")
+    text.append(f" · {ait(model.price_per_1k_tokens, suffix=False)} AIT/1k tok", style="dim")
     text.append(f" · up {_uptime(model.uptime_s)}", style="dim")
     return text
 
 
 def earnings_text(model: MinerModel) -> Text:
     counters = model.counters
-    bond = ait(model.bond, decimals=2) if model.bond is not None else "-"
-    target = f" (target {ait(model.bond_target, decimals=0)}, {model.bond_status})" if model.bond_target is not None else ""
+    bond = ait(model.bond) if model.bond is not None else "-"
+    target = f" (target {ait(model.bond_target)}, {model.bond_status})" if model.bond_target is not None else ""
     registration = "registered" if model.registered else "not registered"
     if model.registration_error:
         registration += f": {model.registration_error}"
@@ -72,8 +72,6 @@ class MinerScreen(SectionScreen):
         height: auto;
         max-height: 3;
         padding: 0 1;
-        text-wrap: nowrap;
-        text-overflow: ellipsis;
     }
     #miner-body {
         height: 1fr;
@@ -190,9 +188,12 @@ class MinerScreen(SectionScreen):
         if not model.models:
             served.add_row("-", "-", Text("compute disabled" if not model.compute_enabled
                                           else "no model", style="dim"))
-        self.query_one("#miner-tasks", Table).refill([
+        tasks = self.query_one("#miner-tasks", Table)
+        tasks.refill([
             (t.task_id, (short_hash(t.job_id, 12), t.kind, t.model[:10], t.state, clock(t.received_ms), t.outcome or "-"))
             for t in model.tasks])
+        # the table lists what this miner process handled; settled jobs (below) are the chain's count
+        tasks.border_subtitle = "none since the miner started" if not model.tasks else ""
 
     @classmethod
     def palette_actions(cls, app: Any) -> list:

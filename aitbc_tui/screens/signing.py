@@ -17,7 +17,14 @@ from daemons.common.errors import DaemonError
 from aitbc_tui.format import short_addr
 from aitbc_tui.models import WalletRow
 from aitbc_tui.screens.base import SectionScreen
-from aitbc_tui.screens.dialogs import ConfirmDialog, PickDialog, TransferDialog, TransferRequest, transfer_summary
+from aitbc_tui.screens.dialogs import (
+    ConfirmDialog,
+    PickDialog,
+    TransferDialog,
+    TransferRequest,
+    WalletChoice,
+    transfer_summary,
+)
 
 T = TypeVar("T")
 
@@ -40,6 +47,14 @@ class SigningScreen(SectionScreen):
         except DaemonError as exc:
             self.notify_failure(exc, error_title)
             return None
+
+    def wallet_choices(self) -> list[WalletChoice]:
+        """Every wallet of the daemon as a transfer form's sender (with what it can spend)."""
+        choices = []
+        for w in self.store.wallet.wallets:
+            account = self.store.node.accounts.get(w.address)
+            choices.append(WalletChoice(name=w.name, address=w.address, available=account.balance if account else None))
+        return choices
 
     async def pick_wallet(self, question: str, none_left: str, preferred: str | None = None) -> WalletRow | None:
         """The wallet that signs: ``preferred`` when the daemon holds it, the only one, or the
@@ -77,8 +92,12 @@ class SigningScreen(SectionScreen):
         request = await self.app.push_screen_wait(dialog)
         if not isinstance(request, TransferRequest):
             return None
-        target_label = (target_names or {}).get(request.target)
-        confirm = ConfirmDialog(confirm_title, transfer_summary(request, wallet.name, balance, target_label),
+        if request.wallet != wallet.address:  # another sender was picked in the form
+            wallet = self.store.wallet.by_address(request.wallet) or wallet
+            account = self.store.node.accounts.get(wallet.address)
+            balance = account.balance if account else None
+        names = {**{w.address: w.name for w in self.store.wallet.wallets}, **(target_names or {})}
+        confirm = ConfirmDialog(confirm_title, transfer_summary(request, wallet.name, balance, names.get(request.target)),
                                 needs_password=not wallet.unlocked, confirm_label=confirm_label)
         result = await self.confirm_and_sign(confirm, lambda password: sign(request, password), error_title)
         return None if result is None else (request, result)

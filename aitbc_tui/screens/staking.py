@@ -50,11 +50,11 @@ def validator_rows(store: Store) -> list[Row]:
         mine = " ★" if v.address == node.validator_address else ""
         rows.append((v.address, (
             (v.name or "-") + mine,
-            Text(ait(v.power, decimals=0, suffix=False), justify="right"),
+            Text(ait(v.power, suffix=False), justify="right"),
             Text(share(v.power, node.total_power), justify="right"),
             Text(percent_bps(v.commission_bps), justify="right"),
             Text(state, style=style),
-            Text(ait(v.self_bond, decimals=0, suffix=False), justify="right"),
+            Text(ait(v.self_bond, suffix=False), justify="right"),
             v.address)))
     return rows
 
@@ -67,12 +67,12 @@ def stake_rows(store: Store) -> list[Row]:
         for stake in account.stakes:
             rows.append((f"{account.address}/{stake.validator}", (
                 label, names.get(stake.validator) or short_addr(stake.validator),
-                Text(ait(stake.amount, decimals=2, suffix=False), justify="right"),
-                Text(ait(stake.rewards, decimals=6, suffix=False), justify="right", style="green"), "bonded")))
+                Text(ait(stake.amount, suffix=False), justify="right"),
+                Text(ait(stake.rewards, suffix=False), justify="right", style="green"), "bonded")))
         for index, entry in enumerate(account.unbonding):
             rows.append((f"{account.address}/unbonding/{index}", (
                 label, entry.kind or "unbonding",
-                Text(ait(entry.amount, decimals=2, suffix=False), justify="right"), Text("-", justify="right"),
+                Text(ait(entry.amount, suffix=False), justify="right"), Text("-", justify="right"),
                 f"released at {entry.release_height}" if entry.release_height is not None else "unbonding")))
     return rows
 
@@ -116,8 +116,9 @@ class StakingScreen(SigningScreen):
         self._validator_keys = self._fill(self.query_one("#validators", Table), validator_rows(store))
         self._stake_keys = self._fill(self.query_one("#stakes", Table), stake_rows(store))
         node = store.node
-        self.query_one("#validators", Table).border_subtitle = (
-            f"total power {ait(node.total_power, decimals=0)}" if node.total_power else "")
+        mine = "★ this node's validator" if any(v.address == node.validator_address for v in node.validators) else ""
+        power = f"total power {ait(node.total_power)}" if node.total_power else ""
+        self.query_one("#validators", Table).border_subtitle = " · ".join(part for part in (mine, power) if part)
         note = self.unavailable_text("node", "Validators")
         if note is None and not self._stake_keys:
             note = "no stakes held by this installation's accounts"
@@ -125,12 +126,8 @@ class StakingScreen(SigningScreen):
 
     @staticmethod
     def _fill(table: Table, rows: list[Row]) -> list[str]:
-        """Refill ``table``; the cursor stays on its row number while that row still exists."""
-        cursor = table.cursor_row
-        keys = table.refill(rows)
-        if rows and 0 < cursor < len(rows):
-            table.move_cursor(row=cursor, animate=False)
-        return keys
+        """Refill ``table`` (the cursor stays on the same validator or stake)."""
+        return table.refill(rows)
 
     # -- selection -----------------------------------------------------------------------------------
 
@@ -176,11 +173,12 @@ class StakingScreen(SigningScreen):
     @work(exclusive=True, group="stake-action")
     async def action_delegate(self) -> None:
         stake = self.selected_stake()
-        wallet = await self.pick_wallet("Which wallet signs?",
-                                        "no wallet to sign with: create or import one on the Wallets screen",
-                                        stake[0] if stake else None)
-        if wallet is None:
+        wallets = self.store.wallet.wallets
+        if not wallets:
+            self.notify("no wallet to sign with: create or import one on the Wallets screen", severity="warning")
             return
+        # the form picks the wallet (preselected: the highlighted stake's), not a dialog before it
+        wallet = (self.store.wallet.by_address(stake[0]) if stake else None) or wallets[0]
         account = self.store.node.accounts.get(wallet.address)
         balance = account.balance if account else None
         await self._transfer("delegate", wallet, balance, balance, self.selected_validator(), None)
@@ -199,18 +197,19 @@ class StakingScreen(SigningScreen):
         async def sign(request: TransferRequest, password: str | None) -> TxResult:
             client = self.wallet_source.client
             call = client.delegate if kind == "delegate" else client.unbond
-            return await call(request.target, request.amount, wallet=wallet.address, fee=request.fee, mode="commit",
+            return await call(request.target, request.amount, wallet=request.wallet, fee=request.fee, mode="commit",
                               password=password)
 
         done = await self.transfer(
             TransferDialog(kind, wallet.name, wallet.address, available, self.store.wallet.default_fee,
-                           targets=self._validator_options(), target=validator, amount=amount),
+                           targets=self._validator_options(), target=validator, amount=amount,
+                           wallets=self.wallet_choices() if kind == "delegate" else ()),
             wallet, balance, "Confirm " + ("delegation" if kind == "delegate" else "unbonding"), kind.capitalize(),
             sign, kind.capitalize(), target_names={v.address: v.name for v in self.store.node.validators})
         if done is not None:
             request, result = done
             where = f"block {result.height}" if result.height is not None else result.status
-            self.notify(f"{kind} {ait(request.amount)}: {where} (tx {short_hash(result.hash)})", title="Staking")
+            self.notify(f"{kind} {ait(request.amount, full=True)}: {where} (tx {short_hash(result.hash)})", title="Staking")
 
     @work(exclusive=True, group="stake-action")
     async def action_claim(self) -> None:
@@ -221,7 +220,7 @@ class StakingScreen(SigningScreen):
         rewards = stake.rewards if stake else 0
         fee = self.store.wallet.default_fee
         rows = [("Wallet", f"{wallet.name} {wallet.address}"), ("Validator", validator),
-                ("Rewards", Text(ait(rewards), style="bold green")), ("Fee", f"{ait(fee)} ({fee} units)")]
+                ("Rewards", Text(ait(rewards, full=True), style="bold green")), ("Fee", f"{ait(fee, full=True)}")]
         result = await self.confirm_and_sign(
             ConfirmDialog("Claim rewards", rows, needs_password=not wallet.unlocked, confirm_label="Claim"),
             lambda password: self.wallet_source.client.claim_rewards(validator, wallet=wallet.address, fee=fee,

@@ -64,9 +64,9 @@ def wallet_rows(store: Store) -> list[Row]:
     rows = []
     for wallet in store.wallet.wallets:
         account = store.node.accounts.get(wallet.address)
-        balance = ait(account.balance, decimals=2, suffix=False) if account else "-"
-        staked = ait(account.staked, decimals=0, suffix=False) if account and account.stakes else "-"
-        rewards = ait(account.rewards, decimals=2, suffix=False) if account and account.stakes else "-"
+        balance = ait(account.balance, suffix=False) if account else "-"
+        staked = ait(account.staked, suffix=False) if account and account.stakes else "-"
+        rewards = ait(account.rewards, suffix=False) if account and account.stakes else "-"
         rows.append((wallet.address, (wallet.name, short_addr(wallet.address, 8, 4),
                                       Text(balance, justify="right"), Text(staked, justify="right"),
                                       Text(rewards, justify="right", style="green"), lock_state(wallet))))
@@ -77,10 +77,10 @@ def history_rows(history: list[HistoryRow]) -> list[Row]:
     rows = []
     for row in history:
         sign = {"out": "-", "in": "+"}.get(row.direction, "")
-        amount = f"{sign}{ait(row.amount, decimals=2, suffix=False)}" if row.amount is not None else "-"
+        amount = f"{sign}{ait(row.amount, suffix=False)}" if row.amount is not None else "-"
         rows.append((row.hash, (Text(f"{row.height:,}", justify="right"), row.type, row.direction,
                                 short_addr(row.counterparty, 8, 4), Text(amount, justify="right"),
-                                Text(str(row.fee), justify="right"), short_hash(row.hash, 9))))
+                                Text(ait(row.fee, suffix=False), justify="right"), short_hash(row.hash, 9))))
     return rows
 
 
@@ -127,11 +127,7 @@ class WalletsScreen(SigningScreen):
             note = "balances come from the node, which is not connected"
         self.query_one("#wallets-note", TextView).show_note(note)
         if changed & {"wallet", "node"}:
-            table = self.query_one("#wallet-table", Table)
-            cursor = table.cursor_row
-            self._keys = table.refill(wallet_rows(store))
-            if self._keys:
-                table.move_cursor(row=min(max(cursor, 0), len(self._keys) - 1), animate=False)
+            self._keys = self.query_one("#wallet-table", Table).refill(wallet_rows(store))
         self._show_history()
 
     def selected_wallet(self) -> WalletRow | None:
@@ -186,8 +182,8 @@ class WalletsScreen(SigningScreen):
             with source.blocking_client() as client:
                 return client.create(request.password.get_secret_value(), name=request.name, words=request.words)
 
-        self.notify("creating the wallet (deriving the key file's encryption key)…", title="Wallet")
-        created = await self.attempt(asyncio.to_thread(create), "Create wallet")
+        with self.progress("creating the wallet (deriving the key file's encryption key)…", "Wallet"):
+            created = await self.attempt(asyncio.to_thread(create), "Create wallet")
         if created is None:
             return
         await self.app.push_screen_wait(MnemonicDialog(created.wallet.name, created.wallet.address,
@@ -224,9 +220,9 @@ class WalletsScreen(SigningScreen):
         request = await self.app.push_screen_wait(UnlockDialog(wallet.name, self.store.wallet.idle_lock_s))
         if not isinstance(request, UnlockRequest):
             return
-        self.notify(f"unlocking {wallet.name}…", title="Wallet")
-        unlocked = await self.attempt(self.wallet_source.client.unlock(
-            request.password.get_secret_value(), wallet=wallet.address, timeout_s=request.timeout_s), "Unlock")
+        with self.progress(f"unlocking {wallet.name}…", "Wallet"):
+            unlocked = await self.attempt(self.wallet_source.client.unlock(
+                request.password.get_secret_value(), wallet=wallet.address, timeout_s=request.timeout_s), "Unlock")
         if unlocked is None:
             return
         await self._refresh_wallets()
@@ -251,20 +247,21 @@ class WalletsScreen(SigningScreen):
         balance = account.balance if account else None
 
         async def sign(request: TransferRequest, password: str | None) -> TxResult:
-            self.notify(f"sending {ait(request.amount)} to {short_addr(request.target)}…", title="Send")
-            return await self.wallet_source.client.send(request.target, request.amount, wallet=wallet.address,
-                                                 fee=request.fee, mode="commit", timeout_s=60, password=password)
+            with self.progress(f"sending {ait(request.amount, full=True)} to {short_addr(request.target)}…", "Send"):
+                return await self.wallet_source.client.send(request.target, request.amount, wallet=request.wallet,
+                                                     fee=request.fee, mode="commit", timeout_s=60, password=password)
 
         done = await self.transfer(
-            TransferDialog("send", wallet.name, wallet.address, balance, self.store.wallet.default_fee),
+            TransferDialog("send", wallet.name, wallet.address, balance, self.store.wallet.default_fee,
+                           wallets=self.wallet_choices()),
             wallet, balance, "Confirm transfer", "Send", sign, "Send")
         if done is None:
             return
         request, result = done
         where = f"committed in block {result.height}" if result.height is not None else result.status
-        self.notify(f"{ait(request.amount)} sent, {where} (tx {short_hash(result.hash)})", title="Send")
+        self.notify(f"{ait(request.amount, full=True)} sent, {where} (tx {short_hash(result.hash)})", title="Send")
         await self._refresh_wallets()
-        self.load_history(wallet.address)
+        self.load_history(request.wallet)
 
     async def _refresh_wallets(self) -> None:
         await self.attempt(self.wallet_source.refresh(), "Wallet")

@@ -7,13 +7,16 @@ address in the request, so those calls use a short-lived client made by :meth:`a
 
 from __future__ import annotations
 
+import asyncio
+
+from daemons.common.home import Home
 from daemons.common.models import Event
 from daemons.common.stream import AsyncEventStream
 from daemons.coordinator.client import AsyncCoordinatorClient
 
 from aitbc_tui.format import ait, short_addr
-from aitbc_tui.models import EventLine, JobRow, MinerRow, ServedModel
-from aitbc_tui.sources.base import DaemonSource, every, first_done, now_ms
+from aitbc_tui.models import EventLine, JobRow, MinerRow, ServedModel, Store
+from aitbc_tui.sources.base import Changed, DaemonSource, every, first_done, now_ms, when_set
 
 STATUS_EVERY_S = 5.0
 THROUGHPUT_WINDOW_S = 300.0
@@ -22,6 +25,11 @@ TOPICS = ["job:*", "receipt:*", "miner"]
 
 class CoordinatorSource(DaemonSource[AsyncCoordinatorClient]):
     service = "coordinator"
+
+    def __init__(self, home: Home, store: Store, changed: Changed) -> None:
+        super().__init__(home, store, changed)
+        self._recount = asyncio.Event()
+        """Set when a job changed state: the counts are read again from the coordinator."""
 
     def open_client(self) -> AsyncCoordinatorClient:
         return AsyncCoordinatorClient(self.socket, timeout=40.0)
@@ -34,7 +42,8 @@ class CoordinatorSource(DaemonSource[AsyncCoordinatorClient]):
         async with self.client.events(TOPICS) as stream:
             await self._snapshot()
             self.mark_up()
-            await first_done(self._consume(stream), every(STATUS_EVERY_S, self._poll))
+            await first_done(self._consume(stream), every(STATUS_EVERY_S, self._poll),
+                             when_set(self._recount, self._poll))
 
     async def _snapshot(self) -> None:
         page = await self.client.jobs(limit=500)
@@ -85,11 +94,10 @@ class CoordinatorSource(DaemonSource[AsyncCoordinatorClient]):
             job = JobRow.model_validate(data)
             before = model.put_job(job)
             if before is None or before.status != job.status:
-                # keep the counters in step with the events; the status poll corrects any drift
-                counts = model.job_counts
-                if before is not None and counts.get(before.status, 0) > 0:
-                    counts[before.status] -= 1
-                counts[job.status] = counts.get(job.status, 0) + 1
+                # the counts have one source, the coordinator's status: read again now (events
+                # arriving together cost one read), never adjusted here, where a poll and an
+                # event crossing each other once counted one job as running and completed
+                self._recount.set()
                 if job.status == "completed":
                     self._update_throughput()
                 self.store.events.add(EventLine(time_ms=job.updated_ms or now_ms(), source="coordinator",

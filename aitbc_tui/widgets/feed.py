@@ -33,14 +33,19 @@ class EventFeed(Widget):
             self.refresh()
 
     def render(self) -> Text:
-        lines = self.log_source.tail(max(1, self.size.height))
-        if not lines:
-            return Text("no events yet", style="dim")
-        text = Text(no_wrap=True, overflow="ellipsis")
-        for i, line in enumerate(lines):
-            if i:
-                text.append("\n")
-            text.append(clock(line.time_ms), style="dim")
-            text.append(f" {line.source:<11.11} ", style="cyan")
-            text.append(line.text, style=_LEVEL_STYLE[line.level])
-        return text
+        return events_text(self.log_source, max(1, self.size.height))
+
+
+def events_text(log: EventLog, count: int, *, wrap: bool = False) -> Text:
+    """The newest ``count`` events, one a line; cut at the edge unless ``wrap`` (the full view)."""
+    lines = log.tail(count)
+    if not lines:
+        return Text("no events yet", style="dim")
+    text = Text(no_wrap=not wrap, overflow="fold" if wrap else "ellipsis")
+    for i, line in enumerate(lines):
+        if i:
+            text.append("\n")
+        text.append(clock(line.time_ms), style="dim")
+        text.append(f" {line.source:<11.11} ", style="cyan")
+        text.append(line.text, style=_LEVEL_STYLE[line.level])
+    return text

@@ -116,6 +116,33 @@ class JsonFormatter(logging.Formatter):
         return json.dumps(entry, default=str, ensure_ascii=False)
 
 
+class OncePerProcess(logging.Filter):
+    """Lets uvicorn's process lifecycle lines through once per process.
+
+    A daemon runs one uvicorn server per door (operator socket, public TCP), and each writes
+    "Started server process", "Shutting down", "Finished server process"; without this every
+    one of them appeared twice in the log file and the console's Logs screen. Lines that differ
+    per door ("Uvicorn running on ...") pass unchanged.
+    """
+
+    LIFECYCLE = frozenset({
+        "Started server process [%d]", "Waiting for application startup.", "Application startup complete.",
+        "Waiting for application shutdown.", "Application shutdown complete.", "Shutting down",
+        "Finished server process [%d]"})
+
+    def __init__(self) -> None:
+        super().__init__()
+        self._seen: set[str] = set()
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if not isinstance(record.msg, str) or record.msg not in self.LIFECYCLE:
+            return True
+        if record.msg in self._seen:
+            return False
+        self._seen.add(record.msg)
+        return True
+
+
 def setup_logging(service: str, home: Home, level: str | int = "info") -> None:
     """Route all logging (ours, uvicorn's, libraries') to JSON lines in the file and on stderr.
 
@@ -143,6 +170,10 @@ def setup_logging(service: str, home: Home, level: str | int = "info") -> None:
     # LOG_LEVEL=debug brings them back.
     for noisy in ("httpx", "httpcore", "websockets", "asyncio", "uvicorn.access"):
         logging.getLogger(noisy).setLevel(numeric if numeric <= logging.DEBUG else logging.WARNING)
+    uvicorn_log = logging.getLogger("uvicorn.error")
+    for stale in [f for f in uvicorn_log.filters if isinstance(f, OncePerProcess)]:
+        uvicorn_log.removeFilter(stale)
+    uvicorn_log.addFilter(OncePerProcess())
     logging.captureWarnings(True)
     configure_audit(service, home)
 

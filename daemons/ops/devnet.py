@@ -189,8 +189,11 @@ def bring_up(home: Home, supervisor: Supervisor, *, ports: Ports, block_time: fl
 
 
 def _home_flag(home: Home) -> str:
-    default = Home.resolve(None)
-    return "" if default.root == home.root else f" --home {home.root}"
+    """`` --home ROOT`` for the hints, unless ROOT is the built-in default (~/.aitbc): a home
+    given with ``--home`` or ``$AITBC_HOME`` is spelled out, since the terminal where the hint is
+    pasted may not have the variable."""
+    default = Home.resolve(None, env={})
+    return "" if default.root.expanduser() == home.root.expanduser() else f" --home {home.root}"
 
 
 def _port_url(home: Home, service: str) -> str:

@@ -176,3 +176,16 @@ def test_pending_refusal_counts_are_written_when_the_process_exits(logged: Home)
     subprocess.run([sys.executable, "-c", code], check=True)
     assert [(e["event"], e.get("repeated")) for e in lines(logged.audit_log)] == [
         ("api_key_rate_limited", None), ("api_key_rate_limited", 4)]
+
+
+def test_uvicorn_lifecycle_lines_once_per_process(logged: Home) -> None:
+    """One uvicorn server per door wrote each lifecycle line twice (web daemon: "Started server
+    process", "Shutting down", "Finished server process"); per-door lines still pass."""
+    uvicorn_log = logging.getLogger("uvicorn.error")
+    for _door in ("operator", "public"):
+        uvicorn_log.info("Started server process [%d]", 42)
+        uvicorn_log.info("Uvicorn running on %s", _door)
+        uvicorn_log.info("Shutting down")
+    messages = [e["msg"] for e in lines(logged.log_file("unit"))]
+    assert messages.count("Started server process [42]") == 1 and messages.count("Shutting down") == 1
+    assert "Uvicorn running on operator" in messages and "Uvicorn running on public" in messages

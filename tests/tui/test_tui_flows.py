@@ -180,11 +180,12 @@ def test_wallets_send_and_stake(net: Net) -> None:
         await pilot.press("5")
         await wait_text(pilot, "validator-0")
         await pilot.press("d")
-        await wait_for(pilot, lambda: isinstance(app.screen, PickDialog), "which wallet signs")
-        app.screen.query_one("#choice").value = CLIENT.address
-        await click(pilot, "#ok")
+        # the form itself picks the wallet that signs (no "Which wallet signs?" dialog first)
         await wait_for(pilot, lambda: isinstance(app.screen, TransferDialog), "the delegate dialog")
         await pilot.pause()
+        if app.screen.query("#wallet"):
+            app.screen.query_one("#wallet").value = CLIENT.address
+            await pilot.pause()
         app.screen.query_one("#amount").value = "100"
         await click(pilot, "#ok")
         shown = await confirm_with_password(pilot, app)
@@ -253,6 +254,12 @@ def test_job_submit_complete_receipt_cancel(net: Net) -> None:
                        "the job to complete")
         await wait_text(pilot, "world new brave hello")
         job = next(j for j in app.store.coordinator.jobs if j.status == "completed")
+        # the header counts come from the coordinator alone: one job is never both running and
+        # completed (it once read "1 running · 1 completed" for a single job)
+        await wait_for(pilot, lambda: app.store.coordinator.job_counts.get("completed") == 1
+                       and not any(app.store.coordinator.job_counts.get(s) for s in ("queued", "assigned", "running")),
+                       "the counts of one completed job")
+        await wait_text(pilot, "0 running · 1 completed")
         # the receipt settles on chain; open it and verify it from chain data
         await wait_for(pilot, lambda: (app.store.coordinator.job(job.job_id) or job).settled_height is not None,
                        "settlement", timeout=60)

@@ -73,7 +73,7 @@ def test_chain_tables_and_search(node: Daemon) -> None:
         search.value = FUNDED.address
         await pilot.pause()
         await pilot.press("enter")
-        await wait_text(pilot, "5,000.000000 AIT")
+        await wait_text(pilot, "5,000.00 AIT")  # the detail pane: screen precision
         # by block hash, taken from the table's data
         block = app.store.node.blocks[1]
         search.value = block.hash
@@ -148,17 +148,17 @@ def test_theme_toggle_is_remembered(node: Daemon, root: Path) -> None:
         return AitbcApp(Home(root=home, runtime_dir=node.home / "run"))
 
     async def toggle(app: AitbcApp, pilot: Pilot[Any]) -> None:
-        assert app.theme == "textual-dark"
+        assert app.theme == "aitbc-dark"
         await pilot.press("t")
-        await wait_for(pilot, lambda: app.theme == "textual-light", "the light theme")
+        await wait_for(pilot, lambda: app.theme == "aitbc-light", "the light theme")
 
     async def reopen(app: AitbcApp, pilot: Pilot[Any]) -> None:
         await pilot.pause(0.1)
-        assert app.theme == "textual-light"
+        assert app.theme == "aitbc-light"
 
     drive(make, toggle, SIZE)
     saved = tomllib.loads((home / "tui.toml").read_text())
-    assert saved["theme"] == "textual-light"
+    assert saved["theme"] == "aitbc-light"
     assert (home / "tui.toml").stat().st_mode & 0o777 == 0o600
     drive(make, reopen, SIZE)
 

@@ -7,6 +7,8 @@ import os
 from pathlib import Path
 
 import pytest
+from textual.color import Color
+from textual.theme import Theme
 
 from daemons.common.home import Home
 
@@ -17,12 +19,15 @@ from aitbc_tui.screens.chain import classify_query
 from aitbc_tui.screens.dialogs import TransferRequest, _milli, transfer_summary
 from aitbc_tui.sources.logs import LogTail, parse_line
 from aitbc_tui.sources.registry import available
+from aitbc_tui.theme import THEMES
 from aitbc_tui.widgets.panels import spark
 
 
 def test_amounts_are_exact() -> None:
     assert ait(1_234_567) == "1.234567 AIT"
-    assert ait(1_000_002_760_000, decimals=2) == "1,000,002.76 AIT"
+    assert ait(1_000_002_760_000) == "1,000,002.76 AIT"
+    assert ait(10 * 10**6) == "10.00 AIT" and ait(642) == "0.000642 AIT"  # trimmed, never rounded to 0.00
+    assert ait(10 * 10**6, full=True) == "10.000000 AIT" and ait(989_999_999_990, full=True, suffix=False) == "989,999.999990"
     assert ait(-5, suffix=False) == "-0.000005"
     assert ait(None) == "-"
     assert parse_amount("12.5") == 12_500_000
@@ -162,3 +167,63 @@ def test_log_lines_and_tail(tmp_path: Path) -> None:
 
 def test_registry_knows_this_build() -> None:
     assert available("node")
+
+
+def _luminance(color: Color) -> float:
+    def channel(value: int) -> float:
+        c = value / 255
+        return c / 12.92 if c <= 0.03928 else ((c + 0.055) / 1.055) ** 2.4
+
+    return 0.2126 * channel(color.r) + 0.7152 * channel(color.g) + 0.0722 * channel(color.b)
+
+
+def contrast_ratio(a: Color, b: Color) -> float:
+    """WCAG 2 contrast ratio of two opaque colours (1 to 21)."""
+    high, low = sorted((_luminance(a), _luminance(b)), reverse=True)
+    return (high + 0.05) / (low + 0.05)
+
+
+def _on(value: str, background: Color) -> Color:
+    """A theme variable's colour as drawn on ``background`` (``auto 60%``: contrast text at 60%)."""
+    if value.startswith("auto"):
+        _, _, alpha = value.partition(" ")
+        return background.blend(background.get_contrast_text(1.0), float(alpha.rstrip("%") or 100) / 100)
+    color = Color.parse(value)
+    return background.blend(color.with_alpha(1.0), color.a) if color.a < 1 else color
+
+
+TEXT_ON = [(text, ground) for ground in ("background", "surface", "panel")
+           for text in ("foreground", "text", "text-muted", "accent")] + [
+    ("text", "error"),  # the daemon-down banner
+    ("footer-key-foreground", "footer-background"), ("footer-description-foreground", "footer-background"),
+    ("block-cursor-foreground", "block-cursor-background"),  # the highlighted table row
+]
+"""Every text colour the console draws and the background it is drawn on."""
+
+
+@pytest.mark.parametrize("theme", THEMES, ids=[t.name for t in THEMES])
+def test_theme_text_meets_wcag_aa_contrast(theme: Theme) -> None:
+    """Each text colour reads at 4.5:1 or better (WCAG AA); Textual's light theme drew orange
+    panel titles on light grey at 1.5:1."""
+    variables = theme.to_color_system().generate()
+    low = {}
+    for text, ground in TEXT_ON:
+        background = Color.parse(variables[ground])
+        ratio = contrast_ratio(_on(variables[text], background), background)
+        if ratio < 4.5:
+            low[f"{text} on {ground}"] = round(ratio, 2)
+    assert not low, low
+
+
+def test_default_themes_are_the_readable_ones() -> None:
+    config = TuiConfig()
+    assert (config.dark_theme, config.light_theme) == ("aitbc-dark", "aitbc-light")
+    assert contrast_ratio(Color.parse("#ffa62b"), Color.parse("#E0E0E0")) < 2  # what the light theme replaced
+
+
+def test_up_hints_name_the_home_it_was_started_with(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    from daemons.ops.devnet import _home_flag
+
+    monkeypatch.setenv("AITBC_HOME", str(tmp_path))
+    assert _home_flag(Home(root=tmp_path)) == f" --home {tmp_path}"  # was "" when it matched $AITBC_HOME
+    assert _home_flag(Home(root=Path("~/.aitbc"))) == ""

@@ -1,0 +1,332 @@
+"""Pilot tests of the console's polish rules on fixed data (issue 21): one voice for amounts,
+Esc out of every input, selection kept while blocks arrive, footers and headings never cut.
+
+The app runs on ``snapshot_data.fixed_store()`` with ``live=False`` (no daemon), so each test
+drives the real screens and widgets in a few seconds.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from rich.text import Text
+from snapshot_data import OPERATOR, SAVINGS, fixed_store, h, write_logs
+from textual import events
+from textual.widgets import DataTable, Input, Select
+from textual.widgets._footer import FooterKey
+from tuikit import run, screen_text, wait_for
+
+from daemons.common.home import Home
+
+from aitbc_tui.app import AitbcApp
+from aitbc_tui.config import TuiConfig
+from aitbc_tui.models import BlockRow, EventLine, SourceStatus, Store
+from aitbc_tui.screens.base import SectionScreen
+from aitbc_tui.screens.dialogs import ConfirmDialog, CreateWalletDialog, TransferDialog
+from aitbc_tui.widgets.footer import KeyFooter
+from aitbc_tui.widgets.table import Table
+
+
+def fixed_app(tmp_path: Path, store: Store | None = None) -> AitbcApp:
+    return AitbcApp(Home(root=tmp_path / "h"), store=store or fixed_store(), live=False, config=TuiConfig(),
+                    save_settings=False)
+
+
+def test_same_amount_reads_the_same_on_every_screen(tmp_path: Path) -> None:
+    """A small reward and an odd balance read the same digits on Dashboard, Wallets and Staking
+    (a 642-unit reward once read ``0.00`` on two screens and ``0.000642`` on the third)."""
+    store = fixed_store()
+    account = store.node.accounts[OPERATOR]
+    account.stakes[0].rewards = 642
+    account.balance = 989_999_999_990
+    app = fixed_app(tmp_path, store)
+
+    async def scenario() -> None:
+        async with app.run_test(size=(160, 48)) as pilot:
+            for key in ("1", "4", "5"):
+                await pilot.press(key)
+                await pilot.pause()
+                shown = screen_text(app)
+                assert "0.000642" in shown, (key, shown)
+                if key != "5":  # the Staking screen shows stakes, not balances
+                    assert "989,999.99999" in shown and "989,999.999990" not in shown, (key, shown)
+                assert "150.00" in shown, (key, shown)  # a stake never reads "150" here and "150.00" there
+
+    run(scenario())
+
+
+def test_escape_leaves_every_input_and_the_screen_keys_work_again(tmp_path: Path) -> None:
+    """On Chain, ``/`` then Esc used to keep focus in the search box, so ``3`` typed "3"; now Esc
+    leaves any field of any screen and the next key switches screens."""
+    app = fixed_app(tmp_path)
+
+    async def scenario() -> None:
+        async with app.run_test(size=(80, 24)) as pilot:
+            for screen_key, field_key, field in (("2", "slash", "#chain-search"), ("7", "slash", "#log-filter")):
+                await pilot.press(screen_key)
+                await pilot.pause()
+                await pilot.press(field_key)
+                await pilot.pause()
+                box = app.screen.query_one(field, Input)
+                assert app.screen.focused is box
+                await pilot.press("3", "escape")
+                await pilot.pause()
+                assert box.value == "3" and not box.has_focus
+                await pilot.press("3")
+                await pilot.pause()
+                assert app.current_mode == "jobs", screen_text(app)
+                assert box.value == "3"  # the second "3" switched screens instead of being typed
+
+    run(scenario())
+
+
+def test_selection_stays_on_the_same_block_while_20_blocks_arrive(tmp_path: Path) -> None:
+    store = fixed_store()
+    app = fixed_app(tmp_path, store)
+
+    async def scenario() -> None:
+        async with app.run_test(size=(120, 36)) as pilot:
+            await pilot.press("2")
+            await pilot.pause()
+            blocks = app.screen.query_one("#blocks", Table)
+            for row in (0, 3):
+                blocks.move_cursor(row=row)
+                aimed = blocks.selected_key()
+                top = store.node.blocks[0]
+                for i in range(1, 21):
+                    store.node.add_block(BlockRow(height=top.height + i, hash=h(f"new-{row}-{i}"),
+                                                  time_ms=top.time_ms + i * 200, proposer=top.proposer, num_txs=0))
+                    app.source_changed("node")
+                    await pilot.pause(0.03)
+                await pilot.pause(0.6)  # the Chain screen repaints at most twice a second
+                assert blocks.get_row(store.node.blocks[0].hash)  # the new blocks are shown
+                assert blocks.selected_key() == aimed, (row, screen_text(app))
+
+    run(scenario())
+
+
+def test_escape_outside_a_field_keeps_the_screen_own_meaning(tmp_path: Path) -> None:
+    """With no field focused, Esc on Chain still clears the search and the detail."""
+    app = fixed_app(tmp_path)
+
+    async def scenario() -> None:
+        async with app.run_test(size=(80, 24)) as pilot:
+            await pilot.press("2", "slash", "4", "2", "escape")
+            await pilot.pause()
+            box = app.screen.query_one("#chain-search", Input)
+            assert box.value == "42" and app.screen.focused is app.screen.query_one("#blocks")
+            await pilot.press("escape")
+            await pilot.pause()
+            assert box.value == "" and app.current_mode == "chain"
+
+    run(scenario())
+
+
+def test_fast_typing_with_tab_lands_in_the_right_fields(tmp_path: Path) -> None:
+    """``c`` then ``newbie2<Tab>hunter2<Tab>hunter2`` in one burst (as a terminal delivers fast
+    typing): every key lands in its field; once everything went into Name, and the ``2`` of a
+    name typed before the dialog was up switched to the Chain screen."""
+    app = fixed_app(tmp_path)
+
+    async def scenario() -> None:
+        async with app.run_test(size=(80, 24)) as pilot:
+            await pilot.press("4")
+            await pilot.pause()
+            for key in ["c", *"newbie2", "tab", *"hunter2", "tab", *"hunter2"]:
+                app.post_message(events.Key(key, "\t" if key == "tab" else key))  # no wait in between
+            await wait_for(pilot, lambda: isinstance(app.screen, CreateWalletDialog)
+                           and app.screen.query_one("#password2", Input).value == "hunter2", "the form filled")
+            values = {field.id: field.value for field in app.screen.query(Input)}
+            assert values == {"name": "newbie2", "password": "hunter2", "password2": "hunter2"}, values
+
+    run(scenario())
+
+
+def test_forms_show_their_own_keys(tmp_path: Path) -> None:
+    app = fixed_app(tmp_path)
+
+    async def scenario() -> None:
+        async with app.run_test(size=(80, 24)) as pilot:
+            await pilot.press("4", "c")
+            await wait_for(pilot, lambda: isinstance(app.screen, CreateWalletDialog), "the dialog")
+            await pilot.pause()
+            footer = screen_text(app).splitlines()[-1]
+            assert "⏎ Create" in footer and "esc Cancel" in footer and "tab Next field" in footer, footer
+            assert "Unlock" not in footer  # not the Wallets screen's keys behind the dialog
+
+    run(scenario())
+
+
+SIZES = [(80, 24), (120, 36), (160, 48)]
+SCREEN_KEYS = "12345678"
+
+
+def cut_texts(app: AitbcApp) -> list[str]:
+    """Footer hints, panel titles and column headings of the visible screen that are not shown in full."""
+    problems = []
+    screen = app.screen
+    width = app.size.width
+    footer = screen.query_one(KeyFooter)
+    hints = list(footer.query(FooterKey))
+    if not any(hint.description == "Help" for hint in hints):
+        problems.append("footer without Help")
+    for hint in hints:
+        if hint.region.right > width or hint.region.width < len(hint.key_display) + len(hint.description) + 1:
+            problems.append(f"footer hint {hint.key_display} {hint.description}: {hint.region}")
+    shown = screen_text(app)
+    visible = screen._compositor.visible_widgets
+    for widget in screen.query("*"):
+        region, clip = visible.get(widget, (None, None))
+        if region is None or clip is None or clip.y > region.y:
+            continue  # hidden, or its top row scrolled out of its container
+        for title in (widget.border_title, widget.border_subtitle):
+            plain = Text.from_markup(str(title)).plain if title else ""
+            if plain and plain not in shown:
+                problems.append(f"title {plain!r} of {widget}")
+        if isinstance(widget, DataTable):
+            for column in widget.columns.values():
+                if column.get_render_width(widget) - 2 * widget.cell_padding < column.label.cell_len:
+                    problems.append(f"column {column.label.plain!r} of {widget}")
+    return problems
+
+
+def test_no_footer_hint_and_no_heading_is_cut(tmp_path: Path) -> None:
+    """At 80x24, 120x36 and 160x48 every screen shows its footer hints whole (``t The▏`` and
+    ``Qu▏`` were cut at 80 columns) and its panel titles and column headings in full."""
+
+    async def scenario() -> None:
+        for size in SIZES:
+            app = fixed_app(tmp_path)
+            async with app.run_test(size=size) as pilot:
+                for key in SCREEN_KEYS:
+                    await pilot.press(key)
+                    await pilot.pause()
+                    await pilot.pause()
+                    problems = cut_texts(app)
+                    assert not problems, (size, app.current_mode, problems, screen_text(app))
+
+    run(scenario())
+
+
+def test_palette_lists_the_console_commands_without_confusing_built_ins(tmp_path: Path) -> None:
+    app = fixed_app(tmp_path)
+
+    async def scenario() -> None:
+        async with app.run_test(size=(120, 36)) as pilot:
+            await pilot.press("ctrl+p")
+            await wait_for(pilot, lambda: "Go to Dashboard" in screen_text(app), "the palette")
+            shown = screen_text(app)
+            for built_in in ("Maximize", "Screenshot", "Keys", "Change theme"):
+                assert built_in not in shown, shown
+            assert shown.index("Go to Dashboard") < shown.index("Toggle light/dark theme")
+
+    run(scenario())
+
+
+def test_send_picks_sender_and_recipient_among_own_wallets_and_names_them(tmp_path: Path) -> None:
+    app = fixed_app(tmp_path)
+
+    async def scenario() -> None:
+        async with app.run_test(size=(120, 36)) as pilot:
+            await pilot.press("4", "s")
+            await wait_for(pilot, lambda: isinstance(app.screen, TransferDialog) and app.screen.keys_ready, "the form")
+            form = app.screen
+            assert form.query_one("#wallet", Select).value == OPERATOR
+            form.query_one("#recipient", Select).value = SAVINGS
+            await pilot.pause()
+            assert form.query_one("#target", Input).value == SAVINGS
+            form.query_one("#amount", Input).value = "1.5"
+            await pilot.pause()
+            form.submit()
+            await wait_for(pilot, lambda: isinstance(app.screen, ConfirmDialog), "the confirmation")
+            await pilot.pause()
+            shown = screen_text(app)
+            assert f"operator {OPERATOR}" in shown and f"{SAVINGS} (savings)" in shown, shown
+            await pilot.press("escape")
+
+    run(scenario())
+
+
+def test_delegate_form_picks_the_wallet_and_typing_goes_to_the_amount(tmp_path: Path) -> None:
+    """Delegate once asked "Which wallet signs?" in a dialog of its own, then left focus on the
+    validator picker so a typed amount was lost."""
+    app = fixed_app(tmp_path)
+
+    async def scenario() -> None:
+        async with app.run_test(size=(120, 36)) as pilot:
+            await pilot.press("5", "d", "2", "5")
+            await wait_for(pilot, lambda: isinstance(app.screen, TransferDialog)
+                           and app.screen.query_one("#amount", Input).value == "25", "the amount typed")
+            form = app.screen
+            assert form.query_one("#wallet", Select).value in (OPERATOR, SAVINGS)
+            assert form.query_one("#target-select", Select).value is not Select.NULL
+            await pilot.press("escape")
+
+    run(scenario())
+
+
+def test_progress_toast_goes_when_the_work_is_over(tmp_path: Path) -> None:
+    app = fixed_app(tmp_path)
+
+    async def scenario() -> None:
+        async with app.run_test(size=(80, 24)) as pilot:
+            await pilot.press("4")
+            await pilot.pause()
+            screen = app.screen
+            assert isinstance(screen, SectionScreen)
+            with screen.progress("creating the wallet…", "Wallet"):
+                await pilot.pause()
+                assert [n.message for n in app._notifications] == ["creating the wallet…"]
+            await pilot.pause()
+            assert not list(app._notifications)
+
+    run(scenario())
+
+
+def test_dashboard_does_not_count_a_dead_local_miner_as_live_without_saying_so(tmp_path: Path) -> None:
+    store = fixed_store()
+    store.coordinator.miners_live = store.coordinator.miners_total = 1
+    app = fixed_app(tmp_path, store)
+
+    async def scenario() -> None:
+        async with app.run_test(size=(160, 48)) as pilot:
+            await pilot.pause()
+            assert "local miner down" not in screen_text(app)
+            store.status["miner"] = SourceStatus(name="miner", state="down", message="no socket")
+            app.source_changed("miner")
+            await wait_for(pilot, lambda: "1 live of 1 · local miner down" in screen_text(app), "the miner note")
+
+    run(scenario())
+
+
+def test_cut_log_lines_can_be_read_in_full(tmp_path: Path) -> None:
+    """At 80 columns a long log line was cut at the edge with no way to see the rest; ``w``
+    wraps the lines in full."""
+    write_logs(tmp_path / "h" / "logs")
+    app = fixed_app(tmp_path)
+
+    async def scenario() -> None:
+        async with app.run_test(size=(80, 24)) as pilot:
+            await pilot.press("7")
+            await wait_for(pilot, lambda: "wrong password" in screen_text(app), "the log lines")
+            assert "attempt wallet=operator" not in screen_text(app)
+            await pilot.press("w")
+            await wait_for(pilot, lambda: "attempt wallet=operator" in screen_text(app).replace("\n", " "), "the wrapped line")
+
+    run(scenario())
+
+
+def test_recent_events_open_in_full(tmp_path: Path) -> None:
+    store = fixed_store()
+    long_text = "miner 0x1234 slashed for a wrong result on job 0e7534878 " + "x" * 120 + " END"
+    store.events.add(EventLine(time_ms=store.node.latest_time_ms, source="coordinator", text=long_text))
+    app = fixed_app(tmp_path, store)
+
+    async def scenario() -> None:
+        async with app.run_test(size=(80, 24)) as pilot:
+            await pilot.pause()
+            assert " END" not in screen_text(app)  # cut at the panel's edge
+            await pilot.press("e")
+            await wait_for(pilot, lambda: " END" in screen_text(app), "the event in full")
+
+    run(scenario())
