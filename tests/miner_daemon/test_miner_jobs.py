@@ -27,7 +27,7 @@ from coordkit import (
 )
 from daemons.coordinator.client import CoordinatorClient
 from daemons.coordinator.models import Job
-from daemons.miner.inference.catalogue import smollm2_spec
+from daemons.miner.inference.catalogue import concrete_spec, smollm2_spec
 from minerkit import Miner, wait_exit
 from testkit import skip_unless_ci
 
@@ -98,7 +98,8 @@ def test_miner_bonds_registers_and_reports_ready(rig: Rig) -> None:
     assert miner.public_get("/health").status_code == 200
     status = miner.status()
     model_id = status.models[0].model_id
-    assert model_id and len(model_id) == 64 and status.models[0].backend == "cpu"
+    # The bundled GGUF runs on llama.cpp where llama-cpp-python is installed, else on transformers.
+    assert model_id and len(model_id) == 64 and status.models[0].backend == concrete_spec(smollm2_spec()[0]).backend
     assert status.bond.status == "bonded" and status.bond.on_chain == STAKE_AIT * UNIT and status.bond.last_tx
     assert net.account(miner.address)["miner"]["bond"] == STAKE_AIT * UNIT
     assert status.registration.registered and status.registration.chain_id == net.chain_id
