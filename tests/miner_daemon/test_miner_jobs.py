@@ -111,6 +111,11 @@ def test_miner_bonds_registers_and_reports_ready(rig: Rig) -> None:
     done = subprocess.run([str(AITBC), "miner", "status", "--home", str(miner.home.root)], env=hermetic_env(),
                           capture_output=True, text=True, timeout=60)
     assert done.returncode == 0 and "serving, ready" in done.stdout and "bonded" in done.stdout
+    backend = status.models[0].backend
+    assert f"smollm2      loaded     {backend}" in done.stdout  # which backend serves the model
+    lines = miner.public_get("/metrics").text.splitlines()
+    assert [line for line in lines if line.startswith("aitbc_miner_model_backend{")] == [
+        f'aitbc_miner_model_backend{{model="smollm2",backend="{backend}"}} 1']
 
 
 def test_real_job_end_to_end_to_a_receipt_settled_on_chain(rig: Rig) -> None:
