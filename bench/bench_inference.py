@@ -93,7 +93,7 @@ def run_backend(backend: InferenceBackend, params: GenerationParams, rounds: int
     return figures
 
 
-def run_llama_direct(backend: InferenceBackend, params: GenerationParams, rounds: int, threads: int) -> Figures:
+def run_llama_direct(backend: InferenceBackend, params: GenerationParams, rounds: int, threads: int | None) -> Figures:
     """``llama-cpp-python``'s own API on the same file, prompt tokens and decoding rule."""
     import llama_cpp
 
@@ -174,12 +174,13 @@ def network_jobs(params: GenerationParams, jobs: int) -> tuple[str, Figures]:
 def main() -> None:
     parser = argparse.ArgumentParser(description=(__doc__ or "").splitlines()[0])
     parser.add_argument("--max-tokens", type=int, default=128)
-    parser.add_argument("--threads", type=int, default=None, help="threads of both engines (default: all cores)")
+    parser.add_argument("--threads", type=int, default=None,
+                        help="threads of every engine (default: each engine's own default, as the miner runs it)")
     parser.add_argument("--rounds", type=int, default=1, help="passes over the prompt list per mode")
     parser.add_argument("--jobs", type=int, default=4, help="jobs through the dev network per mode")
     parser.add_argument("--no-network", action="store_true", help="skip the miner-overhead part")
     args = parser.parse_args()
-    threads = args.threads or os.cpu_count() or 1
+    threads: int | None = args.threads
 
     catalogue = ModelCatalogue.builtin()
     base = catalogue.spec("smollm2")
@@ -194,7 +195,8 @@ def main() -> None:
         backend = create_backend(base.model_copy(update={"backend": name}), threads=threads)
         t0 = time.perf_counter()
         backend.load()
-        print(f"{name}: smollm2 ({backend.model_id[:19]}...) loaded in {time.perf_counter() - t0:.1f}s, {threads} threads")
+        print(f"{name}: smollm2 ({backend.model_id[:19]}...) loaded in {time.perf_counter() - t0:.1f}s, "
+              f"threads {threads or 'default'} ({os.cpu_count()} CPUs)")
         backend.generate([GenerationRequest(prompt="Hello", max_tokens=4)])  # warm-up
         backends[name] = backend
 

@@ -44,7 +44,7 @@ from testkit import free_ports, skip_unless_ci
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(1500)]
 
 BPS = 10_000
-FRANCE = "What is the capital of France?"
+FRANCE = "Which city is the capital of France?"
 HTTP_PROMPT = "Name the largest planet of the solar system."
 JOB_WAIT_S = 600.0
 """Bound on one job on a loaded CPU (the model answers in seconds on an idle one)."""

@@ -19,7 +19,7 @@ from daemons.miner.inference import GenerationRequest, GenerationResult, Inferen
 from daemons.miner.inference.availability import available_backends
 from daemons.miner.inference.catalogue import concrete_spec
 
-FRANCE = "What is the capital of France?"
+FRANCE = "Which city is the capital of France?"
 BACKENDS = ("cpu", "llamacpp")
 
 

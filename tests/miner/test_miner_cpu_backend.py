@@ -20,7 +20,7 @@ from daemons.miner.inference import (
 
 pytestmark = pytest.mark.slow
 
-FRANCE = "What is the capital of France?"
+FRANCE = "Which city is the capital of France?"
 STORY = "Tell me a short story about a cat."
 SAMPLING = GenerationParams(max_tokens=24, temperature=0.8, top_p=0.95, seed=1234)
 
@@ -46,7 +46,7 @@ def test_result_carries_exact_model_input_and_counts(smollm2: InferenceBackend, 
     rendered = smollm2.render(FRANCE)
     assert france.prompt_text == rendered.text
     assert france.prompt_token_ids == rendered.token_ids
-    assert "<|im_start|>user\nWhat is the capital of France?<|im_end|>" in france.prompt_text
+    assert f"<|im_start|>user\n{FRANCE}<|im_end|>" in france.prompt_text
     assert france.prompt_tokens == len(france.prompt_token_ids)
     assert france.completion_tokens == len(france.output_token_ids)
     assert france.output_token_ids[-1] in smollm2.eos_ids

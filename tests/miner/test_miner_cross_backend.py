@@ -15,7 +15,7 @@ from daemons.miner.inference import GenerationParams, GenerationRequest, Generat
 
 pytestmark = pytest.mark.slow
 
-PROMPTS = ["What is the capital of France?", "Tell me a short story about a cat.", "List three fruits."]
+PROMPTS = ["Which city is the capital of France?", "Tell me a short story about a cat.", "List three fruits."]
 SAMPLING = GenerationParams(max_tokens=32, temperature=0.8, top_p=0.95, seed=4321)
 GREEDY = GenerationParams(max_tokens=32)
 DIRECTIONS = [("cpu", "llamacpp"), ("llamacpp", "cpu")]

