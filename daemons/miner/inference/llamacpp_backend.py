@@ -86,10 +86,9 @@ class LlamaCppBackend(InferenceBackend):
         model_id_cache: Path | None = None,
     ) -> None:
         super().__init__(spec, policy=policy, model_id_cache=model_id_cache)
-        if threads is not None and threads < 1:
-            raise InferenceError(f"threads must be at least 1, got {threads}")
-        if batch_tokens < 1:
-            raise InferenceError(f"batch_tokens must be at least 1, got {batch_tokens}")
+        for setting, value in (("threads", threads), ("batch_tokens", batch_tokens)):
+            if value is not None and value < 1:
+                raise InferenceError(f"{setting} must be at least 1, got {value}")
         self._threads = threads
         self._batch_tokens = min(batch_tokens, spec.max_model_len)
         self._llm: Any = None
