@@ -97,7 +97,10 @@ def run_llama_direct(backend: InferenceBackend, params: GenerationParams, rounds
     """``llama-cpp-python``'s own API on the same file, prompt tokens and decoding rule."""
     import llama_cpp
 
+    from daemons.miner.inference.llamacpp_backend import default_threads
+
     gguf = backend.spec.gguf_path
+    threads = threads or default_threads()  # the backend's own count, so only the driving differs
     llm = llama_cpp.Llama(model_path=str(gguf), n_ctx=backend.max_model_len, n_batch=512, n_ubatch=512,
                           n_threads=threads, n_threads_batch=threads, verbose=False)
     figures = Figures()

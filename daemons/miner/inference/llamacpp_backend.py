@@ -72,7 +72,7 @@ def gguf_eos_ids(tokenizer: GgufTokenizer, is_eog: Any, vocab_size: int) -> froz
 
 class LlamaCppBackend(InferenceBackend):
     """A GGUF model in llama.cpp on the CPU. ``threads`` sets both the per-token and the batch
-    threads; by default they are :func:`default_threads` and every CPU, as llama-cpp-python does."""
+    threads (default :func:`default_threads`)."""
 
     backend_name = "llamacpp"
 
@@ -109,10 +109,11 @@ class LlamaCppBackend(InferenceBackend):
             )
         import llama_cpp
 
+        # Batches (prompt prefill, a re-check) get the same count: llama-cpp-python would use every
+        # CPU there, but on a shared 2-core machine a 2-thread re-check measured slower than the
+        # 1-thread generation it checked (a miner shares its host with its node and coordinator).
         threads = self._threads or default_threads()
-        # A batch (prompt prefill, a re-check) is one graph: its barriers are few per token, so
-        # every CPU helps there (llama-cpp-python's default too).
-        batch_threads = self._threads or os.cpu_count() or 1
+        batch_threads = threads
         try:
             llm = llama_cpp.Llama(
                 model_path=str(gguf),
