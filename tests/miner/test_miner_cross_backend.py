@@ -53,8 +53,12 @@ def test_honest_outputs_verify_on_the_other_backend(
         by_ids = both[checker].verify(prompt, result.output_token_ids, result.params)
         assert by_ids.accepted, f"{maker} -> {checker} on {prompt!r}: {by_ids.reason}"
         assert by_ids.prompt_tokens == result.prompt_tokens
-        by_text = both[checker].verify(prompt, result.text, result.params)
-        assert by_text.accepted, f"{maker} -> {checker} (text) on {prompt!r}: {by_text.reason}"
+        if result.finish_reason == "stop":
+            # A text claim cut at max_tokens may re-tokenise into more tokens than were generated
+            # (seen: 32 ids -> 33), which the rule refuses on any backend; only finished texts
+            # are compared by text here.
+            by_text = both[checker].verify(prompt, result.text, result.params)
+            assert by_text.accepted, f"{maker} -> {checker} (text) on {prompt!r}: {by_text.reason}"
 
 
 @pytest.mark.parametrize(("maker", "checker"), DIRECTIONS)
