@@ -126,7 +126,7 @@ def _human_status(d: dict[str, Any]) -> str:
     lines += [f"  why      {r}" for r in d["reasons"]]
     for m in d["models"]:
         state = "loaded" if m["loaded"] and m["served"] else ("loading" if not m["reason"] else "not served")
-        lines.append(f"model      {m['name']:12} {state:10} {m['backend'] or '-':5} "
+        lines.append(f"model      {m['name']:12} {state:10} {m['backend'] or '-':8} "
                      f"{(m['model_id'] or '')[:16]} {m['reason'] or ''}".rstrip())
     lines.append(f"gpu        {'ok' if gpu['ok'] else 'not usable'}  devices {gpu['devices']}"
                  + (f"  ({gpu['reason']})" if gpu["reason"] else ""))

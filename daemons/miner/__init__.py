@@ -3,7 +3,7 @@
 Libraries the daemon shell is built on:
 
 - ``daemons.miner.inference``: the model catalogue (public names -> local weights), inference
-  backends behind one interface (transformers on CPU, vLLM on GPU) and the teacher-forced
+  backends behind one interface (llama.cpp and transformers on CPU, vLLM on GPU) and the teacher-forced
   verification check the coordinator's re-check sample relies on.
 - ``daemons.miner.telemetry``: GPU (NVML) and host (CPU/RAM) samples and their Prometheus text
   form, honest about what could not be read.

@@ -21,6 +21,8 @@ def miner_metrics(status: MinerStatus) -> str:
     lines += family("aitbc_miner_ready", "1 when the miner takes jobs, else 0.", [({}, float(status.ready))])
     lines += family("aitbc_miner_model_loaded", "1 when the model is loaded and served, else 0.",
                     [({"model": m.name}, float(m.loaded and m.served)) for m in status.models])
+    lines += family("aitbc_miner_model_backend", "1 for the inference backend serving each model (cpu, llamacpp, vllm).",
+                    [({"model": m.name, "backend": m.backend}, 1.0) for m in status.models if m.backend])
     lines += family("aitbc_miner_capacity", "Tasks the miner runs at once.", [({}, float(status.capacity))])
     lines += family("aitbc_miner_tasks", "Tasks held by the miner, by state.",
                     [({"state": s}, float(n)) for s, n in states.items()])

@@ -65,7 +65,7 @@ class MinerSettings(CommonSettings):
     catalogue_file: str = Field("", description="TOML file whose [models] table adds catalogue entries")
     price_per_1k_tokens: int = Field(1000, ge=0, le=10**15, description="price in units per 1000 tokens")
     capacity: int = Field(1, ge=1, le=1024, description="tasks run at once (one generate batch)")
-    cpu_threads: int = Field(0, ge=0, le=1024, description="torch threads of the CPU backend; 0 = torch's default")
+    cpu_threads: int = Field(0, ge=0, le=1024, description="threads of the CPU backends (torch, llama.cpp); 0 = their default")
 
     # -- timing -------------------------------------------------------------------------------
     telemetry_interval: Duration = Field(5.0, gt=0, le=3600, description="seconds between telemetry samples")

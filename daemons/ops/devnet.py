@@ -178,7 +178,7 @@ def bring_up(home: Home, supervisor: Supervisor, *, ports: Ports, block_time: fl
         "accounts": {"client": record["client"], "coordinator": record["coordinator"], "miner": record["miner"]},
         "client_api_key_file": str(home.keys_dir / "client.apikey"),
         "next": [
-            f'aitbc submit "What is the capital of France?" --model smollm2 --wait{_home_flag(home)}',
+            f'aitbc submit "Which city is the capital of France?" --model smollm2 --wait{_home_flag(home)}',
             f"aitbc jobs{_home_flag(home)}",
             f"aitbc receipts{_home_flag(home)}",
             f"curl -s -H \"X-Api-Key: $(cat {home.keys_dir / 'client.apikey'})\" {_port_url(home, 'coordinator')}/v1/jobs",

@@ -22,6 +22,7 @@ This module loads the model twice (two ``up``), so it takes minutes, not seconds
 from __future__ import annotations
 
 import hashlib
+import importlib.util
 import json
 import threading
 import time
@@ -38,12 +39,12 @@ from daemons.ops.supervisor import running_pid
 from daemons.common.home import Home
 from daemons.node.client import NodeClient
 from e2ekit import aitbc, aitbc_json, process_gone
-from testkit import free_ports
+from testkit import free_ports, skip_unless_ci
 
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(1500)]
 
 BPS = 10_000
-FRANCE = "What is the capital of France?"
+FRANCE = "Which city is the capital of France?"
 HTTP_PROMPT = "Name the largest planet of the solar system."
 JOB_WAIT_S = 600.0
 """Bound on one job on a loaded CPU (the model answers in seconds on an idle one)."""
@@ -336,6 +337,12 @@ def test_cli_job_answers_with_the_real_model(jobs: Jobs, network: Network) -> No
     shown = aitbc_json("status", job["job_id"], "--home", str(network.home.root))
     assert shown["output"] == job["output"] and shown["receipt_id"] == jobs.receipts[job["job_id"]]["receipt_id"]
     assert "Paris" in aitbc("status", job["job_id"], "--home", str(network.home.root)).stdout
+    # The bundled GGUF is served by llama.cpp when .ci/setup could build it (CI can), else by transformers.
+    [model] = aitbc_json("miner", "status", "--home", str(network.home.root))["models"]
+    expected = "llamacpp" if importlib.util.find_spec("llama_cpp") is not None else "cpu"
+    if expected == "cpu":
+        skip_unless_ci("llama-cpp-python is not installed, so transformers answered the quick start's job")
+    assert model["name"] == "smollm2" and model["backend"] == expected
 
 
 def test_http_job_answers_with_the_real_model(jobs: Jobs, network: Network) -> None:

