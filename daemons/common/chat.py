@@ -47,8 +47,6 @@ def encode_messages(messages: list[ChatMessage]) -> str:
         raise BadMessages("messages: at least one message is needed")
     if len(messages) > MAX_MESSAGES:
         raise BadMessages(f"messages: at most {MAX_MESSAGES}")
-    if messages[-1].role == "assistant":
-        raise BadMessages("messages: the last message must be from the user or the system, not the assistant")
     return json.dumps([m.model_dump() for m in messages], ensure_ascii=False, separators=(",", ":"), sort_keys=True)
 
 

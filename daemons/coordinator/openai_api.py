@@ -40,7 +40,6 @@ from pydantic import ValidationError
 from starlette.concurrency import run_in_threadpool
 from starlette.exceptions import HTTPException
 
-from chain.params import MAX_AMOUNT
 from daemons.common.api import ApiError, validation_message
 from daemons.common.chat import BadMessages, encode_messages
 from daemons.coordinator import models as m
@@ -59,7 +58,7 @@ _TYPES = {400: "invalid_request_error", 401: "authentication_error", 402: "insuf
           403: "permission_error", 404: "invalid_request_error", 409: "invalid_request_error",
           413: "invalid_request_error", 422: "invalid_request_error", 429: "rate_limit_error"}
 _RESPONSES: dict[int | str, dict[str, Any]] = {
-    400: {"model": o.OpenAIError, "description": "bad parameters (n other than 1, unknown fields, bad header)"},
+    400: {"model": o.OpenAIError, "description": "bad parameters (n other than 1, unknown fields, a bad header)"},
     401: {"model": o.OpenAIError, "description": "missing, unknown or revoked API key"},
     402: {"model": o.OpenAIError, "description": "the escrow cannot cover the request's maximum price"},
     403: {"model": o.OpenAIError, "description": "a miner's API key"},
@@ -85,6 +84,10 @@ def _is_openai(request: Request) -> bool:
 
 
 Handler = Callable[[Request, Exception], Awaitable[Response]]
+MaxPrice = Annotated[str, Header(alias=o.MAX_PRICE_HEADER, pattern=r"^[1-9][0-9]{0,17}$",
+                                 description="most the job may cost, in units; default: the coordinator's")]
+"""Typed ``str`` with a None default (not ``str | None``), so the schema says "a string of digits"
+rather than "or null": a header cannot carry a JSON null."""
 
 
 def install_openai(app: FastAPI, runtime: CoordinatorRuntime) -> None:
@@ -111,24 +114,31 @@ def install_openai(app: FastAPI, runtime: CoordinatorRuntime) -> None:
 
     app.add_exception_handler(HTTPException, http_error)
     app.add_exception_handler(RequestValidationError, validation_error)
+    build_schema = app.openapi
+
+    def openapi() -> dict[str, Any]:
+        """The schema FastAPI makes, less the 422 it adds to every route: these answer 400."""
+        schema = build_schema()
+        for path, operations in schema.get("paths", {}).items():
+            if path.startswith(OPENAI_PATHS):
+                for operation in operations.values():
+                    operation.get("responses", {}).pop("422", None)
+        return schema
+
+    app.openapi = openapi  # type: ignore[method-assign]
 
 
 # -- translation ------------------------------------------------------------------------------------
 
 
 def _max_price(header: str | None) -> int | None:
-    if header is None:
-        return None
-    text = header.strip()
-    if not text.isdigit() or not 0 < int(text) <= MAX_AMOUNT:
-        raise ApiError(400, "invalid_max_price", f"{o.MAX_PRICE_HEADER}: a whole number of units from 1 to {MAX_AMOUNT}")
-    return int(text)
+    """The header's price (its pattern is checked by FastAPI: 1 to 18 digits, no leading zero)."""
+    return None if header is None else int(header)
 
 
-def job_request(body: o.ChatCompletionRequest | o.CompletionRequest, max_price: int | None) -> m.JobRequest:
-    """The AITBC job an OpenAI request asks for."""
-    if body.n != 1:
-        raise ApiError(400, "unsupported_n", "n: only 1 is supported (one job gives one choice); send several requests")
+def job_request(body: o.ChatCompletionRequest | o.CompletionRequest, max_price: int | None,
+                max_tokens_limit: int = 1_000_000) -> m.JobRequest:
+    """The AITBC job an OpenAI request asks for (``max_tokens`` lowered to the coordinator's limit)."""
     if isinstance(body, o.ChatCompletionRequest):
         try:
             prompt = encode_messages([msg.chat_message() for msg in body.messages])
@@ -138,7 +148,7 @@ def job_request(body: o.ChatCompletionRequest | o.CompletionRequest, max_price: 
     else:
         prompt, prompt_format, max_tokens = body.prompt, "raw", body.max_tokens
     try:
-        params = m.JobParams(max_tokens=max_tokens or DEFAULT_MAX_TOKENS,
+        params = m.JobParams(max_tokens=min(max_tokens or DEFAULT_MAX_TOKENS, max_tokens_limit),
                              temperature_milli=round(body.temperature * 1000),
                              top_p_milli=max(1, round(body.top_p * 1000)), seed=body.seed or 0,
                              prompt_format=prompt_format)
@@ -200,8 +210,6 @@ def _ended_badly(job: m.Job) -> ApiError:
 def openai_router(runtime: CoordinatorRuntime) -> APIRouter:
     router = APIRouter(prefix="/v1", tags=["openai"])
     as_client = Depends(runtime.auth.dependency("client"))
-    MaxPrice = Annotated[str | None, Header(alias=o.MAX_PRICE_HEADER, description="most the job may cost, in units; "
-                                                                                  "default: the coordinator's")]
 
     def client_of(who: Principal) -> str:
         if who.address is None:
@@ -217,6 +225,8 @@ def openai_router(runtime: CoordinatorRuntime) -> APIRouter:
         except ApiError as exc:
             if getattr(exc, "code", None) == "model_not_served":
                 raise ApiError(404, "model_not_found", str(exc.detail)) from None
+            if exc.status_code == 422:  # a limit of this coordinator (max_tokens, prompt length): OpenAI says 400
+                raise ApiError(400, str(getattr(exc, "code", "invalid_request")), str(exc.detail)) from None
             raise
         return job.client_view()
 
@@ -306,12 +316,10 @@ def openai_router(runtime: CoordinatorRuntime) -> APIRouter:
     stream_doc = {200: {"content": {"text/event-stream": {"schema": {"type": "string"}}},
                         "description": "with stream: true, chunks as Server-Sent Events ending with data: [DONE]"}}
 
-    @router.post("/chat/completions", response_model=o.ChatCompletion, responses={**_RESPONSES, **stream_doc})
-    async def chat_completions(body: o.ChatCompletionRequest, request: Request, response: Response,
-                               max_price: MaxPrice = None, who: Principal = as_client) -> Any:
-        """A chat completion, run as a paid, proven, receipted AITBC job (OpenAI's shape)."""
+    async def answer(body: o.ChatCompletionRequest | o.CompletionRequest, request: Request, response: Response,
+                     max_price: str | None, who: Principal) -> Any:
         client = client_of(who)
-        job = await submit(client, job_request(body, _max_price(max_price)))
+        job = await submit(client, job_request(body, _max_price(max_price), runtime.settings.max_tokens_limit))
         if body.stream:
             return stream(job, client, body, request)
         job = await finished(job, client, request)
@@ -320,28 +328,25 @@ def openai_router(runtime: CoordinatorRuntime) -> APIRouter:
         stops = StopFilter(body.stops)
         text = stops.feed(job.output or "") + stops.end()
         headers(response, job)
-        return o.ChatCompletion(id=f"chatcmpl-{job.job_id}", created=job.created_ms // 1000, model=job.model,
-                                choices=[o.ChatChoice(message=o.AssistantMessage(content=text),
-                                                      finish_reason=_finish(job, stops))],
-                                usage=_usage(job), aitbc=_facts(job))
+        common: dict[str, Any] = {"created": job.created_ms // 1000, "model": job.model, "usage": _usage(job),
+                                  "aitbc": _facts(job)}
+        if isinstance(body, o.ChatCompletionRequest):
+            return o.ChatCompletion(id=f"chatcmpl-{job.job_id}", **common, choices=[o.ChatChoice(
+                message=o.AssistantMessage(content=text), finish_reason=_finish(job, stops))])
+        return o.Completion(id=f"cmpl-{job.job_id}", **common,
+                            choices=[o.TextChoice(text=text, finish_reason=_finish(job, stops))])
+
+    @router.post("/chat/completions", response_model=o.ChatCompletion, responses={**_RESPONSES, **stream_doc})
+    async def chat_completions(body: o.ChatCompletionRequest, request: Request, response: Response,
+                               max_price: MaxPrice = None, who: Principal = as_client) -> Any:
+        """A chat completion, run as a paid, proven, receipted AITBC job (OpenAI's shape)."""
+        return await answer(body, request, response, max_price, who)
 
     @router.post("/completions", response_model=o.Completion, responses={**_RESPONSES, **stream_doc})
     async def completions(body: o.CompletionRequest, request: Request, response: Response,
                           max_price: MaxPrice = None, who: Principal = as_client) -> Any:
         """A text completion of a raw prompt (no chat template), run as an AITBC job."""
-        client = client_of(who)
-        job = await submit(client, job_request(body, _max_price(max_price)))
-        if body.stream:
-            return stream(job, client, body, request)
-        job = await finished(job, client, request)
-        if job.status != m.JobStatus.COMPLETED:
-            raise _ended_badly(job)
-        stops = StopFilter(body.stops)
-        text = stops.feed(job.output or "") + stops.end()
-        headers(response, job)
-        return o.Completion(id=f"cmpl-{job.job_id}", created=job.created_ms // 1000, model=job.model,
-                            choices=[o.TextChoice(text=text, finish_reason=_finish(job, stops))],
-                            usage=_usage(job), aitbc=_facts(job))
+        return await answer(body, request, response, max_price, who)
 
     model_errors = {k: v for k, v in _RESPONSES.items() if k in (400, 401, 403, 429)}
 
@@ -352,7 +357,7 @@ def openai_router(runtime: CoordinatorRuntime) -> APIRouter:
         return runtime.core.models()
 
     @router.get("/models/{model}", response_model=m.ModelInfo,
-                responses={**model_errors, 404: _RESPONSES[404], 422: {"model": o.OpenAIError}})
+                responses={**model_errors, 404: _RESPONSES[404]})
     def get_model(model: Annotated[str, Path(min_length=1, max_length=64)], who: Principal = as_client) -> m.ModelInfo:
         """One served model (404 when no live miner serves it)."""
         for info in runtime.core.models().data:

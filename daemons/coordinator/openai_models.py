@@ -8,15 +8,18 @@ in the ``X-AITBC-*`` headers. Light like ``models``: no FastAPI import. ``GET /v
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, StrictBool, StrictInt, StrictStr, model_validator
+from pydantic import BaseModel, ConfigDict, Field, StrictBool, StrictStr
 
 from chain.types import ModelName
 from daemons.common.chat import ChatMessage, ChatRole
 from daemons.coordinator.models import Answer
 
 MAX_STOP = 4
+StopText = Annotated[StrictStr, Field(min_length=1, max_length=256)]
+Temperature = Annotated[float, Field(ge=0, le=0)] | Annotated[float, Field(ge=0.01, le=2)]
+"""0 (greedy) or from 0.01: below that the engines would clamp it, so it would not mean the same everywhere."""
 MAX_PRICE_HEADER = "X-AITBC-Max-Price"
 JOB_ID_HEADER = "X-AITBC-Job-Id"
 RECEIPT_ID_HEADER = "X-AITBC-Receipt-Id"
@@ -24,32 +27,26 @@ RECEIPT_ID_HEADER = "X-AITBC-Receipt-Id"
 
 class _OpenAIRequest(BaseModel):
     """Unknown fields are refused (400 naming the field): a silently ignored parameter would
-    change what the client gets without telling it."""
+    change what the client gets without telling it. Integers are JSON's (``2.0`` is 2), as the
+    schema says; a fraction is refused."""
 
     model_config = ConfigDict(extra="forbid")
 
     model: ModelName
-    max_tokens: StrictInt | None = Field(None, ge=1, le=1_000_000, description="default: 128")
-    temperature: float = Field(1.0, ge=0, le=2, description="0 is greedy; else at least 0.01")
+    max_tokens: int | None = Field(None, ge=1, le=1_000_000,
+                                         description="default: 128; above the coordinator's max_tokens_limit it is "
+                                                     "lowered to that limit")
+    temperature: Temperature = Field(1.0, description="0 is greedy; else from 0.01 to 2")
     top_p: float = Field(1.0, gt=0, le=1)
-    seed: StrictInt | None = Field(None, ge=0, le=2**63 - 1, description="sampling seed; default 0")
-    stop: StrictStr | list[StrictStr] | None = Field(
-        None, description="up to 4 sequences; the text is cut before the first one (the job still runs to its end "
-                          "and is paid as such)")
+    seed: int | None = Field(None, ge=0, le=2**53 - 1,
+                                   description="sampling seed; default 0 (bounded where JSON numbers stay exact)")
+    stop: StopText | Annotated[list[StopText], Field(max_length=MAX_STOP)] | None = Field(
+        None, description="up to 4 sequences; the text is cut before the first one (the job "
+                                               "still runs to its end and is paid as such)")
     stream: StrictBool = False
     stream_options: StreamOptions | None = None
-    n: StrictInt = Field(1, description="only 1 is supported")
+    n: int = Field(1, ge=1, le=1, description="only 1 is supported (one job gives one choice)")
     user: StrictStr | None = Field(None, max_length=256, description="accepted and ignored")
-
-    @model_validator(mode="after")
-    def _checks(self) -> _OpenAIRequest:
-        if 0 < self.temperature < 0.01:
-            raise ValueError("temperature: must be 0 (greedy) or at least 0.01")
-        if isinstance(self.stop, list) and len(self.stop) > MAX_STOP:
-            raise ValueError(f"stop: at most {MAX_STOP} sequences")
-        if any(not s for s in self.stops):
-            raise ValueError("stop: an empty sequence")
-        return self
 
     @property
     def stops(self) -> list[str]:
@@ -90,7 +87,7 @@ class InputMessage(BaseModel):
 
 class ChatCompletionRequest(_OpenAIRequest):
     messages: list[InputMessage] = Field(min_length=1, max_length=1024)
-    max_completion_tokens: StrictInt | None = Field(None, ge=1, le=1_000_000, description="OpenAI's newer max_tokens")
+    max_completion_tokens: int | None = Field(None, ge=1, le=1_000_000, description="OpenAI's newer max_tokens")
 
 
 class CompletionRequest(_OpenAIRequest):
@@ -120,38 +117,38 @@ class AssistantMessage(Answer):
     content: str
 
 
-class ChatChoice(Answer):
+class _Choice(Answer):
     index: int = 0
+    finish_reason: Literal["stop", "length"]
+    logprobs: None = None
+
+
+class ChatChoice(_Choice):
     message: AssistantMessage
-    finish_reason: Literal["stop", "length"]
-    logprobs: None = None
 
 
-class ChatCompletion(Answer):
+class _Answered(Answer):
+    """What both kinds of completion carry besides their choices."""
+
     id: str
+    created: int
+    model: str
+    usage: Usage
+    aitbc: AitbcFacts
+
+
+class ChatCompletion(_Answered):
     object: Literal["chat.completion"] = "chat.completion"
-    created: int
-    model: str
     choices: list[ChatChoice]
-    usage: Usage
-    aitbc: AitbcFacts
 
 
-class TextChoice(Answer):
-    index: int = 0
+class TextChoice(_Choice):
     text: str
-    finish_reason: Literal["stop", "length"]
-    logprobs: None = None
 
 
-class Completion(Answer):
-    id: str
+class Completion(_Answered):
     object: Literal["text_completion"] = "text_completion"
-    created: int
-    model: str
     choices: list[TextChoice]
-    usage: Usage
-    aitbc: AitbcFacts
 
 
 class OpenAIErrorInfo(Answer):
