@@ -154,6 +154,10 @@ class CoordinatorClient(ClosesOnExit):
         """Hand a task back unanswered, without a failure counted (a graceful drain)."""
         return self._http.post(f"/v1/miners/jobs/{task_id}/release", {}, model=m.ReleaseReply)
 
+    def push_output(self, task_id: str, delta: m.OutputDelta | dict[str, Any]) -> m.OutputReply:
+        """A piece of a running task's output (``daemons.miner.live``)."""
+        return self._http.post(f"/v1/miners/jobs/{task_id}/output", delta, model=m.OutputReply)
+
     # -- operator ---------------------------------------------------------------------------------
 
     def create_key(self, role: str, address: str, label: str = "") -> m.KeyCreated:

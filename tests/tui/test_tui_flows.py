@@ -277,6 +277,12 @@ def test_job_submit_complete_receipt_cancel(net: Net) -> None:
                 table = app.screen.query_one("#job-table")
                 table.move_cursor(row=[j.job_id for j in app.store.coordinator.jobs].index(held.job_id))
                 await pilot.pause()
+                # the miner's output shows growing while it generates
+                with net.miner.client() as miner_api:
+                    assert miner_api.push_output(held.job_id, {"offset": 0, "text": "still ", "tokens": 1}).accepted
+                    await wait_text(pilot, "still ▌")
+                    assert miner_api.push_output(held.job_id, {"offset": 6, "text": "thinking", "tokens": 2}).accepted
+                    await wait_text(pilot, "still thinking ▌")
                 await pilot.press("x")
                 await wait_for(pilot, lambda: isinstance(app.screen, ConfirmDialog), "the cancel confirmation")
                 await click(pilot, "#ok")
