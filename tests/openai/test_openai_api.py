@@ -11,10 +11,8 @@ small: the model runs on a shared CPU. Time bounds only guard against hangs.
 
 from __future__ import annotations
 
-import json
 import time
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any, Iterator
 
 import httpx
