@@ -82,7 +82,7 @@ def job_detail(job: JobRow, live: str | None = None) -> Text:
         text.append(job.output)
     elif live:
         text.append(live)
-        text.append(" ▌", style="bold")
+        text.append("▌", style="bold")
     else:
         text.append({"queued": "waiting for a miner…", "assigned": "assigned to a miner…",
                      "running": "running…"}.get(job.status, "no output"), style="italic dim")

@@ -31,6 +31,8 @@ log = logging.getLogger("aitbc.miner")
 MIN_PUSH_INTERVAL_S = 0.05
 """At most twenty posts a second per task: keeps a long output inside the miner key's rate limit."""
 RETRY_AFTER_S = 0.5
+FLUSH_S = 1.0
+"""Longest a finished generation waits for its last pieces to be pushed before its result goes out."""
 
 
 class GenerationCancelled(InferenceError):
@@ -50,6 +52,7 @@ class OutputPusher:
         self._tokens = 0
         self._sent = 0
         self._wake = asyncio.Event()
+        self._closing = False
         self.cancelled = False
         self._task = asyncio.create_task(self._run(), name=f"push-{task_id}")
 
@@ -71,6 +74,8 @@ class OutputPusher:
             with self._lock:
                 text, tokens, self._pending = self._pending, self._tokens, ""
             if not text:
+                if self._closing:
+                    return
                 continue
             try:
                 reply = await self._client.push_output(self.task_id, {"offset": self._sent, "text": text,
@@ -91,10 +96,20 @@ class OutputPusher:
             if not reply.accepted:
                 return  # the coordinator lost our place: the result will carry the whole text
             self._sent += len(text)
-            await asyncio.sleep(MIN_PUSH_INTERVAL_S)
+            if self._closing:
+                self._wake.set()  # send what came meanwhile, then end
+            else:
+                await asyncio.sleep(MIN_PUSH_INTERVAL_S)
 
     async def close(self) -> None:
-        """Stop pushing (the result is on its way and carries the whole text)."""
+        """Send what is left (for at most :data:`FLUSH_S`: the result carries the whole text
+        anyway), then stop."""
+        with self._lock:
+            self._pending += self._detokenizer.flush()
+        self._closing = True
+        self._wake.set()
+        with contextlib.suppress(asyncio.TimeoutError, asyncio.CancelledError):
+            await asyncio.wait_for(asyncio.shield(self._task), FLUSH_S)
         self._task.cancel()
         with contextlib.suppress(asyncio.CancelledError):
             await self._task

@@ -282,7 +282,7 @@ def test_job_submit_complete_receipt_cancel(net: Net) -> None:
                     assert miner_api.push_output(held.job_id, {"offset": 0, "text": "still ", "tokens": 1}).accepted
                     await wait_text(pilot, "still ▌")
                     assert miner_api.push_output(held.job_id, {"offset": 6, "text": "thinking", "tokens": 2}).accepted
-                    await wait_text(pilot, "still thinking ▌")
+                    await wait_text(pilot, "still thinking▌")
                 await pilot.press("x")
                 await wait_for(pilot, lambda: isinstance(app.screen, ConfirmDialog), "the cancel confirmation")
                 await click(pilot, "#ok")
