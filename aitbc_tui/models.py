@@ -436,6 +436,20 @@ class CoordinatorModel(BaseModel):
     miners: list[MinerRow] = Field(default_factory=list)
     throughput_per_min: float | None = None
     """Jobs completed per minute over the last few minutes, as observed by the console."""
+    live_output: dict[str, str] = Field(default_factory=dict)
+    """Running jobs' text so far, from the miners' pushes (``output:*`` events); dropped once the
+    job has its result."""
+
+    def add_output(self, job_id: str, offset: int, text: str) -> bool:
+        """Apply one ``output:<job_id>`` event; False when it does not continue the known text
+        (a second run restarts at offset 0)."""
+        known = self.live_output.get(job_id, "")
+        if offset == 0:
+            known = ""
+        elif offset != len(known):
+            return False
+        self.live_output[job_id] = known + text
+        return True
 
     def job(self, job_id: str) -> JobRow | None:
         for job in self.jobs:

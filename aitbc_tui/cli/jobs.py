@@ -14,6 +14,7 @@ evidence from a node and checks it with :mod:`chain.receipt_verify` (chain data 
 
 from __future__ import annotations
 
+import sys
 import time
 from decimal import Decimal, InvalidOperation
 from pathlib import Path
@@ -123,10 +124,13 @@ def submit(
     seed: int = typer.Option(0, "--seed", min=0, help="Sampling seed."),
     wait: bool = typer.Option(False, "--wait", help="Wait for the result and print it."),
     timeout: float = typer.Option(600.0, "--timeout", min=1, help="Seconds --wait waits at most."),
+    stream: bool = typer.Option(False, "--stream", help="Print the output as the miner generates it, then wait "
+                                                         "for the result (implies --wait)."),
     home: HomeOpt = None, url: UrlOpt = None, api_key: ApiKeyOpt = None,
     client: ClientOpt = None, as_json: JsonOpt = False,
 ) -> None:
-    """Submit an AI job; with --wait, show progress and then the output."""
+    """Submit an AI job; with --wait, show progress and then the output; with --stream, print
+    tokens as they are generated."""
     from daemons.coordinator.models import JobStatus
 
     price_units = None
@@ -139,9 +143,16 @@ def submit(
         job = coordinator.submit(model, prompt, max_tokens=max_tokens, max_price=price_units,
                                  temperature_milli=_milli(temperature, "--temperature"),
                                  top_p_milli=_milli(top_p, "--top-p"), seed=seed)
-        if wait:
+        if stream:
+            job, wait = _stream(coordinator, job, timeout, show=not as_json), True
+        elif wait:
             job = _wait(coordinator, job, timeout, show=not as_json)
     data = job.model_dump()
+    if stream and not as_json:
+        if data["status"] != JobStatus.COMPLETED:
+            typer.echo(_job_human(data), err=True)
+            raise typer.Exit(1)
+        return
     if not wait:
         emit(data, as_json, lambda d: f"submitted job {d['job_id']} ({d['status']}); "
                                       f"follow it with: aitbc status {d['job_id']}")
@@ -150,6 +161,22 @@ def submit(
          else _job_human(d))
     if data["status"] != JobStatus.COMPLETED:
         raise typer.Exit(1)
+
+
+def _stream(coordinator: Any, job: Any, timeout: float, show: bool) -> Any:
+    """Print the output's pieces as they come (when ``show``), then return the finished job;
+    ``timeout`` bounds the wait for each next piece."""
+    from daemons.coordinator.models import Job
+
+    for item in coordinator.follow(job.job_id, timeout=timeout):
+        if isinstance(item, Job):
+            if show:
+                typer.echo("")
+            return item
+        if show:
+            typer.echo(item, nl=False)
+            sys.stdout.flush()
+    fail(f"the output stream of job {job.job_id} ended without the job; follow it with: aitbc status {job.job_id}")
 
 
 def _wait(coordinator: Any, job: Any, timeout: float, show: bool) -> Any:

@@ -57,7 +57,9 @@ def job_rows(store: Store) -> list[Row]:
     return rows
 
 
-def job_detail(job: JobRow) -> Text:
+def job_detail(job: JobRow, live: str | None = None) -> Text:
+    """The job's facts, prompt and output; ``live`` is a running job's text so far (the miner's
+    pushes), shown growing until the result replaces it."""
     rows: list[tuple[str, str | Text]] = [
         ("Job", Text(job.job_id, style="bold")),
         ("Status", Text(job.status + (f": {job.error}" if job.error else ""), style=_STATUS_STYLE.get(job.status, ""))),
@@ -78,6 +80,9 @@ def job_detail(job: JobRow) -> Text:
     text.append("\n\nOutput\n", style="bold dim")
     if job.output is not None:
         text.append(job.output)
+    elif live:
+        text.append(live)
+        text.append("▌", style="bold")
     else:
         text.append({"queued": "waiting for a miner…", "assigned": "assigned to a miner…",
                      "running": "running…"}.get(job.status, "no output"), style="italic dim")
@@ -185,7 +190,8 @@ class JobsScreen(SigningScreen):
     def _show_detail(self) -> None:
         info = self.query_one("#job-info", TextView)
         job = self.store.coordinator.job(self._selected) if self._selected else None
-        info.show(job_detail(job) if job else notice("no job selected; press n to submit one"))
+        live = self.store.coordinator.live_output.get(job.job_id) if job else None
+        info.show(job_detail(job, live) if job else notice("no job selected; press n to submit one"))
 
     def selected_job(self) -> JobRow | None:
         return self.store.coordinator.job(self._selected) if self._selected else None

@@ -20,7 +20,7 @@ from aitbc_tui.sources.base import Changed, DaemonSource, every, first_done, now
 
 STATUS_EVERY_S = 5.0
 THROUGHPUT_WINDOW_S = 300.0
-TOPICS = ["job:*", "receipt:*", "miner"]
+TOPICS = ["job:*", "receipt:*", "miner", "output:*"]
 
 
 class CoordinatorSource(DaemonSource[AsyncCoordinatorClient]):
@@ -67,8 +67,8 @@ class CoordinatorSource(DaemonSource[AsyncCoordinatorClient]):
         model.receipt_counts = dict(status.receipts)
         model.miners_total, model.miners_live = status.miners, status.live_miners
         model.settler = status.settler
-        model.served = [ServedModel(name=m.name, miners=m.miners, free_slots=m.free_slots,
-                                    min_price_per_1k_tokens=m.min_price_per_1k_tokens) for m in served.models]
+        model.served = [ServedModel(name=m.id, miners=m.aitbc.live_miners, free_slots=m.aitbc.free_slots,
+                                    min_price_per_1k_tokens=m.aitbc.min_price_per_1k_tokens) for m in served.data]
         model.miners = [MinerRow(address=m.address, models=sorted(m.models), capacity=m.capacity, active=m.active,
                                  live=m.live, bonded=m.bonded, completed=m.completed, failed=m.failed,
                                  slashed=m.slashed, reputation=m.reputation, price_per_1k_tokens=m.price_per_1k_tokens)
@@ -90,8 +90,13 @@ class CoordinatorSource(DaemonSource[AsyncCoordinatorClient]):
 
     def _on_event(self, event: Event) -> None:
         data, model = event.data, self.store.coordinator
-        if event.topic.startswith("job:") and "client" in data and "model" in data:
+        if event.topic.startswith("output:"):
+            if model.add_output(str(data.get("job_id", "")), int(data.get("offset", -1)), str(data.get("text", ""))):
+                self.changed()
+        elif event.topic.startswith("job:") and "client" in data and "model" in data:
             job = JobRow.model_validate(data)
+            if job.output is not None or job.status not in ("assigned", "running"):
+                model.live_output.pop(job.job_id, None)
             before = model.put_job(job)
             if before is None or before.status != job.status:
                 # the counts have one source, the coordinator's status: read again now (events

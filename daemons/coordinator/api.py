@@ -21,6 +21,8 @@ from daemons.common.logging import audit
 from daemons.coordinator import models as m
 from daemons.coordinator.auth import ADDRESS_HEADER, Principal, new_api_key, hash_key
 from daemons.coordinator.core import CoordinatorCore, receipt_view
+from daemons.coordinator.live_api import live_router
+from daemons.coordinator.openai_api import install_openai
 from daemons.common.version import VERSION
 
 if TYPE_CHECKING:
@@ -97,11 +99,6 @@ def build_app(runtime: CoordinatorRuntime) -> FastAPI:
     def get_receipt(receipt_id: JobId, who: Principal = as_client) -> m.ReceiptInfo:
         """A receipt by its id (or by its job's id), with its settlement state."""
         return receipt_view(core().receipt_for(receipt_id, acting_client(who, False)))
-
-    @jobs.get("/models", response_model=m.ModelList)
-    def list_models(who: Principal = as_client) -> m.ModelList:
-        """Models that live, bonded miners serve now."""
-        return core().models()
 
     @jobs.get("/account", response_model=m.Account, responses=error_responses(503))
     def account(who: Principal = as_client) -> m.Account:
@@ -202,6 +199,8 @@ def build_app(runtime: CoordinatorRuntime) -> FastAPI:
     app.include_router(miners)
     app.include_router(admin)
     app.include_router(events_router(runtime.hub, operator_only=True))
+    app.include_router(live_router(runtime))
+    install_openai(app, runtime)  # /v1/chat/completions, /v1/completions, /v1/models
     _document_limits(app, settings)
     return app
 

@@ -8,7 +8,8 @@ request.
 
 The operator socket needs no key (ARCHITECTURE.md): there, the address a request acts for is
 given in the ``X-Aitbc-Address`` header (``aitbc submit --client ADDR``). On the public door,
-the address is the key's. Every refusal goes to the audit log.
+the address is the key's; the key comes in ``X-Api-Key`` or, as OpenAI clients send it, in
+``Authorization: Bearer <key>``. Every refusal goes to the audit log.
 """
 
 from __future__ import annotations
@@ -50,6 +51,12 @@ def key_id_of(api_key: str) -> str | None:
     return match.group(1) if match else None
 
 
+def bearer_key(request: Request) -> str | None:
+    """The key of an ``Authorization: Bearer <key>`` header, as OpenAI's SDKs send it."""
+    scheme, _, value = request.headers.get("Authorization", "").partition(" ")
+    return value.strip() or None if scheme.lower() == "bearer" else None
+
+
 @dataclass(frozen=True)
 class Principal:
     """Who a request acts for. ``address`` None: the operator, acting for nobody in particular."""
@@ -82,9 +89,10 @@ class Authenticator:
             if acting is not None and not is_address(acting):
                 raise ApiError(400, "invalid_address", f"{ADDRESS_HEADER} must be 0x + 40 lower-case hex digits")
             return Principal(role=role, address=acting, key_id=None, door="operator")
-        api_key = request.headers.get("X-Api-Key")
+        api_key = request.headers.get("X-Api-Key") or bearer_key(request)
         if not api_key:
-            self._refuse(request, 401, "missing_api_key", "an X-Api-Key header is required", role)
+            self._refuse(request, 401, "missing_api_key",
+                         "an API key is required: an X-Api-Key header or Authorization: Bearer <key>", role)
         record = self._store().key_by_hash(hash_key(api_key))
         if record is None:
             self._refuse(request, 401, "invalid_api_key", "unknown API key", role, key_id_of(api_key))

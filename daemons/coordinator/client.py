@@ -7,10 +7,15 @@ Every failure is a :class:`~daemons.common.errors.DaemonError` with a one-line m
 
 from __future__ import annotations
 
+import json
 import os
+from collections.abc import Iterable, Iterator
 from typing import Any, TypeVar
 
+import httpx
+
 from daemons.common.client import AsyncClosesOnExit, AsyncDaemonClient, ClosesOnExit, DaemonClient, target_for
+from daemons.common.errors import DaemonError
 from daemons.common.home import Home
 from daemons.common.stream import AsyncEventStream, EventStream
 from daemons.coordinator import models as m
@@ -59,6 +64,36 @@ def _heartbeat_body(free_slots: int, running: list[str] | None, telemetry: dict[
     return {"free_slots": free_slots, "running": running or [], "telemetry": telemetry or {}}
 
 
+def sse_events(lines: Iterable[str]) -> Iterator[tuple[str, str]]:
+    """(event, data) of each Server-Sent Event in ``lines`` (``event`` is "message" when unnamed)."""
+    event, data = "message", []
+    for line in lines:
+        if not line:
+            if data:
+                yield event, "\n".join(data)
+            event, data = "message", []
+        elif line.startswith("event:"):
+            event = line[6:].strip()
+        elif line.startswith("data:"):
+            data.append(line[5:].removeprefix(" "))
+    if data:
+        yield event, "\n".join(data)
+
+
+def output_items(events: Iterable[tuple[str, str]]) -> Iterator[str | m.Job]:
+    """The items of ``GET /v1/jobs/{id}/output``: text pieces, then the finished job."""
+    for event, data in events:
+        payload = json.loads(data)
+        if event == "output":
+            yield str(payload["text"])
+        elif event == "job":
+            yield m.Job.model_validate(payload)
+            return
+        elif event == "error":
+            err = payload.get("error", {})
+            raise DaemonError(502, str(err.get("code", "stream_error")), str(err.get("message", "the stream failed")))
+
+
 class CoordinatorClient(ClosesOnExit):
     """Blocking client; a context manager."""
 
@@ -84,6 +119,20 @@ class CoordinatorClient(ClosesOnExit):
 
     def cancel(self, job_id: str) -> m.Job:
         return self._http.delete(f"/v1/jobs/{job_id}", model=m.Job)
+
+    def follow(self, job_id: str, timeout: float | None = None) -> Iterator[str | m.Job]:
+        """The job's output as the miner generates it (text pieces), then the finished job;
+        ``timeout`` bounds the wait for each next piece (None: no bound)."""
+        http = self._http
+        try:
+            with http._http.stream("GET", f"/v1/jobs/{job_id}/output",
+                                   timeout=httpx.Timeout(http.timeout, read=timeout)) as response:
+                if response.status_code >= 400:
+                    response.read()
+                    http._result(response, None)
+                yield from output_items(sse_events(response.iter_lines()))
+        except (httpx.TransportError, OSError) as exc:
+            raise http._unavailable(exc) from None
 
     def receipts(self, job_id: str | None = None, limit: int = 50, cursor: str | None = None) -> m.ReceiptPage:
         return self._http.get("/v1/receipts", _clean({"job_id": job_id, "limit": limit, "cursor": cursor}),
@@ -118,6 +167,10 @@ class CoordinatorClient(ClosesOnExit):
     def release(self, task_id: str) -> m.ReleaseReply:
         """Hand a task back unanswered, without a failure counted (a graceful drain)."""
         return self._http.post(f"/v1/miners/jobs/{task_id}/release", {}, model=m.ReleaseReply)
+
+    def push_output(self, task_id: str, delta: m.OutputDelta | dict[str, Any]) -> m.OutputReply:
+        """A piece of a running task's output (``daemons.miner.live``)."""
+        return self._http.post(f"/v1/miners/jobs/{task_id}/output", delta, model=m.OutputReply)
 
     # -- operator ---------------------------------------------------------------------------------
 
@@ -194,6 +247,10 @@ class AsyncCoordinatorClient(AsyncClosesOnExit):
     async def release(self, task_id: str) -> m.ReleaseReply:
         """Hand a task back unanswered, without a failure counted (a graceful drain)."""
         return await self._http.post(f"/v1/miners/jobs/{task_id}/release", {}, model=m.ReleaseReply)
+
+    async def push_output(self, task_id: str, delta: m.OutputDelta | dict[str, Any]) -> m.OutputReply:
+        """A piece of a running task's output (``daemons.miner.live``)."""
+        return await self._http.post(f"/v1/miners/jobs/{task_id}/output", delta, model=m.OutputReply)
 
     async def miners(self) -> m.MinerList:
         return await self._http.get("/v1/admin/miners", model=m.MinerList)

@@ -27,6 +27,7 @@ from daemons.common.errors import DaemonError
 from daemons.common.logging import audit
 from daemons.coordinator import models as m
 from daemons.coordinator.chain_view import ChainView, Escrow
+from daemons.coordinator.live import LiveOutputs
 from daemons.coordinator.market import RECHECK_TIMEOUT, free_gpu_memory, job_price, may_verify, reputation
 from daemons.coordinator.models import BUSY, JobRecord, JobStatus
 from daemons.coordinator.part import Part, Publish, publish_nowhere
@@ -80,6 +81,8 @@ class CoordinatorCore(Part):
         self._match_lock = threading.Lock()
         self._touched: dict[str, int] = {}
         self._random = random.SystemRandom()
+        self.live = LiveOutputs(settings.max_output_chars)
+        """Running jobs' output as their miners push it (``daemons.coordinator.live``)."""
 
     # -- time and thresholds -------------------------------------------------------------------------
 
@@ -107,7 +110,7 @@ class CoordinatorCore(Part):
             raise ApiError(409, "model_not_served", f"no live miner serves model {request.model!r}; served models: {names}")
         max_price = request.max_price or settings.default_max_price
         job_id = uuid.uuid4().hex
-        params = request.params.model_dump()
+        params = request.params.job_params()
         job = None
         for fresh in (False, True):
             escrow = self._escrow(client, fresh=fresh)
@@ -150,6 +153,7 @@ class CoordinatorCore(Part):
             raise ApiError(404, "not_found", f"no job {job_id}") from None
         except Conflict as exc:
             raise ApiError(409, "conflict", exc.message) from None
+        self.live.forget(job_id)
         log.info("job cancelled", extra={"job_id": job_id, "client": job.client})
         self._job_event(job)
         return job
@@ -164,11 +168,11 @@ class CoordinatorCore(Part):
         served = self.store.served_models(self.live_since(self.now_ms()), self.required_bond)
         result = []
         for name, miners in sorted(served.items()):
-            result.append(m.ModelInfo(
-                name=name, model_ids=sorted({mi.models[name] for mi in miners}), miners=len(miners),
+            result.append(m.ModelInfo(id=name, aitbc=m.ModelFacts(
+                model_ids=sorted({mi.models[name] for mi in miners}), live_miners=len(miners),
                 free_slots=sum(max(0, mi.open_slots) for mi in miners),
-                min_price_per_1k_tokens=min(mi.price_per_1k for mi in miners)))
-        return m.ModelList(models=result)
+                min_price_per_1k_tokens=min(mi.price_per_1k for mi in miners))))
+        return m.ModelList(data=result)
 
     def receipt_for(self, receipt_id: str, client: str | None) -> ReceiptRecord:
         receipt = self.store.get_receipt(receipt_id) or self.store.receipt_for_job(receipt_id)
@@ -289,6 +293,7 @@ class CoordinatorCore(Part):
         return m.ReleaseReply(released=True, reason="task back in the queue; no failure counted")
 
     def _run_result(self, miner: str, job_id: str, result: m.TaskResult) -> m.ResultReply:
+        self.live.forget(job_id)
         job = self.store.get_job(job_id)
         if job is None:
             raise ApiError(404, "not_found", f"no task {job_id}")

@@ -17,6 +17,7 @@ from chain.receipt import MinerProof
 from chain.types import Address, Hash, ModelName, PubKey
 from chain.verdict import SignedVerdict
 from daemons.common.models import JSON_INT_MAX, WHOLE, WholeInt
+from daemons.common.chat import BadMessages, PromptFormat, parse_messages
 
 Role = Literal["client", "miner"]
 
@@ -70,6 +71,15 @@ class JobParams(Request):
     temperature_milli: WholeInt = Field(0, ge=0, le=5000, description="temperature x 1000; 0 is greedy")
     top_p_milli: WholeInt = Field(1000, ge=1, le=1000, description="top_p x 1000")
     seed: WholeInt = Field(0, ge=0, le=JSON_INT_MAX)
+    prompt_format: PromptFormat | None = Field(
+        None, description="chat (default): the prompt is one user message, rendered with the model's chat template; "
+                          "raw: the prompt goes to the model as it is; messages: the prompt is a canonical JSON list "
+                          "of {role, content} chat messages (what /v1/chat/completions makes)")
+
+    def job_params(self) -> dict[str, Any]:
+        """The parameters as stored with the job and hashed into its proof (an unset
+        ``prompt_format`` is left out, so one-message jobs hash as they always did)."""
+        return self.model_dump(exclude_none=True)
 
 
 class JobRequest(Request):
@@ -78,6 +88,15 @@ class JobRequest(Request):
     params: JobParams = Field(default_factory=JobParams)
     max_price: Annotated[StrictInt, Field(gt=0, le=JSON_INT_MAX), WHOLE] | None = Field(
         None, description="most the job may cost, in units; default: the coordinator's")
+
+    @model_validator(mode="after")
+    def _messages_prompt(self) -> JobRequest:
+        if self.params.prompt_format == "messages":
+            try:
+                parse_messages(self.prompt)
+            except BadMessages as exc:
+                raise ValueError(str(exc)) from None
+        return self
 
 
 class Job(Answer):
@@ -164,16 +183,36 @@ class ReceiptPage(Page):
     receipts: list[ReceiptInfo]
 
 
-class ModelInfo(Answer):
-    name: str
-    model_ids: list[str]
-    miners: int
+class ModelFacts(Answer):
+    """What AITBC adds to an OpenAI model entry: who serves it now, and at what price."""
+
+    live_miners: int
     free_slots: int
     min_price_per_1k_tokens: int
+    model_ids: list[str]
+    """SHA-256 ids of the weights the live miners serve under this name."""
+
+
+class ModelInfo(Answer):
+    """One entry of ``GET /v1/models``, in OpenAI's shape (``id``, ``object``, ``created``,
+    ``owned_by``) plus AITBC's facts under ``aitbc``."""
+
+    id: str
+    object: Literal["model"] = "model"
+    created: int = 0
+    owned_by: str = "aitbc"
+    aitbc: ModelFacts
+
+    @property
+    def name(self) -> str:
+        return self.id
 
 
 class ModelList(Answer):
-    models: list[ModelInfo]
+    """``GET /v1/models``: OpenAI's list shape, so that ``client.models.list()`` of the openai SDK reads it."""
+
+    object: Literal["list"] = "list"
+    data: list[ModelInfo]
 
 
 class Account(Answer):
@@ -273,6 +312,24 @@ _TASK_RESULT_SHAPES = {"oneOf": [
      "properties": {"error": {"type": "string"}, "accepted": _NULL, "verdict": _NULL, **{f: _NULL for f in _RUN_FIELDS}}},
 ]}
 """:meth:`TaskResult._one_shape` in the document's words, so that it admits only the three shapes."""
+
+
+class OutputDelta(Request):
+    """A piece of a run task's output, pushed by the miner while it generates (``POST
+    /v1/miners/jobs/{task_id}/output``). ``offset`` is where ``text`` starts in this attempt's
+    output (characters), so a lost or repeated push is noticed, not spliced in twice."""
+
+    offset: WholeInt = Field(ge=0, le=10_000_000)
+    text: StrictStr = Field(max_length=1_000_000)
+    tokens: WholeInt = Field(ge=0, le=10_000_000, description="output tokens generated so far")
+
+
+class OutputReply(Answer):
+    accepted: bool
+    """False: the piece was not taken (gap, or not this miner's job any more)."""
+    cancel: bool = False
+    """True: the job is no longer this miner's (cancelled, e.g. its streaming client went away):
+    stop generating it."""
 
 
 class TaskResult(Request):

@@ -18,8 +18,10 @@ from daemons.miner import tasks as t
 from daemons.miner.book import TaskBook
 from daemons.miner.inference import GenerationResult, InferenceError, VerificationResult
 from daemons.miner.journal import JournalEntry
+from daemons.miner.live import GenerationCancelled, LiveOutput
 from daemons.miner.models import VerifyRequest, VerifyVerdict
 from daemons.miner.serving import Served
+from daemons.miner.session import CoordinatorSession
 from daemons.miner.state import MinerState, now_ms
 
 log = logging.getLogger("aitbc.miner")
@@ -29,9 +31,11 @@ _NO_CHAIN = "the miner does not know the chain id yet"
 class Execution:
     """Runs tasks and operator checks on the served models' workers."""
 
-    def __init__(self, state: MinerState, book: TaskBook) -> None:
+    def __init__(self, state: MinerState, book: TaskBook, session: CoordinatorSession | None = None) -> None:
         self._state = state
         self._book = book
+        self._session = session
+        """Where a run's output is pushed while it is generated (``daemons.miner.live``); None: not pushed."""
 
     async def executor(self, sv: Served) -> None:
         """Run ``sv``'s queued tasks until the miner drains."""
@@ -63,8 +67,15 @@ class Execution:
         if not runnable:
             return
         backend = sv.backend
+        session = self._session
+        live = LiveOutput.start(session.client if session is not None and session.opened else None,
+                                [entry.task_id for entry, _ in runnable], backend)
+        sink = live.sink()
+        generate = partial(backend.generate, [r for _, r in runnable], **({"on_token": sink} if sink else {}))
         try:
-            results = await sv.worker.run(partial(backend.generate, [r for _, r in runnable]))
+            results = await sv.worker.run(generate)
+        except GenerationCancelled:
+            return  # every task of the call was cancelled: nothing to answer
         except InferenceError as exc:
             if len(runnable) > 1:  # one bad request refuses the batch: find it by running each alone
                 for entry, _ in runnable:
@@ -77,6 +88,10 @@ class Execution:
             for entry, _ in runnable:
                 await finish(entry, t.failure(f"generation failed on this miner: {type(exc).__name__}"), "failed")
             return
+        finally:
+            await live.close()
+            for task_id in live.cancelled():
+                await self._book.cancel(task_id)
         for (entry, _), result in zip(runnable, results):
             await self._finish_run(entry, result)
 

@@ -70,7 +70,7 @@ class MinerRuntime:
         self.monitor = HardwareMonitor(self.state)
         self.bonds = BondKeeper(self.state)
         self.session = CoordinatorSession(self.state, self.book, self.monitor)
-        self.execution = Execution(self.state, self.book)
+        self.execution = Execution(self.state, self.book, self.session)
         self.delivery = Delivery(self.state, self.book, self.session)
         self._background = Background(self.state)
         self._poll_task: asyncio.Task[Any] | None = None

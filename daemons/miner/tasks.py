@@ -23,7 +23,7 @@ from chain.receipt_verify import params_hash, proof_mismatch, text_hash
 from chain.verdict import sign_verdict, verdict_about
 from daemons.miner.inference import GenerationParams, GenerationRequest, GenerationResult, VerificationResult
 
-JOB_PARAM_KEYS = frozenset({"max_tokens", "temperature_milli", "top_p_milli", "seed"})
+JOB_PARAM_KEYS = frozenset({"max_tokens", "temperature_milli", "top_p_milli", "seed", "prompt_format"})
 HANDED_BACK = "miner is shutting down; task handed back for another miner"
 #: Re-tokenising a claimed text can move token boundaries a little; a claim of more completion
 #: tokens than this over what the text holds is an overcharge (price = tokens x rate).
@@ -44,13 +44,17 @@ def generation_params(params: dict[str, Any]) -> GenerationParams:
     unknown = sorted(set(params) - JOB_PARAM_KEYS)
     if unknown:
         raise TaskRefused(f"unknown job parameter(s) {', '.join(unknown)}")
+    prompt_format = params.get("prompt_format", "chat")
+    if prompt_format not in ("chat", "raw", "messages"):
+        raise TaskRefused(f"job parameter prompt_format: unknown format {prompt_format!r}")
     try:
         return GenerationParams(
             max_tokens=int(params.get("max_tokens", 128)),
             temperature=int(params.get("temperature_milli", 0)) / 1000,
             top_p=int(params.get("top_p_milli", 1000)) / 1000,
             seed=int(params.get("seed", 0)),
-            chat=True,
+            chat=prompt_format != "raw",
+            messages=prompt_format == "messages",
         )
     except (TypeError, ValueError, ValidationError) as exc:
         raise TaskRefused(f"job parameters not usable here: {_first_error(exc)}") from None

@@ -286,6 +286,12 @@ def test_job_submit_complete_receipt_cancel(net: Net) -> None:
             await wait_for(pilot, lambda: any(key.value == held.job_id for key in table.rows), "the held job's row")
             table.move_cursor(row=table.get_row_index(held.job_id))
             await pilot.pause()
+            # the miner's output shows growing while it generates
+            with net.miner.client() as miner_api:
+                assert miner_api.push_output(held.job_id, {"offset": 0, "text": "still ", "tokens": 1}).accepted
+                await wait_text(pilot, "still ▌")
+                assert miner_api.push_output(held.job_id, {"offset": 6, "text": "thinking", "tokens": 2}).accepted
+                await wait_text(pilot, "still thinking▌")
             await pilot.press("x")
             await wait_for(pilot, lambda: isinstance(app.screen, ConfirmDialog), "the cancel confirmation")
             await click(pilot, "#ok")

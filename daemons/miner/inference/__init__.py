@@ -12,7 +12,8 @@ Importing this package imports neither torch nor vLLM; backends import them in `
 """
 
 from daemons.miner.inference.availability import BackendAvailability, available_backends, create_backend
-from daemons.miner.inference.base import InferenceBackend
+from daemons.miner.inference.base import InferenceBackend, TokenSink
+from daemons.miner.inference.detokenize import IncrementalDetokenizer
 from daemons.miner.inference.catalogue import DEFAULT_MODEL, ModelCatalogue, ModelSpec, ModelStatus
 from daemons.miner.inference.errors import (
     BackendNotLoaded,
@@ -42,6 +43,7 @@ __all__ = [
     "GenerationParams",
     "GenerationRequest",
     "GenerationResult",
+    "IncrementalDetokenizer",
     "InferenceBackend",
     "InferenceError",
     "ModelCatalogue",
@@ -50,6 +52,7 @@ __all__ = [
     "ModelStatus",
     "PromptTooLong",
     "TokenMismatch",
+    "TokenSink",
     "VerificationPolicy",
     "VerificationResult",
     "WeightsMismatch",

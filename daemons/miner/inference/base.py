@@ -43,8 +43,11 @@ from daemons.miner.inference.verify import (
 if TYPE_CHECKING:
     import torch
 
-#: Streaming hook: called with (request index, token id) once per generated token, in order.
 TokenSink = Callable[[int, int], None]
+"""Called with ``(request index, token id)`` for each output token as it is generated, from the
+generating thread: how a streamed job's text leaves the engine before the whole output exists.
+It must be quick (it runs inside the decoding loop); an exception it raises aborts the
+``generate`` call (the miner uses that to stop a cancelled job)."""
 
 
 class PositionScores(BaseModel):
@@ -193,7 +196,9 @@ class InferenceBackend(ABC):
 
     @abstractmethod
     def generate(self, requests: list[GenerationRequest], *, on_token: TokenSink | None = None) -> list[GenerationResult]:
-        """Complete every request; results are in request order."""
+        """Complete every request; results are in request order. ``on_token`` sees every output
+        token (end-of-sequence included) in order per request; when an engine calls it (during
+        decoding or after it) is documented by each backend."""
 
     @abstractmethod
     def _score_claim(self, prompt_ids: list[int], tokens: list[int]) -> Iterator[PositionScores]:
@@ -210,16 +215,17 @@ class InferenceBackend(ABC):
         eos = getattr(self.tokenizer, "eos_token_id", None)
         return eos if isinstance(eos, int) and eos in self.eos_ids else min(self.eos_ids)
 
-    def render(self, prompt: str, chat: bool = True) -> RenderedPrompt:
-        """The exact model input a job prompt becomes (chat template applied when ``chat``)."""
+    def render(self, prompt: str, chat: bool = True, messages: bool = False) -> RenderedPrompt:
+        """The exact model input a job prompt becomes (chat template applied when ``chat``; with
+        ``messages`` the prompt is a JSON list of chat messages, see ``daemons.common.chat``)."""
         self._require_loaded()
-        return render_prompt(self.tokenizer, prompt, chat)
+        return render_prompt(self.tokenizer, prompt, chat, messages)
 
     def plan(self, requests: Sequence[GenerationRequest]) -> list[PlannedRequest]:
         """Render every prompt and fit its budget into the context; refuses before any work."""
         planned: list[PlannedRequest] = []
         for index, request in enumerate(requests):
-            prompt = self.render(request.prompt, request.chat)
+            prompt = self.render(request.prompt, request.chat, request.messages)
             room = self.max_model_len - len(prompt.token_ids)
             if room < 1:
                 raise PromptTooLong(
@@ -254,7 +260,7 @@ class InferenceBackend(ABC):
         """
         with self._lock:
             self._require_loaded()
-            rendered = render_prompt(self.tokenizer, prompt, params.chat)
+            rendered = render_prompt(self.tokenizer, prompt, params.chat, params.messages)
             prompt_ids = rendered.token_ids
             tokens = claim_tokens(
                 claimed,

@@ -18,7 +18,7 @@ import logging
 from pathlib import Path
 from typing import Any, Iterator
 
-from daemons.miner.inference.base import InferenceBackend, PlannedRequest, PositionScores, scores_from_logits
+from daemons.miner.inference.base import InferenceBackend, PlannedRequest, PositionScores, TokenSink, scores_from_logits
 from daemons.miner.inference.catalogue import ModelSpec
 from daemons.miner.inference.errors import InferenceError
 from daemons.miner.inference.prompting import eos_token_ids
@@ -100,13 +100,14 @@ class CpuBackend(InferenceBackend):
         return {"dtype": dtype} if major >= 5 else {"torch_dtype": dtype}
 
     # ------------------------------------------------------------------ generation
-    def generate(self, requests: list[GenerationRequest]) -> list[GenerationResult]:
+    def generate(self, requests: list[GenerationRequest], *, on_token: TokenSink | None = None) -> list[GenerationResult]:
+        """``on_token`` is called inside the decoding loop, as soon as each token is sampled."""
         with self._lock:
             self._require_loaded()
             planned = self.plan(requests)
-            return [self.make_result(p, self._decode(p)) for p in planned]
+            return [self.make_result(p, self._decode(p, index, on_token)) for index, p in enumerate(planned)]
 
-    def _decode(self, planned: PlannedRequest) -> list[int]:
+    def _decode(self, planned: PlannedRequest, index: int = 0, on_token: TokenSink | None = None) -> list[int]:
         import torch
 
         from daemons.miner.inference.sampling import next_token, sampler_for
@@ -120,6 +121,8 @@ class CpuBackend(InferenceBackend):
             for step in range(planned.budget):
                 token = next_token(logits, params, generator)
                 output.append(token)
+                if on_token is not None:
+                    on_token(index, token)
                 if token in self._eos or step + 1 == planned.budget:
                     break
                 logits = self._last_logits(torch.tensor([[token]], dtype=torch.long), cache)

@@ -13,6 +13,7 @@ from typing import Any, Iterable
 
 from pydantic import BaseModel, ConfigDict
 
+from daemons.common.chat import BadMessages, parse_messages
 from daemons.miner.inference.errors import InferenceError
 
 
@@ -25,14 +26,20 @@ class RenderedPrompt(BaseModel):
     token_ids: list[int]
 
 
-def render_prompt(tokenizer: Any, prompt: str, chat: bool) -> RenderedPrompt:
-    """Apply the chat template (when ``chat``) and tokenise to the ids the model will see."""
+def render_prompt(tokenizer: Any, prompt: str, chat: bool, messages: bool = False) -> RenderedPrompt:
+    """Apply the chat template (when ``chat``) and tokenise to the ids the model will see.
+
+    With ``messages`` the prompt is a whole conversation (``daemons.common.chat``'s canonical
+    JSON), rendered as it is; otherwise it is one user message."""
     if chat:
         if not getattr(tokenizer, "chat_template", None):
             raise InferenceError("this model has no chat template; submit the job with chat=false")
-        text = tokenizer.apply_chat_template(
-            [{"role": "user", "content": prompt}], tokenize=False, add_generation_prompt=True
-        )
+        try:
+            conversation = ([m.model_dump() for m in parse_messages(prompt)] if messages
+                            else [{"role": "user", "content": prompt}])
+        except BadMessages as exc:
+            raise InferenceError(str(exc)) from None
+        text = tokenizer.apply_chat_template(conversation, tokenize=False, add_generation_prompt=True)
     else:
         text = prompt
     return RenderedPrompt(text=text, token_ids=encode_text(tokenizer, text))

@@ -22,7 +22,8 @@ class GenerationParams(BaseModel):
     ``temperature == 0`` is greedy decoding (seed unused); otherwise tokens are sampled with
     temperature, then ``top_k`` (0 = off), then ``top_p`` over the renormalised remainder,
     from a generator seeded with ``seed`` so the same job on the same backend gives the same
-    text. ``chat`` applies the model's chat template to the prompt (instruct models expect it).
+    text. ``chat`` applies the model's chat template to the prompt (instruct models expect it);
+    ``messages`` says the prompt is a whole conversation (``daemons.common.chat``), not one message.
     """
 
     model_config = ConfigDict(extra="forbid", frozen=True)
@@ -33,6 +34,7 @@ class GenerationParams(BaseModel):
     top_k: int = Field(default=0, ge=0, le=1_000_000)
     seed: int = Field(default=0, ge=0, le=MAX_SEED)
     chat: bool = True
+    messages: bool = False
 
     @field_validator("temperature")
     @classmethod
@@ -52,7 +54,7 @@ class GenerationParams(BaseModel):
         Floats become their shortest round-trip decimal text (``repr``), which is unique for a
         given float, so a proof that binds these parameters hashes the same on every machine.
         """
-        return {
+        canonical: dict[str, int | str | bool] = {
             "chat": self.chat,
             "max_tokens": self.max_tokens,
             "seed": self.seed,
@@ -60,6 +62,9 @@ class GenerationParams(BaseModel):
             "top_k": self.top_k,
             "top_p": repr(float(self.top_p)),
         }
+        if self.messages:  # only when set, so the parameters of one-message jobs hash as before
+            canonical["messages"] = True
+        return canonical
 
     def params(self) -> "GenerationParams":
         """The bare parameters (drops the prompt when called on a ``GenerationRequest``)."""

@@ -23,7 +23,7 @@ import os
 from pathlib import Path
 from typing import Any, Iterator, Sequence
 
-from daemons.miner.inference.base import InferenceBackend, PositionScores
+from daemons.miner.inference.base import InferenceBackend, PositionScores, TokenSink
 from daemons.miner.inference.catalogue import ModelSpec
 from daemons.miner.inference.errors import BackendUnavailable, InferenceError
 from daemons.miner.inference.prompting import eos_token_ids
@@ -134,7 +134,10 @@ class VllmBackend(InferenceBackend):
         return self._spec.max_model_len - 1
 
     # ------------------------------------------------------------------ generation
-    def generate(self, requests: list[GenerationRequest]) -> list[GenerationResult]:
+    def generate(self, requests: list[GenerationRequest], *, on_token: TokenSink | None = None) -> list[GenerationResult]:
+        """vLLM's ``LLM.generate`` has no per-token callback: ``on_token`` is called for each
+        output token of each request *after* the whole batch is generated (so a streamed job on
+        vLLM arrives in one piece, right before its result)."""
         with self._lock:
             self._require_loaded()
             planned = self.plan(requests)
@@ -147,6 +150,10 @@ class VllmBackend(InferenceBackend):
                 if completion.finish_reason not in ("stop", "length"):
                     raise InferenceError(f"vLLM ended a request with finish_reason={completion.finish_reason!r}")
                 results.append(self.make_result(plan, self._output_ids(completion)))
+            if on_token is not None:
+                for index, result in enumerate(results):
+                    for token in result.output_token_ids:
+                        on_token(index, token)
             return results
 
     def _sampling_params(self, request: GenerationRequest, budget: int) -> Any:
