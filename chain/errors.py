@@ -8,14 +8,23 @@ branch on the kind of failure without parsing messages.
 from __future__ import annotations
 
 
-class ChainError(Exception):
-    """Base of all rejections by the chain core."""
+class MessageError(Exception):
+    """An exception whose message is one line a person can act on, kept as ``.message``.
 
-    code: int = -32000
+    The base of every layer's typed failures (chain, storage, inference, the wallet's refusals, the
+    explorer's pages), so that servers and the CLI read ``exc.message`` the same way everywhere
+    instead of each layer re-declaring the same constructor.
+    """
 
     def __init__(self, message: str) -> None:
         super().__init__(message)
         self.message = message
+
+
+class ChainError(MessageError):
+    """Base of all rejections by the chain core."""
+
+    code: int = -32000
 
 
 class EncodingError(ChainError):

@@ -7,13 +7,11 @@ the database cannot hold, or does not hold, what the caller expected.
 
 from __future__ import annotations
 
+from chain.errors import MessageError
 
-class StorageError(Exception):
+
+class StorageError(MessageError):
     """Base of every storage failure; ``str(exc)`` is one line an operator can act on."""
-
-    def __init__(self, message: str) -> None:
-        super().__init__(message)
-        self.message = message
 
 
 class DatabaseUnavailable(StorageError):

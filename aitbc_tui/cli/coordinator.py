@@ -14,7 +14,7 @@ import typer
 from aitbc_tui.cli.common import (
     command_group, emit, fail, format_value, handle_errors, resolve_home, serve, table,
 )
-from aitbc_tui.cli.options import ConfigOpt, HomeOpt, JsonOpt, NoTcpOpt
+from aitbc_tui.cli.options import ConfigOpt, HomeOpt, JsonOpt, NodeOpt, NoTcpOpt
 
 app = command_group("coordinator", "The coordinator: job market, miner registry, receipts.")
 keys_app = command_group("keys", "API keys for clients and miners (shown once, stored hashed).")
@@ -59,7 +59,7 @@ def start(
     home: HomeOpt = None,
     config: ConfigOpt = None,
     port: Optional[int] = typer.Option(None, "--port", help="Public REST port (default 18000; 0 picks one)."),
-    node: Optional[str] = typer.Option(None, "--node", help="Node RPC URL or socket (default: HOME/run/node.sock)."),
+    node: NodeOpt = None,
     no_tcp: NoTcpOpt = False,
 ) -> None:
     """Run the coordinator daemon in the foreground until SIGTERM or Ctrl-C."""

@@ -13,7 +13,7 @@ from typing import Any, Optional
 import typer
 
 from aitbc_tui.cli.common import command_group, emit, fail, format_ait, format_value, handle_errors, resolve_home, run_daemon
-from aitbc_tui.cli.options import ConfigOpt, HomeOpt, JsonOpt, NoTcpOpt
+from aitbc_tui.cli.options import ConfigOpt, CoordinatorOpt, HomeOpt, JsonOpt, NodeOpt, NoTcpOpt
 
 app = command_group("miner", "The miner: GPU telemetry, inference, proofs (settings: the mining table of config.toml).")
 
@@ -33,8 +33,8 @@ def _devices(text: Optional[str]) -> Optional[list[int]]:
 def init(
     home: HomeOpt = None,
     stake: Optional[int] = typer.Option(None, "--stake", min=0, help="AIT to keep bonded on chain (stake_amount, default 10000)."),
-    coordinator: Optional[str] = typer.Option(None, "--coordinator", help="Coordinator URL (default: the coordinator socket in HOME)."),
-    node: Optional[str] = typer.Option(None, "--node", help="Node RPC URL (default: the node socket in HOME)."),
+    coordinator: CoordinatorOpt = None,
+    node: NodeOpt = None,
     gpu_devices: Optional[str] = typer.Option(None, "--gpu-devices", help="GPU indices, e.g. 0,1 (default 0)."),
     model: list[str] = typer.Option([], "--model", help="Catalogue name to serve (repeatable; default smollm2)."),
     price: Optional[int] = typer.Option(None, "--price", min=0, help="Price in units per 1000 tokens."),
@@ -102,8 +102,8 @@ def start(
     home: HomeOpt = None,
     config: ConfigOpt = None,
     port: Optional[int] = typer.Option(None, "--port", help="Public /health and /metrics port (default 18001; 0 picks one)."),
-    coordinator: Optional[str] = typer.Option(None, "--coordinator", help="Coordinator URL or socket (default: HOME's socket)."),
-    node: Optional[str] = typer.Option(None, "--node", help="Node RPC URL or socket (default: HOME's socket)."),
+    coordinator: CoordinatorOpt = None,
+    node: NodeOpt = None,
     no_tcp: NoTcpOpt = False,
 ) -> None:
     """Run the miner daemon in the foreground until SIGTERM or Ctrl-C (then it drains)."""

@@ -19,7 +19,10 @@ PASSWORD_ENV = "AITBC_WALLET_PASSWORD"
 HomeOpt = Annotated[Optional[Path], typer.Option(
     "--home", help="Installation home (default: $AITBC_HOME, else ~/.aitbc).", file_okay=False)]
 JsonOpt = Annotated[bool, typer.Option("--json", help="Print machine-readable JSON.")]
-NodeOpt = Annotated[Optional[str], typer.Option("--node", help="Node RPC URL (default: the node's socket in HOME).")]
+NodeOpt = Annotated[Optional[str], typer.Option(
+    "--node", help="Node RPC URL or socket (default: the node's socket in HOME).")]
+CoordinatorOpt = Annotated[Optional[str], typer.Option(
+    "--coordinator", help="Coordinator URL or socket (default: the coordinator's socket in HOME).")]
 
 # -- running a daemon in the foreground ---------------------------------------------------------------
 

@@ -4,15 +4,16 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from chain.errors import MessageError
 
-class DaemonError(Exception):
+
+class DaemonError(MessageError):
     """A daemon answered with an error (or could not be asked). ``str(e)`` is one line."""
 
     def __init__(self, status: int, code: int | str, message: str) -> None:
         super().__init__(message)
         self.status = status
         self.code = code
-        self.message = message
 
 
 class DaemonUnavailable(DaemonError):

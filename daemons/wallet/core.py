@@ -24,6 +24,7 @@ from typing import Any
 
 from pydantic import SecretStr
 
+from chain.errors import MessageError
 from chain.tx import Transaction, parse_transaction, signing_bytes
 from daemons.common.background import stop_tasks
 from daemons.common.backoff import Backoff
@@ -80,14 +81,13 @@ _AUDIT_EVENTS = {
 }
 
 
-class WalletError(Exception):
+class WalletError(MessageError):
     """A refusal of the wallet itself; ``status``/``code`` become the HTTP answer."""
 
     def __init__(self, status: int, code: str, message: str) -> None:
         super().__init__(message)
         self.status = status
         self.code = code
-        self.message = message
 
 
 def _reveal(secret: SecretStr | None) -> str:

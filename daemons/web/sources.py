@@ -17,6 +17,7 @@ from contextlib import contextmanager
 from typing import Any, TypeVar
 
 from chain import crypto
+from chain.errors import MessageError
 from chain.receipt_verify import ReceiptVerification, verify_settled_receipt
 from chain.tx import parse_transaction
 from daemons.common.client import DaemonClient
@@ -30,14 +31,13 @@ HEX = frozenset("0123456789abcdef")
 MAX_HEIGHT = 2**63 - 1
 
 
-class PageError(Exception):
+class PageError(MessageError):
     """The page cannot be shown: its status, a short title and what went wrong."""
 
     def __init__(self, status: int, title: str, message: str) -> None:
         super().__init__(message)
         self.status = status
         self.title = title
-        self.message = message
 
 
 def is_hash(text: str) -> bool:

@@ -45,6 +45,15 @@ def _version_row(path: Path) -> tuple | None:  # type: ignore[type-arg]
         return db.execute("SELECT version, written_by FROM aitbc_schema WHERE component = 'things'").fetchone()
 
 
+def _written(tmp_path: Path, schema: Schema, *names: str, written_by: str = "aitbc") -> peewee.Database:
+    """A test database opened by ``schema`` (so at its version) holding a ``Thing`` per name."""
+    db = open_database(None, tmp_path / "t.db")
+    open_schema(db, schema, written_by=written_by)
+    for name in names:
+        bind_model(db, Thing).create(name=name)
+    return db
+
+
 def test_fresh_database_is_created_and_stamped(tmp_path: Path) -> None:
     db = open_database(None, tmp_path / "t.db")
     report = open_schema(db, V1, written_by="aitbc 9.9")
@@ -67,9 +76,7 @@ def test_database_from_before_versioning_is_version_one_and_kept(tmp_path: Path)
 
 
 def test_older_database_is_refused_without_a_backup_place_and_left_alone(tmp_path: Path) -> None:
-    db = open_database(None, tmp_path / "t.db")
-    open_schema(db, V1, written_by="aitbc")
-    bind_model(db, Thing).create(name="a")
+    db = _written(tmp_path, V1, "a")
     with pytest.raises(SchemaVersionMismatch, match=r"schema version 1, this software reads version 2: run `aitbc home migrate"):
         open_schema(db, V2, written_by="aitbc")
     db.close()
@@ -77,9 +84,7 @@ def test_older_database_is_refused_without_a_backup_place_and_left_alone(tmp_pat
 
 
 def test_older_database_is_backed_up_then_migrated(tmp_path: Path) -> None:
-    db = open_database(None, tmp_path / "t.db")
-    open_schema(db, V1, written_by="aitbc")
-    bind_model(db, Thing).create(name="a")
+    db = _written(tmp_path, V1, "a")
     report = open_schema(db, V2, written_by="aitbc 2", backup_dir=tmp_path / "backups")
     assert (report.found, report.version, report.applied) == (1, 2, ("things get a colour",))
     db.close()
@@ -92,16 +97,14 @@ def test_older_database_is_backed_up_then_migrated(tmp_path: Path) -> None:
 
 
 def test_newer_database_is_refused_even_with_a_backup_place(tmp_path: Path) -> None:
-    db = open_database(None, tmp_path / "t.db")
-    open_schema(db, V2, written_by="aitbc 2")
+    db = _written(tmp_path, V2, written_by="aitbc 2")
     with pytest.raises(SchemaVersionMismatch, match="written by a newer release"):
         open_schema(db, V1, written_by="aitbc 1", backup_dir=tmp_path / "backups")
     assert not (tmp_path / "backups").exists()
 
 
 def test_a_gap_in_the_migrations_is_refused_before_any_change(tmp_path: Path) -> None:
-    db = open_database(None, tmp_path / "t.db")
-    open_schema(db, V1, written_by="aitbc")
+    db = _written(tmp_path, V1)
     v3 = Schema(component="things", version=3, tables=(Thing,), migrations=V2.migrations)
     with pytest.raises(SchemaVersionMismatch, match="no migration to version 3"):
         open_schema(db, v3, written_by="aitbc", backup_dir=tmp_path / "backups")

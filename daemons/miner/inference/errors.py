@@ -6,13 +6,11 @@ before it starts, with the served models listed, so ``ModelNotServed`` carries t
 
 from __future__ import annotations
 
+from chain.errors import MessageError
 
-class InferenceError(Exception):
+
+class InferenceError(MessageError):
     """Base of everything the inference layer refuses or fails at."""
-
-    def __init__(self, message: str) -> None:
-        super().__init__(message)
-        self.message = message
 
 
 class CatalogueError(InferenceError):
