@@ -52,13 +52,6 @@ NAMES = {field: field.rstrip("_").replace("_", " ") for fields in INPUTS.values(
 NAMES["set_"] = "changes"
 
 
-def parse_fee(text: str) -> int:
-    raw = text.strip()
-    if not raw.isdigit():
-        raise ValueError("the fee is a whole number of units")
-    return int(raw)
-
-
 class ProposalRequest(BaseModel):
     """A proposal as the wallet daemon's ``/v1/gov/propose`` takes it, plus the fee."""
 
@@ -106,8 +99,8 @@ class ProposeDialog(FormDialog):
                     yield Input(id=input_id, placeholder=placeholder, compact=True)
         yield Label("Deposit now (AIT; others may add)")
         yield Input(id="deposit", value=ait(self.min_deposit, suffix=False).replace(",", ""), compact=True)
-        yield Label("Fee (units)")
-        yield Input(id="fee", value=str(self.default_fee), type="integer", compact=True)
+        yield Label("Fee (AIT, or units with a 'u' suffix)")
+        yield Input(id="fee", value=ait(self.default_fee, full=True, suffix=False), compact=True)
 
     def on_mount(self) -> None:
         self._show_fields("text")
@@ -143,7 +136,7 @@ class ProposeDialog(FormDialog):
         try:
             action = self._action(self.query_one("#kind", Select).value)  # type: ignore[arg-type]
             deposit = parse_amount(self.value("deposit") or "0")
-            fee = parse_fee(self.value("fee"))
+            fee = parse_amount(self.value("fee"))
         except ValueError as exc:
             self.error(str(exc))
             return

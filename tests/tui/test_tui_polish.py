@@ -330,3 +330,29 @@ def test_recent_events_open_in_full(tmp_path: Path) -> None:
             await wait_for(pilot, lambda: " END" in screen_text(app), "the event in full")
 
     run(scenario())
+
+
+def test_proposal_fee_is_typed_in_ait_like_every_other_fee(tmp_path: Path) -> None:
+    """The propose form once asked for "Fee (units)" with a bare 10 in it."""
+    from aitbc_tui.screens.gov_dialogs import ProposalRequest, ProposeDialog
+
+    app = fixed_app(tmp_path)
+    chosen: list[ProposalRequest | None] = []
+
+    async def scenario() -> None:
+        async with app.run_test(size=(120, 36)) as pilot:
+            app.push_screen(ProposeDialog("operator", OPERATOR, 500_000_000, 100_000_000, 10), chosen.append)
+            await wait_for(pilot, lambda: isinstance(app.screen, ProposeDialog) and bool(app.screen.query("#fee")),
+                           "the propose form")
+            form = app.screen
+            await pilot.pause()
+            text = screen_text(app)
+            assert "Fee (AIT, or units with a 'u' suffix)" in text and "Fee (units)" not in text
+            assert form.query_one("#fee", Input).value == "0.000010"
+            form.query_one("#title", Input).value = "a note"
+            form.query_one("#fee", Input).value = "0.00002"
+            form.submit()
+            await wait_for(pilot, lambda: bool(chosen), "the proposal")
+
+    run(scenario())
+    assert chosen[0] is not None and chosen[0].fee == 20
