@@ -242,8 +242,10 @@ class TransferDialog(FormDialog):
     def __init__(self, kind: Literal["send", "delegate", "unbond", "escrow"], wallet_name: str, wallet_address: str,
                  available: int | None, default_fee: int, targets: Sequence[tuple[str, str]] = (),
                  target: str | None = None, amount: int | None = None,
-                 wallets: Sequence[WalletChoice] = ()) -> None:
+                 wallets: Sequence[WalletChoice] = (), escrowed: int | None = None) -> None:
         super().__init__()
+        self.escrowed = escrowed
+        """(escrow) What this wallet already holds in escrow for the coordinator; None: unknown."""
         self.kind, self.wallet_name, self.wallet_address = kind, wallet_name, wallet_address
         self.available, self.default_fee = available, default_fee
         self.targets, self.initial_target, self.initial_amount = list(targets), target, amount
@@ -268,7 +270,8 @@ class TransferDialog(FormDialog):
             yield Static(kv([("From", f"{self.wallet_name} {self.wallet_address}")]))
         yield Static(self._available_text(), id="available")
         if self.kind == "escrow":
-            yield Static(kv([("Coordinator", self.initial_target or "-")]))
+            held = ait(self.escrowed, full=True) if self.escrowed is not None else "unknown (node not connected)"
+            yield Static(kv([("Coordinator", self.initial_target or "-"), ("Already escrowed", held)]))
         if self.kind == "send":
             yield Label("To address")
             yield Input(placeholder="0x + 40 hex digits", id="target", value=self.initial_target or "", compact=True)

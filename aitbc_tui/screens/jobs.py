@@ -285,8 +285,11 @@ class JobsScreen(SigningScreen):
             return
         account = store.node.accounts.get(wallet.address)
         balance = account.balance if account else None
+        escrowed = (sum(e.balance for e in account.escrows if e.coordinator == coordinator)
+                    if account is not None else None)
         done = await self.transfer(
-            TransferDialog("escrow", wallet.name, wallet.address, balance, store.wallet.default_fee, target=coordinator),
+            TransferDialog("escrow", wallet.name, wallet.address, balance, store.wallet.default_fee, target=coordinator,
+                           escrowed=escrowed),
             wallet, balance, "Confirm escrow deposit", "Deposit",
             lambda request, password: self.wallet_source.client.escrow_deposit(
                 coordinator, request.amount, wallet=wallet.address, fee=request.fee, mode="commit", password=password),

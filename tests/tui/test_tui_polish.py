@@ -356,3 +356,20 @@ def test_proposal_fee_is_typed_in_ait_like_every_other_fee(tmp_path: Path) -> No
 
     run(scenario())
     assert chosen[0] is not None and chosen[0].fee == 20
+
+
+def test_escrow_form_shows_what_is_already_escrowed(tmp_path: Path) -> None:
+    app = fixed_app(tmp_path)
+    coordinator = "0x" + "c0" * 20
+
+    async def scenario() -> None:
+        async with app.run_test(size=(120, 36)) as pilot:
+            app.push_screen(TransferDialog("escrow", "operator", OPERATOR, 9_000_000, 10, target=coordinator,
+                                           escrowed=2_500_000))
+            await wait_for(pilot, lambda: isinstance(app.screen, TransferDialog) and bool(app.screen.query("#amount")),
+                           "the escrow form")
+            await pilot.pause()
+            text = screen_text(app)
+            assert "Already escrowed" in text and "2.500000 AIT" in text and coordinator in text
+
+    run(scenario())
