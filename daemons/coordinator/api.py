@@ -177,6 +177,7 @@ def build_app(runtime: CoordinatorRuntime) -> FastAPI:
             raise ApiError(404, "not_found", f"no API key {key_id}")
         if runtime.store.revoke_key(key_id, runtime.core.now_ms()):
             audit("api_key_revoked", key_id=key_id)
+        auth.forget(key_id)  # committed: refused from its next request on
         record = runtime.store.get_key(key_id)
         assert record is not None
         return m.KeyInfo(**record.model_dump(), active=False)
