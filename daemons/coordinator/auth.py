@@ -27,9 +27,10 @@ import secrets
 import threading
 import time
 from dataclasses import dataclass
-from typing import Callable, Literal
+from typing import Awaitable, Callable, Literal
 
 from fastapi import Request
+from starlette.concurrency import run_in_threadpool
 
 from chain.crypto import is_address
 from daemons.common.api import ApiError, door
@@ -83,16 +84,15 @@ class Authenticator:
 
     def key(self, key_hash: str) -> ApiKeyRecord | None:
         """The record of the key with this hash (cached for ``key_cache`` seconds), None if unknown."""
-        ttl = self.settings.key_cache
-        now = time.monotonic()
         with self._keys_lock:
-            cached = self._keys.get(key_hash)
             generation = self._forgotten
-        if cached is not None and now - cached[0] < ttl:
-            return cached[1]
+        cached = self.cached(key_hash)
+        if cached is not None:
+            return cached
+        now = time.monotonic()
         record = self._store().key_by_hash(key_hash)
         with self._keys_lock:
-            if record is None or ttl <= 0 or generation != self._forgotten:
+            if record is None or self.settings.key_cache <= 0 or generation != self._forgotten:
                 self._keys.pop(key_hash, None)
             else:
                 self._keys[key_hash] = (now, record)
@@ -106,16 +106,37 @@ class Authenticator:
             for key_hash in [h for h, (_, r) in self._keys.items() if r.key_id == key_id]:
                 del self._keys[key_hash]
 
-    def dependency(self, role: Role) -> Callable[[Request], Principal]:
-        """A FastAPI dependency that yields the principal for ``role`` or refuses the request."""
+    def cached(self, key_hash: str) -> ApiKeyRecord | None:
+        """The key's record if it is in the cache and fresh, else None (no database read)."""
+        with self._keys_lock:
+            cached = self._keys.get(key_hash)
+        if cached is not None and time.monotonic() - cached[0] < self.settings.key_cache:
+            return cached[1]
+        return None
 
-        def principal(request: Request) -> Principal:
-            return self.authenticate(request, role)
+    def dependency(self, role: Role) -> Callable[[Request], Awaitable[Principal]]:
+        """A FastAPI dependency that yields the principal for ``role`` or refuses the request.
+
+        ``async``: the common case (the operator socket, or a cached, active key of the right
+        role) needs no database and no blocking call, so it is answered on the event loop
+        instead of costing every request a hop to a worker thread and back. Anything else (a
+        key to read from the database, a refusal to audit) runs in a worker thread."""
+
+        async def principal(request: Request) -> Principal:
+            if door(request) == "operator":
+                return self.authenticate(request, role)
+            api_key = request.headers.get("X-Api-Key")
+            record = self.cached(hash_key(api_key)) if api_key else None
+            if record is not None and record.revoked_ms is None and record.role == role:
+                return self.authenticate(request, role, record)
+            return await run_in_threadpool(self.authenticate, request, role)
 
         principal.__name__ = f"{role}_principal"
         return principal
 
-    def authenticate(self, request: Request, role: Role) -> Principal:
+    def authenticate(self, request: Request, role: Role, record: ApiKeyRecord | None = None) -> Principal:
+        """The principal, or a refusal (audited). ``record``: the key's record when the caller
+        already has it (from the cache), else it is read (blocking: call from a worker thread)."""
         if door(request) == "operator":
             acting = request.headers.get(ADDRESS_HEADER)
             if acting is not None and not is_address(acting):
@@ -124,7 +145,8 @@ class Authenticator:
         api_key = request.headers.get("X-Api-Key")
         if not api_key:
             self._refuse(request, 401, "missing_api_key", "an X-Api-Key header is required", role)
-        record = self.key(hash_key(api_key))
+        if record is None:
+            record = self.key(hash_key(api_key))
         if record is None:
             self._refuse(request, 401, "invalid_api_key", "unknown API key", role, key_id_of(api_key))
         if record.revoked_ms is not None:
