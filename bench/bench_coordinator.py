@@ -27,7 +27,13 @@ real clients and miners use it):
    the time until every receipt is settled on chain is reported too.
 
 Printed: each rate, its share of the bare app's ``/health`` rate, and its share of the
-coordinator's own ``/health`` rate.
+coordinator's own ``/health`` rate; then, for the server-side phases, the **CPU time the server
+process spent per request** (user + system, all its threads, from ``/proc/PID/stat``) and the
+bare ``/health``'s CPU time per request as a share of it. The wall-clock rates move with the
+load of the machine (other processes take the cores); the CPU time per request hardly does, so
+the CPU share is the stable figure to compare runs and commits by (same targets: ``/health`` at
+least 80%, submissions at least 40%). It counts the server process only: the node's work for
+the escrow reads (at most one per client per ``escrow_cache`` second) is not in it.
 """
 
 from __future__ import annotations
@@ -104,6 +110,28 @@ async def request(http: httpx.AsyncClient, method: str, path: str, allow: tuple[
     raise AssertionError("unreachable")
 
 
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU time of process ``pid`` so far, all its threads (Linux ``/proc``)."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+class CpuMeter:
+    """CPU seconds the server process ``pid`` spends per request, phase by phase."""
+
+    def __init__(self, pid: int) -> None:
+        self.pid = pid
+        self.per_request: dict[str, float] = {}
+
+    async def measure(self, name: str, count_and_run: Any) -> tuple[int, float]:
+        """Await ``count_and_run`` (a coroutine answering (requests, elapsed)) and record its
+        server CPU seconds per request under ``name``."""
+        before = cpu_seconds(self.pid)
+        count, elapsed = await count_and_run
+        self.per_request[name] = (cpu_seconds(self.pid) - before) / max(count, 1)
+        return count, elapsed
+
+
 async def rate(seconds: float, workers: int, one: Any) -> tuple[int, float]:
     """Run ``one(worker_index)`` back to back in ``workers`` tasks for ``seconds``: (count, elapsed)."""
     count = 0
@@ -150,24 +178,27 @@ def serve_bare(port: int) -> None:
     uvicorn.run(app, host="127.0.0.1", port=port, log_level="warning", lifespan="off", server_header=False)
 
 
-async def bench_bare(args: argparse.Namespace, url: str) -> dict[str, float]:
+async def bench_bare(args: argparse.Namespace, url: str, cpu: CpuMeter) -> dict[str, float]:
     """``/health`` and job submissions on the bare app, with the client used for the coordinator."""
     limits = httpx.Limits(max_connections=args.clients + args.miners + 8)
     body = {"model": MODEL, "prompt": "benchmark job", "params": {"max_tokens": 16}, "max_price": 1000}
     async with httpx.AsyncClient(base_url=url, timeout=60, limits=limits) as http:
-        count, elapsed = await rate(args.seconds, args.clients, lambda i: request(http, "GET", "/health"))
+        count, elapsed = await cpu.measure("health", rate(args.seconds, args.clients,
+                                                          lambda i: request(http, "GET", "/health")))
         health = count / elapsed
-        count, elapsed = await rate(args.seconds, args.clients, lambda i: request(http, "POST", "/v1/jobs", json=body))
+        count, elapsed = await cpu.measure("submissions", rate(
+            args.seconds, args.clients, lambda i: request(http, "POST", "/v1/jobs", json=body)))
         return {"health": health, "submissions": count / elapsed}
 
 
 async def bench(args: argparse.Namespace, url: str, chain_id: str, clients: list[tuple[Keys, str]],
-                miners: list[tuple[Keys, str]]) -> dict[str, float]:
+                miners: list[tuple[Keys, str]], cpu: CpuMeter) -> dict[str, float]:
     limits = httpx.Limits(max_connections=args.clients + args.miners + 8)
     async with httpx.AsyncClient(base_url=url, timeout=60, limits=limits) as http:
         results: dict[str, float] = {}
 
-        count, elapsed = await rate(args.seconds, args.clients, lambda i: request(http, "GET", "/health"))
+        count, elapsed = await cpu.measure("health", rate(args.seconds, args.clients,
+                                                          lambda i: request(http, "GET", "/health")))
         results["health"] = count / elapsed
 
         coordinator = ""
@@ -182,7 +213,7 @@ async def bench(args: argparse.Namespace, url: str, chain_id: str, clients: list
             await request(http, "POST", "/v1/miners/jobs", headers={"X-Api-Key": miners[i][1]},
                           json={"max_jobs": 1, "wait_s": 0})
 
-        count, elapsed = await rate(args.seconds, len(miners), empty_poll)
+        count, elapsed = await cpu.measure("polls", rate(args.seconds, len(miners), empty_poll))
         results["polls"] = count / elapsed
 
         submitted: list[str] = []
@@ -195,10 +226,14 @@ async def bench(args: argparse.Namespace, url: str, chain_id: str, clients: list
                 "params": {"max_tokens": 16}, "max_price": 1000})
             submitted.append(answer.json()["job_id"])
 
-        started = time.monotonic()
-        while len(submitted) < args.jobs:
-            await asyncio.gather(*(submit(i) for i in range(len(clients))))
-        results["submissions"] = len(submitted) / (time.monotonic() - started)
+        async def submit_all() -> tuple[int, float]:
+            started = time.monotonic()
+            while len(submitted) < args.jobs:
+                await asyncio.gather(*(submit(i) for i in range(len(clients))))
+            return len(submitted), time.monotonic() - started
+
+        count, elapsed = await cpu.measure("submissions", submit_all())
+        results["submissions"] = count / elapsed
 
         done = 0
         first_task: list[float] = []
@@ -262,6 +297,12 @@ def main() -> None:
         run_once(args, database_url)
 
 
+def server_pid(proc: Daemon) -> int:
+    """The pid of the server a :class:`Daemon` started (the Python process itself: no wrapper)."""
+    assert proc.proc is not None, proc.name
+    return proc.proc.pid
+
+
 def start_bare(root: Path) -> tuple[Daemon, str]:
     port = free_port()
     url = f"http://127.0.0.1:{port}"
@@ -322,9 +363,12 @@ def run_once(args: argparse.Namespace, database_url: str) -> None:
 
         bare_proc, bare_url = start_bare(root)
         procs.append(bare_proc)
-        bare = asyncio.run(bench_bare(args, bare_url))
+        bare_cpu = CpuMeter(server_pid(bare_proc))
+        bare = asyncio.run(bench_bare(args, bare_url, bare_cpu))
         bare_proc.stop()
-        results = asyncio.run(bench(args, f"http://127.0.0.1:{api_port}", info.chain_id, client_keys, miner_keys))
+        cpu = CpuMeter(server_pid(procs[1]))
+        results = asyncio.run(bench(args, f"http://127.0.0.1:{api_port}", info.chain_id, client_keys, miner_keys,
+                                    cpu))
         anchor, health = bare["health"], results["health"]
         backend = "PostgreSQL" if database_url else "SQLite"
         print(f"coordinator benchmark: {args.miners} scripted miners, {args.clients} clients, {args.jobs} jobs, "
@@ -337,6 +381,14 @@ def run_once(args: argparse.Namespace, database_url: str) -> None:
             print(f"  {label:27} {results[name]:9.1f} /s   {results[name] / anchor:6.1%} of bare /health"
                   f"   {results[name] / health:6.1%} of our /health")
         print(f"  all receipts settled on chain {results['settle_wait_s']:.1f}s after the last job completed")
+        anchor_cpu = bare_cpu.per_request["health"]
+        print("  server CPU time per request (the stable figure; share: bare /health's CPU time per request / this)")
+        cpu_rows = (("bare FastAPI GET /health", bare_cpu, "health"), ("bare FastAPI POST /v1/jobs", bare_cpu, "submissions"),
+                    ("GET /health", cpu, "health"), ("job submissions", cpu, "submissions"),
+                    ("miner polls (empty queue)", cpu, "polls"))
+        for label, meter, name in cpu_rows:
+            spent = meter.per_request[name]
+            print(f"  {label:27} {spent * 1000:9.3f} ms  {anchor_cpu / spent if spent else float('nan'):6.1%} of bare /health")
     finally:
         for proc in reversed(procs):
             proc.stop()

@@ -46,7 +46,7 @@ def build_app(runtime: CoordinatorRuntime) -> FastAPI:
     settings = runtime.settings
     app = create_app("coordinator", VERSION, max_body_bytes=settings.max_body_bytes,
                      description="AITBC coordinator: AI jobs, miners, matching, receipts (see JOBS_API.md). "
-                                 "Public door: X-Api-Key. Operator socket: no key; act for an address with "
+                                 "Public door: X-Api-Key (or Authorization: Bearer). Operator socket: no key; act for an address with "
                                  f"{ADDRESS_HEADER}.")
     auth = runtime.auth
     as_client = Depends(auth.dependency("client"))
@@ -174,6 +174,7 @@ def build_app(runtime: CoordinatorRuntime) -> FastAPI:
             raise ApiError(404, "not_found", f"no API key {key_id}")
         if runtime.store.revoke_key(key_id, runtime.core.now_ms()):
             audit("api_key_revoked", key_id=key_id)
+        auth.forget(key_id)  # committed: refused from its next request on
         record = runtime.store.get_key(key_id)
         assert record is not None
         return m.KeyInfo(**record.model_dump(), active=False)

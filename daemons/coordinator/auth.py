@@ -10,6 +10,14 @@ The operator socket needs no key (ARCHITECTURE.md): there, the address a request
 given in the ``X-Aitbc-Address`` header (``aitbc submit --client ADDR``). On the public door,
 the address is the key's; the key comes in ``X-Api-Key`` or, as OpenAI clients send it, in
 ``Authorization: Bearer <key>``. Every refusal goes to the audit log.
+
+Known keys are cached in memory for ``key_cache`` seconds (one indexed query less on every
+request; the figures are in ``bench/bench_coordinator.py``). Revocation is honoured at once in
+the process that revokes (:meth:`Authenticator.forget`, which also stops a lookup that raced it
+from caching what it read before the revocation); another coordinator process sharing the
+database refuses the key once its own cached entry ages out, at most ``key_cache`` seconds later
+(``AITBC_KEY_CACHE=0`` turns the cache off). Unknown keys are never cached, so a key created
+anywhere works at once.
 """
 
 from __future__ import annotations
@@ -17,18 +25,20 @@ from __future__ import annotations
 import hashlib
 import re
 import secrets
+import threading
 import time
 from dataclasses import dataclass
-from typing import Callable, Literal
+from typing import Awaitable, Callable, Literal
 
 from fastapi import Request
+from starlette.concurrency import run_in_threadpool
 
 from chain.crypto import is_address
 from daemons.common.api import ApiError, door
 from daemons.common.logging import audit
 from daemons.common.ratelimit import RateLimiter
 from daemons.coordinator.settings import CoordinatorSettings
-from daemons.coordinator.store import CoordinatorStore
+from daemons.coordinator.store import ApiKeyRecord, CoordinatorStore
 
 Role = Literal["client", "miner"]
 ADDRESS_HEADER = "X-Aitbc-Address"
@@ -73,17 +83,67 @@ class Authenticator:
         self._store = store
         self.limiter = RateLimiter()
         self._last_limited: dict[str, float] = {}
+        self._keys: dict[str, tuple[float, ApiKeyRecord]] = {}
+        """key hash -> (monotonic time read, the key's record): known keys only."""
+        self._keys_lock = threading.Lock()
+        self._forgotten = 0
+        """Bumped by every :meth:`forget`: a lookup that started before one does not cache."""
 
-    def dependency(self, role: Role) -> Callable[[Request], Principal]:
-        """A FastAPI dependency that yields the principal for ``role`` or refuses the request."""
+    def key(self, key_hash: str) -> ApiKeyRecord | None:
+        """The record of the key with this hash (cached for ``key_cache`` seconds), None if unknown."""
+        with self._keys_lock:
+            generation = self._forgotten
+        cached = self.cached(key_hash)
+        if cached is not None:
+            return cached
+        now = time.monotonic()
+        record = self._store().key_by_hash(key_hash)
+        with self._keys_lock:
+            if record is None or self.settings.key_cache <= 0 or generation != self._forgotten:
+                self._keys.pop(key_hash, None)
+            else:
+                self._keys[key_hash] = (now, record)
+        return record
 
-        def principal(request: Request) -> Principal:
-            return self.authenticate(request, role)
+    def forget(self, key_id: str) -> None:
+        """Drop a key from the cache, after its revocation is committed: its next request reads
+        the database again, and a lookup in flight that read the row before cannot cache it."""
+        with self._keys_lock:
+            self._forgotten += 1
+            for key_hash in [h for h, (_, r) in self._keys.items() if r.key_id == key_id]:
+                del self._keys[key_hash]
+
+    def cached(self, key_hash: str) -> ApiKeyRecord | None:
+        """The key's record if it is in the cache and fresh, else None (no database read)."""
+        with self._keys_lock:
+            cached = self._keys.get(key_hash)
+        if cached is not None and time.monotonic() - cached[0] < self.settings.key_cache:
+            return cached[1]
+        return None
+
+    def dependency(self, role: Role) -> Callable[[Request], Awaitable[Principal]]:
+        """A FastAPI dependency that yields the principal for ``role`` or refuses the request.
+
+        ``async``: the common case (the operator socket, or a cached, active key of the right
+        role) needs no database and no blocking call, so it is answered on the event loop
+        instead of costing every request a hop to a worker thread and back. Anything else (a
+        key to read from the database, a refusal to audit) runs in a worker thread."""
+
+        async def principal(request: Request) -> Principal:
+            if door(request) == "operator":
+                return self.authenticate(request, role)
+            api_key = request.headers.get("X-Api-Key") or bearer_key(request)
+            record = self.cached(hash_key(api_key)) if api_key else None
+            if record is not None and record.revoked_ms is None and record.role == role:
+                return self.authenticate(request, role, record)
+            return await run_in_threadpool(self.authenticate, request, role)
 
         principal.__name__ = f"{role}_principal"
         return principal
 
-    def authenticate(self, request: Request, role: Role) -> Principal:
+    def authenticate(self, request: Request, role: Role, record: ApiKeyRecord | None = None) -> Principal:
+        """The principal, or a refusal (audited). ``record``: the key's record when the caller
+        already has it (from the cache), else it is read (blocking: call from a worker thread)."""
         if door(request) == "operator":
             acting = request.headers.get(ADDRESS_HEADER)
             if acting is not None and not is_address(acting):
@@ -93,7 +153,8 @@ class Authenticator:
         if not api_key:
             self._refuse(request, 401, "missing_api_key",
                          "an API key is required: an X-Api-Key header or Authorization: Bearer <key>", role)
-        record = self._store().key_by_hash(hash_key(api_key))
+        if record is None:
+            record = self.key(hash_key(api_key))
         if record is None:
             self._refuse(request, 401, "invalid_api_key", "unknown API key", role, key_id_of(api_key))
         if record.revoked_ms is not None:

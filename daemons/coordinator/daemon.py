@@ -73,6 +73,8 @@ class CoordinatorRuntime:
         self.auth = Authenticator(settings, lambda: self.store)
         self._loop: asyncio.AbstractEventLoop | None = None
         self._signal = asyncio.Event()
+        self._kick_pending = False
+        """A :meth:`_kick` is scheduled and has not run yet (see :meth:`kick`)."""
         self._tasks: list[asyncio.Task[None]] = []
         self._chain: ChainView | None = None
         self._store: CoordinatorStore | None = None
@@ -86,12 +88,18 @@ class CoordinatorRuntime:
         return self._signal
 
     def _kick(self) -> None:
+        self._kick_pending = False  # before the wake: work added after this point kicks again
         self._signal.set()
         self._signal = asyncio.Event()
 
     def kick(self) -> None:
-        """Wake waiting polls: new work may be theirs. Safe from any thread."""
-        if self._loop is not None:
+        """Wake waiting polls: new work may be theirs. Safe from any thread.
+
+        Kicks coalesce: while one wake-up is scheduled and has not run, another would wake the
+        same polls at the same moment, so it is not scheduled (each one cost a submission a
+        write to the event loop's wake-up pipe). A race on the flag only ever adds a wake-up."""
+        if self._loop is not None and not self._kick_pending:
+            self._kick_pending = True
             self._loop.call_soon_threadsafe(self._kick)
 
     def publish(self, topic: str, data: dict[str, Any]) -> None:

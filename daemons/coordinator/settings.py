@@ -48,6 +48,10 @@ class CoordinatorSettings(CommonSettings):
     reap_interval: Duration = Field(1.0, gt=0, le=600, description="seconds between checks for lost miners")
     bond_refresh: Duration = Field(10.0, gt=0, le=3600, description="seconds between re-reading miners' bonds on chain")
     escrow_cache: Duration = Field(1.0, ge=0, le=60, description="seconds an escrow balance read from the node is reused")
+    key_cache: Duration = Field(1.0, ge=0, le=60,
+                                description="seconds a known API key is reused without a database read; a revocation "
+                                            "is honoured at once by the coordinator process that revokes, by others "
+                                            "sharing its database within this time")
 
     client_rate: float = Field(20.0, gt=0, description="requests per second per client API key (sustained)")
     client_burst: int = Field(60, ge=1, description="requests a client API key may make at once")

@@ -144,3 +144,19 @@ def test_a_non_socket_file_in_the_way_is_refused_and_kept(start_daemon: Start, h
     assert daemon.proc.wait(timeout=30) == 1
     assert "exists and is not a socket" in daemon.output()
     assert home.socket("example").read_text() == "operator notes"
+
+
+def test_public_tcp_connections_send_without_delay() -> None:
+    """Every connection the public door accepts has TCP_NODELAY: asyncio sets it only on sockets
+    created with proto IPPROTO_TCP, and without it a keep-alive answer written in two pieces
+    waited for the client's delayed ACK (about 40 ms a request, whatever the server's work)."""
+    from daemons.common.server import bind_tcp
+
+    listener = bind_tcp("127.0.0.1", 0)
+    try:
+        with socket.create_connection(listener.getsockname(), timeout=10):
+            accepted, _ = listener.accept()
+            with accepted:
+                assert accepted.getsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY) != 0
+    finally:
+        listener.close()

@@ -64,6 +64,9 @@ def test_bad_keys_are_refused_and_audited(net: Network) -> None:
     before = state(net, client)
     url = net.url()
     with httpx.Client(base_url=url, timeout=30) as http:
+        # Used first, so that the coordinator holds it in its key cache: the revocation below must
+        # still be honoured on the very next request.
+        assert http.get("/v1/jobs", headers={"X-Api-Key": revoked}).status_code == 200
         done = run_cli("coordinator", "keys", "list", "--home", str(net.home.root), "--json", env=hermetic_env())
         key_id = next(k["key_id"] for k in json.loads(done.stdout) if revoked.startswith(f"aitbc_{k['key_id']}_"))
         done = run_cli("coordinator", "keys", "revoke", key_id, "--home", str(net.home.root), env=hermetic_env())

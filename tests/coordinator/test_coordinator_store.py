@@ -85,6 +85,19 @@ def test_reservations_never_exceed_escrow_and_cancel_releases(opener: Opener) ->
         store.cancel_job(first, addr(2), 6)
 
 
+def test_a_submission_answers_the_record_it_wrote(opener: Opener) -> None:
+    """``submit_job`` builds its answer from the row it inserted instead of reading it back:
+    that answer must be exactly what the database holds."""
+    store = opener()
+    client = addr(1)
+    submit(store, client, 1, price=7)
+    written = store.submit_job(job_id="j2", client=client, model=MODEL, prompt="p\u00e9 \u2603",
+                               params={"max_tokens": 4, "temperature": 0.5}, max_price=9, escrow=10**9,
+                               escrow_height=0, now_ms=3)
+    assert written == store.get_job("j2")
+    assert written.fair_key == 2 and written.status == "queued"
+
+
 def test_settled_receipts_stay_reserved_until_the_escrow_read_sees_them(opener: Opener) -> None:
     store = opener()
     client = addr(1)

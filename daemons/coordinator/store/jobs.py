@@ -55,7 +55,12 @@ class Jobs(Miners):
             J.insert(job_id=job_id, client=client, model=model, prompt=prompt, params=text(params),
                      max_price=max_price, status=QUEUED, fair_key=fair_key, created_ms=now_ms,
                      updated_ms=now_ms).execute()
-        return self._job(job_id)
+        # The record of exactly the row written (the table's defaults for the rest): reading it
+        # back cost every submission one more query.
+        return JobRecord(job_id=job_id, client=client, model=model, prompt=prompt, params=json.loads(text(params)),
+                         max_price=max_price, status=QUEUED, fair_key=fair_key, attempts=0, excluded=[],
+                         assigned_ms=None, deadline_ms=None, result_ms=None, proof=None, created_ms=now_ms,
+                         updated_ms=now_ms)
 
     def get_job(self, job_id: str) -> JobRecord | None:
         row = self.Job.get_or_none(self.Job.job_id == job_id)
