@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from collections.abc import Awaitable, Callable
 
 from chain.errors import ChainError
 from daemons.common.errors import DaemonError
@@ -27,8 +28,12 @@ _EARNINGS_TIMEOUT_S = 3.0
 class BondKeeper:
     """Keeps ``state.bond`` true to the chain and the bond at its target."""
 
-    def __init__(self, state: MinerState) -> None:
+    def __init__(self, state: MinerState, on_bonded: Callable[[], Awaitable[None]] | None = None) -> None:
         self._state = state
+        self._on_bonded = on_bonded
+        """Called once the bond is enough but the coordinator registered the miner before it was:
+        registering again makes the coordinator read the bond now, rather than at its next bond
+        refresh, so a miner that reports ready is one the coordinator gives work to."""
 
     async def run(self) -> None:
         state, s, bond = self._state, self._state.settings, self._state.bond
@@ -52,6 +57,9 @@ class BondKeeper:
                           tx=outcome.tx_hash)
                     log.info("miner bond topped up", extra={"bond": outcome.bond, "tx": outcome.tx_hash})
                 state.check_chain(outcome.chain_id)
+                if (bond.status == "bonded" and self._on_bonded is not None and state.registration.registered
+                        and not state.registration.bonded and outcome.bond >= (state.registration.min_miner_bond or 0)):
+                    await self._on_bonded()
             pause = s.bond_retry * (_BONDED_RECHECK_FACTOR if bond.status == "bonded" else 1)
             await asyncio.sleep(pause)
 

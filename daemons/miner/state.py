@@ -92,6 +92,9 @@ class MinerState:
             why.append(self.chain_problem)
         if self.bond.status not in ("bonded", "disabled"):
             why.append(f"not bonded ({self.bond.status})" + (f": {self.bond.error}" if self.bond.error else ""))
+        elif (self.bond.status == "bonded" and self.registration.registered and not self.registration.bonded
+              and (self.bond.on_chain or 0) >= (self.registration.min_miner_bond or 0)):
+            why.append("bonded on chain; waiting for the coordinator to see the bond")
         return why
 
     def ready(self) -> bool:
