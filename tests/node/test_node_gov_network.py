@@ -201,7 +201,10 @@ def test_delegator_param_change_voted_from_cli_and_tui_seen_by_nodes_and_coordin
             cli_vote("validator2", pid, "no")
             await wait_on_screen(pilot, lambda: [p.status for p in app.store.node.gov.proposals] == ["voting"],
                                  "the proposal in its voting period", HANG_S)
-            await wait_on_screen(pilot, lambda: app.screen.check_action("vote", ()) is True, "vote enabled")
+            # the screen repaints the store a moment later: vote once it highlights the voting proposal
+            await wait_on_screen(pilot, lambda: app.screen.check_action("vote", ()) is True
+                                 and getattr(app.screen.selected_proposal(), "status", None) == "voting",
+                                 "vote enabled on the highlighted proposal", HANG_S)
             await pilot.press("v")
             await painted_dialog(pilot, app, PickDialog, "the wallet choice")
             which = app.screen
