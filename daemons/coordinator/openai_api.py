@@ -84,8 +84,9 @@ def _is_openai(request: Request) -> bool:
 
 
 Handler = Callable[[Request, Exception], Awaitable[Response]]
-MaxPrice = Annotated[str, Header(alias=o.MAX_PRICE_HEADER, pattern=r"^[1-9][0-9]{0,17}$",
-                                 description="most the job may cost, in units; default: the coordinator's")]
+MaxPrice = Annotated[str, Header(alias=o.MAX_PRICE_HEADER, pattern=r"^[1-9][0-9]{0,14}$",
+                                 description="most the job may cost, in units (at most 15 digits, so it stays "
+                                             "within the integers JSON carries exactly); default: the coordinator's")]
 """Typed ``str`` with a None default (not ``str | None``), so the schema says "a string of digits"
 rather than "or null": a header cannot carry a JSON null."""
 
