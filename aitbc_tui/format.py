@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 
-UNIT = 10**6
+from chain.params import UNIT
 
 
 SHOWN_DECIMALS = 2

@@ -12,6 +12,8 @@ from typing import Any, Optional
 
 import typer
 
+from chain.params import UNIT
+
 from aitbc_tui.cli.common import command_group, emit, fail, format_ait, format_value, handle_errors, resolve_home, run_daemon
 from aitbc_tui.cli.options import ConfigOpt, CoordinatorOpt, HomeOpt, JsonOpt, NodeOpt, NoTcpOpt
 
@@ -64,7 +66,7 @@ def init(
     data = {"home": str(resolved.root), "address": result.address, "pubkey": result.pubkey,
             "password_file": str(result.password_file), "config": str(resolved.config_file),
             "mining": result.config}
-    stake_units = int(result.config["stake_amount"]) * 10**6
+    stake_units = int(result.config["stake_amount"]) * UNIT
     emit(data, as_json, lambda d: "\n".join([
         f"Miner key {d['address']} created in {d['home']}/keys",
         f"Fund it with at least {format_ait(stake_units)} plus fees (or put it in genesis: "

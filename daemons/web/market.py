@@ -26,7 +26,7 @@ from daemons.web.pages import build_site, render
 from daemons.web.settings import ExplorerSettings
 from daemons.web.sources import Market, PageError
 
-UNIT = 10**6
+from chain.params import UNIT
 THROUGHPUT_WINDOW_S = 600.0
 KEY_HEADER = "X-Api-Key"
 

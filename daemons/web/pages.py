@@ -25,7 +25,7 @@ from daemons.web.sources import PageError
 from daemons.common.version import VERSION
 
 HERE = Path(__file__).resolve().parent
-UNIT = 10**6
+from chain.params import UNIT
 templates = Jinja2Templates(directory=str(HERE / "templates"))
 SECURITY_HEADERS = {
     # Only our own stylesheet and scripts, no inline code, no framing: data from the chain (memo
