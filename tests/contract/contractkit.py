@@ -16,6 +16,7 @@ import socket
 import subprocess
 import sys
 import threading
+from xml.etree import ElementTree
 from pathlib import Path
 from typing import Any
 
@@ -31,6 +32,10 @@ BUDGET_S = int(os.environ.get("AITBC_TEST_FUZZ_BUDGET", "20"))
 STATEFUL = ["2xx", "401", "403", "404", "409", "423", "429"]
 """What a request its document allows may still get: refusals of who asks, of a missing or
 conflicting thing and of a locked wallet depend on the daemon's state, not on the request's shape."""
+REFUSED = ["400", "401", "403", "404", "405", "406", "409", "413", "415", "422", "428", "429", "5xx"]
+"""What a request its document forbids may get: Schemathesis's own list plus 413, the shared refusal
+of a body over the daemon's size limit (declared on every route), which a string past its
+``maxLength`` by megabytes meets before validation does."""
 HANG_S = BUDGET_S + 120
 """Bound against a hung fuzzer process: its budget plus start-up and the report."""
 
@@ -49,7 +54,8 @@ def fuzz(openapi_url: str, workdir: Path, *, base_url: str | None = None, header
     every other path must accept every request its document allows.
     """
     config: dict[str, Any] = {"headers": headers or {}, "operations": [],
-                              "checks": {"positive_data_acceptance": {"expected-statuses": STATEFUL}}}
+                              "checks": {"positive_data_acceptance": {"expected-statuses": STATEFUL},
+                                             "negative_data_rejection": {"expected-statuses": REFUSED}}}
     for tag, tag_headers in (by_tag or {}).items():
         config["operations"].append({"include-tag": tag, "headers": tag_headers})
     if semantic_422:
@@ -66,9 +72,22 @@ def fuzz(openapi_url: str, workdir: Path, *, base_url: str | None = None, header
     done = subprocess.run(args, capture_output=True, text=True, timeout=HANG_S, env=hermetic_env(NO_COLOR="1"),
                           cwd=workdir)
     output = done.stdout + done.stderr
-    assert done.returncode == 0, f"schemathesis found failures in {openapi_url}:\n{output[-12000:]}"
+    assert done.returncode == 0, f"schemathesis found failures in {openapi_url}:\n{_failures(workdir, output)}"
     assert " generated" in output and " 0 generated" not in output, output[-4000:]
     return output
+
+
+def _failures(workdir: Path, output: str, line_chars: int = 400) -> str:
+    """The failures of the JUnit report (each line cut to ``line_chars``, since a fuzzed body can be
+    megabytes long and would push every other line out of the message), else the output's end."""
+    reports = sorted(workdir.glob("junit-*.xml"))
+    if not reports:
+        return output[-12000:]
+    root = ElementTree.parse(reports[-1]).getroot()
+    found = [failure.text or failure.get("message", "") for failure in root.iter("failure")]
+    lines = [line if len(line) <= line_chars else f"{line[:line_chars]}… ({len(line)} characters)"
+             for text in found for line in text.splitlines()]
+    return "\n".join(lines)[-12000:] + "\n" + output[-1500:]
 
 
 class SocketBridge:
