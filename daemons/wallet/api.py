@@ -61,22 +61,35 @@ from daemons.wallet.models import (
 )
 from daemons.wallet.settings import api_key_digest
 from daemons.common.version import VERSION
-import keys
+from keys import (
+    AmbiguousKeyName,
+    CorruptKeystore,
+    InvalidKey,
+    InvalidKeyName,
+    InvalidMnemonic,
+    InvalidPassword,
+    InvalidPath,
+    KeyExists,
+    KeyNotFound,
+    KeyWiped,
+    WeakKeystore,
+    WrongPassword,
+)
 
 PUBLIC_PATHS = frozenset({"/v1/wallet/create", "/v1/wallet/import", "/v1/wallet/balance", "/v1/wallet/send"})
 _KEY_ERRORS: list[tuple[type[ChainError], int, str]] = [
-    (keys.WrongPassword, 403, "wrong_password"),
-    (keys.KeyNotFound, 404, "wallet_not_found"),
-    (keys.KeyExists, 409, "wallet_exists"),
-    (keys.AmbiguousKeyName, 409, "ambiguous_name"),
-    (keys.KeyWiped, 423, "locked"),
-    (keys.InvalidMnemonic, 422, "invalid_mnemonic"),
-    (keys.InvalidKey, 422, "invalid_key"),
-    (keys.InvalidKeyName, 422, "invalid_name"),
-    (keys.InvalidPassword, 422, "invalid_password"),
-    (keys.InvalidPath, 422, "invalid_path"),
-    (keys.CorruptKeystore, 422, "corrupt_wallet_file"),
-    (keys.WeakKeystore, 422, "weak_wallet_file"),
+    (WrongPassword, 403, "wrong_password"),
+    (KeyNotFound, 404, "wallet_not_found"),
+    (KeyExists, 409, "wallet_exists"),
+    (AmbiguousKeyName, 409, "ambiguous_name"),
+    (KeyWiped, 423, "locked"),
+    (InvalidMnemonic, 422, "invalid_mnemonic"),
+    (InvalidKey, 422, "invalid_key"),
+    (InvalidKeyName, 422, "invalid_name"),
+    (InvalidPassword, 422, "invalid_password"),
+    (InvalidPath, 422, "invalid_path"),
+    (CorruptKeystore, 422, "corrupt_wallet_file"),
+    (WeakKeystore, 422, "weak_wallet_file"),
 ]
 
 _REFUSALS = error_responses(401, 403, 404, 409, 423, 429, 502, 503, 504)
