@@ -23,7 +23,6 @@ single-validator figure; catch-up at least 20 x the block rate. Figures, never p
 
 from __future__ import annotations
 
-import argparse
 import statistics
 import subprocess
 import sys
@@ -38,6 +37,7 @@ for _path in (REPO, REPO / "tests", REPO / "tests" / "node"):  # the product and
 
 from netkit import Lab, lab, netns_unavailable  # noqa: E402
 from nodekit import UNIT, NetNode, accounts  # noqa: E402
+from benchkit import bench_parser  # noqa: E402
 from testkit import REPO as _REPO, aitbc_command, hermetic_env, temp_root  # noqa: E402
 
 from chain.params import ChainParams  # noqa: E402
@@ -124,12 +124,10 @@ def _catch_up(made: Lab, root: Path, seed: NetNode) -> tuple[int, float]:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--block-time", type=float, default=1.0, help="seconds between blocks")
+    parser = bench_parser(__doc__, block_time=1.0, seconds=(20.0, "how long chain 2 runs before a node joins it"))
     parser.add_argument("--txs", type=int, default=3000, help="transfers for the throughput figure")
     parser.add_argument("--finality", type=int, default=20, help="transfers for the finality figures")
     parser.add_argument("--delay-ms", type=float, default=50.0, help="one-way delay on every link of chain 3")
-    parser.add_argument("--seconds", type=float, default=20.0, help="how long chain 2 runs before a node joins it")
     args = parser.parse_args()
     why = netns_unavailable()
     if why:

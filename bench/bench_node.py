@@ -51,6 +51,7 @@ for _path in (REPO, REPO / "tests"):  # the product, and the process helpers it 
 
 import httpx  # noqa: E402
 
+from benchkit import bench_parser  # noqa: E402
 from testkit import NodeDaemon, aitbc_command, hermetic_env, short_root  # noqa: E402
 
 from chain import crypto  # noqa: E402
@@ -419,9 +420,7 @@ def report(result: dict[str, Any]) -> None:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--seconds", type=float, default=10.0, help="submission window")
-    parser.add_argument("--block-time", type=float, default=1.0, help="seconds between blocks")
+    parser = bench_parser(__doc__, block_time=1.0, seconds=(10.0, "submission window"))
     parser.add_argument("--accounts", type=int, default=1000, help="sending accounts (one tx each per round)")
     parser.add_argument("--batch", type=int, default=200, help="broadcast_tx calls per JSON-RPC batch")
     parser.add_argument("--clients", type=int, default=2, help="concurrent submitting connections")

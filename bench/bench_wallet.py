@@ -36,6 +36,7 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parent.parent
 sys.path[:0] = [str(REPO), str(REPO / "tests")]  # the product, and the process helpers it shares with the tests
 
+from benchkit import bench_parser  # noqa: E402
 from testkit import Daemon, aitbc_command, free_port, hermetic_env, service_daemon, temp_root  # noqa: E402
 
 from chain import crypto  # noqa: E402
@@ -104,11 +105,9 @@ def concurrent(home: Home, wallets: list[str], target: str, clients: int, second
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--seconds", type=float, default=5.0, help="duration of each send phase")
+    parser = bench_parser(__doc__, block_time=0.5, seconds=(5.0, "duration of each send phase"))
     parser.add_argument("--wallets", type=int, default=4, help="funded wallets sending at once")
     parser.add_argument("--clients", type=int, default=8, help="client threads in the concurrent phase")
-    parser.add_argument("--block-time", type=float, default=0.5, help="node block time in seconds")
     args = parser.parse_args()
 
     signs = raw_signs_per_second(2.0)

@@ -10,13 +10,13 @@ from __future__ import annotations
 
 from enum import Enum
 from pathlib import Path
-from typing import Any, Optional
+from typing import Annotated, Any, Optional
 
 import typer
 
 from aitbc_tui.cli.common import command_group, emit, fail, format_ait, handle_errors, resolve_home
 from aitbc_tui.cli.options import FeeOpt, HomeOpt, JsonOpt, NodeOpt, PasswordFileOpt, WaitOpt, WalletOpt
-from aitbc_tui.cli.signing import amount_arg, sign_and_show
+from aitbc_tui.cli.signing import add_signing_command, amount_arg, sign_and_show
 from aitbc_tui.gov_actions import ActionError, build_action
 
 app = command_group("gov", "Governance: proposals, deposits, votes, treasury (signed by the wallet daemon).")
@@ -86,26 +86,17 @@ def propose(
     sign_and_show(lambda w: w.gov_propose, proposal, wallet_ref=wallet_ref, fee=fee, wait=wait, password_file=password_file, home=home, as_json=as_json)
 
 
-@app.command("deposit")
-def deposit_cmd(
-    proposal_id: int = typer.Argument(..., min=1, help="Proposal id."),
-    amount: str = typer.Argument(..., help="Amount in AIT, or units with a 'u' suffix."),
-    wallet_ref: WalletOpt = None, fee: FeeOpt = None, wait: WaitOpt = False,
-    password_file: PasswordFileOpt = None, home: HomeOpt = None, as_json: JsonOpt = False,
-) -> None:
-    """Add to a proposal's deposit (refunded when the vote reaches quorum and is not vetoed)."""
-    sign_and_show(lambda w: w.gov_deposit, proposal_id, amount_arg(amount), wallet_ref=wallet_ref, fee=fee, wait=wait, password_file=password_file, home=home, as_json=as_json)
-
-
-@app.command("vote")
-def vote(
-    proposal_id: int = typer.Argument(..., min=1, help="Proposal id."),
-    option: Option_ = typer.Argument(..., help="yes, no, abstain or veto."),
-    wallet_ref: WalletOpt = None, fee: FeeOpt = None, wait: WaitOpt = False,
-    password_file: PasswordFileOpt = None, home: HomeOpt = None, as_json: JsonOpt = False,
-) -> None:
-    """Vote with the wallet's bonded stake; voting again replaces the vote until the end."""
-    sign_and_show(lambda w: w.gov_vote, proposal_id, option.value, wallet_ref=wallet_ref, fee=fee, wait=wait, password_file=password_file, home=home, as_json=as_json)
+ProposalIdArg = Annotated[int, typer.Argument(min=1, help="Proposal id.")]
+add_signing_command(app, "deposit", "Add to a proposal's deposit (refunded when the vote reaches quorum and is not vetoed).",
+                    lambda w: w.gov_deposit, [
+                        ("proposal_id", ProposalIdArg, int),
+                        ("amount", Annotated[str, typer.Argument(help="Amount in AIT, or units with a 'u' suffix.")],
+                         amount_arg)])
+add_signing_command(app, "vote", "Vote with the wallet's bonded stake; voting again replaces the vote until the end.",
+                    lambda w: w.gov_vote, [
+                        ("proposal_id", ProposalIdArg, int),
+                        ("option", Annotated[Option_, typer.Argument(help="yes, no, abstain or veto.")],
+                         lambda option: option.value)])
 
 
 def _line(p: dict[str, Any]) -> str:

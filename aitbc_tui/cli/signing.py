@@ -11,7 +11,7 @@ from __future__ import annotations
 import inspect
 import os
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal, Optional, TypeVar
 
@@ -130,26 +130,35 @@ _SIGNING_OPTIONS = (("wallet_ref", WalletOpt, None), ("fee", FeeOpt, None), ("wa
                     ("password_file", PasswordFileOpt, None), ("home", HomeOpt, None), ("as_json", JsonOpt, False))
 
 
-def add_transfer_command(app: typer.Typer, name: str, doc: str, pick: Callable[[WalletClient], Callable[..., TxResult]],
-                         address: tuple[str, Any], amount: Any) -> None:
-    """Register command ``name`` that signs one transaction moving an amount to an address
-    (``stake delegate``/``unbond``, ``wallet escrow deposit``/``withdraw``).
+Argument = tuple[str, Any, Callable[[Any], Any]]
+"""``(name, Annotated type, check)`` of a signing command's argument: its name is what ``--help``
+and errors show; ``check`` turns the typed value into what the client method takes, or fails
+with a one-line error."""
 
-    ``address`` is the name and ``Annotated`` type of the address argument (its name is what
-    ``--help`` and errors show), ``amount`` the type of the amount argument; the signing options
-    follow them. The command's signature is built here because typer reads the arguments from it.
-    """
-    address_name, address_type = address
+
+def add_signing_command(app: typer.Typer, name: str, doc: str, pick: Callable[[WalletClient], Callable[..., TxResult]],
+                        arguments: Sequence[Argument]) -> None:
+    """Register command ``name`` that signs one transaction: the method ``pick`` chooses gets the
+    checked ``arguments`` (checked in the order typed) and the shared signing options that follow
+    them. The command's signature is built here because typer reads the arguments from it."""
 
     def command(**given: Any) -> None:
-        to = address_arg(given.pop(address_name))
-        sign_and_show(pick, to, amount_arg(given.pop("amount")), **given)
+        values = [check(given.pop(argument)) for argument, _, check in arguments]
+        sign_and_show(pick, *values, **given)
 
     positional = inspect.Parameter.POSITIONAL_OR_KEYWORD
-    parameters = [inspect.Parameter(address_name, positional, annotation=address_type),
-                  inspect.Parameter("amount", positional, annotation=amount)]
+    parameters = [inspect.Parameter(argument, positional, annotation=kind) for argument, kind, _ in arguments]
     parameters += [inspect.Parameter(option, inspect.Parameter.KEYWORD_ONLY, annotation=kind, default=default)
                    for option, kind, default in _SIGNING_OPTIONS]
     command.__signature__ = inspect.Signature(parameters)  # type: ignore[attr-defined]
     command.__annotations__ = {p.name: p.annotation for p in parameters}
     app.command(name, help=doc)(command)
+
+
+def add_transfer_command(app: typer.Typer, name: str, doc: str, pick: Callable[[WalletClient], Callable[..., TxResult]],
+                         address: tuple[str, Any], amount: Any) -> None:
+    """A signing command moving an amount to an address (``stake delegate``/``unbond``, ``wallet
+    escrow deposit``/``withdraw``): ``address`` is the name and type of the address argument,
+    ``amount`` the type of the amount argument."""
+    address_name, address_type = address
+    add_signing_command(app, name, doc, pick, [(address_name, address_type, address_arg), ("amount", amount, amount_arg)])

@@ -10,15 +10,16 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
-from typing import TYPE_CHECKING, ClassVar
+from typing import TYPE_CHECKING, ClassVar, NamedTuple
 
 from textual.app import ComposeResult
+from textual.binding import Binding
 from textual.notifications import Notification, Notify
 from textual.screen import Screen
 from textual.widgets import Static
 
 from aitbc_tui.models import DAEMONS, Store
-from aitbc_tui.widgets.chrome import DaemonBanner, NavBar
+from aitbc_tui.widgets.chrome import SECTIONS, DaemonBanner, NavBar
 from aitbc_tui.widgets.footer import KeyFooter
 
 if TYPE_CHECKING:
@@ -38,13 +39,39 @@ class PaletteAction:
         self.title, self.help, self.action = title, help, action
 
 
+class ScreenKey(NamedTuple):
+    """One action of a section screen, declared once: its key and footer label, the daemons it
+    talks to (``needs``) and its command palette entry (``palette``: title, help), if any."""
+
+    key: str
+    action: str
+    label: str
+    needs: tuple[str, ...] = ()
+    palette: tuple[str, str] | None = None
+    key_display: str | None = None
+    show: bool = True
+
+
 class SectionScreen(Screen[None]):
     """Base class: subclasses set SECTION and implement compose_body/update_body."""
 
     SECTION: ClassVar[str] = ""
     TITLE_TEXT: ClassVar[str] = ""
+    """The heading of the screen's keys in the help; the navigation bar's label unless set."""
+    KEYS: ClassVar[tuple[ScreenKey, ...]] = ()
+    """The screen's actions; its BINDINGS are made from them. An action whose daemons are not
+    part of this installation is hidden (and left out of the palette), and disabled while one
+    of them is down (:meth:`check_action`)."""
     REPAINT_S: ClassVar[float] = 0.25
     """Shortest time between two repaints of this screen caused by daemon data."""
+
+    def __init_subclass__(cls, **kwargs: bool) -> None:
+        if "KEYS" in cls.__dict__:  # before Textual's own hook, which reads BINDINGS
+            cls.BINDINGS = [Binding(k.key, k.action, k.label, show=k.show, key_display=k.key_display)
+                            for k in cls.KEYS]
+        super().__init_subclass__(**kwargs)
+        if not cls.TITLE_TEXT:
+            cls.TITLE_TEXT = dict(SECTIONS).get(cls.SECTION, "")
 
     @property
     def aitbc(self) -> AitbcApp:
@@ -97,10 +124,15 @@ class SectionScreen(Screen[None]):
     def update_body(self, changed: frozenset[str]) -> None:
         """Subclasses repaint the widgets that depend on ``changed``."""
 
+    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        daemons = next((k.needs for k in self.KEYS if k.action == action), ())
+        return self.needs(*daemons) if daemons else True
+
     @classmethod
     def palette_actions(cls, app: AitbcApp) -> list[PaletteAction]:
-        """Actions of this screen worth listing in the command palette (only available ones)."""
-        return []
+        """The palette entries of the actions this installation has the daemons for."""
+        return [PaletteAction(*k.palette, k.action) for k in cls.KEYS
+                if k.palette and all(app.has_daemon(d) for d in k.needs)]
 
     def needs(self, *daemons: str) -> bool | None:
         """``check_action``'s answer for an action that talks to ``daemons``: hidden (False) when

@@ -8,12 +8,11 @@ never freezes the screen.
 from __future__ import annotations
 
 import json
-from typing import Any, ClassVar
+from typing import Any
 
 from rich.text import Text
 from textual import on, work
 from textual.app import ComposeResult
-from textual.binding import Binding
 from textual.containers import Horizontal, VerticalScroll
 from textual.widgets import DataTable, Input, Static
 
@@ -21,7 +20,7 @@ from daemons.common.errors import DaemonError
 
 from aitbc_tui.format import ait, clock, short_addr, short_hash, stamp
 from aitbc_tui.models import BlockRow, NodeModel, TxRow
-from aitbc_tui.screens.base import PaletteAction, SectionScreen
+from aitbc_tui.screens.base import ScreenKey, SectionScreen
 from aitbc_tui.widgets.panels import kv, notice
 from aitbc_tui.widgets.table import Table
 
@@ -140,7 +139,6 @@ class ChainScreen(SectionScreen):
     }
     #blocks, #txs {
         width: 1fr;
-        height: 1fr;
     }
     #chain-detail {
         height: 9;
@@ -149,15 +147,14 @@ class ChainScreen(SectionScreen):
         height: 1fr;
     }
     """
-    TITLE_TEXT = "Chain"
     REPAINT_S = 0.5  # every visible row moves with each block; twice a second is plenty to read
     AUTO_FOCUS = "#blocks"
-    BINDINGS: ClassVar[list[Binding]] = [  # type: ignore[assignment]
-        Binding("slash", "focus_search", "Search", key_display="/"),
-        Binding("b", "focus_blocks", "Blocks"),
-        Binding("x", "focus_txs", "Txs"),
-        Binding("escape", "clear_detail", "Clear", show=False),
-    ]
+    KEYS = (
+        ScreenKey("slash", "focus_search", "Search", palette=("Chain: search", f"Find a {SEARCH_HELP}"), key_display="/"),
+        ScreenKey("b", "focus_blocks", "Blocks"),
+        ScreenKey("x", "focus_txs", "Txs"),
+        ScreenKey("escape", "clear_detail", "Clear", show=False),
+    )
 
     def __init__(self) -> None:
         super().__init__()
@@ -299,7 +296,3 @@ class ChainScreen(SectionScreen):
     def action_clear_detail(self) -> None:
         self.query_one("#chain-search", Input).value = ""
         self.query_one("#detail", Static).update(notice("select a block or transaction, or search (/)"))
-
-    @classmethod
-    def palette_actions(cls, app: Any) -> list[PaletteAction]:
-        return [PaletteAction("Chain: search", f"Find a {SEARCH_HELP}", "focus_search")]

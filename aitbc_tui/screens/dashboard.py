@@ -5,17 +5,16 @@ from __future__ import annotations
 from rich.text import Text
 from textual import work
 from textual.app import ComposeResult
-from textual.binding import Binding
-from textual.containers import Grid, Vertical
+from textual.containers import Grid
 from textual.widgets import Sparkline
 
 from aitbc_tui.format import ait, clock, gib, seconds, short_addr, short_hash
 from aitbc_tui.models import Store
-from aitbc_tui.screens.base import SectionScreen
+from aitbc_tui.screens.base import ScreenKey, SectionScreen
 from aitbc_tui.screens.dialogs import InfoDialog
 from aitbc_tui.screens.governance import awaiting_vote_text
 from aitbc_tui.widgets.feed import EventFeed, events_text
-from aitbc_tui.widgets.panels import TextView, bar, kv, notice, spark
+from aitbc_tui.widgets.panels import TextView, bar, kv, notice, panel, spark
 
 
 def chain_summary(store: Store) -> Text:
@@ -150,8 +149,7 @@ def gpu_summary(store: Store, width: int = 36) -> Text:
 
 class DashboardScreen(SectionScreen):
     SECTION = "dashboard"
-    TITLE_TEXT = "Dashboard"
-    BINDINGS = [Binding("e", "show_events", "Events in full")]
+    KEYS = (ScreenKey("e", "show_events", "Events in full"),)
     DEFAULT_CSS = """
     #dash {
         grid-size: 2;
@@ -205,22 +203,11 @@ class DashboardScreen(SectionScreen):
         yield TextView(id="gov-awaiting")
         yield TextView(id="fleet-line")
         with Grid(id="dash"):
-            with Vertical(id="chain-panel", classes="panel") as chain:
-                chain.border_title = "Chain"
-                yield TextView(id="chain-info")
-                yield Sparkline([], id="block-spark")
-            with Vertical(id="jobs-panel", classes="panel") as jobs:
-                jobs.border_title = "Jobs"
-                yield TextView(id="jobs-info")
-            with Vertical(id="wallet-panel", classes="panel") as wallet:
-                wallet.border_title = "Balances & rewards"
-                yield TextView(id="wallet-info")
-            with Vertical(id="gpu-panel", classes="panel") as gpu:
-                gpu.border_title = "Miner / GPUs"
-                yield TextView(id="gpu-info")
-            with Vertical(id="events-panel", classes="panel") as events:
-                events.border_title = "Recent events"
-                yield EventFeed(self.store.events, id="feed")
+            yield panel("Chain", TextView(id="chain-info"), Sparkline([], id="block-spark"), id="chain-panel")
+            yield panel("Jobs", TextView(id="jobs-info"), id="jobs-panel")
+            yield panel("Balances & rewards", TextView(id="wallet-info"), id="wallet-panel")
+            yield panel("Miner / GPUs", TextView(id="gpu-info"), id="gpu-panel")
+            yield panel("Recent events", EventFeed(self.store.events, id="feed"), id="events-panel")
 
     def update_body(self, changed: frozenset[str]) -> None:
         store = self.store

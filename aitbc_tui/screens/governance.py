@@ -8,12 +8,11 @@ nothing is counted again in the console.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any, ClassVar
+from typing import TYPE_CHECKING, Any
 
 from rich.text import Text
 from textual import on, work
 from textual.app import ComposeResult
-from textual.binding import Binding
 from textual.containers import Horizontal, Vertical
 from textual.widgets import DataTable
 
@@ -21,17 +20,16 @@ from daemons.common.errors import DaemonError
 
 from aitbc_tui.format import ait, percent_bps, seconds, short_addr, short_hash
 from aitbc_tui.models import GovModel, ProposalRow, Store, TallyView, WalletRow
-from aitbc_tui.screens.base import PaletteAction
+from aitbc_tui.screens.base import ScreenKey
 from aitbc_tui.screens.dialogs import ConfirmDialog, InfoDialog, PickDialog
 from aitbc_tui.screens.gov_dialogs import DepositDialog, DepositRequest, ProposalRequest, ProposeDialog
 from aitbc_tui.screens.signing import SigningScreen
-from aitbc_tui.widgets.panels import TextView, kv, notice
+from aitbc_tui.widgets.panels import TextView, kv, notice, panel
 from aitbc_tui.widgets.table import Column, Row, Table
 
 if TYPE_CHECKING:
     from daemons.wallet.models import TxResult
 
-GOV_ACTIONS = {"vote", "deposit", "propose"}
 OPTIONS: tuple[tuple[str, str], ...] = (("yes", "green"), ("no", "red"), ("abstain", "bright_black"),
                                         ("veto", "magenta"))
 STATUS_STYLE = {"voting": "bold yellow", "deposit": "cyan", "passed": "green", "executed": "green",
@@ -182,12 +180,8 @@ def awaiting_vote_text(store: Store) -> Text | None:
 
 class GovernanceScreen(SigningScreen):
     SECTION = "governance"
-    TITLE_TEXT = "Governance"
     AUTO_FOCUS = "#proposals"
     DEFAULT_CSS = """
-    #proposals {
-        height: 1fr;
-    }
     #gov-bottom {
         height: 9;
     }
@@ -205,36 +199,27 @@ class GovernanceScreen(SigningScreen):
         text-wrap: nowrap;
         text-overflow: ellipsis;
     }
-    #gov-note {
-        height: auto;
-        padding: 0 1;
-    }
     GovernanceScreen.-wide #gov-bottom {
         height: 12;
     }
     """
-    BINDINGS: ClassVar[list[Binding]] = [  # type: ignore[assignment]
-        Binding("enter", "details", "Details"),
-        Binding("v", "vote", "Vote"),
-        Binding("d", "deposit", "Deposit"),
-        Binding("p", "propose", "Propose"),
-    ]
-
-    def __init__(self) -> None:
-        super().__init__()
-        self._keys: list[str] = []
+    KEYS = (
+        ScreenKey("enter", "details", "Details"),
+        ScreenKey("v", "vote", "Vote", ("wallet",),
+                  ("Governance: vote", "Vote on the highlighted proposal (with confirmation)")),
+        ScreenKey("d", "deposit", "Deposit", ("wallet",),
+                  ("Governance: deposit", "Add to the highlighted proposal's deposit")),
+        ScreenKey("p", "propose", "Propose", ("wallet",),
+                  ("Governance: propose", "Submit a proposal: any action, with a deposit")),
+    )
 
     def compose_body(self) -> ComposeResult:
         with Vertical(id="governance"):
             yield Table(PROPOSAL_COLUMNS, id="proposals", title="Proposals")
-            yield TextView(id="gov-note")
+            yield TextView(id="gov-note", classes="note")
             with Horizontal(id="gov-bottom"):
-                with Vertical(id="gov-tally-panel", classes="panel") as tally:
-                    tally.border_title = "Tally"
-                    yield TextView(id="gov-tally")
-                with Vertical(id="gov-treasury-panel", classes="panel") as treasury:
-                    treasury.border_title = "Treasury"
-                    yield TextView(id="gov-treasury")
+                yield panel("Tally", TextView(id="gov-tally"), id="gov-tally-panel")
+                yield panel("Treasury", TextView(id="gov-treasury"), id="gov-treasury-panel")
 
     def update_body(self, changed: frozenset[str]) -> None:
         if not changed & {"node", "wallet"}:
@@ -242,8 +227,8 @@ class GovernanceScreen(SigningScreen):
         gov = self.store.node.gov
         table = self.query_one("#proposals", Table)
         cursor = table.cursor_row
-        self._keys = table.refill(proposal_rows(gov))
-        if self._keys and 0 < cursor < len(self._keys):
+        keys = table.refill(proposal_rows(gov))
+        if keys and 0 < cursor < len(keys):
             table.move_cursor(row=cursor, animate=False)
         params = gov.params
         table.border_subtitle = (f"quorum {percent_bps(params.get('quorum_bps'))} · pass > "
@@ -270,11 +255,8 @@ class GovernanceScreen(SigningScreen):
                   else notice("highlight a proposal to see its tally"))
 
     def selected_proposal(self) -> ProposalRow | None:
-        table = self.query_one("#proposals", DataTable)
-        keys = self._keys
-        if not keys or not 0 <= table.cursor_row < len(keys):
-            return None
-        return self.store.node.gov.proposal(int(keys[table.cursor_row]))
+        key = self.query_one("#proposals", Table).selected_key()
+        return self.store.node.gov.proposal(int(key)) if key is not None else None
 
     # -- details -------------------------------------------------------------------------------------
 
@@ -300,9 +282,6 @@ class GovernanceScreen(SigningScreen):
                                                    detail_text(proposal, self.store.node.gov.params, names)))
 
     # -- actions (through the wallet daemon) -------------------------------------------------------
-
-    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
-        return self.needs("wallet") if action in GOV_ACTIONS else True
 
     def _balance(self, wallet: WalletRow) -> int | None:
         account = self.store.node.accounts.get(wallet.address)
@@ -404,12 +383,3 @@ class GovernanceScreen(SigningScreen):
                                                   mode="commit", password=password)))
         if result is not None:
             self._done(f"proposal {request.title!r} submitted", result)
-
-    @classmethod
-    def palette_actions(cls, app: Any) -> list[PaletteAction]:
-        if not app.has_daemon("wallet"):
-            return []
-        return [PaletteAction("Governance: vote", "Vote on the highlighted proposal (with confirmation)", "vote"),
-                PaletteAction("Governance: deposit", "Add to the highlighted proposal's deposit", "deposit"),
-                PaletteAction("Governance: propose", "Submit a proposal: any action, with a deposit",
-                              "propose")]

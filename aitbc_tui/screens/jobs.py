@@ -8,12 +8,11 @@ and checks it with ``chain.receipt_verify`` (the same code as ``aitbc receipts v
 
 from __future__ import annotations
 
-from typing import Any, ClassVar
+from typing import TYPE_CHECKING, Any
 
 from rich.text import Text
 from textual import on, work
 from textual.app import ComposeResult
-from textual.binding import Binding
 from textual.containers import Horizontal, VerticalScroll
 from textual.widgets import DataTable
 
@@ -22,15 +21,17 @@ from daemons.common.errors import DaemonError
 
 from aitbc_tui.format import ait, clock, short_addr, short_hash, stamp
 from aitbc_tui.models import JOB_STATES, JobRow, Store
-from aitbc_tui.screens.base import PaletteAction
+from aitbc_tui.screens.base import ScreenKey
 from aitbc_tui.screens.dialogs import ConfirmDialog, InfoDialog, JobDialog, JobRequestForm, TransferDialog
 from aitbc_tui.screens.signing import SigningScreen
 from aitbc_tui.widgets.panels import TextView, kv, notice
 from aitbc_tui.widgets.table import Column, Row, Table
 
+if TYPE_CHECKING:
+    from daemons.coordinator.models import Job
+
 _STATUS_STYLE = {"queued": "yellow", "assigned": "cyan", "running": "bold cyan", "completed": "green",
                  "failed": "bold red", "cancelled": "dim"}
-JOB_ACTIONS = {"submit_job", "cancel_job", "verify_receipt"}
 
 
 def queue_line(store: Store) -> Text:
@@ -125,7 +126,6 @@ class JobsScreen(SigningScreen):
     }
     #job-table {
         width: 67;
-        height: 1fr;
     }
     JobsScreen.-narrow #jobs-body {
         layout: vertical;
@@ -138,18 +138,18 @@ class JobsScreen(SigningScreen):
         height: 1fr;
     }
     """
-    TITLE_TEXT = "Jobs"
     AUTO_FOCUS = "#job-table"
-    BINDINGS: ClassVar[list[Binding]] = [  # type: ignore[assignment]
-        Binding("n", "submit_job", "New job"),
-        Binding("x", "cancel_job", "Cancel job"),
-        Binding("r", "verify_receipt", "Receipt"),
-        Binding("e", "escrow", "Escrow"),
-    ]
+    KEYS = (
+        ScreenKey("n", "submit_job", "New job", ("coordinator",), ("Jobs: submit", "Submit a job (model picker)")),
+        ScreenKey("x", "cancel_job", "Cancel job", ("coordinator",), ("Jobs: cancel", "Cancel the highlighted job")),
+        ScreenKey("r", "verify_receipt", "Receipt", ("coordinator",),
+                  ("Jobs: open receipt and verify", "Verify the highlighted job's receipt from chain data")),
+        ScreenKey("e", "escrow", "Escrow", ("coordinator", "wallet"),
+                  ("Jobs: escrow deposit", "Lock funds for this coordinator")),
+    )
 
     def __init__(self) -> None:
         super().__init__()
-        self._keys: list[str] = []
         self._selected: str | None = None
 
     def compose_body(self) -> ComposeResult:
@@ -179,7 +179,7 @@ class JobsScreen(SigningScreen):
             queue.show(line)
         if "coordinator" not in changed:
             return
-        self._keys = self.query_one("#job-table", Table).refill(job_rows(store))
+        self.query_one("#job-table", Table).refill(job_rows(store))
         self._show_detail()
 
     @on(DataTable.RowHighlighted, "#job-table")
@@ -197,11 +197,6 @@ class JobsScreen(SigningScreen):
         return self.store.coordinator.job(self._selected) if self._selected else None
 
     # -- actions -----------------------------------------------------------------------------------
-
-    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
-        if action == "escrow":
-            return self.needs("coordinator", "wallet")
-        return self.needs("coordinator") if action in JOB_ACTIONS else True
 
     def _job_to_act_on(self) -> JobRow | None:
         """The highlighted job, or None after asking the operator to select one."""
@@ -229,13 +224,10 @@ class JobsScreen(SigningScreen):
             return
         finally:
             await client.aclose()
-        if self.store.coordinator.job(job.job_id) is None:
-            # the coordinator's job:* events may already have brought a newer state (even the
-            # output) while the answer to submit was on its way; it must not be overwritten
-            self.store.coordinator.put_job(JobRow.model_validate(job.model_dump()))
         self._selected = job.job_id
-        self.refresh_data({"coordinator"})
-        self.notify(f"job {job.job_id[:12]} {job.status}", title="Submit")
+        # the coordinator's job:* events may already have brought a newer state (even the output)
+        # while the answer to submit was on its way; it must not be overwritten
+        self._answered(job, "Submit", replace=False)
 
     @work(exclusive=True, group="job-action")
     async def action_cancel_job(self) -> None:
@@ -248,11 +240,16 @@ class JobsScreen(SigningScreen):
         cancelled = await self.confirm_and_sign(ConfirmDialog(
             "Cancel job", [("Job", job.job_id), ("Status", job.status), ("Reserved", ait(job.max_price, full=True))],
             needs_password=False, confirm_label="Cancel job"), lambda _: self.source.client.cancel(job.job_id), "Cancel")
-        if cancelled is None:
-            return
-        self.store.coordinator.put_job(JobRow.model_validate(cancelled.model_dump()))
+        if cancelled is not None:
+            self._answered(cancelled, "Cancel")
+
+    def _answered(self, job: Job, title: str, *, replace: bool = True) -> None:
+        """Show the coordinator's answer about ``job`` at once, not when its ``job:*`` event comes;
+        ``replace=False`` keeps a state the events already brought for it."""
+        if replace or self.store.coordinator.job(job.job_id) is None:
+            self.store.coordinator.put_job(JobRow.model_validate(job.model_dump()))
         self.refresh_data({"coordinator"})
-        self.notify(f"job {job.job_id[:12]} {cancelled.status}", title="Cancel")
+        self.notify(f"job {job.job_id[:12]} {job.status}", title=title)
 
     @work(exclusive=True, group="job-action")
     async def action_verify_receipt(self) -> None:
@@ -297,15 +294,3 @@ class JobsScreen(SigningScreen):
         if done is not None:
             request, result = done
             self.notify(f"escrowed {ait(request.amount, full=True)} in block {result.height}", title="Escrow")
-
-    @classmethod
-    def palette_actions(cls, app: Any) -> list[PaletteAction]:
-        if not app.has_daemon("coordinator"):
-            return []
-        actions = [PaletteAction("Jobs: submit", "Submit a job (model picker)", "submit_job"),
-                   PaletteAction("Jobs: cancel", "Cancel the highlighted job", "cancel_job"),
-                   PaletteAction("Jobs: open receipt and verify", "Verify the highlighted job's receipt from chain data",
-                                 "verify_receipt")]
-        if app.has_daemon("wallet"):
-            actions.append(PaletteAction("Jobs: escrow deposit", "Lock funds for this coordinator", "escrow"))
-        return actions

@@ -7,17 +7,15 @@ worker thread, so a large log never stalls the console.
 from __future__ import annotations
 
 import asyncio
-from typing import ClassVar
 
 from rich.text import Text
 from textual import on, work
 from textual.app import ComposeResult
-from textual.binding import Binding
 from textual.containers import Horizontal
 from textual.timer import Timer
 from textual.widgets import Checkbox, Input, RichLog, Select
 
-from aitbc_tui.screens.base import PaletteAction, SectionScreen
+from aitbc_tui.screens.base import ScreenKey, SectionScreen
 from aitbc_tui.sources.logs import LEVELS, LogLine, LogTail
 from aitbc_tui.sources.rig_logs import RemoteLogTail
 
@@ -73,15 +71,15 @@ class LogsScreen(SectionScreen):
         width: 1fr;
     }
     """
-    TITLE_TEXT = "Logs"
     AUTO_FOCUS = "#log-view"
-    BINDINGS: ClassVar[list[Binding]] = [  # type: ignore[assignment]
-        Binding("f", "toggle_follow", "Follow"),
-        Binding("l", "cycle_level", "Level"),
-        Binding("s", "cycle_service", "Service"),
-        Binding("slash", "focus_filter", "Filter", key_display="/"),
-        Binding("w", "toggle_wrap", "Wrap"),
-    ]
+    KEYS = (
+        ScreenKey("f", "toggle_follow", "Follow",
+                  palette=("Logs: toggle follow", "Pause or resume following the log files")),
+        ScreenKey("l", "cycle_level", "Level", palette=("Logs: next level", "Cycle the minimum level shown")),
+        ScreenKey("s", "cycle_service", "Service"),
+        ScreenKey("slash", "focus_filter", "Filter", palette=("Logs: filter", "Filter the log by text"), key_display="/"),
+        ScreenKey("w", "toggle_wrap", "Wrap"),
+    )
 
     tail: LogTail | RemoteLogTail
 
@@ -225,9 +223,3 @@ class LogsScreen(SectionScreen):
 
     def action_focus_filter(self) -> None:
         self.query_one("#log-filter", Input).focus()
-
-    @classmethod
-    def palette_actions(cls, app: object) -> list[PaletteAction]:
-        return [PaletteAction("Logs: toggle follow", "Pause or resume following the log files", "toggle_follow"),
-                PaletteAction("Logs: next level", "Cycle the minimum level shown", "cycle_level"),
-                PaletteAction("Logs: filter", "Filter the log by text", "focus_filter")]

@@ -7,8 +7,6 @@ it is and the host's CPU and RAM, never an invented GPU.
 
 from __future__ import annotations
 
-from typing import Any
-
 from rich.text import Text
 from textual.app import ComposeResult
 from textual.containers import Horizontal, Vertical, VerticalScroll
@@ -80,19 +78,12 @@ class MinerScreen(SectionScreen):
         width: 1fr;
         height: 1fr;
     }
-    #gpu-note {
-        height: auto;
-        padding: 0 1;
-    }
     #miner-side {
         width: 1fr;
         height: 1fr;
     }
     #served-models {
         height: 6;
-    }
-    #miner-tasks {
-        height: 1fr;
     }
     #earnings {
         height: 10;
@@ -125,7 +116,7 @@ class MinerScreen(SectionScreen):
         yield TextView(id="miner-headline")
         with Horizontal(id="miner-body"):
             with VerticalScroll(id="devices"):
-                yield TextView(id="gpu-note")
+                yield TextView(id="gpu-note", classes="note")
                 yield HostCard()
             with Vertical(id="miner-side"):
                 yield Table([("Model", "model", 12), ("Backend", "backend", 8), ("State", "state", 24)],
@@ -194,7 +185,3 @@ class MinerScreen(SectionScreen):
             for t in model.tasks])
         # the table lists what this miner process handled; settled jobs (below) are the chain's count
         tasks.border_subtitle = "none since the miner started" if not model.tasks else ""
-
-    @classmethod
-    def palette_actions(cls, app: Any) -> list:
-        return []

@@ -3,18 +3,18 @@ accounts this installation holds keys for."""
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any, ClassVar, Literal
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Literal
 
 from rich.text import Text
 from textual import work
 from textual.app import ComposeResult
-from textual.binding import Binding
 from textual.containers import Vertical
 from textual.widgets import DataTable
 
 from aitbc_tui.format import ait, percent_bps, short_addr, short_hash
 from aitbc_tui.models import AccountView, StakeRow, Store, WalletRow
-from aitbc_tui.screens.base import PaletteAction
+from aitbc_tui.screens.base import ScreenKey
 from aitbc_tui.screens.dialogs import ConfirmDialog, TransferDialog, TransferRequest
 from aitbc_tui.screens.signing import SigningScreen
 from aitbc_tui.widgets.panels import TextView
@@ -22,8 +22,6 @@ from aitbc_tui.widgets.table import Column, Row, Table
 
 if TYPE_CHECKING:
     from daemons.wallet.models import TxResult
-
-STAKE_ACTIONS = {"delegate", "unbond", "claim"}
 
 
 def share(power: int, total: int) -> str:
@@ -77,86 +75,84 @@ def stake_rows(store: Store) -> list[Row]:
     return rows
 
 
+@dataclass(frozen=True)
+class StakeChoice:
+    """The highlighted stake row resolved: the wallet that holds it, its validator, the account
+    (None until the node has answered) and the stake (None once the chain no longer has it)."""
+
+    wallet: WalletRow
+    validator: str
+    account: AccountView | None
+    stake: StakeRow | None
+
+    @property
+    def bonded(self) -> int:
+        return self.stake.amount if self.stake else 0
+
+    @property
+    def rewards(self) -> int:
+        return self.stake.rewards if self.stake else 0
+
+    @property
+    def balance(self) -> int | None:
+        return self.account.balance if self.account else None
+
+
 class StakingScreen(SigningScreen):
     SECTION = "staking"
-    DEFAULT_CSS = """
-    #staking, #validators, #stakes {
-        height: 1fr;
-    }
-    #staking-note {
-        height: auto;
-        padding: 0 1;
-    }
-    """
-    TITLE_TEXT = "Staking"
     AUTO_FOCUS = "#validators"
-    BINDINGS: ClassVar[list[Binding]] = [  # type: ignore[assignment]
-        Binding("v", "focus_validators", "Validators"),
-        Binding("r", "focus_stakes", "Stakes"),
-        Binding("d", "delegate", "Delegate"),
-        Binding("u", "unbond", "Unbond"),
-        Binding("c", "claim", "Claim rewards"),
-    ]
-
-    def __init__(self) -> None:
-        super().__init__()
-        self._validator_keys: list[str] = []
-        self._stake_keys: list[str] = []
+    KEYS = (
+        ScreenKey("v", "focus_validators", "Validators"),
+        ScreenKey("r", "focus_stakes", "Stakes"),
+        ScreenKey("d", "delegate", "Delegate", ("wallet",),
+                  ("Staking: delegate", "Bond stake to a validator (with confirmation)")),
+        ScreenKey("u", "unbond", "Unbond", ("wallet",), ("Staking: unbond", "Unbond the highlighted stake")),
+        ScreenKey("c", "claim", "Claim rewards", ("wallet",),
+                  ("Staking: claim rewards", "Claim rewards of the highlighted stake")),
+    )
 
     def compose_body(self) -> ComposeResult:
         with Vertical(id="staking"):
             yield Table(VALIDATOR_COLUMNS, id="validators", title="Validators")
             yield Table(STAKE_COLUMNS, id="stakes", title="Your stakes & rewards")
-            yield TextView(id="staking-note")
+            yield TextView(id="staking-note", classes="note")
 
     def update_body(self, changed: frozenset[str]) -> None:
         if not changed & {"node", "wallet"}:
             return
         store = self.store
-        self._validator_keys = self._fill(self.query_one("#validators", Table), validator_rows(store))
-        self._stake_keys = self._fill(self.query_one("#stakes", Table), stake_rows(store))
+        self.query_one("#validators", Table).refill(validator_rows(store))
+        stake_keys = self.query_one("#stakes", Table).refill(stake_rows(store))
         node = store.node
         mine = "★ this node's validator" if any(v.address == node.validator_address for v in node.validators) else ""
         power = f"total power {ait(node.total_power)}" if node.total_power else ""
         self.query_one("#validators", Table).border_subtitle = " · ".join(part for part in (mine, power) if part)
         note = self.unavailable_text("node", "Validators")
-        if note is None and not self._stake_keys:
+        if note is None and not stake_keys:
             note = "no stakes held by this installation's accounts"
         self.query_one("#staking-note", TextView).show_note(note)
-
-    @staticmethod
-    def _fill(table: Table, rows: list[Row]) -> list[str]:
-        """Refill ``table`` (the cursor stays on the same validator or stake)."""
-        return table.refill(rows)
 
     # -- selection -----------------------------------------------------------------------------------
 
     def selected_validator(self) -> str | None:
-        table = self.query_one("#validators", DataTable)
-        keys = self._validator_keys
-        return keys[table.cursor_row] if keys and 0 <= table.cursor_row < len(keys) else None
+        return self.query_one("#validators", Table).selected_key()
 
     def selected_stake(self) -> tuple[str, str] | None:
         """(account address, validator) of the highlighted stake row, if it is a bonded stake."""
-        table = self.query_one("#stakes", DataTable)
-        keys = self._stake_keys
-        if not keys or not 0 <= table.cursor_row < len(keys):
+        key = self.query_one("#stakes", Table).selected_key()
+        if key is None:
             return None
-        account, _, validator = keys[table.cursor_row].partition("/")
+        account, _, validator = key.partition("/")
         return None if validator.startswith("unbonding/") else (account, validator)
 
     # -- actions (through the wallet daemon) -------------------------------------------------------
-
-    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
-        return self.needs("wallet") if action in STAKE_ACTIONS else True
 
     def _validator_options(self) -> list[tuple[str, str]]:
         return [(f"{v.name or short_addr(v.address)} · {percent_bps(v.commission_bps)} commission", v.address)
                 for v in self.store.node.validators if v.active and not v.jailed]
 
-    def _stake_to_act_on(self) -> tuple[WalletRow, str, AccountView | None, StakeRow | None] | None:
-        """The wallet, validator, account and stake of the highlighted stake row, or None (after
-        saying why)."""
+    def _stake_to_act_on(self) -> StakeChoice | None:
+        """The highlighted stake row, or None (after saying why)."""
         selected = self.selected_stake()
         if selected is None:
             self.notify("highlight one of your stakes first (r)", severity="warning")
@@ -168,7 +164,7 @@ class StakingScreen(SigningScreen):
         validator = selected[1]
         account = self.store.node.accounts.get(wallet.address)
         stake = next((s for s in account.stakes if s.validator == validator), None) if account else None
-        return wallet, validator, account, stake
+        return StakeChoice(wallet, validator, account, stake)
 
     @work(exclusive=True, group="stake-action")
     async def action_delegate(self) -> None:
@@ -188,9 +184,7 @@ class StakingScreen(SigningScreen):
         found = self._stake_to_act_on()
         if found is None:
             return
-        wallet, validator, account, stake = found
-        bonded = stake.amount if stake else 0
-        await self._transfer("unbond", wallet, bonded, account.balance if account else None, validator, bonded)
+        await self._transfer("unbond", found.wallet, found.bonded, found.balance, found.validator, found.bonded)
 
     async def _transfer(self, kind: Literal["delegate", "unbond"], wallet: WalletRow, available: int | None,
                         balance: int | None, validator: str | None, amount: int | None) -> None:
@@ -216,11 +210,9 @@ class StakingScreen(SigningScreen):
         found = self._stake_to_act_on()
         if found is None:
             return
-        wallet, validator, _, stake = found
-        rewards = stake.rewards if stake else 0
-        fee = self.store.wallet.default_fee
+        wallet, validator, fee = found.wallet, found.validator, self.store.wallet.default_fee
         rows = [("Wallet", f"{wallet.name} {wallet.address}"), ("Validator", validator),
-                ("Rewards", Text(ait(rewards, full=True), style="bold green")), ("Fee", f"{ait(fee, full=True)}")]
+                ("Rewards", Text(ait(found.rewards, full=True), style="bold green")), ("Fee", f"{ait(fee, full=True)}")]
         result = await self.confirm_and_sign(
             ConfirmDialog("Claim rewards", rows, needs_password=not wallet.unlocked, confirm_label="Claim"),
             lambda password: self.wallet_source.client.claim_rewards(validator, wallet=wallet.address, fee=fee,
@@ -228,14 +220,6 @@ class StakingScreen(SigningScreen):
             "Claim")
         if result is not None:
             self.notify(f"rewards claimed in block {result.height} (tx {short_hash(result.hash)})", title="Staking")
-
-    @classmethod
-    def palette_actions(cls, app: Any) -> list[PaletteAction]:
-        if not app.has_daemon("wallet"):
-            return []
-        return [PaletteAction("Staking: delegate", "Bond stake to a validator (with confirmation)", "delegate"),
-                PaletteAction("Staking: unbond", "Unbond the highlighted stake", "unbond"),
-                PaletteAction("Staking: claim rewards", "Claim rewards of the highlighted stake", "claim")]
 
     def action_focus_validators(self) -> None:
         self.query_one("#validators", DataTable).focus()

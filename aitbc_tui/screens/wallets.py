@@ -8,12 +8,12 @@ always passes through a confirmation that shows amount, fee, total and the balan
 from __future__ import annotations
 
 import asyncio
-from typing import TYPE_CHECKING, Any, ClassVar
+from collections.abc import Callable
+from typing import TYPE_CHECKING, TypeVar
 
 from rich.text import Text
 from textual import on, work
 from textual.app import ComposeResult
-from textual.binding import Binding
 from textual.containers import Vertical
 from textual.widgets import DataTable
 
@@ -21,7 +21,7 @@ from daemons.common.errors import DaemonError
 
 from aitbc_tui.format import ait, short_addr, short_hash
 from aitbc_tui.models import HistoryRow, Store, WalletRow
-from aitbc_tui.screens.base import PaletteAction
+from aitbc_tui.screens.base import ScreenKey
 from aitbc_tui.screens.dialogs import (
     CreateWalletDialog,
     CreateWalletRequest,
@@ -38,9 +38,10 @@ from aitbc_tui.widgets.panels import TextView
 from aitbc_tui.widgets.table import Column, Row, Table
 
 if TYPE_CHECKING:
-    from daemons.wallet.models import TxResult
+    from daemons.wallet.client import WalletClient
+    from daemons.wallet.models import TxResult, WalletInfo
 
-WALLET_ACTIONS = {"create_wallet", "import_wallet", "unlock_wallet", "lock_wallet", "send"}
+T = TypeVar("T")
 
 
 def lock_state(wallet: WalletRow) -> Text:
@@ -86,35 +87,27 @@ def history_rows(history: list[HistoryRow]) -> list[Row]:
 
 class WalletsScreen(SigningScreen):
     SECTION = "wallets"
-    DEFAULT_CSS = """
-    #wallets-body, #wallet-table, #history {
-        height: 1fr;
-    }
-    #wallets-note {
-        height: auto;
-        padding: 0 1;
-    }
-    """
-    TITLE_TEXT = "Wallets"
     AUTO_FOCUS = "#wallet-table"
-    BINDINGS: ClassVar[list[Binding]] = [  # type: ignore[assignment]
-        Binding("c", "create_wallet", "Create"),
-        Binding("i", "import_wallet", "Import"),
-        Binding("u", "unlock_wallet", "Unlock"),
-        Binding("l", "lock_wallet", "Lock"),
-        Binding("s", "send", "Send"),
-    ]
+    KEYS = (
+        ScreenKey("c", "create_wallet", "Create", ("wallet",),
+                  ("Wallet: create", "New wallet; its recovery phrase is shown once")),
+        ScreenKey("i", "import_wallet", "Import", ("wallet",),
+                  ("Wallet: import", "Restore from a recovery phrase or private key")),
+        ScreenKey("u", "unlock_wallet", "Unlock", ("wallet",), ("Wallet: unlock", "Unlock the selected wallet for signing")),
+        ScreenKey("l", "lock_wallet", "Lock", ("wallet",), ("Wallet: lock", "Lock the selected wallet")),
+        ScreenKey("s", "send", "Send", ("wallet",),
+                  ("Wallet: send", "Send funds from the selected wallet (with confirmation)")),
+    )
 
     def __init__(self) -> None:
         super().__init__()
-        self._keys: list[str] = []
         self._history_for: str | None = None
 
     def compose_body(self) -> ComposeResult:
         with Vertical(id="wallets-body"):
             yield Table(WALLET_COLUMNS, id="wallet-table", title="Wallets")
             yield Table(HISTORY_COLUMNS, id="history", title="History")
-            yield TextView(id="wallets-note")
+            yield TextView(id="wallets-note", classes="note")
 
     # -- data --------------------------------------------------------------------------------------
 
@@ -127,14 +120,12 @@ class WalletsScreen(SigningScreen):
             note = "balances come from the node, which is not connected"
         self.query_one("#wallets-note", TextView).show_note(note)
         if changed & {"wallet", "node"}:
-            self._keys = self.query_one("#wallet-table", Table).refill(wallet_rows(store))
+            self.query_one("#wallet-table", Table).refill(wallet_rows(store))
         self._show_history()
 
     def selected_wallet(self) -> WalletRow | None:
-        table = self.query_one("#wallet-table", DataTable)
-        if not self._keys or not 0 <= table.cursor_row < len(self._keys):
-            return None
-        return self.store.wallet.by_address(self._keys[table.cursor_row])
+        address = self.query_one("#wallet-table", Table).selected_key()
+        return self.store.wallet.by_address(address) if address is not None else None
 
     def _wallet_to_act_on(self) -> WalletRow | None:
         """The highlighted wallet, or None after asking the operator to select one."""
@@ -168,49 +159,36 @@ class WalletsScreen(SigningScreen):
 
     # -- actions -----------------------------------------------------------------------------------
 
-    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
-        return self.needs("wallet") if action in WALLET_ACTIONS else True
-
     @work(exclusive=True, group="wallet-action")
     async def action_create_wallet(self) -> None:
         request = await self.app.push_screen_wait(CreateWalletDialog())
         if not isinstance(request, CreateWalletRequest):
             return
-        source = self.wallet_source
-
-        def create() -> Any:
-            with source.blocking_client() as client:
-                return client.create(request.password.get_secret_value(), name=request.name, words=request.words)
-
         with self.progress("creating the wallet (deriving the key file's encryption key)…", "Wallet"):
-            created = await self.attempt(asyncio.to_thread(create), "Create wallet")
+            created = await self._blocking(lambda client: client.create(
+                request.password.get_secret_value(), name=request.name, words=request.words), "Create wallet")
         if created is None:
             return
         await self.app.push_screen_wait(MnemonicDialog(created.wallet.name, created.wallet.address,
                                                        created.mnemonic, created.warning))
         del created
-        await self._refresh_wallets()
-        self.notify("wallet created", title="Wallet")
+        await self._refresh_wallets("wallet created")
 
     @work(exclusive=True, group="wallet-action")
     async def action_import_wallet(self) -> None:
         request = await self.app.push_screen_wait(ImportWalletDialog())
         if not isinstance(request, ImportWalletRequest):
             return
-        source = self.wallet_source
+        def restore(client: WalletClient) -> WalletInfo:
+            secret, password = request.secret.get_secret_value(), request.password.get_secret_value()
+            if request.kind == "mnemonic":
+                return client.import_mnemonic(secret, password, name=request.name)
+            return client.import_private_key(secret, password, name=request.name)
 
-        def restore() -> Any:
-            with source.blocking_client() as client:
-                secret, password = request.secret.get_secret_value(), request.password.get_secret_value()
-                if request.kind == "mnemonic":
-                    return client.import_mnemonic(secret, password, name=request.name)
-                return client.import_private_key(secret, password, name=request.name)
-
-        info = await self.attempt(asyncio.to_thread(restore), "Import wallet")
+        info = await self._blocking(restore, "Import wallet")
         if info is None:
             return
-        await self._refresh_wallets()
-        self.notify(f"imported {info.name} ({info.address})", title="Wallet")
+        await self._refresh_wallets(f"imported {info.name} ({info.address})")
 
     @work(exclusive=True, group="wallet-action")
     async def action_unlock_wallet(self) -> None:
@@ -225,8 +203,7 @@ class WalletsScreen(SigningScreen):
                 request.password.get_secret_value(), wallet=wallet.address, timeout_s=request.timeout_s), "Unlock")
         if unlocked is None:
             return
-        await self._refresh_wallets()
-        self.notify(f"{wallet.name} unlocked", title="Wallet")
+        await self._refresh_wallets(f"{wallet.name} unlocked")
 
     @work(exclusive=True, group="wallet-action")
     async def action_lock_wallet(self) -> None:
@@ -235,8 +212,7 @@ class WalletsScreen(SigningScreen):
             return
         if await self.attempt(self.wallet_source.client.lock(wallet=wallet.address), "Lock") is None:
             return
-        await self._refresh_wallets()
-        self.notify(f"{wallet.name} locked", title="Wallet")
+        await self._refresh_wallets(f"{wallet.name} locked")
 
     @work(exclusive=True, group="wallet-action")
     async def action_send(self) -> None:
@@ -263,15 +239,20 @@ class WalletsScreen(SigningScreen):
         await self._refresh_wallets()
         self.load_history(request.wallet)
 
-    async def _refresh_wallets(self) -> None:
-        await self.attempt(self.wallet_source.refresh(), "Wallet")
+    async def _blocking(self, call: Callable[[WalletClient], T], what: str) -> T | None:
+        """``call`` with a blocking wallet client, in a thread: creating or importing derives the
+        key file's encryption key (seconds of scrypt), which must not freeze the console. None
+        after showing the daemon's refusal."""
+        source = self.wallet_source
 
-    @classmethod
-    def palette_actions(cls, app: Any) -> list[PaletteAction]:
-        if not app.has_daemon("wallet"):
-            return []
-        return [PaletteAction("Wallet: create", "New wallet; its recovery phrase is shown once", "create_wallet"),
-                PaletteAction("Wallet: import", "Restore from a recovery phrase or private key", "import_wallet"),
-                PaletteAction("Wallet: unlock", "Unlock the selected wallet for signing", "unlock_wallet"),
-                PaletteAction("Wallet: lock", "Lock the selected wallet", "lock_wallet"),
-                PaletteAction("Wallet: send", "Send funds from the selected wallet (with confirmation)", "send")]
+        def run() -> T:
+            with source.blocking_client() as client:
+                return call(client)
+
+        return await self.attempt(asyncio.to_thread(run), what)
+
+    async def _refresh_wallets(self, done: str | None = None) -> None:
+        """Read the wallet list again (names, lock state) after an action, then say ``done``."""
+        await self.attempt(self.wallet_source.refresh(), "Wallet")
+        if done is not None:
+            self.notify(done, title="Wallet")

@@ -5,6 +5,8 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from rich.text import Text
+from textual.containers import Vertical
+from textual.widget import Widget
 from textual.widgets import Static
 
 Row = tuple[str, str | Text]
@@ -20,6 +22,13 @@ def kv(rows: Sequence[Row], label_width: int | None = None) -> Text:
         text.append(f"{label:<{width}}  ", style="dim")
         text.append(value if isinstance(value, Text) else Text(str(value)))
     return text
+
+
+def panel(title: str, *children: Widget, id: str) -> Vertical:
+    """A ``.panel`` box (the app's CSS draws its border) titled ``title`` around ``children``."""
+    box = Vertical(*children, id=id, classes="panel")
+    box.border_title = title
+    return box
 
 
 def notice(message: str) -> Text:
@@ -60,6 +69,12 @@ class TextView(Static):
     content is most of what keeps the console idle between events.
     """
 
+    DEFAULT_CSS = """
+    TextView.note {
+        height: auto;
+        padding: 0 1;
+    }
+    """
     _shown: object = None
 
     def show(self, content: Text | str) -> None:
@@ -69,7 +84,8 @@ class TextView(Static):
         self.update(content)
 
     def show_note(self, note: str | None) -> None:
-        """Show ``note`` as a notice, or hide this view when there is nothing to say."""
+        """Show ``note`` as a notice, or hide this view when there is nothing to say (a view
+        of class ``note``: the line under a screen's tables saying why they are empty)."""
         self.display = note is not None
         if note is not None:
             self.show(notice(note))

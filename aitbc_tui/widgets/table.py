@@ -22,7 +22,14 @@ Row = tuple[str, tuple[Any, ...]]
 
 
 class Table(DataTable[Any]):
-    """A DataTable with a row cursor, a border title and the given columns."""
+    """A DataTable with a row cursor, a border title and the given columns; it takes the
+    height it is given (every screen's tables fill their column)."""
+
+    DEFAULT_CSS = """
+    Table {
+        height: 1fr;
+    }
+    """
 
     def __init__(self, columns: Sequence[Column], *, id: str, title: str, zebra_stripes: bool = True) -> None:
         super().__init__(id=id, cursor_type="row", zebra_stripes=zebra_stripes)

@@ -14,7 +14,7 @@ from abc import ABC, abstractmethod
 import os
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any, Self, TypeVar, overload
+from typing import Any, ClassVar, Self, TypeVar, overload
 
 import httpx
 from pydantic import BaseModel, TypeAdapter, ValidationError
@@ -35,7 +35,10 @@ def target_for(home: Home, service: str) -> Path:
 
 
 class _Base:
-    """What the sync and async clients share: target parsing, requests, errors, decoding."""
+    """What the sync and async clients share: target parsing, the httpx client, errors, decoding."""
+
+    _CLIENT: ClassVar[type[httpx.Client] | type[httpx.AsyncClient]]
+    _TRANSPORT: ClassVar[type[httpx.HTTPTransport] | type[httpx.AsyncHTTPTransport]]
 
     def __init__(self, target: str | os.PathLike[str], api_key: str | None = None,
                  timeout: float = DEFAULT_TIMEOUT, name: str | None = None) -> None:
@@ -45,6 +48,9 @@ class _Base:
         self.name = name or (self.socket_path.stem if self.socket_path else "daemon")
         self.timeout = timeout
         self.headers = {"X-Api-Key": api_key} if api_key else {}
+        transport = self._TRANSPORT(uds=os.fspath(self.socket_path)) if self.socket_path else None
+        self._http: Any = self._CLIENT(base_url=self.base_url, transport=transport, headers=self.headers,
+                                       timeout=timeout)
 
     def _unavailable(self, exc: BaseException) -> DaemonUnavailable:
         return unavailable(self.name, self.socket_path, self.base_url, self.timeout, exc)
@@ -103,12 +109,8 @@ class AsyncClosesOnExit(ABC):
 class DaemonClient(ClosesOnExit, _Base):
     """Blocking client (CLI, tests). Use as a context manager or call :meth:`close`."""
 
-    def __init__(self, target: str | os.PathLike[str], api_key: str | None = None,
-                 timeout: float = DEFAULT_TIMEOUT, name: str | None = None) -> None:
-        super().__init__(target, api_key, timeout, name)
-        transport = httpx.HTTPTransport(uds=os.fspath(self.socket_path)) if self.socket_path else None
-        self._http = httpx.Client(base_url=self.base_url, transport=transport,
-                                  headers=self.headers, timeout=timeout)
+    _CLIENT = httpx.Client
+    _TRANSPORT = httpx.HTTPTransport
 
     def close(self) -> None:
         self._http.close()
@@ -156,12 +158,8 @@ class DaemonClient(ClosesOnExit, _Base):
 class AsyncDaemonClient(AsyncClosesOnExit, _Base):
     """Asyncio client (TUI, async tests), same methods as :class:`DaemonClient`."""
 
-    def __init__(self, target: str | os.PathLike[str], api_key: str | None = None,
-                 timeout: float = DEFAULT_TIMEOUT, name: str | None = None) -> None:
-        super().__init__(target, api_key, timeout, name)
-        transport = httpx.AsyncHTTPTransport(uds=os.fspath(self.socket_path)) if self.socket_path else None
-        self._http = httpx.AsyncClient(base_url=self.base_url, transport=transport,
-                                       headers=self.headers, timeout=timeout)
+    _CLIENT = httpx.AsyncClient
+    _TRANSPORT = httpx.AsyncHTTPTransport
 
     async def aclose(self) -> None:
         await self._http.aclose()

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar, Generic, Self, TypeVar
 
 from pydantic import SecretStr
 
@@ -33,6 +33,7 @@ from daemons.wallet.models import (
 )
 
 DEFAULT_TIMEOUT = 60.0  # an unlock after wrong passwords waits out the brute-force delay
+H = TypeVar("H", DaemonClient, AsyncDaemonClient)
 
 
 def wallet_target(home: Home | str | Path | None = None) -> Path:
@@ -51,16 +52,25 @@ def _tx(wallet: str | None, fee: int | None, mode: Mode, timeout_s: float | None
                    **payload})
 
 
-class WalletClient(ClosesOnExit):
-    """Blocking client. Use as a context manager or call :meth:`close`."""
+class _Connects(Generic[H]):
+    """What both wallet clients are made from: a target (socket or URL), an API key for the public
+    door, or a HOME; ``_HTTP`` is the blocking or asyncio daemon client underneath."""
+
+    _HTTP: ClassVar[type[DaemonClient] | type[AsyncDaemonClient]]
 
     def __init__(self, target: str | os.PathLike[str], api_key: str | None = None,
                  timeout: float = DEFAULT_TIMEOUT) -> None:
-        self.http = DaemonClient(target, api_key=api_key, timeout=timeout, name="wallet")
+        self.http: H = self._HTTP(target, api_key=api_key, timeout=timeout, name="wallet")  # type: ignore[assignment]
 
     @classmethod
-    def for_home(cls, home: Home | str | Path | None = None, timeout: float = DEFAULT_TIMEOUT) -> WalletClient:
+    def for_home(cls, home: Home | str | Path | None = None, timeout: float = DEFAULT_TIMEOUT) -> Self:
         return cls(wallet_target(home), timeout=timeout)
+
+
+class WalletClient(ClosesOnExit, _Connects[DaemonClient]):
+    """Blocking client. Use as a context manager or call :meth:`close`."""
+
+    _HTTP = DaemonClient
 
     def close(self) -> None:
         self.http.close()
@@ -182,16 +192,10 @@ class WalletClient(ClosesOnExit):
         return self.http.post("/v1/miner/unbond", body, model=TxResult)
 
 
-class AsyncWalletClient(AsyncClosesOnExit):
+class AsyncWalletClient(AsyncClosesOnExit, _Connects[AsyncDaemonClient]):
     """Asyncio client for the TUI: the read-side and signing calls a screen needs."""
 
-    def __init__(self, target: str | os.PathLike[str], api_key: str | None = None,
-                 timeout: float = DEFAULT_TIMEOUT) -> None:
-        self.http = AsyncDaemonClient(target, api_key=api_key, timeout=timeout, name="wallet")
-
-    @classmethod
-    def for_home(cls, home: Home | str | Path | None = None, timeout: float = DEFAULT_TIMEOUT) -> AsyncWalletClient:
-        return cls(wallet_target(home), timeout=timeout)
+    _HTTP = AsyncDaemonClient
 
     async def aclose(self) -> None:
         await self.http.aclose()

@@ -11,15 +11,21 @@ import hashlib
 import json
 import subprocess
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from netkit import Host
-from testkit import REPO, NodeDaemon, aitbc_command, hermetic_env
+from testkit import REPO, NodeDaemon, aitbc_command, free_ports, hermetic_env, temp_root
 
 from chain import crypto
+from chain.params import ChainParams
 from chain.tx import Transaction, make_tx
+from daemons.common.daemon_key import update_config
+from daemons.common.home import Home
+from daemons.node.init import init_validator_network
 
 UNIT = 10**6
 CHAIN_ID = "aitbc-dev"
@@ -80,6 +86,25 @@ def init_home(home: Path, funded: dict[str, int], *, block_time: float = 0.2,
     if done.returncode != 0:
         raise AssertionError(f"aitbc node init failed ({done.returncode}): {done.stderr}")
     return json.loads(done.stdout)
+
+
+@contextmanager
+def solo_validator(prefix: str, *, fund: dict[str, int] | None = None,
+                   config: dict[str, Any] | None = None) -> Iterator[NodeDaemon]:
+    """A running chain of one validator (bft mode, 0.2 s blocks) in a fresh temp root, stopped
+    on exit; ``config`` is written to the node's config before it starts (its public limits)."""
+    with temp_root(prefix) as root:
+        home = Home.resolve(root / "v")
+        rpc, ws = free_ports(2)
+        init_validator_network([home], [rpc], [ws], fund=fund, params=ChainParams(block_time_ms=200))
+        if config:
+            update_config(home, "node", config)
+        node = NodeDaemon(home=home.root, rpc_port=rpc, ws_port=ws)
+        node.start()
+        try:
+            yield node
+        finally:
+            node.stop()
 
 
 def wait_for_event(stream: Any, topic: str, timeout: float = 30) -> tuple[dict[str, Any], list[Any]]:

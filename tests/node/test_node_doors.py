@@ -23,25 +23,22 @@ from websockets.sync import client as ws_client
 from chain import crypto
 from chain.consensus import ProposalBody, Timeouts
 from chain.errors import ChainError
-from chain.params import ChainParams
 from chain.tx import Transaction
 from chain.vote import VoteBody, sign_vote
-from daemons.common.daemon_key import update_config
 from daemons.common.errors import DaemonError
 from daemons.common.events import MAX_TOPICS
-from daemons.common.home import Home
 from daemons.node.bft import FUTURE_HEIGHTS, FUTURE_QUOTA, BftDriver
 from daemons.node.core import NodeCore
 from daemons.node.identity import NodeIdentity
 from daemons.node.peers import PeerSet
-from daemons.node.init import init_validator_network, make_genesis
+from daemons.node.init import make_genesis
 from daemons.node.models import MAX_BATCH, MAX_ROWS, RATE_LIMITED, TOO_LARGE
 from daemons.node.mempool import MempoolFull
-from nodekit import UNIT, Account, accounts
+from nodekit import UNIT, Account, accounts, solo_validator
 from storage.chain_store import ChainStore
 from storage.database import open_database
 from storage.mempool_store import MempoolStore
-from testkit import NodeDaemon, free_port, temp_root, wait_for
+from testkit import NodeDaemon, wait_for
 
 
 def test_full_mempool_takes_a_higher_fee_in_place_of_the_cheapest(tmp_path: Path) -> None:
@@ -129,32 +126,16 @@ def test_future_messages_are_buffered_only_when_signed_by_a_validator_and_within
 @pytest.fixture(scope="module")
 def validator() -> Iterator[NodeDaemon]:
     """One validator in bft mode (a network of one) on the public port, default limits."""
-    with temp_root("aitbc-doors-") as root:
-        home = Home.resolve(root / "v")
-        rpc, ws = free_port(), free_port()
-        init_validator_network([home], [rpc], [ws], params=ChainParams(block_time_ms=200))
-        node = NodeDaemon(home=home.root, rpc_port=rpc, ws_port=ws)
-        node.start()
-        try:
-            yield node
-        finally:
-            node.stop()
+    with solo_validator("aitbc-doors-") as node:
+        yield node
 
 
 @pytest.fixture(scope="module")
 def strict() -> Iterator[NodeDaemon]:
     """A node with tight public limits: 3 requests at once then one per 100 s; two subscribers."""
-    with temp_root("aitbc-doors-") as root:
-        home = Home.resolve(root / "s")
-        rpc, ws = free_port(), free_port()
-        init_validator_network([home], [rpc], [ws], params=ChainParams(block_time_ms=200))
-        update_config(home, "node", {"rpc_rate_limit": 0.01, "rpc_burst": 3, "ws_max_subscribers": 2})
-        node = NodeDaemon(home=home.root, rpc_port=rpc, ws_port=ws)
-        node.start()
-        try:
-            yield node
-        finally:
-            node.stop()
+    limits = {"rpc_rate_limit": 0.01, "rpc_burst": 3, "ws_max_subscribers": 2}
+    with solo_validator("aitbc-doors-", config=limits) as node:
+        yield node
 
 
 def _post(url: str, body: Any) -> Any:

@@ -16,14 +16,12 @@ from typing import Any
 import httpx
 import pytest
 
-from chain.params import ChainParams
 from daemons.common.daemon_key import update_config
 from daemons.common.home import Home
 from daemons.node.identity import Hello, NodeIdentity, check_hello
-from daemons.node.init import init_validator_network
 from daemons.node.models import HANDSHAKE_REFUSED
 from daemons.node.peers import PeerSet
-from nodekit import UNIT, accounts, run_aitbc
+from nodekit import UNIT, accounts, run_aitbc, solo_validator
 from testkit import NodeDaemon, free_ports, temp_root
 
 SENDER = accounts(1, "aitbc-join-test")[0]
@@ -32,17 +30,8 @@ SENDER = accounts(1, "aitbc-join-test")[0]
 @pytest.fixture(scope="module")
 def origin() -> Iterator[NodeDaemon]:
     """A running chain of one validator (bft mode, 0.2 s blocks) with a funded account."""
-    with temp_root("aitbc-join-") as root:
-        home = Home.resolve(root / "origin")
-        rpc, ws = free_ports(2)
-        init_validator_network([home], [rpc], [ws], fund={SENDER.address: 1000 * UNIT},
-                               params=ChainParams(block_time_ms=200))
-        node = NodeDaemon(home=home.root, rpc_port=rpc, ws_port=ws)
-        node.start()
-        try:
-            yield node
-        finally:
-            node.stop()
+    with solo_validator("aitbc-join-", fund={SENDER.address: 1000 * UNIT}) as node:
+        yield node
 
 
 def _hello_call(url: str, hello: dict[str, Any]) -> dict[str, Any]:

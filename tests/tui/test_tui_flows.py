@@ -198,8 +198,8 @@ def test_wallets_send_and_stake(net: Net) -> None:
         # unbond part of it: highlight the client's stake, the dialog offers the bonded amount
         stakes = app.screen.query_one("#stakes")
         stakes.focus()
-        row = next(i for i, key in enumerate(app.screen._stake_keys) if key.startswith(CLIENT.address + "/"))
-        stakes.move_cursor(row=row)
+        keys = [str(key.value) for key in stakes.rows]
+        stakes.move_cursor(row=stakes.get_row_index(next(k for k in keys if k.startswith(CLIENT.address + "/"))))
         await pilot.pause()
         await pilot.press("u")
         await wait_for(pilot, lambda: isinstance(app.screen, TransferDialog), "the unbond dialog")
@@ -213,9 +213,9 @@ def test_wallets_send_and_stake(net: Net) -> None:
                        and app.store.node.accounts[CLIENT.address].unbonding, "the unbonding on chain")
         # claim the stake's rewards
         await wait_for(pilot, lambda: app.store.node.accounts[CLIENT.address].rewards > 0, "some rewards")
-        row = next(i for i, key in enumerate(app.screen._stake_keys)
-                   if key.startswith(CLIENT.address + "/") and "/unbonding/" not in key)
-        stakes.move_cursor(row=row)
+        keys = [str(key.value) for key in stakes.rows]
+        stakes.move_cursor(row=stakes.get_row_index(next(
+            k for k in keys if k.startswith(CLIENT.address + "/") and "/unbonding/" not in k)))
         await pilot.pause()
         await pilot.press("c")
         shown = await confirm_with_password(pilot, app)
