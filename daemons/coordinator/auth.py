@@ -75,6 +75,9 @@ class Principal:
     address: str | None
     key_id: str | None
     door: Literal["operator", "public"]
+    default_max_price: int | None = None
+    """The key's default max price (units) for a job whose request names none; None: the
+    coordinator's. Read with the key, so it is as fresh as the key cache (see the module's doc)."""
 
 
 class Authenticator:
@@ -169,7 +172,8 @@ class Authenticator:
             self._limited(request, record.key_id, role)
             raise ApiError(429, "rate_limited", f"too many requests for API key {record.key_id}; retry in {wait:.2f}s",
                            headers={"Retry-After": str(max(1, int(wait + 0.999)))})
-        return Principal(role=role, address=record.address, key_id=record.key_id, door="public")
+        return Principal(role=role, address=record.address, key_id=record.key_id, door="public",
+                         default_max_price=record.default_max_price)
 
     def _refuse(self, request: Request, status: int, code: str, message: str, role: str,
                 key_id: str | None = None) -> None:
