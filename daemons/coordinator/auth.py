@@ -12,11 +12,11 @@ the address is the key's; the key comes in ``X-Api-Key`` or, as OpenAI clients s
 ``Authorization: Bearer <key>``. Every refusal goes to the audit log.
 
 Known keys are cached in memory for ``key_cache`` seconds (one indexed query less on every
-request; the figures are in ``bench/bench_coordinator.py``). Revocation is honoured at once in
-the process that revokes (:meth:`Authenticator.forget`, which also stops a lookup that raced it
-from caching what it read before the revocation); another coordinator process sharing the
-database refuses the key once its own cached entry ages out, at most ``key_cache`` seconds later
-(``AITBC_KEY_CACHE=0`` turns the cache off). Unknown keys are never cached, so a key created
+request; the figures are in ``bench/bench_coordinator.py``). Revocation, and a change of a key's
+default max price, is honoured at once in the process that makes it (:meth:`Authenticator.forget`,
+which also stops a lookup that raced it from caching what it read before the change); another
+coordinator process sharing the database sees it once its own cached entry ages out, at most
+``key_cache`` seconds later (``AITBC_KEY_CACHE=0`` turns the cache off). Unknown keys are never cached, so a key created
 anywhere works at once.
 """
 
