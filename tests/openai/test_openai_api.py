@@ -216,6 +216,9 @@ def test_a_key_default_max_price_is_reserved_unless_the_header_names_one(net: Ne
     """The max price of an OpenAI request: the ``X-AITBC-Max-Price`` header, else the API key's
     default (``aitbc coordinator keys``), else the coordinator's."""
     coordinator_default = CoordinatorSettings.model_fields["default_max_price"].default
+    spec = httpx.get(f"{net.url}/openapi.json", timeout=30).json()
+    [header] = [p for p in spec["paths"]["/v1/chat/completions"]["post"]["parameters"] if p["name"] == "X-AITBC-Max-Price"]
+    assert "default: the API key's default max price, else the coordinator's" in header["description"]
     module_job = net.get(f"/v1/jobs/{chat.headers['X-AITBC-Job-Id']}")
     assert module_job["max_price"] == coordinator_default  # the module's key has no default of its own
 
