@@ -146,7 +146,7 @@ def keys_set_max_price(
     clear: bool = typer.Option(False, "--clear", help="Remove the key's default: the coordinator's applies again."),
     home: HomeOpt = None, as_json: JsonOpt = False,
 ) -> None:
-    """Set (or --clear) an API key's default max price; a request's own max price still wins."""
+    """Set (or --clear) an active API key's default max price; a request's own max price still wins."""
     if clear == (amount is not None):
         fail("give either an amount in AIT or --clear")
     price = None if amount is None else _max_price_arg(amount)

@@ -170,15 +170,19 @@ def build_app(runtime: CoordinatorRuntime) -> FastAPI:
         return m.KeyList(keys=[m.KeyInfo(**k.model_dump(), active=k.revoked_ms is None)
                                for k in runtime.store.list_keys()])
 
-    @admin.patch("/keys/{key_id}", response_model=m.KeyInfo, responses=error_responses(404))
+    @admin.patch("/keys/{key_id}", response_model=m.KeyInfo, responses=error_responses(404, 409))
     def update_key(key_id: KeyId, body: m.KeyUpdate) -> m.KeyInfo:
-        """Set or clear a key's default max price: what its jobs reserve when a request names none."""
-        record = runtime.store.set_key_max_price(key_id, body.default_max_price)
-        if record is None:
-            raise ApiError(404, "not_found", f"no API key {key_id}")
+        """Set or clear an active key's default max price: what its jobs reserve when a request
+        names none. A revoked key is refused (409): it can never be used again."""
+        if not runtime.store.set_key_max_price(key_id, body.default_max_price):
+            if runtime.store.get_key(key_id) is None:
+                raise ApiError(404, "not_found", f"no API key {key_id}")
+            raise ApiError(409, "revoked_api_key", f"API key {key_id} was revoked; create a new one")
         audit("api_key_updated", key_id=key_id, default_max_price=body.default_max_price)
         auth.forget(key_id)  # committed: its next request reads the new default
-        return m.KeyInfo(**record.model_dump(), active=record.revoked_ms is None)
+        record = runtime.store.get_key(key_id)
+        assert record is not None
+        return m.KeyInfo(**record.model_dump(), active=True)
 
     @admin.delete("/keys/{key_id}", response_model=m.KeyInfo, responses=error_responses(404))
     def revoke_key(key_id: KeyId) -> m.KeyInfo:

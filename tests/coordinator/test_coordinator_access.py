@@ -228,6 +228,10 @@ def test_a_key_default_max_price_is_set_listed_cleared_and_reserved(net: Network
             http.delete(f"/v1/jobs/{job.json()['job_id']}")
     cleared = run_cli("coordinator", "keys", "list", "--home", home, env=hermetic_env()).stdout
     assert "20.000000 AIT" not in next(row for row in cleared.splitlines() if row.startswith(key_id))
+    keys_cli(net, "revoke", key_id)
+    revoked = run_cli("coordinator", "keys", "set-max-price", key_id, "1", "--home", home, env=hermetic_env())
+    assert revoked.returncode == 1 and f"API key {key_id} was revoked" in revoked.stderr
+    assert listed_price() is None
 
 
 def test_a_receipt_the_chain_refuses_is_set_aside_and_the_rest_settles(net: Network) -> None:

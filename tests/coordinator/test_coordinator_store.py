@@ -288,6 +288,7 @@ def test_a_version_one_database_gains_key_default_max_prices_and_keeps_its_keys(
     assert (store.schema.backup is not None) == sqlite
     key = store.key_by_hash("h" * 64)
     assert key is not None and (key.label, key.default_max_price) == ("from v1", None)
-    assert store.set_key_max_price("k1", 7_000) == key.model_copy(update={"default_max_price": 7_000})
-    assert store.set_key_max_price("nokey", 1) is None
-    assert opener().key_by_hash("h" * 64).default_max_price == 7_000  # type: ignore[union-attr]
+    assert store.set_key_max_price("k1", 7_000) and not store.set_key_max_price("nokey", 1)
+    assert opener().get_key("k1") == key.model_copy(update={"default_max_price": 7_000})
+    assert store.revoke_key("k1", 9) and not store.set_key_max_price("k1", None), "a revoked key stays as it was"
+    assert store.get_key("k1").default_max_price == 7_000  # type: ignore[union-attr]

@@ -31,11 +31,12 @@ class KeysAndLeases(StoreBase):
                    .where((self.Key.key_id == key_id) & (self.Key.revoked_ms.is_null())).execute())
         return updated == 1
 
-    def set_key_max_price(self, key_id: str, default_max_price: int | None) -> ApiKeyRecord | None:
-        """Give the key a default max price (``None``: back to the coordinator's); the updated
-        record, or None when there is no such key. A revoked key may be changed too: it stays refused."""
-        self.Key.update(default_max_price=default_max_price).where(self.Key.key_id == key_id).execute()
-        return self.get_key(key_id)
+    def set_key_max_price(self, key_id: str, default_max_price: int | None) -> bool:
+        """Give an active key a default max price (``None``: back to the coordinator's); True when
+        the key exists and is active. A revoked key is left as it was: it is never used again."""
+        updated = (self.Key.update(default_max_price=default_max_price)
+                   .where((self.Key.key_id == key_id) & (self.Key.revoked_ms.is_null())).execute())
+        return updated == 1
 
     @staticmethod
     def _key_record(row: ApiKeyRow) -> ApiKeyRecord:
