@@ -147,16 +147,24 @@ def startup_backup_dir(database: peewee.Database, backups_dir: Path) -> Path | N
 def backup_database(database: peewee.Database, backup_dir: Path, label: str) -> Path | None:
     """A consistent copy of a SQLite database (sqlite's online backup: safe while it is open)
     as ``backup_dir/<file>.<label>.<ms>.bak``; ``None`` for a server database, whose migration
-    steps are transactional instead."""
+    steps are transactional instead.
+
+    The copy is read through a connection of its own, of what is committed: the caller's
+    connection may hold the write lock (the coordinator's store opens its schema inside
+    ``BEGIN IMMEDIATE``, so that nothing writes between this copy and the migration), and
+    sqlite's backup from a connection in a write transaction never finishes. WAL lets the reader
+    in beside that writer."""
     if not isinstance(database, peewee.SqliteDatabase) or database.database == ":memory:":
         return None
     source_path = Path(database.database)
     backup_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
     target = backup_dir / f"{source_path.name}.{label}.{int(time.time() * 1000)}.bak"
+    source = sqlite3.connect(f"{source_path.resolve().as_uri()}?mode=ro", uri=True)
     destination = sqlite3.connect(target)
     try:
-        database.connection().backup(destination)
+        source.backup(destination)
     finally:
         destination.close()
+        source.close()
     target.chmod(0o600)
     return target

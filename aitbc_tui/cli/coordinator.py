@@ -12,13 +12,30 @@ from typing import Any, Optional
 import typer
 
 from aitbc_tui.cli.common import (
-    command_group, emit, fail, format_value, handle_errors, resolve_home, serve, table,
+    command_group, emit, fail, format_ait, format_value, handle_errors, resolve_home, serve, table,
 )
 from aitbc_tui.cli.options import ConfigOpt, HomeOpt, JsonOpt, NodeOpt, NoTcpOpt
+from aitbc_tui.cli.signing import amount_arg
 
 app = command_group("coordinator", "The coordinator: job market, miner registry, receipts.")
 keys_app = command_group("keys", "API keys for clients and miners (shown once, stored hashed).")
 app.add_typer(keys_app, name="keys")
+
+
+def _max_price_arg(text: str) -> int:
+    """A key's default max price typed in AIT (or ``250u`` units), checked before anything is
+    sent: positive and within the bound every job price has (JSON's exact integers)."""
+    from daemons.common.models import JSON_INT_MAX
+
+    units = amount_arg(text, "default max price")
+    if units > JSON_INT_MAX:
+        fail(f"the default max price must be at most {format_ait(JSON_INT_MAX)}, not {text!r}")
+    return units
+
+
+def _price_shown(units: int | None) -> str:
+    """A key's default max price in a listing; ``-`` where it has none (the coordinator's applies)."""
+    return "-" if units is None else format_ait(units)
 
 
 def _operator(home: Optional[Path]) -> Any:
@@ -98,6 +115,10 @@ def keys_create(
     role: str = typer.Option(..., "--role", help="client or miner."),
     address: str = typer.Option(..., "--address", help="The client's or miner's chain address."),
     label: str = typer.Option("", "--label", help="A note for the listing (who holds the key)."),
+    default_max_price: Optional[str] = typer.Option(
+        None, "--default-max-price",
+        help="Most a job of this key may cost when the request names no max price, in AIT (or 250u units); "
+             "default: the coordinator's."),
     home: HomeOpt = None, as_json: JsonOpt = False,
 ) -> None:
     """Create an API key; it is printed once, here, and stored only as a hash."""
@@ -107,24 +128,44 @@ def keys_create(
         fail(f"--role must be client or miner, not {role!r}")
     with handle_errors():
         validate_address(address)
+    price = None if default_max_price is None else _max_price_arg(default_max_price)
     with handle_errors(), _operator(home) as client:
-        created = client.create_key(role, address, label).model_dump()
+        created = client.create_key(role, address, label, price).model_dump()
     emit(created, as_json, lambda d: "\n".join([
         f"API key {d['key_id']} ({d['role']}, {d['address']}):",
         f"  {d['api_key']}",
         "Store it now: it is not shown again.",
-    ]))
+    ] + ([f"Default max price: {format_ait(d['default_max_price'])}"] if d["default_max_price"] is not None else [])))
+
+
+@keys_app.command("set-max-price", context_settings={"ignore_unknown_options": True})
+def keys_set_max_price(
+    key_id: str = typer.Argument(..., help="The key id shown by `keys list`."),
+    amount: Optional[str] = typer.Argument(
+        None, help="Most a job of this key may cost when the request names no max price, in AIT (or 250u units)."),
+    clear: bool = typer.Option(False, "--clear", help="Remove the key's default: the coordinator's applies again."),
+    home: HomeOpt = None, as_json: JsonOpt = False,
+) -> None:
+    """Set (or --clear) an active API key's default max price; a request's own max price still wins."""
+    if clear == (amount is not None):
+        fail("give either an amount in AIT or --clear")
+    price = None if amount is None else _max_price_arg(amount)
+    with handle_errors(), _operator(home) as client:
+        data = client.set_key_max_price(key_id, price).model_dump()
+    emit(data, as_json, lambda d: f"API key {d['key_id']}: default max price "
+                                  + (format_ait(d["default_max_price"]) if d["default_max_price"] is not None
+                                     else "cleared (the coordinator's applies)"))
 
 
 @keys_app.command("list")
 def keys_list(home: HomeOpt = None, as_json: JsonOpt = False) -> None:
-    """API keys with their role, address and state (never the keys themselves)."""
+    """API keys with their role, address, state and default max price (never the keys themselves)."""
     with handle_errors(), _operator(home) as client:
         data = [k.model_dump() for k in client.keys().keys]
     emit(data, as_json, table(
-        "no API keys", f"{'KEY ID':12}  {'ROLE':6}  {'STATE':7}  {'ADDRESS':42}  LABEL",
+        "no API keys", f"{'KEY ID':12}  {'ROLE':6}  {'STATE':7}  {'ADDRESS':42}  {'DEFAULT MAX PRICE':>22}  LABEL",
         lambda r: f"{r['key_id']:12}  {r['role']:6}  {'active' if r['active'] else 'revoked':7}  {r['address']:42}  "
-                  f"{r['label']}"))
+                  f"{_price_shown(r['default_max_price']):>22}  {r['label']}"))
 
 
 @keys_app.command("revoke")

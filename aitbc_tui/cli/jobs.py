@@ -118,7 +118,7 @@ def submit(
     model: str = typer.Option(..., "--model", "-m", help="Model name (see the coordinator's served models)."),
     max_tokens: int = typer.Option(128, "--max-tokens", min=1, help="Most tokens to generate."),
     max_price: Optional[str] = typer.Option(None, "--max-price",
-                                            help="Most the job may cost, in AIT (or 250u units); default: the coordinator's."),
+                                            help="Most the job may cost, in AIT (or 250u units); default: the API key's default max price, else the coordinator's."),
     temperature: str = typer.Option("0", "--temperature", help="Sampling temperature; 0 is greedy."),
     top_p: str = typer.Option("1", "--top-p", help="Nucleus sampling mass, (0, 1]."),
     seed: int = typer.Option(0, "--seed", min=0, help="Sampling seed."),

@@ -34,6 +34,7 @@ Cursor = Annotated[str | None, Query(max_length=200, pattern=r"^[0-9]{1,18}:[A-Z
                                      description="the ``next_cursor`` of the previous page")]
 """A page cursor (``created_ms:id``, see ``core.cursor_after``): its pattern is what the core
 reads back, so that every cursor the document allows is one the API accepts."""
+KeyId = Annotated[str, Path(pattern=r"^[0-9a-f]{1,32}$")]
 _AUTH = error_responses(400, 401, 403, 429)
 """What a keyed route can refuse: a bad acting address on the operator socket (400), no or an
 unknown key (401), a key of another role (403), a key over its rate (429)."""
@@ -72,7 +73,7 @@ def build_app(runtime: CoordinatorRuntime) -> FastAPI:
         """Queue a job; it reserves ``max_price`` from the client's escrow until it finishes."""
         client = acting_client(who, True)
         assert client is not None
-        return core().submit(client, body).client_view()
+        return core().submit(client, body, who.default_max_price).client_view()
 
     @jobs.get("/jobs/{job_id}", response_model=m.Job, responses=error_responses(404))
     def get_job(job_id: JobId, who: Principal = as_client) -> m.Job:
@@ -158,18 +159,33 @@ def build_app(runtime: CoordinatorRuntime) -> FastAPI:
         """A new API key bound to an address and a role; the key is shown in this answer only."""
         key_id, api_key = new_api_key()
         record = runtime.store.add_key(key_id, hash_key(api_key), body.role, body.address, body.label,
-                                       runtime.core.now_ms())
-        audit("api_key_created", key_id=key_id, role=body.role, address=body.address, label=body.label)
+                                       runtime.core.now_ms(), body.default_max_price)
+        audit("api_key_created", key_id=key_id, role=body.role, address=body.address, label=body.label,
+              default_max_price=body.default_max_price)
         return m.KeyCreated(key_id=record.key_id, api_key=api_key, role=body.role, address=body.address,
-                            label=body.label)
+                            label=body.label, default_max_price=record.default_max_price)
 
     @admin.get("/keys", response_model=m.KeyList)
     def list_keys() -> m.KeyList:
         return m.KeyList(keys=[m.KeyInfo(**k.model_dump(), active=k.revoked_ms is None)
                                for k in runtime.store.list_keys()])
 
+    @admin.patch("/keys/{key_id}", response_model=m.KeyInfo, responses=error_responses(404, 409))
+    def update_key(key_id: KeyId, body: m.KeyUpdate) -> m.KeyInfo:
+        """Set or clear an active key's default max price: what its jobs reserve when a request
+        names none. A revoked key is refused (409): it can never be used again."""
+        if not runtime.store.set_key_max_price(key_id, body.default_max_price):
+            if runtime.store.get_key(key_id) is None:
+                raise ApiError(404, "not_found", f"no API key {key_id}")
+            raise ApiError(409, "revoked_api_key", f"API key {key_id} was revoked; create a new one")
+        audit("api_key_updated", key_id=key_id, default_max_price=body.default_max_price)
+        auth.forget(key_id)  # committed: its next request reads the new default
+        record = runtime.store.get_key(key_id)
+        assert record is not None
+        return m.KeyInfo(**record.model_dump(), active=True)
+
     @admin.delete("/keys/{key_id}", response_model=m.KeyInfo, responses=error_responses(404))
-    def revoke_key(key_id: Annotated[str, Path(pattern=r"^[0-9a-f]{1,32}$")]) -> m.KeyInfo:
+    def revoke_key(key_id: KeyId) -> m.KeyInfo:
         if runtime.store.get_key(key_id) is None:
             raise ApiError(404, "not_found", f"no API key {key_id}")
         if runtime.store.revoke_key(key_id, runtime.core.now_ms()):

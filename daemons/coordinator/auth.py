@@ -12,11 +12,11 @@ the address is the key's; the key comes in ``X-Api-Key`` or, as OpenAI clients s
 ``Authorization: Bearer <key>``. Every refusal goes to the audit log.
 
 Known keys are cached in memory for ``key_cache`` seconds (one indexed query less on every
-request; the figures are in ``bench/bench_coordinator.py``). Revocation is honoured at once in
-the process that revokes (:meth:`Authenticator.forget`, which also stops a lookup that raced it
-from caching what it read before the revocation); another coordinator process sharing the
-database refuses the key once its own cached entry ages out, at most ``key_cache`` seconds later
-(``AITBC_KEY_CACHE=0`` turns the cache off). Unknown keys are never cached, so a key created
+request; the figures are in ``bench/bench_coordinator.py``). Revocation, and a change of a key's
+default max price, is honoured at once in the process that makes it (:meth:`Authenticator.forget`,
+which also stops a lookup that raced it from caching what it read before the change); another
+coordinator process sharing the database sees it once its own cached entry ages out, at most
+``key_cache`` seconds later (``AITBC_KEY_CACHE=0`` turns the cache off). Unknown keys are never cached, so a key created
 anywhere works at once.
 """
 
@@ -75,6 +75,9 @@ class Principal:
     address: str | None
     key_id: str | None
     door: Literal["operator", "public"]
+    default_max_price: int | None = None
+    """The key's default max price (units) for a job whose request names none; None: the
+    coordinator's. Read with the key, so it is as fresh as the key cache (see the module's doc)."""
 
 
 class Authenticator:
@@ -169,7 +172,8 @@ class Authenticator:
             self._limited(request, record.key_id, role)
             raise ApiError(429, "rate_limited", f"too many requests for API key {record.key_id}; retry in {wait:.2f}s",
                            headers={"Retry-After": str(max(1, int(wait + 0.999)))})
-        return Principal(role=role, address=record.address, key_id=record.key_id, door="public")
+        return Principal(role=role, address=record.address, key_id=record.key_id, door="public",
+                         default_max_price=record.default_max_price)
 
     def _refuse(self, request: Request, status: int, code: str, message: str, role: str,
                 key_id: str | None = None) -> None:

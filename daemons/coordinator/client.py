@@ -174,9 +174,16 @@ class CoordinatorClient(ClosesOnExit):
 
     # -- operator ---------------------------------------------------------------------------------
 
-    def create_key(self, role: str, address: str, label: str = "") -> m.KeyCreated:
-        return self._http.post("/v1/admin/keys", {"role": role, "address": address, "label": label},
-                               model=m.KeyCreated)
+    def create_key(self, role: str, address: str, label: str = "", default_max_price: int | None = None) -> m.KeyCreated:
+        body: dict[str, Any] = {"role": role, "address": address, "label": label}
+        if default_max_price is not None:
+            body["default_max_price"] = default_max_price
+        return self._http.post("/v1/admin/keys", body, model=m.KeyCreated)
+
+    def set_key_max_price(self, key_id: str, default_max_price: int | None) -> m.KeyInfo:
+        """Set (or, with None, clear) a key's default max price."""
+        return self._http.request("PATCH", f"/v1/admin/keys/{key_id}", json={"default_max_price": default_max_price},
+                                  model=m.KeyInfo)
 
     def keys(self) -> m.KeyList:
         return self._http.get("/v1/admin/keys", model=m.KeyList)

@@ -97,7 +97,9 @@ class CoordinatorCore(Part):
 
     # -- client role ---------------------------------------------------------------------------------
 
-    def submit(self, client: str, request: m.JobRequest) -> JobRecord:
+    def submit(self, client: str, request: m.JobRequest, default_max_price: int | None = None) -> JobRecord:
+        """Queue ``request`` for ``client``, reserving its max price: the request's, else
+        ``default_max_price`` (the API key's), else the coordinator's ``default_max_price``."""
         settings = self.settings
         if len(request.prompt) > settings.max_prompt_chars:
             raise ApiError(422, "invalid_request", f"prompt: longer than {settings.max_prompt_chars} characters")
@@ -108,7 +110,7 @@ class CoordinatorCore(Part):
             served = self.store.served_models(self.live_since(now), self.required_bond)
             names = ", ".join(sorted(served)) or "none"
             raise ApiError(409, "model_not_served", f"no live miner serves model {request.model!r}; served models: {names}")
-        max_price = request.max_price or settings.default_max_price
+        max_price = request.max_price or default_max_price or settings.default_max_price
         job_id = uuid.uuid4().hex
         params = request.params.job_params()
         job = None

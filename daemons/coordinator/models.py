@@ -20,6 +20,9 @@ from daemons.common.models import JSON_INT_MAX, WHOLE, WholeInt
 from daemons.common.chat import BadMessages, PromptFormat, parse_messages
 
 Role = Literal["client", "miner"]
+PriceUnits = Annotated[StrictInt, Field(gt=0, le=JSON_INT_MAX), WHOLE]
+"""A maximum price in units: positive, and within the integers JSON carries exactly (a job's
+``max_price``, an API key's ``default_max_price``)."""
 
 
 class Request(BaseModel):
@@ -86,8 +89,9 @@ class JobRequest(Request):
     model: ModelName
     prompt: StrictStr = Field(min_length=1)
     params: JobParams = Field(default_factory=JobParams)
-    max_price: Annotated[StrictInt, Field(gt=0, le=JSON_INT_MAX), WHOLE] | None = Field(
-        None, description="most the job may cost, in units; default: the coordinator's")
+    max_price: PriceUnits | None = Field(
+        None, description="most the job may cost, in units; default: the API key's default max price, "
+                          "else the coordinator's")
 
     @model_validator(mode="after")
     def _messages_prompt(self) -> JobRequest:
@@ -391,10 +395,22 @@ class ReleaseReply(Answer):
 # -- operator ----------------------------------------------------------------------------------
 
 
+_KEY_MAX_PRICE = ("most a job of this key may cost, in units, when its request names no max price "
+                  "(null: the coordinator's default)")
+
+
 class KeyRequest(Request):
     role: Role
     address: Address
     label: StrictStr = Field("", max_length=128)
+    default_max_price: PriceUnits | None = Field(None, description=_KEY_MAX_PRICE)
+
+
+class KeyUpdate(Request):
+    """A change to an existing key: its default max price (``null`` clears it). Required, so an
+    empty body is a 422 rather than a silent clear."""
+
+    default_max_price: PriceUnits | None = Field(..., description=_KEY_MAX_PRICE)
 
 
 class KeyCreated(Answer):
@@ -403,6 +419,7 @@ class KeyCreated(Answer):
     role: Role
     address: str
     label: str
+    default_max_price: int | None = None
 
 
 class KeyInfo(Answer):
@@ -412,6 +429,7 @@ class KeyInfo(Answer):
     label: str
     created_ms: int
     revoked_ms: int | None = None
+    default_max_price: int | None = None
     active: bool
 
 

@@ -10,7 +10,8 @@ settlement), and the answer is read from the finished job. What this module adds
   the miner with the model's own chat template (job parameter ``prompt_format``); a completion's
   prompt is given to the model as it is (``raw``);
 - OpenAI's float ``temperature``/``top_p`` become the job's integer thousandths;
-- the maximum price comes from the ``X-AITBC-Max-Price`` header, else the coordinator's default;
+- the maximum price comes from the ``X-AITBC-Max-Price`` header, else the API key's default max
+  price (``aitbc coordinator keys set-max-price``), else the coordinator's default;
 - errors leave in OpenAI's shape with OpenAI's statuses (401 key, 404 unserved model, 400 bad
   parameters, 402 escrow too small, 429 rate limit), by the exception handlers installed on the
   app for these paths only;
@@ -86,7 +87,8 @@ def _is_openai(request: Request) -> bool:
 Handler = Callable[[Request, Exception], Awaitable[Response]]
 MaxPrice = Annotated[str, Header(alias=o.MAX_PRICE_HEADER, pattern=r"^[1-9][0-9]{0,14}$",
                                  description="most the job may cost, in units (at most 15 digits, so it stays "
-                                             "within the integers JSON carries exactly); default: the coordinator's")]
+                                             "within the integers JSON carries exactly); default: the API key's "
+                                             "default max price, else the coordinator's")]
 """Typed ``str`` with a None default (not ``str | None``), so the schema says "a string of digits"
 rather than "or null": a header cannot carry a JSON null."""
 
@@ -220,9 +222,9 @@ def openai_router(runtime: CoordinatorRuntime) -> APIRouter:
     def read(job_id: str, client: str) -> Callable[[], m.Job]:
         return lambda: runtime.core.job_for(job_id, client).client_view()
 
-    async def submit(client: str, request: m.JobRequest) -> m.Job:
+    async def submit(client: str, request: m.JobRequest, default_max_price: int | None) -> m.Job:
         try:
-            job = await run_in_threadpool(runtime.core.submit, client, request)
+            job = await run_in_threadpool(runtime.core.submit, client, request, default_max_price)
         except ApiError as exc:
             if getattr(exc, "code", None) == "model_not_served":
                 raise ApiError(404, "model_not_found", str(exc.detail)) from None
@@ -320,7 +322,8 @@ def openai_router(runtime: CoordinatorRuntime) -> APIRouter:
     async def answer(body: o.ChatCompletionRequest | o.CompletionRequest, request: Request, response: Response,
                      max_price: str | None, who: Principal) -> Any:
         client = client_of(who)
-        job = await submit(client, job_request(body, _max_price(max_price), runtime.settings.max_tokens_limit))
+        job = await submit(client, job_request(body, _max_price(max_price), runtime.settings.max_tokens_limit),
+                           who.default_max_price)
         if body.stream:
             return stream(job, client, body, request)
         job = await finished(job, client, request)

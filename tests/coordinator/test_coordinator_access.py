@@ -1,6 +1,7 @@
 """Who may do what, and bad input: unknown, revoked and wrong-role API keys (401/403, each in the
 audit log), malformed and oversized bodies (422/413), per-key rate limits (429), the operator-only
-admin routes, the API key CLI and the served OpenAPI docs. Every refusal changes nothing.
+admin routes, the API key CLI (a key's default max price included) and the served OpenAPI docs.
+Every refusal changes nothing.
 
 Also the one refusal that comes from the chain: a client that withdraws its escrow behind the
 coordinator's back gets its receipt refused, and the batch it was in still settles the rest.
@@ -164,6 +165,73 @@ def test_openapi_docs_and_key_cli(net: Network) -> None:
     assert bad.returncode == 1 and bad.stderr.startswith("error: ") and len(bad.stderr.strip().splitlines()) == 1
     missing = run_cli("coordinator", "keys", "revoke", "ffffffffffff", "--home", str(net.home.root), env=hermetic_env())
     assert missing.returncode == 1 and "no API key" in missing.stderr
+
+
+def keys_cli(net: Network, *args: str) -> Any:
+    """``aitbc coordinator keys ARGS --json`` on the network's home: its answer, decoded."""
+    done = run_cli("coordinator", "keys", *args, "--home", str(net.home.root), "--json", env=hermetic_env())
+    assert done.returncode == 0, done.stderr
+    return json.loads(done.stdout)
+
+
+def test_a_key_default_max_price_is_set_listed_cleared_and_reserved(net: Network) -> None:
+    """``keys create --default-max-price``, ``keys set-max-price`` (AIT, units, ``--clear``) and
+    ``keys list`` through the operator socket; bad amounts are refused in words before anything is
+    sent; a job whose body names no max price reserves the key's default, else the coordinator's."""
+    client = net.accounts["client"].address
+    home = str(net.home.root)
+    created = keys_cli(net, "create", "--role", "client", "--address", client, "--default-max-price", "20")
+    key_id, key = created["key_id"], created["api_key"]
+    assert created["default_max_price"] == 20 * UNIT
+    listed = run_cli("coordinator", "keys", "list", "--home", home, env=hermetic_env())
+    assert "DEFAULT MAX PRICE" in listed.stdout
+    line = next(row for row in listed.stdout.splitlines() if row.startswith(key_id))
+    assert "20.000000 AIT" in line
+
+    def listed_price() -> int | None:
+        return next(k for k in keys_cli(net, "list") if k["key_id"] == key_id)["default_max_price"]
+
+    keys_before = keys_cli(net, "list")
+    refusals = [
+        (["create", "--role", "client", "--address", client, "--default-max-price", "-3"], "invalid amount"),
+        (["create", "--role", "client", "--address", client, "--default-max-price", "0"], "more than zero"),
+        (["set-max-price", key_id, "-1"], "invalid amount"),
+        (["set-max-price", key_id, "lots"], "invalid amount"),
+        (["set-max-price", key_id, "0.0000001"], "at most 6 decimals"),
+        (["set-max-price", key_id, "9007199255"], "at most 9,007,199,254.740991 AIT"),
+        (["set-max-price", key_id], "either an amount in AIT or --clear"),
+        (["set-max-price", key_id, "1", "--clear"], "either an amount in AIT or --clear"),
+        (["set-max-price", "ffffffffffff", "1"], "no API key ffffffffffff"),
+    ]
+    for args, words in refusals:
+        bad = run_cli("coordinator", "keys", *args, "--home", home, env=hermetic_env())
+        assert bad.returncode == 1 and bad.stderr.startswith("error: "), (args, bad.stderr)
+        assert words in bad.stderr and len(bad.stderr.strip().splitlines()) == 1, (args, bad.stderr)
+    assert keys_cli(net, "list") == keys_before, "a refusal changes nothing"
+
+    with httpx.Client(base_url=net.url(), timeout=30, headers={"X-Api-Key": key}) as http:
+        body = {"model": MODEL, "prompt": "hello", "params": {"max_tokens": 8}}
+        poor = http.post("/v1/jobs", json=body)  # 20 AIT is more than the client's escrow
+        assert poor.status_code == 402 and poor.json()["error"]["code"] == "insufficient_escrow"
+        assert f"max price is {20 * UNIT}" in poor.json()["error"]["message"]
+        named = http.post("/v1/jobs", json={**body, "max_price": 5})  # the request's own price wins
+        assert named.status_code == 201 and named.json()["max_price"] == 5
+        # A change is honoured on the key's very next request, though the coordinator caches keys.
+        assert keys_cli(net, "set-max-price", key_id, "250u")["default_max_price"] == 250 == listed_price()
+        small = http.post("/v1/jobs", json=body)
+        assert small.status_code == 201 and small.json()["max_price"] == 250
+        assert keys_cli(net, "set-max-price", key_id, "--clear")["default_max_price"] is None
+        assert listed_price() is None
+        plain = http.post("/v1/jobs", json=body)
+        assert plain.status_code == 201 and plain.json()["max_price"] == UNIT  # the coordinator's default
+        for job in (named, small, plain):
+            http.delete(f"/v1/jobs/{job.json()['job_id']}")
+    cleared = run_cli("coordinator", "keys", "list", "--home", home, env=hermetic_env()).stdout
+    assert "20.000000 AIT" not in next(row for row in cleared.splitlines() if row.startswith(key_id))
+    keys_cli(net, "revoke", key_id)
+    revoked = run_cli("coordinator", "keys", "set-max-price", key_id, "1", "--home", home, env=hermetic_env())
+    assert revoked.returncode == 1 and f"API key {key_id} was revoked" in revoked.stderr
+    assert listed_price() is None
 
 
 def test_a_receipt_the_chain_refuses_is_set_aside_and_the_rest_settles(net: Network) -> None:

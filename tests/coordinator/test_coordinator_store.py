@@ -20,10 +20,12 @@ import pytest
 from testkit import postgres_schema
 from daemons.coordinator.store import Conflict, CoordinatorStore, InsufficientEscrow
 from storage.database import open_database
+from storage.errors import SchemaVersionMismatch
 
 MODEL = "m1"
 MID = "ab" * 32
-Opener = Callable[[], CoordinatorStore]
+Opener = Callable[..., CoordinatorStore]
+"""Opens the test's database; ``backup_dir=`` allows migrating it (``storage.schema.open_schema``)."""
 
 
 @pytest.fixture(params=["sqlite", "postgres"])
@@ -31,8 +33,8 @@ def opener(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Opener]:
     """Opens the same (initially empty) database as often as asked, like several processes."""
     stores: list[CoordinatorStore] = []
     with nullcontext(None) if request.param == "sqlite" else postgres_schema(tmp_path) as url:
-        def open_store() -> CoordinatorStore:
-            stores.append(CoordinatorStore(open_database(url, tmp_path / "coordinator.db")))
+        def open_store(backup_dir: Path | None = None) -> CoordinatorStore:
+            stores.append(CoordinatorStore(open_database(url, tmp_path / "coordinator.db"), backup_dir=backup_dir))
             return stores[-1]
 
         try:
@@ -265,3 +267,28 @@ def test_keys_are_found_by_hash_and_revoked_once(opener: Opener) -> None:
     assert store.key_by_hash("h" * 64).revoked_ms == 6
     with pytest.raises(peewee.IntegrityError):
         store.add_key("k2", "h" * 64, "client", addr(1), "", 8)
+
+
+def test_a_version_one_database_gains_key_default_max_prices_and_keeps_its_keys(opener: Opener,
+                                                                                tmp_path: Path) -> None:
+    """Schema version 2 adds ``coord_api_keys.default_max_price``: a version 1 database (made here
+    by taking the column away again) is refused until migration is allowed, then migrated: after
+    a backup of the SQLite file, in one transaction on PostgreSQL; its keys keep working."""
+    old = opener()
+    old.add_key("k1", "h" * 64, "client", addr(1), "from v1", 5)
+    old.database.execute_sql("ALTER TABLE coord_api_keys DROP COLUMN default_max_price")
+    old.database.execute_sql("UPDATE aitbc_schema SET version = 1 WHERE component = 'coordinator'")
+    old.close()
+    with pytest.raises(SchemaVersionMismatch, match="version 1, this software reads version 2"):
+        opener()
+    store = opener(backup_dir=tmp_path / "backups")
+    assert (store.schema.found, store.schema.version) == (1, 2)
+    assert store.schema.applied == ("API keys get a default max price (coord_api_keys.default_max_price)",)
+    sqlite = isinstance(store.database, peewee.SqliteDatabase)
+    assert (store.schema.backup is not None) == sqlite
+    key = store.key_by_hash("h" * 64)
+    assert key is not None and (key.label, key.default_max_price) == ("from v1", None)
+    assert store.set_key_max_price("k1", 7_000) and not store.set_key_max_price("nokey", 1)
+    assert opener().get_key("k1") == key.model_copy(update={"default_max_price": 7_000})
+    assert store.revoke_key("k1", 9) and not store.set_key_max_price("k1", None), "a revoked key stays as it was"
+    assert store.get_key("k1").default_max_price == 7_000  # type: ignore[union-attr]

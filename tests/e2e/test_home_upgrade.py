@@ -44,14 +44,21 @@ def test_old_home_is_migrated_and_everything_reads_back(old_home: Path) -> None:
     node_db, coord_db = old_home / "data" / "node.db", old_home / "data" / "coordinator.db"
     chain_before = _dump(node_db, *CHAIN_TABLES)
 
+    keys_before = _dump(coord_db, "coord_api_keys")["coord_api_keys"]
+
     outcomes = aitbc_json("home", "migrate", "--home", str(old_home))
     assert {(o["service"], o["component"], o["found"], o["version"]) for o in outcomes} == {
-        ("node", "chain", 2, 2), ("coordinator", "coordinator", 1, 1)}
+        ("node", "chain", 2, 2), ("coordinator", "coordinator", 1, 2)}
+    # The coordinator's step (API keys gain a default max price) ran after a copy of the old file.
+    coordinator = next(o for o in outcomes if o["service"] == "coordinator")
+    assert coordinator["applied"] == ["API keys get a default max price (coord_api_keys.default_max_price)"]
+    backup = Path(coordinator["backup"])
+    assert backup.parent == old_home / "backups" and _dump(backup, "coord_api_keys")["coord_api_keys"] == keys_before
     again = aitbc("home", "migrate", "--home", str(old_home)).stdout
-    assert "chain schema version 2, current" in again and "coordinator schema version 1, current" in again
+    assert "chain schema version 2, current" in again and "coordinator schema version 2, current" in again
 
     # Every database now names its version and the release that wrote it.
-    for path, component, version in ((node_db, "chain", 2), (coord_db, "coordinator", 1)):
+    for path, component, version in ((node_db, "chain", 2), (coord_db, "coordinator", 2)):
         with sqlite3.connect(path) as db:
             row = db.execute("SELECT version, written_by FROM aitbc_schema WHERE component = ?", (component,)).fetchone()
         assert row[0] == version and row[1].startswith("aitbc ")
@@ -62,6 +69,7 @@ def test_old_home_is_migrated_and_everything_reads_back(old_home: Path) -> None:
         assert db.execute("SELECT height FROM chain_head").fetchone() == (1029,)
 
     # Jobs and receipts, as the coordinator's store reads them.
+    from daemons.coordinator.auth import hash_key
     from daemons.coordinator.store import CoordinatorStore
     from storage.database import open_database
 
@@ -71,6 +79,13 @@ def test_old_home_is_migrated_and_everything_reads_back(old_home: Path) -> None:
         assert job is not None and job.status == "completed" and job.output == "The capital of France is Paris."
         receipt = store.receipt_for_job(JOB)
         assert receipt is not None and receipt.receipt_id == RECEIPT and receipt.status == "settled"
+        # Its API keys authenticate as before, with no default max price of their own (the
+        # coordinator's applies) until an operator gives them one.
+        for name, role in (("client", "client"), ("miner", "miner")):
+            api_key = (old_home / "keys" / f"{name}.apikey").read_text().strip()
+            record = store.key_by_hash(hash_key(api_key))
+            assert record is not None and record.role == role and record.revoked_ms is None
+            assert record.default_max_price is None
     finally:
         store.close()
 

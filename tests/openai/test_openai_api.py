@@ -20,6 +20,7 @@ import openai
 import pytest
 
 from daemons.common.chat import ChatMessage, encode_messages
+from daemons.coordinator.settings import CoordinatorSettings
 from daemons.common.home import Home
 from e2ekit import aitbc, aitbc_json
 from testkit import free_ports, wait_for
@@ -209,3 +210,39 @@ def test_an_escrow_too_small_for_the_max_price_is_402(net: Net) -> None:
     assert caught.value.status_code == 402
     assert caught.value.body["type"] == "insufficient_quota" and caught.value.body["code"] == "insufficient_escrow"
     assert net.get("/v1/jobs")["jobs"] == before  # refused: no job, nothing reserved
+
+
+def test_a_key_default_max_price_is_reserved_unless_the_header_names_one(net: Net, chat: Any) -> None:
+    """The max price of an OpenAI request: the ``X-AITBC-Max-Price`` header, else the API key's
+    default (``aitbc coordinator keys``), else the coordinator's."""
+    coordinator_default = CoordinatorSettings.model_fields["default_max_price"].default
+    spec = httpx.get(f"{net.url}/openapi.json", timeout=30).json()
+    [header] = [p for p in spec["paths"]["/v1/chat/completions"]["post"]["parameters"] if p["name"] == "X-AITBC-Max-Price"]
+    assert "default: the API key's default max price, else the coordinator's" in header["description"]
+    module_job = net.get(f"/v1/jobs/{chat.headers['X-AITBC-Job-Id']}")
+    assert module_job["max_price"] == coordinator_default  # the module's key has no default of its own
+
+    account = net.get("/v1/account")
+    too_much = account["escrow_balance"] + 1  # more than any reservation leaves available
+    created = aitbc_json("coordinator", "keys", "create", "--role", "client", "--address", account["address"],
+                         "--default-max-price", f"{too_much}u", "--home", str(net.home.root))
+    assert created["default_max_price"] == too_much
+    sdk = net.sdk(created["api_key"])
+    before = net.get("/v1/jobs")["jobs"]
+    with pytest.raises(openai.APIStatusError) as caught:
+        sdk.chat.completions.create(model=MODEL, messages=[{"role": "user", "content": "hi"}], max_tokens=2)
+    assert caught.value.status_code == 402
+    body = caught.value.body
+    assert body["type"] == "insufficient_quota" and body["code"] == "insufficient_escrow"
+    assert f"max price is {too_much}" in body["message"]
+    assert net.get("/v1/jobs")["jobs"] == before  # refused: no job, nothing reserved
+
+    named = sdk.completions.create(model=MODEL, prompt="Paris is", max_tokens=2, temperature=0,
+                                   extra_headers={"X-AITBC-Max-Price": "777"})
+    assert net.get(f"/v1/jobs/{named.model_extra['aitbc']['job_id']}")["max_price"] == 777
+
+    # A small default is what the job reserves, and the most it can cost.
+    aitbc_json("coordinator", "keys", "set-max-price", created["key_id"], "3u", "--home", str(net.home.root))
+    capped = sdk.completions.create(model=MODEL, prompt="Paris is", max_tokens=2, temperature=0)
+    facts = capped.model_extra["aitbc"]
+    assert net.get(f"/v1/jobs/{facts['job_id']}")["max_price"] == 3 and 1 <= facts["price"] <= 3

@@ -10,9 +10,10 @@ from daemons.coordinator.store.tables import ApiKeyRow
 class KeysAndLeases(StoreBase):
     # -- API keys --------------------------------------------------------------------------------
 
-    def add_key(self, key_id: str, key_hash: str, role: str, address: str, label: str, now_ms: int) -> ApiKeyRecord:
+    def add_key(self, key_id: str, key_hash: str, role: str, address: str, label: str, now_ms: int,
+                default_max_price: int | None = None) -> ApiKeyRecord:
         self.Key.insert(key_id=key_id, key_hash=key_hash, role=role, address=address, label=label,
-                        created_ms=now_ms, revoked_ms=None).execute()
+                        created_ms=now_ms, revoked_ms=None, default_max_price=default_max_price).execute()
         return self._key_record(self.Key.get_by_id(key_id))
 
     def key_by_hash(self, key_hash: str) -> ApiKeyRecord | None:
@@ -30,10 +31,18 @@ class KeysAndLeases(StoreBase):
                    .where((self.Key.key_id == key_id) & (self.Key.revoked_ms.is_null())).execute())
         return updated == 1
 
+    def set_key_max_price(self, key_id: str, default_max_price: int | None) -> bool:
+        """Give an active key a default max price (``None``: back to the coordinator's); True when
+        the key exists and is active. A revoked key is left as it was: it is never used again."""
+        updated = (self.Key.update(default_max_price=default_max_price)
+                   .where((self.Key.key_id == key_id) & (self.Key.revoked_ms.is_null())).execute())
+        return updated == 1
+
     @staticmethod
     def _key_record(row: ApiKeyRow) -> ApiKeyRecord:
         return ApiKeyRecord(key_id=row.key_id, role=row.role, address=row.address, label=row.label,
-                            created_ms=row.created_ms, revoked_ms=row.revoked_ms)
+                            created_ms=row.created_ms, revoked_ms=row.revoked_ms,
+                            default_max_price=row.default_max_price)
 
     # -- leases -----------------------------------------------------------------------------------
 

@@ -22,6 +22,8 @@ class ApiKeyRecord(BaseModel):
     label: str
     created_ms: int
     revoked_ms: int | None
+    default_max_price: int | None = None
+    """Units a job of this key may cost when its request names none (None: the coordinator's default)."""
 
 
 class MinerRecord(BaseModel):

@@ -4,9 +4,10 @@ PostgreSQL database with a node. Timestamps are milliseconds given by the caller
 from __future__ import annotations
 
 import peewee
+from playhouse.migrate import SchemaMigrator, migrate
 
 from storage.database import SchemaModel
-from storage.schema import Schema
+from storage.schema import Migration, Schema
 
 
 class _Tracked(SchemaModel):
@@ -44,6 +45,9 @@ class ApiKeyRow(SchemaModel):
     label = peewee.CharField(max_length=128, default="")
     created_ms = peewee.BigIntegerField()
     revoked_ms = peewee.BigIntegerField(null=True)
+    default_max_price = peewee.BigIntegerField(null=True)
+    """Units a job of this key may cost when its request names no max price (``None``: the
+    coordinator's ``default_max_price``). Schema version 2."""
 
     class Meta:
         table_name = "coord_api_keys"
@@ -204,6 +208,17 @@ class LeaseRow(SchemaModel):
 TABLES: tuple[type[SchemaModel], ...] = (
     ApiKeyRow, ClientRow, MinerRow, MinerModelRow, JobRow, VerifyRow, ReceiptRow, SettlementRow, SlashRow, LeaseRow)
 
-COORDINATOR_SCHEMA = Schema(component="coordinator", version=1, tables=TABLES)
-"""Version 1 is the shape these tables have had since the first release (unversioned databases
-are version 1). A change to any table bumps it and adds its ``Migration`` here."""
+
+
+def _key_default_max_price(database: peewee.Database, migrator: SchemaMigrator) -> None:
+    """Version 2: ``coord_api_keys.default_max_price``, nullable, so every existing key keeps
+    the coordinator's default until an operator gives it one."""
+    migrate(migrator.add_column(ApiKeyRow._meta.table_name, "default_max_price", peewee.BigIntegerField(null=True)))
+
+
+COORDINATOR_SCHEMA = Schema(
+    component="coordinator", version=2, tables=TABLES,
+    migrations=(Migration(to_version=2, summary="API keys get a default max price (coord_api_keys.default_max_price)",
+                          apply=_key_default_max_price),))
+"""Version 1 is the shape these tables had in the first release (unversioned databases are
+version 1). A change to any table bumps the version and adds its ``Migration`` here."""
