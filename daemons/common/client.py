@@ -11,7 +11,9 @@ from __future__ import annotations
 
 from abc import ABC, abstractmethod
 
+import functools
 import os
+import ssl
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any, Self, TypeVar, overload
@@ -27,6 +29,16 @@ T = TypeVar("T")
 DEFAULT_TIMEOUT = 10.0
 EVENTS_PATH = "/v1/events"
 _SOCKET_BASE = "http://aitbc"
+
+
+@functools.cache
+def _tls() -> ssl.SSLContext:
+    """The TLS context every client of this process shares. httpx builds a fresh one per client
+    (and per transport) unless given one, loading the CA bundle each time: about 0.1 s of CPU on
+    a busy machine, paid by every client made even for a Unix socket that never speaks TLS. A
+    miner made one per ``/v1/status`` (its earnings from the node), so polling a fleet of rigs
+    spent most of each poll there. One context, made on first use, is safe to share."""
+    return httpx.create_ssl_context()
 
 
 def target_for(home: Home, service: str) -> Path:
@@ -106,8 +118,8 @@ class DaemonClient(ClosesOnExit, _Base):
     def __init__(self, target: str | os.PathLike[str], api_key: str | None = None,
                  timeout: float = DEFAULT_TIMEOUT, name: str | None = None) -> None:
         super().__init__(target, api_key, timeout, name)
-        transport = httpx.HTTPTransport(uds=os.fspath(self.socket_path)) if self.socket_path else None
-        self._http = httpx.Client(base_url=self.base_url, transport=transport,
+        transport = httpx.HTTPTransport(uds=os.fspath(self.socket_path), verify=_tls()) if self.socket_path else None
+        self._http = httpx.Client(base_url=self.base_url, transport=transport, verify=_tls(),
                                   headers=self.headers, timeout=timeout)
 
     def close(self) -> None:
@@ -159,8 +171,9 @@ class AsyncDaemonClient(AsyncClosesOnExit, _Base):
     def __init__(self, target: str | os.PathLike[str], api_key: str | None = None,
                  timeout: float = DEFAULT_TIMEOUT, name: str | None = None) -> None:
         super().__init__(target, api_key, timeout, name)
-        transport = httpx.AsyncHTTPTransport(uds=os.fspath(self.socket_path)) if self.socket_path else None
-        self._http = httpx.AsyncClient(base_url=self.base_url, transport=transport,
+        transport = (httpx.AsyncHTTPTransport(uds=os.fspath(self.socket_path), verify=_tls())
+                     if self.socket_path else None)
+        self._http = httpx.AsyncClient(base_url=self.base_url, transport=transport, verify=_tls(),
                                        headers=self.headers, timeout=timeout)
 
     async def aclose(self) -> None:
