@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable, Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from concurrent.futures import ThreadPoolExecutor, as_completed
 
 from pydantic import BaseModel
@@ -20,6 +20,9 @@ from daemons.common.errors import DaemonError
 from daemons.common.home import Home
 from daemons.ops.rigs import Rig, RigError
 from daemons.ops.rigs_ssh import RigLink
+
+if TYPE_CHECKING:
+    from daemons.miner.telemetry.models import GpuSample
 
 POLL_AT_ONCE = 64
 """Rigs polled at the same time: a poll mostly waits on its rig, so tens of threads cost little;
@@ -50,6 +53,20 @@ class RigRow(BaseModel):
     earnings: int | None = None
     last_seen_ms: int | None = None
     poll_ms: int = 0
+
+
+def gpu_summary(gpus: Sequence[GpuSample]) -> dict[str, Any]:
+    """A rig's GPUs as one row's fields: every GPU counted, the unreadable ones (``error``) left out
+    of the figures; utilization averaged, the hottest temperature, memory summed. A figure no
+    GPU reported is None (shown ``-``), never a zero that reads like an idle card."""
+    read = [g for g in gpus if not g.error]
+    utils = [g.utilization_percent for g in read if g.utilization_percent is not None]
+    temps = [g.temperature_celsius for g in read if g.temperature_celsius is not None]
+    used = [g.memory_used_bytes for g in read if g.memory_used_bytes is not None]
+    total = [g.memory_total_bytes for g in read if g.memory_total_bytes is not None]
+    return {"gpus": len(gpus), "gpu_util": sum(utils) / len(utils) if utils else None,
+            "gpu_temp": max(temps) if temps else None, "gpu_mem_used": sum(used) if used else None,
+            "gpu_mem_total": sum(total) if total else None}
 
 
 def _now_ms() -> int:
@@ -93,15 +110,8 @@ def poll_rig(link: RigLink, last_seen_ms: int | None = None, clients: dict[str, 
         row.jobs_running = len(status.tasks)
         row.jobs_done = status.counters.runs_completed
         row.earnings = status.earnings.balance
-        gpus = [g for g in telemetry.gpus if not g.error]
-        row.gpus = len(telemetry.gpus)
-        utils = [g.utilization_percent for g in gpus if g.utilization_percent is not None]
-        temps = [g.temperature_celsius for g in gpus if g.temperature_celsius is not None]
-        row.gpu_util = sum(utils) / len(utils) if utils else None
-        row.gpu_temp = max(temps) if temps else None
-        used = [g.memory_used_bytes for g in gpus if g.memory_used_bytes is not None]
-        total = [g.memory_total_bytes for g in gpus if g.memory_total_bytes is not None]
-        row.gpu_mem_used, row.gpu_mem_total = (sum(used) if used else None), (sum(total) if total else None)
+        for field, value in gpu_summary(telemetry.gpus).items():
+            setattr(row, field, value)
     if clients is not None:
         clients[name] = client  # kept, also after a refusal: it reconnects on its next request
     else:
