@@ -96,12 +96,12 @@ def main() -> None:
         print(f"fleet refresh over {len(servers)} sshd servers on 127.0.0.1, "
               f"{'one shared real miner' if args.with_miner else 'no miner on the rigs'}, {os.cpu_count()} CPUs, "
               f"load {os.getloadavg()[0]:.2f}")
-        print(f"{'rigs':>5} {'first (s)':>10} {'warm (s)':>10} {'warm / 1 rig':>13}")
+        print(f"{'rigs':>5} {'first (s)':>10} {'warm (s)':>10} {'warm / 1 rig':>13} {'load':>6}")
         base = None
         for size in sizes:
             cold, warm = refresh(home, rigs[:size], args.rounds, args.with_miner)
             base = base or warm
-            print(f"{size:>5} {cold:>10.3f} {warm:>10.3f} {warm / base:>12.1f}x", flush=True)
+            print(f"{size:>5} {cold:>10.3f} {warm:>10.3f} {warm / base:>12.1f}x {os.getloadavg()[0]:>6.2f}", flush=True)
     finally:
         for daemon in reversed(daemons):
             daemon.stop()

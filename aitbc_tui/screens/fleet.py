@@ -35,6 +35,12 @@ if TYPE_CHECKING:
     from aitbc_tui.sources.fleet import FleetMonitor
 
 COLUMNS = ("", "Rig", "State", "Miner", "Models", "GPUs", "Util", "Temp", "GPU mem", "Jobs", "Done", "Earned", "Seen")
+NARROW_COLUMNS = ("", "Rig", "State", "Miner", "Util", "Temp", "Run/Done", "Earned", "Seen")
+"""What an 80-column terminal shows: who, up or not, what the miner does, how hot and busy, what it
+earned, when it last answered. Models, GPU count and memory are in the detail line under the
+table (the highlighted rig's full row), so nothing is lost, only moved."""
+WIDE_AT = 120
+"""Terminal columns from which every column fits (the full table is about 116 wide)."""
 SORTS: tuple[tuple[str, Callable[[RigRow], Any]], ...] = (
     ("name", lambda r: r.name),
     ("state", lambda r: (r.reachable, r.miner, r.name)),
@@ -53,16 +59,42 @@ def ago(last_ms: int | None, now_ms: int) -> str:
     return f"{seconds}s ago" if seconds < 120 else f"{seconds // 60}m ago" if seconds < 7200 else f"{seconds // 3600}h ago"
 
 
-def row_cells(row: RigRow, selected: bool, now_ms: int) -> tuple[Any, ...]:
+def row_cells(row: RigRow, selected: bool, now_ms: int, *, wide: bool = True) -> tuple[Any, ...]:
+    """The cells of ``row`` under :data:`COLUMNS` (``wide``) or :data:`NARROW_COLUMNS`."""
     state = (Text("up", style="green") if row.reachable else Text("polling", style="dim")
-             if row.error == NOT_POLLED else Text("UNREACHABLE", style="bold red"))
+             if row.error == NOT_POLLED else Text("DOWN", style="bold red"))
     miner = Text(row.miner, style="green" if row.miner == "serving" else "yellow" if row.reachable else "dim")
-    mem = (f"{row.gpu_mem_used // 2**30}/{row.gpu_mem_total // 2**30}G"
-           if row.gpu_mem_used is not None and row.gpu_mem_total else "-")
-    return ("*" if selected else " ", row.name, state, miner, ",".join(row.models) or "-", str(row.gpus),
-            f"{row.gpu_util:.0f}%" if row.gpu_util is not None else "-",
-            f"{row.gpu_temp:.0f}C" if row.gpu_temp is not None else "-", mem, str(row.jobs_running),
-            str(row.jobs_done), ait(row.earnings) if row.earnings is not None else "-", ago(row.last_seen_ms, now_ms))
+    util = f"{row.gpu_util:.0f}%" if row.gpu_util is not None else "-"
+    temp = f"{row.gpu_temp:.0f}C" if row.gpu_temp is not None else "-"
+    earned = ait(row.earnings) if row.earnings is not None else "-"
+    mark, seen = "*" if selected else " ", ago(row.last_seen_ms, now_ms)
+    if not wide:
+        return (mark, row.name, state, miner, util, temp, f"{row.jobs_running}/{row.jobs_done}", earned, seen)
+    return (mark, row.name, state, miner, ",".join(row.models) or "-", str(row.gpus), util, temp, gpu_memory(row),
+            str(row.jobs_running), str(row.jobs_done), earned, seen)
+
+
+def gpu_memory(row: RigRow) -> str:
+    if row.gpu_mem_used is None or not row.gpu_mem_total:
+        return "-"
+    return f"{row.gpu_mem_used // 2**30}/{row.gpu_mem_total // 2**30}G"
+
+
+def row_detail(row: RigRow, now_ms: int) -> str:
+    """Everything the table knows about one rig, on a line or two under it (all of it, whichever
+    columns the terminal's width left in the table)."""
+    if row.error == NOT_POLLED:
+        return f"{row.name}: {NOT_POLLED}"
+    if not row.reachable:
+        return f"{row.name} {row.url} · unreachable · seen {ago(row.last_seen_ms, now_ms)}\n{row.error or ''}".strip()
+    gpus = (f"{row.gpus} GPU{'s' if row.gpus != 1 else ''}"
+            + (f" {row.gpu_util:.0f}%" if row.gpu_util is not None else "")
+            + (f" {row.gpu_temp:.0f}C" if row.gpu_temp is not None else "")
+            + (f" {gpu_memory(row)}" if gpu_memory(row) != "-" else ""))
+    facts = [f"{row.name} {row.url}".strip(), f"miner {row.miner}{' (ready)' if row.ready else ''}",
+             f"models {','.join(row.models) or '-'}", gpus, f"jobs {row.jobs_running} running, {row.jobs_done} done",
+             f"earned {ait(row.earnings)}", f"seen {ago(row.last_seen_ms, now_ms)}"]
+    return " · ".join(facts)
 
 
 class FleetScreen(Screen[None]):
@@ -72,7 +104,8 @@ class FleetScreen(Screen[None]):
     FleetScreen #fleet-title { height: 1; background: $panel; padding: 0 1; }
     FleetScreen #fleet-filter { height: 1; border: none; padding: 0 1; }
     FleetScreen #fleet-table { height: 1fr; }
-    FleetScreen #fleet-status { height: auto; max-height: 3; padding: 0 1; color: $text-muted; }
+    FleetScreen #fleet-detail { height: auto; max-height: 3; padding: 0 1; }
+    FleetScreen #fleet-status { height: auto; max-height: 2; padding: 0 1; color: $text-muted; }
     """
     BINDINGS: ClassVar[list[Binding]] = [  # type: ignore[assignment]
         Binding("escape", "app.pop_screen", "Back"),
@@ -94,6 +127,8 @@ class FleetScreen(Screen[None]):
         self.sort_index = 0
         self.filter_text = ""
         self._now_ms = now_ms or (lambda: int(time.time() * 1000))
+        self.wide: bool | None = None
+        """Whether the table has every column (:data:`WIDE_AT`); None until the first paint."""
 
     @property
     def aitbc(self) -> AitbcApp:
@@ -102,9 +137,8 @@ class FleetScreen(Screen[None]):
     def compose(self) -> ComposeResult:
         yield Static(id="fleet-title")
         yield Input(placeholder="filter: rig name, state, miner or model (/)", id="fleet-filter", compact=True)
-        table: DataTable[Any] = DataTable(id="fleet-table", cursor_type="row", zebra_stripes=True)
-        table.add_columns(*COLUMNS)
-        yield table
+        yield DataTable(id="fleet-table", cursor_type="row", zebra_stripes=True)
+        yield Static(id="fleet-detail")
         yield Static(id="fleet-status")
         yield Footer()
 
@@ -128,9 +162,13 @@ class FleetScreen(Screen[None]):
         table = self.query_one("#fleet-table", DataTable)
         cursor = table.cursor_row
         now = self._now_ms()
-        table.clear()
+        wide = self.app.size.width >= WIDE_AT
+        table.clear(columns=wide != self.wide)
+        if wide != self.wide:
+            self.wide = wide
+            table.add_columns(*(COLUMNS if wide else NARROW_COLUMNS))
         for row in rows:
-            table.add_row(*row_cells(row, row.name in self.selected, now), key=row.name)
+            table.add_row(*row_cells(row, row.name in self.selected, now, wide=wide), key=row.name)
         if rows:
             table.move_cursor(row=min(cursor, len(rows) - 1))
         everything = list(self.monitor.rows.values())
@@ -138,8 +176,23 @@ class FleetScreen(Screen[None]):
         self.query_one("#fleet-title", Static).update(
             f"Fleet  {len(self.monitor.names) or len(everything)} rigs, {up} up  ·  sort: {SORTS[self.sort_index][0]}"
             f"  ·  {len(self.selected)} selected")
-        errors = [f"{r.name}: {r.error}" for r in rows if r.error and r.error != NOT_POLLED]
-        self.query_one("#fleet-status", Static).update("\n".join(errors[:3]))
+        self._show_detail()
+
+    def on_resize(self) -> None:
+        if self.wide is not None and (self.app.size.width >= WIDE_AT) != self.wide:
+            self.refresh_data({"fleet"})
+
+    @on(DataTable.RowHighlighted, "#fleet-table")
+    def _show_detail(self) -> None:
+        name = self.current()
+        row = self.monitor.rows.get(name) if name is not None else None
+        text = row_detail(row, self._now_ms()) if row is not None else (f"{name}: {NOT_POLLED}" if name else "")
+        self.query_one("#fleet-detail", Static).update(text)
+        errors = [f"{r.name}: {r.error}" for r in self.visible_rows()
+                  if r.error and r.error != NOT_POLLED and r.name != name]  # the highlighted one's is above
+        status = self.query_one("#fleet-status", Static)
+        status.update("\n".join(errors[:2]))
+        status.display = bool(errors)
 
     # -- selection, filter, sort -------------------------------------------------------------------
 

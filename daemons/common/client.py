@@ -11,7 +11,9 @@ from __future__ import annotations
 
 from abc import ABC, abstractmethod
 
+import functools
 import os
+import ssl
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any, ClassVar, Self, TypeVar, overload
@@ -27,6 +29,16 @@ T = TypeVar("T")
 DEFAULT_TIMEOUT = 10.0
 EVENTS_PATH = "/v1/events"
 _SOCKET_BASE = "http://aitbc"
+
+
+@functools.cache
+def _tls() -> ssl.SSLContext:
+    """The TLS context every client of this process shares. httpx builds a fresh one per client
+    (and per transport) unless given one, loading the CA bundle each time: about 0.1 s of CPU on
+    a busy machine, paid by every client made even for a Unix socket that never speaks TLS. A
+    miner made one per ``/v1/status`` (its earnings from the node), so polling a fleet of rigs
+    spent most of each poll there. One context, made on first use, is safe to share."""
+    return httpx.create_ssl_context()
 
 
 def target_for(home: Home, service: str) -> Path:
@@ -48,9 +60,9 @@ class _Base:
         self.name = name or (self.socket_path.stem if self.socket_path else "daemon")
         self.timeout = timeout
         self.headers = {"X-Api-Key": api_key} if api_key else {}
-        transport = self._TRANSPORT(uds=os.fspath(self.socket_path)) if self.socket_path else None
-        self._http: Any = self._CLIENT(base_url=self.base_url, transport=transport, headers=self.headers,
-                                       timeout=timeout)
+        transport = self._TRANSPORT(uds=os.fspath(self.socket_path), verify=_tls()) if self.socket_path else None
+        self._http: Any = self._CLIENT(base_url=self.base_url, transport=transport, verify=_tls(),
+                                       headers=self.headers, timeout=timeout)
 
     def _unavailable(self, exc: BaseException) -> DaemonUnavailable:
         return unavailable(self.name, self.socket_path, self.base_url, self.timeout, exc)

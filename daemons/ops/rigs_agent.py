@@ -6,7 +6,7 @@ installed AITBC, so the miner is started, stopped and configured by the code tha
 configuration: a setting is validated by the rig's own settings classes before ``config.toml``
 is written, whatever version the operator's machine has.
 
-Miner control goes through systemd when the rig has the ``aitbc-miner`` unit installed, else
+Miner control goes through systemd when the rig's systemd has the ``aitbc-miner`` unit loaded, else
 through the supervisor's pid lock (a detached ``aitbc miner start``, SIGTERM to stop). ``drain``
 is SIGTERM without waiting: the miner stops taking tasks and hands back or finishes what it
 holds on its own. One JSON object is printed on success; errors are one line on stderr, exit 1.
@@ -24,7 +24,6 @@ import subprocess
 import sys
 import time
 import tomllib
-from pathlib import Path
 from typing import Any
 
 import tomli_w
@@ -51,7 +50,18 @@ class AgentError(Exception):
 
 
 def _systemd(service: str) -> bool:
-    return shutil.which("systemctl") is not None and Path("/etc/systemd/system", unit_name(service)).exists()
+    """Whether the rig's service manager has the unit: asked, not guessed from a file path. A unit
+    may live in /etc or /usr/lib, and a unit file on a machine whose PID 1 is not systemd (a
+    container with systemctl installed) cannot be started, so only ``LoadState=loaded`` from a
+    working systemctl means "control the miner through systemd"; anything else is the supervisor."""
+    if shutil.which("systemctl") is None:
+        return False
+    try:
+        done = subprocess.run(["systemctl", "show", "--property=LoadState", "--value", unit_name(service)],
+                              capture_output=True, text=True, timeout=30, stdin=subprocess.DEVNULL)
+    except (OSError, subprocess.TimeoutExpired):
+        return False
+    return done.returncode == 0 and done.stdout.strip() == "loaded"
 
 
 def _systemctl(*args: str) -> None:

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable, Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from concurrent.futures import ThreadPoolExecutor, as_completed
 
 from pydantic import BaseModel
@@ -21,6 +21,12 @@ from daemons.common.home import Home
 from daemons.ops.rigs import Rig, RigError
 from daemons.ops.rigs_ssh import RigLink
 
+if TYPE_CHECKING:
+    from daemons.miner.telemetry.models import GpuSample
+
+POLL_AT_ONCE = 64
+"""Rigs polled at the same time: a poll mostly waits on its rig, so tens of threads cost little;
+beyond this a refresh of hundreds of rigs goes in waves instead of hundreds of threads."""
 POLL_TIMEOUT_S = 5.0
 """How long one rig's miner may take to answer a poll (the connection has its own time-out)."""
 
@@ -49,6 +55,20 @@ class RigRow(BaseModel):
     poll_ms: int = 0
 
 
+def gpu_summary(gpus: Sequence[GpuSample]) -> dict[str, Any]:
+    """A rig's GPUs as one row's fields: every GPU counted, the unreadable ones (``error``) left out
+    of the figures; utilization averaged, the hottest temperature, memory summed. A figure no
+    GPU reported is None (shown ``-``), never a zero that reads like an idle card."""
+    read = [g for g in gpus if not g.error]
+    utils = [g.utilization_percent for g in read if g.utilization_percent is not None]
+    temps = [g.temperature_celsius for g in read if g.temperature_celsius is not None]
+    used = [g.memory_used_bytes for g in read if g.memory_used_bytes is not None]
+    total = [g.memory_total_bytes for g in read if g.memory_total_bytes is not None]
+    return {"gpus": len(gpus), "gpu_util": sum(utils) / len(utils) if utils else None,
+            "gpu_temp": max(temps) if temps else None, "gpu_mem_used": sum(used) if used else None,
+            "gpu_mem_total": sum(total) if total else None}
+
+
 def _now_ms() -> int:
     return int(time.time() * 1000)
 
@@ -75,7 +95,11 @@ def poll_rig(link: RigLink, last_seen_ms: int | None = None, clients: dict[str, 
         status = client.status()
         telemetry = client.telemetry()
     except DaemonError:
-        if link.master_pid(fresh=True) is None:  # not the miner: the connection to the rig is gone
+        # Which failed, the miner or the connection? The master exits (and removes its control
+        # socket) when its connection closes or stops answering keep-alives, so a look at its pid
+        # in /proc says it without a process: asking the master itself (``ssh -O check``) cost one
+        # ssh start per rig per poll of every rig whose miner is stopped, most of a warm refresh.
+        if link.master_pid() is None:  # not the miner: the connection to the rig is gone
             row.reachable, row.last_seen_ms = False, last_seen_ms
             row.error = f"rig {name}: the SSH connection was lost"
         else:
@@ -86,15 +110,8 @@ def poll_rig(link: RigLink, last_seen_ms: int | None = None, clients: dict[str, 
         row.jobs_running = len(status.tasks)
         row.jobs_done = status.counters.runs_completed
         row.earnings = status.earnings.balance
-        gpus = [g for g in telemetry.gpus if not g.error]
-        row.gpus = len(telemetry.gpus)
-        utils = [g.utilization_percent for g in gpus if g.utilization_percent is not None]
-        temps = [g.temperature_celsius for g in gpus if g.temperature_celsius is not None]
-        row.gpu_util = sum(utils) / len(utils) if utils else None
-        row.gpu_temp = max(temps) if temps else None
-        used = [g.memory_used_bytes for g in gpus if g.memory_used_bytes is not None]
-        total = [g.memory_total_bytes for g in gpus if g.memory_total_bytes is not None]
-        row.gpu_mem_used, row.gpu_mem_total = (sum(used) if used else None), (sum(total) if total else None)
+        for field, value in gpu_summary(telemetry.gpus).items():
+            setattr(row, field, value)
     if clients is not None:
         clients[name] = client  # kept, also after a refusal: it reconnects on its next request
     else:
@@ -112,6 +129,7 @@ class Fleet:
         self.links = {rig.name: RigLink(rig, home, **extra) for rig in rigs}
         self.rows: dict[str, RigRow] = {}
         self._clients: dict[str, Any] = {}
+        self._pool: ThreadPoolExecutor | None = None
 
     def poll_one(self, name: str) -> RigRow:
         previous = self.rows.get(name)
@@ -126,14 +144,20 @@ class Fleet:
         chosen = list(names) if names is not None else list(self.links)
         if not chosen:
             return []
-        with ThreadPoolExecutor(max_workers=min(64, len(chosen))) as pool:
-            futures = {pool.submit(self.poll_one, name): name for name in chosen}
-            for future in as_completed(futures):
-                if on_row is not None:
-                    on_row(future.result())
+        if self._pool is None:  # kept between refreshes: no thread start-up per rig per refresh
+            self._pool = ThreadPoolExecutor(max_workers=max(1, min(POLL_AT_ONCE, len(self.links))),
+                                            thread_name_prefix="fleet-poll")
+        futures = [self._pool.submit(self.poll_one, name) for name in chosen]
+        for future in as_completed(futures):
+            row = future.result()
+            if on_row is not None:
+                on_row(row)
         return [self.rows[name] for name in chosen]
 
     def close(self) -> None:
+        if self._pool is not None:
+            self._pool.shutdown(wait=True)
+            self._pool = None
         for client in self._clients.values():
             client.close()
         self._clients.clear()

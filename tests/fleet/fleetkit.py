@@ -62,6 +62,8 @@ class Sshd:
     checkout: bool = True
     """Sessions import this checkout (PYTHONPATH); False for an account that must use what was
     installed in it (provisioning)."""
+    bin_dir: Path | None = None
+    """A folder put first on the sessions' PATH (a rig whose OS has a :func:`fake_systemctl`)."""
 
     def __post_init__(self) -> None:
         self.root.mkdir(parents=True, exist_ok=True)
@@ -71,7 +73,8 @@ class Sshd:
         shutil.copy(f"{self.client_key}.pub", self.root / "authorized_keys")
         self.config = self.root / "sshd_config"
         env = ("HF_HUB_OFFLINE=1 TRANSFORMERS_OFFLINE=1 PYTHONUNBUFFERED=1"
-               + (f" PYTHONPATH={REPO}" if self.checkout else ""))
+               + (f" PYTHONPATH={REPO}" if self.checkout else "")
+               + (f" PATH={self.bin_dir}:{os.environ.get('PATH', '/usr/bin:/bin')}" if self.bin_dir else ""))
         self.config.write_text("\n".join([
             f"ListenAddress 127.0.0.1:{self.port}", f"HostKey {self.host_key}", "UsePAM no", "StrictModes no",
             f"AuthorizedKeysFile {self.root / 'authorized_keys'}", "PasswordAuthentication no",
@@ -142,6 +145,34 @@ def wait_gone(pid: int, timeout: float = 10) -> None:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline and not gone():
         time.sleep(0.05)
+
+
+FAKE_SYSTEMCTL = """#!/bin/sh
+# The test rig's service manager: a real program on the far side of SSH that records each call in
+# ./calls, knows the units listed in ./units (LoadState), and fails while ./fail exists.
+here=$(dirname "$0")
+printf '%s\\n' "$*" >> "$here/calls"
+if [ "$1" = show ]; then
+    for unit; do :; done
+    if grep -qx "$unit" "$here/units" 2>/dev/null; then echo loaded; else echo not-found; fi
+    exit 0
+fi
+if [ -e "$here/fail" ]; then
+    echo "Job for $(echo "$*" | awk '{print $NF}') failed because the control process exited with error code." >&2
+    exit 1
+fi
+"""
+
+
+def fake_systemctl(bin_dir: Path) -> Path:
+    """``bin_dir/systemctl``: a stand-in for systemd (the test machine has no systemd as PID 1) that
+    answers ``show --property=LoadState`` from ``bin_dir/units`` and records every call in
+    ``bin_dir/calls``, so a test sees the exact command lines a rig's agent chose."""
+    bin_dir.mkdir(parents=True, exist_ok=True)
+    path = bin_dir / "systemctl"
+    path.write_text(FAKE_SYSTEMCTL)
+    path.chmod(0o755)
+    return path
 
 
 def rig_root() -> Path:

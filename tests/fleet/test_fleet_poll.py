@@ -9,7 +9,8 @@ from testkit import wait_for
 from daemons.common.backoff import Backoff
 from daemons.common.home import Home
 from daemons.ops.rigs import load_rigs
-from daemons.ops.rigs_fleet import Fleet, fleet_summary
+from daemons.miner.telemetry.models import GpuSample
+from daemons.ops.rigs_fleet import Fleet, RigRow, fleet_summary, gpu_summary
 
 
 def test_dead_rig_does_not_stop_the_others_and_recovers(fleet: FleetEnv) -> None:
@@ -40,3 +41,21 @@ def test_dead_rig_does_not_stop_the_others_and_recovers(fleet: FleetEnv) -> None
         gamma.start()
     wait_for(lambda: poller.poll(["gamma"])[0].reachable, "gamma to be reachable again", timeout=30, interval=0.2)
     assert "0 unreachable" in fleet_summary(poller.poll())
+
+
+def test_gpu_figures_of_a_multi_gpu_rig() -> None:
+    """The GPU branch of a poll, on the samples a miner's telemetry carries (the test machine has
+    no NVIDIA GPU, so the miner's own telemetry never has any): every GPU counted, an unreadable
+    one left out of the figures, utilization averaged, the hottest temperature, memory summed."""
+    gib = 2**30
+    gpus = [GpuSample(index=0, utilization_percent=90.0, temperature_celsius=71.0, memory_used_bytes=20 * gib,
+                      memory_total_bytes=24 * gib),
+            GpuSample(index=1, utilization_percent=30.0, temperature_celsius=78.0, memory_used_bytes=4 * gib,
+                      memory_total_bytes=24 * gib),
+            GpuSample(index=2, error="Unknown Error (GPU is lost)")]
+    row = RigRow(name="g", url="ssh://m@h", reachable=True, **gpu_summary(gpus))
+    assert (row.gpus, row.gpu_util, row.gpu_temp) == (3, 60.0, 78.0)
+    assert (row.gpu_mem_used, row.gpu_mem_total) == (24 * gib, 48 * gib)
+    lost = gpu_summary(gpus[2:])  # only a lost GPU: counted, and no figure pretends it is idle
+    assert lost == {"gpus": 1, "gpu_util": None, "gpu_temp": None, "gpu_mem_used": None, "gpu_mem_total": None}
+    assert gpu_summary([])["gpus"] == 0

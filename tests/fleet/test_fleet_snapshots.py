@@ -53,3 +53,35 @@ def test_fleet_screen(snap_compare: Any, tmp_path: Path, size: str) -> None:
         await pilot.pause()
 
     assert snap_compare(app, terminal_size=SIZES[size], run_before=run_before)
+
+
+def test_narrow_table_keeps_priority_columns_and_details_the_rest(tmp_path: Path) -> None:
+    """At 80 columns the table keeps the columns an operator scans and the highlighted rig's
+    models, GPU count and memory move to the detail line; widening the terminal brings them back."""
+    from tuikit import run, screen_text
+    from textual.widgets import DataTable
+
+    from aitbc_tui.screens.fleet import COLUMNS, NARROW_COLUMNS
+
+    home = Home(root=tmp_path / "h")
+    rows = fixed_rows()
+    monitor = FleetMonitor(home, [Rig(name=r.name, url=r.url) for r in rows])
+    monitor.show(rows)
+
+    async def scenario() -> None:
+        app = AitbcApp(home, live=False, config=TuiConfig(), save_settings=False, fleet=monitor)
+        async with app.run_test(size=(80, 24)) as pilot:
+            screen = FleetScreen(monitor, now_ms=lambda: NOW_MS)
+            await app.push_screen(screen)
+            await pilot.pause()
+            table = screen.query_one("#fleet-table", DataTable)
+            labels = lambda: tuple(str(c.label) for c in table.columns.values())  # noqa: E731
+            assert labels() == NARROW_COLUMNS and not screen.wide
+            text = screen_text(app)
+            assert "smollm2-135m" in text and "30/48G" in text  # gpu-01's, in the detail line
+            await pilot.press("down", "down")  # lab-7: its error is its detail, not repeated below
+            assert screen_text(app).count("Connection timed out") == 1
+            await pilot.resize_terminal(160, 48)
+            await pilot.pause()
+            assert labels() == COLUMNS and screen.wide and screen.current() == "lab-7"
+    run(scenario())
