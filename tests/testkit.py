@@ -113,6 +113,15 @@ def temp_root(prefix: str = "aitbc-") -> Iterator[Path]:
         shutil.rmtree(root, ignore_errors=True)
 
 
+@contextmanager
+def one_line_error(kind: type[BaseException], match: str) -> Iterator[None]:
+    """``pytest.raises(kind, match=match)`` that also holds the project's rule for bad input: one
+    clear line (a message that spills a traceback or a pydantic dump over lines fails)."""
+    with pytest.raises(kind, match=match) as info:
+        yield
+    assert "\n" not in str(info.value)
+
+
 # -- waiting ----------------------------------------------------------------------------------------
 
 

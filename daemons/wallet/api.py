@@ -61,35 +61,22 @@ from daemons.wallet.models import (
 )
 from daemons.wallet.settings import api_key_digest
 from daemons.common.version import VERSION
-from keys import (
-    AmbiguousKeyName,
-    CorruptKeystore,
-    InvalidKey,
-    InvalidKeyName,
-    InvalidMnemonic,
-    InvalidPassword,
-    InvalidPath,
-    KeyExists,
-    KeyNotFound,
-    KeyWiped,
-    WeakKeystore,
-    WrongPassword,
-)
+from keys import errors as key_errors
 
 PUBLIC_PATHS = frozenset({"/v1/wallet/create", "/v1/wallet/import", "/v1/wallet/balance", "/v1/wallet/send"})
-_KEY_ERRORS: list[tuple[type[ChainError], int, str]] = [
-    (WrongPassword, 403, "wrong_password"),
-    (KeyNotFound, 404, "wallet_not_found"),
-    (KeyExists, 409, "wallet_exists"),
-    (AmbiguousKeyName, 409, "ambiguous_name"),
-    (KeyWiped, 423, "locked"),
-    (InvalidMnemonic, 422, "invalid_mnemonic"),
-    (InvalidKey, 422, "invalid_key"),
-    (InvalidKeyName, 422, "invalid_name"),
-    (InvalidPassword, 422, "invalid_password"),
-    (InvalidPath, 422, "invalid_path"),
-    (CorruptKeystore, 422, "corrupt_wallet_file"),
-    (WeakKeystore, 422, "weak_wallet_file"),
+_KEY_ERRORS: list[tuple[type[key_errors.KeysError], int, str]] = [
+    (key_errors.WrongPassword, 403, "wrong_password"),
+    (key_errors.KeyNotFound, 404, "wallet_not_found"),
+    (key_errors.KeyExists, 409, "wallet_exists"),
+    (key_errors.AmbiguousKeyName, 409, "ambiguous_name"),
+    (key_errors.KeyWiped, 423, "locked"),
+    (key_errors.InvalidMnemonic, 422, "invalid_mnemonic"),
+    (key_errors.InvalidKey, 422, "invalid_key"),
+    (key_errors.InvalidKeyName, 422, "invalid_name"),
+    (key_errors.InvalidPassword, 422, "invalid_password"),
+    (key_errors.InvalidPath, 422, "invalid_path"),
+    (key_errors.CorruptKeystore, 422, "corrupt_wallet_file"),
+    (key_errors.WeakKeystore, 422, "weak_wallet_file"),
 ]
 
 _REFUSALS = error_responses(401, 403, 404, 409, 423, 429, 502, 503, 504)

@@ -8,18 +8,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from keys import (
-    DEFAULT_PATH,
-    InvalidMnemonic,
-    entropy_to_mnemonic,
-    generate_mnemonic,
-    is_valid_mnemonic,
-    keypair_from_mnemonic,
-    mnemonic_to_entropy,
-    mnemonic_to_seed,
-    validate_mnemonic,
-)
-from keys.mnemonic import wordlist
+from keys import DEFAULT_PATH, InvalidMnemonic, mnemonic
 from keys.slip10 import derive
 
 # Official BIP-39 English vectors (trezor/python-mnemonic vectors.json), passphrase "TREZOR".
@@ -76,7 +65,7 @@ TREZOR_VECTORS = [
 
 
 def test_wordlist_is_the_official_one() -> None:
-    words = wordlist()
+    words = mnemonic.wordlist()
     assert len(words) == 2048 == len(set(words))
     assert words[0] == "abandon" and words[-1] == "zoo"
     assert list(words) == sorted(words)
@@ -86,92 +75,92 @@ def test_wordlist_is_the_official_one() -> None:
 
 @pytest.mark.parametrize(("entropy", "phrase", "seed"), TREZOR_VECTORS)
 def test_trezor_vectors(entropy: str, phrase: str, seed: str) -> None:
-    assert entropy_to_mnemonic(bytes.fromhex(entropy)) == phrase
-    assert mnemonic_to_entropy(phrase) == bytes.fromhex(entropy)
-    assert mnemonic_to_seed(phrase, "TREZOR").hex() == seed
+    assert mnemonic.entropy_to_mnemonic(bytes.fromhex(entropy)) == phrase
+    assert mnemonic.mnemonic_to_entropy(phrase) == bytes.fromhex(entropy)
+    assert mnemonic.mnemonic_to_seed(phrase, "TREZOR").hex() == seed
 
 
 def test_normalization_of_spacing_case_and_nfkd_passphrase() -> None:
     phrase = TREZOR_VECTORS[0][1]
     messy = "  " + phrase.upper().replace(" ", " \t ") + "\n"
-    assert validate_mnemonic(messy) == phrase
-    assert mnemonic_to_seed(messy, "TREZOR") == mnemonic_to_seed(phrase, "TREZOR")
+    assert mnemonic.validate_mnemonic(messy) == phrase
+    assert mnemonic.mnemonic_to_seed(messy, "TREZOR") == mnemonic.mnemonic_to_seed(phrase, "TREZOR")
     # NFC and NFKD spellings of a passphrase give the same seed (BIP-39 applies NFKD).
-    assert mnemonic_to_seed(phrase, "caf\u00e9") == mnemonic_to_seed(phrase, "cafe\u0301")
-    assert mnemonic_to_seed(phrase, "") != mnemonic_to_seed(phrase, "TREZOR")
+    assert mnemonic.mnemonic_to_seed(phrase, "caf\u00e9") == mnemonic.mnemonic_to_seed(phrase, "cafe\u0301")
+    assert mnemonic.mnemonic_to_seed(phrase, "") != mnemonic.mnemonic_to_seed(phrase, "TREZOR")
 
 
 def test_unknown_word_is_named() -> None:
     words = TREZOR_VECTORS[1][1].split()
     words[4] = "wavy"
     with pytest.raises(InvalidMnemonic, match=r"word 5 \('wavy'\) is not in the BIP-39 English word list"):
-        validate_mnemonic(" ".join(words))
+        mnemonic.validate_mnemonic(" ".join(words))
 
 
 def test_checksum_error() -> None:
     words = TREZOR_VECTORS[1][1].split()
     words[-1] = "zoo"
     with pytest.raises(InvalidMnemonic, match="checksum") as excinfo:
-        validate_mnemonic(" ".join(words))
+        mnemonic.validate_mnemonic(" ".join(words))
     assert "legal" not in str(excinfo.value)  # valid words are never echoed
 
 
 @pytest.mark.parametrize("count", [0, 1, 11, 13, 23, 25])
 def test_wrong_length(count: int) -> None:
     with pytest.raises(InvalidMnemonic, match=f"got {count}"):
-        validate_mnemonic(" ".join(["abandon"] * count))
+        mnemonic.validate_mnemonic(" ".join(["abandon"] * count))
 
 
 def test_generate_lengths() -> None:
-    assert len(generate_mnemonic(12).split()) == 12
-    assert len(generate_mnemonic().split()) == 24
-    assert generate_mnemonic() != generate_mnemonic()
+    assert len(mnemonic.generate_mnemonic(12).split()) == 12
+    assert len(mnemonic.generate_mnemonic().split()) == 24
+    assert mnemonic.generate_mnemonic() != mnemonic.generate_mnemonic()
     with pytest.raises(InvalidMnemonic):
-        generate_mnemonic(13)
+        mnemonic.generate_mnemonic(13)
 
 
 def test_keypair_from_mnemonic_is_slip10_at_default_path() -> None:
     phrase = TREZOR_VECTORS[0][1]
-    kp = keypair_from_mnemonic(phrase, "TREZOR")
+    kp = mnemonic.keypair_from_mnemonic(phrase, "TREZOR")
     expected, _ = derive(bytes.fromhex(TREZOR_VECTORS[0][2]), DEFAULT_PATH)
     assert kp.seed_bytes() == expected
-    assert keypair_from_mnemonic(phrase, "TREZOR", "m/44'/1337'/0'/0'/1'").address != kp.address
-    assert keypair_from_mnemonic(phrase).address != kp.address
+    assert mnemonic.keypair_from_mnemonic(phrase, "TREZOR", "m/44'/1337'/0'/0'/1'").address != kp.address
+    assert mnemonic.keypair_from_mnemonic(phrase).address != kp.address
 
 
 def test_keypair_from_bad_mnemonic_refused() -> None:
-    assert not is_valid_mnemonic("abandon " * 12)
+    assert not mnemonic.is_valid_mnemonic("abandon " * 12)
     with pytest.raises(InvalidMnemonic):
-        keypair_from_mnemonic("abandon " * 12)
+        mnemonic.keypair_from_mnemonic("abandon " * 12)
 
 
 @settings(max_examples=60, deadline=None)
 @given(entropy=st.one_of(st.binary(min_size=16, max_size=16), st.binary(min_size=32, max_size=32)))
 def test_any_phrase_round_trips(entropy: bytes) -> None:
-    phrase = entropy_to_mnemonic(entropy)
+    phrase = mnemonic.entropy_to_mnemonic(entropy)
     assert len(phrase.split()) in (12, 24)
-    assert is_valid_mnemonic(phrase)
-    assert mnemonic_to_entropy(phrase) == entropy
-    assert keypair_from_mnemonic(phrase).address == keypair_from_mnemonic(phrase.upper()).address
+    assert mnemonic.is_valid_mnemonic(phrase)
+    assert mnemonic.mnemonic_to_entropy(phrase) == entropy
+    assert mnemonic.keypair_from_mnemonic(phrase).address == mnemonic.keypair_from_mnemonic(phrase.upper()).address
 
 
 @settings(max_examples=60, deadline=None)
 @given(
     entropy=st.binary(min_size=16, max_size=16),
     position=st.integers(min_value=0, max_value=11),
-    word=st.sampled_from(wordlist()),
+    word=st.sampled_from(mnemonic.wordlist()),
 )
 def test_single_word_change_is_caught_or_changes_key(entropy: bytes, position: int, word: str) -> None:
     """A one-word substitution either fails the checksum or is a different valid phrase (the
     4-bit checksum of 12 words lets 1 in 16 through); it never restores the original key."""
-    words = entropy_to_mnemonic(entropy).split()
+    words = mnemonic.entropy_to_mnemonic(entropy).split()
     if words[position] == word:
         return
-    original = keypair_from_mnemonic(" ".join(words)).address
+    original = mnemonic.keypair_from_mnemonic(" ".join(words)).address
     words[position] = word
     changed = " ".join(words)
-    if is_valid_mnemonic(changed):
-        assert keypair_from_mnemonic(changed).address != original
+    if mnemonic.is_valid_mnemonic(changed):
+        assert mnemonic.keypair_from_mnemonic(changed).address != original
     else:
         with pytest.raises(InvalidMnemonic):
-            keypair_from_mnemonic(changed)
+            mnemonic.keypair_from_mnemonic(changed)

@@ -11,7 +11,6 @@ from __future__ import annotations
 import re
 from collections.abc import Iterator
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -21,33 +20,23 @@ from tuikit import (
     MODEL,
     UNIT,
     Daemon,
+    NodeAndWallet,
     ScriptedMiner,
     account,
     coordinator_daemon,
     init_coordinator_home,
-    init_node,
     drive,
-    node_daemon,
+    node_and_wallet,
     screen_text,
     signed_tx,
     wait_for,
     wait_notified,
     wait_text,
-    wallet_daemon,
 )
 
 
 from aitbc_tui.app import AitbcApp
-from aitbc_tui.screens.dialogs import (
-    ConfirmDialog,
-    CreateWalletDialog,
-    ImportWalletDialog,
-    InfoDialog,
-    JobDialog,
-    MnemonicDialog,
-    PickDialog,
-    TransferDialog,
-)
+from aitbc_tui.screens import dialogs
 
 CLIENT = account(1)
 MINER = account(2)
@@ -57,10 +46,7 @@ SIZE = (120, 36)
 
 
 @dataclass
-class Net:
-    home: Path
-    node: Daemon
-    wallet: Daemon
+class Net(NodeAndWallet):
     coordinator: Daemon
     miner: ScriptedMiner
     coordinator_address: str
@@ -71,18 +57,14 @@ def net() -> Iterator[Net]:
     with temp_root("at-") as root:
         home = root / "h"
         coordinator_address = init_coordinator_home(home)
-        init_node(home, block_time=0.2, funded={CLIENT.address: 10_000 * UNIT, MINER.address: 2_000 * UNIT,
-                                                coordinator_address: 10 * UNIT},
-                  extra=("--coordinator", coordinator_address))
-        node = node_daemon(home).start()
-        wallet = wallet_daemon(home).start()
-        coordinator = coordinator_daemon(home).start()
-        signed_tx(node.socket, MINER, "miner_bond", {"amount": 1_000 * UNIT})
-        miner = ScriptedMiner(coordinator.socket, MINER, "aitbc-dev").start()
-        yield Net(home, node, wallet, coordinator, miner, coordinator_address)
-        miner.stop()
-        for daemon in (coordinator, wallet, node):
-            daemon.stop()
+        funded = {CLIENT.address: 10_000 * UNIT, MINER.address: 2_000 * UNIT, coordinator_address: 10 * UNIT}
+        with node_and_wallet(home, funded, extra=("--coordinator", coordinator_address)) as chain:
+            coordinator = coordinator_daemon(home).start()
+            signed_tx(chain.node.socket, MINER, "miner_bond", {"amount": 1_000 * UNIT})
+            miner = ScriptedMiner(coordinator.socket, MINER, "aitbc-dev").start()
+            yield Net(home, chain.node, chain.wallet, coordinator, miner, coordinator_address)
+            miner.stop()
+            coordinator.stop()
 
 
 async def click(pilot, selector: str) -> None:  # type: ignore[no-untyped-def]
@@ -106,7 +88,7 @@ async def import_client(pilot, app: AitbcApp) -> None:  # type: ignore[no-untype
     if app.store.wallet.by_address(CLIENT.address) is not None:
         return
     await pilot.press("i")
-    await wait_for(pilot, lambda: isinstance(app.screen, ImportWalletDialog), "the import dialog")
+    await wait_for(pilot, lambda: isinstance(app.screen, dialogs.ImportWalletDialog), "the import dialog")
     dialog = app.screen
     dialog.query_one("#name").value = "client"
     dialog.query_one("#kind").value = "private_key"
@@ -128,7 +110,7 @@ async def painted_dialog(pilot, app: AitbcApp, kind: type, what: str) -> str:  #
 
 async def confirm_with_password(pilot, app: AitbcApp) -> str:  # type: ignore[no-untyped-def]
     """Read the confirmation, type the wallet password, confirm; the summary text that was shown."""
-    shown = await painted_dialog(pilot, app, ConfirmDialog, "the confirmation")
+    shown = await painted_dialog(pilot, app, dialogs.ConfirmDialog, "the confirmation")
     app.screen.query_one("#password").value = PASSWORD
     await click(pilot, "#ok")
     return shown
@@ -140,7 +122,7 @@ def test_wallets_send_and_stake(net: Net) -> None:
         await wait_text(pilot, "10,000.00")
         # create: the recovery phrase is shown once, in a modal that only a button closes
         await pilot.press("c")
-        await wait_for(pilot, lambda: isinstance(app.screen, CreateWalletDialog), "the create dialog")
+        await wait_for(pilot, lambda: isinstance(app.screen, dialogs.CreateWalletDialog), "the create dialog")
         app.screen.query_one("#name").value = "fresh"
         app.screen.query_one("#password").value = PASSWORD
         app.screen.query_one("#password2").value = "not the same"
@@ -148,20 +130,20 @@ def test_wallets_send_and_stake(net: Net) -> None:
         await wait_text(pilot, "the passwords differ")
         app.screen.query_one("#password2").value = PASSWORD
         await click(pilot, "#ok")
-        text = await painted_dialog(pilot, app, MnemonicDialog, "the recovery phrase")
+        text = await painted_dialog(pilot, app, dialogs.MnemonicDialog, "the recovery phrase")
         assert "shown once" in text and "24." in text and "Write these words down" in text
         await pilot.press("escape")  # does not close it
-        assert isinstance(app.screen, MnemonicDialog)
+        assert isinstance(app.screen, dialogs.MnemonicDialog)
         await click(pilot, "#done")
         await wait_for(pilot, lambda: app.store.wallet.by_address(CLIENT.address) is not None
                        and any(w.name == "fresh" for w in app.store.wallet.wallets), "the new wallet")
-        assert all(not isinstance(s, MnemonicDialog) for s in app.screen_stack)
+        assert all(not isinstance(s, dialogs.MnemonicDialog) for s in app.screen_stack)
         # send from the client: dialog, then a confirmation with fee, total and balance after
         table = app.screen.query_one("#wallet-table")
         table.move_cursor(row=[w.address for w in app.store.wallet.wallets].index(CLIENT.address))
         await pilot.pause()
         await pilot.press("s")
-        await wait_for(pilot, lambda: isinstance(app.screen, TransferDialog), "the send dialog")
+        await wait_for(pilot, lambda: isinstance(app.screen, dialogs.TransferDialog), "the send dialog")
         app.screen.query_one("#target").value = "0xNOTANADDRESS"
         app.screen.query_one("#amount").value = "12.5"
         await click(pilot, "#ok")
@@ -181,7 +163,7 @@ def test_wallets_send_and_stake(net: Net) -> None:
         await wait_text(pilot, "validator-0")
         await pilot.press("d")
         # the form itself picks the wallet that signs (no "Which wallet signs?" dialog first)
-        await wait_for(pilot, lambda: isinstance(app.screen, TransferDialog), "the delegate dialog")
+        await wait_for(pilot, lambda: isinstance(app.screen, dialogs.TransferDialog), "the delegate dialog")
         await pilot.pause()
         if app.screen.query("#wallet"):
             app.screen.query_one("#wallet").value = CLIENT.address
@@ -202,7 +184,7 @@ def test_wallets_send_and_stake(net: Net) -> None:
         stakes.move_cursor(row=stakes.get_row_index(next(k for k in keys if k.startswith(CLIENT.address + "/"))))
         await pilot.pause()
         await pilot.press("u")
-        await wait_for(pilot, lambda: isinstance(app.screen, TransferDialog), "the unbond dialog")
+        await wait_for(pilot, lambda: isinstance(app.screen, dialogs.TransferDialog), "the unbond dialog")
         assert app.screen.query_one("#amount").value == "100.000000"
         app.screen.query_one("#amount").value = "40"
         await click(pilot, "#ok")
@@ -233,19 +215,19 @@ def test_job_submit_complete_receipt_cancel(net: Net) -> None:
                        "the coordinator with a served model")
         # escrow for the coordinator, through the wallet daemon
         await pilot.press("e")
-        await wait_for(pilot, lambda: isinstance(app.screen, (PickDialog, TransferDialog)), "the escrow dialog")
-        if isinstance(app.screen, PickDialog):  # the other test may have created a second wallet
-            await painted_dialog(pilot, app, PickDialog, "the wallet choice")
+        await wait_for(pilot, lambda: isinstance(app.screen, (dialogs.PickDialog, dialogs.TransferDialog)), "the escrow dialog")
+        if isinstance(app.screen, dialogs.PickDialog):  # the other test may have created a second wallet
+            await painted_dialog(pilot, app, dialogs.PickDialog, "the wallet choice")
             app.screen.query_one("#choice").value = CLIENT.address
             await click(pilot, "#ok")
-        assert net.coordinator_address in await painted_dialog(pilot, app, TransferDialog, "the escrow dialog")
+        assert net.coordinator_address in await painted_dialog(pilot, app, dialogs.TransferDialog, "the escrow dialog")
         app.screen.query_one("#amount").value = "50"
         await click(pilot, "#ok")
         await confirm_with_password(pilot, app)
         await wait_notified(pilot, "escrowed 50.000000 AIT")
         # submit with the model picker; the job completes and shows its output
         await pilot.press("n")
-        assert MODEL in await painted_dialog(pilot, app, JobDialog, "the job dialog")
+        assert MODEL in await painted_dialog(pilot, app, dialogs.JobDialog, "the job dialog")
         app.screen.query_one("#client").value = CLIENT.address
         app.screen.query_one("#prompt").value = "hello brave new world"
         await click(pilot, "#ok")
@@ -264,7 +246,7 @@ def test_job_submit_complete_receipt_cancel(net: Net) -> None:
         await wait_for(pilot, lambda: (app.store.coordinator.job(job.job_id) or job).settled_height is not None,
                        "settlement", timeout=60)
         await pilot.press("r")
-        assert "VALID — proven from chain data" in await painted_dialog(pilot, app, InfoDialog, "the receipt")
+        assert "VALID — proven from chain data" in await painted_dialog(pilot, app, dialogs.InfoDialog, "the receipt")
         report = app.screen.body.plain
         for check in ("coordinator_signature", "miner_proof", "merkle_inclusion", "block_hash", "commit"):
             assert f"✓ {check}" in report
@@ -274,7 +256,7 @@ def test_job_submit_complete_receipt_cancel(net: Net) -> None:
         net.miner.hold.set()
         try:
             await pilot.press("n")
-            await wait_for(pilot, lambda: isinstance(app.screen, JobDialog), "the job dialog")
+            await wait_for(pilot, lambda: isinstance(app.screen, dialogs.JobDialog), "the job dialog")
             app.screen.query_one("#client").value = CLIENT.address
             app.screen.query_one("#prompt").value = "never answered"
             await click(pilot, "#ok")
@@ -293,7 +275,7 @@ def test_job_submit_complete_receipt_cancel(net: Net) -> None:
                 assert miner_api.push_output(held.job_id, {"offset": 6, "text": "thinking", "tokens": 2}).accepted
                 await wait_text(pilot, "still thinking▌")
             await pilot.press("x")
-            await wait_for(pilot, lambda: isinstance(app.screen, ConfirmDialog), "the cancel confirmation")
+            await wait_for(pilot, lambda: isinstance(app.screen, dialogs.ConfirmDialog), "the cancel confirmation")
             await click(pilot, "#ok")
             await wait_for(pilot, lambda: (app.store.coordinator.job(held.job_id) or held).status == "cancelled",
                            "the cancellation")

@@ -8,15 +8,13 @@ is then read back from the node with ``get_proposal``, the screen's tally and th
 
 from __future__ import annotations
 
-import json
 from collections.abc import Iterator
-from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
 from test_tui_flows import CLIENT, click, confirm_with_password, import_client, painted_dialog
 from testkit import temp_root
-from tuikit import UNIT, Daemon, init_node, node_daemon, run, screen_text, signed_tx, wait_for, wait_notified, wallet_daemon
+from tuikit import UNIT, NodeAndWallet, node_and_wallet, run, screen_text, signed_tx, wait_for, wait_notified
 
 from daemons.common.home import Home
 from daemons.node.client import NodeClient
@@ -32,33 +30,18 @@ SIZE = (120, 36)
 MIN_DEPOSIT = 100 * UNIT
 
 
-@dataclass
-class GovNet:
-    home: Path
-    node: Daemon
-    wallet: Daemon
-
-
 @pytest.fixture(scope="module")
-def gov_net() -> Iterator[GovNet]:
+def gov_net() -> Iterator[NodeAndWallet]:
     with temp_root("ag-") as root:
-        home = root / "h"
-        init_node(home, block_time=0.2, funded={CLIENT.address: 10_000 * UNIT})
-        genesis_path = home / "genesis.json"
-        genesis = json.loads(genesis_path.read_text())
-        genesis["params"].update(min_deposit=MIN_DEPOSIT, voting_period=100_000, deposit_period=100_000)
-        genesis_path.write_text(json.dumps(genesis))
-        node = node_daemon(home).start()
-        wallet = wallet_daemon(home).start()
-        with NodeClient(node.socket, timeout=30) as rpc:
-            validator = rpc.status()["validator_address"]
-        signed_tx(node.socket, CLIENT, "stake", {"validator": validator, "amount": 1_000 * UNIT})
-        yield GovNet(home, node, wallet)
-        for daemon in (wallet, node):
-            daemon.stop()
+        params = {"min_deposit": MIN_DEPOSIT, "voting_period": 100_000, "deposit_period": 100_000}
+        with node_and_wallet(root / "h", {CLIENT.address: 10_000 * UNIT}, params=params) as net:
+            with NodeClient(net.node.socket, timeout=30) as rpc:
+                validator = rpc.status()["validator_address"]
+            signed_tx(net.node.socket, CLIENT, "stake", {"validator": validator, "amount": 1_000 * UNIT})
+            yield net
 
 
-def on_chain(net: GovNet, proposal_id: int) -> dict:  # type: ignore[type-arg]
+def on_chain(net: NodeAndWallet, proposal_id: int) -> dict:  # type: ignore[type-arg]
     with NodeClient(net.node.socket, timeout=30) as rpc:
         return rpc.get_proposal(proposal_id)
 
@@ -85,7 +68,7 @@ async def open_governance(pilot, app: AitbcApp) -> None:  # type: ignore[no-unty
                    "the governance data")
 
 
-def test_propose_deposit_and_vote_from_the_screen(gov_net: GovNet) -> None:
+def test_propose_deposit_and_vote_from_the_screen(gov_net: NodeAndWallet) -> None:
     async def scenario() -> None:
         app = AitbcApp(Home(root=gov_net.home), save_settings=False)
         async with app.run_test(size=SIZE) as pilot:
@@ -168,7 +151,7 @@ FORMS = [
 ]
 
 
-def test_propose_forms_of_the_other_actions(gov_net: GovNet) -> None:
+def test_propose_forms_of_the_other_actions(gov_net: NodeAndWallet) -> None:
     """coordinator-update, validator-update and software-upgrade from the dialog: a typo is
     refused on the error line with the field focused, the fixed form is confirmed, signed, and
     the chain holds the action ``aitbc gov propose`` would have built."""

@@ -13,7 +13,8 @@ import hashlib
 import json
 import subprocess
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterator
+from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -77,6 +78,34 @@ def node_daemon(home: Path) -> Daemon:
 def wallet_daemon(home: Path) -> Daemon:
     """Tiny scrypt cost for speed (never do that with real funds)."""
     return service_daemon("wallet", home, "--scrypt-n", "16", "--idle-lock", "600")
+
+
+@dataclass
+class NodeAndWallet:
+    """A home whose node and wallet daemons run (``node_and_wallet``); a test's network extends it."""
+
+    home: Path
+    node: Daemon
+    wallet: Daemon
+
+
+@contextmanager
+def node_and_wallet(home: Path, funded: dict[str, int], *, params: dict[str, Any] | None = None,
+                    extra: tuple[str, ...] = ()) -> Iterator[NodeAndWallet]:
+    """``init_node`` on ``home`` (block time 0.2 s; genesis ``params`` overridden where a test needs,
+    say, a short voting period), then its node and wallet daemons, both stopped when the block ends
+    (also when a test's setup inside it fails, so that no daemon outlives the module)."""
+    init_node(home, funded=funded, extra=extra)
+    if params:
+        genesis = json.loads((home / "genesis.json").read_text())
+        genesis["params"].update(params)
+        (home / "genesis.json").write_text(json.dumps(genesis))
+    with ExitStack() as running:
+        node = node_daemon(home).start()
+        running.callback(node.stop)
+        wallet = wallet_daemon(home).start()
+        running.callback(wallet.stop)
+        yield NodeAndWallet(home, node, wallet)
 
 
 # -- the screen ----------------------------------------------------------------------------------
