@@ -25,6 +25,7 @@ from aitbc_tui.screens.base import PaletteAction
 from aitbc_tui.screens.dialogs import ConfirmDialog, InfoDialog, PickDialog
 from aitbc_tui.screens.gov_dialogs import DepositDialog, DepositRequest, ProposalRequest, ProposeDialog
 from aitbc_tui.screens.signing import SigningScreen
+from aitbc_tui.widgets.overflow import Panel
 from aitbc_tui.widgets.panels import TextView, kv, notice
 from aitbc_tui.widgets.table import Column, Row, Table
 
@@ -229,11 +230,9 @@ class GovernanceScreen(SigningScreen):
             yield Table(PROPOSAL_COLUMNS, id="proposals", title="Proposals")
             yield TextView(id="gov-note")
             with Horizontal(id="gov-bottom"):
-                with Vertical(id="gov-tally-panel", classes="panel") as tally:
-                    tally.border_title = "Tally"
+                with Panel(title="Tally", id="gov-tally-panel"):
                     yield TextView(id="gov-tally")
-                with Vertical(id="gov-treasury-panel", classes="panel") as treasury:
-                    treasury.border_title = "Treasury"
+                with Panel(title="Treasury", id="gov-treasury-panel"):
                     yield TextView(id="gov-treasury")
 
     def update_body(self, changed: frozenset[str]) -> None:
