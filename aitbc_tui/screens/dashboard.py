@@ -31,7 +31,8 @@ def chain_summary(store: Store, full: bool = False) -> Text:
         validator = Text("not a validator", style="dim")
     else:
         state = "jailed" if own.jailed else "active" if own.active else "inactive"
-        validator = Text(f"{own.address if full else short_addr(own.address, 6, 4)} {state}", style="green" if state == "active" else "red")
+        shown = own.address if full else short_addr(own.address, 6, 4)
+        validator = Text(f"{shown} {state}", style="green" if state == "active" else "red")
         if node.is_proposer_next:
             validator.append(", next", style="dim")
     rows = [

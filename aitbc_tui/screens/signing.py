@@ -56,7 +56,8 @@ class SigningScreen(SectionScreen):
         the wallet daemon gave for it; empty until that wallet's history was looked at)."""
         recent: list[str] = []
         for row in self.store.wallet.history.get(address, []):
-            if row.type == "transfer" and row.direction == "out" and row.counterparty and row.counterparty not in recent:
+            sent = row.type == "transfer" and row.direction == "out"
+            if sent and row.counterparty and row.counterparty not in recent:
                 recent.append(row.counterparty)
         return recent[:RECENT_RECIPIENTS]
 
