@@ -420,7 +420,7 @@ def test_send_offers_recent_recipients_and_a_typed_address_still_works(tmp_path:
 def test_a_panel_that_scrolls_says_so_at_80x24_and_one_that_fits_does_not(tmp_path: Path) -> None:
     """A job's detail runs past the bottom of its panel at 80x24: its border says ``↓ more``
     (``↑ more`` once scrolled to the end); the empty Chain detail fits and says nothing; a long
-    report in a dialog says it too, a short one does not."""
+    report in a dialog says it too, a short one does not, and so does the help."""
     app = fixed_app(tmp_path)
 
     async def scenario() -> None:
@@ -445,6 +445,9 @@ def test_a_panel_that_scrolls_says_so_at_80x24_and_one_that_fits_does_not(tmp_pa
                 assert app.screen.query_one(".info-dialog").border_subtitle == hint
                 await pilot.press("escape")
                 await wait_for(pilot, lambda: not isinstance(app.screen, InfoDialog), "the report closed")
+            await pilot.press("question_mark")  # the key list runs past its box at 80x24
+            await wait_for(pilot, lambda: app.screen.id == "help", "the help")
+            await wait_for(pilot, lambda: app.screen.query_one("#help-body").border_subtitle == "↓ more", "its hint")
 
     run(scenario())
 
