@@ -238,8 +238,8 @@ class TransferDialog(FormDialog):
     With ``wallets`` the sender is picked in the form (the highlighted wallet preselected), and a
     send offers the other wallets and then the sender's recent recipients beside the address
     field, so moving funds between one's own wallets, or paying someone again, needs no typed
-    address (typing one still works). Focus starts on the first field still to fill (the amount when the
-    validator is already chosen), so typing right away never lands in a picker."""
+    address (typing one still works). Focus starts on the first field still to fill (the amount
+    when the validator is already chosen), so typing right away never lands in a picker."""
 
     OK_LABEL = "Review…"
 
