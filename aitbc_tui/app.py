@@ -22,6 +22,7 @@ from textual import events
 from textual.app import App, ScreenStackError
 from textual.binding import Binding
 from textual.message import Message
+from textual.reactive import Reactive
 from textual.screen import ModalScreen, Screen
 
 from daemons.common.home import Home
@@ -34,7 +35,7 @@ from aitbc_tui.sources.base import DaemonSource
 from aitbc_tui.sources.logs import LogTail
 from aitbc_tui.sources.fleet import FleetMonitor
 from aitbc_tui.sources.rig_logs import RemoteLogTail
-from aitbc_tui.theme import THEMES
+from aitbc_tui.theme import ANSI_DARK, ANSI_LIGHT, THEMES
 from aitbc_tui.widgets.chrome import SECTIONS
 
 FLUSH_S = 0.25
@@ -84,6 +85,9 @@ class AitbcApp(App[None]):
     COMMANDS = {AitbcCommands}
     """Only the console's own commands: Textual's built-ins (Keys, Maximize, Screenshot, a Theme
     picker that differs from ``t``, a second Quit) duplicate the console's or confuse."""
+    ansi_theme_dark = Reactive(ANSI_DARK, init=False)
+    ansi_theme_light = Reactive(ANSI_LIGHT, init=False)
+    """How ``[red]``, ``style="green"`` and the other named colours are drawn: readable on the themes."""
     HORIZONTAL_BREAKPOINTS: ClassVar[list[tuple[int, str]] | None] = [(0, "-narrow"), (120, "-wide")]
     BINDINGS: ClassVar[list[Binding]] = [  # type: ignore[assignment]
         Binding("q", "quit", "Quit"),

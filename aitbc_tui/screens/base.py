@@ -19,8 +19,10 @@ from textual.screen import Screen
 from textual.widgets import Static
 
 from aitbc_tui.models import DAEMONS, Store
+from aitbc_tui.screens.dialogs import InfoDialog
 from aitbc_tui.widgets.chrome import SECTIONS, DaemonBanner, NavBar
 from aitbc_tui.widgets.footer import KeyFooter
+from aitbc_tui.widgets.overflow import ShowInFull
 
 if TYPE_CHECKING:
     from aitbc_tui.app import AitbcApp
@@ -115,6 +117,11 @@ class SectionScreen(Screen[None]):
 
     def on_screen_resume(self) -> None:
         self.refresh_data(ALL)
+
+    def on_show_in_full(self, message: ShowInFull) -> None:
+        """A panel's text in full (Enter on a panel, "Events in full"): one read-only dialog."""
+        message.stop()
+        self.app.push_screen(InfoDialog(message.title, message.text))
 
     def refresh_data(self, changed: Iterable[str]) -> None:
         """Repaint from the store; ``changed`` names the sources whose data moved."""

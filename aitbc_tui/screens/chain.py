@@ -13,7 +13,7 @@ from typing import Any
 from rich.text import Text
 from textual import on, work
 from textual.app import ComposeResult
-from textual.containers import Horizontal, VerticalScroll
+from textual.containers import Horizontal
 from textual.widgets import DataTable, Input, Static
 
 from daemons.common.errors import DaemonError
@@ -21,6 +21,7 @@ from daemons.common.errors import DaemonError
 from aitbc_tui.format import ait, clock, short_addr, short_hash, stamp
 from aitbc_tui.models import BlockRow, NodeModel, TxRow
 from aitbc_tui.screens.base import ScreenKey, SectionScreen
+from aitbc_tui.widgets.overflow import Panel
 from aitbc_tui.widgets.panels import kv, notice
 from aitbc_tui.widgets.table import Table
 
@@ -168,8 +169,7 @@ class ChainScreen(SectionScreen):
                          ("Proposer", "proposer", 13)], id="blocks", title="Blocks")
             yield Table([("Hash", "hash", 10), ("Type", "type", 12), ("Height", "height", 7), ("Sender", "sender", 13)],
                         id="txs", title="Transactions")
-        with VerticalScroll(id="chain-detail", classes="panel") as detail:
-            detail.border_title = "Detail"
+        with Panel(title="Detail", id="chain-detail"):
             yield Static(notice("select a block or transaction, or search (/)"), id="detail")
 
     # -- live data ---------------------------------------------------------------------------------

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from rich.text import Text
-from textual import work
 from textual.app import ComposeResult
 from textual.containers import Grid
 from textual.widgets import Sparkline
@@ -11,13 +10,14 @@ from textual.widgets import Sparkline
 from aitbc_tui.format import ait, clock, gib, seconds, short_addr, short_hash
 from aitbc_tui.models import Store
 from aitbc_tui.screens.base import ScreenKey, SectionScreen
-from aitbc_tui.screens.dialogs import InfoDialog
 from aitbc_tui.screens.governance import awaiting_vote_text
-from aitbc_tui.widgets.feed import EventFeed, events_text
-from aitbc_tui.widgets.panels import TextView, bar, kv, notice, panel, spark
+from aitbc_tui.widgets.feed import EventFeed
+from aitbc_tui.widgets.overflow import Panel
+from aitbc_tui.widgets.panels import TextView, bar, kv, notice, spark
 
 
-def chain_summary(store: Store) -> Text:
+def chain_summary(store: Store, full: bool = False) -> Text:
+    """The Chain panel; ``full`` with whole hashes and addresses (its "in full" view)."""
     node = store.node
     if store.status["node"].state != "up" and not node.height:
         status = store.status["node"]
@@ -30,12 +30,13 @@ def chain_summary(store: Store) -> Text:
         validator = Text("not a validator", style="dim")
     else:
         state = "jailed" if own.jailed else "active" if own.active else "inactive"
-        validator = Text(f"{short_addr(own.address, 6, 4)} {state}", style="green" if state == "active" else "red")
+        shown = own.address if full else short_addr(own.address, 6, 4)
+        validator = Text(f"{shown} {state}", style="green" if state == "active" else "red")
         if node.is_proposer_next:
             validator.append(", next", style="dim")
     rows = [
         ("Height", Text(f"{node.height:,}", style="bold").append(f" · {node.chain_id}", style="dim")),
-        ("Latest", f"{clock(node.latest_time_ms)} {short_hash(node.latest_hash)}"),
+        ("Latest", f"{clock(node.latest_time_ms)} {node.latest_hash if full else short_hash(node.latest_hash)}"),
         ("Block time", f"{seconds(avg)}{target}"),
         ("Finality", f"on commit, {active} validator{'s' if active != 1 else ''}"),
         ("Mempool", f"{node.mempool_size:,} tx{'s' if node.mempool_size != 1 else ''} · peers {node.n_peers}"),
@@ -203,11 +204,17 @@ class DashboardScreen(SectionScreen):
         yield TextView(id="gov-awaiting")
         yield TextView(id="fleet-line")
         with Grid(id="dash"):
-            yield panel("Chain", TextView(id="chain-info"), Sparkline([], id="block-spark"), id="chain-panel")
-            yield panel("Jobs", TextView(id="jobs-info"), id="jobs-panel")
-            yield panel("Balances & rewards", TextView(id="wallet-info"), id="wallet-panel")
-            yield panel("Miner / GPUs", TextView(id="gpu-info"), id="gpu-panel")
-            yield panel("Recent events", EventFeed(self.store.events, id="feed"), id="events-panel")
+            with Panel(title="Chain", id="chain-panel", full=lambda: chain_summary(self.store, full=True)):
+                yield TextView(id="chain-info")
+                yield Sparkline([], id="block-spark")
+            with Panel(title="Jobs", id="jobs-panel"):
+                yield TextView(id="jobs-info")
+            with Panel(title="Balances & rewards", id="wallet-panel"):
+                yield TextView(id="wallet-info")
+            with Panel(title="Miner / GPUs", id="gpu-panel"):
+                yield TextView(id="gpu-info")
+            with Panel(title="Recent events", id="events-panel"):
+                yield EventFeed(self.store.events, id="feed")
 
     def update_body(self, changed: frozenset[str]) -> None:
         store = self.store
@@ -232,7 +239,6 @@ class DashboardScreen(SectionScreen):
             self.query_one("#gpu-info", TextView).show(gpu_summary(store, max(24, panel.size.width - 4)))
         self.query_one(EventFeed).sync()
 
-    @work(exclusive=True, group="dashboard-events")
-    async def action_show_events(self) -> None:
-        """The recent events wrapped in full: the panel cuts long ones at its edge."""
-        await self.app.push_screen_wait(InfoDialog("Recent events", events_text(self.store.events, 200, wrap=True)))
+    def action_show_events(self) -> None:
+        """The recent events wrapped in full (Enter on the events panel does the same)."""
+        self.query_one("#events-panel", Panel).action_show_in_full()

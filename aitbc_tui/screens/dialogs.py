@@ -22,6 +22,7 @@ from chain.crypto import is_address
 
 from aitbc_tui.format import ait, parse_amount, short_addr
 from aitbc_tui.screens.dialog_base import DialogScreen, FormDialog, new_password_fields
+from aitbc_tui.widgets.overflow import OverflowHint
 from aitbc_tui.widgets.panels import kv
 
 
@@ -222,20 +223,23 @@ def read_amount_and_fee(dialog: FormDialog) -> tuple[int, int] | None:
 
 
 class WalletChoice(BaseModel):
-    """A wallet a transfer form offers as its sender: name, address and what it can spend."""
+    """A wallet a transfer form offers as its sender: name, address, what it can spend, and the
+    addresses it recently sent funds to (newest first, from the wallet daemon's history)."""
 
     name: str
     address: str
     available: int | None
+    recent: list[str] = []
 
 
 class TransferDialog(FormDialog):
     """Send funds, delegate or unbond: sender, target, amount, fee.
 
     With ``wallets`` the sender is picked in the form (the highlighted wallet preselected), and a
-    send offers the other wallets as recipients, so moving funds between one's own wallets needs
-    no typed address. Focus starts on the first field still to fill (the amount when the
-    validator is already chosen), so typing right away never lands in a picker."""
+    send offers the other wallets and then the sender's recent recipients beside the address
+    field, so moving funds between one's own wallets, or paying someone again, needs no typed
+    address (typing one still works). Focus starts on the first field still to fill (the amount
+    when the validator is already chosen), so typing right away never lands in a picker."""
 
     OK_LABEL = "Review…"
 
@@ -259,7 +263,11 @@ class TransferDialog(FormDialog):
         return kv([(what, shown)])
 
     def _recipients(self, sender: str) -> list[tuple[str, str]]:
-        return [(f"{w.name} {short_addr(w.address)}", w.address) for w in self.wallets.values() if w.address != sender]
+        own = [(f"{w.name} {short_addr(w.address)}", w.address) for w in self.wallets.values() if w.address != sender]
+        chosen = self.wallets.get(sender)
+        recent = [(f"recent {short_addr(address)}", address) for address in (chosen.recent if chosen else [])
+                  if address not in self.wallets]
+        return own + recent
 
     def compose_form(self) -> ComposeResult:
         if len(self.wallets) > 1:
@@ -275,9 +283,11 @@ class TransferDialog(FormDialog):
         if self.kind == "send":
             yield Label("To address")
             yield Input(placeholder="0x + 40 hex digits", id="target", value=self.initial_target or "", compact=True)
-            own = self._recipients(self.wallet_address)
-            if own:
-                yield Select(own, prompt="or pick one of your wallets", id="recipient", compact=True)
+            choices = self._recipients(self.wallet_address)
+            if choices:
+                recent = any(w.recent for w in self.wallets.values())
+                prompt = "or pick one of your wallets" + (" or a recent recipient" if recent else "")
+                yield Select(choices, prompt=prompt, id="recipient", compact=True)
         elif self.kind in ("delegate", "unbond"):
             yield Label("Validator")
             yield Select(self.targets, value=self.initial_target if self.initial_target else Select.NULL,
@@ -552,6 +562,11 @@ class InfoDialog(DialogScreen[None]):
                 yield Static(self.body, id="info-body")
             with Horizontal(classes="dialog-buttons"):
                 yield Button("Close", variant="primary", id="close")
+
+    def on_mount(self) -> None:
+        # a long receipt or proposal scrolls inside the box: its bottom border says so
+        self.hint = OverflowHint(self.query_one("#info-scroll"), self.query_one(".info-dialog"))
+        self.hint.attach()
 
     def action_close(self) -> None:
         self.dismiss(None)

@@ -24,7 +24,8 @@ from aitbc_tui.screens.base import ScreenKey
 from aitbc_tui.screens.dialogs import ConfirmDialog, InfoDialog, PickDialog
 from aitbc_tui.screens.gov_dialogs import DepositDialog, DepositRequest, ProposalRequest, ProposeDialog
 from aitbc_tui.screens.signing import SigningScreen
-from aitbc_tui.widgets.panels import TextView, kv, notice, panel
+from aitbc_tui.widgets.overflow import Panel
+from aitbc_tui.widgets.panels import TextView, kv, notice
 from aitbc_tui.widgets.table import Column, Row, Table
 
 if TYPE_CHECKING:
@@ -218,8 +219,10 @@ class GovernanceScreen(SigningScreen):
             yield Table(PROPOSAL_COLUMNS, id="proposals", title="Proposals")
             yield TextView(id="gov-note", classes="note")
             with Horizontal(id="gov-bottom"):
-                yield panel("Tally", TextView(id="gov-tally"), id="gov-tally-panel")
-                yield panel("Treasury", TextView(id="gov-treasury"), id="gov-treasury-panel")
+                with Panel(title="Tally", id="gov-tally-panel"):
+                    yield TextView(id="gov-tally")
+                with Panel(title="Treasury", id="gov-treasury-panel"):
+                    yield TextView(id="gov-treasury")
 
     def update_body(self, changed: frozenset[str]) -> None:
         if not changed & {"node", "wallet"}:

@@ -11,6 +11,7 @@ from textual.screen import ModalScreen, Screen
 from textual.widgets import Static
 
 from aitbc_tui.widgets.footer import KeyFooter
+from aitbc_tui.widgets.overflow import OverflowHint
 
 
 class HelpScreen(ModalScreen[None]):
@@ -40,6 +41,11 @@ class HelpScreen(ModalScreen[None]):
             yield Static(self._render_help())
         yield KeyFooter()
 
+    def on_mount(self) -> None:
+        # at 80x24 the list runs past the box: its border says so
+        self.hint = OverflowHint(self.query_one("#help-body"))
+        self.hint.attach()
+
     def _render_help(self) -> Table:
         table = Table.grid(padding=(0, 2))
         table.add_column(style="bold", no_wrap=True)
@@ -49,6 +55,7 @@ class HelpScreen(ModalScreen[None]):
             table.add_row(self.app.get_key_display(binding), binding.description)
         table.add_row("ctrl+p", "Command palette: every action by name")
         table.add_row("mouse", "Click tabs, table rows and buttons; scroll with the wheel")
+        table.add_row("tab, ⏎", "Move to a panel; Enter shows its text in full")
         title = getattr(self.section, "TITLE_TEXT", "") or type(self.section).__name__
         own = self._collect(self.section.BINDINGS)
         if own:

@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, Any
 from rich.text import Text
 from textual import on, work
 from textual.app import ComposeResult
-from textual.containers import Horizontal, VerticalScroll
+from textual.containers import Horizontal
 from textual.widgets import DataTable
 
 from chain.receipt_verify import ReceiptVerification, verify_settled_receipt
@@ -24,6 +24,7 @@ from aitbc_tui.models import JOB_STATES, JobRow, Store
 from aitbc_tui.screens.base import ScreenKey
 from aitbc_tui.screens.dialogs import ConfirmDialog, InfoDialog, JobDialog, JobRequestForm, TransferDialog
 from aitbc_tui.screens.signing import SigningScreen
+from aitbc_tui.widgets.overflow import Panel
 from aitbc_tui.widgets.panels import TextView, kv, notice
 from aitbc_tui.widgets.table import Column, Row, Table
 
@@ -156,8 +157,7 @@ class JobsScreen(SigningScreen):
         yield TextView(id="jobs-queue")
         with Horizontal(id="jobs-body"):
             yield Table(JOB_COLUMNS, id="job-table", title="Jobs")
-            with VerticalScroll(id="job-detail", classes="panel") as detail:
-                detail.border_title = "Job"
+            with Panel(title="Job", id="job-detail"):
                 yield TextView(id="job-info")
 
     @property

@@ -18,6 +18,7 @@ from textual.widgets import Checkbox, Input, RichLog, Select
 from aitbc_tui.screens.base import ScreenKey, SectionScreen
 from aitbc_tui.sources.logs import LEVELS, LogLine, LogTail
 from aitbc_tui.sources.rig_logs import RemoteLogTail
+from aitbc_tui.widgets.overflow import OverflowHint
 
 FOLLOW_EVERY_S = 1.0
 SHOWN_LINES = 2000
@@ -87,6 +88,7 @@ class LogsScreen(SectionScreen):
         super().__init__()
         self._timer: Timer | None = None
         self._services: list[str] = []
+        self._hint: OverflowHint | None = None
 
     def compose_body(self) -> ComposeResult:
         self.tail = self.aitbc.log_tail()
@@ -102,6 +104,10 @@ class LogsScreen(SectionScreen):
         yield log
 
     # -- lifecycle: read only while visible --------------------------------------------------------
+
+    def on_mount(self) -> None:
+        self._hint = OverflowHint(self.query_one("#log-view", RichLog))
+        self._hint.attach()
 
     def on_screen_resume(self) -> None:
         super().on_screen_resume()
@@ -153,9 +159,9 @@ class LogsScreen(SectionScreen):
                 select.value = current
 
     def _update_subtitle(self) -> None:
-        view = self.query_one("#log-view", RichLog)
         state = "following" if self.following else "paused"
-        view.border_subtitle = f"{len(self.tail.lines):,} records · {state}"
+        if self._hint is not None:
+            self._hint.set_note(f"{len(self.tail.lines):,} records · {state}")
 
     def rerender(self) -> None:
         view = self.query_one("#log-view", RichLog)

@@ -15,6 +15,7 @@ from textual.widgets import DataTable
 from aitbc_tui.format import ait, clock, short_addr, short_hash
 from aitbc_tui.models import MinerModel, Store
 from aitbc_tui.screens.base import SectionScreen
+from aitbc_tui.widgets.overflow import Panel
 from aitbc_tui.widgets.panels import TextView, kv, notice
 from aitbc_tui.widgets.table import Table
 from aitbc_tui.widgets.telemetry import GpuCard, HostCard
@@ -93,7 +94,7 @@ class MinerScreen(SectionScreen):
     }
     MinerScreen.-narrow #devices {
         height: auto;
-        max-height: 8;
+        max-height: 6;
     }
     MinerScreen.-narrow #served-models {
         height: 4;
@@ -124,8 +125,7 @@ class MinerScreen(SectionScreen):
                 yield Table([("Job", "job", 13), ("Kind", "kind", 6), ("Model", "model", 10), ("State", "state", 8),
                              ("Received", "received", 8), ("Outcome", "outcome", 12)],
                             id="miner-tasks", title="Jobs on this miner")
-                with VerticalScroll(id="earnings", classes="panel") as earnings:
-                    earnings.border_title = "Bond & earnings"
+                with Panel(title="Bond & earnings", id="earnings"):
                     yield TextView(id="earnings-info")
 
 

@@ -28,6 +28,9 @@ from aitbc_tui.screens.dialogs import (
 
 T = TypeVar("T")
 
+RECENT_RECIPIENTS = 5
+"""How many recent recipients a send form offers."""
+
 
 class SigningScreen(SectionScreen):
     """A section screen with actions signed by the wallet daemon."""
@@ -48,12 +51,24 @@ class SigningScreen(SectionScreen):
             self.notify_failure(exc, error_title)
             return None
 
+    def recent_recipients(self, address: str) -> list[str]:
+        """Where wallet ``address`` last sent transfers, newest first, each once (from the history
+        the wallet daemon gave for it; empty until that wallet's history was looked at)."""
+        recent: list[str] = []
+        for row in self.store.wallet.history.get(address, []):
+            sent = row.type == "transfer" and row.direction == "out"
+            if sent and row.counterparty and row.counterparty not in recent:
+                recent.append(row.counterparty)
+        return recent[:RECENT_RECIPIENTS]
+
     def wallet_choices(self) -> list[WalletChoice]:
-        """Every wallet of the daemon as a transfer form's sender (with what it can spend)."""
+        """Every wallet of the daemon as a transfer form's sender (with what it can spend and
+        where it recently sent funds)."""
         choices = []
         for w in self.store.wallet.wallets:
             account = self.store.node.accounts.get(w.address)
-            choices.append(WalletChoice(name=w.name, address=w.address, available=account.balance if account else None))
+            choices.append(WalletChoice(name=w.name, address=w.address, available=account.balance if account else None,
+                                        recent=self.recent_recipients(w.address)))
         return choices
 
     async def pick_wallet(self, question: str, none_left: str, preferred: str | None = None) -> WalletRow | None:
@@ -96,7 +111,9 @@ class SigningScreen(SectionScreen):
             wallet = self.store.wallet.by_address(request.wallet) or wallet
             account = self.store.node.accounts.get(wallet.address)
             balance = account.balance if account else None
-        names = {**{w.address: w.name for w in self.store.wallet.wallets}, **(target_names or {})}
+        recent = self.recent_recipients(wallet.address) if request.kind == "send" else []
+        names = {**{address: "sent before" for address in recent},
+                 **{w.address: w.name for w in self.store.wallet.wallets}, **(target_names or {})}
         confirm = ConfirmDialog(confirm_title, transfer_summary(request, wallet.name, balance, names.get(request.target)),
                                 needs_password=not wallet.unlocked, confirm_label=confirm_label)
         result = await self.confirm_and_sign(confirm, lambda password: sign(request, password), error_title)

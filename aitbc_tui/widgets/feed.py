@@ -8,6 +8,9 @@ from textual.widget import Widget
 from aitbc_tui.format import clock
 from aitbc_tui.models import EventLog
 
+FULL_EVENTS = 200
+"""How many of the newest events the full view lists."""
+
 _LEVEL_STYLE = {"info": "", "warning": "yellow", "error": "bold red"}
 
 
@@ -34,6 +37,10 @@ class EventFeed(Widget):
 
     def render(self) -> Text:
         return events_text(self.log_source, max(1, self.size.height))
+
+    def full_text(self) -> Text:
+        """The events a panel's "in full" shows: more than fit, wrapped instead of cut."""
+        return events_text(self.log_source, FULL_EVENTS, wrap=True)
 
 
 def events_text(log: EventLog, count: int, *, wrap: bool = False) -> Text:

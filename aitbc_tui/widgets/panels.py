@@ -5,8 +5,6 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from rich.text import Text
-from textual.containers import Vertical
-from textual.widget import Widget
 from textual.widgets import Static
 
 Row = tuple[str, str | Text]
@@ -22,13 +20,6 @@ def kv(rows: Sequence[Row], label_width: int | None = None) -> Text:
         text.append(f"{label:<{width}}  ", style="dim")
         text.append(value if isinstance(value, Text) else Text(str(value)))
     return text
-
-
-def panel(title: str, *children: Widget, id: str) -> Vertical:
-    """A ``.panel`` box (the app's CSS draws its border) titled ``title`` around ``children``."""
-    box = Vertical(*children, id=id, classes="panel")
-    box.border_title = title
-    return box
 
 
 def notice(message: str) -> Text:

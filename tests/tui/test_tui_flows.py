@@ -16,6 +16,7 @@ from typing import Any
 import pytest
 from testkit import temp_root
 from textual.pilot import Pilot
+from textual.widgets import Select
 from tuikit import (
     MODEL,
     UNIT,
@@ -158,6 +159,13 @@ def test_wallets_send_and_stake(net: Net) -> None:
         await wait_for(pilot, lambda: any(r.type == "transfer" for r in
                                           app.store.wallet.history.get(CLIENT.address, [])), "the history")
         await wait_text(pilot, "transfer")
+        # the next send offers the friend among the recipients, from the wallet daemon's history
+        await pilot.press("s")
+        await wait_for(pilot, lambda: isinstance(app.screen, TransferDialog), "the send dialog again")
+        offered = [value for _, value in app.screen.query_one("#recipient", Select)._options]
+        assert FRIEND.address in offered, offered
+        await click(pilot, "#cancel")
+        await wait_for(pilot, lambda: not isinstance(app.screen, TransferDialog), "the send dialog closed")
         # delegate on the Staking screen
         await pilot.press("5")
         await wait_text(pilot, "validator-0")

@@ -10,9 +10,9 @@ from __future__ import annotations
 from pathlib import Path
 
 from rich.text import Text
-from snapshot_data import OPERATOR, SAVINGS, fixed_store, h, write_logs
+from snapshot_data import OPERATOR, SAVINGS, VALIDATOR, addr, fixed_store, h, write_logs
 from textual import events
-from textual.widgets import DataTable, Input, Select
+from textual.widgets import DataTable, Input, RichLog, Select
 from textual.widgets._footer import FooterKey
 from tuikit import run, screen_text, wait_for
 
@@ -20,10 +20,11 @@ from daemons.common.home import Home
 
 from aitbc_tui.app import AitbcApp
 from aitbc_tui.config import TuiConfig
-from aitbc_tui.models import BlockRow, EventLine, SourceStatus, Store
+from aitbc_tui.models import BlockRow, EventLine, HistoryRow, SourceStatus, Store
 from aitbc_tui.screens.base import SectionScreen
-from aitbc_tui.screens.dialogs import ConfirmDialog, CreateWalletDialog, TransferDialog
+from aitbc_tui.screens.dialogs import ConfirmDialog, CreateWalletDialog, InfoDialog, TransferDialog
 from aitbc_tui.widgets.footer import KeyFooter
+from aitbc_tui.widgets.overflow import Panel
 from aitbc_tui.widgets.table import Table
 
 
@@ -301,7 +302,7 @@ def test_dashboard_does_not_count_a_dead_local_miner_as_live_without_saying_so(t
 
 def test_cut_log_lines_can_be_read_in_full(tmp_path: Path) -> None:
     """At 80 columns a long log line was cut at the edge with no way to see the rest; ``w``
-    wraps the lines in full."""
+    wraps the lines in full. The log followed to its end says there is more above."""
     write_logs(tmp_path / "h" / "logs")
     app = fixed_app(tmp_path)
 
@@ -309,6 +310,8 @@ def test_cut_log_lines_can_be_read_in_full(tmp_path: Path) -> None:
         async with app.run_test(size=(80, 24)) as pilot:
             await pilot.press("7")
             await wait_for(pilot, lambda: "wrong password" in screen_text(app), "the log lines")
+            view = app.screen.query_one("#log-view", RichLog)
+            await wait_for(pilot, lambda: str(view.border_subtitle).endswith("following · ↑ more"), "the log hint")
             assert "attempt wallet=operator" not in screen_text(app)
             await pilot.press("w")
             await wait_for(pilot, lambda: "attempt wallet=operator" in screen_text(app).replace("\n", " "), "the wrapped line")
@@ -371,5 +374,111 @@ def test_escrow_form_shows_what_is_already_escrowed(tmp_path: Path) -> None:
             await pilot.pause()
             text = screen_text(app)
             assert "Already escrowed" in text and "2.500000 AIT" in text and coordinator in text
+
+    run(scenario())
+
+
+def test_send_offers_recent_recipients_and_a_typed_address_still_works(tmp_path: Path) -> None:
+    """Beside the address field the form offers one's other wallets and, from the wallet daemon's
+    history, where the sender sent funds before; the confirmation names both ends."""
+    store = fixed_store()
+    friend, stranger = addr("friend"), addr("stranger")
+    store.wallet.history[OPERATOR].insert(0, HistoryRow(
+        hash=h("hist-4"), height=1_239, index=0, type="transfer", sender=OPERATOR, direction="out",
+        counterparty=friend, amount=2_000_000, fee=10, nonce=3, payload={"to": friend, "amount": 2_000_000}))
+    app = fixed_app(tmp_path, store)
+
+    async def scenario() -> None:
+        async with app.run_test(size=(120, 36)) as pilot:
+            for pick, expected in ((friend, f"{friend} (sent before)"), (None, stranger)):
+                await pilot.press("4", "s")
+                await wait_for(pilot, lambda: isinstance(app.screen, TransferDialog) and app.screen.keys_ready,
+                               "the form")
+                form = app.screen
+                recipients = form.query_one("#recipient", Select)
+                assert [value for _, value in recipients._options if value != Select.NULL] == [SAVINGS, friend]
+                if pick is not None:
+                    recipients.value = pick
+                else:
+                    await pilot.press(*stranger)  # focus starts in the address field
+                await pilot.pause()
+                assert form.query_one("#target", Input).value == (pick or stranger)
+                form.query_one("#amount", Input).value = "1"
+                form.submit()
+                await wait_for(pilot, lambda: isinstance(app.screen, ConfirmDialog), "the confirmation")
+                await pilot.pause()
+                shown = screen_text(app)
+                assert f"operator {OPERATOR}" in shown and expected in shown, shown
+                assert pick is not None or f"{stranger} (" not in shown  # an unknown address gets no name
+                await pilot.press("escape")
+                await wait_for(pilot, lambda: app.current_mode == "wallets" and not isinstance(
+                    app.screen, (ConfirmDialog, TransferDialog)), "the Wallets screen again")
+
+    run(scenario())
+
+
+def test_a_panel_that_scrolls_says_so_at_80x24_and_one_that_fits_does_not(tmp_path: Path) -> None:
+    """A job's detail runs past the bottom of its panel at 80x24: its border says ``↓ more``
+    (``↑ more`` once scrolled to the end); the empty Chain detail fits and says nothing; a long
+    report in a dialog says it too, a short one does not, and so does the help."""
+    app = fixed_app(tmp_path)
+
+    async def scenario() -> None:
+        async with app.run_test(size=(80, 24)) as pilot:
+            await pilot.press("3")
+            detail = app.screen.query_one("#job-detail", Panel)
+            await wait_for(pilot, lambda: detail.border_subtitle == "↓ more", "the hint on the job detail")
+            assert "↓ more" in screen_text(app)
+            detail.scroll_end(animate=False)
+            await wait_for(pilot, lambda: detail.border_subtitle == "↑ more", "the hint at the end")
+            await pilot.press("2")
+            await pilot.pause()
+            await pilot.pause()
+            assert app.screen.query_one("#chain-detail", Panel).border_subtitle == ""
+            assert "more" not in screen_text(app)
+            for lines, hint in ((3, ""), (60, "↓ more")):
+                body = Text("\n".join(f"line {i}" for i in range(lines)))
+                app.push_screen(InfoDialog("Report", body))
+                await wait_for(pilot, lambda: isinstance(app.screen, InfoDialog), "the report")
+                await pilot.pause()
+                await pilot.pause()
+                assert app.screen.query_one(".info-dialog").border_subtitle == hint
+                await pilot.press("escape")
+                await wait_for(pilot, lambda: not isinstance(app.screen, InfoDialog), "the report closed")
+            await pilot.press("question_mark")  # the key list runs past its box at 80x24
+            await wait_for(pilot, lambda: app.screen.id == "help", "the help")
+            await wait_for(pilot, lambda: app.screen.query_one("#help-body").border_subtitle == "↓ more", "its hint")
+
+    run(scenario())
+
+
+def test_values_cut_at_a_panel_edge_open_in_full(tmp_path: Path) -> None:
+    """Enter on a panel shows its text whole: the miner's ``…reporting CPU and RAM only`` cut
+    on the Dashboard, the validator's whole address, the tally's thresholds."""
+    store = fixed_store()
+    reason = "no NVIDIA driver available (NVML Shared Library Not Found); reporting CPU and RAM only"
+    store.miner.gpus, store.miner.gpu_reason = [], reason
+    app = fixed_app(tmp_path, store)
+
+    async def scenario() -> None:
+        async with app.run_test(size=(120, 36)) as pilot:
+            await pilot.pause()
+            assert "no NVIDIA driver" in screen_text(app) and reason not in screen_text(app)
+            for panel, whole in (("#gpu-panel", reason), ("#chain-panel", f"{VALIDATOR} active, next")):
+                app.screen.query_one(panel, Panel).focus()
+                await pilot.press("enter")
+                await wait_for(pilot, lambda: isinstance(app.screen, InfoDialog), "the panel in full")
+                await pilot.pause()
+                assert whole in screen_text(app), screen_text(app)
+                await pilot.press("escape")
+                await wait_for(pilot, lambda: not isinstance(app.screen, InfoDialog), "the dialog closed")
+            await pilot.press("8")
+            await pilot.pause()
+            assert "99.85% of yes+no+veto, pass > 50.00%" not in screen_text(app)  # cut in the panel
+            app.screen.query_one("#gov-tally-panel", Panel).focus()
+            await pilot.press("enter")
+            await wait_for(pilot, lambda: isinstance(app.screen, InfoDialog), "the tally in full")
+            await pilot.pause()
+            assert "99.85% of yes+no+veto, pass > 50.00%" in screen_text(app)
 
     run(scenario())

@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import json
 import os
+import re
 from pathlib import Path
 
 import pytest
+from rich.color import Color as RichColor
 from textual.color import Color
 from textual.theme import Theme
 
@@ -19,7 +21,9 @@ from aitbc_tui.screens.chain import classify_query
 from aitbc_tui.screens.dialogs import TransferRequest, _milli, transfer_summary
 from aitbc_tui.sources.logs import LogTail, parse_line
 from aitbc_tui.sources.registry import available
-from aitbc_tui.theme import THEMES
+from aitbc_tui.app import AitbcApp
+from aitbc_tui.theme import ANSI_INDEX, THEMES
+from aitbc_tui.widgets.overflow import overflow_mark
 from aitbc_tui.widgets.panels import spark
 
 
@@ -213,6 +217,51 @@ def test_theme_text_meets_wcag_aa_contrast(theme: Theme) -> None:
         if ratio < 4.5:
             low[f"{text} on {ground}"] = round(ratio, 2)
     assert not low, low
+
+
+@pytest.mark.parametrize("theme", THEMES, ids=[t.name for t in THEMES])
+def test_named_colours_read_on_every_theme_background(theme: Theme, tmp_path: Path) -> None:
+    """``[red]``, ``style="green"`` and the other named colours are drawn through the app's ANSI
+    palette of the theme's kind; each reads at 4.5:1 on the backgrounds text sits on (Textual's
+    own palettes drew red at 3.3:1 on the dark panels and yellow at 1.8:1 on the light ones)."""
+    app = AitbcApp(Home(root=tmp_path), live=False, save_settings=False)
+    palette = app.ansi_theme_dark if theme.dark else app.ansi_theme_light
+    variables = theme.to_color_system().generate()
+    low = {}
+    for name in ANSI_INDEX:
+        colour = Color(*RichColor.parse(name).get_truecolor(palette, foreground=True))
+        for ground in ("background", "surface", "panel"):
+            ratio = contrast_ratio(colour, Color.parse(variables[ground]))
+            if ratio < 4.5:
+                low[f"{name} on {ground}"] = round(ratio, 2)
+    assert not low, low
+
+
+STYLE_WORDS = {"bold", "dim", "italic", "underline", "reverse", "strike", "not", "on"}
+COLOUR_WORDS = re.compile(r"(bright_)?(black|white|red|green|yellow|blue|magenta|cyan|grey\d*|gray\d*)")
+
+
+def test_the_console_uses_only_the_named_colours_checked_for_contrast() -> None:
+    """A style string (``"bold red"``, ``[green]``) naming a colour outside ``ANSI_INDEX`` (say
+    ``white``, unreadable on the light theme) would escape the contrast test above."""
+    package = Path(__file__).resolve().parents[2] / "aitbc_tui"
+    found: dict[str, set[str]] = {}
+    for path in package.rglob("*.py"):
+        if "cli" in path.relative_to(package).parts:
+            continue  # the CLI prints to the terminal's own palette, not to the console's themes
+        for literal in re.findall(r'"\[?/?([a-z_0-9 ]+)\]?"|\[/?([a-z_0-9 ]+)\]', path.read_text()):
+            words = " ".join(literal).split()
+            colours = [w for w in words if COLOUR_WORDS.fullmatch(w)]
+            if colours and all(w in STYLE_WORDS or COLOUR_WORDS.fullmatch(w) for w in words):
+                for colour in colours:
+                    found.setdefault(colour, set()).add(path.name)
+    assert found, "the scan found no style at all"
+    assert set(found) <= set(ANSI_INDEX), {c: sorted(f) for c, f in found.items() if c not in ANSI_INDEX}
+
+
+def test_overflow_mark_says_where_the_rest_is() -> None:
+    assert [overflow_mark(y, top) for y, top in ((0, 0), (0, 7), (3, 7), (7, 7), (6.6, 7))] == [
+        "", "↓ more", "↑↓ more", "↑ more", "↑ more"]
 
 
 def test_default_themes_are_the_readable_ones() -> None:
