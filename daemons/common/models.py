@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, BeforeValidator, StrictInt
+from pydantic import BaseModel, BeforeValidator, Field, StrictInt, StrictStr
 
 Door = Literal["operator", "public"]
 
@@ -28,6 +28,13 @@ WholeInt = Annotated[StrictInt, WHOLE]
 whole number written as ``197.0`` is the integer it is, as the OpenAPI document says. An optional
 one with bounds puts them before ``WHOLE`` (``Annotated[StrictInt, Field(ge=0), WHOLE] | None``),
 or pydantic writes them into the document under names JSON Schema does not know."""
+
+MAX_STOP_SEQUENCES = 4
+MAX_STOP_LENGTH = 64
+StopSequence = Annotated[StrictStr, Field(min_length=1, max_length=MAX_STOP_LENGTH)]
+"""One stop string of a job (OpenAI's bounds: at most ``MAX_STOP_SEQUENCES`` of them, each 1 to
+``MAX_STOP_LENGTH`` characters); the job parameters, the OpenAI routes and the miner's decoding
+parameters all take it from here."""
 
 
 class ErrorInfo(BaseModel):

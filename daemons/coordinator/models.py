@@ -16,7 +16,7 @@ from pydantic import BaseModel, ConfigDict, Field, StrictBool, StrictInt, Strict
 from chain.receipt import MinerProof
 from chain.types import Address, Hash, ModelName, PubKey
 from chain.verdict import SignedVerdict
-from daemons.common.models import JSON_INT_MAX, WHOLE, WholeInt
+from daemons.common.models import JSON_INT_MAX, MAX_STOP_LENGTH, MAX_STOP_SEQUENCES, WHOLE, StopSequence, WholeInt
 from daemons.common.chat import BadMessages, PromptFormat, parse_messages
 
 Role = Literal["client", "miner"]
@@ -78,11 +78,20 @@ class JobParams(Request):
         None, description="chat (default): the prompt is one user message, rendered with the model's chat template; "
                           "raw: the prompt goes to the model as it is; messages: the prompt is a canonical JSON list "
                           "of {role, content} chat messages (what /v1/chat/completions makes)")
+    stop: list[StopSequence] = Field(
+        default_factory=list, max_length=MAX_STOP_SEQUENCES,
+        description=f"up to {MAX_STOP_SEQUENCES} strings of 1 to {MAX_STOP_LENGTH} characters: the miner stops as soon as "
+                    "the output contains one (the output then ends with it; the token that completed it is the last "
+                    "one generated and paid for)")
 
     def job_params(self) -> dict[str, Any]:
         """The parameters as stored with the job and hashed into its proof (an unset
-        ``prompt_format`` is left out, so one-message jobs hash as they always did)."""
-        return self.model_dump(exclude_none=True)
+        ``prompt_format`` and an empty ``stop`` are left out, so jobs without them hash as they
+        always did)."""
+        params = self.model_dump(exclude_none=True)
+        if not self.stop:
+            del params["stop"]
+        return params
 
 
 class JobRequest(Request):

@@ -154,7 +154,7 @@ def job_request(body: o.ChatCompletionRequest | o.CompletionRequest, max_price: 
         params = m.JobParams(max_tokens=min(max_tokens or DEFAULT_MAX_TOKENS, max_tokens_limit),
                              temperature_milli=round(body.temperature * 1000),
                              top_p_milli=max(1, round(body.top_p * 1000)), seed=body.seed or 0,
-                             prompt_format=prompt_format)
+                             prompt_format=prompt_format, stop=body.stops)
         return m.JobRequest(model=body.model, prompt=prompt, params=params, max_price=max_price)
     except ValidationError as exc:
         raise ApiError(400, "invalid_request", validation_message(exc.errors())) from None

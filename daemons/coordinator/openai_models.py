@@ -14,10 +14,9 @@ from pydantic import BaseModel, ConfigDict, Field, StrictBool, StrictStr
 
 from chain.types import ModelName
 from daemons.common.chat import ChatMessage, ChatRole
+from daemons.common.models import MAX_STOP_LENGTH, MAX_STOP_SEQUENCES, StopSequence
 from daemons.coordinator.models import Answer
 
-MAX_STOP = 4
-StopText = Annotated[StrictStr, Field(min_length=1, max_length=256)]
 Temperature = Annotated[float, Field(ge=0, le=0)] | Annotated[float, Field(ge=0.01, le=2)]
 """0 (greedy) or from 0.01: below that the engines would clamp it, so it would not mean the same everywhere."""
 MAX_PRICE_HEADER = "X-AITBC-Max-Price"
@@ -40,9 +39,10 @@ class _OpenAIRequest(BaseModel):
     top_p: float = Field(1.0, gt=0, le=1)
     seed: int | None = Field(None, ge=0, le=2**53 - 1,
                                    description="sampling seed; default 0 (bounded where JSON numbers stay exact)")
-    stop: StopText | Annotated[list[StopText], Field(max_length=MAX_STOP)] | None = Field(
-        None, description="up to 4 sequences; the text is cut before the first one (the job "
-                                               "still runs to its end and is paid as such)")
+    stop: StopSequence | Annotated[list[StopSequence], Field(max_length=MAX_STOP_SEQUENCES)] | None = Field(
+        None, description=f"up to {MAX_STOP_SEQUENCES} sequences of 1 to {MAX_STOP_LENGTH} characters; the miner stops "
+                          "generating at the first one and the text is cut before it (the tokens generated up to it "
+                          "are paid)")
     stream: StrictBool = False
     stream_options: StreamOptions | None = None
     n: int = Field(1, ge=1, le=1, description="only 1 is supported (one job gives one choice)")

@@ -127,7 +127,8 @@ class Execution:
             params = t.generation_params(task["params"])
             backend = sv.backend
             verification: VerificationResult = await sv.worker.run(
-                partial(backend.verify, task["prompt"], task["claimed_output"], params))
+                partial(backend.verify, task["prompt"], task["claimed_output"], params,
+                        committed_tokens=t.committed_tokens(task)))
         except t.TaskRefused as exc:
             await finish(entry, t.failure(str(exc)), "failed")
             return

@@ -22,12 +22,13 @@ from chain.receipt import MinerProof, ProofBody, sign_proof
 from chain.receipt_verify import params_hash, proof_mismatch, text_hash
 from chain.verdict import sign_verdict, verdict_about
 from daemons.miner.inference import GenerationParams, GenerationRequest, GenerationResult, VerificationResult
+from daemons.miner.inference.verify import RETOKENIZE_SLACK
 
-JOB_PARAM_KEYS = frozenset({"max_tokens", "temperature_milli", "top_p_milli", "seed", "prompt_format"})
+JOB_PARAM_KEYS = frozenset({"max_tokens", "temperature_milli", "top_p_milli", "seed", "prompt_format", "stop"})
 HANDED_BACK = "miner is shutting down; task handed back for another miner"
 #: Re-tokenising a claimed text can move token boundaries a little; a claim of more completion
 #: tokens than this over what the text holds is an overcharge (price = tokens x rate).
-TOKEN_COUNT_SLACK = 2
+TOKEN_COUNT_SLACK = RETOKENIZE_SLACK
 
 
 class TaskRefused(Exception):
@@ -55,9 +56,16 @@ def generation_params(params: dict[str, Any]) -> GenerationParams:
             seed=int(params.get("seed", 0)),
             chat=prompt_format != "raw",
             messages=prompt_format == "messages",
+            stop=_stop_strings(params.get("stop", [])),
         )
     except (TypeError, ValueError, ValidationError) as exc:
         raise TaskRefused(f"job parameters not usable here: {_first_error(exc)}") from None
+
+
+def _stop_strings(value: Any) -> tuple[str, ...]:
+    if not isinstance(value, list):
+        raise TaskRefused(f"job parameter stop: a list of strings, not {type(value).__name__}")
+    return tuple(value)  # each string's type and length is checked by GenerationParams
 
 
 def generation_request(prompt: str, params: dict[str, Any]) -> GenerationRequest:
@@ -110,6 +118,15 @@ def claim_problem(task: dict[str, Any], *, chain_id: str, coordinator: str, mode
         model=task["model"], params=task["params"], prompt=task["prompt"], output=output,
         prompt_tokens=proof.body.prompt_tokens, completion_tokens=proof.body.completion_tokens,
         model_id=model_id_hex(model_id))
+
+
+def committed_tokens(task: dict[str, Any]) -> int | None:
+    """The completion token count a re-check's claimed proof commits to (checked by
+    :func:`claim_problem` before this is used; None when the proof does not carry one)."""
+    raw = task.get("claimed_proof")
+    body = raw.get("body") if isinstance(raw, dict) else None
+    value = body.get("completion_tokens") if isinstance(body, dict) else None
+    return value if isinstance(value, int) and not isinstance(value, bool) else None
 
 
 def claimed_model_id(task: dict[str, Any]) -> str | None:

@@ -19,6 +19,9 @@ PROMPTS = ["Which city is the capital of France?", "Tell me a short story about 
 SAMPLING = GenerationParams(max_tokens=32, temperature=0.8, top_p=0.95, seed=4321)
 GREEDY = GenerationParams(max_tokens=32)
 DIRECTIONS = [("cpu", "llamacpp"), ("llamacpp", "cpu")]
+#: Prompts whose greedy answers contain these stop strings well before max_tokens (the first one
+#: is completed by a "\n\n" token: the output carries a character past the stop string).
+STOPS = [("List three fruits.", "\n"), ("Which city is the capital of France?", "Paris")]
 
 
 def run(backend: InferenceBackend, prompt: str, params: GenerationParams) -> GenerationResult:
@@ -54,9 +57,10 @@ def test_honest_outputs_verify_on_the_other_backend(
         assert by_ids.accepted, f"{maker} -> {checker} on {prompt!r}: {by_ids.reason}"
         assert by_ids.prompt_tokens == result.prompt_tokens
         if result.finish_reason == "stop":
-            # A text claim cut at max_tokens may re-tokenise into more tokens than were generated
-            # (seen: 32 ids -> 33), which the rule refuses on any backend; only finished texts
-            # are compared by text here.
+            # A text cut at max_tokens may re-tokenise differently from the generated ids (seen:
+            # "List three fruits." greedy on cpu, 32 ids -> 33: the "\n\n" token comes back as
+            # two "\n", which the transformers backend then scores as not greedy), so only
+            # finished texts are compared by text here; the network re-check sends the text.
             by_text = both[checker].verify(prompt, result.text, result.params)
             assert by_text.accepted, f"{maker} -> {checker} (text) on {prompt!r}: {by_text.reason}"
 
@@ -78,3 +82,41 @@ def test_tampered_outputs_are_refuted_by_both(both: dict[str, InferenceBackend],
     for backend in (both[maker], both[checker]):
         verdict = backend.verify(PROMPTS[1], replaced, SAMPLING)
         assert not verdict.accepted and verdict.first_mismatch is not None and verdict.first_mismatch >= 4
+
+
+@pytest.mark.parametrize(("maker", "checker"), DIRECTIONS)
+def test_a_stop_string_ends_generation_and_the_proof_verifies(both: dict[str, InferenceBackend], maker: str,
+                                                              checker: str) -> None:
+    for prompt, stop in STOPS:
+        params = GREEDY.model_copy(update={"stop": (stop,)})
+        streamed: list[int] = []
+        [result] = both[maker].generate([GenerationRequest(prompt=prompt, **params.model_dump())],
+                                        on_token=lambda _, token: streamed.append(token))
+        assert result.finish_reason == "stop" and result.completion_tokens < params.max_tokens
+        assert streamed == result.output_token_ids  # nothing generated (or streamed) past the stop
+        ids = result.output_token_ids
+        assert stop in result.text and stop not in both[maker].tokenizer.decode(ids[:-1])
+        assert ids[-1] not in both[maker].eos_ids and result.completion_tokens == len(ids)
+        for backend in (both[maker], both[checker]):
+            by_ids = backend.verify(prompt, ids, result.params)
+            assert by_ids.accepted, f"{maker} -> {backend.backend_name} on {prompt!r}: {by_ids.reason}"
+            by_text = backend.verify(prompt, result.text, result.params, committed_tokens=result.completion_tokens)
+            assert by_text.accepted, f"{maker} -> {backend.backend_name} (text) on {prompt!r}: {by_text.reason}"
+
+
+@pytest.mark.parametrize(("maker", "checker"), DIRECTIONS)
+def test_a_tampered_stop_is_refuted_by_both(both: dict[str, InferenceBackend], maker: str, checker: str) -> None:
+    prompt, stop = STOPS[0]
+    params = GREEDY.model_copy(update={"stop": (stop,)})
+    stopped = run(both[maker], prompt, params)
+    unstopped = run(both[maker], prompt, GREEDY)  # the same answer, run on past the stop string
+    assert len(unstopped.output_token_ids) > len(stopped.output_token_ids) + 2
+    for backend in (both[maker], both[checker]):
+        # Claimed to stop, but the text does not contain the stop string yet.
+        short = backend.verify(prompt, stopped.output_token_ids[:-1], params)
+        assert not short.accepted and "truncated" in (short.reason or "")
+        # Ran past the stop string to bill more tokens: by ids and by text.
+        past = backend.verify(prompt, unstopped.output_token_ids, params)
+        assert not past.accepted and past.first_mismatch == stopped.completion_tokens
+        past_text = backend.verify(prompt, unstopped.text, params, committed_tokens=unstopped.completion_tokens)
+        assert not past_text.accepted and "stop sequence" in (past_text.reason or "")

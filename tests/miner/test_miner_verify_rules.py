@@ -18,6 +18,8 @@ from daemons.miner.inference.verify import (  # noqa: E402
     NOT_GREEDY,
     OUTSIDE_TOP_K,
     OUTSIDE_TOP_P,
+    PAST_STOP,
+    RETOKENIZE_SLACK,
     VerificationPolicy,
     check_structure,
     claim_tokens,
@@ -159,3 +161,38 @@ def test_text_claims_get_their_eos_back_unless_at_a_limit() -> None:
     assert claim_tokens("ab", params, **common) == [97, 98, 0]
     assert claim_tokens("abcd", params, **common) == [97, 98, 99, 100]
     assert claim_tokens([5, 6], params, **common) == [5, 6]
+
+
+def test_structure_of_stop_sequences_and_committed_counts() -> None:
+    params = GenerationParams(max_tokens=8, stop=("x",))
+    common = {"eos_ids": EOS, "vocab_size": VOCAB, "prompt_tokens": 10, "max_model_len": 100}
+    # Stopped on the token that completed a stop string: complete, no EOS needed.
+    assert check_structure([3, 4, 5], params, stopped_at=3, **common) == []
+    # Tokens after the stop string bill more than the job asked for; by ids there is no slack.
+    past = check_structure([3, 4, 5, 6], params, stopped_at=3, **common)
+    assert [(p.position, p.reason) for p in past] == [(3, PAST_STOP)]
+    # A text claim's re-tokenisation may split the last token's tail off, within the slack only.
+    assert check_structure([3, 4, 5, 6], params, stopped_at=3, retokenized=True, **common) == []
+    far = check_structure([3, 4, 5, 6, 7, 9], params, stopped_at=3, retokenized=True, **common)
+    assert [p.reason for p in far] == [PAST_STOP]
+    # Claiming a stop the text does not contain is a truncation.
+    assert "truncated" in check_structure([3, 4, 5], params, stopped_at=None, **common)[0].reason
+    # The committed count, not the re-tokenisation, counts against max_tokens ...
+    assert check_structure(list(range(1, 10)), params, committed=8, retokenized=True, **common) == []
+    over = check_structure(list(range(1, 10)), params, committed=9, retokenized=True, **common)
+    assert any("max_tokens" in p.reason for p in over)
+    # ... and the text may not hold more than the slack beyond what the proof committed.
+    longer = check_structure([*range(1, 7 + RETOKENIZE_SLACK), 0], params, committed=5, retokenized=True, **common)
+    assert [p.position for p in longer] == [5 + RETOKENIZE_SLACK]
+
+
+def test_text_claims_that_contain_a_stop_get_no_eos_and_count_the_committed_tokens() -> None:
+    def encode(text: str) -> list[int]:
+        return [ord(c) for c in text]
+
+    params = GenerationParams(max_tokens=4, stop=("b",))
+    common = {"encode": encode, "eos_ids": EOS, "primary_eos": 0, "prompt_tokens": 3, "max_model_len": 100}
+    assert claim_tokens("ab", params, stop_at=lambda ids: 2 if 98 in ids else None, **common) == [97, 98]
+    assert claim_tokens("ac", params, stop_at=lambda ids: None, **common) == [97, 99, 0]
+    # Three characters, but the proof committed max_tokens: cut by the limit, no EOS to add.
+    assert claim_tokens("acd", params, committed=4, **common) == [97, 99, 100]

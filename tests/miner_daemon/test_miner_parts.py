@@ -125,6 +125,11 @@ def test_job_parameters_become_decoding_parameters() -> None:
         t.generation_params({**PARAMS, "top_k": 5})
     with pytest.raises(t.TaskRefused, match="temperature"):
         t.generation_params({**PARAMS, "temperature_milli": 5})  # 0.005: neither greedy nor a usable temperature
+    assert t.generation_params({**PARAMS, "stop": ["\n", "END"]}).stop == ("\n", "END")
+    assert t.generation_params(PARAMS).stop == ()
+    for bad, why in (("END", "list of strings"), (["x" * 65], "at most 64"), ([""], "at least 1"), (["a"] * 5, "at most 4")):
+        with pytest.raises(t.TaskRefused, match=why):
+            t.generation_params({**PARAMS, "stop": bad})
 
 
 def _generation(text: str = "The capital of France is Paris.") -> GenerationResult:
@@ -174,6 +179,7 @@ def test_claimed_proof_that_does_not_bind_the_output_is_refuted_before_scoring()
     elsewhere, _ = _verify_task("The capital of France is Paris.", coordinator="0x" + "11" * 20)
     assert "coordinator" in (t.claim_problem(elsewhere, **here, model_id=MODEL_ID) or "")
     assert t.claimed_model_id(honest) == MODEL_ID
+    assert t.committed_tokens(honest) == 8  # what a text re-check counts against max_tokens
 
 
 def _verification(accepted: bool, checked: int = 8, first: int | None = None) -> VerificationResult:

@@ -128,6 +128,26 @@ def test_completion_runs_the_raw_prompt(net: Net) -> None:
     assert answer.usage.completion_tokens == job["completion_tokens"] <= 6
 
 
+def test_stop_ends_the_job_at_the_stop_string_and_bills_only_what_was_generated(net: Net) -> None:
+    prompt, stop = "1, 2, 3, 4,", "7"  # greedy: " 5, 6, 7, 8, 9, ..." (one token per digit)
+    answer = net.sdk().completions.create(model=MODEL, prompt=prompt, max_tokens=16, temperature=0, stop=[stop, "nine"])
+    [choice] = answer.choices
+    job = net.get(f"/v1/jobs/{answer.model_extra['aitbc']['job_id']}")
+    assert job["params"]["stop"] == [stop, "nine"]
+    # The miner stopped on the token that completed the stop string: the job's output ends there
+    # and its count (what the client pays for) is the tokens generated, well under max_tokens.
+    assert job["output"].rstrip().endswith(stop) and job["output"].count(stop) == 1
+    assert answer.usage.completion_tokens == job["completion_tokens"] < 16
+    # The client gets the text before the stop string, as OpenAI does, finished by "stop".
+    assert choice.text == job["output"][:job["output"].index(stop)] and choice.finish_reason == "stop"
+    stream = net.sdk().completions.create(model=MODEL, prompt=prompt, max_tokens=16, temperature=0, stop=[stop],
+                                          stream=True, stream_options={"include_usage": True})
+    chunks = list(stream)
+    assert "".join(c.choices[0].text for c in chunks if c.choices) == choice.text
+    assert [c.choices[0].finish_reason for c in chunks if c.choices and c.choices[0].finish_reason] == ["stop"]
+    assert chunks[-1].usage is not None and chunks[-1].usage.completion_tokens == job["completion_tokens"]
+
+
 def test_streamed_chat_sends_tokens_before_the_job_completes(net: Net) -> None:
     stream = net.sdk().chat.completions.create(
         model=MODEL, messages=[{"role": "user", "content": "Count from one to twenty in words."}],
@@ -199,6 +219,9 @@ def test_bad_parameters_are_400_naming_the_parameter(net: Net) -> None:
         net.sdk().chat.completions.create(model=MODEL, messages=[{"role": "user", "content": "hi"}],
                                           temperature=0.001)
     assert "temperature" in caught.value.body["message"]
+    with pytest.raises(openai.BadRequestError) as caught:
+        net.sdk().completions.create(model=MODEL, prompt="hi", stop=["x" * 65])
+    assert "stop" in caught.value.body["message"]
 
 
 def test_an_escrow_too_small_for_the_max_price_is_402(net: Net) -> None:

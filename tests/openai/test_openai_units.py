@@ -124,6 +124,14 @@ def test_openai_requests_become_jobs_with_integer_parameters() -> None:
     assert completion.params.job_params()["prompt_format"] == "raw" and completion.params.max_tokens == 128
     assert job_request(o.CompletionRequest(model="smollm2", prompt="Once", max_tokens=10**6), None,
                        max_tokens_limit=8192).params.max_tokens == 8192
-    for bad in ({"n": 3}, {"temperature": 0.005}, {"stop": ["a", "b", "c", "d", "e"]}, {"stop": ""}, {"top_p": 0}):
+    # Stop strings travel to the miner as a job parameter; without them the parameters (and so
+    # every proof's params_hash) are what they were before stop strings existed.
+    stopped = job_request(o.CompletionRequest(model="smollm2", prompt="Once", stop="\n"), None)
+    assert stopped.params.job_params()["stop"] == ["\n"]
+    assert "stop" not in completion.params.job_params()
+    assert job_request(o.CompletionRequest(model="smollm2", prompt="Once", stop=[], temperature=0), None).params.job_params() == \
+        completion.params.job_params()
+    for bad in ({"n": 3}, {"temperature": 0.005}, {"stop": ["a", "b", "c", "d", "e"]}, {"stop": ""}, {"top_p": 0},
+                {"stop": "x" * 65}):
         with pytest.raises(ValidationError):
             o.CompletionRequest.model_validate({"model": "smollm2", "prompt": "Once", **bad})

@@ -30,6 +30,7 @@ from daemons.miner.inference.schema import (
     TokenMismatch,
     VerificationResult,
 )
+from daemons.miner.inference.stops import StopScanner, stop_position
 from daemons.miner.inference.verify import (
     SEQUENCE_IMPROBABLE,
     VerificationPolicy,
@@ -235,10 +236,22 @@ class InferenceBackend(ABC):
             planned.append(PlannedRequest(request=request, prompt=prompt, budget=min(request.max_tokens, room)))
         return planned
 
+    def stop_scanner(self, params: GenerationParams) -> StopScanner:
+        """What a decoding loop asks, token by token, whether the job's stop strings ended it."""
+        return StopScanner(self.tokenizer, params.stop, self.eos_ids)
+
     def make_result(self, planned: PlannedRequest, output_ids: list[int]) -> GenerationResult:
-        """Package output tokens as a ``GenerationResult`` (shared so every engine agrees)."""
-        finish: FinishReason = "stop" if output_ids and output_ids[-1] in self.eos_ids else "length"
-        content = output_ids[:-1] if finish == "stop" else output_ids
+        """Package output tokens as a ``GenerationResult`` (shared so every engine agrees).
+
+        An output is cut after the token that completed a stop string (an engine that checks
+        stop strings only afterwards, vLLM, may have run on), and then finishes with "stop".
+        """
+        stopped_at = stop_position(self.tokenizer, output_ids, planned.request.stop, self.eos_ids)
+        if stopped_at is not None:
+            output_ids = output_ids[:stopped_at]
+        ended = bool(output_ids) and output_ids[-1] in self.eos_ids
+        finish: FinishReason = "stop" if ended or stopped_at is not None else "length"
+        content = output_ids[:-1] if ended else output_ids
         return GenerationResult(
             model_id=self.model_id,
             text=decode_tokens(self.tokenizer, content),
@@ -251,17 +264,25 @@ class InferenceBackend(ABC):
             params=planned.request.params(),
         )
 
-    def verify(self, prompt: str, claimed: Sequence[int] | str, params: GenerationParams) -> VerificationResult:
+    def verify(
+        self, prompt: str, claimed: Sequence[int] | str, params: GenerationParams, *, committed_tokens: int | None = None
+    ) -> VerificationResult:
         """Re-check a claimed output (token ids, or text) with one teacher-forced forward pass.
 
         Accepted only when every claimed token is one the job's decoding rule allows at its
         position (see ``daemons.miner.inference.verify``); otherwise the result lists the
         rejected positions, the claimed token and the model's preferred token at each.
+        ``committed_tokens`` is the output token count a proof commits to (for a text claim it
+        is what counts against ``max_tokens``, not the text's re-tokenisation).
         """
         with self._lock:
             self._require_loaded()
             rendered = render_prompt(self.tokenizer, prompt, params.chat, params.messages)
             prompt_ids = rendered.token_ids
+
+            def stop_at(ids: list[int]) -> int | None:
+                return stop_position(self.tokenizer, ids, params.stop, self.eos_ids)
+
             tokens = claim_tokens(
                 claimed,
                 params,
@@ -270,6 +291,8 @@ class InferenceBackend(ABC):
                 primary_eos=self.primary_eos,
                 prompt_tokens=len(prompt_ids),
                 max_model_len=self.max_model_len,
+                stop_at=stop_at,
+                committed=committed_tokens,
             )
             mode = "greedy" if params.greedy else "sampling"
             problems = check_structure(
@@ -279,6 +302,9 @@ class InferenceBackend(ABC):
                 vocab_size=self.vocab_size,
                 prompt_tokens=len(prompt_ids),
                 max_model_len=self.max_model_len,
+                stopped_at=stop_at(tokens),
+                committed=committed_tokens,
+                retokenized=isinstance(claimed, str),
             )
             if problems:
                 for_display = [self._describe(p) for p in problems]

@@ -115,6 +115,7 @@ class CpuBackend(InferenceBackend):
         params = planned.request
         generator = sampler_for(params)
         cache = self._new_cache()
+        stops = self.stop_scanner(params)
         output: list[int] = []
         with torch.inference_mode():
             logits = self._last_logits(torch.tensor([planned.prompt.token_ids], dtype=torch.long), cache)
@@ -123,7 +124,7 @@ class CpuBackend(InferenceBackend):
                 output.append(token)
                 if on_token is not None:
                     on_token(index, token)
-                if token in self._eos or step + 1 == planned.budget:
+                if token in self._eos or stops.push(token) or step + 1 == planned.budget:
                     break
                 logits = self._last_logits(torch.tensor([[token]], dtype=torch.long), cache)
         return output

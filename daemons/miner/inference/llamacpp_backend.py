@@ -11,8 +11,8 @@ llama.cpp's; everything that decides tokens is the project's own:
   tensor view), the sampler the transformers backend uses: the same seeded generator, the same
   temperature/top_k/top_p order and nucleus rule the verifier checks. llama.cpp's own sampler
   chain is never used.
-* **Stop**: an end-of-sequence id of the model (see :func:`gguf_eos_ids`) or ``max_tokens``
-  or the context; stop strings are the job loop's business, as on every backend.
+* **Stop**: an end-of-sequence id of the model (see :func:`gguf_eos_ids`), a job's stop string
+  (the shared ``stops.StopScanner``, checked after every token), ``max_tokens`` or the context.
 * **Verification**: prompt + claimed output is decoded as ONE evaluation (the prompt in
   ``n_batch`` chunks), with logits requested only for the positions that predict claimed tokens;
   those rows go through the shared ``scores_from_logits`` and the rule of ``verify.py``.
@@ -202,6 +202,7 @@ class LlamaCppBackend(InferenceBackend):
         params = planned.request
         generator = sampler_for(params)
         prompt = planned.prompt.token_ids
+        stops = self.stop_scanner(params)
         self._clear()
         *_, logits = self._evaluate(prompt, 0, len(prompt) - 1)
         output: list[int] = []
@@ -212,7 +213,7 @@ class LlamaCppBackend(InferenceBackend):
                 output.append(token)
                 if on_token is not None:
                     on_token(index, token)
-                if token in self._eos or step + 1 == planned.budget:
+                if token in self._eos or stops.push(token) or step + 1 == planned.budget:
                     break
                 self._decode_chunk((token,), position, position)
                 logits = self._last_logits()

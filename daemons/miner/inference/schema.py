@@ -10,6 +10,8 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
+from daemons.common.models import MAX_STOP_SEQUENCES, StopSequence
+
 #: Below this (but above 0) vLLM clamps the temperature; 0 itself means greedy. Refusing the gap
 #: keeps the meaning of a temperature identical on every backend.
 MIN_SAMPLING_TEMPERATURE = 0.01
@@ -24,6 +26,8 @@ class GenerationParams(BaseModel):
     from a generator seeded with ``seed`` so the same job on the same backend gives the same
     text. ``chat`` applies the model's chat template to the prompt (instruct models expect it);
     ``messages`` says the prompt is a whole conversation (``daemons.common.chat``), not one message.
+    ``stop`` ends the output as soon as its decoded text contains one of these strings (the
+    token that completed it is the last output token; see ``daemons.miner.inference.stops``).
     """
 
     model_config = ConfigDict(extra="forbid", frozen=True)
@@ -35,6 +39,7 @@ class GenerationParams(BaseModel):
     seed: int = Field(default=0, ge=0, le=MAX_SEED)
     chat: bool = True
     messages: bool = False
+    stop: tuple[StopSequence, ...] = Field(default=(), max_length=MAX_STOP_SEQUENCES)
 
     @field_validator("temperature")
     @classmethod
@@ -48,13 +53,13 @@ class GenerationParams(BaseModel):
         """True when decoding is deterministic argmax (temperature 0)."""
         return self.temperature == 0.0
 
-    def canonical_dict(self) -> dict[str, int | str | bool]:
+    def canonical_dict(self) -> dict[str, int | str | bool | list[str]]:
         """The parameters in a form canonical JSON accepts (it refuses floats).
 
         Floats become their shortest round-trip decimal text (``repr``), which is unique for a
         given float, so a proof that binds these parameters hashes the same on every machine.
         """
-        canonical: dict[str, int | str | bool] = {
+        canonical: dict[str, int | str | bool | list[str]] = {
             "chat": self.chat,
             "max_tokens": self.max_tokens,
             "seed": self.seed,
@@ -64,6 +69,8 @@ class GenerationParams(BaseModel):
         }
         if self.messages:  # only when set, so the parameters of one-message jobs hash as before
             canonical["messages"] = True
+        if self.stop:  # likewise: parameters without stop sequences hash as before they existed
+            canonical["stop"] = list(self.stop)
         return canonical
 
     def params(self) -> "GenerationParams":

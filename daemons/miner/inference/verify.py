@@ -44,8 +44,19 @@ Decisions (documented here because receipts and slashing depend on them):
      crossing is reported as the mismatch position.
 
 * **Completeness**: a claim must end where the decoding would stop: with an end-of-sequence
-  token, or at ``max_tokens``, or at the model's context limit. Tokens after an EOS, or an
-  output that stops early without one (truncation), are rejected before any scoring.
+  token, or at ``max_tokens``, or at the model's context limit, or on the token that completed
+  one of the job's stop strings (``stops.py``). Tokens after an EOS, tokens after the output
+  already contained a stop string (billing more than was asked for), or an output that stops
+  early without an EOS or a stop string at its end (truncation, or a claimed stop the text does
+  not contain) are rejected before any scoring.
+* **Text claims** (what the network re-check sends: the committed text, and the proof's token
+  count): re-tokenising decoded text does not always give back the generated ids (SmolLM2 emits
+  "\n\n" as one token, its tokenizer splits the text into two), so token boundaries are
+  uncertain by a little. The count against ``max_tokens`` is the committed count, never the
+  re-tokenisation's (an honest output cut at ``max_tokens`` may re-tokenise one or two longer);
+  the re-tokenisation may exceed the committed count by at most ``RETOKENIZE_SLACK`` tokens, and
+  a stop string may complete up to that many tokens before the end (the last generated token can
+  carry text past the stop, which re-tokenising may split off). Token-id claims get no slack.
 
 Engines supply log-probabilities either for the whole vocabulary (the CPU backend) or for the
 top-K tokens plus the claimed one (vLLM ``prompt_logprobs``). In the second case the rule uses
@@ -79,6 +90,10 @@ SEQUENCE_IMPROBABLE = "the output so far is far too improbable under the job's s
 #: Relative slack on the sampler's kept probability mass, absorbing float differences between
 #: the generating and the verifying machine in the sequential test's bound.
 SUPPORT_MASS_SLACK = 1e-3
+#: How many tokens a text claim's re-tokenisation may differ from the generated ids at its end
+#: (module docstring, "Text claims"); also what a committed token count may exceed it by.
+RETOKENIZE_SLACK = 2
+PAST_STOP = "token after the output already contained a stop sequence"
 ZERO_PROBABILITY = "the model gives this token zero probability"
 
 
@@ -102,18 +117,22 @@ def claim_tokens(
     primary_eos: int,
     prompt_tokens: int,
     max_model_len: int,
+    stop_at: Callable[[list[int]], int | None] = lambda tokens: None,
+    committed: int | None = None,
 ) -> list[int]:
     """The token ids a claim stands for.
 
     Token ids are the authoritative form (proofs should carry them). A text claim is
-    re-tokenised, and when it is shorter than both ``max_tokens`` and the context it must
-    have ended naturally, so the EOS the generator emitted (and ``text`` leaves out) is added
-    back and its choice is checked too.
+    re-tokenised, and when it is shorter than both ``max_tokens`` and the context (counted with
+    the ``committed`` token count when the proof gives one) and contains none of the job's stop
+    strings (``stop_at`` finds them), it must have ended naturally, so the EOS the generator
+    emitted (and ``text`` leaves out) is added back and its choice is checked too.
     """
     if not isinstance(claimed, str):
         return [int(t) for t in claimed]
     tokens = encode(claimed)
-    if len(tokens) < params.max_tokens and prompt_tokens + len(tokens) < max_model_len:
+    count = len(tokens) if committed is None else committed
+    if count < params.max_tokens and prompt_tokens + count < max_model_len and stop_at(tokens) is None:
         if not tokens or tokens[-1] not in eos_ids:
             tokens.append(primary_eos)
     return tokens
@@ -127,19 +146,31 @@ def check_structure(
     vocab_size: int,
     prompt_tokens: int,
     max_model_len: int,
+    stopped_at: int | None = None,
+    committed: int | None = None,
+    retokenized: bool = False,
 ) -> list[TokenMismatch]:
     """Problems that reject a claim before any forward pass (empty, out of vocabulary, too
-    long, tokens after EOS, stopped early without EOS)."""
+    long, tokens after EOS or after a stop string, stopped early without EOS or stop string).
+
+    ``stopped_at`` is ``stops.stop_position`` of ``tokens``; ``committed`` the token count the
+    proof commits to; ``retokenized`` says ``tokens`` come from re-tokenising a text claim (the
+    module docstring's "Text claims" slack applies).
+    """
     problems: list[TokenMismatch] = []
     if not tokens:
         return [TokenMismatch(position=0, token_id=None, reason="empty output: a generator always emits at least one token")]
     for position, token in enumerate(tokens):
         if not 0 <= token < vocab_size:
             problems.append(TokenMismatch(position=position, token_id=token, reason=f"token id outside the vocabulary (0..{vocab_size - 1})"))
-    if len(tokens) > params.max_tokens:
-        problems.append(
-            TokenMismatch(position=params.max_tokens, token_id=tokens[params.max_tokens], reason=f"more tokens than max_tokens={params.max_tokens}")
-        )
+    count = len(tokens) if committed is None else committed
+    slack = RETOKENIZE_SLACK if retokenized else 0
+    if count > params.max_tokens:
+        position = min(params.max_tokens, len(tokens) - 1)
+        problems.append(TokenMismatch(position=position, token_id=tokens[position], reason=f"more tokens than max_tokens={params.max_tokens}"))
+    elif len(tokens) > count + slack:
+        problems.append(TokenMismatch(position=count + slack, token_id=tokens[count + slack],
+                                      reason=f"the text is {len(tokens)} tokens, more than the {count} committed"))
     if prompt_tokens + len(tokens) > max_model_len:
         position = max(0, max_model_len - prompt_tokens)
         problems.append(
@@ -149,11 +180,14 @@ def check_structure(
         if token in eos_ids:
             problems.append(TokenMismatch(position=position + 1, token_id=tokens[position + 1], reason="token after the end-of-sequence token"))
             break
-    stopped = tokens[-1] in eos_ids
-    at_limit = len(tokens) >= params.max_tokens or prompt_tokens + len(tokens) >= max_model_len
+    if stopped_at is not None and stopped_at + slack < len(tokens):
+        problems.append(TokenMismatch(position=stopped_at, token_id=tokens[stopped_at], reason=PAST_STOP))
+    stopped = tokens[-1] in eos_ids or stopped_at is not None
+    at_limit = count >= params.max_tokens or prompt_tokens + len(tokens) >= max_model_len
     if not stopped and not at_limit:
         problems.append(
-            TokenMismatch(position=len(tokens), token_id=None, reason="output ends before max_tokens without an end-of-sequence token (truncated)")
+            TokenMismatch(position=len(tokens), token_id=None,
+                          reason="output ends before max_tokens without an end-of-sequence token or a stop sequence (truncated)")
         )
     return sorted(problems, key=lambda p: p.position)
 

@@ -11,6 +11,9 @@ works) on machines without vLLM or without a GPU.
   token's, with its rank, plus the top K) feed the same rule as the CPU backend. The scoring
   request uses temperature 1 and no truncation, so "processed" and "raw" log-probabilities
   coincide whatever ``logprobs_mode`` the installed vLLM defaults to.
+* Stop strings are not handed to vLLM (it would have to detokenize with its own rules): the
+  output is cut after the token that completed one by the shared ``make_result``, so the ids
+  and the finish reason are those of the CPU backends (vLLM generates on to ``max_tokens`` meanwhile).
 * The context is capped one token below ``max_model_len`` for generation, because re-scoring a
   claim needs room for the one token the scoring request itself must generate.
 """
