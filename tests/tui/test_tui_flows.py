@@ -161,11 +161,11 @@ def test_wallets_send_and_stake(net: Net) -> None:
         await wait_text(pilot, "transfer")
         # the next send offers the friend among the recipients, from the wallet daemon's history
         await pilot.press("s")
-        await wait_for(pilot, lambda: isinstance(app.screen, TransferDialog), "the send dialog again")
+        await wait_for(pilot, lambda: isinstance(app.screen, dialogs.TransferDialog), "the send dialog again")
         offered = [value for _, value in app.screen.query_one("#recipient", Select)._options]
         assert FRIEND.address in offered, offered
         await click(pilot, "#cancel")
-        await wait_for(pilot, lambda: not isinstance(app.screen, TransferDialog), "the send dialog closed")
+        await wait_for(pilot, lambda: not isinstance(app.screen, dialogs.TransferDialog), "the send dialog closed")
         # delegate on the Staking screen
         await pilot.press("5")
         await wait_text(pilot, "validator-0")
