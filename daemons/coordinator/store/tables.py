@@ -121,6 +121,7 @@ class JobRow(_Assignable, _Failable):
         indexes = (
             (("status", "fair_key"), False),
             (("client", "created_ms"), False),
+            (("client", "status", "max_price"), False),  # what unfinished jobs reserve (index only): every submission
             (("miner", "status"), False),
             (("created_ms",), False),
         )
@@ -156,7 +157,9 @@ class ReceiptRow(_Failable):
 
     class Meta:
         table_name = "coord_receipts"
-        indexes = ((("status", "created_ms"), False), (("client", "created_ms"), False), (("settle_tx",), False))
+        indexes = ((("status", "created_ms"), False), (("client", "created_ms"), False), (("settle_tx",), False),
+                   # what a client's receipts still reserve (unsettled, or settled above a height): every submission
+                   (("client", "status", "settled_height", "price"), False))
 
 
 class SettlementRow(_Tracked):
@@ -206,4 +209,5 @@ TABLES: tuple[type[SchemaModel], ...] = (
 
 COORDINATOR_SCHEMA = Schema(component="coordinator", version=1, tables=TABLES)
 """Version 1 is the shape these tables have had since the first release (unversioned databases
-are version 1). A change to any table bumps it and adds its ``Migration`` here."""
+are version 1). A change to any table bumps it and adds its ``Migration`` here; a new index
+needs neither (``storage.schema`` adds the indexes a database lacks when it is opened)."""
