@@ -34,9 +34,9 @@ class Jobs(Miners):
 
     @cached_property
     def _promised(self) -> Statement:
-        """The three parts of :meth:`reserved` in one round trip, each an index range
-        (``(client, status)`` on jobs, ``(client, status, settled_height)`` on receipts) rather
-        than a scan of the client's whole history."""
+        """The three parts of :meth:`reserved` in one round trip, each a range of an index that
+        holds the summed column too (jobs: ``client, status, max_price``; receipts: ``client,
+        status, settled_height, price``), where they had scanned the client's whole history."""
         J, R, fn = self.Job, self.Receipt, peewee.fn
 
         def build(arg: Any) -> peewee.Node:
@@ -53,7 +53,7 @@ class Jobs(Miners):
     def _frontier(self) -> Statement:
         """The oldest fair key in the queue (the ``(status, fair_key)`` index's first entry)."""
         J = self.Job
-        return Statement(self._db, lambda arg: J.select(peewee.fn.MIN(J.fair_key)).where(J.status == arg("status")))
+        return Statement(self._db, lambda arg: J.select(peewee.fn.MIN(J.fair_key)).where(J.status == QUEUED.value))
 
     @cached_property
     def _advance_client(self) -> Statement:
@@ -96,7 +96,7 @@ class Jobs(Miners):
                 raise InsufficientEscrow(
                     f"escrow available for jobs is {available} units (escrow {escrow} minus reservations), "
                     f"the job's max price is {max_price}", max(available, 0))
-            frontier = self._frontier.scalar(status=QUEUED.value)
+            frontier = self._frontier.scalar()
             fair_key = max(int(row[0]) + 1, int(frontier or 0))
             self._advance_client.run(fair_key=fair_key, client=client)
             self._insert_job.run(job_id=job_id, client=client, model=model, prompt=prompt, params=params_text,
