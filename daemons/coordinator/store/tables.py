@@ -209,5 +209,4 @@ TABLES: tuple[type[SchemaModel], ...] = (
 
 COORDINATOR_SCHEMA = Schema(component="coordinator", version=1, tables=TABLES)
 """Version 1 is the shape these tables have had since the first release (unversioned databases
-are version 1). A change to any table bumps it and adds its ``Migration`` here; a new index
-needs neither (``storage.schema`` adds the indexes a database lacks when it is opened)."""
+are version 1). A change to any table bumps it and adds its ``Migration`` here."""
