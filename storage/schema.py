@@ -8,7 +8,8 @@ chain and mempool, the coordinator's market), naming the version and the softwar
 Opening a database goes through :func:`open_schema`, with these outcomes, in this order:
 
 - **fresh** (none of the component's tables exist): the tables are created and stamped;
-- **current**: nothing to do;
+- **current**: nothing to do but add any index the tables declare that it lacks (indexes carry no
+  version: they change no row);
 - **newer** than this code: refused; a downgrade would misread data it does not know;
 - **older** (or from before versioning, which is version 1 unless the component says how to read
   it): migrated step by step when the caller allows it, after a backup of the whole SQLite file
@@ -122,10 +123,22 @@ def open_schema(database: peewee.Database, schema: Schema, *, written_by: str,
         migrator = SchemaMigrator.from_database(database)
         for step in steps:
             step.apply(database, migrator)
+        if found is not None:
+            _add_missing_indexes(database, schema)
         if found != schema.version or row_model.get_or_none(row_model.component == schema.component) is None:
             _stamp(row_model, schema, written_by)
     return SchemaReport(component=schema.component, found=found, version=schema.version, backup=backup,
                         applied=tuple(step.summary for step in steps))
+
+
+def _add_missing_indexes(database: peewee.Database, schema: Schema) -> None:
+    """Create the indexes the tables declare that an existing database lacks (``CREATE INDEX IF
+    NOT EXISTS``). Indexes carry no version: one changes no row and no answer, only how fast a
+    query finds its rows, so a release may add one (a hot query that scanned a client's whole
+    history) and every database, fresh or not, has it after opening; an older release reading
+    the database ignores it."""
+    for table in schema.tables:
+        bind_model(database, table)._schema.create_indexes(safe=True)
 
 
 def _stamp(row_model: type[SchemaRow], schema: Schema, written_by: str) -> None:

@@ -69,11 +69,13 @@ def build_app(runtime: CoordinatorRuntime) -> FastAPI:
     jobs = APIRouter(prefix="/v1", tags=["client"], responses=_AUTH)
 
     @jobs.post("/jobs", response_model=m.Job, status_code=201, responses=error_responses(402, 409, 503))
-    def submit_job(body: m.JobRequest, who: Principal = as_client) -> m.Job:
+    async def submit_job(body: m.JobRequest, who: Principal = as_client) -> m.Job:
         """Queue a job; it reserves ``max_price`` from the client's escrow until it finishes."""
         client = acting_client(who, True)
         assert client is not None
-        return core().submit(client, body, who.default_max_price).client_view()
+        # The database and node work in one worker thread, the answer checked here on the event
+        # loop: a plain ``def`` route hops to a worker thread a second time just to check it.
+        return await run_in_threadpool(lambda: core().submit(client, body, who.default_max_price).client_view())
 
     @jobs.get("/jobs/{job_id}", response_model=m.Job, responses=error_responses(404))
     def get_job(job_id: JobId, who: Principal = as_client) -> m.Job:

@@ -87,6 +87,41 @@ def test_reservations_never_exceed_escrow_and_cancel_releases(opener: Opener) ->
         store.cancel_job(first, addr(2), 6)
 
 
+def test_concurrent_submissions_never_over_reserve_a_small_escrow(opener: Opener) -> None:
+    """Submissions racing for one client's escrow, from several connections (as several
+    processes) and several threads on each (as one process's API workers): exactly as many
+    succeed as the escrow affords, and what is reserved is exactly their max prices."""
+    stores = [opener() for _ in range(3)]
+    client, price, affordable = addr(7), 10, 7
+    escrow = affordable * price + price - 1  # not quite enough for one more
+    accepted: list[str] = []
+    refused: list[int] = []
+    errors: list[BaseException] = []
+    start = threading.Barrier(len(stores) * 3)
+
+    def work(store: CoordinatorStore) -> None:
+        start.wait()
+        try:
+            for _ in range(4):
+                try:
+                    accepted.append(submit(store, client, 1, escrow=escrow, price=price))
+                except InsufficientEscrow as exc:
+                    refused.append(exc.available)
+        except BaseException as exc:  # noqa: BLE001 - reported below
+            errors.append(exc)
+
+    threads = [threading.Thread(target=work, args=(store,)) for store in stores for _ in range(3)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert not errors, errors
+    assert len(accepted) == affordable and len(refused) == 4 * len(threads) - affordable
+    assert set(refused) == {price - 1}, "each refusal saw every accepted job's reservation"
+    assert stores[0].reserved(client, 0) == affordable * price
+    assert sorted(j.job_id for j in stores[1].list_jobs(client)) == sorted(accepted)
+
+
 def test_a_submission_answers_the_record_it_wrote(opener: Opener) -> None:
     """``submit_job`` builds its answer from the row it inserted instead of reading it back:
     that answer must be exactly what the database holds."""

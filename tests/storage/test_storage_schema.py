@@ -96,6 +96,28 @@ def test_older_database_is_backed_up_then_migrated(tmp_path: Path) -> None:
         assert old.execute("SELECT version FROM aitbc_schema").fetchone() == (1,)
 
 
+class IndexedThing(Thing):
+    """``Thing`` as a later release declares it: the same table with an index on its name."""
+
+    class Meta:
+        table_name = "test_things"
+        indexes = ((("name",), False),)
+
+
+def test_an_index_a_release_adds_is_created_at_open_without_a_version(tmp_path: Path) -> None:
+    """Indexes carry no version (they change no row): an existing database of the current version
+    gets the indexes its tables now declare when it is opened, and keeps its rows and version."""
+    db = _written(tmp_path, V1, "a", "b")
+    indexed = Schema(component="things", version=1, tables=(IndexedThing,))
+    assert "test_things_name" not in {i.name for i in db.get_indexes("test_things")}
+    report = open_schema(db, indexed, written_by="aitbc 1.1")
+    assert (report.found, report.version, report.applied, report.backup) == (1, 1, (), None)
+    assert "test_things_name" in {i.name for i in db.get_indexes("test_things")}
+    open_schema(db, indexed, written_by="aitbc 1.1")  # again: nothing to add, no error
+    db.close()
+    assert _rows(tmp_path / "t.db") == [("a",), ("b",)] and _version_row(tmp_path / "t.db")[0] == 1  # type: ignore[index]
+
+
 def test_newer_database_is_refused_even_with_a_backup_place(tmp_path: Path) -> None:
     db = _written(tmp_path, V2, written_by="aitbc 2")
     with pytest.raises(SchemaVersionMismatch, match="written by a newer release"):

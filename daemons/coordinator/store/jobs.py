@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterable
+from functools import cached_property
 from typing import Any
 
 import peewee
@@ -15,6 +16,7 @@ from daemons.coordinator.store.base import Conflict, InsufficientEscrow, text
 from daemons.coordinator.store.miners import Miners
 from daemons.coordinator.store.receipts import UNSETTLED
 from daemons.coordinator.store.tables import JobRow
+from storage.database import Statement
 
 QUEUED, RUNNING = JobStatus.QUEUED, JobStatus.RUNNING
 
@@ -22,42 +24,86 @@ QUEUED, RUNNING = JobStatus.QUEUED, JobStatus.RUNNING
 class Jobs(Miners):
     # -- submission, reading, cancelling ----------------------------------------------------------
 
+    @cached_property
+    def _client_turn(self) -> Statement:
+        """The client's fairness counter, its row locked until the transaction ends (on PostgreSQL;
+        SQLite's ``BEGIN IMMEDIATE`` already excludes other writers): the lock that serializes the
+        client's reservations."""
+        C = self.Client
+        return Statement(self._db, lambda arg: self._locked(C.select(C.last_fair_key).where(C.address == arg("client"))))
+
+    @cached_property
+    def _promised(self) -> Statement:
+        """The three parts of :meth:`reserved` in one round trip, each a range of an index that
+        holds the summed column too (jobs: ``client, status, max_price``; receipts: ``client,
+        status, settled_height, price``), where they had scanned the client's whole history."""
+        J, R, fn = self.Job, self.Receipt, peewee.fn
+
+        def build(arg: Any) -> peewee.Node:
+            jobs = J.select(fn.COALESCE(fn.SUM(J.max_price), 0)).where((J.client == arg("client")) & J.status.in_(ACTIVE))
+            unsettled = R.select(fn.COALESCE(fn.SUM(R.price), 0)).where(
+                (R.client == arg("client")) & R.status.in_(UNSETTLED))
+            settled_later = R.select(fn.COALESCE(fn.SUM(R.price), 0)).where(
+                (R.client == arg("client")) & (R.status == "settled") & (R.settled_height > arg("height")))
+            return peewee.Select(columns=[jobs, unsettled, settled_later])
+
+        return Statement(self._db, build)
+
+    @cached_property
+    def _frontier(self) -> Statement:
+        """The oldest fair key in the queue (the ``(status, fair_key)`` index's first entry)."""
+        J = self.Job
+        return Statement(self._db, lambda arg: J.select(peewee.fn.MIN(J.fair_key)).where(J.status == QUEUED.value))
+
+    @cached_property
+    def _advance_client(self) -> Statement:
+        C = self.Client
+        return Statement(self._db, lambda arg: C.update(last_fair_key=arg("fair_key")).where(C.address == arg("client")))
+
+    @cached_property
+    def _insert_job(self) -> Statement:
+        """A queued job; every other column takes the table's default."""
+        J = self.Job
+        return Statement(self._db, lambda arg: J.insert(
+            job_id=arg("job_id"), client=arg("client"), model=arg("model"), prompt=arg("prompt"), params=arg("params"),
+            max_price=arg("max_price"), status=QUEUED.value, fair_key=arg("fair_key"), created_ms=arg("now"),
+            updated_ms=arg("now")))
+
     def reserved(self, client: str, escrow_height: int) -> int:
         """Units of the client's escrow already promised: max price of every unfinished job, plus
         the price of every receipt the chain had not settled at ``escrow_height`` (the height the
         escrow balance was read at), so a stale balance can never be spent twice."""
-        J, R = self.Job, self.Receipt
-        jobs = J.select(peewee.fn.COALESCE(peewee.fn.SUM(J.max_price), 0)).where(
-            (J.client == client) & J.status.in_(ACTIVE)).scalar()
-        receipts = R.select(peewee.fn.COALESCE(peewee.fn.SUM(R.price), 0)).where(
-            (R.client == client) & (R.status.in_(UNSETTLED)
-                                    | ((R.status == "settled") & (R.settled_height > escrow_height)))).scalar()
-        return int(jobs or 0) + int(receipts or 0)
+        row = self._promised.row(client=client, height=escrow_height)
+        assert row is not None  # a SELECT of three aggregates always answers one row
+        return sum(int(part) for part in row)
 
     def submit_job(self, *, job_id: str, client: str, model: str, prompt: str, params: dict[str, Any],
                    max_price: int, escrow: int, escrow_height: int, now_ms: int) -> JobRecord:
         """Insert a queued job if ``escrow`` minus reservations covers ``max_price``.
 
-        Raises :class:`InsufficientEscrow` (nothing written) otherwise.
+        Raises :class:`InsufficientEscrow` (nothing written) otherwise. Every submission runs
+        these statements, so they are compiled once (:class:`~storage.database.Statement`).
         """
-        J, C = self.Job, self.Client
+        params_text = text(params)
         with self._db.atomic():
-            C.insert(address=client, last_fair_key=0).on_conflict_ignore().execute()
-            row = self._locked(C.select().where(C.address == client)).get()
+            row = self._client_turn.row(client=client)
+            if row is None:  # the client's first job: its row, then the lock on it
+                self.Client.insert(address=client, last_fair_key=0).on_conflict_ignore().execute()
+                row = self._client_turn.row(client=client)
+                assert row is not None
             available = escrow - self.reserved(client, escrow_height)
             if available < max_price:
                 raise InsufficientEscrow(
                     f"escrow available for jobs is {available} units (escrow {escrow} minus reservations), "
                     f"the job's max price is {max_price}", max(available, 0))
-            frontier = J.select(peewee.fn.MIN(J.fair_key)).where(J.status == QUEUED).scalar()
-            fair_key = max(int(row.last_fair_key) + 1, int(frontier or 0))
-            C.update(last_fair_key=fair_key).where(C.address == client).execute()
-            J.insert(job_id=job_id, client=client, model=model, prompt=prompt, params=text(params),
-                     max_price=max_price, status=QUEUED, fair_key=fair_key, created_ms=now_ms,
-                     updated_ms=now_ms).execute()
+            frontier = self._frontier.scalar()
+            fair_key = max(int(row[0]) + 1, int(frontier or 0))
+            self._advance_client.run(fair_key=fair_key, client=client)
+            self._insert_job.run(job_id=job_id, client=client, model=model, prompt=prompt, params=params_text,
+                                 max_price=max_price, fair_key=fair_key, now=now_ms)
         # The record of exactly the row written (the table's defaults for the rest): reading it
         # back cost every submission one more query.
-        return JobRecord(job_id=job_id, client=client, model=model, prompt=prompt, params=json.loads(text(params)),
+        return JobRecord(job_id=job_id, client=client, model=model, prompt=prompt, params=json.loads(params_text),
                          max_price=max_price, status=QUEUED, fair_key=fair_key, attempts=0, excluded=[],
                          assigned_ms=None, deadline_ms=None, result_ms=None, proof=None, created_ms=now_ms,
                          updated_ms=now_ms)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from functools import cached_property
 from typing import Any
 
 import peewee
@@ -11,6 +12,7 @@ from daemons.coordinator.models import BUSY
 from daemons.coordinator.store.base import StoreBase, text
 from daemons.coordinator.store.records import MinerRecord
 from daemons.coordinator.store.tables import MinerRow
+from storage.database import Statement
 
 
 class Miners(StoreBase):
@@ -106,11 +108,16 @@ class Miners(StoreBase):
             bond_checked_ms=row.bond_checked_ms, registered_ms=row.registered_ms, last_seen_ms=row.last_seen_ms,
             completed=row.completed, failed=row.failed, slashed=row.slashed, active=active.get(row.address, 0))
 
-    def is_served(self, model: str, live_since_ms: int, min_bond: int) -> bool:
-        """Does a live, bonded miner serve ``model``? (One indexed query: asked on every submission.)"""
+    @cached_property
+    def _served(self) -> Statement:
         M, MM = self.Miner, self.MinerModel
-        return (MM.select().join(M, on=(MM.miner == M.address))
-                .where((MM.name == model) & (M.last_seen_ms >= live_since_ms) & (M.bond >= min_bond)).exists())
+        return Statement(self._db, lambda arg: MM.select(peewee.SQL("1")).join(M, on=(MM.miner == M.address)).where(
+            (MM.name == arg("model")) & (M.last_seen_ms >= arg("live_since")) & (M.bond >= arg("min_bond"))).limit(1))
+
+    def is_served(self, model: str, live_since_ms: int, min_bond: int) -> bool:
+        """Does a live, bonded miner serve ``model``? (One indexed query, compiled once: asked on
+        every submission.)"""
+        return self._served.row(model=model, live_since=live_since_ms, min_bond=min_bond) is not None
 
     def served_models(self, live_since_ms: int, min_bond: int) -> dict[str, list[MinerRecord]]:
         """Model name -> live, bonded miners serving it."""

@@ -125,6 +125,7 @@ class JobRow(_Assignable, _Failable):
         indexes = (
             (("status", "fair_key"), False),
             (("client", "created_ms"), False),
+            (("client", "status", "max_price"), False),  # what unfinished jobs reserve (index only): every submission
             (("miner", "status"), False),
             (("created_ms",), False),
         )
@@ -160,7 +161,9 @@ class ReceiptRow(_Failable):
 
     class Meta:
         table_name = "coord_receipts"
-        indexes = ((("status", "created_ms"), False), (("client", "created_ms"), False), (("settle_tx",), False))
+        indexes = ((("status", "created_ms"), False), (("client", "created_ms"), False), (("settle_tx",), False),
+                   # what a client's receipts still reserve (unsettled, or settled above a height): every submission
+                   (("client", "status", "settled_height", "price"), False))
 
 
 class SettlementRow(_Tracked):
