@@ -122,6 +122,8 @@ def submit(
     temperature: str = typer.Option("0", "--temperature", help="Sampling temperature; 0 is greedy."),
     top_p: str = typer.Option("1", "--top-p", help="Nucleus sampling mass, (0, 1]."),
     seed: int = typer.Option(0, "--seed", min=0, help="Sampling seed."),
+    stop: Optional[list[str]] = typer.Option(None, "--stop", metavar="TEXT", help="Stop generating once the output contains this "
+                                                                   "text (repeat for up to 4)."),
     wait: bool = typer.Option(False, "--wait", help="Wait for the result and print it."),
     timeout: float = typer.Option(600.0, "--timeout", min=1, help="Seconds --wait waits at most."),
     stream: bool = typer.Option(False, "--stream", help="Print the output as the miner generates it, then wait "
@@ -142,7 +144,7 @@ def submit(
     with handle_errors(), client_for(home, url, api_key, client) as coordinator:
         job = coordinator.submit(model, prompt, max_tokens=max_tokens, max_price=price_units,
                                  temperature_milli=_milli(temperature, "--temperature"),
-                                 top_p_milli=_milli(top_p, "--top-p"), seed=seed)
+                                 top_p_milli=_milli(top_p, "--top-p"), seed=seed, stop=stop or ())
         if stream:
             job, wait = _stream(coordinator, job, timeout, show=not as_json), True
         elif wait:

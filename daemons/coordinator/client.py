@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import json
 import os
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Sequence
 from typing import Any, TypeVar
 
 import httpx
@@ -29,9 +29,11 @@ def coordinator_socket(home: Home) -> os.PathLike[str]:
 
 
 def _job_body(model: str, prompt: str, max_tokens: int, max_price: int | None, temperature_milli: int,
-              top_p_milli: int, seed: int) -> dict[str, Any]:
+              top_p_milli: int, seed: int, stop: Sequence[str] = ()) -> dict[str, Any]:
     body: dict[str, Any] = {"model": model, "prompt": prompt, "params": {
         "max_tokens": max_tokens, "temperature_milli": temperature_milli, "top_p_milli": top_p_milli, "seed": seed}}
+    if stop:
+        body["params"]["stop"] = list(stop)
     if max_price is not None:
         body["max_price"] = max_price
     return body
@@ -107,8 +109,8 @@ class CoordinatorClient(ClosesOnExit):
     # -- client role ------------------------------------------------------------------------------
 
     def submit(self, model: str, prompt: str, *, max_tokens: int = 128, max_price: int | None = None,
-               temperature_milli: int = 0, top_p_milli: int = 1000, seed: int = 0) -> m.Job:
-        body = _job_body(model, prompt, max_tokens, max_price, temperature_milli, top_p_milli, seed)
+               temperature_milli: int = 0, top_p_milli: int = 1000, seed: int = 0, stop: Sequence[str] = ()) -> m.Job:
+        body = _job_body(model, prompt, max_tokens, max_price, temperature_milli, top_p_milli, seed, stop)
         return self._http.post("/v1/jobs", body, model=m.Job)
 
     def job(self, job_id: str) -> m.Job:
@@ -213,8 +215,8 @@ class AsyncCoordinatorClient(AsyncClosesOnExit):
         await self._http.aclose()
 
     async def submit(self, model: str, prompt: str, *, max_tokens: int = 128, max_price: int | None = None,
-                     temperature_milli: int = 0, top_p_milli: int = 1000, seed: int = 0) -> m.Job:
-        body = _job_body(model, prompt, max_tokens, max_price, temperature_milli, top_p_milli, seed)
+                     temperature_milli: int = 0, top_p_milli: int = 1000, seed: int = 0, stop: Sequence[str] = ()) -> m.Job:
+        body = _job_body(model, prompt, max_tokens, max_price, temperature_milli, top_p_milli, seed, stop)
         return await self._http.post("/v1/jobs", body, model=m.Job)
 
     async def job(self, job_id: str) -> m.Job:

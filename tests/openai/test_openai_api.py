@@ -196,6 +196,18 @@ def test_cli_submit_stream_prints_the_output(net: Net) -> None:
     assert shown.stdout == job["output"] + "\n"
 
 
+def test_cli_submit_stop_ends_the_job_at_the_stop_string(net: Net) -> None:
+    job = aitbc_json("submit", "1, 2, 3, 4,", "--model", MODEL, "--max-tokens", "16", "--stop", "7", "--stop", "nine",
+                     "--wait", "--home", str(net.home.root), timeout=JOB_WAIT_S)
+    assert job["status"] == "completed" and job["params"]["stop"] == ["7", "nine"]
+    assert job["output"].rstrip().endswith("7") and job["completion_tokens"] < 16
+    # five stop strings: refused with the reason, and no job is made
+    refused = aitbc("submit", "x", "--model", MODEL, *[a for s in "abcde" for a in ("--stop", s)], "--home",
+                    str(net.home.root), check=False)
+    assert refused.returncode != 0 and "stop" in refused.stderr, refused
+    assert net.get("/v1/jobs")["jobs"][0]["job_id"] == job["job_id"]
+
+
 def test_a_bad_key_is_refused_in_openai_shape(net: Net) -> None:
     with pytest.raises(openai.AuthenticationError) as caught:
         net.sdk(api_key="aitbc_000000000000_" + "x" * 43).models.list()
