@@ -140,10 +140,10 @@ class BftDriver:
                 block_is_valid=self.core.validate_block,
                 block_is_timely=self.core.block_is_timely,
                 max_block_txs=ledger.params.max_block_txs,
-                sign=self._sign,
+                sign=self._sign_unless_refused if self._sign is not None else None,
                 timeouts=self.timeouts,
             )
-            actions = self._guarded(self._height.start)
+            actions = self._height.start()
             pending = [message for kept in self._future.values() for _, _, message in kept]
             self._future = {}
         await self._carry_out(actions)
@@ -208,20 +208,19 @@ class BftDriver:
         async with self._lock:
             if self._height is not height:
                 return
-            actions = self._guarded(lambda: height.on_proposal(proposal, block) if kind == "proposal"
-                                    else height.on_vote(vote))
+            actions = height.on_proposal(proposal, block) if kind == "proposal" else height.on_vote(vote)
         await self._carry_out(actions)
 
-    @staticmethod
-    def _guarded(step: Callable[[], list[Any]]) -> list[Any]:
-        """Run a step of the state machine; when it would sign something the sign guard refuses
-        (a restarted validator meeting a step it already signed otherwise), stay silent for it:
-        the other validators' timeouts and messages move the round on."""
+    def _sign_unless_refused(self, message: bytes) -> bytes | None:
+        """Sign, or None when the sign guard refuses (a restarted validator meeting a step it
+        already signed otherwise): the state machine stays silent for that step and still runs
+        its timeouts, so this node moves on with the rounds instead of waiting for good."""
+        assert self._sign is not None
         try:
-            return step()
+            return self._sign(message)
         except DoubleSignRefused as exc:
             log.warning("not signing: %s", exc)
-            return []
+            return None
 
     def _authentic(self, signed: Proposal | Vote, height: HeightConsensus, block: Block | None = None) -> bool:
         """Signed for our chain by a validator of the current set, with its own key, and for a
@@ -311,7 +310,7 @@ class BftDriver:
             height = self._height
             if height is None:
                 return
-            actions = self._guarded(lambda: height.on_timeout(height_, round_, step))
+            actions = height.on_timeout(height_, round_, step)
         await self._carry_out(actions)
 
     async def _decide(self, block: Block, commit: Commit) -> None:
