@@ -144,7 +144,11 @@ class HeightConsensus:
     ``block_is_valid(block)`` applies the block to the current state: deterministic, so its
     verdict is cached per block. ``block_is_timely(block)`` is this node's clock check, asked
     again whenever a fresh proposal is prevoted. ``sign(message) -> signature`` signs with this
-    validator's key; None for a non-validator. ``max_block_txs`` bounds a body before it is hashed.
+    validator's key; None for a non-validator. ``sign`` may answer None to refuse one message (a
+    restarted validator's guard against signing a step twice): the node is then silent for that
+    step, but the step still ends and its timeouts still run, so the height goes on; an
+    exception instead would lose the timeout of the step and could leave the node waiting for
+    good. ``max_block_txs`` bounds a body before it is hashed.
     """
 
     def __init__(
@@ -156,7 +160,7 @@ class HeightConsensus:
         *,
         propose_block: Callable[[int], Block],
         block_is_valid: Callable[[Block], bool],
-        sign: Callable[[bytes], bytes] | None,
+        sign: Callable[[bytes], bytes | None] | None,
         timeouts: Timeouts = Timeouts(),
         block_is_timely: Callable[[Block], bool] = lambda block: True,
         max_block_txs: int | None = None,
@@ -293,15 +297,15 @@ class HeightConsensus:
         self.round = round_
         self.step = Step.PROPOSE
         actions: list[Action] = []
+        signed: tuple[Proposal, Block] | None = None
         if self.me is not None and proposer_for(self.signers, round_) == self.me:
-            if self.valid_block is not None:
-                block = self.valid_block
-            else:
-                block = self._propose_block(round_)
+            block = self.valid_block if self.valid_block is not None else self._propose_block(round_)
             proposal = self._signed_proposal(round_, block, self.valid_round)
-            self._proposals.setdefault(round_, (proposal, block))
-            actions.append(BroadcastProposal(proposal, block))
-        else:
+            signed = (proposal, block) if proposal is not None else None
+        if signed is not None:
+            self._proposals.setdefault(round_, signed)
+            actions.append(BroadcastProposal(*signed))
+        else:  # not ours to propose, or our signer refused: wait for a proposal like the others
             actions.append(ScheduleTimeout(self.height, round_, Step.PROPOSE, self.timeouts.for_step(Step.PROPOSE, round_)))
         return actions + self._process()
 
@@ -425,7 +429,10 @@ class HeightConsensus:
             return []
         body = VoteBody(chain_id=self.chain_id, height=self.height, round=self.round, type=vote_type,
                         block_hash=block_hash, validator=self.me)
-        vote = Vote(body=body, pubkey=self.signers[self.me]["pubkey"], signature=self._sign(body.signing_bytes()).hex())
+        signature = self._sign(body.signing_bytes())
+        if signature is None:  # refused: silent for this step, which still ends (see ``sign``)
+            return []
+        vote = Vote(body=body, pubkey=self.signers[self.me]["pubkey"], signature=signature.hex())
         own = self.on_vote_local(vote)
         return [BroadcastVote(vote), *own]
 
@@ -440,11 +447,13 @@ class HeightConsensus:
             votes.power_for[body.block_hash] = votes.power_for.get(body.block_hash, 0) + power
         return []
 
-    def _signed_proposal(self, round_: int, block: Block, valid_round: int) -> Proposal:
+    def _signed_proposal(self, round_: int, block: Block, valid_round: int) -> Proposal | None:
         assert self.me is not None and self._sign is not None
         body = ProposalBody(chain_id=self.chain_id, height=self.height, round=round_, block_hash=block.hash,
                             valid_round=valid_round, proposer=self.me)
-        return Proposal(body=body, pubkey=self.signers[self.me]["pubkey"], signature=self._sign(body.signing_bytes()).hex())
+        signature = self._sign(body.signing_bytes())
+        return None if signature is None else Proposal(body=body, pubkey=self.signers[self.me]["pubkey"],
+                                                       signature=signature.hex())
 
     def _commit(self, round_: int, block_hash: str) -> Commit:
         votes = self._vote_set(round_, "precommit").votes

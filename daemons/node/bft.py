@@ -8,7 +8,11 @@ fetching final blocks from peers when they are ahead (:mod:`daemons.node.sync`).
 Messages are relayed: every authentic message seen for the first time is passed on to the
 connected peers (but the one whose validator signed it), so a validator needs one path to each
 other validator, through full nodes or other validators, not a direct link. A message is
-identified by its signature; ``SEEN`` of them are remembered, so nothing circulates twice.
+identified by its signature; ``SEEN`` of them are remembered with when they were last relayed.
+A message seen before is relayed again at most once per half rebroadcast period: its signer
+rebroadcasts its latest messages while a height stalls, for peers that restarted and missed
+them, and a relay that dropped every repeat would keep them from a restarted validator reachable
+only through relays (a stalled height could then never gather its quorum again).
 A full node (no validator key) runs the same driver: it follows and relays without voting.
 """
 
@@ -46,7 +50,8 @@ FUTURE_QUOTA = 32
 precommit. With the window this bounds what the consensus door can be made to hold to
 (validators x quota) messages, all signed by a validator of the set."""
 SEEN = 20_000
-"""Signatures of relayed messages remembered, so that none is relayed twice."""
+"""Signatures of relayed messages remembered, so that none is relayed more than once per half
+rebroadcast period."""
 
 
 class BftDriver:
@@ -55,13 +60,16 @@ class BftDriver:
         self.core = core
         self.peers = peers
         self.catch_up = CatchUp(core, peers, on_commit)
-        self._seen: OrderedDict[str, None] = OrderedDict()
+        self._seen: OrderedDict[str, float] = OrderedDict()
+        """Signature -> monotonic time it was last relayed (or sent, for our own)."""
         self._sending: set[asyncio.Task[None]] = set()
         self.on_own_tx: Callable[[Any], None] | None = None
         """Told of transactions this node made itself (evidence), to relay them like any other."""
         self._sign = sign
         self.timeouts = timeouts
         self.block_time_s = block_time_s
+        self.rebroadcast_s = max(1.0, block_time_s * 3)
+        """How long a height may go without news before we resend our latest messages."""
         self._on_commit = on_commit
         self._height: HeightConsensus | None = None
         self._future: dict[str, list[tuple[int, str, dict[str, Any]]]] = {}
@@ -99,7 +107,7 @@ class BftDriver:
                     paced = True
                     continue
                 try:
-                    await asyncio.wait_for(self._wake.wait(), timeout=max(1.0, self.block_time_s * 3))
+                    await asyncio.wait_for(self._wake.wait(), timeout=self.rebroadcast_s)
                 except asyncio.TimeoutError:
                     # Peers that restarted missed our messages; and we may have missed theirs.
                     # Only the last two rounds' matter for progress: resending every round of a
@@ -132,10 +140,10 @@ class BftDriver:
                 block_is_valid=self.core.validate_block,
                 block_is_timely=self.core.block_is_timely,
                 max_block_txs=ledger.params.max_block_txs,
-                sign=self._sign,
+                sign=self._sign_unless_refused if self._sign is not None else None,
                 timeouts=self.timeouts,
             )
-            actions = self._guarded(self._height.start)
+            actions = self._height.start()
             pending = [message for kept in self._future.values() for _, _, message in kept]
             self._future = {}
         await self._carry_out(actions)
@@ -177,7 +185,14 @@ class BftDriver:
             msg_height = vote.body.height
         else:
             raise ValueError(f"unknown consensus message kind {kind!r}")
-        if msg_height < height.height or (signed.signature in self._seen and not replay):
+        if msg_height < height.height:
+            return
+        if signed.signature in self._seen and not replay:
+            # Counted already: a repeat is its signer's rebroadcast, passed on (see the module's
+            # doc) only when it is the genuine message under that signature.
+            if (time.monotonic() - self._seen[signed.signature] >= self.rebroadcast_s / 2
+                    and self._authentic(signed, height, block if kind == "proposal" else None)):
+                self._relay(signed, message)
             return
         if msg_height > height.height:
             if self._authentic(signed, height, block if kind == "proposal" else None):
@@ -193,20 +208,19 @@ class BftDriver:
         async with self._lock:
             if self._height is not height:
                 return
-            actions = self._guarded(lambda: height.on_proposal(proposal, block) if kind == "proposal"
-                                    else height.on_vote(vote))
+            actions = height.on_proposal(proposal, block) if kind == "proposal" else height.on_vote(vote)
         await self._carry_out(actions)
 
-    @staticmethod
-    def _guarded(step: Callable[[], list[Any]]) -> list[Any]:
-        """Run a step of the state machine; when it would sign something the sign guard refuses
-        (a restarted validator meeting a step it already signed otherwise), stay silent for it:
-        the other validators' timeouts and messages move the round on."""
+    def _sign_unless_refused(self, message: bytes) -> bytes | None:
+        """Sign, or None when the sign guard refuses (a restarted validator meeting a step it
+        already signed otherwise): the state machine stays silent for that step and still runs
+        its timeouts, so this node moves on with the rounds instead of waiting for good."""
+        assert self._sign is not None
         try:
-            return step()
+            return self._sign(message)
         except DoubleSignRefused as exc:
             log.warning("not signing: %s", exc)
-            return []
+            return None
 
     def _authentic(self, signed: Proposal | Vote, height: HeightConsensus, block: Block | None = None) -> bool:
         """Signed for our chain by a validator of the current set, with its own key, and for a
@@ -223,12 +237,13 @@ class BftDriver:
         return signed.is_valid()
 
     def _mark_seen(self, signature: str) -> None:
-        self._seen[signature] = None
+        self._seen[signature] = time.monotonic()
+        self._seen.move_to_end(signature)
         while len(self._seen) > SEEN:
             self._seen.popitem(last=False)
 
     def _relay(self, signed: Proposal | Vote, message: dict[str, Any]) -> None:
-        """Pass an authentic message on once, to the peers that have no link to its signer."""
+        """Pass an authentic message on to the peers that have no link to its signer."""
         self._mark_seen(signed.signature)
         if self.peers.connected():
             signer = getattr(signed.body, signed.body.SIGNER)
@@ -295,7 +310,7 @@ class BftDriver:
             height = self._height
             if height is None:
                 return
-            actions = self._guarded(lambda: height.on_timeout(height_, round_, step))
+            actions = height.on_timeout(height_, round_, step)
         await self._carry_out(actions)
 
     async def _decide(self, block: Block, commit: Commit) -> None:

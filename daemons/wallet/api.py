@@ -41,6 +41,7 @@ from daemons.wallet.models import (
     ExportRequest,
     ExportResponse,
     GovDepositRequest,
+    GovEnactRequest,
     GovProposeRequest,
     GovVoteRequest,
     History,
@@ -305,6 +306,11 @@ def build_app(core: WalletCore) -> FastAPI:
     async def gov_vote(req: GovVoteRequest) -> TxResult:
         """Vote (or change the vote) with the wallet's bonded stake."""
         return await core.submit(req.wallet, "gov_vote", {"proposal_id": req.proposal_id, "option": req.option}, req)
+
+    @gov.post("/enact", response_model=TxResult)
+    async def gov_enact(req: GovEnactRequest) -> TxResult:
+        """Enact a passed validator_update proposal (any account may; the change is the one voted)."""
+        return await core.submit(req.wallet, "validator_update", {"proposal_id": req.proposal_id}, req)
 
     for router in (wallet, stake, escrow, miner, gov):
         app.include_router(router)

@@ -155,6 +155,11 @@ class WalletClient(ClosesOnExit, _Connects[DaemonClient]):
         body = _tx(wallet, fee, mode, timeout_s, password, proposal_id=proposal_id, option=option)
         return self.http.post("/v1/gov/vote", body, model=TxResult)
 
+    def gov_enact(self, proposal_id: int, wallet: str | None = None, fee: int | None = None,
+                  mode: Mode = "sync", timeout_s: float | None = None, password: str | None = None) -> TxResult:
+        body = _tx(wallet, fee, mode, timeout_s, password, proposal_id=proposal_id)
+        return self.http.post("/v1/gov/enact", body, model=TxResult)
+
     def unbond(self, validator: str, amount: int, wallet: str | None = None, fee: int | None = None,
                mode: Mode = "sync", timeout_s: float | None = None, password: str | None = None) -> TxResult:
         body = _tx(wallet, fee, mode, timeout_s, password, validator=validator, amount=amount)

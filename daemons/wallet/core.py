@@ -77,7 +77,7 @@ _AUDIT_EVENTS = {
     "transfer": "sent", "stake": "staked", "unstake": "unbonded", "claim_rewards": "rewards_claimed",
     "escrow_deposit": "escrow", "escrow_withdraw": "escrow", "miner_bond": "miner_bonded",
     "miner_unbond": "miner_unbonded", "gov_propose": "gov_proposed", "gov_deposit": "gov_deposited",
-    "gov_vote": "gov_voted",
+    "gov_vote": "gov_voted", "validator_update": "gov_enacted",
 }
 
 

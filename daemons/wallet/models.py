@@ -282,6 +282,13 @@ class GovVoteRequest(TxOptions):
     option: Literal["yes", "no", "abstain", "veto"]
 
 
+class GovEnactRequest(TxOptions):
+    """Enact a passed ``validator_update`` proposal (its own transaction, as the chain requires,
+    so that the new set takes effect at a height someone chose, within ``enactment_period``)."""
+
+    proposal_id: WholeInt = Field(ge=1)
+
+
 class EscrowRequest(TxOptions):
     coordinator: Address
     amount: WireAmount

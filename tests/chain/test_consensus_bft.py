@@ -373,3 +373,19 @@ def test_safety_and_liveness_under_random_delivery(seed: int, n: int, crash: boo
     live = [i for i in range(n) if i not in crashed]
     assert len(net.decided_hashes()) <= 1
     assert sorted(net.decisions) == live
+
+
+def test_a_refused_signature_leaves_the_step_silent_and_its_timeout_running() -> None:
+    """A restarted validator's guard refuses what it signed otherwise before the crash: as the
+    round's proposer it proposes nothing but still waits out the proposal timeout, then moves to
+    prevote without a vote, as a validator that missed the proposal does; the round goes on."""
+    net = Network(4)
+    me = proposer_for(net.signers, 0)
+    node = HeightConsensus(CHAIN_ID, 1, net.signers, me, block_is_valid=lambda block: True, sign=lambda message: None,
+                           propose_block=lambda round_: build_block(net.state, [], proposer=me, time_ms=GENESIS_MS + 1000,
+                                                                    round_=round_).block)
+    actions = node.start()
+    assert not [a for a in actions if isinstance(a, BroadcastProposal)]
+    assert [(a.round, a.step) for a in actions if isinstance(a, ScheduleTimeout)] == [(0, Step.PROPOSE)]
+    actions = node.on_timeout(1, 0, Step.PROPOSE)
+    assert node.step == Step.PREVOTE and not [a for a in actions if isinstance(a, BroadcastVote)]

@@ -89,14 +89,15 @@ def init_home(home: Path, funded: dict[str, int], *, block_time: float = 0.2,
 
 
 @contextmanager
-def solo_validator(prefix: str, *, fund: dict[str, int] | None = None,
-                   config: dict[str, Any] | None = None) -> Iterator[NodeDaemon]:
-    """A running chain of one validator (bft mode, 0.2 s blocks) in a fresh temp root, stopped
-    on exit; ``config`` is written to the node's config before it starts (its public limits)."""
+def solo_validator(prefix: str, *, fund: dict[str, int] | None = None, config: dict[str, Any] | None = None,
+                   params: ChainParams | None = None) -> Iterator[NodeDaemon]:
+    """A running chain of one validator (bft mode, 0.2 s blocks unless ``params`` say otherwise)
+    in a fresh temp root, stopped on exit; ``config`` is written to the node's config before it
+    starts (its public limits)."""
     with temp_root(prefix) as root:
         home = Home.resolve(root / "v")
         rpc, ws = free_ports(2)
-        init_validator_network([home], [rpc], [ws], fund=fund, params=ChainParams(block_time_ms=200))
+        init_validator_network([home], [rpc], [ws], fund=fund, params=params or ChainParams(block_time_ms=200))
         if config:
             update_config(home, "node", config)
         node = NodeDaemon(home=home.root, rpc_port=rpc, ws_port=ws)

@@ -72,6 +72,65 @@ def test_full_mempool_takes_a_higher_fee_in_place_of_the_cheapest(tmp_path: Path
     db.close()
 
 
+def _prevote_message(signer: Account, height: int, round_: int, *, chain_id: str = "aitbc-dev",
+                    claimed: str | None = None) -> dict[str, Any]:
+    """A ``consensus_message`` carrying a nil prevote signed by ``signer`` (claiming ``claimed``)."""
+    body = VoteBody(chain_id=chain_id, height=height, round=round_, type="prevote", block_hash=None,
+                    validator=claimed or signer.address)
+    return {"kind": "vote", "vote": {"body": body.model_dump(), "pubkey": signer.pubkey.hex(),
+                                     "signature": crypto.sign(signer.seed, body.signing_bytes()).hex()}}
+
+
+class _RecordingPeers(PeerSet):
+    """A peer set that says one peer is connected and records what would be sent to it."""
+
+    sent: list[dict[str, Any]]
+
+    def connected(self) -> list[Any]:
+        return [None]
+
+    async def send_all(self, method: str, params: dict[str, Any], *, relayed_from: str | None = None) -> None:
+        self.sent.append(params["message"])
+
+
+def test_a_repeated_message_is_relayed_again_only_as_a_rebroadcast_and_only_genuine(tmp_path: Path) -> None:
+    """A validator's rebroadcast reaches a peer that restarted through a relay that saw it long
+    ago (the 2-of-4 stall of test_node_network.py never resumed without this), but a relay does
+    not echo a message at once, nor pass on a forgery reusing a genuine signature."""
+    keys = accounts(4, "aitbc-doors-relay")
+    genesis = make_genesis("aitbc-dev", [(k.address, k.pubkey.hex()) for k in keys])
+    db = open_database(None, tmp_path / "node.db")
+    core = NodeCore(genesis, ChainStore(db), MempoolStore(db), None)
+
+    async def run() -> None:
+        peers = _RecordingPeers(NodeIdentity(b"\x05" * 32), chain_id=genesis.chain_id, genesis_hash=genesis.hash,
+                                seeds=[], listen_url="", max_peers=4, book_file=None, height=lambda: 0)
+        peers.sent = []
+        driver = BftDriver(core, peers, sign=None, timeouts=Timeouts(propose_ms=60_000), block_time_s=1.0,
+                           on_commit=lambda committed: None)
+        await driver._start_height()
+        message = _prevote_message(keys[1], driver.describe()["height"], 0)
+        signature = message["vote"]["signature"]
+        await driver.receive(message)
+        await driver.receive(message)  # an echo from another relay, at once: not passed on again
+        await asyncio.sleep(0)
+        assert [m["vote"]["signature"] for m in peers.sent] == [signature]
+        driver._seen[signature] -= driver.rebroadcast_s  # as if relayed a rebroadcast period ago
+        forged = json.loads(json.dumps(message))
+        forged["vote"]["body"]["round"] = 1  # the genuine signature on another body
+        await driver.receive(forged)
+        await asyncio.sleep(0)
+        assert len(peers.sent) == 1
+        await driver.receive(message)  # its signer's rebroadcast: passed on
+        await asyncio.sleep(0)
+        assert peers.sent == [message, message]
+        await driver.stop()
+        await peers.stop()
+
+    asyncio.run(run())
+    db.close()
+
+
 def test_future_messages_are_buffered_only_when_signed_by_a_validator_and_within_bounds(tmp_path: Path) -> None:
     """The consensus driver in process: what it keeps of messages for heights ahead."""
     keys = accounts(4, "aitbc-doors-bft")
@@ -80,13 +139,7 @@ def test_future_messages_are_buffered_only_when_signed_by_a_validator_and_within
     db = open_database(None, tmp_path / "node.db")
     core = NodeCore(genesis, ChainStore(db), MempoolStore(db), me.seed)
 
-    def vote(signer: Account, height: int, round_: int, *, chain_id: str = "aitbc-dev",
-             claimed: str | None = None) -> dict[str, Any]:
-        body = VoteBody(chain_id=chain_id, height=height, round=round_, type="prevote", block_hash=None,
-                        validator=claimed or signer.address)
-        return {"kind": "vote", "vote": {"body": body.model_dump(), "pubkey": signer.pubkey.hex(),
-                                         "signature": crypto.sign(signer.seed, body.signing_bytes()).hex()}}
-
+    vote = _prevote_message
     async def run() -> None:
         peers = PeerSet(NodeIdentity(me.seed), chain_id=genesis.chain_id, genesis_hash=genesis.hash, seeds=[],
                         listen_url="", max_peers=4, book_file=None, height=lambda: core.snapshot().height)

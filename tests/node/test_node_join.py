@@ -1,5 +1,7 @@
 """Joining a running chain on loopback: ``aitbc node init --genesis URL --peer URL``, catching up,
-following as a full node that serves and relays, and the handshake that keeps strangers out.
+following as a full node that serves and relays, the handshake that keeps strangers out, and a
+full node becoming a validator through governance and a delegation, as docs/validator-operator.md
+tells its operator.
 
 The same steps across network namespaces are in ``test_node_network.py``; these are the quick
 ones every run can afford.
@@ -16,21 +18,36 @@ from typing import Any
 import httpx
 import pytest
 
-from daemons.common.daemon_key import update_config
+from chain.params import ChainParams
+from daemons.common.daemon_key import daemon_key_password, update_config
 from daemons.common.home import Home
 from daemons.node.identity import Hello, NodeIdentity, check_hello
+from daemons.node.init import DEFAULT_VALIDATOR_STAKE, VALIDATOR_KEY
 from daemons.node.models import HANDSHAKE_REFUSED
 from daemons.node.peers import PeerSet
+from daemons.wallet.client import WalletClient
+from keys import Keystore
 from nodekit import UNIT, accounts, run_aitbc, solo_validator
-from testkit import NodeDaemon, free_ports, temp_root
+from testkit import NodeDaemon, free_ports, service_daemon, temp_root, wait_for
 
 SENDER = accounts(1, "aitbc-join-test")[0]
+DELEGATOR = accounts(1, "aitbc-join-delegator")[0]
+NEW_POWER = DEFAULT_VALIDATOR_STAKE * 3 // 5
+"""The joined validator's delegation: over a third of the power (100 + 60 of 160), so that no block
+is final without its precommit: the chain going on is its signing."""
+VOTING = 60
+"""Blocks a vote lasts: room for one CLI call (a process start on a loaded machine) after voting
+opens; counted in blocks, so slow blocks make it longer, never missed."""
+HANG_S = 300.0
+PASSWORD = "join-validator-wallet"
 
 
 @pytest.fixture(scope="module")
 def origin() -> Iterator[NodeDaemon]:
-    """A running chain of one validator (bft mode, 0.2 s blocks) with a funded account."""
-    with solo_validator("aitbc-join-", fund={SENDER.address: 1000 * UNIT}) as node:
+    """A running chain of one validator (bft mode, 0.2 s blocks) with funded accounts; a short
+    vote and a 1 AIT deposit let a proposal pass in seconds."""
+    with solo_validator("aitbc-join-", fund={SENDER.address: 1000 * UNIT, DELEGATOR.address: NEW_POWER + 1000 * UNIT},
+                        params=ChainParams(block_time_ms=200, voting_period=VOTING, min_deposit=UNIT)) as node:
         yield node
 
 
@@ -162,3 +179,73 @@ def test_a_remembered_peer_must_answer_with_its_own_node_key(origin: NodeDaemon,
     book.write_text(json.dumps([{"url": origin.rpc_url, "node_id": real_id}]))
     taken = at_origin(asyncio.run(dial(book)))
     assert taken["connected"] is True and taken["node_id"] == real_id
+
+
+def _aitbc_json(*args: str) -> dict[str, Any]:
+    done = run_aitbc(*args, "--json", timeout=HANG_S)
+    assert done.returncode == 0, f"aitbc {' '.join(args)}: {done.stderr}"
+    return json.loads(done.stdout)
+
+
+def test_a_joined_full_node_becomes_a_validator_through_governance(origin: NodeDaemon) -> None:
+    """The documented path: ``node init --genesis --peer`` prints the validator key; a
+    ``validator-update`` proposal adds it, the validator votes yes, anyone enacts it, a staker
+    delegates; the running node (no restart) then validates and its precommits are in the commits.
+
+    Last in the module: from here on no block is final without the joined node."""
+    with temp_root("aitbc-join-") as root:
+        rpc, ws = free_ports(2)
+        home = root / "candidate"
+        joined = _aitbc_json("node", "init", "--home", str(home), "--genesis", origin.rpc_url,
+                             "--peer", origin.rpc_url, "--external-url", f"http://127.0.0.1:{rpc}")
+        address, pubkey = joined["validator_address"], joined["validator_pubkey"]
+        node = NodeDaemon(home=home, rpc_port=rpc, ws_port=ws)
+        # the operators' wallet daemon on the origin's home: its validator key votes, a staker pays
+        wallet = service_daemon("wallet", origin.home, "--scrypt-n", "16", "--idle-lock", "0")
+        started = [node.start(wait=False), wallet.start()]
+        try:
+            origin_home = Home.resolve(origin.home)
+            with origin.client() as theirs:
+                voter = theirs.status()["validator_address"]
+            keypair = Keystore(origin_home.keys_dir).load_keypair(voter, daemon_key_password(origin_home, VALIDATOR_KEY))
+            with WalletClient.for_home(origin.home, timeout=HANG_S) as wallets:
+                for name, seed in (("validator", keypair.seed_bytes()), ("staker", DELEGATOR.seed)):
+                    wallets.import_private_key(seed.hex(), PASSWORD, name)
+                    wallets.unlock(PASSWORD, wallet=name)
+            keypair.wipe()
+            node.wait_ready(HANG_S)
+            with node.client() as mine:
+                assert mine.status()["validating"] is False
+
+            at = ("--home", str(origin.home))
+            sent = _aitbc_json("gov", "propose", "validator-update", "--title", "Add the joined node",
+                               "--add-validator", f"{address}:{pubkey}:500:candidate", "--deposit", "1",
+                               "-w", "staker", "--wait", *at)
+            assert sent["status"] == "committed"
+            with origin.client() as theirs:
+                [proposal] = theirs.get_proposals("voting")["proposals"]
+                pid = int(proposal["id"])
+                assert _aitbc_json("gov", "vote", str(pid), "yes", "-w", "validator", "--wait", *at)["status"] == "committed"
+                passed = wait_for(lambda: (lambda p: p if p["status"] != "voting" else None)(theirs.get_proposal(pid)),
+                                  "the vote to end", HANG_S, interval=0.2)
+                assert passed["status"] == "passed", passed
+                assert _aitbc_json("gov", "enact", str(pid), "-w", "staker", "--wait", *at)["status"] == "committed"
+                assert theirs.get_proposal(pid)["status"] == "executed"
+                listed = {v["address"]: v for v in theirs.validators()["validators"]}
+                assert listed[address]["power"] == 0  # in the set, without stake: no vote yet
+                delegated = _aitbc_json("stake", "delegate", address, str(NEW_POWER // UNIT), "-w", "staker",
+                                        "--wait", *at)
+                assert delegated["status"] == "committed"
+
+            with node.client() as mine:
+                status = wait_for(lambda: (lambda s: s if s["validating"] else None)(mine.status()),
+                                  "the joined node to validate", HANG_S, interval=0.2)
+            assert status["voting_power"] == NEW_POWER and status["validator_address"] == address
+            start = int(status["height"])
+            origin.wait_height(start + 5, HANG_S)  # the chain goes on, and needs the newcomer for it
+            with origin.client() as theirs:
+                commits = [theirs.get_block(height=h)["commit"] for h in range(start + 1, start + 6)]
+            assert all(address in {s["validator"] for s in c["signatures"]} for c in commits), commits
+        finally:
+            for daemon in reversed(started):
+                daemon.stop()

@@ -68,7 +68,26 @@ class Network:
     def wait_all(self, height: int, names: list[str] | None = None) -> None:
         for name in names or list(self.nodes):
             if self.nodes[name].running:
-                self.nodes[name].wait_height(height, timeout=WAIT_S)
+                try:
+                    self.nodes[name].wait_height(height, timeout=WAIT_S)
+                except AssertionError as exc:
+                    raise AssertionError(f"{name}: {exc}\n{self.describe()}") from None
+
+    def describe(self) -> str:
+        """Each node's height and consensus step, and the end of its log: what a stall needs."""
+        lines = []
+        for name, node in self.nodes.items():
+            try:
+                with node.client(timeout=5) as client:
+                    status, peers = client.status(), client.net_info()["peers"]
+                lines.append(f"{name}: height {status['height']} consensus {status['consensus']} "
+                             f"peers {[p['url'] for p in peers if p['connected']]}")
+            except Exception as exc:  # noqa: BLE001 - a stopped or stuck node is part of the picture
+                lines.append(f"{name}: no status ({exc!r}), running {node.running}")
+            log = node.home / "logs" / "node.log"
+            if log.exists():
+                lines += [f"  {line[:400]}" for line in log.read_text(errors="replace").splitlines()[-12:]]
+        return "\n".join(lines)
 
     def validators(self) -> list[str]:
         return ["v0", "v1", "v2", "v3"]

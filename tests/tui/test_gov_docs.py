@@ -30,7 +30,7 @@ def doc_commands() -> list[list[str]]:
 def test_every_documented_command_parses() -> None:
     commands = doc_commands()
     assert len(commands) >= 14
-    assert {c[1] for c in commands} == {"params", "propose", "deposit", "vote", "list", "show"}
+    assert {c[1] for c in commands} == {"params", "propose", "deposit", "vote", "enact", "list", "show"}
     assert {c[2] for c in commands if c[1] == "propose"} == {
         "param-change", "treasury-spend", "coordinator-update", "validator-update", "software-upgrade", "text"}
     root = typer.main.get_command(app)

@@ -110,5 +110,7 @@ def test_bad_forms_are_refused_with_one_line(env: dict[str, str]) -> None:
     assert status.returncode == 1 and "--status must be one of" in status.stderr
     unknown = cli("gov", "show", "999", "--home", home, check=False)
     assert unknown.returncode == 1 and "no proposal 999" in unknown.stderr
+    no_such = cli("gov", "enact", "999", "-w", "gov", "--home", home, check=False)
+    assert no_such.returncode == 1 and "no validator_update proposal 999" in no_such.stderr, no_such.stderr
     not_staker = cli("gov", "vote", "1", "yes", "-w", "gov", "--home", home, check=False)
     assert not_staker.returncode == 1
