@@ -50,7 +50,23 @@ LLAMACPP_SPLITS: dict[str, tuple[str, ...]] = {
 
 
 def gguf_tokenizer_types(gguf_path: Path) -> tuple[str | None, str | None]:
-    """``(tokenizer.ggml.model, tokenizer.ggml.pre)`` of a GGUF file (None where absent)."""
+    """``(tokenizer.ggml.model, tokenizer.ggml.pre)`` of a GGUF file (None where absent).
+
+    Read with the metadata reader transformers converted the tokenizer with (milliseconds: it
+    skips the vocabulary), or with the ``gguf`` package's reader where this transformers has none
+    (seconds: it parses every array).
+    """
+    try:
+        from transformers.integrations.gguf.reader import read_gguf_metadata
+    except ImportError:
+        return gguf_package_tokenizer_types(gguf_path)
+    metadata, _ = read_gguf_metadata(str(gguf_path))
+    model, pre = metadata.get(MODEL_KEY), metadata.get(PRE_KEY)
+    return (None if model is None else str(model)), (None if pre is None else str(pre))
+
+
+def gguf_package_tokenizer_types(gguf_path: Path) -> tuple[str | None, str | None]:
+    """``gguf_tokenizer_types`` through the ``gguf`` package's reader (older transformers)."""
     from gguf import GGUFReader
 
     reader = GGUFReader(str(gguf_path))
