@@ -3,9 +3,10 @@
 A verifier never knows which engine a miner ran, so a proof made on one backend must be checked
 correctly on the other for the same model id: the same token ids for the same text (transformers
 gets llama.cpp's pre-tokenizer, ``gguf_pretokenizer.py``), the same prompt tokens, the same
-end-of-sequence ids, honest outputs accepted both ways (greedy and seeded sampling, within the rule's documented
-logit margin) and tampered outputs refuted by both. Both backends are loaded once per session
-(conftest); each is skipped with its reason when its packages are missing.
+end-of-sequence ids, honest outputs accepted both ways by ids and by text (greedy and seeded
+sampling, within the rule's documented logit margin) and tampered outputs refuted by both. Both
+backends are loaded once per session (conftest); each is skipped with its reason when its
+packages are missing.
 """
 
 from __future__ import annotations
@@ -27,9 +28,9 @@ STOPS = [("List three fruits.", "\n"), ("Which city is the capital of France?", 
 #: spaces and tabs, contractions, multi-byte characters). The first is the case transformers'
 #: GGUF converter got wrong: llama.cpp isolates digits first, so "\n\n" before "1" is one token.
 TRICKY_TEXTS = [
-    "diet:\n\n1. Ban", "\n\n", "\n\n\n", "x\n\n\n2", "  two spaces", "12345", "Hello world! 123", "don't",
-    "they'RE 'll", "café ☕", "日本語 ١٢٣ ½", "a\tb\t\tc", "trailing   ", " x  \n  y", "\r\n\r\n3", "😀😀 1",
-    "<|im_start|>user\nhi 2\n\n<|im_end|>",
+    "diet:\n\n1. Ban", "\n\n", "\n\n\n", "x\n\n\n2", "  two spaces", "12345", "Hello world! 123",
+    "don't", "they'RE 'll", "café ☕", "日本語 ١٢٣ ½", "a\tb\t\tc", "trailing   ", " x  \n  y",
+    "\r\n\r\n3", "😀😀 1", "<|im_start|>user\nhi 2\n\n<|im_end|>",
 ]
 #: A prompt whose rendering holds "\n\n" before a digit (41 tokens on both, 42 before the fix).
 RANKED = "Rank these:\n\n1. apples\n2. pears"
@@ -60,7 +61,7 @@ def test_same_weights_id_prompt_tokens_and_stop_ids(both: dict[str, InferenceBac
 
 def test_the_same_text_gives_the_same_token_ids(both: dict[str, InferenceBackend]) -> None:
     for text in TRICKY_TEXTS:
-        ids = {name: list(backend.tokenizer(text, add_special_tokens=False)["input_ids"]) for name, backend in both.items()}
+        ids = {name: list(b.tokenizer(text, add_special_tokens=False)["input_ids"]) for name, b in both.items()}
         assert ids["cpu"] == ids["llamacpp"], f"{text!r}: {ids}"
         assert both["cpu"].tokenizer.decode(ids["cpu"]) == text
     assert 1116 in both["cpu"].tokenizer(TRICKY_TEXTS[0], add_special_tokens=False)["input_ids"]  # "\n\n"

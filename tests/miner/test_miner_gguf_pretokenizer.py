@@ -59,35 +59,34 @@ def converted() -> Any:
     return AutoTokenizer.from_pretrained(str(spec.path), gguf_file=spec.gguf_file, local_files_only=True)
 
 
-def test_an_unknown_type_is_left_alone_with_a_warning(
-    converted: Any, tmp_path: Path, caplog: pytest.LogCaptureFixture
+@pytest.mark.parametrize(
+    ("model", "pre", "warned"),
+    [
+        ("gpt2", "nonesuch", "'nonesuch'"),  # a type nobody here knows
+        ("gpt2", None, "'default'"),  # no type: llama.cpp's 'default' split, not transcribed here
+        ("gpt2", "llama-bpe", None),  # transformers sets llama.cpp's split for this type itself
+        ("llama", "nonesuch", None),  # sentencepiece vocabulary: no pre-tokenizer at all
+    ],
+)
+def test_other_files_keep_transformers_split_and_unknown_types_warn(
+    converted: Any, tmp_path: Path, caplog: pytest.LogCaptureFixture, model: str, pre: str | None, warned: str | None
 ) -> None:
     before = pre_tokenizer_of(converted)
+    path = write_gguf(tmp_path / "other.gguf", model, pre)
     with caplog.at_level(logging.WARNING, logger="daemons.miner.inference.gguf_pretokenizer"):
-        assert align_pre_tokenizer(converted, write_gguf(tmp_path / "odd.gguf", "gpt2", "nonesuch")) is None
-        assert align_pre_tokenizer(converted, write_gguf(tmp_path / "bare.gguf", "gpt2", None)) is None
+        assert align_pre_tokenizer(converted, path) is None
     assert pre_tokenizer_of(converted) == before
-    warnings = [r.getMessage() for r in caplog.records if r.levelno == logging.WARNING]
-    assert len(warnings) == 2
-    assert "'nonesuch'" in warnings[0] and "odd.gguf" in warnings[0] and "refuted" in warnings[0]
-    assert "'default'" in warnings[1]
+    warnings = [r.getMessage() for r in caplog.records if r.levelno >= logging.WARNING]
+    if warned is None:
+        assert warnings == []
+    else:
+        assert len(warnings) == 1 and warned in warnings[0] and "other.gguf" in warnings[0] and "refuted" in warnings[0]
 
 
 def test_both_metadata_readers_agree(tmp_path: Path) -> None:
     for model, pre in (("gpt2", "smollm"), ("llama", None)):
         path = write_gguf(tmp_path / f"{model}.gguf", model, pre)
         assert gguf_tokenizer_types(path) == gguf_package_tokenizer_types(path) == (model, pre)
-
-
-def test_types_transformers_maps_and_non_bpe_vocabularies_are_kept_silently(
-    converted: Any, tmp_path: Path, caplog: pytest.LogCaptureFixture
-) -> None:
-    before = pre_tokenizer_of(converted)
-    with caplog.at_level(logging.WARNING, logger="daemons.miner.inference.gguf_pretokenizer"):
-        assert align_pre_tokenizer(converted, write_gguf(tmp_path / "l3.gguf", "gpt2", "llama-bpe")) is None
-        assert align_pre_tokenizer(converted, write_gguf(tmp_path / "spm.gguf", "llama", "nonesuch")) is None
-    assert pre_tokenizer_of(converted) == before
-    assert not caplog.records
 
 
 def test_the_bundled_gguf_names_smollm_and_gets_llamacpps_digit_split(converted: Any) -> None:
