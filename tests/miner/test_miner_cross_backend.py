@@ -1,10 +1,12 @@
 """Proofs across the two CPU backends: the same GGUF on transformers and on llama.cpp.
 
 A verifier never knows which engine a miner ran, so a proof made on one backend must be checked
-correctly on the other for the same model id: the same prompt tokens, the same end-of-sequence
-ids, honest outputs accepted both ways (greedy and seeded sampling, within the rule's documented
-logit margin) and tampered outputs refuted by both. Both backends are loaded once per session
-(conftest); each is skipped with its reason when its packages are missing.
+correctly on the other for the same model id: the same token ids for the same text (transformers
+gets llama.cpp's pre-tokenizer, ``gguf_pretokenizer.py``), the same prompt tokens, the same
+end-of-sequence ids, honest outputs accepted both ways by ids and by text (greedy and seeded
+sampling, within the rule's documented logit margin) and tampered outputs refuted by both. Both
+backends are loaded once per session (conftest); each is skipped with its reason when its
+packages are missing.
 """
 
 from __future__ import annotations
@@ -22,6 +24,16 @@ DIRECTIONS = [("cpu", "llamacpp"), ("llamacpp", "cpu")]
 #: Prompts whose greedy answers contain these stop strings well before max_tokens (the first one
 #: is completed by a "\n\n" token: the output carries a character past the stop string).
 STOPS = [("List three fruits.", "\n"), ("Which city is the capital of France?", "Paris")]
+#: Texts whose token ids depend on how the pre-tokenizer splits them (digits, runs of newlines,
+#: spaces and tabs, contractions, multi-byte characters). The first is the case transformers'
+#: GGUF converter got wrong: llama.cpp isolates digits first, so "\n\n" before "1" is one token.
+TRICKY_TEXTS = [
+    "diet:\n\n1. Ban", "\n\n", "\n\n\n", "x\n\n\n2", "  two spaces", "12345", "Hello world! 123",
+    "don't", "they'RE 'll", "café ☕", "日本語 ١٢٣ ½", "a\tb\t\tc", "trailing   ", " x  \n  y",
+    "\r\n\r\n3", "😀😀 1", "<|im_start|>user\nhi 2\n\n<|im_end|>",
+]
+#: A prompt whose rendering holds "\n\n" before a digit (41 tokens on both, 42 before the fix).
+RANKED = "Rank these:\n\n1. apples\n2. pears"
 
 
 def run(backend: InferenceBackend, prompt: str, params: GenerationParams) -> GenerationResult:
@@ -39,11 +51,20 @@ def test_same_weights_id_prompt_tokens_and_stop_ids(both: dict[str, InferenceBac
     assert cpu.model_id == llama.model_id
     assert cpu.eos_ids == llama.eos_ids
     assert cpu.vocab_size == llama.vocab_size
-    for prompt in PROMPTS:
+    for prompt in [*PROMPTS, RANKED]:
         for chat in (True, False):
             mine, theirs = cpu.render(prompt, chat), llama.render(prompt, chat)
             assert mine.text == theirs.text
             assert mine.token_ids == theirs.token_ids
+    assert len(cpu.render(RANKED, True).token_ids) == 41
+
+
+def test_the_same_text_gives_the_same_token_ids(both: dict[str, InferenceBackend]) -> None:
+    for text in TRICKY_TEXTS:
+        ids = {name: list(b.tokenizer(text, add_special_tokens=False)["input_ids"]) for name, b in both.items()}
+        assert ids["cpu"] == ids["llamacpp"], f"{text!r}: {ids}"
+        assert both["cpu"].tokenizer.decode(ids["cpu"]) == text
+    assert 1116 in both["cpu"].tokenizer(TRICKY_TEXTS[0], add_special_tokens=False)["input_ids"]  # "\n\n"
 
 
 @pytest.mark.parametrize(("maker", "checker"), DIRECTIONS)
@@ -56,13 +77,12 @@ def test_honest_outputs_verify_on_the_other_backend(
         by_ids = both[checker].verify(prompt, result.output_token_ids, result.params)
         assert by_ids.accepted, f"{maker} -> {checker} on {prompt!r}: {by_ids.reason}"
         assert by_ids.prompt_tokens == result.prompt_tokens
-        if result.finish_reason == "stop":
-            # A text cut at max_tokens may re-tokenise differently from the generated ids (seen:
-            # "List three fruits." greedy on cpu, 32 ids -> 33: the "\n\n" token comes back as
-            # two "\n", which the transformers backend then scores as not greedy), so only
-            # finished texts are compared by text here; the network re-check sends the text.
-            by_text = both[checker].verify(prompt, result.text, result.params)
-            assert by_text.accepted, f"{maker} -> {checker} (text) on {prompt!r}: {by_text.reason}"
+        # The network re-check sends the text and the committed count, finished or cut at
+        # max_tokens ("List three fruits." greedy, 32 tokens, holds "\n\n" before a digit: the
+        # cpu backend refuted its own output by text before it split text as llama.cpp does).
+        for backend in (both[maker], both[checker]):
+            by_text = backend.verify(prompt, result.text, result.params, committed_tokens=result.completion_tokens)
+            assert by_text.accepted, f"{maker} -> {backend.backend_name} (text) on {prompt!r}: {by_text.reason}"
 
 
 @pytest.mark.parametrize(("maker", "checker"), DIRECTIONS)

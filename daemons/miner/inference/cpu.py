@@ -8,7 +8,9 @@ job's numbers depend on which other jobs shared its batch.
 
 GGUF weights (the built-in ``smollm2``) are loaded with ``from_pretrained(dir, gguf_file=...)``,
 which de-quantises them to float32; ``local_files_only=True`` plus ``force_offline()`` make sure
-nothing is fetched.
+nothing is fetched. The tokenizer transformers converts from the GGUF then gets llama.cpp's
+pre-tokenizer for the file's ``tokenizer.ggml.pre`` (``gguf_pretokenizer.py``), so both CPU
+backends turn the same text into the same token ids and a proof made on one checks on the other.
 """
 
 from __future__ import annotations
@@ -21,6 +23,7 @@ from typing import Any, Iterator
 from daemons.miner.inference.base import InferenceBackend, PlannedRequest, PositionScores, TokenSink, scores_from_logits
 from daemons.miner.inference.catalogue import ModelSpec
 from daemons.miner.inference.errors import InferenceError
+from daemons.miner.inference.gguf_pretokenizer import align_pre_tokenizer
 from daemons.miner.inference.prompting import eos_token_ids
 from daemons.miner.inference.schema import GenerationRequest, GenerationResult
 from daemons.miner.inference.verify import VerificationPolicy
@@ -76,6 +79,8 @@ class CpuBackend(InferenceBackend):
             tokenizer = AutoTokenizer.from_pretrained(str(self._spec.tokenizer), local_files_only=True)
         else:
             tokenizer = AutoTokenizer.from_pretrained(source, local_files_only=True, **gguf)
+            if self._spec.gguf_path is not None:
+                align_pre_tokenizer(tokenizer, self._spec.gguf_path)
         model = AutoModelForCausalLM.from_pretrained(source, local_files_only=True, **gguf, **self._dtype_argument(transformers, torch))
         model.eval()
         parameters = inspect.signature(model.forward).parameters

@@ -50,9 +50,11 @@ Decisions (documented here because receipts and slashing depend on them):
   early without an EOS or a stop string at its end (truncation, or a claimed stop the text does
   not contain) are rejected before any scoring.
 * **Text claims** (what the network re-check sends: the committed text, and the proof's token
-  count): re-tokenising decoded text does not always give back the generated ids (SmolLM2 emits
-  "\n\n" as one token, its tokenizer splits the text into two), so token boundaries are
-  uncertain by a little. The count against ``max_tokens`` is the committed count, never the
+  count): re-tokenising decoded text does not always give back the generated ids (a model may
+  emit as two tokens what its tokenizer would merge into one, and a text cut at ``max_tokens``
+  can end inside a merge), so token boundaries are uncertain by a little. Both CPU backends do
+  tokenise the same text into the same ids (``gguf_pretokenizer.py``): this slack is for the
+  model's choices, not for two tokenizers disagreeing. The count against ``max_tokens`` is the committed count, never the
   re-tokenisation's (an honest output cut at ``max_tokens`` may re-tokenise one or two longer);
   the re-tokenisation may exceed the committed count by at most ``RETOKENIZE_SLACK`` tokens, and
   a stop string may complete up to that many tokens before the end (the last generated token can
