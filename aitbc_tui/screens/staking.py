@@ -36,7 +36,7 @@ VALIDATOR_COLUMNS: list[Column] = [
     ("State", "state", 8), ("Self bond", "self", 12), ("Address", "address", 42)]
 STAKE_COLUMNS: list[Column] = [
     ("Account", "account", 12), ("Validator", "validator", 13), ("Amount (AIT)", "amount", 13),
-    ("Rewards (AIT)", "rewards", 14), ("State", "state", 18)]
+    ("Rewards (AIT)", "rewards", 14), ("State", "state", 16)]
 
 
 def validator_rows(store: Store) -> list[Row]:
@@ -113,7 +113,7 @@ class StakingScreen(SigningScreen):
 
     def compose_body(self) -> ComposeResult:
         with Vertical(id="staking"):
-            yield Table(VALIDATOR_COLUMNS, id="validators", title="Validators")
+            yield Table(VALIDATOR_COLUMNS, id="validators", title="Validators", drop=("address",), opens=True)
             yield Table(STAKE_COLUMNS, id="stakes", title="Your stakes & rewards")
             yield TextView(id="staking-note", classes="note")
 
