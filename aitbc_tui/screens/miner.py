@@ -123,7 +123,7 @@ class MinerScreen(SectionScreen):
                 yield Table([("Model", "model", 12), ("Backend", "backend", 8), ("State", "state", 24)],
                             id="served-models", title="Served models", zebra_stripes=False)
                 yield Table([("Job", "job", 13), ("Kind", "kind", 6), ("Model", "model", 10), ("State", "state", 8),
-                             ("Received", "received", 8), ("Outcome", "outcome", 10)],
+                             ("Received", "received", 8), ("Outcome", "outcome", 12)],
                             id="miner-tasks", title="Jobs on this miner", drop=("received", "kind"),
                             detail=self._task_detail)
                 with Panel(title="Bond & earnings", id="earnings"):

@@ -36,7 +36,7 @@ VALIDATOR_COLUMNS: list[Column] = [
     ("State", "state", 8), ("Self bond", "self", 12), ("Address", "address", 42)]
 STAKE_COLUMNS: list[Column] = [
     ("Account", "account", 12), ("Validator", "validator", 13), ("Amount (AIT)", "amount", 13),
-    ("Rewards (AIT)", "rewards", 14), ("State", "state", 16)]
+    ("Rewards (AIT)", "rewards", 14), ("State", "state", 18)]
 
 
 def validator_rows(store: Store) -> list[Row]:

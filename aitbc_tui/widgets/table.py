@@ -94,7 +94,9 @@ class Table(DataTable[Any]):
         padding = 2 * self.cell_padding
         widths = [(key, padding + max(width, cell_width(label), *(cell_width(cells[i]) for _, cells in self._rows)))
                   for i, (label, key, width) in enumerate(self._column_spec)]
-        return fitting_columns(widths, self.scrollable_content_region.width, self._drop)
+        room = self.scrollable_content_region.width
+        # the last column's right padding may fall past the edge: blank, nothing of a value is cut
+        return fitting_columns(widths, room + self.cell_padding if room else 0, self._drop)
 
     def on_resize(self, _: events.Resize) -> None:
         if self._drop and self._fitting() != self.shown_columns:
