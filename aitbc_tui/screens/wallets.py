@@ -117,7 +117,7 @@ class WalletsScreen(SigningScreen):
 
     def compose_body(self) -> ComposeResult:
         with Vertical(id="wallets-body"):
-            yield Table(WALLET_COLUMNS, id="wallet-table", title="Wallets")
+            yield Table(WALLET_COLUMNS, id="wallet-table", title="Wallets", detail=self._wallet_detail)
             yield Table(HISTORY_COLUMNS, id="history", title="History", drop=("dir",), detail=self._history_detail)
             yield TextView(id="wallets-note", classes="note")
 
@@ -168,6 +168,15 @@ class WalletsScreen(SigningScreen):
         wallet = self.store.wallet.by_address(address) if address else None
         history.border_title = f"History · {wallet.name}" if wallet else "History"
         history.refill(history_rows(self.store.wallet.history.get(address, []) if address else []))
+
+    def _wallet_detail(self, address: str) -> Text:
+        """One wallet whole (Enter on it): the address the table shortens, and its figures."""
+        row = next((cells for key, cells in wallet_rows(self.store) if key == address), None)
+        wallet = self.store.wallet.by_address(address)
+        if row is None or wallet is None:
+            return Text(address)
+        return kv([("Name", wallet.name), ("Address", address), ("Balance", row[2]), ("Staked", row[3]),
+                   ("Rewards", row[4]), ("State", row[5])])
 
     def _history_detail(self, hash: str) -> Text:
         history = self.store.wallet.history.get(self._history_for or "", [])

@@ -517,7 +517,7 @@ def test_no_table_cell_is_cut_and_shortened_values_open_in_full(tmp_path: Path) 
     """At 80x24 and 120x36 no cell of the Wallets, Staking, Miner and Governance tables is cut:
     a narrow table leaves out its low-priority columns (``Dir``, ``Address``, ``Received``,
     ``Action``) instead, and Enter on a row shows it whole: the validator's address, the
-    transaction's hash, the miner's job id. The queue and "to vote on" lines wrap, not cut."""
+    transaction's hash and the wallet's address, the miner's job id. The queue and "to vote on" lines wrap, not cut."""
     store = fixed_store()
     history = store.wallet.history[OPERATOR]
     task = store.miner.tasks[0]
@@ -542,6 +542,8 @@ def test_no_table_cell_is_cut_and_shortened_values_open_in_full(tmp_path: Path) 
                         assert history[0].hash not in screen_text(app)
                         shown = await open_row_in_full(pilot, app.screen.query_one("#history", Table))
                         assert history[0].hash in shown and history[0].counterparty in shown, shown
+                        assert OPERATOR not in screen_text(app)
+                        assert OPERATOR in await open_row_in_full(pilot, app.screen.query_one("#wallet-table", Table))
                     if key == "5":
                         validators = app.screen.query_one("#validators", Table)
                         assert ("address" in validators.shown_columns) == (size[0] >= 120)
