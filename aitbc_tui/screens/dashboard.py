@@ -174,10 +174,8 @@ class DashboardScreen(SectionScreen):
     }
     #gov-awaiting {
         display: none;
-        height: 1;
+        height: auto;
         padding: 0 1;
-        text-wrap: nowrap;
-        text-overflow: ellipsis;
     }
     #events-panel {
         column-span: 2;

@@ -172,7 +172,7 @@ def awaiting_vote_text(store: Store) -> Text | None:
     if not pending:
         return None
     names = {w.address: w.name for w in wallets}
-    text = Text(no_wrap=True, overflow="ellipsis")
+    text = Text()  # wrapped where the terminal is narrow, never cut (issue 21)
     text.append(f"{len(pending)} open proposal{'s' if len(pending) != 1 else ''} to vote on: ", style="bold yellow")
     text.append("; ".join(f"#{p.id} {p.title} ({', '.join(names[a] for a in missing)}, {time_left(p)})"
                           for p, missing in pending))
@@ -216,7 +216,7 @@ class GovernanceScreen(SigningScreen):
 
     def compose_body(self) -> ComposeResult:
         with Vertical(id="governance"):
-            yield Table(PROPOSAL_COLUMNS, id="proposals", title="Proposals")
+            yield Table(PROPOSAL_COLUMNS, id="proposals", title="Proposals", drop=("kind",))  # Enter: details
             yield TextView(id="gov-note", classes="note")
             with Horizontal(id="gov-bottom"):
                 with Panel(title="Tally", id="gov-tally-panel"):

@@ -117,10 +117,8 @@ class JobsScreen(SigningScreen):
     SECTION = "jobs"
     DEFAULT_CSS = """
     #jobs-queue {
-        height: 1;
+        height: auto;
         padding: 0 1;
-        text-wrap: nowrap;
-        text-overflow: ellipsis;
     }
     #jobs-body {
         height: 1fr;

@@ -124,10 +124,18 @@ class MinerScreen(SectionScreen):
                             id="served-models", title="Served models", zebra_stripes=False)
                 yield Table([("Job", "job", 13), ("Kind", "kind", 6), ("Model", "model", 10), ("State", "state", 8),
                              ("Received", "received", 8), ("Outcome", "outcome", 12)],
-                            id="miner-tasks", title="Jobs on this miner")
+                            id="miner-tasks", title="Jobs on this miner", drop=("received", "kind"),
+                            detail=self._task_detail)
                 with Panel(title="Bond & earnings", id="earnings"):
                     yield TextView(id="earnings-info")
 
+    def _task_detail(self, task_id: str) -> Text:
+        """One job on this miner whole (Enter on it): the job id and outcome the table cuts."""
+        task = next((t for t in self.store.miner.tasks if t.task_id == task_id), None)
+        if task is None:
+            return Text(task_id)
+        return kv([("Job", task.job_id), ("Task", task.task_id), ("Kind", task.kind), ("Model", task.model),
+                   ("State", task.state), ("Received", clock(task.received_ms)), ("Outcome", task.outcome or "-")])
 
     def update_body(self, changed: frozenset[str]) -> None:
         if "miner" not in changed:

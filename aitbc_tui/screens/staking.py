@@ -113,7 +113,7 @@ class StakingScreen(SigningScreen):
 
     def compose_body(self) -> ComposeResult:
         with Vertical(id="staking"):
-            yield Table(VALIDATOR_COLUMNS, id="validators", title="Validators")
+            yield Table(VALIDATOR_COLUMNS, id="validators", title="Validators", drop=("address",), opens=True)
             yield Table(STAKE_COLUMNS, id="stakes", title="Your stakes & rewards")
             yield TextView(id="staking-note", classes="note")
 

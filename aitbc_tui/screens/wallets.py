@@ -34,7 +34,7 @@ from aitbc_tui.screens.dialogs import (
     UnlockRequest,
 )
 from aitbc_tui.screens.signing import SigningScreen
-from aitbc_tui.widgets.panels import TextView
+from aitbc_tui.widgets.panels import TextView, kv
 from aitbc_tui.widgets.table import Column, Row, Table
 
 if TYPE_CHECKING:
@@ -74,15 +74,27 @@ def wallet_rows(store: Store) -> list[Row]:
     return rows
 
 
+def signed_amount(row: HistoryRow, suffix: bool = True) -> str:
+    """The entry's amount with ``-`` going out, ``+`` coming in (``-`` when it moves none)."""
+    sign = {"out": "-", "in": "+"}.get(row.direction, "")
+    return f"{sign}{ait(row.amount, suffix=suffix)}" if row.amount is not None else "-"
+
+
 def history_rows(history: list[HistoryRow]) -> list[Row]:
     rows = []
     for row in history:
-        sign = {"out": "-", "in": "+"}.get(row.direction, "")
-        amount = f"{sign}{ait(row.amount, suffix=False)}" if row.amount is not None else "-"
+        amount = signed_amount(row, suffix=False)
         rows.append((row.hash, (Text(f"{row.height:,}", justify="right"), row.type, row.direction,
                                 short_addr(row.counterparty, 8, 4), Text(amount, justify="right"),
                                 Text(ait(row.fee, suffix=False), justify="right"), short_hash(row.hash, 9))))
     return rows
+
+
+def history_detail(row: HistoryRow) -> Text:
+    """One history entry whole (Enter on it): the hash and counterparty the table shortens."""
+    return kv([("Hash", row.hash), ("Height", f"{row.height:,}"), ("Type", row.type), ("Direction", row.direction),
+               ("From", row.sender), ("Counterparty", row.counterparty or "-"), ("Amount", signed_amount(row)),
+               ("Fee", ait(row.fee)), ("Nonce", str(row.nonce))])
 
 
 class WalletsScreen(SigningScreen):
@@ -105,8 +117,8 @@ class WalletsScreen(SigningScreen):
 
     def compose_body(self) -> ComposeResult:
         with Vertical(id="wallets-body"):
-            yield Table(WALLET_COLUMNS, id="wallet-table", title="Wallets")
-            yield Table(HISTORY_COLUMNS, id="history", title="History")
+            yield Table(WALLET_COLUMNS, id="wallet-table", title="Wallets", detail=self._wallet_detail)
+            yield Table(HISTORY_COLUMNS, id="history", title="History", drop=("dir",), detail=self._history_detail)
             yield TextView(id="wallets-note", classes="note")
 
     # -- data --------------------------------------------------------------------------------------
@@ -156,6 +168,20 @@ class WalletsScreen(SigningScreen):
         wallet = self.store.wallet.by_address(address) if address else None
         history.border_title = f"History · {wallet.name}" if wallet else "History"
         history.refill(history_rows(self.store.wallet.history.get(address, []) if address else []))
+
+    def _wallet_detail(self, address: str) -> Text:
+        """One wallet whole (Enter on it): the address the table shortens, and its figures."""
+        row = next((cells for key, cells in wallet_rows(self.store) if key == address), None)
+        wallet = self.store.wallet.by_address(address)
+        if row is None or wallet is None:
+            return Text(address)
+        return kv([("Name", wallet.name), ("Address", address), ("Balance", row[2]), ("Staked", row[3]),
+                   ("Rewards", row[4]), ("State", row[5])])
+
+    def _history_detail(self, hash: str) -> Text:
+        history = self.store.wallet.history.get(self._history_for or "", [])
+        row = next((row for row in history if row.hash == hash), None)
+        return history_detail(row) if row is not None else Text(hash)
 
     # -- actions -----------------------------------------------------------------------------------
 

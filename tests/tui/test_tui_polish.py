@@ -8,6 +8,7 @@ drives the real screens and widgets in a few seconds.
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 from rich.text import Text
 from snapshot_data import OPERATOR, SAVINGS, VALIDATOR, addr, fixed_store, h, write_logs
@@ -25,7 +26,7 @@ from aitbc_tui.screens.base import SectionScreen
 from aitbc_tui.screens.dialogs import ConfirmDialog, CreateWalletDialog, InfoDialog, TransferDialog
 from aitbc_tui.widgets.footer import KeyFooter
 from aitbc_tui.widgets.overflow import Panel
-from aitbc_tui.widgets.table import Table
+from aitbc_tui.widgets.table import Table, cell_width
 
 
 def fixed_app(tmp_path: Path, store: Store | None = None) -> AitbcApp:
@@ -480,5 +481,78 @@ def test_values_cut_at_a_panel_edge_open_in_full(tmp_path: Path) -> None:
             await wait_for(pilot, lambda: isinstance(app.screen, InfoDialog), "the tally in full")
             await pilot.pause()
             assert "99.85% of yes+no+veto, pass > 50.00%" in screen_text(app)
+
+    run(scenario())
+
+
+def cut_cells(table: Table) -> list[str]:
+    """The cells of ``table`` cut inside their column or running past the table's right edge
+    (off screen until scrolled, as the Staking ``Address`` and the Miner ``Outcome`` were)."""
+    room, padding = table.scrollable_content_region.width, table.cell_padding
+    x, problems = 0, []
+    for column in table.columns.values():
+        width = column.get_render_width(table)
+        for cell in [column.label, *(table.get_cell(row, column.key) for row in table.rows)]:
+            need = cell_width(cell)
+            if need > width - 2 * padding or x + padding + need > room:
+                problems.append(f"{table.id} {column.label.plain!r}: {cell!r} needs {need} at {x} of {room}")
+        x += width
+    return problems
+
+
+async def open_row_in_full(pilot: Any, table: Table) -> str:
+    """Enter on ``table``'s highlighted row; the dialog's text (the dialog is closed again)."""
+    app = pilot.app
+    table.focus()
+    await pilot.press("enter")
+    await wait_for(pilot, lambda: isinstance(app.screen, InfoDialog), f"{table.id}'s row in full")
+    await pilot.pause()
+    shown = screen_text(app)
+    await pilot.press("escape")
+    await wait_for(pilot, lambda: not isinstance(app.screen, InfoDialog), "the dialog closed")
+    return shown
+
+
+def test_no_table_cell_is_cut_and_shortened_values_open_in_full(tmp_path: Path) -> None:
+    """At 80x24 and 120x36 no cell of the Wallets, Staking, Miner and Governance tables is cut:
+    a narrow table leaves out its low-priority columns (``Dir``, ``Address``, ``Received``,
+    ``Action``) instead, and Enter on a row shows it whole: the validator's address, the
+    transaction's hash and the wallet's address, the miner's job id. The queue and "to vote on" lines wrap, not cut."""
+    store = fixed_store()
+    history = store.wallet.history[OPERATOR]
+    task = store.miner.tasks[0]
+
+    async def scenario() -> None:
+        for size in SIZES[:2]:
+            app = fixed_app(tmp_path, store)
+            async with app.run_test(size=size) as pilot:
+                await pilot.pause()
+                awaiting = app.screen.query_one("#gov-awaiting")
+                words = " ".join(str(awaiting.render()).split())
+                assert "to vote on: #4" in words and words in " ".join(screen_text(app).split()), screen_text(app)
+                for key in "34568":
+                    await pilot.press(key)
+                    await pilot.pause()
+                    await pilot.pause()
+                    for table in app.screen.query(Table):
+                        assert table.row_count and not cut_cells(table), (size, cut_cells(table), screen_text(app))
+                    if key == "3":
+                        assert "models: smollm2 (1 miner)" in screen_text(app)
+                    if key == "4":
+                        assert history[0].hash not in screen_text(app)
+                        shown = await open_row_in_full(pilot, app.screen.query_one("#history", Table))
+                        assert history[0].hash in shown and history[0].counterparty in shown, shown
+                        assert OPERATOR not in screen_text(app)
+                        assert OPERATOR in await open_row_in_full(pilot, app.screen.query_one("#wallet-table", Table))
+                    if key == "5":
+                        validators = app.screen.query_one("#validators", Table)
+                        assert ("address" in validators.shown_columns) == (size[0] >= 120)
+                        assert VALIDATOR in await open_row_in_full(pilot, validators)
+                    if key == "6":
+                        shown = await open_row_in_full(pilot, app.screen.query_one("#miner-tasks", Table))
+                        assert task.job_id in shown and task.job_id not in screen_text(app), shown
+                    if key == "8":
+                        proposals = app.screen.query_one("#proposals", Table)
+                        assert ("kind" in proposals.shown_columns) == (size[0] >= 120)
 
     run(scenario())
