@@ -370,7 +370,7 @@ class WalletCore:
             if opts.password is None:
                 raise WalletError(423, "locked", f"wallet {key.name} is locked: unlock it or give its password")
             keypair = one_shot = await self._decrypt(key, _reveal(opts.password))
-        fee = self.settings.default_fee if opts.fee is None else opts.fee
+        fee = await self._default_fee() if opts.fee is None else opts.fee
         try:
             chain_id = await self.chain_id()
             async with self._send_lock(key.address):
@@ -395,6 +395,13 @@ class WalletCore:
             result.height = await self._wait_commit(tx.hash, opts.timeout_s or self.settings.commit_timeout_s)
             result.status = "committed"
         return result
+
+    async def _default_fee(self) -> int:
+        """The fee of a request that names none: ``default_fee``, or the chain's ``min_fee`` when
+        governance has raised it above that (else every such send would be refused until the
+        operator edits the config)."""
+        params = (await self.node.call("get_params"))["params"]
+        return max(self.settings.default_fee, int(params["min_fee"]))
 
     @staticmethod
     def _audit_tx(key: KeyInfo, tx: Transaction, one_shot: bool) -> None:

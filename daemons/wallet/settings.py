@@ -64,7 +64,7 @@ class WalletSettings(CommonSettings):
     scrypt_n: int = Field(DEFAULT_SCRYPT_N, description="scrypt cost for new wallet files (power of two)")
     unlock_backoff_s: Duration = Field(0.5, ge=0, le=60, description="delay after the first wrong password")
     unlock_backoff_max_s: Duration = Field(30.0, ge=0, le=3600, description="cap of the doubling delay")
-    default_fee: int = Field(10, ge=0, description="fee in units when a request names none (chain min_fee)")
+    default_fee: int = Field(10, ge=0, description="fee in units when a request names none; the chain's min_fee when that is higher")
     commit_timeout_s: Duration = Field(30.0, gt=0, le=300, description="longest wait for finality (mode=commit)")
 
     @field_validator("scrypt_n")

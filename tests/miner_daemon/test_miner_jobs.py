@@ -105,9 +105,11 @@ def test_miner_bonds_registers_and_reports_ready(rig: Rig) -> None:
     assert status.registration.registered and status.registration.chain_id == net.chain_id
     with net.operator() as op:
         [listed] = [m for m in op.miners().miners if m.address == miner.address]
-    assert listed.models == {"smollm2": model_id} and listed.bonded and listed.live
-    assert listed.price_per_1k_tokens == PRICE_PER_1K
-    assert "nvml_available" in listed.telemetry  # heartbeats carry telemetry
+        assert listed.models == {"smollm2": model_id} and listed.bonded and listed.live
+        assert listed.price_per_1k_tokens == PRICE_PER_1K
+        # heartbeats carry telemetry (the registration does not: wait for the next heartbeat)
+        wait_for(lambda: "nvml_available" in [m for m in op.miners().miners if m.address == miner.address][0].telemetry,
+                 "a heartbeat with telemetry", 60, interval=0.2)
     done = subprocess.run([str(AITBC), "miner", "status", "--home", str(miner.home.root)], env=hermetic_env(),
                           capture_output=True, text=True, timeout=60)
     assert done.returncode == 0 and "serving, ready" in done.stdout and "bonded" in done.stdout
