@@ -25,14 +25,12 @@ import argparse
 import json
 import os
 import shutil
-import statistics
 import subprocess
 import sys
 import tempfile
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
 
 REPO = Path(__file__).resolve().parents[1]
 for _path in (REPO, REPO / "tests"):  # the product, and the process helpers it shares with the tests
@@ -132,6 +130,7 @@ def network_jobs(params: GenerationParams, jobs: int) -> tuple[str, Figures]:
     """Jobs through a real dev network; returns the backend the miner reported and the figures."""
     from daemons.common.home import Home
     from daemons.coordinator.client import CoordinatorClient
+    from daemons.coordinator.models import Job
 
     root = Path(tempfile.mkdtemp(prefix="aitbc-bench-"))
     home = Home.resolve(root / "home")
@@ -157,10 +156,11 @@ def network_jobs(params: GenerationParams, jobs: int) -> tuple[str, Figures]:
                 job = api.submit("smollm2", prompt, max_tokens=params.max_tokens,
                                  temperature_milli=round(params.temperature * 1000),
                                  top_p_milli=round(params.top_p * 1000), seed=params.seed)
-                deadline = time.monotonic() + 600  # a bound against hangs, not a measurement
-                while not job.finished and time.monotonic() < deadline:
-                    time.sleep(0.01)
-                    job = api.job(job.job_id)
+                # the job's event stream ends with the finished job: no polling (a client key is
+                # rate-limited, and polls would add their own delay to the figure)
+                for item in api.follow(job.job_id, timeout=600):  # a bound against hangs
+                    if isinstance(item, Job):
+                        job = item
                 elapsed = time.perf_counter() - t0
                 if job.status != "completed":
                     raise SystemExit(f"job {job.job_id} ended {job.status}: {job.error}")
