@@ -109,7 +109,11 @@ def test_old_home_is_migrated_and_everything_reads_back(old_home: Path) -> None:
 def test_node_refuses_a_protocol_one_chain_in_words_and_changes_nothing(old_home: Path) -> None:
     node_db = old_home / "data" / "node.db"
     before = _dump(node_db, *CHAIN_TABLES)
-    refused = aitbc("node", "start", "--home", str(old_home), check=False, timeout=180)
+    from testkit import free_ports
+
+    rpc, ws = free_ports(2)  # the fixture's config names fixed ports, which another process may hold
+    refused = aitbc("node", "start", "--home", str(old_home), "--rpc-port", str(rpc), "--ws-port", str(ws),
+                    check=False, timeout=180)
     assert refused.returncode != 0
     message = refused.stderr + refused.stdout
     assert "runs protocol 1" in message and "this release runs protocol 2" in message and "height 1029" in message
