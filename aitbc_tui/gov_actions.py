@@ -17,7 +17,7 @@ from typing import Any, Literal
 
 from pydantic import TypeAdapter, ValidationError
 
-from chain.crypto import is_address
+from chain.crypto import address_from_pubkey, is_address
 from chain.tx import ProposalAction
 
 from aitbc_tui.format import parse_amount
@@ -91,6 +91,10 @@ def _new_validator(item: str) -> dict[str, Any]:
     _addresses("add_validator", [address], "a new validator's address")
     if not _HEX64.fullmatch(pubkey):
         raise ActionError("add_validator", f"a new validator's public key is 64 lower-case hex digits, not {pubkey!r}")
+    # The chain checks this only when the passed proposal is enacted, weeks of voting later.
+    if address_from_pubkey(bytes.fromhex(pubkey)) != address:
+        raise ActionError("add_validator", f"the address {address} is not the one of public key {pubkey} "
+                                           f"({address_from_pubkey(bytes.fromhex(pubkey))})")
     if not commission.isdigit() or int(commission) > 10_000:
         raise ActionError("add_validator", f"the commission is basis points from 0 to 10000, not {commission!r}")
     if not name or len(name) > 64:

@@ -16,13 +16,14 @@ from test_tui_flows import CLIENT, click, confirm_with_password, import_client, 
 from testkit import temp_root
 from tuikit import UNIT, NodeAndWallet, node_and_wallet, run, screen_text, signed_tx, wait_for, wait_notified
 
+from chain.crypto import address_from_pubkey
 from daemons.common.home import Home
 from daemons.node.client import NodeClient
 
 from aitbc_tui.app import AitbcApp
 from aitbc_tui.models import GovModel, ProposalRow, TallyView
 from aitbc_tui.screens.dialogs import PickDialog
-from aitbc_tui.gov_actions import parse_changes, split_list
+from aitbc_tui.gov_actions import ActionError, build_action, parse_changes, split_list
 from aitbc_tui.screens.gov_dialogs import DepositDialog, ProposeDialog
 from aitbc_tui.screens.governance import tally_strip
 
@@ -136,7 +137,8 @@ def test_propose_deposit_and_vote_from_the_screen(gov_net: NodeAndWallet) -> Non
 
 
 COORDINATOR = "0x" + "c0" * 20
-NEW_VALIDATOR = {"address": "0x" + "5a" * 20, "pubkey": "ab" * 32, "commission_bps": 700, "name": "newcomer"}
+NEW_VALIDATOR = {"address": address_from_pubkey(bytes.fromhex("ab" * 32)), "pubkey": "ab" * 32,
+                 "commission_bps": 700, "name": "newcomer"}
 FORMS = [
     # (action, a bad fill: its input and the refusal, the good fill, the action on chain)
     ("coordinator_update", {"coord-add": "0xnothex"}, "a coordinator to add must be 0x followed by 40",
@@ -198,6 +200,16 @@ def test_parse_changes() -> None:
     for bad in ("", "min_fee", "min_fee=1.5", "=3", "min_fee=20,oops"):
         with pytest.raises(ValueError):
             parse_changes(split_list(bad))
+
+
+def test_a_new_validator_whose_address_is_not_its_keys_is_refused_before_signing() -> None:
+    """The chain would only refuse it at enactment, after the whole vote."""
+    good = "{address}:{pubkey}:{commission_bps}:{name}".format(**NEW_VALIDATOR)
+    assert build_action("validator_update", {"add_validator": [good]})["add"] == [NEW_VALIDATOR]
+    stranger = "0x" + "5a" * 20
+    with pytest.raises(ActionError, match=f"the address {stranger} is not the one of public key {'ab' * 32} "
+                                          rf"\({NEW_VALIDATOR['address']}\)"):
+        build_action("validator_update", {"add_validator": [good.replace(NEW_VALIDATOR["address"], stranger)]})
 
 
 def test_tally_strip_marks_the_quorum() -> None:
