@@ -85,10 +85,14 @@ def read_secret_file(path: Path, what: str) -> str:
 
 
 @contextmanager
-def handle_errors() -> Iterator[None]:
-    """Known failures become one line and exit status 1."""
+def handle_errors(*worded: type[Exception]) -> Iterator[None]:
+    """Known failures become one line and exit status 1; so do the ``worded`` exceptions a command
+    names, whose text is already a sentence for the operator (``InitError``: a missing key, a home
+    already set up; a daemon's reasons to refuse to start)."""
     try:
         yield
+    except worded as exc:
+        fail(str(exc))
     except (DaemonError, ChainError, StorageError) as exc:
         fail(exc.message)
     except SettingsError as exc:
@@ -104,11 +108,8 @@ def run_daemon(run: Callable[[], int], *start_errors: type[Exception]) -> NoRetu
     exceptions with which that daemon refuses to start (a missing key, an unreachable chain),
     each already worded for the operator, so they become one line like the usual failures.
     """
-    with handle_errors():
-        try:
-            code = run()
-        except start_errors as exc:
-            fail(str(exc))
+    with handle_errors(*start_errors):
+        code = run()
     raise typer.Exit(code)
 
 

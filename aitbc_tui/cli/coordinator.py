@@ -56,11 +56,8 @@ def init(
     from daemons.common.daemon_key import InitError
 
     resolved = resolve_home(home)
-    with handle_errors():
-        try:
-            result = init_coordinator(resolved, password_file=password_file)
-        except InitError as exc:
-            fail(str(exc))
+    with handle_errors(InitError):
+        result = init_coordinator(resolved, password_file=password_file)
     data = {"home": str(resolved.root), "address": result.address, "pubkey": result.pubkey,
             "password_file": str(result.password_file), "config": str(resolved.config_file)}
     emit(data, as_json, lambda d: "\n".join([

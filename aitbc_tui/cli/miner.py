@@ -55,11 +55,9 @@ def init(
     config: dict[str, Any] = {"stake_amount": stake, "coordinator": coordinator, "node": node,
                               "gpu_devices": _devices(gpu_devices), "models": model or None,
                               "price_per_1k_tokens": price, "capacity": capacity, "compute_enabled": compute}
-    with handle_errors():
+    with handle_errors(InitError):
         try:
             result = init_miner(resolved, password_file=password_file, config=config)
-        except InitError as exc:
-            fail(str(exc))
         except ValidationError as exc:
             err = exc.errors()[0]
             fail(f"{'.'.join(str(p) for p in err['loc'])}: {err['msg']}")
@@ -90,12 +88,9 @@ def api_key(
     from daemons.common.daemon_key import InitError
 
     resolved = resolve_home(home)
-    with handle_errors():
+    with handle_errors(InitError):
         text = from_file.read_text(encoding="utf-8") if from_file else sys.stdin.read()
-        try:
-            path = write_api_key(resolved, text)
-        except InitError as exc:
-            fail(str(exc))
+        path = write_api_key(resolved, text)
     emit({"api_key_file": str(path)}, as_json, lambda d: f"API key stored in {d['api_key_file']}")
 
 

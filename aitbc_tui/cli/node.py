@@ -57,14 +57,11 @@ def init(
             funds[address] = funds.get(address, 0) + parse_amount(amount)
         except ValueError as exc:
             fail(str(exc))
-    with handle_errors():
+    with handle_errors(InitError, ValueError):
         for address in coordinator:
             validate_address(address)
-        try:
-            result = init_node(resolved, chain_id=chain_id, password_file=password_file, fund=funds,
-                               coordinators=coordinator, params=ChainParams(block_time_ms=int(block_time * 1000)))
-        except (InitError, ValueError) as exc:
-            fail(str(exc))
+        result = init_node(resolved, chain_id=chain_id, password_file=password_file, fund=funds,
+                           coordinators=coordinator, params=ChainParams(block_time_ms=int(block_time * 1000)))
     data = {"home": str(resolved.root), "chain_id": result.chain_id, "validator_address": result.validator_address,
             "genesis_hash": result.genesis_hash, "genesis": str(resolved.genesis_file),
             "config": str(resolved.config_file), "password_file": str(result.password_file)}
@@ -84,11 +81,8 @@ def _join(resolved: "Home", source: str, peers: list[str], external_url: str, pa
 
     if conflicting:
         fail("--genesis joins an existing chain: --chain-id, --fund and --coordinator come from its genesis")
-    with handle_errors():
-        try:
-            result = join_network(resolved, source, peers, external_url=external_url, password_file=password_file)
-        except (InitError, ValueError) as exc:
-            fail(str(exc))
+    with handle_errors(InitError, ValueError):
+        result = join_network(resolved, source, peers, external_url=external_url, password_file=password_file)
     data = {"home": str(resolved.root), "chain_id": result.chain_id, "validator_address": result.validator_address,
             "validator_pubkey": result.validator_pubkey, "genesis_hash": result.genesis_hash, "peers": peers, "config": str(resolved.config_file),
             "password_file": str(result.password_file)}

@@ -13,12 +13,13 @@ import contextlib
 import time
 from abc import ABC, abstractmethod
 from collections.abc import Awaitable, Callable, Coroutine
-from typing import Any, ClassVar, Generic, TypeVar
+from typing import Any, ClassVar, Generic, Protocol, TypeVar
 
 from daemons.common.backoff import Backoff
-from daemons.common.client import AsyncClosesOnExit
 from daemons.common.errors import DaemonError
 from daemons.common.home import Home
+from daemons.common.models import Event
+from daemons.common.stream import AsyncEventStream
 
 from aitbc_tui.models import EventLine, SourceStatus, Store
 
@@ -31,7 +32,20 @@ def now_ms() -> int:
     return int(time.time() * 1000)
 
 
-C = TypeVar("C", bound=AsyncClosesOnExit)
+class Closes(Protocol):
+    """What a source needs of every asyncio daemon client."""
+
+    async def aclose(self) -> None: ...
+
+
+class Streams(Closes, Protocol):
+    """What a :class:`StreamingSource` needs of its client: the daemon's event stream too."""
+
+    def events(self, topics: list[str]) -> AsyncEventStream: ...
+
+
+C = TypeVar("C", bound=Closes)
+S = TypeVar("S", bound=Streams)
 
 
 class DaemonSource(ABC, Generic[C]):
@@ -111,6 +125,53 @@ class DaemonSource(ABC, Generic[C]):
     async def aclose(self) -> None:
         """Release the client (the app calls this on exit)."""
         await self.client.aclose()
+
+
+class StreamingSource(DaemonSource[S]):
+    """A source that follows its daemon's event stream (node, coordinator, miner): subscribe to
+    :attr:`topics`, load a :meth:`_snapshot`, mark up, then hand each event to :meth:`_on_event`
+    while :meth:`timers` re-read what no event carries.
+
+    The status is read again every :attr:`status_every_s`, and soon after an event handler sets
+    :attr:`status_dirty` (once per burst), because a changed count or phase has one source, the
+    daemon's status, and is never patched from an event."""
+
+    topics: ClassVar[list[str]]
+    status_every_s: ClassVar[float] = 5.0
+
+    def __init__(self, home: Home, store: Store, changed: Changed) -> None:
+        super().__init__(home, store, changed)
+        self.status_dirty = asyncio.Event()
+
+    async def session(self) -> None:
+        async with self.client.events(self.topics) as stream:
+            await self._snapshot()
+            self.mark_up()
+            await first_done(self._consume(stream), *self.timers())
+
+    async def _consume(self, stream: AsyncEventStream) -> None:
+        async for event in stream:
+            self._on_event(event)
+
+    def timers(self) -> list[Coroutine[Any, Any, None]]:
+        """The loops that run beside the event stream for a session (a subclass adds its own)."""
+        return [every(self.status_every_s, self._poll), when_set(self.status_dirty, self._poll)]
+
+    async def _poll(self) -> None:
+        await self._read_status()
+        self.changed()
+
+    @abstractmethod
+    async def _snapshot(self) -> None:
+        """Everything the screens need right after (re)connecting."""
+
+    @abstractmethod
+    async def _read_status(self) -> None:
+        """Read the daemon's status into the store."""
+
+    @abstractmethod
+    def _on_event(self, event: Event) -> None:
+        """Apply one event to the store."""
 
 
 async def first_done(*coros: Coroutine[Any, Any, None]) -> None:

@@ -7,29 +7,22 @@ address in the request, so those calls use a short-lived client made by :meth:`a
 
 from __future__ import annotations
 
-import asyncio
-
-from daemons.common.home import Home
 from daemons.common.models import Event
-from daemons.common.stream import AsyncEventStream
 from daemons.coordinator.client import AsyncCoordinatorClient
 
 from aitbc_tui.format import ait, short_addr
-from aitbc_tui.models import EventLine, JobRow, MinerRow, ServedModel, Store
-from aitbc_tui.sources.base import Changed, DaemonSource, every, first_done, now_ms, when_set
+from aitbc_tui.models import EventLine, JobRow, MinerRow, ServedModel
+from aitbc_tui.sources.base import StreamingSource, now_ms
 
 STATUS_EVERY_S = 5.0
 THROUGHPUT_WINDOW_S = 300.0
 TOPICS = ["job:*", "receipt:*", "miner", "output:*"]
 
 
-class CoordinatorSource(DaemonSource[AsyncCoordinatorClient]):
+class CoordinatorSource(StreamingSource[AsyncCoordinatorClient]):
     service = "coordinator"
-
-    def __init__(self, home: Home, store: Store, changed: Changed) -> None:
-        super().__init__(home, store, changed)
-        self._recount = asyncio.Event()
-        """Set when a job changed state: the counts are read again from the coordinator."""
+    topics = TOPICS
+    status_every_s = STATUS_EVERY_S
 
     def open_client(self) -> AsyncCoordinatorClient:
         return AsyncCoordinatorClient(self.socket, timeout=40.0)
@@ -38,23 +31,12 @@ class CoordinatorSource(DaemonSource[AsyncCoordinatorClient]):
         """A client whose requests act for ``address`` (close it after use)."""
         return AsyncCoordinatorClient(self.socket, address=address, timeout=40.0)
 
-    async def session(self) -> None:
-        async with self.client.events(TOPICS) as stream:
-            await self._snapshot()
-            self.mark_up()
-            await first_done(self._consume(stream), every(STATUS_EVERY_S, self._poll),
-                             when_set(self._recount, self._poll))
-
     async def _snapshot(self) -> None:
         page = await self.client.jobs(limit=500)
         model = self.store.coordinator
         model.jobs = sorted((JobRow.model_validate(j.model_dump()) for j in page.jobs),
                             key=lambda j: j.created_ms, reverse=True)
         await self._read_status()
-
-    async def _poll(self) -> None:
-        await self._read_status()
-        self.changed()
 
     async def _read_status(self) -> None:
         status = await self.client.status()
@@ -84,10 +66,6 @@ class CoordinatorSource(DaemonSource[AsyncCoordinatorClient]):
         done = sum(1 for job in model.jobs if job.status == "completed" and job.updated_ms >= horizon)
         model.throughput_per_min = done / (THROUGHPUT_WINDOW_S / 60)
 
-    async def _consume(self, stream: AsyncEventStream) -> None:
-        async for event in stream:
-            self._on_event(event)
-
     def _on_event(self, event: Event) -> None:
         data, model = event.data, self.store.coordinator
         if event.topic.startswith("output:"):
@@ -102,7 +80,7 @@ class CoordinatorSource(DaemonSource[AsyncCoordinatorClient]):
                 # the counts have one source, the coordinator's status: read again now (events
                 # arriving together cost one read), never adjusted here, where a poll and an
                 # event crossing each other once counted one job as running and completed
-                self._recount.set()
+                self.status_dirty.set()
                 if job.status == "completed":
                     self._update_throughput()
                 self.store.events.add(EventLine(time_ms=job.updated_ms or now_ms(), source="coordinator",

@@ -8,44 +8,31 @@ answers with the miner's own wire models, exactly as ``MinerClient`` does.
 
 from __future__ import annotations
 
-import asyncio
 from typing import Any
 
 from daemons.common.client import AsyncDaemonClient
-from daemons.common.home import Home
 from daemons.common.models import Event
-from daemons.common.stream import AsyncEventStream
 from daemons.miner.models import MinerStatus
 from daemons.miner.telemetry.models import TelemetrySnapshot
 
-from aitbc_tui.models import EventLine, Store
-from aitbc_tui.sources.base import Changed, DaemonSource, every, first_done, now_ms, when_set
+from aitbc_tui.models import EventLine
+from aitbc_tui.sources.base import StreamingSource, now_ms
 
 STATUS_EVERY_S = 5.0
 TOPICS = ["telemetry", "job", "miner"]
 
 
-class MinerSource(DaemonSource[AsyncDaemonClient]):
+class MinerSource(StreamingSource[AsyncDaemonClient]):
     service = "miner"
-
-    def __init__(self, home: Home, store: Store, changed: Changed) -> None:
-        super().__init__(home, store, changed)
-        self._status_dirty = asyncio.Event()
+    topics = TOPICS
+    status_every_s = STATUS_EVERY_S
 
     def open_client(self) -> AsyncDaemonClient:
         return AsyncDaemonClient(self.socket, timeout=15.0, name="miner")
 
-    async def session(self) -> None:
-        async with self.client.events(TOPICS) as stream:
-            await self._read_status()
-            self.apply_telemetry(await self.client.get("/v1/telemetry", model=TelemetrySnapshot))
-            self.mark_up()
-            await first_done(self._consume(stream), every(STATUS_EVERY_S, self._poll),
-                             when_set(self._status_dirty, self._poll))
-
-    async def _poll(self) -> None:
+    async def _snapshot(self) -> None:
         await self._read_status()
-        self.changed()
+        self.apply_telemetry(await self.client.get("/v1/telemetry", model=TelemetrySnapshot))
 
     async def _read_status(self) -> None:
         self.apply_status(await self.client.get("/v1/status", model=MinerStatus))
@@ -89,23 +76,19 @@ class MinerSource(DaemonSource[AsyncDaemonClient]):
         if host.ram_used_bytes is not None and host.ram_total_bytes:
             model.record("host.ram", 100 * host.ram_used_bytes / host.ram_total_bytes)
 
-    async def _consume(self, stream: AsyncEventStream) -> None:
-        async for event in stream:
-            self._on_event(event)
-
     def _on_event(self, event: Event) -> None:
         data: dict[str, Any] = event.data
         if event.topic == "telemetry":
             self.apply_telemetry(TelemetrySnapshot.model_validate(data))
         elif event.topic == "job":
-            self._status_dirty.set()
+            self.status_dirty.set()
             text = f"{data.get('kind', 'task')} {str(data.get('job_id', ''))[:12]} {data.get('event', '')}"
             if data.get("outcome"):
                 text += f" ({data['outcome']})"
             self.store.events.add(EventLine(time_ms=now_ms(), source="miner", text=text,
                                             level="warning" if data.get("reason") else "info"))
         elif event.topic == "miner":
-            self._status_dirty.set()
+            self.status_dirty.set()
             self.store.events.add(EventLine(time_ms=now_ms(), source="miner",
                                             text=f"phase {data.get('phase')}, {'ready' if data.get('ready') else 'not ready'}"))
         self.changed()

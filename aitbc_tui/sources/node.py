@@ -10,12 +10,12 @@ block, at most once every ``GOV_EVERY_S`` however fast blocks come.
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Coroutine
 from typing import Any
 
 from chain.tx import parse_transaction
 from daemons.common.home import Home
 from daemons.common.models import Event
-from daemons.common.stream import AsyncEventStream
 from daemons.node.client import AsyncNodeClient, NodeRpcError
 
 from aitbc_tui.format import ait, short_addr, short_hash
@@ -30,7 +30,7 @@ from aitbc_tui.models import (
     TxRow,
     ValidatorRow,
 )
-from aitbc_tui.sources.base import Changed, DaemonSource, every, first_done, when_set
+from aitbc_tui.sources.base import Changed, StreamingSource, when_set
 
 STATUS_EVERY_S = 2.0
 SLOW_EVERY = 3
@@ -42,8 +42,10 @@ GOV_LIMIT = 50
 """Proposals listed (newest first); the open ones among them are read with their votes."""
 
 
-class NodeSource(DaemonSource[AsyncNodeClient]):
+class NodeSource(StreamingSource[AsyncNodeClient]):
     service = "node"
+    topics = TOPICS
+    status_every_s = STATUS_EVERY_S
 
     def __init__(self, home: Home, store: Store, changed: Changed) -> None:
         super().__init__(home, store, changed)
@@ -64,13 +66,9 @@ class NodeSource(DaemonSource[AsyncNodeClient]):
 
     # -- session -----------------------------------------------------------------------------------
 
-    async def session(self) -> None:
-        async with self.client.events(TOPICS) as stream:
-            await self._snapshot()
-            self.mark_up()
-            await first_done(self._consume(stream), every(STATUS_EVERY_S, self._poll),
-                             when_set(self._accounts_dirty, self._refresh_accounts),
-                             when_set(self._gov_dirty, self._refresh_gov, settle_s=GOV_EVERY_S))
+    def timers(self) -> list[Coroutine[Any, Any, None]]:
+        return [*super().timers(), when_set(self._accounts_dirty, self._refresh_accounts),
+                when_set(self._gov_dirty, self._refresh_gov, settle_s=GOV_EVERY_S)]
 
     async def _snapshot(self) -> None:
         """Everything a screen needs right after (re)connecting."""
@@ -85,10 +83,6 @@ class NodeSource(DaemonSource[AsyncNodeClient]):
                 self._add_full_block(data)
         await self._read_slow()
         await self._read_gov()
-
-    async def _consume(self, stream: AsyncEventStream) -> None:
-        async for event in stream:
-            self._on_event(event)
 
     async def _poll(self) -> None:
         await self._read_status()

@@ -9,8 +9,10 @@ Every answer is decoded into the models of :mod:`daemons.wallet.models`; every f
 from __future__ import annotations
 
 import os
+from abc import ABC, abstractmethod
+from collections.abc import Coroutine
 from pathlib import Path
-from typing import Any, ClassVar, Generic, Self, TypeVar
+from typing import Any, ClassVar, Generic, Self, TypedDict, TypeVar, Unpack
 
 from pydantic import SecretStr
 
@@ -34,6 +36,7 @@ from daemons.wallet.models import (
 
 DEFAULT_TIMEOUT = 60.0  # an unlock after wrong passwords waits out the brute-force delay
 H = TypeVar("H", DaemonClient, AsyncDaemonClient)
+R = TypeVar("R")
 
 
 def wallet_target(home: Home | str | Path | None = None) -> Path:
@@ -46,10 +49,26 @@ def _clean(body: dict[str, Any]) -> dict[str, Any]:
     return {k: (v.get_secret_value() if isinstance(v, SecretStr) else v) for k, v in body.items() if v is not None}
 
 
-def _tx(wallet: str | None, fee: int | None, mode: Mode, timeout_s: float | None, password: str | None,
-        **payload: Any) -> dict[str, Any]:
-    return _clean({"wallet": wallet, "fee": fee, "mode": mode, "timeout_s": timeout_s, "password": password,
-                   **payload})
+class TxOptions(TypedDict, total=False):
+    """The options every signing call takes, after its own payload: the wallet that signs (default:
+    the daemon's default wallet), the fee (default: the daemon's), ``mode`` (``"sync"``, the default:
+    answer once the mempool took it; ``"commit"``: once a block holding it is final), how long a
+    commit may be waited for, and a password to sign this one transaction with a locked wallet."""
+
+    wallet: str | None
+    fee: int | None
+    mode: Mode
+    timeout_s: float | None
+    password: str | None
+
+
+def _tx_body(options: TxOptions, payload: dict[str, Any]) -> dict[str, Any]:
+    """The request body of a signing call. ``**options`` is not checked by Python at run time, so a
+    misspelt option is refused here with the ``TypeError`` a wrong keyword argument would give."""
+    unknown = options.keys() - TxOptions.__optional_keys__
+    if unknown:
+        raise TypeError(f"unexpected signing option(s): {', '.join(sorted(unknown))}")
+    return _clean({"mode": "sync", **options, **payload})
 
 
 class _Connects(Generic[H]):
@@ -67,7 +86,53 @@ class _Connects(Generic[H]):
         return cls(wallet_target(home), timeout=timeout)
 
 
-class WalletClient(ClosesOnExit, _Connects[DaemonClient]):
+class _Signs(ABC, Generic[R]):
+    """The signing calls, written once for both clients: each names its route and payload, and
+    ``_sign`` (blocking, or returning a coroutine) adds the :class:`TxOptions` and posts it."""
+
+    @abstractmethod
+    def _sign(self, path: str, options: TxOptions, **payload: Any) -> R:
+        """Post one signing request to ``path`` (the blocking client answers, the async one
+        returns the coroutine that will)."""
+
+    def send(self, to: str, amount: int, **options: Unpack[TxOptions]) -> R:
+        return self._sign("/v1/wallet/send", options, to=to, amount=amount)
+
+    def delegate(self, validator: str, amount: int, **options: Unpack[TxOptions]) -> R:
+        return self._sign("/v1/stake/delegate", options, validator=validator, amount=amount)
+
+    def unbond(self, validator: str, amount: int, **options: Unpack[TxOptions]) -> R:
+        return self._sign("/v1/stake/unbond", options, validator=validator, amount=amount)
+
+    def claim_rewards(self, validator: str, **options: Unpack[TxOptions]) -> R:
+        return self._sign("/v1/stake/claim", options, validator=validator)
+
+    def gov_propose(self, proposal: dict[str, Any], **options: Unpack[TxOptions]) -> R:
+        return self._sign("/v1/gov/propose", options, proposal=proposal)
+
+    def gov_deposit(self, proposal_id: int, amount: int, **options: Unpack[TxOptions]) -> R:
+        return self._sign("/v1/gov/deposit", options, proposal_id=proposal_id, amount=amount)
+
+    def gov_vote(self, proposal_id: int, option: str, **options: Unpack[TxOptions]) -> R:
+        return self._sign("/v1/gov/vote", options, proposal_id=proposal_id, option=option)
+
+    def gov_enact(self, proposal_id: int, **options: Unpack[TxOptions]) -> R:
+        return self._sign("/v1/gov/enact", options, proposal_id=proposal_id)
+
+    def escrow_deposit(self, coordinator: str, amount: int, **options: Unpack[TxOptions]) -> R:
+        return self._sign("/v1/escrow/deposit", options, coordinator=coordinator, amount=amount)
+
+    def escrow_withdraw(self, coordinator: str, amount: int, **options: Unpack[TxOptions]) -> R:
+        return self._sign("/v1/escrow/withdraw", options, coordinator=coordinator, amount=amount)
+
+    def miner_bond(self, amount: int, **options: Unpack[TxOptions]) -> R:
+        return self._sign("/v1/miner/bond", options, amount=amount)
+
+    def miner_unbond(self, amount: int, **options: Unpack[TxOptions]) -> R:
+        return self._sign("/v1/miner/unbond", options, amount=amount)
+
+
+class WalletClient(ClosesOnExit, _Connects[DaemonClient], _Signs[TxResult]):
     """Blocking client. Use as a context manager or call :meth:`close`."""
 
     _HTTP = DaemonClient
@@ -128,76 +193,18 @@ class WalletClient(ClosesOnExit, _Connects[DaemonClient]):
         body = {"wallet": wallet, "confirm": confirm, "password": password}
         return self.http.post("/v1/wallet/delete", body, model=DeleteResponse)
 
-    # -- signing ---------------------------------------------------------------------------------------
-
-    def send(self, to: str, amount: int, wallet: str | None = None, fee: int | None = None, mode: Mode = "sync",
-             timeout_s: float | None = None, password: str | None = None) -> TxResult:
-        body = _tx(wallet, fee, mode, timeout_s, password, to=to, amount=amount)
-        return self.http.post("/v1/wallet/send", body, model=TxResult)
-
-    def delegate(self, validator: str, amount: int, wallet: str | None = None, fee: int | None = None,
-                 mode: Mode = "sync", timeout_s: float | None = None, password: str | None = None) -> TxResult:
-        body = _tx(wallet, fee, mode, timeout_s, password, validator=validator, amount=amount)
-        return self.http.post("/v1/stake/delegate", body, model=TxResult)
-
-    def gov_propose(self, proposal: dict[str, Any], wallet: str | None = None, fee: int | None = None,
-                    mode: Mode = "sync", timeout_s: float | None = None, password: str | None = None) -> TxResult:
-        body = _tx(wallet, fee, mode, timeout_s, password, proposal=proposal)
-        return self.http.post("/v1/gov/propose", body, model=TxResult)
-
-    def gov_deposit(self, proposal_id: int, amount: int, wallet: str | None = None, fee: int | None = None,
-                    mode: Mode = "sync", timeout_s: float | None = None, password: str | None = None) -> TxResult:
-        body = _tx(wallet, fee, mode, timeout_s, password, proposal_id=proposal_id, amount=amount)
-        return self.http.post("/v1/gov/deposit", body, model=TxResult)
-
-    def gov_vote(self, proposal_id: int, option: str, wallet: str | None = None, fee: int | None = None,
-                 mode: Mode = "sync", timeout_s: float | None = None, password: str | None = None) -> TxResult:
-        body = _tx(wallet, fee, mode, timeout_s, password, proposal_id=proposal_id, option=option)
-        return self.http.post("/v1/gov/vote", body, model=TxResult)
-
-    def gov_enact(self, proposal_id: int, wallet: str | None = None, fee: int | None = None,
-                  mode: Mode = "sync", timeout_s: float | None = None, password: str | None = None) -> TxResult:
-        body = _tx(wallet, fee, mode, timeout_s, password, proposal_id=proposal_id)
-        return self.http.post("/v1/gov/enact", body, model=TxResult)
-
-    def unbond(self, validator: str, amount: int, wallet: str | None = None, fee: int | None = None,
-               mode: Mode = "sync", timeout_s: float | None = None, password: str | None = None) -> TxResult:
-        body = _tx(wallet, fee, mode, timeout_s, password, validator=validator, amount=amount)
-        return self.http.post("/v1/stake/unbond", body, model=TxResult)
-
-    def claim_rewards(self, validator: str, wallet: str | None = None, fee: int | None = None,
-                      mode: Mode = "sync", timeout_s: float | None = None, password: str | None = None) -> TxResult:
-        body = _tx(wallet, fee, mode, timeout_s, password, validator=validator)
-        return self.http.post("/v1/stake/claim", body, model=TxResult)
-
     def rewards(self, wallet: str | None = None) -> Rewards:
         return self.http.get("/v1/stake/rewards", _clean({"wallet": wallet}), model=Rewards)
 
     def validators(self) -> Validators:
         return self.http.get("/v1/stake/validators", model=Validators)
 
-    def escrow_deposit(self, coordinator: str, amount: int, wallet: str | None = None, fee: int | None = None,
-                       mode: Mode = "sync", timeout_s: float | None = None, password: str | None = None) -> TxResult:
-        body = _tx(wallet, fee, mode, timeout_s, password, coordinator=coordinator, amount=amount)
-        return self.http.post("/v1/escrow/deposit", body, model=TxResult)
-
-    def escrow_withdraw(self, coordinator: str, amount: int, wallet: str | None = None, fee: int | None = None,
-                        mode: Mode = "sync", timeout_s: float | None = None, password: str | None = None) -> TxResult:
-        body = _tx(wallet, fee, mode, timeout_s, password, coordinator=coordinator, amount=amount)
-        return self.http.post("/v1/escrow/withdraw", body, model=TxResult)
-
-    def miner_bond(self, amount: int, wallet: str | None = None, fee: int | None = None, mode: Mode = "sync",
-                   timeout_s: float | None = None, password: str | None = None) -> TxResult:
-        body = _tx(wallet, fee, mode, timeout_s, password, amount=amount)
-        return self.http.post("/v1/miner/bond", body, model=TxResult)
-
-    def miner_unbond(self, amount: int, wallet: str | None = None, fee: int | None = None, mode: Mode = "sync",
-                     timeout_s: float | None = None, password: str | None = None) -> TxResult:
-        body = _tx(wallet, fee, mode, timeout_s, password, amount=amount)
-        return self.http.post("/v1/miner/unbond", body, model=TxResult)
+    def _sign(self, path: str, options: TxOptions, **payload: Any) -> TxResult:
+        return self.http.post(path, _tx_body(options, payload), model=TxResult)
 
 
-class AsyncWalletClient(AsyncClosesOnExit, _Connects[AsyncDaemonClient]):
+class AsyncWalletClient(AsyncClosesOnExit, _Connects[AsyncDaemonClient],
+                        _Signs[Coroutine[Any, Any, TxResult]]):
     """Asyncio client for the TUI: the read-side and signing calls a screen needs."""
 
     _HTTP = AsyncDaemonClient
@@ -233,42 +240,5 @@ class AsyncWalletClient(AsyncClosesOnExit, _Connects[AsyncDaemonClient]):
         body = _clean({"wallet": wallet, "all": all})
         return (await self.http.post("/v1/wallet/lock", body, model=LockResponse)).locked
 
-    async def send(self, to: str, amount: int, wallet: str | None = None, fee: int | None = None,
-                   mode: Mode = "sync", timeout_s: float | None = None, password: str | None = None) -> TxResult:
-        body = _tx(wallet, fee, mode, timeout_s, password, to=to, amount=amount)
-        return await self.http.post("/v1/wallet/send", body, model=TxResult)
-
-    async def delegate(self, validator: str, amount: int, wallet: str | None = None, fee: int | None = None,
-                       mode: Mode = "sync", password: str | None = None) -> TxResult:
-        body = _tx(wallet, fee, mode, None, password, validator=validator, amount=amount)
-        return await self.http.post("/v1/stake/delegate", body, model=TxResult)
-
-    async def gov_vote(self, proposal_id: int, option: str, wallet: str | None = None, fee: int | None = None,
-                       mode: Mode = "sync", password: str | None = None) -> TxResult:
-        body = _tx(wallet, fee, mode, None, password, proposal_id=proposal_id, option=option)
-        return await self.http.post("/v1/gov/vote", body, model=TxResult)
-
-    async def gov_deposit(self, proposal_id: int, amount: int, wallet: str | None = None, fee: int | None = None,
-                          mode: Mode = "sync", password: str | None = None) -> TxResult:
-        body = _tx(wallet, fee, mode, None, password, proposal_id=proposal_id, amount=amount)
-        return await self.http.post("/v1/gov/deposit", body, model=TxResult)
-
-    async def gov_propose(self, proposal: dict[str, Any], wallet: str | None = None, fee: int | None = None,
-                          mode: Mode = "sync", password: str | None = None) -> TxResult:
-        body = _tx(wallet, fee, mode, None, password, proposal=proposal)
-        return await self.http.post("/v1/gov/propose", body, model=TxResult)
-
-    async def unbond(self, validator: str, amount: int, wallet: str | None = None, fee: int | None = None,
-                     mode: Mode = "sync", password: str | None = None) -> TxResult:
-        body = _tx(wallet, fee, mode, None, password, validator=validator, amount=amount)
-        return await self.http.post("/v1/stake/unbond", body, model=TxResult)
-
-    async def claim_rewards(self, validator: str, wallet: str | None = None, fee: int | None = None,
-                            mode: Mode = "sync", password: str | None = None) -> TxResult:
-        body = _tx(wallet, fee, mode, None, password, validator=validator)
-        return await self.http.post("/v1/stake/claim", body, model=TxResult)
-
-    async def escrow_deposit(self, coordinator: str, amount: int, wallet: str | None = None,
-                             fee: int | None = None, mode: Mode = "sync", password: str | None = None) -> TxResult:
-        body = _tx(wallet, fee, mode, None, password, coordinator=coordinator, amount=amount)
-        return await self.http.post("/v1/escrow/deposit", body, model=TxResult)
+    def _sign(self, path: str, options: TxOptions, **payload: Any) -> Coroutine[Any, Any, TxResult]:
+        return self.http.post(path, _tx_body(options, payload), model=TxResult)

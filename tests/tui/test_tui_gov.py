@@ -10,11 +10,13 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
+from textual.pilot import Pilot
 from test_tui_flows import CLIENT, click, confirm_with_password, import_client, painted_dialog
 from testkit import temp_root
-from tuikit import UNIT, NodeAndWallet, node_and_wallet, run, screen_text, signed_tx, wait_for, wait_notified
+from tuikit import UNIT, NodeAndWallet, drive, node_and_wallet, screen_text, signed_tx, wait_for, wait_notified
 
 from chain.crypto import address_from_pubkey
 from daemons.common.home import Home
@@ -70,70 +72,68 @@ async def open_governance(pilot, app: AitbcApp) -> None:  # type: ignore[no-unty
 
 
 def test_propose_deposit_and_vote_from_the_screen(gov_net: NodeAndWallet) -> None:
-    async def scenario() -> None:
-        app = AitbcApp(Home(root=gov_net.home), save_settings=False)
-        async with app.run_test(size=SIZE) as pilot:
-            await open_governance(pilot, app)
-            await wait_for(pilot, lambda: "no proposals yet" in screen_text(app), "the empty list")
-            # propose: a param-change with a malformed change is refused in the dialog
-            await press_action(pilot, app, "p", "propose")
-            await painted_dialog(pilot, app, ProposeDialog, "the propose dialog")
-            dialog = app.screen
-            dialog.query_one("#kind").value = "param_change"
-            dialog.query_one("#title").value = "Raise the minimum fee"
-            dialog.query_one("#description").value = "Spam is too cheap."
-            dialog.query_one("#changes").value = "min_fee=twenty"
-            dialog.query_one("#deposit").value = "40"
-            await click(pilot, "#ok")
-            await wait_for(pilot, lambda: "NAME=INTEGER, not 'min_fee=twenty'" in screen_text(app), "the refusal")
-            dialog.query_one("#changes").value = "min_fee=20"
-            await click(pilot, "#ok")
-            shown = await confirm_with_password(pilot, app)
-            assert "Raise the minimum fee" in shown and "40.000000 AIT" in shown and "'min_fee': 20" in shown
-            await wait_notified(pilot, "proposal 'Raise the minimum fee' submitted: block")
-            await wait_for(pilot, lambda: [p.status for p in app.store.node.gov.proposals] == ["deposit"],
-                           "the proposal collecting deposits")
-            proposal_id = app.store.node.gov.proposals[0].id
-            assert on_chain(gov_net, proposal_id)["total_deposit"] == 40 * UNIT
-            # deposit the rest from the screen: the dialog offers what is missing; voting opens
-            await press_action(pilot, app, "d", "deposit", "deposit")
-            await painted_dialog(pilot, app, DepositDialog, "the deposit dialog")
-            assert app.screen.query_one("#amount").value == "60.000000"
-            await click(pilot, "#ok")
-            shown = await confirm_with_password(pilot, app)
-            assert "60.000000 AIT" in shown
-            await wait_notified(pilot, f"deposited 60.000000 AIT on #{proposal_id}")
-            await wait_for(pilot, lambda: app.store.node.gov.proposals[0].status == "voting", "the voting period")
-            # the Dashboard says the wallet has not voted yet
-            await pilot.press("1")
-            await wait_for(pilot, lambda: "1 open proposal to vote on" in screen_text(app), "the dashboard line")
-            # vote from the screen
-            await pilot.press("8")
-            await wait_for(pilot, lambda: app.current_mode == "governance", "the governance screen")
-            await press_action(pilot, app, "v", "vote", "voting")
-            await painted_dialog(pilot, app, PickDialog, "the vote options")
-            app.screen.query_one("#choice").value = "yes"
-            await click(pilot, "#ok")
-            shown = await confirm_with_password(pilot, app)
-            assert "Raise the minimum fee" in shown and "yes" in shown and "1,000.000000 AIT bonded" in shown
-            await wait_notified(pilot, f"voted yes on #{proposal_id}: block")
-            chain = on_chain(gov_net, proposal_id)
-            assert [(v["voter"], v["option"]) for v in chain["votes"]] == [(CLIENT.address, "yes")]
-            assert chain["tally_so_far"]["yes"] == 1_000 * UNIT
-            await wait_for(pilot, lambda: (app.store.node.gov.proposals[0].tally is not None
-                                           and app.store.node.gov.proposals[0].tally.yes == 1_000 * UNIT),
-                           "the tally on the screen")
-            # Enter: the detail with the description and the delegator's vote
-            app.screen.query_one("#proposals").focus()
-            await pilot.press("enter")
-            await wait_for(pilot, lambda: "Spam is too cheap." in screen_text(app), "the detail")
-            assert "Other voters" in screen_text(app)
-            await pilot.press("escape")
-            await pilot.press("1")
-            await wait_for(pilot, lambda: app.current_mode == "dashboard"
-                           and "open proposal" not in screen_text(app), "the dashboard line gone")
+    async def scenario(app: AitbcApp, pilot: Pilot[Any]) -> None:
+        await open_governance(pilot, app)
+        await wait_for(pilot, lambda: "no proposals yet" in screen_text(app), "the empty list")
+        # propose: a param-change with a malformed change is refused in the dialog
+        await press_action(pilot, app, "p", "propose")
+        await painted_dialog(pilot, app, ProposeDialog, "the propose dialog")
+        dialog = app.screen
+        dialog.query_one("#kind").value = "param_change"
+        dialog.query_one("#title").value = "Raise the minimum fee"
+        dialog.query_one("#description").value = "Spam is too cheap."
+        dialog.query_one("#changes").value = "min_fee=twenty"
+        dialog.query_one("#deposit").value = "40"
+        await click(pilot, "#ok")
+        await wait_for(pilot, lambda: "NAME=INTEGER, not 'min_fee=twenty'" in screen_text(app), "the refusal")
+        dialog.query_one("#changes").value = "min_fee=20"
+        await click(pilot, "#ok")
+        shown = await confirm_with_password(pilot, app)
+        assert "Raise the minimum fee" in shown and "40.000000 AIT" in shown and "'min_fee': 20" in shown
+        await wait_notified(pilot, "proposal 'Raise the minimum fee' submitted: block")
+        await wait_for(pilot, lambda: [p.status for p in app.store.node.gov.proposals] == ["deposit"],
+                       "the proposal collecting deposits")
+        proposal_id = app.store.node.gov.proposals[0].id
+        assert on_chain(gov_net, proposal_id)["total_deposit"] == 40 * UNIT
+        # deposit the rest from the screen: the dialog offers what is missing; voting opens
+        await press_action(pilot, app, "d", "deposit", "deposit")
+        await painted_dialog(pilot, app, DepositDialog, "the deposit dialog")
+        assert app.screen.query_one("#amount").value == "60.000000"
+        await click(pilot, "#ok")
+        shown = await confirm_with_password(pilot, app)
+        assert "60.000000 AIT" in shown
+        await wait_notified(pilot, f"deposited 60.000000 AIT on #{proposal_id}")
+        await wait_for(pilot, lambda: app.store.node.gov.proposals[0].status == "voting", "the voting period")
+        # the Dashboard says the wallet has not voted yet
+        await pilot.press("1")
+        await wait_for(pilot, lambda: "1 open proposal to vote on" in screen_text(app), "the dashboard line")
+        # vote from the screen
+        await pilot.press("8")
+        await wait_for(pilot, lambda: app.current_mode == "governance", "the governance screen")
+        await press_action(pilot, app, "v", "vote", "voting")
+        await painted_dialog(pilot, app, PickDialog, "the vote options")
+        app.screen.query_one("#choice").value = "yes"
+        await click(pilot, "#ok")
+        shown = await confirm_with_password(pilot, app)
+        assert "Raise the minimum fee" in shown and "yes" in shown and "1,000.000000 AIT bonded" in shown
+        await wait_notified(pilot, f"voted yes on #{proposal_id}: block")
+        chain = on_chain(gov_net, proposal_id)
+        assert [(v["voter"], v["option"]) for v in chain["votes"]] == [(CLIENT.address, "yes")]
+        assert chain["tally_so_far"]["yes"] == 1_000 * UNIT
+        await wait_for(pilot, lambda: (app.store.node.gov.proposals[0].tally is not None
+                                       and app.store.node.gov.proposals[0].tally.yes == 1_000 * UNIT),
+                       "the tally on the screen")
+        # Enter: the detail with the description and the delegator's vote
+        app.screen.query_one("#proposals").focus()
+        await pilot.press("enter")
+        await wait_for(pilot, lambda: "Spam is too cheap." in screen_text(app), "the detail")
+        assert "Other voters" in screen_text(app)
+        await pilot.press("escape")
+        await pilot.press("1")
+        await wait_for(pilot, lambda: app.current_mode == "dashboard"
+                       and "open proposal" not in screen_text(app), "the dashboard line gone")
 
-    run(scenario())
+    drive(gov_net.home, scenario, SIZE)
 
 
 COORDINATOR = "0x" + "c0" * 20
@@ -157,39 +157,37 @@ def test_propose_forms_of_the_other_actions(gov_net: NodeAndWallet) -> None:
     """coordinator-update, validator-update and software-upgrade from the dialog: a typo is
     refused on the error line with the field focused, the fixed form is confirmed, signed, and
     the chain holds the action ``aitbc gov propose`` would have built."""
-    async def scenario() -> None:
-        app = AitbcApp(Home(root=gov_net.home), save_settings=False)
-        async with app.run_test(size=SIZE) as pilot:
-            await open_governance(pilot, app)
-            for kind, bad, refusal, good, action in FORMS:
-                title = f"a {kind} from the dialog"
-                await press_action(pilot, app, "p", "propose")
-                await painted_dialog(pilot, app, ProposeDialog, "the propose dialog")
-                dialog = app.screen
-                dialog.query_one("#kind").value = kind
-                await wait_for(pilot, lambda: dialog.query_one(f"#fields-{kind}").display
-                               and not dialog.query_one("#fields-param_change").display, f"the {kind} fields")
-                dialog.query_one("#title").value = title
-                dialog.query_one("#deposit").value = "1"
-                for input_id, text in bad.items():
-                    dialog.query_one(f"#{input_id}").value = text
-                await click(pilot, "#ok")
-                await wait_for(pilot, lambda: refusal in screen_text(app), f"the {kind} refusal")
-                [bad_input] = [i for i in bad if i not in good or bad[i] != good[i]]
-                assert dialog.focused is dialog.query_one(f"#{bad_input}")
-                for input_id, text in good.items():
-                    dialog.query_one(f"#{input_id}").value = text
-                await click(pilot, "#ok")
-                shown = await confirm_with_password(pilot, app)
-                assert title in shown and kind.replace("_", "-") in shown
-                await wait_notified(pilot, f"proposal {title!r} submitted: block")
-                await wait_for(pilot, lambda: any(p.title == title for p in app.store.node.gov.proposals),
-                               f"the {kind} proposal listed")
-                [row] = [p for p in app.store.node.gov.proposals if p.title == title]
-                chain = on_chain(gov_net, row.id)
-                assert chain["action"] == action and chain["total_deposit"] == UNIT and chain["proposer"] == CLIENT.address
+    async def scenario(app: AitbcApp, pilot: Pilot[Any]) -> None:
+        await open_governance(pilot, app)
+        for kind, bad, refusal, good, action in FORMS:
+            title = f"a {kind} from the dialog"
+            await press_action(pilot, app, "p", "propose")
+            await painted_dialog(pilot, app, ProposeDialog, "the propose dialog")
+            dialog = app.screen
+            dialog.query_one("#kind").value = kind
+            await wait_for(pilot, lambda: dialog.query_one(f"#fields-{kind}").display
+                           and not dialog.query_one("#fields-param_change").display, f"the {kind} fields")
+            dialog.query_one("#title").value = title
+            dialog.query_one("#deposit").value = "1"
+            for input_id, text in bad.items():
+                dialog.query_one(f"#{input_id}").value = text
+            await click(pilot, "#ok")
+            await wait_for(pilot, lambda: refusal in screen_text(app), f"the {kind} refusal")
+            [bad_input] = [i for i in bad if i not in good or bad[i] != good[i]]
+            assert dialog.focused is dialog.query_one(f"#{bad_input}")
+            for input_id, text in good.items():
+                dialog.query_one(f"#{input_id}").value = text
+            await click(pilot, "#ok")
+            shown = await confirm_with_password(pilot, app)
+            assert title in shown and kind.replace("_", "-") in shown
+            await wait_notified(pilot, f"proposal {title!r} submitted: block")
+            await wait_for(pilot, lambda: any(p.title == title for p in app.store.node.gov.proposals),
+                           f"the {kind} proposal listed")
+            [row] = [p for p in app.store.node.gov.proposals if p.title == title]
+            chain = on_chain(gov_net, row.id)
+            assert chain["action"] == action and chain["total_deposit"] == UNIT and chain["proposer"] == CLIENT.address
 
-    run(scenario())
+    drive(gov_net.home, scenario, SIZE)
 
 
 # -- pure parts -------------------------------------------------------------------------------------
@@ -236,12 +234,11 @@ def test_screen_says_why_when_the_node_has_no_governance(tmp_path: Path) -> None
     store = fixed_store()
     store.node.gov = GovModel(error="method not found: get_gov")
 
-    async def scenario() -> None:
-        app = AitbcApp(Home(root=tmp_path / "h"), store=store, live=False, config=TuiConfig(), save_settings=False)
-        async with app.run_test(size=SIZE) as pilot:
-            await pilot.press("8")
-            await wait_for(pilot, lambda: "governance not available from this node: method not found: get_gov"
-                           in screen_text(app), "the reason")
-            assert "open proposal" not in screen_text(app)
+    async def scenario(app: AitbcApp, pilot: Pilot[Any]) -> None:
+        await pilot.press("8")
+        await wait_for(pilot, lambda: "governance not available from this node: method not found: get_gov"
+                       in screen_text(app), "the reason")
+        assert "open proposal" not in screen_text(app)
 
-    run(scenario())
+    drive(lambda: AitbcApp(Home(root=tmp_path / "h"), store=store, live=False, config=TuiConfig(), save_settings=False),
+          scenario, SIZE)

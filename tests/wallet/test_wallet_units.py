@@ -1,5 +1,5 @@
 """The wallet's in-memory pieces without a daemon: the vault's wiping and idle expiry, the
-brute-force guard's doubling delay, and the settings' KDF and API-key rules."""
+brute-force guard's doubling delay, the settings' KDF and API-key rules, and the clients' signing options."""
 
 from __future__ import annotations
 
@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 
 from daemons.common.settings import SettingsError, load_settings
+from daemons.wallet.client import AsyncWalletClient, WalletClient
 from daemons.wallet.guard import Refused, UnlockGuard
 from daemons.wallet.settings import WalletSettings, api_key_digest
 from daemons.wallet.vault import Vault
@@ -115,3 +116,20 @@ def test_pending_releases_are_named_for_what_they_are() -> None:
     assert f"unbonding stake 0.500000 AIT from {validator}, released at height 41" in text
     assert "unbonding miner bond 0.000007 AIT, released at height 42" in text
     assert "balance    2.500000 AIT" in text and "2500000" not in text
+
+
+def test_a_misspelt_signing_option_is_refused_before_anything_is_sent(tmp_path: Path) -> None:
+    """The signing options are ``**options`` (one definition for every signing call of both
+    clients), which Python does not check: a misspelt one must still be a ``TypeError``, not a
+    field the daemon refuses or, worse, ignores. No daemon listens on the socket: the call fails
+    before it would connect."""
+    target = tmp_path / "wallet.sock"
+    with WalletClient(target) as blocking, pytest.raises(TypeError, match="walet"):
+        blocking.send("0x" + "ab" * 20, 1, walet="rich")  # type: ignore[call-arg]
+
+    async def scenario() -> None:
+        async with AsyncWalletClient(target) as client:
+            with pytest.raises(TypeError, match="pasword, walet"):
+                client.delegate("0x" + "ab" * 20, 1, walet="rich", pasword="x")  # type: ignore[call-arg]
+
+    asyncio.run(scenario())
