@@ -50,6 +50,9 @@ class GroupCommit:
     def run(self, work: Callable[[], T]) -> T:
         """``work()`` inside a transaction, committed before this returns; its value, or the
         exception it raised (then nothing it wrote is kept), or the commit's."""
+        if self._db.in_transaction():  # inside this thread's own transaction: part of it (waiting
+            with self._db.atomic():    # for a leader that needs this thread's write turn would hang)
+                return work()
         unit: _Unit[T] = _Unit(work)
         batch: list[_Unit] = []  # type: ignore[type-arg]
         with self._changed:

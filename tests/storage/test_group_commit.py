@@ -101,3 +101,20 @@ def test_a_failed_commit_fails_every_unit_in_it(db: peewee.Database, tmp_path: P
     assert rows(tmp_path / "g.db") == ["lead"], "nothing of the failed transaction is kept"
     assert group.run(lambda: db.execute_sql("INSERT INTO item (name) VALUES ('after')").rowcount) == 1
     assert rows(tmp_path / "g.db") == ["after", "lead"], "the turn was handed back after the failure"
+
+
+def test_a_unit_inside_the_callers_own_transaction_is_part_of_it(db: peewee.Database, tmp_path: Path) -> None:
+    """A caller already in a transaction holds the write turn: queueing behind a leader that waits
+    for that turn would hang both, so its unit runs inside the caller's transaction at once."""
+    group = GroupCommit(db)
+    answers: list[int] = []
+    with db.atomic() as outer:
+        leader = threading.Thread(target=lambda: answers.append(group.run(lambda: db.execute_sql(
+            "INSERT INTO item (name) VALUES ('other')").rowcount)))
+        leader.start()
+        wait_for(lambda: group._leading, "another thread to lead (waiting for the write turn)", 10, 0.01)
+        assert group.run(lambda: db.execute_sql("INSERT INTO item (name) VALUES ('inner')").rowcount) == 1
+        outer.rollback()
+    leader.join(10)
+    assert answers == [1]
+    assert rows(tmp_path / "g.db") == ["other"], "the inner unit went with the caller's rolled-back transaction"
