@@ -256,6 +256,11 @@ class Statement:
         params = [values[p.name] if isinstance(p, _Arg) else p for p in self._params]
         return self._database.execute_sql(self._sql, params)
 
+    def rows(self, **values: Any) -> list[tuple[Any, ...]]:
+        """Every row of the answer (a statement with ``RETURNING`` is stepped to its end, so it is
+        finished before the transaction goes on)."""
+        return [tuple(row) for row in self.run(**values).fetchall()]
+
     def row(self, **values: Any) -> tuple[Any, ...] | None:
         """The first row of the answer, or None."""
         row = self.run(**values).fetchone()

@@ -132,15 +132,15 @@ def build_app(runtime: CoordinatorRuntime) -> FastAPI:
         miner = acting_miner(who)
         deadline = time.monotonic() + min(body.wait_s, settings.max_wait)
         while True:
-            waiter = runtime.work_signal()
-            tasks = await run_in_threadpool(core().poll, miner, body.max_jobs)
-            remaining = deadline - time.monotonic()
-            if tasks or remaining <= 0:
-                return m.TaskList(tasks=tasks)
-            try:
-                await asyncio.wait_for(waiter.wait(), min(remaining, _POLL_TICK_S))
-            except asyncio.TimeoutError:
-                pass
+            with runtime.awaiting_work() as waiter:
+                tasks = await run_in_threadpool(core().poll, miner, body.max_jobs)
+                remaining = deadline - time.monotonic()
+                if tasks or remaining <= 0:
+                    return m.TaskList(tasks=tasks)
+                try:
+                    await asyncio.wait_for(waiter.wait(), min(remaining, _POLL_TICK_S))
+                except asyncio.TimeoutError:
+                    pass
 
     @miners.post("/jobs/{task_id}/result", response_model=m.ResultReply, responses=error_responses(404, 409))
     def result(task_id: JobId, body: m.TaskResult, who: Principal = as_miner) -> m.ResultReply:

@@ -40,6 +40,12 @@ VERIFY_SUFFIX = ":verify"
 _TOUCH_EVERY_MS = 1000
 QUEUE_SCAN = 1000
 """Most queued jobs counted for the public queue depth (a deeper queue shows as this many)."""
+SERVED_FOR_MS = 1000
+"""How long submissions reuse the finding that a live, bonded miner serves a model. A miner
+counts as live for ``heartbeat_timeout`` seconds after it was last seen; reusing the finding
+for a second moves that edge by at most a second, and spares every submission a read that
+cost as much as its own insert (each commit of another thread's connection empties this
+connection's page cache). A model found unserved is asked again each time."""
 
 
 def receipt_view(receipt: ReceiptRecord) -> m.ReceiptInfo:
@@ -80,6 +86,8 @@ class CoordinatorCore(Part):
         """Whether anyone subscribed to events: job events cost database reads, so skip them if not."""
         self._match_lock = threading.Lock()
         self._touched: dict[str, int] = {}
+        self._served_at: dict[str, int] = {}
+        """Model -> when a live, bonded miner was last found serving it (see :data:`SERVED_FOR_MS`)."""
         self._random = random.SystemRandom()
         self.live = LiveOutputs(settings.max_output_chars)
         """Running jobs' output as their miners push it (``daemons.coordinator.live``)."""
@@ -106,7 +114,7 @@ class CoordinatorCore(Part):
         if request.params.max_tokens > settings.max_tokens_limit:
             raise ApiError(422, "invalid_request", f"params.max_tokens: at most {settings.max_tokens_limit}")
         now = self.now_ms()
-        if not self.store.is_served(request.model, self.live_since(now), self.required_bond):
+        if not self._is_served(request.model, now):
             served = self.store.served_models(self.live_since(now), self.required_bond)
             names = ", ".join(sorted(served)) or "none"
             raise ApiError(409, "model_not_served", f"no live miner serves model {request.model!r}; served models: {names}")
@@ -134,6 +142,16 @@ class CoordinatorCore(Part):
         # so submissions queued behind each other. Waiting polls wake now and match at once.
         self.notify()
         return job
+
+    def _is_served(self, model: str, now: int) -> bool:
+        found = self._served_at.get(model)
+        if found is not None and 0 <= now - found < SERVED_FOR_MS:
+            return True
+        if self.store.is_served(model, self.live_since(now), self.required_bond):
+            self._served_at[model] = now
+            return True
+        self._served_at.pop(model, None)
+        return False
 
     def _escrow(self, client: str, *, fresh: bool) -> Escrow:
         try:

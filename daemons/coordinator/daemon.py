@@ -14,6 +14,8 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Any, Generic, TypeVar
 
 from fastapi import FastAPI
@@ -75,6 +77,8 @@ class CoordinatorRuntime:
         self._signal = asyncio.Event()
         self._kick_pending = False
         """A :meth:`_kick` is scheduled and has not run yet (see :meth:`kick`)."""
+        self._awaiting = 0
+        """Polls inside :meth:`awaiting_work` (changed on the event loop only)."""
         self._tasks: list[asyncio.Task[None]] = []
         self._chain: ChainView | None = None
         self._store: CoordinatorStore | None = None
@@ -83,9 +87,16 @@ class CoordinatorRuntime:
 
     # -- wake-ups for long polls ------------------------------------------------------------------
 
-    def work_signal(self) -> asyncio.Event:
-        """The event the next :meth:`kick` sets (take it before looking for work, then wait)."""
-        return self._signal
+    @contextmanager
+    def awaiting_work(self) -> Iterator[asyncio.Event]:
+        """The event the next :meth:`kick` sets: enter before looking for work, then wait on it
+        inside. While nobody is inside, kicks cost nothing: there is no poll to wake, and a poll
+        that enters later looks for work after entering, so it finds what the skipped kick was for."""
+        self._awaiting += 1
+        try:
+            yield self._signal
+        finally:
+            self._awaiting -= 1
 
     def _kick(self) -> None:
         self._kick_pending = False  # before the wake: work added after this point kicks again
@@ -97,8 +108,9 @@ class CoordinatorRuntime:
 
         Kicks coalesce: while one wake-up is scheduled and has not run, another would wake the
         same polls at the same moment, so it is not scheduled (each one cost a submission a
-        write to the event loop's wake-up pipe). A race on the flag only ever adds a wake-up."""
-        if self._loop is not None and not self._kick_pending:
+        write to the event loop's wake-up pipe). A race on the flag only ever adds a wake-up.
+        With no poll waiting there is nothing to wake (:meth:`awaiting_work`)."""
+        if self._loop is not None and self._awaiting and not self._kick_pending:
             self._kick_pending = True
             self._loop.call_soon_threadsafe(self._kick)
 

@@ -13,6 +13,7 @@ import peewee
 
 from daemons.coordinator.store.tables import COORDINATOR_SCHEMA, TABLES
 from storage.database import bind_model
+from storage.group_commit import GroupCommit
 from storage.errors import StorageError
 from storage.schema import open_schema
 
@@ -45,6 +46,11 @@ class StoreBase:
                  backup_dir: Path | None = None) -> None:
         self._db = database
         self._pg = isinstance(database, peewee.PostgresqlDatabase)
+        # SQLite writers queue one at a time anyway: the submissions waiting meanwhile commit
+        # together (storage/group_commit.py). PostgreSQL groups the commits of concurrent
+        # connections itself, and one transaction over several clients' rows would take their
+        # locks in an order other processes could cross.
+        self._grouped = None if self._pg else GroupCommit(database)
         bound = [bind_model(database, table) for table in TABLES]  # in the order of TABLES:
         (self.Key, self.Client, self.Miner, self.MinerModel, self.Job, self.Verify, self.Receipt, self.Settlement,
          self.Slash, self.Lease) = bound

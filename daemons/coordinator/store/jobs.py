@@ -24,50 +24,52 @@ QUEUED, RUNNING = JobStatus.QUEUED, JobStatus.RUNNING
 class Jobs(Miners):
     # -- submission, reading, cancelling ----------------------------------------------------------
 
-    @cached_property
-    def _client_turn(self) -> Statement:
-        """The client's fairness counter, its row locked until the transaction ends (on PostgreSQL;
-        SQLite's ``BEGIN IMMEDIATE`` already excludes other writers): the lock that serializes the
-        client's reservations."""
-        C = self.Client
-        return Statement(self._db, lambda arg: self._locked(C.select(C.last_fair_key).where(C.address == arg("client"))))
-
-    @cached_property
-    def _promised(self) -> Statement:
-        """The three parts of :meth:`reserved` in one round trip, each a range of an index that
+    def _promised_parts(self, arg: Any) -> list[peewee.Node]:
+        """The three parts of :meth:`reserved` as scalar subqueries, each a range of an index that
         holds the summed column too (jobs: ``client, status, max_price``; receipts: ``client,
         status, settled_height, price``), where they had scanned the client's whole history."""
         J, R, fn = self.Job, self.Receipt, peewee.fn
+        jobs = J.select(fn.COALESCE(fn.SUM(J.max_price), 0)).where((J.client == arg("client")) & J.status.in_(ACTIVE))
+        unsettled = R.select(fn.COALESCE(fn.SUM(R.price), 0)).where(
+            (R.client == arg("client")) & R.status.in_(UNSETTLED))
+        settled_later = R.select(fn.COALESCE(fn.SUM(R.price), 0)).where(
+            (R.client == arg("client")) & (R.status == "settled") & (R.settled_height > arg("height")))
+        return [jobs, unsettled, settled_later]
+
+    @cached_property
+    def _promised(self) -> Statement:
+        """:meth:`_promised_parts` in one round trip."""
+        return Statement(self._db, lambda arg: peewee.Select(columns=self._promised_parts(arg)))
+
+    @cached_property
+    def _take_turn(self) -> Statement:
+        """The client's next fair key, written and answered in one statement: one more than its
+        last, never below the oldest fair key in the queue. Updating the client's row locks it
+        until the transaction ends (on PostgreSQL; SQLite's ``BEGIN IMMEDIATE`` already excludes
+        other writers): the lock that serializes the client's reservations."""
+        C, J = self.Client, self.Job
+        greatest = peewee.fn.GREATEST if self._pg else peewee.fn.MAX  # SQLite's two-argument MAX is scalar
+        frontier = J.select(peewee.fn.COALESCE(peewee.fn.MIN(J.fair_key), 0)).where(J.status == QUEUED.value)
+        return Statement(self._db, lambda arg: C.update(last_fair_key=greatest(C.last_fair_key + 1, frontier)).where(
+            C.address == arg("client")).returning(C.last_fair_key))
+
+    @cached_property
+    def _insert_affordable(self) -> Statement:
+        """A queued job, inserted only if ``escrow`` minus what the client's jobs and receipts
+        already promise covers its max price: the reservation check and the insert in one
+        statement (one row inserted, or none when the escrow falls short)."""
+        J = self.Job
 
         def build(arg: Any) -> peewee.Node:
-            jobs = J.select(fn.COALESCE(fn.SUM(J.max_price), 0)).where((J.client == arg("client")) & J.status.in_(ACTIVE))
-            unsettled = R.select(fn.COALESCE(fn.SUM(R.price), 0)).where(
-                (R.client == arg("client")) & R.status.in_(UNSETTLED))
-            settled_later = R.select(fn.COALESCE(fn.SUM(R.price), 0)).where(
-                (R.client == arg("client")) & (R.status == "settled") & (R.settled_height > arg("height")))
-            return peewee.Select(columns=[jobs, unsettled, settled_later])
+            values = {J.job_id: arg("job_id"), J.client: arg("client"), J.model: arg("model"), J.prompt: arg("prompt"),
+                      J.params: arg("params"), J.max_price: arg("max_price"), J.status: QUEUED.value,
+                      J.fair_key: arg("fair_key"), J.attempts: 0, J.excluded: "[]", J.created_ms: arg("now"),
+                      J.updated_ms: arg("now")}
+            jobs, unsettled, settled_later = self._promised_parts(arg)
+            affordable = arg("escrow") - jobs - unsettled - settled_later >= arg("max_price")
+            return J.insert_from(peewee.Select(columns=list(values.values())).where(affordable), list(values))
 
         return Statement(self._db, build)
-
-    @cached_property
-    def _frontier(self) -> Statement:
-        """The oldest fair key in the queue (the ``(status, fair_key)`` index's first entry)."""
-        J = self.Job
-        return Statement(self._db, lambda arg: J.select(peewee.fn.MIN(J.fair_key)).where(J.status == QUEUED.value))
-
-    @cached_property
-    def _advance_client(self) -> Statement:
-        C = self.Client
-        return Statement(self._db, lambda arg: C.update(last_fair_key=arg("fair_key")).where(C.address == arg("client")))
-
-    @cached_property
-    def _insert_job(self) -> Statement:
-        """A queued job; every other column takes the table's default."""
-        J = self.Job
-        return Statement(self._db, lambda arg: J.insert(
-            job_id=arg("job_id"), client=arg("client"), model=arg("model"), prompt=arg("prompt"), params=arg("params"),
-            max_price=arg("max_price"), status=QUEUED.value, fair_key=arg("fair_key"), created_ms=arg("now"),
-            updated_ms=arg("now")))
 
     def reserved(self, client: str, escrow_height: int) -> int:
         """Units of the client's escrow already promised: max price of every unfinished job, plus
@@ -82,25 +84,35 @@ class Jobs(Miners):
         """Insert a queued job if ``escrow`` minus reservations covers ``max_price``.
 
         Raises :class:`InsufficientEscrow` (nothing written) otherwise. Every submission runs
-        these statements, so they are compiled once (:class:`~storage.database.Statement`).
+        these statements, so they are compiled once (:class:`~storage.database.Statement`), and
+        they are two: the client's turn (its fair key, and the lock on its row) and the insert
+        that checks the reservation itself; only a refusal reads the reservations again, for its
+        message. On SQLite, submissions that arrive together commit together (group commit):
+        this returns once the job is committed.
         """
         params_text = text(params)
-        with self._db.atomic():
-            row = self._client_turn.row(client=client)
-            if row is None:  # the client's first job: its row, then the lock on it
+
+        def reserve_and_insert() -> int:
+            turn = self._take_turn.rows(client=client)
+            if not turn:  # the client's first job: its row, then its turn
                 self.Client.insert(address=client, last_fair_key=0).on_conflict_ignore().execute()
-                row = self._client_turn.row(client=client)
-                assert row is not None
-            available = escrow - self.reserved(client, escrow_height)
-            if available < max_price:
+                turn = self._take_turn.rows(client=client)
+            fair_key = int(turn[0][0])
+            inserted = self._insert_affordable.run(
+                job_id=job_id, client=client, model=model, prompt=prompt, params=params_text, max_price=max_price,
+                fair_key=fair_key, now=now_ms, escrow=escrow, height=escrow_height).rowcount
+            if inserted != 1:  # raising rolls back the turn taken above too
+                available = escrow - self.reserved(client, escrow_height)
                 raise InsufficientEscrow(
                     f"escrow available for jobs is {available} units (escrow {escrow} minus reservations), "
                     f"the job's max price is {max_price}", max(available, 0))
-            frontier = self._frontier.scalar()
-            fair_key = max(int(row[0]) + 1, int(frontier or 0))
-            self._advance_client.run(fair_key=fair_key, client=client)
-            self._insert_job.run(job_id=job_id, client=client, model=model, prompt=prompt, params=params_text,
-                                 max_price=max_price, fair_key=fair_key, now=now_ms)
+            return fair_key
+
+        if self._grouped is not None:
+            fair_key = self._grouped.run(reserve_and_insert)
+        else:
+            with self._db.atomic():
+                fair_key = reserve_and_insert()
         # The record of exactly the row written (the table's defaults for the rest): reading it
         # back cost every submission one more query.
         return JobRecord(job_id=job_id, client=client, model=model, prompt=prompt, params=json.loads(params_text),
