@@ -141,10 +141,10 @@ def wait_for(predicate: Callable[[], T | None], what: str, timeout: float = READ
 
 
 def concurrently(calls: Iterable[Callable[[], T]]) -> list[T]:
-    """Run independent blocking calls (mostly CLI processes that must each be refused and change
-    nothing) at the same time; their results in order, the first exception raised. A CLI process
-    spends about a second importing before it does anything, and the machine has more than one
-    core: one after the other, a dozen of them is a dozen seconds of waiting."""
+    """Run independent blocking calls (mostly CLI processes that only read, or are refused, and so
+    may run in any order) at the same time; their results in order, the first exception raised. A
+    CLI process spends about a second importing before it does anything and the machine has more
+    than one core: one after the other, a dozen of them is a dozen seconds of waiting."""
     pending = list(calls)
     if not pending:
         return []

@@ -55,7 +55,7 @@ and a TUI vote after voting opens even on a loaded machine; it ends in blocks, h
 SHORT_VOTING = 50
 """The voting period the first test's parameter change sets for the rest of the module: the second
 test's votes are four calls to the wallet daemon (no CLI start-up, no screen), made within a few
-blocks of their proposals, and it waits for the whole period (twice the time at 150 blocks)."""
+blocks of their proposals, and the test waits out the whole period (at 150 blocks, 20 s more)."""
 UPGRADE_MARGIN = 25
 """Blocks between the end of the upgrade's vote, counted from the height read before proposing,
 and the upgrade height: room for the proposals to commit (a few blocks) after that height."""
