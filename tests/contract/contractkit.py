@@ -7,14 +7,11 @@ daemon's document lists, so a route added tomorrow is fuzzed without changing a 
 bounded by a number of examples per operation and a fixed seed (the same cases each run), and its
 time by ``--max-time``: the fuzzing and stateful phases repeat until that budget is spent, so each
 run takes about that long however fast the machine is (a budget, never a performance assertion).
-A budget is shared out among the operations, so one too small for a document would leave some
-untested: every run must report every operation of the document tested, else it fails.
 """
 
 from __future__ import annotations
 
 import os
-import re
 import socket
 import subprocess
 import sys
@@ -32,11 +29,6 @@ MAX_EXAMPLES = int(os.environ.get("AITBC_TEST_FUZZ_EXAMPLES", "10"))
 """Cases per operation and phase; ``AITBC_TEST_FUZZ_EXAMPLES`` raises it for a deeper run."""
 BUDGET_S = int(os.environ.get("AITBC_TEST_FUZZ_BUDGET", "20"))
 """Seconds one Schemathesis run fuzzes (its ``--max-time``); ``AITBC_TEST_FUZZ_BUDGET`` for a deeper run."""
-SMALL_BUDGET_S = max(10, BUDGET_S // 2)
-"""The budget of a document of a handful of operations (the node's 3, the miner's 5): its coverage
-pass takes a few seconds and the rest still fuzzes each operation many times (the coordinator's
-and the wallet's 26-27 operations need the whole ``BUDGET_S``: on a loaded machine their coverage
-pass alone takes 5-9 s, and at 10 s the wallet's public door had 6 of its 27 operations tested)."""
 STATEFUL = ["2xx", "401", "403", "404", "409", "423", "429"]
 """What a request its document allows may still get: refusals of who asks, of a missing or
 conflicting thing and of a locked wallet depend on the daemon's state, not on the request's shape."""
@@ -50,7 +42,7 @@ HANG_S = BUDGET_S + 120
 
 def fuzz(openapi_url: str, workdir: Path, *, base_url: str | None = None, headers: dict[str, str] | None = None,
          by_tag: dict[str, dict[str, str]] | None = None, semantic_422: str | None = None,
-         max_examples: int = MAX_EXAMPLES, budget_s: int = BUDGET_S) -> str:
+         max_examples: int = MAX_EXAMPLES) -> str:
     """Run Schemathesis with all checks and phases on every operation of the document at
     ``openapi_url`` (requests to ``base_url``, default its origin); its output, or AssertionError
     with the failures.
@@ -59,7 +51,7 @@ def fuzz(openapi_url: str, workdir: Path, *, base_url: str | None = None, header
     (the API key of the role the tag names). ``semantic_422``: a regular expression of the paths whose bodies carry a rule
     JSON Schema cannot state (a public key that must hash to the address, names unique in a
     list, a signed chain object's strict integers), where a schema-valid body may still be a 422;
-    every other path must accept every request its document allows. ``budget_s``: its ``--max-time``.
+    every other path must accept every request its document allows.
     """
     config: dict[str, Any] = {"headers": headers or {}, "operations": [],
                               "checks": {"positive_data_acceptance": {"expected-statuses": STATEFUL},
@@ -73,7 +65,7 @@ def fuzz(openapi_url: str, workdir: Path, *, base_url: str | None = None, header
     config_file.write_text(tomli_w.dumps(config), encoding="utf-8")
     args = [str(SCHEMATHESIS), "--config-file", str(config_file), "--no-color", "run", openapi_url,
             "--checks", "all", "--phases", "examples,coverage,fuzzing,stateful", "--max-examples", str(max_examples),
-            "--seed", str(SEED), "--max-time", str(budget_s), "--request-timeout", "30", "--workers", "1",
+            "--seed", str(SEED), "--max-time", str(BUDGET_S), "--request-timeout", "30", "--workers", "1",
             "--suppress-health-check", "all", "--warnings", "off", "--report", "junit", "--report-dir", str(workdir)]
     if base_url:
         args += ["--url", base_url]
@@ -82,11 +74,6 @@ def fuzz(openapi_url: str, workdir: Path, *, base_url: str | None = None, header
     output = done.stdout + done.stderr
     assert done.returncode == 0, f"schemathesis found failures in {openapi_url}:\n{_failures(workdir, output)}"
     assert " generated" in output and " 0 generated" not in output, output[-4000:]
-    selected, tested = re.search(r"Selected: (\d+)/(\d+)", output), re.search(r"Tested: (\d+)", output)
-    assert selected and tested, output[-4000:]
-    assert int(tested[1]) == int(selected[1]) == int(selected[2]), (
-        f"schemathesis tested {tested[1]} of the {selected[2]} operations of {openapi_url} in its {budget_s} s "
-        f"budget:\n{output[-4000:]}")
     return output
 
 

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import httpx
 import pytest
-from contractkit import SMALL_BUDGET_S, SocketBridge, fuzz
+from contractkit import SocketBridge, fuzz
 from minerkit import Miner
 
 
@@ -35,9 +35,9 @@ def test_the_document_is_for_the_operator_only(miner: tuple[Miner, SocketBridge]
 
 def test_operator_socket_keeps_its_contract(miner: tuple[Miner, SocketBridge], tmp_path: Path) -> None:
     _, bridge = miner
-    fuzz(f"{bridge.url}/openapi.json", tmp_path, budget_s=SMALL_BUDGET_S)
+    fuzz(f"{bridge.url}/openapi.json", tmp_path)
 
 
 def test_public_door_keeps_its_contract(miner: tuple[Miner, SocketBridge], tmp_path: Path) -> None:
     daemon, bridge = miner
-    fuzz(f"{bridge.url}/openapi.json", tmp_path, base_url=daemon.url(), budget_s=SMALL_BUDGET_S)
+    fuzz(f"{bridge.url}/openapi.json", tmp_path, base_url=daemon.url())

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from contractkit import SMALL_BUDGET_S, fuzz
+from contractkit import fuzz
 from testkit import free_port
 from walletkit import init_node, spawn
 
@@ -19,6 +19,6 @@ def test_rpc_door_keeps_its_contract(tmp_path: Path) -> None:
     port = free_port()
     node = spawn("node", home, ["--rpc-port", str(port), "--ws-port", str(free_port())])
     try:
-        fuzz(f"http://127.0.0.1:{port}/openapi.json", tmp_path, budget_s=SMALL_BUDGET_S)
+        fuzz(f"http://127.0.0.1:{port}/openapi.json", tmp_path)
     finally:
         node.stop()
