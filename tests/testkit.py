@@ -25,7 +25,8 @@ import tempfile
 import threading
 import time
 import uuid
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -137,6 +138,18 @@ def wait_for(predicate: Callable[[], T | None], what: str, timeout: float = READ
         if time.monotonic() > deadline:
             raise AssertionError(f"timed out waiting for {what}" + (f": {detail()}" if detail else ""))
         time.sleep(interval)
+
+
+def concurrently(calls: Iterable[Callable[[], T]]) -> list[T]:
+    """Run independent blocking calls (mostly CLI processes that only read, or are refused, and so
+    may run in any order) at the same time; their results in order, the first exception raised. A
+    CLI process spends about a second importing before it does anything and the machine has more
+    than one core: one after the other, a dozen of them is a dozen seconds of waiting."""
+    pending = list(calls)
+    if not pending:
+        return []
+    with ThreadPoolExecutor(max_workers=min(len(pending), 4), thread_name_prefix="concurrently") as pool:
+        return list(pool.map(lambda call: call(), pending))
 
 
 def answers_health(sock: Path) -> bool:

@@ -128,14 +128,17 @@ def build_app(runtime: CoordinatorRuntime) -> FastAPI:
 
     @miners.post("/jobs", response_model=m.TaskList, responses=error_responses(409))
     async def poll(body: m.PollRequest, who: Principal = as_miner) -> m.TaskList:
-        """Long poll for work: answers as soon as there is a task, or after ``wait_s`` with none."""
+        """Long poll for work: answers as soon as there is a task, or after ``wait_s`` with none, or
+        at once with none when the miner's heartbeat says it has no free slot (it drains)."""
         miner = acting_miner(who)
-        deadline = time.monotonic() + min(body.wait_s, settings.max_wait)
+        started = time.monotonic()
+        deadline = started + min(body.wait_s, settings.max_wait)
         while True:
             with runtime.awaiting_work() as waiter:
                 tasks = await run_in_threadpool(core().poll, miner, body.max_jobs)
                 remaining = deadline - time.monotonic()
-                if tasks or remaining <= 0:
+                # ends early once the miner said it has no room (it drains): see CoordinatorCore.full_since
+                if tasks or remaining <= 0 or core().full_since(miner) >= started:
                     return m.TaskList(tasks=tasks)
                 try:
                     await asyncio.wait_for(waiter.wait(), min(remaining, _POLL_TICK_S))

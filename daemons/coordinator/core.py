@@ -88,6 +88,8 @@ class CoordinatorCore(Part):
         self._touched: dict[str, int] = {}
         self._served_at: dict[str, int] = {}
         """Model -> when a live, bonded miner was last found serving it (see :data:`SERVED_FOR_MS`)."""
+        self._full_since: dict[str, float] = {}
+        """When (monotonic) each miner last said it has no room: its waiting long poll ends then."""
         self._random = random.SystemRandom()
         self.live = LiveOutputs(settings.max_output_chars)
         """Running jobs' output as their miners push it (``daemons.coordinator.live``)."""
@@ -240,9 +242,19 @@ class CoordinatorCore(Part):
                                       telemetry=beat.telemetry):
             raise ApiError(409, "not_registered", f"miner {miner} is not registered: POST /v1/miners/register first")
         self._touched[miner] = now
+        if beat.free_slots == 0:  # draining (or full): a poll it left waiting would hold its shutdown
+            self._full_since[miner] = time.monotonic()
         assigned = self.store.assigned_to(miner)
         self.publish("miner", {"address": miner, "event": "heartbeat", "free_slots": beat.free_slots})
         return m.HeartbeatReply(cancel=[task for task in beat.running if task not in assigned])
+
+    def full_since(self, miner: str) -> float:
+        """When (``time.monotonic()``) ``miner`` last reported no free slot; 0.0 if never.
+
+        A miner polls only with a free slot, so a poll still waiting when its miner says it has
+        none is one it no longer waits on: a miner that drains for shutdown would otherwise wait
+        out the whole long poll (10 s by default) before it may exit."""
+        return self._full_since.get(miner, 0.0)
 
     def poll(self, miner: str, max_jobs: int) -> list[m.Task]:
         """One look for work: note the miner is alive, match, and hand over what is its."""

@@ -30,6 +30,7 @@ give the restarted miner's jobs away.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import time
 from typing import Any
@@ -168,6 +169,9 @@ class MinerRuntime:
         await self.book.notify()
         if self._poll_task is not None and not self._poll_task.done():
             # A poll in flight may be handing us tasks: let it answer (bounded) so none is lost.
+            # Saying we have no room first ends it at once rather than after its whole wait.
+            with contextlib.suppress(asyncio.TimeoutError):
+                await asyncio.wait_for(self.session.beat(), timeout=max(0.0, deadline - time.monotonic()))
             await asyncio.wait([self._poll_task], timeout=max(0.0, deadline - time.monotonic()))
         await self.book.answer_all(HANDED_BACK, "handed_back", "queued")
         while journal.in_state("running", "done") and time.monotonic() < deadline:

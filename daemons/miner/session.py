@@ -107,24 +107,30 @@ class CoordinatorSession:
             interval = state.settings.heartbeat_interval or state.registration.heartbeat_interval_s \
                 or _DEFAULT_HEARTBEAT_S
             await asyncio.sleep(interval)
-            busy = state.journal.in_state("queued", "running")
-            try:
-                # Draining: no room for new work, or the coordinator would hand back what we release.
-                free = 0 if state.draining else state.free_slots()
-                reply = await self.client.heartbeat(free, [e.task_id for e in busy][:_MAX_RUNNING_REPORTED],
-                                                    self._monitor.summary())
-            except DaemonError as exc:
-                if exc.code == "not_registered":
-                    self._registered = False
-                    await self.register()
-                else:
-                    if state.registration.error != exc.message:
-                        log.warning("heartbeat failed", extra={"error": exc.message})
-                    state.registration.error = exc.message
-                continue
-            state.registration.last_heartbeat_ms, state.registration.error = now_ms(), None
-            for task_id in reply.cancel:
-                await self._book.cancel(task_id)
+            await self.beat()
+
+    async def beat(self) -> None:
+        """One heartbeat. Draining, it says the miner has no room: the coordinator then hands it no
+        new work and ends the long poll it has waiting (the drain waits for that poll's answer)."""
+        state = self._state
+        busy = state.journal.in_state("queued", "running")
+        try:
+            # Draining: no room for new work, or the coordinator would hand back what we release.
+            free = 0 if state.draining else state.free_slots()
+            reply = await self.client.heartbeat(free, [e.task_id for e in busy][:_MAX_RUNNING_REPORTED],
+                                                self._monitor.summary())
+        except DaemonError as exc:
+            if exc.code == "not_registered":
+                self._registered = False
+                await self.register()
+            else:
+                if state.registration.error != exc.message:
+                    log.warning("heartbeat failed", extra={"error": exc.message})
+                state.registration.error = exc.message
+            return
+        state.registration.last_heartbeat_ms, state.registration.error = now_ms(), None
+        for task_id in reply.cancel:
+            await self._book.cancel(task_id)
 
     async def poll_loop(self) -> None:
         state = self._state

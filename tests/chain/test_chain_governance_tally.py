@@ -26,11 +26,15 @@ DELEGATORS = [ALICE, BOB, CAROL]
 VOTERS: list[Key] = [*VALIDATORS, *DELEGATORS]
 OPTIONS = ["yes", "no", "abstain", "veto"]
 DEPOSIT = ChainParams().min_deposit
+VOTING = 3
+"""Blocks a proposal is open: its votes go in the block after the proposal's, inside the period."""
 
 
 def _chain(powers: list[int], delegations: list[tuple[int, int, int]]) -> tuple[Chain, int]:
     """Four validators, the drawn delegations, and one proposal open for voting (id returned)."""
-    chain = Chain(make_genesis(4, powers=powers, params={"voting_period": 50}))
+    # a short vote: the proposal's block, the votes' block, and the end that tallies them are all
+    # the drawn examples need, and each example steps the chain to that end twice
+    chain = Chain(make_genesis(4, powers=powers, params={"voting_period": VOTING}))
     stakes: dict[Key, int] = {}
     txs = []
     for delegator, validator, units in delegations:

@@ -21,6 +21,7 @@ from coordkit import (
     MODEL, Network, ScriptedMiner, hermetic_env, honest_output, make_network, run_cli, start_miner, token_counts,
     torn_down, wait_for,
 )
+from testkit import concurrently
 
 BURST = 8
 
@@ -183,7 +184,8 @@ def test_a_key_default_max_price_is_set_listed_cleared_and_reserved(net: Network
     created = keys_cli(net, "create", "--role", "client", "--address", client, "--default-max-price", "20")
     key_id, key = created["key_id"], created["api_key"]
     assert created["default_max_price"] == 20 * UNIT
-    listed = run_cli("coordinator", "keys", "list", "--home", home, env=hermetic_env())
+    listed, keys_before = concurrently([lambda: run_cli("coordinator", "keys", "list", "--home", home, env=hermetic_env()),
+                                        lambda: keys_cli(net, "list")])
     assert "DEFAULT MAX PRICE" in listed.stdout
     line = next(row for row in listed.stdout.splitlines() if row.startswith(key_id))
     assert "20.000000 AIT" in line
@@ -191,7 +193,6 @@ def test_a_key_default_max_price_is_set_listed_cleared_and_reserved(net: Network
     def listed_price() -> int | None:
         return next(k for k in keys_cli(net, "list") if k["key_id"] == key_id)["default_max_price"]
 
-    keys_before = keys_cli(net, "list")
     refusals = [
         (["create", "--role", "client", "--address", client, "--default-max-price", "-3"], "invalid amount"),
         (["create", "--role", "client", "--address", client, "--default-max-price", "0"], "more than zero"),
@@ -203,8 +204,9 @@ def test_a_key_default_max_price_is_set_listed_cleared_and_reserved(net: Network
         (["set-max-price", key_id, "1", "--clear"], "either an amount in AIT or --clear"),
         (["set-max-price", "ffffffffffff", "1"], "no API key ffffffffffff"),
     ]
-    for args, words in refusals:
-        bad = run_cli("coordinator", "keys", *args, "--home", home, env=hermetic_env())
+    answers = concurrently([lambda args=args: run_cli("coordinator", "keys", *args, "--home", home, env=hermetic_env())
+                            for args, _ in refusals])  # each refused, none changing anything: at once
+    for (args, words), bad in zip(refusals, answers):
         assert bad.returncode == 1 and bad.stderr.startswith("error: "), (args, bad.stderr)
         assert words in bad.stderr and len(bad.stderr.strip().splitlines()) == 1, (args, bad.stderr)
     assert keys_cli(net, "list") == keys_before, "a refusal changes nothing"

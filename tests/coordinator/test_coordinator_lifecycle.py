@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 import pytest
@@ -299,3 +300,12 @@ def test_no_work_without_free_slots_and_a_hand_back_costs_nothing(net: Network) 
         [again] = miner_api.poll(1, wait_s=5)
         assert again.job_id == job.job_id, "not excluded: the same miner may take it again"
         api.cancel(job.job_id)
+        miner_api.heartbeat(1, [])
+
+    # Draining, the miner says it has no room: the poll it left waiting ends then, with nothing,
+    # rather than after its whole wait (its shutdown waits for that answer).
+    with ThreadPoolExecutor(1) as pool, leaving.client() as waiting, leaving.client() as beating:
+        poll = pool.submit(waiting.poll, 1, 30.0)  # the longest wait a poll may ask for
+        # beats until one arrives after the poll started (nothing to see before that)
+        wait_for(lambda: beating.heartbeat(0, []) and poll.done(), "the waiting poll to end", 20, interval=0.2)
+        assert poll.result() == []

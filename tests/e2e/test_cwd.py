@@ -19,7 +19,7 @@ import pytest
 from daemons.common.home import Home
 from daemons.ops import SERVICES
 from e2ekit import AITBC, cli_env
-from testkit import free_ports
+from testkit import concurrently, free_ports
 
 pytestmark = pytest.mark.timeout(900)
 
@@ -55,12 +55,14 @@ def test_up_and_the_cli_work_from_the_home_and_from_a_directory_of_impostors(tmp
     try:
         run(shadow, "up", *up)
         run(home.root, "up", *up)  # everything already runs: each daemon is found, none restarted
-        for cwd in (home.root, shadow):
-            services = json.loads(run(cwd, "status", *flags, "--json").stdout)["services"]
+        for cwd in (home.root, shadow):  # three reading commands, at once
+            status, listed, validators = concurrently([
+                lambda: run(cwd, "status", *flags, "--json"), lambda: run(cwd, "wallet", "list", *flags, "--json"),
+                lambda: run(cwd, "chain", "validators", *flags)])
+            services = json.loads(status.stdout)["services"]
             assert all(services[s]["running"] for s in SERVICES), services
-            wallets = json.loads(run(cwd, "wallet", "list", *flags, "--json").stdout)
-            assert wallets, "the dev client's wallet is listed"
-            assert run(cwd, "chain", "validators", *flags).stdout.strip()
+            assert json.loads(listed.stdout), "the dev client's wallet is listed"
+            assert validators.stdout.strip()
         for service in SERVICES:
             out = (home.logs_dir / f"{service}.out").read_text(errors="replace")
             assert "was imported" not in out, out[-2000:]

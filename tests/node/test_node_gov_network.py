@@ -1,10 +1,11 @@
 """Governance on a real 4-validator BFT network (issue 17's acceptance run).
 
 The four validators, a wallet daemon and a coordinator start once for the module. A delegator
-(not a validator) proposes a parameter change from the CLI; it and a validator vote from the CLI,
-another delegator votes from the TUI (Pilot), another validator votes against; the change executes
-at the end of voting and is seen by every node's ``get_params`` and by the running coordinator
-(its status, without a restart). Then, in one voting period: a treasury spend is paid, a vetoed
+(not a validator) proposes a parameter change from the CLI (a higher minimum miner bond and a
+shorter voting period); it and a validator vote from the CLI, another delegator votes from the TUI
+(Pilot), another validator votes against; the change executes at the end of voting and is seen by
+every node's ``get_params`` and by the running coordinator (its status, without a restart). Then,
+in one (now shorter) voting period: a treasury spend is paid, a vetoed
 proposal's deposit goes to the treasury, and a ``software_upgrade`` to a version one node does
 not run passes: that node, started with an older installed ``aitbc`` (an older distribution's
 metadata first on its path, as after installing an old wheel), stops at the upgrade height with
@@ -49,8 +50,15 @@ pytestmark = [pytest.mark.timeout(1500)]
 """A bound against hangs only: the module runs two voting periods of a 4-validator network."""
 
 VOTING = 150
-"""Blocks of a voting period: 30 s at the genesis block time, room for three CLI calls and a TUI
-vote after voting opens even on a loaded machine; it ends in blocks, however slow they come."""
+"""Blocks of the genesis voting period: 30 s at the genesis block time, room for three CLI calls
+and a TUI vote after voting opens even on a loaded machine; it ends in blocks, however slow they come."""
+SHORT_VOTING = 50
+"""The voting period the first test's parameter change sets for the rest of the module: the second
+test's votes are four calls to the wallet daemon (no CLI start-up, no screen), made within a few
+blocks of their proposals, and the test waits out the whole period (at 150 blocks, 20 s more)."""
+UPGRADE_MARGIN = 25
+"""Blocks between the end of the upgrade's vote, counted from the height read before proposing,
+and the upgrade height: room for the proposals to commit (a few blocks) after that height."""
 HANG_S = 300.0
 DELEGATION = 250_000 * UNIT
 """Against four validators of 100,000 AIT: 38% of bonded stake, over the 33.4% quorum alone."""
@@ -196,7 +204,8 @@ def test_delegator_param_change_voted_from_cli_and_tui_seen_by_nodes_and_coordin
                                  "the governance data")
             # the screen is ready before voting opens: the whole vote then fits the period
             sent = await asyncio.to_thread(aitbc, gov, "gov", "propose", "param-change", "--title", "dearer miner bonds",
-                                           "--set", f"min_miner_bond={NEW_BOND}", "--deposit", "1", "-w", "proposer",
+                                           "--set", f"min_miner_bond={NEW_BOND}", "--set",
+                                           f"voting_period={SHORT_VOTING}", "--deposit", "1", "-w", "proposer",
                                            "--wait")
             assert sent["status"] == "committed"
             with gov.nodes[0].client() as node:
@@ -240,7 +249,8 @@ def test_delegator_param_change_voted_from_cli_and_tui_seen_by_nodes_and_coordin
     for node in gov.nodes:
         node.wait_height(done["end"], HANG_S)
         with node.tcp_client() as client:
-            assert client.get_params()["params"]["min_miner_bond"] == NEW_BOND
+            params = client.get_params()["params"]
+            assert (params["min_miner_bond"], params["voting_period"]) == (NEW_BOND, SHORT_VOTING)
     # the running coordinator re-reads the parameters in force: no restart
     wait_for(lambda: min_miner_bond_seen_by(gov.coordinator) == NEW_BOND,
              "the coordinator to see the new minimum bond", HANG_S, interval=0.5)
@@ -256,7 +266,9 @@ def test_spend_veto_and_upgrade_stopping_the_old_node(gov: GovNetwork) -> None:
     payee = crypto.address_from_pubkey(crypto.pubkey_from_seed(b"\x07" * 32))
     with first.tcp_client() as client:
         treasury_before = client.get_gov()["treasury"]["balance"]
-        height = int(client.status()["height"]) + VOTING + 60  # the vote must be able to end before it
+        # SHORT_VOTING after the first test, VOTING when this test runs alone
+        voting = int(client.get_params()["params"]["voting_period"])
+        height = int(client.status()["height"]) + voting + UPGRADE_MARGIN  # the vote must be able to end before it
     proposals = [  # signed by the wallet daemon (as the CLI and the TUI do; test 1 ran those)
         ("to the current release", {"kind": "software_upgrade", "name": "current", "version": software_version(),
                                     "height": height}, "yes"),
