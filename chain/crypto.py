@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import hashlib
 import re
-import threading
 from functools import lru_cache
 
 from Crypto.PublicKey import ECC
@@ -56,9 +55,9 @@ def _verifier(pubkey: bytes) -> eddsa.EdDSASigScheme | None:
 
 
 VERIFIED_KEPT = 65536
-"""Valid signatures remembered (by a 32-byte digest each, about 10 MB at most)."""
+"""Valid signatures remembered (by a 32-byte digest each, about 10 MB at most); when full, the
+memory starts afresh (each step a single dict operation, safe from several threads)."""
 _verified: dict[bytes, None] = {}
-_verified_lock = threading.Lock()
 
 
 def verify(pubkey: bytes, message: bytes, signature: bytes) -> bool:
@@ -83,10 +82,9 @@ def verify(pubkey: bytes, message: bytes, signature: bytes) -> bool:
         verifier.verify(message, signature)
     except ValueError:
         return False
-    with _verified_lock:
-        _verified[seen] = None
-        while len(_verified) > VERIFIED_KEPT:
-            del _verified[next(iter(_verified))]
+    if len(_verified) >= VERIFIED_KEPT:
+        _verified.clear()
+    _verified[seen] = None
     return True
 
 
