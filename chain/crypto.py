@@ -54,10 +54,27 @@ def _verifier(pubkey: bytes) -> eddsa.EdDSASigScheme | None:
     return eddsa.new(key, "rfc8032")
 
 
+VERIFIED_KEPT = 65536
+"""Valid signatures remembered (by a 32-byte digest each, about 10 MB at most); when full, the
+memory starts afresh (each step a single dict operation, safe from several threads)."""
+_verified: dict[bytes, None] = {}
+
+
 def verify(pubkey: bytes, message: bytes, signature: bytes) -> bool:
-    """True only for a valid RFC 8032 Ed25519 signature of ``message`` by ``pubkey``."""
+    """True only for a valid RFC 8032 Ed25519 signature of ``message`` by ``pubkey``.
+
+    A signature found valid is remembered (a digest of key, signature and message), because a
+    node meets the same one several times: a validator's vote when it is relayed, when
+    consensus counts it and again inside the next block's ``last_commit``; a commit fetched while
+    catching up and again as the next block's ``last_commit``. Each check costs milliseconds in
+    pycryptodome, a look-up microseconds. Only valid signatures are kept, and the answer is a pure
+    function of the three inputs, so remembering it changes no outcome.
+    """
     if len(pubkey) != PUBKEY_BYTES or len(signature) != SIGNATURE_BYTES:
         return False
+    seen = hashlib.sha256(b"".join((bytes(pubkey), bytes(signature), bytes(message)))).digest()
+    if seen in _verified:
+        return True
     verifier = _verifier(bytes(pubkey))
     if verifier is None:
         return False
@@ -65,6 +82,9 @@ def verify(pubkey: bytes, message: bytes, signature: bytes) -> bool:
         verifier.verify(message, signature)
     except ValueError:
         return False
+    if len(_verified) >= VERIFIED_KEPT:
+        _verified.clear()
+    _verified[seen] = None
     return True
 
 

@@ -78,7 +78,7 @@ class State:
     header commits to the state *after* it, which cannot contain that block's own hash.
     """
 
-    __slots__ = ("chain_id", "_tables", "last_block_hash", "touched", "_leaves", "_tree")
+    __slots__ = ("chain_id", "_tables", "last_block_hash", "touched", "_leaves", "_tree", "_filled")
 
     def __init__(
         self,
@@ -88,6 +88,7 @@ class State:
         leaves: list[dict[str, bytes]],
         tree: list[list[bytes]],
         touched: frozenset[Key] = frozenset(),
+        filled: dict[str, tuple[int, ...]] | None = None,
     ) -> None:
         self.chain_id = chain_id
         self._tables = tables
@@ -95,6 +96,11 @@ class State:
         self.touched = touched
         self._leaves = leaves
         self._tree = tree
+        self._filled = filled if filled is not None else {
+            ns: tuple(i for i, shard in enumerate(shards) if shard) for ns, shards in tables.items()}
+        """Per namespace, the buckets holding entries, in bucket order: a scan of a small
+        namespace (the validators, read several times per block) visits those alone instead of
+        all ``BUCKETS`` shards."""
 
     # -- construction -------------------------------------------------------------------------
 
@@ -120,8 +126,9 @@ class State:
 
     def items(self, ns: str) -> Iterator[tuple[str, Entry]]:
         """Every entry of a namespace (in no particular order: sort where order matters)."""
-        for shard in self._tables[ns]:
-            yield from shard.items()
+        shards = self._tables[ns]
+        for bucket in self._filled[ns]:
+            yield from shards[bucket].items()
 
     def entries(self) -> Iterator[tuple[str, str, Entry]]:
         for ns in NAMESPACES:
@@ -171,6 +178,13 @@ class State:
             else:
                 shard[key] = value
                 leaves[bucket][full] = _entry_digest(full, value)
+        filled = dict(self._filled)
+        for ns in {ns for ns, _ in copied}:
+            kept = set(filled[ns])
+            for copied_ns, bucket in copied:
+                if copied_ns == ns:
+                    (kept.add if tables[ns][bucket] else kept.discard)(bucket)
+            filled[ns] = tuple(sorted(kept))
         new = State(
             self.chain_id,
             tables,
@@ -178,12 +192,13 @@ class State:
             leaves,
             [],
             frozenset(writes.keys()),
+            filled,
         )
         new._tree = _update_tree(self._tree, {b: new._bucket_digest(b) for b in dirty})
         return new
 
     def with_block_hash(self, block_hash: str) -> "State":
-        return State(self.chain_id, self._tables, block_hash, self._leaves, self._tree, self.touched)
+        return State(self.chain_id, self._tables, block_hash, self._leaves, self._tree, self.touched, self._filled)
 
     # -- hashing ------------------------------------------------------------------------------
 

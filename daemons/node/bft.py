@@ -14,6 +14,11 @@ rebroadcasts its latest messages while a height stalls, for peers that restarted
 them, and a relay that dropped every repeat would keep them from a restarted validator reachable
 only through relays (a stalled height could then never gather its quorum again).
 A full node (no validator key) runs the same driver: it follows and relays without voting.
+
+The state machine is stepped on a worker thread, one step at a time (under the driver's lock):
+a step may build or apply a whole block and signs through the sign guard, which fsyncs before
+a signature leaves, and none of that may hold up the event loop that admits transactions,
+answers queries and passes messages on meanwhile.
 """
 
 from __future__ import annotations
@@ -96,15 +101,21 @@ class BftDriver:
         The loop re-reads the chain height on every wake-up instead of trusting the wake-up
         itself, so a decision that lands while a height is being set up is never missed.
         """
-        paced = False
+        started: float | None = None
         while True:
             try:
                 if self._height is None or self.core.snapshot().height >= self._height.height:
-                    if paced:
-                        # Give the mempool a block time to fill before proposing the next height.
-                        await asyncio.sleep(self.block_time_s)
+                    if started is not None:
+                        # Heights start a block time apart, counted from when the last one
+                        # started, not from when it was decided: blocks come every block time
+                        # (the next one at once when consensus took longer), and a transaction
+                        # waits for the next slot, not for a whole block time after the decision
+                        # on top of the time consensus took.
+                        delay = started + self.block_time_s - time.monotonic()
+                        if delay > 0:
+                            await asyncio.sleep(delay)
+                    started = time.monotonic()
                     await self._start_height()
-                    paced = True
                     continue
                 try:
                     await asyncio.wait_for(self._wake.wait(), timeout=self.rebroadcast_s)
@@ -143,7 +154,7 @@ class BftDriver:
                 sign=self._sign_unless_refused if self._sign is not None else None,
                 timeouts=self.timeouts,
             )
-            actions = self._height.start()
+            actions = await asyncio.to_thread(self._height.start)
             pending = [message for kept in self._future.values() for _, _, message in kept]
             self._future = {}
         await self._carry_out(actions)
@@ -151,13 +162,14 @@ class BftDriver:
             await self.receive(message, replay=True)
 
     def describe(self) -> dict[str, Any]:
-        """Where consensus stands, for ``status``: an operator's first question when blocks stop."""
+        """Where consensus stands, for ``status``: an operator's first question when blocks stop.
+        Read while a worker thread may be stepping the height: the proposals are copied at once."""
         height = self._height
         if height is None:
             return {"height": None}
         return {"height": height.height, "round": height.round, "step": height.step.name.lower(),
                 "locked_round": height.locked_round, "valid_round": height.valid_round,
-                "proposals": sorted(height._proposals), "buffered_future_messages": sum(len(kept) for kept in self._future.values())}
+                "proposals": sorted(height._proposals.copy()), "buffered_future_messages": sum(len(kept) for kept in self._future.values())}
 
     # -- messages --------------------------------------------------------------------------------
 
@@ -208,7 +220,10 @@ class BftDriver:
         async with self._lock:
             if self._height is not height:
                 return
-            actions = height.on_proposal(proposal, block) if kind == "proposal" else height.on_vote(vote)
+            if kind == "proposal":
+                actions = await asyncio.to_thread(height.on_proposal, proposal, block)
+            else:
+                actions = await asyncio.to_thread(height.on_vote, vote)
         await self._carry_out(actions)
 
     def _sign_unless_refused(self, message: bytes) -> bytes | None:
@@ -310,7 +325,7 @@ class BftDriver:
             height = self._height
             if height is None:
                 return
-            actions = height.on_timeout(height_, round_, step)
+            actions = await asyncio.to_thread(height.on_timeout, height_, round_, step)
         await self._carry_out(actions)
 
     async def _decide(self, block: Block, commit: Commit) -> None:

@@ -2,7 +2,7 @@
 
 A node behind its peers (new, restarted, or back from a partition) asks every connected peer
 that is ahead for a slice of the missing heights at once (JSON-RPC batches of ``get_block``),
-then applies the blocks strictly in height order; each block's commit is verified against the
+then applies the blocks strictly in height order while the next window is being fetched; each block's commit is verified against the
 validator set of its height (``NodeCore.apply_synced``), so a peer can slow us down but never
 make us accept a block the validators did not finalize. A height whose block is missing or
 refused is asked of another peer in the next pass.
@@ -24,7 +24,7 @@ import httpx
 
 from chain.block import Block, Commit
 from daemons.node.core import CommittedBlock, NodeCore
-from daemons.node.peers import PeerSet
+from daemons.node.peers import Peer, PeerSet
 
 log = logging.getLogger("aitbc.node.sync")
 WINDOW = 256
@@ -58,41 +58,68 @@ class CatchUp:
                 "eta_s": round(left / self.rate, 1) if left > 0 and self.rate > 0 else (0.0 if left == 0 else None)}
 
     async def run(self) -> bool:
-        """Fetch and apply what the peers have beyond our height; True if anything was applied."""
+        """Fetch and apply what the peers have beyond our height; True if anything was applied.
+
+        The next window is fetched while the current one is applied, so the network round trips
+        hide behind the verification instead of adding to it; every batch also asks the peer its
+        height, so a chain that grows while we catch up is followed without waiting for the next
+        ping. A window that stops short (a block missing or refused) drops what was fetched
+        beyond it and asks again from where we are; one that applies nothing ends the run.
+        """
         if self._running:
             return False
         self._running = True
         applied_any = False
+        fetching = self._next_window(self.core.snapshot().height)
         try:
-            while True:
-                height = self.core.snapshot().height
-                ahead = [p for p in self.peers.connected() if p.height > height]
-                self.target = max([self.target, *(p.height for p in ahead)])
-                if not ahead:
-                    return applied_any
+            while fetching is not None:
                 started = time.monotonic()
-                applied = await self._pass(height, ahead)
+                fetched, top = await fetching
+                height = self.core.snapshot().height
+                fetching = self._next_window(top) if fetched else None
+                applied = await self._apply(fetched, height, top)
                 if applied == 0:
                     return applied_any
                 applied_any = True
                 rate = applied / max(time.monotonic() - started, 1e-6)
                 self.rate = rate if self.rate == 0 else 0.7 * self.rate + 0.3 * rate
+                if height + applied < top:
+                    if fetching is not None:
+                        fetching.cancel()
+                    fetching = self._next_window(self.core.snapshot().height)
+            return applied_any
         finally:
+            if fetching is not None:
+                fetching.cancel()
             self._running = False
 
-    async def _pass(self, height: int, ahead: list[Any]) -> int:
+    def _next_window(self, height: int) -> asyncio.Task[tuple[dict[int, tuple[Block, Commit]], int]] | None:
+        """Start fetching the window after ``height`` from the peers ahead of it; None if none is."""
+        ahead = [p for p in self.peers.connected() if p.height > height]
+        self.target = max([self.target, *(p.height for p in ahead)])
+        if not ahead:
+            return None
+        return asyncio.create_task(self._fetch_window(height, ahead))
+
+    async def _fetch_window(self, height: int, ahead: list[Peer]) -> tuple[dict[int, tuple[Block, Commit]], int]:
+        """Up to ``WINDOW`` heights after ``height``, in batches spread over the peers ahead:
+        the blocks found, and the top height asked for."""
         top = min(height + WINDOW, max(p.height for p in ahead))
         wanted = list(range(height + 1, top + 1))
         chunks = [wanted[i:i + PER_REQUEST] for i in range(0, len(wanted), PER_REQUEST)]
         asks = []
         for index, chunk in enumerate(chunks):
             able = [p for p in ahead if p.height >= chunk[-1]] or ahead
-            asks.append(self._fetch(able[index % len(able)].url, chunk))
+            asks.append(self._fetch(able[index % len(able)], chunk))
         fetched: dict[int, tuple[Block, Commit]] = {}
         for found in await asyncio.gather(*asks):
             fetched.update(found)
+        return fetched, top
+
+    async def _apply(self, fetched: dict[int, tuple[Block, Commit]], height: int, top: int) -> int:
+        """Apply the fetched blocks after ``height`` in order, up to the first missing or refused one."""
         applied = 0
-        for h in wanted:
+        for h in range(height + 1, top + 1):
             got = fetched.get(h)
             if got is None:
                 break
@@ -107,10 +134,11 @@ class CatchUp:
             applied += 1
         return applied
 
-    async def _fetch(self, url: str, heights: list[int]) -> dict[int, tuple[Block, Commit]]:
+    async def _fetch(self, peer: Peer, heights: list[int]) -> dict[int, tuple[Block, Commit]]:
         request = [{"jsonrpc": "2.0", "id": h, "method": "get_block", "params": {"height": h}} for h in heights]
+        request.append({"jsonrpc": "2.0", "id": "status", "method": "status", "params": {}})
         try:
-            response = await self.peers.http.post(url + "/", json=request, timeout=10.0)
+            response = await self.peers.http.post(peer.url + "/", json=request, timeout=10.0)
             answers = response.json()
         except (httpx.HTTPError, ValueError):
             return {}
@@ -119,7 +147,14 @@ class CatchUp:
             return found
         for answer in answers:
             result = answer.get("result") if isinstance(answer, dict) else None
-            if not isinstance(result, dict) or not result.get("commit"):
+            if not isinstance(result, dict):
+                continue
+            if answer.get("id") == "status":
+                height = result.get("height")
+                if isinstance(height, int) and height > peer.height:
+                    peer.height = height  # what the peer says of itself, as its ping would
+                continue
+            if not result.get("commit"):
                 continue
             try:
                 block = Block.model_validate({k: result[k] for k in ("header", "txs", "last_commit")})

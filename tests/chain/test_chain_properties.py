@@ -222,11 +222,15 @@ def test_state_root_independent_of_insertion_order(entries: dict, data: st.DataO
     c2 = c.apply_writes({(ns, key): value for ns, key, value in rest})
     assert c2.root == a.root
     assert c.root == State.from_entries(CHAIN_ID, shuffled[:split]).root  # the original is untouched
+    # Scans (which visit only the buckets holding entries) see exactly what was written.
+    assert sorted(c2.entries()) == sorted(a.entries()) == sorted(items)
     # Deleting entries gives the root of a state that never had them.
     doomed = data.draw(st.lists(st.sampled_from(items), unique_by=lambda e: (e[0], e[1]))) if items else []
     gone = {(ns, key) for ns, key, _ in doomed}
     d = a.apply_writes({key: None for key in gone})
     assert d.root == State.from_entries(CHAIN_ID, [e for e in items if (e[0], e[1]) not in gone]).root
+    assert sorted(d.entries()) == sorted(e for e in items if (e[0], e[1]) not in gone)
+    assert sorted(d.apply_writes({(ns, key): value for ns, key, value in doomed}).entries()) == sorted(items)
     # Changing any one value changes the root.
     if items:
         ns, key, value = data.draw(st.sampled_from(items))

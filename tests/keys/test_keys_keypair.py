@@ -38,6 +38,18 @@ def test_sign_verifies() -> None:
     assert not kp.verify(b"hellO", signature)
 
 
+def test_a_remembered_valid_signature_vouches_for_nothing_else() -> None:
+    """``crypto.verify`` remembers valid signatures; the same signature with another message,
+    another key or one flipped bit is still checked and refused, before and after."""
+    kp, other = KeyPair.generate(), KeyPair.generate()
+    signature = kp.sign(b"vote")
+    for _ in range(2):
+        assert crypto.verify(kp.pubkey, b"vote", signature)
+        assert not crypto.verify(kp.pubkey, b"votE", signature)
+        assert not crypto.verify(other.pubkey, b"vote", signature)
+        assert not crypto.verify(kp.pubkey, b"vote", bytes([signature[0] ^ 1]) + signature[1:])
+
+
 def test_generate_is_random() -> None:
     assert KeyPair.generate().address != KeyPair.generate().address
 
