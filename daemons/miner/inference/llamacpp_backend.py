@@ -59,7 +59,7 @@ def idle_batch_threads(floor: int, cpus: int, load: float) -> int:
     average leaves idle (a CPU counts when at most half of it is in use), never fewer than ``floor``.
 
     A batch is compute-bound (llama.cpp's Q4_1 kernels process a batch only ~2x faster per token
-    than generation), so on an idle host a second thread nearly halves a re-check. But ggml's
+    than generation) and its rows split over the threads, so idle CPUs shorten a re-check. But ggml's
     threads spin at a barrier after every operation: with the CPUs busy, a 2-thread batch on a
     2-core host measured 3-4x SLOWER than 1 thread. Hence the load check before every batch.
     The count does not change the numbers: each output row is computed whole by one thread.
