@@ -7,7 +7,9 @@ Prints, for greedy and for seeded-sampling jobs:
    share of generating the same output: what a re-check costs a verifier, relative to the job;
 2. ``llama-cpp-python`` called directly (``Llama.create_completion`` on the same GGUF, prompt
    tokens, threads and decoding) as the yardstick of the llamacpp backend, and the llamacpp
-   backend's tokens/s as a share of it and as a multiple of the transformers backend's;
+   backend's tokens/s as a share of it and as a multiple of the transformers backend's; its
+   "verify" column is ``Llama.eval`` of prompt + output in one batch (per-token threads for the
+   batch too), the floor of a llamacpp re-check at that thread count;
 3. the miner's own overhead: the same jobs submitted to a dev network (``aitbc up --detach`` in
    a temp home: node, coordinator, miner, all real) and timed from submission to completion, next
    to the miner's backend called directly in this process, in the same run.
@@ -16,7 +18,7 @@ Targets (issues 19 and 20): llamacpp >= 95% of llama.cpp alone and >= 3x transfo
 verification <= 10% of generation on llamacpp, <= 15% on transformers; <= 5% lost in the miner.
 
     .venv/bin/python bench/bench_inference.py [--max-tokens 128] [--threads N] [--rounds 1]
-        [--jobs 4] [--no-network]
+        [--jobs 4] [--no-network] [--batch-threads N]
 """
 
 from __future__ import annotations
@@ -112,8 +114,19 @@ def run_llama_direct(backend: InferenceBackend, params: GenerationParams, rounds
                 out = llm.create_completion(ids, max_tokens=params.max_tokens, temperature=params.temperature,
                                             top_p=params.top_p, top_k=0, min_p=0.0, repeat_penalty=1.0,
                                             seed=params.seed)
-                figures.gen_s += time.perf_counter() - t0
-                figures.tokens += int(out["usage"]["completion_tokens"])
+                t1 = time.perf_counter()
+                figures.gen_s += t1 - t0
+                made = int(out["usage"]["completion_tokens"])
+                figures.tokens += made
+                # The re-check's floor: llama.cpp evaluating prompt + output in one batch by itself.
+                text = llm.tokenize(out["choices"][0]["text"].encode(), add_bos=False, special=True)
+                sequence = (ids + text + [0] * made)[: len(ids) + made - 1]
+                llm.reset()
+                t2 = time.perf_counter()
+                llm.eval(sequence)
+                floor = time.perf_counter() - t2
+                figures.ver_s += floor
+                figures.ratios.append(floor / (t1 - t0))
     finally:
         llm.close()
     return figures
@@ -179,6 +192,8 @@ def main() -> None:
     parser.add_argument("--max-tokens", type=int, default=128)
     parser.add_argument("--threads", type=int, default=None,
                         help="threads of every engine (default: each engine's own default, as the miner runs it)")
+    parser.add_argument("--batch-threads", type=int, default=None,
+                        help="threads of the llamacpp backend's batches (prefill, re-check); default: its own rule")
     parser.add_argument("--rounds", type=int, default=1, help="passes over the prompt list per mode")
     parser.add_argument("--jobs", type=int, default=4, help="jobs through the dev network per mode")
     parser.add_argument("--no-network", action="store_true", help="skip the miner-overhead part")
@@ -195,14 +210,16 @@ def main() -> None:
         if not installed[name].available:
             print(f"{name}: not measured ({installed[name].reason})")
             continue
-        backend = create_backend(base.model_copy(update={"backend": name}), threads=threads)
+        backend = create_backend(base.model_copy(update={"backend": name}), threads=threads, batch_threads=args.batch_threads)
         t0 = time.perf_counter()
         backend.load()
         print(f"{name}: smollm2 ({backend.model_id[:19]}...) loaded in {time.perf_counter() - t0:.1f}s, "
-              f"threads {threads or 'default'} ({os.cpu_count()} CPUs)")
+              f"threads {threads or 'default'}, batch threads {args.batch_threads or 'default'} ({os.cpu_count()} CPUs, "
+              f"load average {os.getloadavg()[0]:.2f})")
         backend.generate([GenerationRequest(prompt="Hello", max_tokens=4)])  # warm-up
         backends[name] = backend
 
+    print(f"\nload average before the timed runs: {os.getloadavg()[0]:.2f}")
     print(f"\n{'engine / mode':<34}{'tokens':>7}{'gen s':>8}{'tok/s':>8}{'verify s':>9}{'ver/gen':>8}{'max':>8}")
     results: dict[tuple[str, str], Figures] = {}
     for mode, params in modes(args.max_tokens).items():
@@ -211,7 +228,7 @@ def main() -> None:
             print_row(f"{name} {mode}", figures)
         if "llamacpp" in backends:
             results[("direct", mode)] = figures = run_llama_direct(backends["llamacpp"], params, args.rounds, threads)
-            print_row(f"llama-cpp-python direct {mode}", figures, verify=False)
+            print_row(f"llama-cpp-python direct {mode}", figures)
 
     print()
     for mode in modes(args.max_tokens):
@@ -225,6 +242,7 @@ def main() -> None:
             if row:
                 print(f"{mode}: {name} verification {row.ver_s / row.gen_s:.3f} of generation (target <= {target})")
 
+    print(f"load average after the timed runs: {os.getloadavg()[0]:.2f}")
     for backend in backends.values():
         backend.close()
     if args.no_network:

@@ -1,15 +1,17 @@
 """What is particular to the llama.cpp backend: token streaming, the GGUF's own chat template,
-refusing what it cannot run, and being the backend ``auto`` picks for a GGUF."""
+refusing what it cannot run, being the backend ``auto`` picks for a GGUF, and batch threads that
+follow the idle CPUs without changing a re-check's numbers."""
 
 from __future__ import annotations
 
 from pathlib import Path
 
 import pytest
+import torch
 
-from daemons.miner.inference import GenerationRequest, InferenceBackend, InferenceError, ModelCatalogue, ModelSpec
+from daemons.miner.inference import GenerationParams, GenerationRequest, InferenceBackend, InferenceError, ModelCatalogue, ModelSpec
 from daemons.miner.inference.availability import available_backends, create_backend
-from daemons.miner.inference.llamacpp_backend import LlamaCppBackend
+from daemons.miner.inference.llamacpp_backend import LlamaCppBackend, idle_batch_threads
 
 pytestmark = pytest.mark.slow
 
@@ -54,3 +56,32 @@ def test_bad_settings_are_refused(llamacpp_smollm2: InferenceBackend) -> None:
         LlamaCppBackend(llamacpp_smollm2.spec, threads=0)
     with pytest.raises(InferenceError, match="batch_tokens"):
         LlamaCppBackend(llamacpp_smollm2.spec, batch_tokens=0)
+    with pytest.raises(InferenceError, match="batch_threads"):
+        LlamaCppBackend(llamacpp_smollm2.spec, batch_threads=0)
+
+
+def test_batches_take_only_the_cpus_the_load_leaves_idle() -> None:
+    assert idle_batch_threads(1, cpus=2, load=0.1) == 2
+    assert idle_batch_threads(1, cpus=2, load=0.6) == 1  # a core half busy is not idle
+    assert idle_batch_threads(1, cpus=2, load=7.0) == 1  # an overloaded host: never below the floor
+    assert idle_batch_threads(2, cpus=2, load=7.0) == 2
+    assert idle_batch_threads(1, cpus=16, load=3.2) == 13
+    assert idle_batch_threads(1, cpus=16, load=0.0) == 16
+
+
+def test_a_recheck_scores_the_same_on_one_and_two_batch_threads(llamacpp_smollm2: InferenceBackend) -> None:
+    """Each logit row is computed whole by one thread, so the thread count cannot move a verdict."""
+    import llama_cpp  # installed wherever the fixture loaded
+
+    prompt = "Name a colour."
+    params = GenerationParams(max_tokens=12, temperature=0.8, top_p=0.9, seed=3)
+    [result] = llamacpp_smollm2.generate([GenerationRequest(prompt=prompt, **params.model_dump())])
+    runs = []
+    for threads in (1, 2):
+        with LlamaCppBackend(llamacpp_smollm2.spec, threads=1, batch_threads=threads) as backend:
+            scores = list(backend._score_claim(list(result.prompt_token_ids), list(result.output_token_ids)))
+            runs.append((torch.cat([s.logprobs for s in scores]), backend.verify_result(prompt, result)))
+            assert llama_cpp.llama_n_threads_batch(backend._llm.ctx) == threads
+    (one, verdict_one), (two, verdict_two) = runs
+    assert torch.equal(one, two)
+    assert verdict_one.accepted and verdict_one == verdict_two

@@ -75,11 +75,14 @@ def create_backend(
     *,
     gpu_devices: Sequence[int] = (0,),
     threads: int | None = None,
+    batch_threads: int | None = None,
     policy: VerificationPolicy | None = None,
     model_id_cache: Path | None = None,
     check: bool = True,
 ) -> InferenceBackend:
     """An (unloaded) backend for ``spec``; refuses with the reason when it cannot run here.
+
+    ``batch_threads`` concerns the llamacpp backend only (its batch decodes; see ``LlamaCppBackend``).
 
     A spec with ``backend = "auto"`` is first resolved to the backend that runs it here.
     """
@@ -95,7 +98,7 @@ def create_backend(
     if spec.backend == "llamacpp":
         from daemons.miner.inference.llamacpp_backend import LlamaCppBackend
 
-        return LlamaCppBackend(spec, threads=threads, policy=policy, model_id_cache=model_id_cache)
+        return LlamaCppBackend(spec, threads=threads, batch_threads=batch_threads, policy=policy, model_id_cache=model_id_cache)
     from daemons.miner.inference.vllm_backend import VllmBackend
 
     return VllmBackend(spec, gpu_devices=gpu_devices, policy=policy, model_id_cache=model_id_cache)

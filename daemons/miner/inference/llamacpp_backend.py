@@ -54,6 +54,20 @@ def default_threads() -> int:
     return max(1, (os.cpu_count() or 1) // 2)
 
 
+def idle_batch_threads(floor: int, cpus: int, load: float) -> int:
+    """Threads for one batch decode (prompt prefill, a re-check): every CPU the 1-minute load
+    average leaves idle (a CPU counts when at most half of it is in use), never fewer than ``floor``.
+
+    A batch is compute-bound (llama.cpp's Q4_1 kernels process a batch only ~2x faster per token
+    than generation) and its rows split over the threads, so idle CPUs shorten a re-check. But ggml's
+    threads spin at a barrier after every operation: with the CPUs busy, a 2-thread batch on a
+    2-core host measured 3-4x SLOWER than 1 thread. Hence the load check before every batch.
+    The count does not change the numbers: each output row is computed whole by one thread.
+    """
+    spare = int(cpus - load + 0.5)
+    return max(floor, min(cpus, spare))
+
+
 def gguf_eos_ids(tokenizer: GgufTokenizer, is_eog: Any, vocab_size: int) -> frozenset[int]:
     """The ids that end generation: the GGUF's ``eos_token_id``, as transformers reads it.
 
@@ -71,8 +85,10 @@ def gguf_eos_ids(tokenizer: GgufTokenizer, is_eog: Any, vocab_size: int) -> froz
 
 
 class LlamaCppBackend(InferenceBackend):
-    """A GGUF model in llama.cpp on the CPU. ``threads`` sets both the per-token and the batch
-    threads (default :func:`default_threads`)."""
+    """A GGUF model in llama.cpp on the CPU. ``threads``: per-token threads (default
+    :func:`default_threads`). ``batch_threads``: threads of batch decodes (prefill, re-check);
+    by default the ``threads`` given, or when none is given, :func:`idle_batch_threads` decided
+    before each batch."""
 
     backend_name = "llamacpp"
 
@@ -81,15 +97,18 @@ class LlamaCppBackend(InferenceBackend):
         spec: ModelSpec,
         *,
         threads: int | None = None,
+        batch_threads: int | None = None,
         batch_tokens: int = DEFAULT_BATCH_TOKENS,
         policy: VerificationPolicy | None = None,
         model_id_cache: Path | None = None,
     ) -> None:
         super().__init__(spec, policy=policy, model_id_cache=model_id_cache)
-        for setting, value in (("threads", threads), ("batch_tokens", batch_tokens)):
+        for setting, value in (("threads", threads), ("batch_threads", batch_threads), ("batch_tokens", batch_tokens)):
             if value is not None and value < 1:
                 raise InferenceError(f"{setting} must be at least 1, got {value}")
         self._threads = threads
+        self._batch_threads = batch_threads if batch_threads is not None else threads
+        self._threads_now = (0, 0)
         self._batch_tokens = min(batch_tokens, spec.max_model_len)
         self._llm: Any = None
         self._api: Any = None
@@ -109,11 +128,8 @@ class LlamaCppBackend(InferenceBackend):
             )
         import llama_cpp
 
-        # Batches (prompt prefill, a re-check) get the same count: llama-cpp-python would use every
-        # CPU there, but on a shared 2-core machine a 2-thread re-check measured slower than the
-        # 1-thread generation it checked (a miner shares its host with its node and coordinator).
         threads = self._threads or default_threads()
-        batch_threads = threads
+        batch_threads = self._batch_threads or threads  # the idle-CPU rule is applied per batch
         try:
             llm = llama_cpp.Llama(
                 model_path=str(gguf),
@@ -135,6 +151,7 @@ class LlamaCppBackend(InferenceBackend):
         self._batch = llama_cpp.llama_batch_init(self._batch_tokens, 0, 1)
         self._tokenizer = tokenizer
         self._llm = llm
+        self._threads_now = (threads, batch_threads)
         log.info("loaded %s (%s) in llama.cpp %s with %d threads (%d for batches)", self._spec.name, self.model_id,
                  getattr(llama_cpp, "__version__", "?"), threads, batch_threads)
 
@@ -180,12 +197,29 @@ class LlamaCppBackend(InferenceBackend):
         as a ``[rows, vocab]`` numpy view (valid until the next decode)."""
         import numpy as np
 
+        self._set_batch_threads()
         for offset in range(0, len(tokens), self._batch_tokens):
             chunk = tokens[offset : offset + self._batch_tokens]
             rows = self._decode_chunk(chunk, start + offset, first_output)
             if rows:
                 pointer = self._api.llama_get_logits(self._llm.ctx)
                 yield np.ctypeslib.as_array(pointer, shape=(rows, self._vocab_size))
+
+    def _set_batch_threads(self) -> None:
+        """Apply the batch thread count (fixed, or :func:`idle_batch_threads` right now)."""
+        threads = self._threads_now[0]
+        batch = self._batch_threads
+        if batch is None:
+            cpus = os.cpu_count() or 1
+            try:
+                load = os.getloadavg()[0]
+            except OSError:  # no load average on this platform: stay at the per-token count
+                load = float(cpus)
+            batch = idle_batch_threads(threads, cpus, load)
+        if (threads, batch) != self._threads_now:
+            self._api.llama_set_n_threads(self._llm.ctx, threads, batch)
+            self._threads_now = (threads, batch)
+            log.debug("llama.cpp batches now use %d threads", batch)
 
     # ------------------------------------------------------------------ generation
     def generate(self, requests: list[GenerationRequest], *, on_token: TokenSink | None = None) -> list[GenerationResult]:
