@@ -184,6 +184,11 @@ def test_structure_of_stop_sequences_and_committed_counts() -> None:
     # ... and the text may not hold more than the slack beyond what the proof committed.
     longer = check_structure([*range(1, 7 + RETOKENIZE_SLACK), 0], params, committed=5, retokenized=True, **common)
     assert [p.position for p in longer] == [5 + RETOKENIZE_SLACK]
+    # ... and against the context: a text cut by the context that re-tokenises one token shorter
+    # than committed got no EOS back from claim_tokens, so it is complete, not truncated.
+    at_context = {**common, "prompt_tokens": 95}
+    assert check_structure([3, 4, 5, 6], params, committed=5, retokenized=True, **at_context) == []
+    assert "truncated" in check_structure([3, 4, 5, 6], params, committed=4, retokenized=True, **at_context)[0].reason
 
 
 def test_text_claims_that_contain_a_stop_get_no_eos_and_count_the_committed_tokens() -> None:

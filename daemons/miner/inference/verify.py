@@ -185,7 +185,7 @@ def check_structure(
     if stopped_at is not None and stopped_at + slack < len(tokens):
         problems.append(TokenMismatch(position=stopped_at, token_id=tokens[stopped_at], reason=PAST_STOP))
     stopped = tokens[-1] in eos_ids or stopped_at is not None
-    at_limit = count >= params.max_tokens or prompt_tokens + len(tokens) >= max_model_len
+    at_limit = count >= params.max_tokens or prompt_tokens + count >= max_model_len  # as in claim_tokens
     if not stopped and not at_limit:
         problems.append(
             TokenMismatch(position=len(tokens), token_id=None,
