@@ -370,8 +370,8 @@ class WalletCore:
             if opts.password is None:
                 raise WalletError(423, "locked", f"wallet {key.name} is locked: unlock it or give its password")
             keypair = one_shot = await self._decrypt(key, _reveal(opts.password))
-        fee = await self._default_fee() if opts.fee is None else opts.fee
-        try:
+        try:  # everything after the decryption, the node's answers included, ends in the wipe below
+            fee = await self._default_fee() if opts.fee is None else opts.fee
             chain_id = await self.chain_id()
             async with self._send_lock(key.address):
                 account = await self.node.get_account(key.address)
