@@ -179,12 +179,11 @@ class State:
                 shard[key] = value
                 leaves[bucket][full] = _entry_digest(full, value)
         filled = dict(self._filled)
-        for ns in {ns for ns, _ in copied}:
-            kept = set(filled[ns])
-            for copied_ns, bucket in copied:
-                if copied_ns == ns:
-                    (kept.add if tables[ns][bucket] else kept.discard)(bucket)
-            filled[ns] = tuple(sorted(kept))
+        changed: dict[str, set[int]] = {}
+        for ns, bucket in copied:
+            kept = changed.setdefault(ns, set(filled[ns]))
+            (kept.add if tables[ns][bucket] else kept.discard)(bucket)
+        filled.update((ns, tuple(sorted(kept))) for ns, kept in changed.items())
         new = State(
             self.chain_id,
             tables,
