@@ -29,11 +29,11 @@ def coordinator_socket(home: Home) -> os.PathLike[str]:
 
 
 def _job_body(model: str, prompt: str, max_tokens: int, max_price: int | None, temperature_milli: int,
-              top_p_milli: int, seed: int, stop: Sequence[str] = ()) -> dict[str, Any]:
+              top_p_milli: int, seed: int, stop: str | Sequence[str] = ()) -> dict[str, Any]:
     body: dict[str, Any] = {"model": model, "prompt": prompt, "params": {
         "max_tokens": max_tokens, "temperature_milli": temperature_milli, "top_p_milli": top_p_milli, "seed": seed}}
     if stop:
-        body["params"]["stop"] = list(stop)
+        body["params"]["stop"] = [stop] if isinstance(stop, str) else list(stop)  # not "END" -> E, N, D
     if max_price is not None:
         body["max_price"] = max_price
     return body
@@ -109,7 +109,7 @@ class CoordinatorClient(ClosesOnExit):
     # -- client role ------------------------------------------------------------------------------
 
     def submit(self, model: str, prompt: str, *, max_tokens: int = 128, max_price: int | None = None,
-               temperature_milli: int = 0, top_p_milli: int = 1000, seed: int = 0, stop: Sequence[str] = ()) -> m.Job:
+               temperature_milli: int = 0, top_p_milli: int = 1000, seed: int = 0, stop: str | Sequence[str] = ()) -> m.Job:
         body = _job_body(model, prompt, max_tokens, max_price, temperature_milli, top_p_milli, seed, stop)
         return self._http.post("/v1/jobs", body, model=m.Job)
 
@@ -215,7 +215,7 @@ class AsyncCoordinatorClient(AsyncClosesOnExit):
         await self._http.aclose()
 
     async def submit(self, model: str, prompt: str, *, max_tokens: int = 128, max_price: int | None = None,
-                     temperature_milli: int = 0, top_p_milli: int = 1000, seed: int = 0, stop: Sequence[str] = ()) -> m.Job:
+                     temperature_milli: int = 0, top_p_milli: int = 1000, seed: int = 0, stop: str | Sequence[str] = ()) -> m.Job:
         body = _job_body(model, prompt, max_tokens, max_price, temperature_milli, top_p_milli, seed, stop)
         return await self._http.post("/v1/jobs", body, model=m.Job)
 
