@@ -26,9 +26,6 @@ from daemons.miner.inference.verify import RETOKENIZE_SLACK
 
 JOB_PARAM_KEYS = frozenset({"max_tokens", "temperature_milli", "top_p_milli", "seed", "prompt_format", "stop"})
 HANDED_BACK = "miner is shutting down; task handed back for another miner"
-#: Re-tokenising a claimed text can move token boundaries a little; a claim of more completion
-#: tokens than this over what the text holds is an overcharge (price = tokens x rate).
-TOKEN_COUNT_SLACK = RETOKENIZE_SLACK
 
 
 class TaskRefused(Exception):
@@ -120,13 +117,10 @@ def claim_problem(task: dict[str, Any], *, chain_id: str, coordinator: str, mode
         model_id=model_id_hex(model_id))
 
 
-def committed_tokens(task: dict[str, Any]) -> int | None:
-    """The completion token count a re-check's claimed proof commits to (checked by
-    :func:`claim_problem` before this is used; None when the proof does not carry one)."""
-    raw = task.get("claimed_proof")
-    body = raw.get("body") if isinstance(raw, dict) else None
-    value = body.get("completion_tokens") if isinstance(body, dict) else None
-    return value if isinstance(value, int) and not isinstance(value, bool) else None
+def committed_tokens(task: dict[str, Any]) -> int:
+    """The completion token count a re-check's claimed proof commits to (a required field of
+    the proof, which :func:`claim_problem` has validated before this is used)."""
+    return int(task["claimed_proof"]["body"]["completion_tokens"])
 
 
 def claimed_model_id(task: dict[str, Any]) -> str | None:
@@ -147,7 +141,9 @@ def verify_result(task: dict[str, Any], verification: VerificationResult) -> dic
         return {"accepted": False, "first_mismatch": None,
                 "reason": f"claimed {proof['prompt_tokens']} prompt tokens; the prompt is "
                           f"{verification.prompt_tokens} tokens"}
-    if proof["completion_tokens"] > verification.checked_tokens + TOKEN_COUNT_SLACK:
+    # Re-tokenising a claimed text can move token boundaries a little; a claim of more completion
+    # tokens than that over what the text holds is an overcharge (price = tokens x rate).
+    if proof["completion_tokens"] > verification.checked_tokens + RETOKENIZE_SLACK:
         return {"accepted": False, "first_mismatch": None,
                 "reason": f"claimed {proof['completion_tokens']} completion tokens; the output is "
                           f"{verification.checked_tokens} tokens"}
