@@ -17,6 +17,7 @@ field, not its value).
 from __future__ import annotations
 
 import hmac
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 from fastapi import APIRouter, Depends, FastAPI, Query, Request
@@ -53,6 +54,7 @@ from daemons.wallet.models import (
     Rewards,
     SendRequest,
     StakeRequest,
+    TxOptions,
     TxResult,
     UnlockRequest,
     Validators,
@@ -149,6 +151,16 @@ def _install_error_handlers(app: FastAPI) -> None:
     app.add_exception_handler(DaemonError, node_error)
 
 
+def _signing_route(core: WalletCore, tx_type: str, model: type[TxOptions]) -> Callable[..., Awaitable[TxResult]]:
+    """The endpoint that signs a ``tx_type`` transaction of the request's wallet."""
+
+    async def sign(req: TxOptions) -> TxResult:
+        return await core.submit(req.wallet, tx_type, req.payload(), req)
+
+    sign.__annotations__["req"] = model  # FastAPI reads the request body's model from the annotation
+    return sign
+
+
 def build_app(core: WalletCore) -> FastAPI:
     """The wallet API over ``core`` (see the module docstring for the doors)."""
     settings = core.settings
@@ -243,23 +255,32 @@ def build_app(core: WalletCore) -> FastAPI:
     @wallet.post("/send", response_model=TxResult)
     async def send(req: SendRequest, request: Request) -> TxResult:
         """Transfer ``amount`` units to ``to``; mode=commit waits until the block is final."""
-        return await core.submit(req.wallet, "transfer", {"to": req.to, "amount": req.amount}, req,
+        return await core.submit(req.wallet, "transfer", req.payload(), req,
                                  password_required=password_needed(request, req))
 
-    # -- staking -------------------------------------------------------------------------------------------
+    # -- staking, escrow, miner bond, governance (chain.governance) -------------------------------------
+    # Each signs one transaction type whose payload is the request's own fields (TxOptions.payload).
 
-    @stake.post("/delegate", response_model=TxResult)
-    async def delegate(req: StakeRequest) -> TxResult:
-        return await core.submit(req.wallet, "stake", {"validator": req.validator, "amount": req.amount}, req)
-
-    @stake.post("/unbond", response_model=TxResult)
-    async def unbond(req: StakeRequest) -> TxResult:
-        """Start unbonding; the funds return after the chain's unbonding period."""
-        return await core.submit(req.wallet, "unstake", {"validator": req.validator, "amount": req.amount}, req)
-
-    @stake.post("/claim", response_model=TxResult)
-    async def claim(req: ClaimRequest) -> TxResult:
-        return await core.submit(req.wallet, "claim_rewards", {"validator": req.validator}, req)
+    for router, path, name, tx_type, model, doc in (
+        (stake, "/delegate", "delegate", "stake", StakeRequest, None),
+        (stake, "/unbond", "unbond", "unstake", StakeRequest,
+         "Start unbonding; the funds return after the chain's unbonding period."),
+        (stake, "/claim", "claim", "claim_rewards", ClaimRequest, None),
+        (escrow, "/deposit", "escrow_deposit", "escrow_deposit", EscrowRequest,
+         "Lock funds with a coordinator so that it can charge AI jobs against them."),
+        (escrow, "/withdraw", "escrow_withdraw", "escrow_withdraw", EscrowRequest,
+         "Ask for escrow back (it stays spendable by the coordinator for the chain's delay)."),
+        (miner, "/bond", "miner_bond", "miner_bond", BondRequest, None),
+        (miner, "/unbond", "miner_unbond", "miner_unbond", BondRequest, None),
+        (gov, "/propose", "gov_propose", "gov_propose", GovProposeRequest,
+         "Submit a proposal with its initial deposit (voting opens once min_deposit is reached)."),
+        (gov, "/deposit", "gov_deposit", "gov_deposit", GovDepositRequest, None),
+        (gov, "/vote", "gov_vote", "gov_vote", GovVoteRequest, "Vote (or change the vote) with the wallet's bonded stake."),
+        (gov, "/enact", "gov_enact", "validator_update", GovEnactRequest,
+         "Enact a passed validator_update proposal (any account may; the change is the one voted)."),
+    ):
+        router.add_api_route(path, _signing_route(core, tx_type, model), methods=["POST"], name=name,
+                             response_model=TxResult, description=doc)
 
     @stake.get("/rewards", response_model=Rewards)
     async def rewards(wallet: str | None = Query(None, max_length=64)) -> Rewards:
@@ -268,49 +289,6 @@ def build_app(core: WalletCore) -> FastAPI:
     @stake.get("/validators", response_model=Validators)
     async def validators() -> Validators:
         return await core.validators()
-
-    # -- escrow and miner bond ---------------------------------------------------------------------------
-
-    @escrow.post("/deposit", response_model=TxResult)
-    async def escrow_deposit(req: EscrowRequest) -> TxResult:
-        """Lock funds with a coordinator so that it can charge AI jobs against them."""
-        return await core.submit(req.wallet, "escrow_deposit",
-                                 {"coordinator": req.coordinator, "amount": req.amount}, req)
-
-    @escrow.post("/withdraw", response_model=TxResult)
-    async def escrow_withdraw(req: EscrowRequest) -> TxResult:
-        """Ask for escrow back (it stays spendable by the coordinator for the chain's delay)."""
-        return await core.submit(req.wallet, "escrow_withdraw",
-                                 {"coordinator": req.coordinator, "amount": req.amount}, req)
-
-    @miner.post("/bond", response_model=TxResult)
-    async def miner_bond(req: BondRequest) -> TxResult:
-        return await core.submit(req.wallet, "miner_bond", {"amount": req.amount}, req)
-
-    @miner.post("/unbond", response_model=TxResult)
-    async def miner_unbond(req: BondRequest) -> TxResult:
-        return await core.submit(req.wallet, "miner_unbond", {"amount": req.amount}, req)
-
-    # -- governance (chain.governance) --------------------------------------------------------------------
-
-    @gov.post("/propose", response_model=TxResult)
-    async def gov_propose(req: GovProposeRequest) -> TxResult:
-        """Submit a proposal with its initial deposit (voting opens once min_deposit is reached)."""
-        return await core.submit(req.wallet, "gov_propose", req.proposal.model_dump(), req)
-
-    @gov.post("/deposit", response_model=TxResult)
-    async def gov_deposit(req: GovDepositRequest) -> TxResult:
-        return await core.submit(req.wallet, "gov_deposit", {"proposal_id": req.proposal_id, "amount": req.amount}, req)
-
-    @gov.post("/vote", response_model=TxResult)
-    async def gov_vote(req: GovVoteRequest) -> TxResult:
-        """Vote (or change the vote) with the wallet's bonded stake."""
-        return await core.submit(req.wallet, "gov_vote", {"proposal_id": req.proposal_id, "option": req.option}, req)
-
-    @gov.post("/enact", response_model=TxResult)
-    async def gov_enact(req: GovEnactRequest) -> TxResult:
-        """Enact a passed validator_update proposal (any account may; the change is the one voted)."""
-        return await core.submit(req.wallet, "validator_update", {"proposal_id": req.proposal_id}, req)
 
     for router in (wallet, stake, escrow, miner, gov):
         app.include_router(router)

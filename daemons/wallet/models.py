@@ -251,6 +251,11 @@ class TxOptions(_Model):
     timeout_s: float | None = Field(None, gt=0, le=300, description="longest wait in commit mode")
     password: Password | None = None
 
+    def payload(self) -> dict[str, Any]:
+        """The transaction's payload: the request's own fields, the shared options left out (each
+        request model is the payload of the transaction types it signs, so it is defined once)."""
+        return self.model_dump(exclude=set(TxOptions.model_fields))
+
 
 class SendRequest(TxOptions):
     to: Address
@@ -270,6 +275,10 @@ class GovProposeRequest(TxOptions):
     """A governance proposal: the chain's own payload schema (``chain.tx.GovProposePayload``)."""
 
     proposal: GovProposePayload
+
+    def payload(self) -> dict[str, Any]:
+        """The proposal itself is the ``gov_propose`` payload."""
+        return self.proposal.model_dump()
 
 
 class GovDepositRequest(TxOptions):
