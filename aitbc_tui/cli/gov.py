@@ -99,14 +99,10 @@ add_signing_command(app, "vote", "Vote with the wallet's bonded stake; voting ag
                          lambda option: option.value)])
 
 
-@app.command("enact")
-def enact(
-    proposal_id: int = typer.Argument(..., min=1, help="Id of a passed validator-update proposal."),
-    wallet_ref: WalletOpt = None, fee: FeeOpt = None, wait: WaitOpt = False,
-    password_file: PasswordFileOpt = None, home: HomeOpt = None, as_json: JsonOpt = False,
-) -> None:
-    """Enact a passed validator-update proposal (any account, within enactment_period blocks)."""
-    sign_and_show(lambda w: w.gov_enact, proposal_id, wallet_ref=wallet_ref, fee=fee, wait=wait, password_file=password_file, home=home, as_json=as_json)
+add_signing_command(app, "enact", "Enact a passed validator-update proposal (any account, within enactment_period blocks).",
+                    lambda w: w.gov_enact, [
+                        ("proposal_id", Annotated[int, typer.Argument(min=1, help="Id of a passed validator-update proposal.")],
+                         int)])
 
 
 def _line(p: dict[str, Any]) -> str:

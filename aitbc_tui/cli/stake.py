@@ -7,8 +7,8 @@ from typing import Annotated
 import typer
 
 from aitbc_tui.cli.common import command_group, emit, format_ait, handle_errors, pending_text
-from aitbc_tui.cli.options import AmountArg, FeeOpt, HomeOpt, JsonOpt, PasswordFileOpt, WaitOpt, WalletOpt
-from aitbc_tui.cli.signing import add_transfer_command, address_arg, client, sign_and_show
+from aitbc_tui.cli.options import AmountArg, HomeOpt, JsonOpt, WalletOpt
+from aitbc_tui.cli.signing import add_signing_command, add_transfer_command, address_arg, client
 
 app = command_group("stake", "Staking: delegate to validators, unbond, rewards (signed by the wallet daemon).")
 
@@ -22,15 +22,8 @@ add_transfer_command(app, "unbond", "Unstake from a validator; the funds return 
                      lambda w: w.unbond, ("validator", ValidatorArg), AmountArg)
 
 
-@app.command("claim")
-def claim(
-    validator: ValidatorArg,
-    wallet_ref: WalletOpt = None, fee: FeeOpt = None, wait: WaitOpt = False,
-    password_file: PasswordFileOpt = None, home: HomeOpt = None, as_json: JsonOpt = False,
-) -> None:
-    """Move the rewards earned with a validator into the wallet's balance."""
-    sign_and_show(lambda w: w.claim_rewards, address_arg(validator), wallet_ref=wallet_ref, fee=fee, wait=wait,
-                  password_file=password_file, home=home, as_json=as_json)
+add_signing_command(app, "claim", "Move the rewards earned with a validator into the wallet's balance.",
+                    lambda w: w.claim_rewards, [("validator", ValidatorArg, address_arg)])
 
 
 @app.command("rewards")
