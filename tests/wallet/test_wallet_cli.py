@@ -89,6 +89,9 @@ def test_stake_commands(env: dict[str, str], net) -> None:  # type: ignore[no-un
     human = cli("stake", "rewards", "-w", "rich", "--home", env["home"]).stdout
     assert "staked 2.000000 AIT" in human
     assert f"unbonding stake 1.000000 AIT from {net.validator}, released at height" in human
+    claimed = run(env, "stake", "claim", net.validator, "-w", "rich", "--wait")  # the blocks since paid rewards
+    assert (claimed["type"], claimed["payload"], claimed["status"]) == (
+        "claim_rewards", {"validator": net.validator}, "committed")
 
 
 def test_escrow_commands(env: dict[str, str], net) -> None:  # type: ignore[no-untyped-def]
