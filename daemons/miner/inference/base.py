@@ -13,7 +13,7 @@ from __future__ import annotations
 import threading
 from abc import ABC, abstractmethod
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Callable, ClassVar, Iterator, Sequence
+from typing import TYPE_CHECKING, Any, Callable, ClassVar, Iterator, Sequence, TypedDict
 
 from pydantic import BaseModel, ConfigDict
 
@@ -79,6 +79,14 @@ class PlannedRequest(BaseModel):
     budget: int
 
 
+class BackendOptions(TypedDict, total=False):
+    """What every backend's constructor takes besides its own settings: a backend passes them on
+    to :class:`InferenceBackend` as ``**options`` rather than restating each one."""
+
+    policy: VerificationPolicy | None
+    model_id_cache: Path | None
+
+
 class InferenceBackend(ABC):
     """A loaded model that generates and verifies; one instance serves one ``ModelSpec``.
 
@@ -111,11 +119,6 @@ class InferenceBackend(ABC):
     def spec(self) -> ModelSpec:
         """The catalogue entry this backend serves."""
         return self._spec
-
-    @property
-    def policy(self) -> VerificationPolicy:
-        """The tolerances ``verify`` applies."""
-        return self._policy
 
     @property
     def model_id(self) -> str:

@@ -17,16 +17,14 @@ from __future__ import annotations
 
 import inspect
 import logging
-from pathlib import Path
-from typing import Any, Iterator
+from typing import Any, Iterator, Unpack
 
-from daemons.miner.inference.base import InferenceBackend, PlannedRequest, PositionScores, TokenSink, scores_from_logits
+from daemons.miner.inference.base import BackendOptions, InferenceBackend, PlannedRequest, PositionScores, TokenSink, scores_from_logits
 from daemons.miner.inference.catalogue import ModelSpec
 from daemons.miner.inference.errors import InferenceError
 from daemons.miner.inference.gguf_pretokenizer import align_pre_tokenizer
 from daemons.miner.inference.prompting import eos_token_ids
 from daemons.miner.inference.schema import GenerationRequest, GenerationResult
-from daemons.miner.inference.verify import VerificationPolicy
 
 log = logging.getLogger(__name__)
 
@@ -49,10 +47,9 @@ class CpuBackend(InferenceBackend):
         spec: ModelSpec,
         *,
         threads: int | None = None,
-        policy: VerificationPolicy | None = None,
-        model_id_cache: Path | None = None,
+        **options: Unpack[BackendOptions],
     ) -> None:
-        super().__init__(spec, policy=policy, model_id_cache=model_id_cache)
+        super().__init__(spec, **options)
         if threads is not None and threads < 1:
             raise InferenceError(f"threads must be at least 1, got {threads}")
         self._threads = threads

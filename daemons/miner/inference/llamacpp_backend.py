@@ -26,15 +26,13 @@ from __future__ import annotations
 
 import logging
 import os
-from pathlib import Path
-from typing import Any, Iterator, Sequence
+from typing import Any, Iterator, Sequence, Unpack
 
-from daemons.miner.inference.base import InferenceBackend, PlannedRequest, PositionScores, TokenSink, scores_from_logits
+from daemons.miner.inference.base import BackendOptions, InferenceBackend, PlannedRequest, PositionScores, TokenSink, scores_from_logits
 from daemons.miner.inference.catalogue import ModelSpec
 from daemons.miner.inference.errors import InferenceError
 from daemons.miner.inference.gguf_tokenizer import GgufTokenizer
 from daemons.miner.inference.schema import GenerationRequest, GenerationResult
-from daemons.miner.inference.verify import VerificationPolicy
 
 log = logging.getLogger(__name__)
 
@@ -99,10 +97,9 @@ class LlamaCppBackend(InferenceBackend):
         threads: int | None = None,
         batch_threads: int | None = None,
         batch_tokens: int = DEFAULT_BATCH_TOKENS,
-        policy: VerificationPolicy | None = None,
-        model_id_cache: Path | None = None,
+        **options: Unpack[BackendOptions],
     ) -> None:
-        super().__init__(spec, policy=policy, model_id_cache=model_id_cache)
+        super().__init__(spec, **options)
         for setting, value in (("threads", threads), ("batch_threads", batch_threads), ("batch_tokens", batch_tokens)):
             if value is not None and value < 1:
                 raise InferenceError(f"{setting} must be at least 1, got {value}")

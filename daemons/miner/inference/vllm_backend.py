@@ -23,15 +23,13 @@ from __future__ import annotations
 import gc
 import logging
 import os
-from pathlib import Path
-from typing import Any, Iterator, Sequence
+from typing import Any, Iterator, Sequence, Unpack
 
-from daemons.miner.inference.base import InferenceBackend, PositionScores, TokenSink
+from daemons.miner.inference.base import BackendOptions, InferenceBackend, PositionScores, TokenSink
 from daemons.miner.inference.catalogue import ModelSpec
 from daemons.miner.inference.errors import BackendUnavailable, InferenceError
 from daemons.miner.inference.prompting import eos_token_ids
 from daemons.miner.inference.schema import GenerationRequest, GenerationResult
-from daemons.miner.inference.verify import VerificationPolicy
 
 log = logging.getLogger(__name__)
 
@@ -52,10 +50,9 @@ class VllmBackend(InferenceBackend):
         gpu_memory_utilization: float = 0.85,
         max_logprobs: int = DEFAULT_MAX_LOGPROBS,
         enforce_eager: bool = False,
-        policy: VerificationPolicy | None = None,
-        model_id_cache: Path | None = None,
+        **options: Unpack[BackendOptions],
     ) -> None:
-        super().__init__(spec, policy=policy, model_id_cache=model_id_cache)
+        super().__init__(spec, **options)
         devices = list(gpu_devices)
         if not devices or len(set(devices)) != len(devices) or any(d < 0 for d in devices):
             raise InferenceError(f"gpu_devices must be distinct non-negative GPU indices, got {devices}")
