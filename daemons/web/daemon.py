@@ -11,6 +11,7 @@ import asyncio
 import contextlib
 import logging
 import time
+from dataclasses import dataclass
 
 from starlette.types import ASGIApp, Receive, Scope, Send
 
@@ -28,13 +29,13 @@ SAMPLE_EVERY_S = 15.0
 """How often the Marketplace samples the miners for its throughput column, page views or not."""
 
 
+@dataclass(frozen=True)
 class BySite:
     """ASGI app that hands each connection to the Marketplace when it arrived on ``market_port``."""
 
-    def __init__(self, explorer: ASGIApp, market: ASGIApp, market_port: int) -> None:
-        self.explorer = explorer
-        self.market = market
-        self.market_port = market_port
+    explorer: ASGIApp
+    market: ASGIApp
+    market_port: int
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         server = scope.get("server") or (None, None)
