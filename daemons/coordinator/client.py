@@ -229,8 +229,9 @@ class AsyncCoordinatorClient(AsyncClosesOnExit):
     async def cancel(self, job_id: str) -> m.Job:
         return await self._http.delete(f"/v1/jobs/{job_id}", model=m.Job)
 
-    async def receipts(self, job_id: str | None = None, limit: int = 50) -> m.ReceiptPage:
-        return await self._http.get("/v1/receipts", _clean({"job_id": job_id, "limit": limit}), model=m.ReceiptPage)
+    async def receipts(self, job_id: str | None = None, limit: int = 50, cursor: str | None = None) -> m.ReceiptPage:
+        return await self._http.get("/v1/receipts", _clean({"job_id": job_id, "limit": limit, "cursor": cursor}),
+                                    model=m.ReceiptPage)
 
     async def models(self) -> m.ModelList:
         return await self._http.get("/v1/models", model=m.ModelList)
