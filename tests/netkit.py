@@ -285,7 +285,16 @@ class DelayRelay:
             sender.cancel()
 
     def close(self) -> None:
-        try:
+        """Stop listening and end the connections still open (their tasks cancelled and awaited on
+        the loop, so none is left pending when it stops)."""
+        async def shutdown() -> None:
             self._server.close()
+            tasks = [t for t in asyncio.all_tasks() if t is not asyncio.current_task()]
+            for task in tasks:
+                task.cancel()
+            await asyncio.gather(*tasks, return_exceptions=True)
+
+        try:
+            self._ns.call(shutdown)
         finally:
             self._ns.close()
