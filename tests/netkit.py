@@ -9,7 +9,9 @@ daemons through their Unix sockets, which namespaces do not separate.
 Perturbations: :meth:`Lab.isolate` takes a host's link down; :meth:`Lab.partition` splits the
 hosts over separate bridges (and :meth:`Lab.heal` puts them back on one); the kernel here has no
 ``netem``, so delay (and dropped connections) come from :class:`DelayRelay`, a small TCP relay
-that runs inside a host's namespace in front of one of its ports.
+that runs inside a host's namespace in front of one of its ports (or, with :data:`LOOPBACK` as
+its host, in the caller's own namespace on 127.0.0.1: a delayed link to a loopback server, such as
+the sshd rigs of ``bench/bench_fleet.py``).
 
 Everything is removed when the lab closes (processes still running in its namespaces are
 killed), in bounded time. Where namespaces cannot be made (not root, no ``ip``), the tests skip
@@ -76,6 +78,10 @@ class Host:
 
     def url(self, port: int) -> str:
         return f"http://{self.address}:{port}"
+
+
+LOOPBACK = Host("loopback", netns="", address="127.0.0.1", veth="")
+"""The caller's own namespace as a host (no namespace entered): a :class:`DelayRelay` on loopback."""
 
 
 @dataclass
@@ -198,7 +204,8 @@ def lab(host_names: list[str]) -> Iterator[Lab]:
 
 
 class NetnsLoop:
-    """An asyncio loop on a thread that entered a host's namespace: sockets it makes live there."""
+    """An asyncio loop on a thread that entered a host's namespace (none for ``netns`` ""): sockets
+    it makes live there."""
 
     def __init__(self, netns: str) -> None:
         self.loop = asyncio.new_event_loop()
@@ -206,10 +213,11 @@ class NetnsLoop:
 
         def run() -> None:
             try:
-                libc = ctypes.CDLL(None, use_errno=True)
-                with open(f"/var/run/netns/{netns}") as handle:
-                    if libc.setns(handle.fileno(), CLONE_NEWNET) != 0:
-                        raise OSError(ctypes.get_errno(), f"setns into {netns} failed")
+                if netns:
+                    libc = ctypes.CDLL(None, use_errno=True)
+                    with open(f"/var/run/netns/{netns}") as handle:
+                        if libc.setns(handle.fileno(), CLONE_NEWNET) != 0:
+                            raise OSError(ctypes.get_errno(), f"setns into {netns} failed")
             except BaseException as exc:
                 entered.set_exception(exc)
                 return
@@ -277,7 +285,16 @@ class DelayRelay:
             sender.cancel()
 
     def close(self) -> None:
-        try:
+        """Stop listening and end the connections still open (their tasks cancelled and awaited on
+        the loop, so none is left pending when it stops)."""
+        async def shutdown() -> None:
             self._server.close()
+            tasks = [t for t in asyncio.all_tasks() if t is not asyncio.current_task()]
+            for task in tasks:
+                task.cancel()
+            await asyncio.gather(*tasks, return_exceptions=True)
+
+        try:
+            self._ns.call(shutdown)
         finally:
             self._ns.close()

@@ -7,9 +7,11 @@ from __future__ import annotations
 import socket
 import subprocess
 import sys
+import threading
+import time
 
-from netkit import lab, netns_unavailable
-from testkit import skip_unless_ci, wait_for
+from netkit import LOOPBACK, DelayRelay, lab, netns_unavailable
+from testkit import free_port, skip_unless_ci, wait_for
 
 SERVER = "import socket,sys\ns=socket.create_server((sys.argv[1],7000))\nwhile True:\n c,_=s.accept(); c.sendall(c.recv(64)); c.close()\n"
 CLIENT = ("import socket,sys,time\nt=time.monotonic()\ntry:\n c=socket.create_connection((sys.argv[1],int(sys.argv[2])),timeout=2)"
@@ -62,3 +64,26 @@ def _from_outside(address: str) -> bytes:
             return probe.recv(64)
     except OSError:
         return b""
+
+
+def test_a_relay_on_loopback_delays_a_server_of_this_namespace() -> None:
+    """No namespace needed (bench_fleet's rigs): the relay runs on 127.0.0.1 in front of a local port."""
+    server = socket.create_server(("127.0.0.1", 0))
+    port = server.getsockname()[1]
+
+    def echo() -> None:
+        conn, _ = server.accept()
+        with conn:
+            conn.sendall(conn.recv(64))
+    threading.Thread(target=echo, daemon=True).start()
+    relay = DelayRelay(LOOPBACK, free_port(), port, 0.1)
+    try:
+        assert relay.url.startswith("http://127.0.0.1:")
+        started = time.monotonic()
+        with socket.create_connection(("127.0.0.1", int(relay.url.rsplit(":", 1)[1])), timeout=5) as client:
+            client.sendall(b"ping")
+            assert client.recv(64) == b"ping"
+        assert time.monotonic() - started >= 0.2  # 100 ms each way, really added
+    finally:
+        relay.close()
+        server.close()

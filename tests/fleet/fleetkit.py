@@ -12,6 +12,7 @@ died looks like to the operator's master connection.
 from __future__ import annotations
 
 import os
+import shlex
 import shutil
 import signal
 import socket
@@ -64,6 +65,10 @@ class Sshd:
     installed in it (provisioning)."""
     bin_dir: Path | None = None
     """A folder put first on the sessions' PATH (a rig whose OS has a :func:`fake_systemctl`)."""
+    mounts: tuple[tuple[Path, Path], ...] = ()
+    """(folder, path) pairs: sshd runs in a mount namespace of its own where each folder is bound
+    over its path, so the rig's sessions write e.g. /etc/systemd/system into a test folder (root
+    only: :func:`can_mount`)."""
 
     def __post_init__(self) -> None:
         self.root.mkdir(parents=True, exist_ok=True)
@@ -98,8 +103,11 @@ class Sshd:
     def start(self) -> Sshd:
         Path("/run/sshd").mkdir(mode=0o755, exist_ok=True)  # sshd's privilege separation directory
         log = open(self.root / "sshd.log", "ab")
-        self.proc = subprocess.Popen([SSHD, "-D", "-f", str(self.config), "-e"], stdin=subprocess.DEVNULL,
-                                     stdout=log, stderr=log)
+        argv = [SSHD, "-D", "-f", str(self.config), "-e"]
+        if self.mounts:  # unshare and sh exec in turn: the pid stays sshd's
+            binds = "".join(f"mount --bind {shlex.quote(str(a))} {shlex.quote(str(b))} && " for a, b in self.mounts)
+            argv = ["unshare", "--mount", "--propagation", "private", "sh", "-c", f'{binds}exec "$@"', "sh", *argv]
+        self.proc = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=log, stderr=log)
         log.close()
 
         def listening() -> bool:
@@ -149,9 +157,14 @@ def wait_gone(pid: int, timeout: float = 10) -> None:
 
 FAKE_SYSTEMCTL = """#!/bin/sh
 # The test rig's service manager: a real program on the far side of SSH that records each call in
-# ./calls, knows the units listed in ./units (LoadState), and fails while ./fail exists.
+# ./calls, knows the units listed in ./units (LoadState), and fails while ./fail exists. Its
+# system state is ./state ("running"), else "offline", what systemctl says where PID 1 is not systemd.
 here=$(dirname "$0")
 printf '%s\\n' "$*" >> "$here/calls"
+if [ "$1" = is-system-running ]; then
+    if [ -e "$here/state" ]; then cat "$here/state"; exit 0; fi
+    echo offline; exit 1
+fi
 if [ "$1" = show ]; then
     for unit; do :; done
     if grep -qx "$unit" "$here/units" 2>/dev/null; then echo loaded; else echo not-found; fi
@@ -173,6 +186,11 @@ def fake_systemctl(bin_dir: Path) -> Path:
     path.write_text(FAKE_SYSTEMCTL)
     path.chmod(0o755)
     return path
+
+
+def can_mount() -> bool:
+    """Whether :attr:`Sshd.mounts` can be used here (root, with ``unshare``)."""
+    return os.geteuid() == 0 and shutil.which("unshare") is not None
 
 
 def rig_root() -> Path:
