@@ -54,6 +54,22 @@ def default_executable() -> str:
     return " ".join(cli_command())
 
 
+HOME_DIRECTORIES = (Path("/home"), Path("/root"), Path("/run/user"))
+"""What ``ProtectHome=`` hides."""
+
+
+def protect_home(options: UnitOptions) -> str:
+    """``yes`` (home directories invisible) unless the daemon's home or its interpreter lies in one,
+    as a rig provisioned into its account's home does: then ``read-only``. With ``yes`` systemd
+    mounts those directories empty, so ``ReadWritePaths=`` below them has nothing to open and the
+    unit cannot even find its executable; ``read-only`` keeps every other home unwritable while
+    ``ReadWritePaths=HOME`` reopens the daemon's own (systemd/systemd#7153)."""
+    executable = (options.executable or default_executable()).split()[0]
+    paths = (options.home.absolute(), Path(executable).absolute())
+    inside = any(path.is_relative_to(top) for path in paths for top in HOME_DIRECTORIES)
+    return "read-only" if inside else "yes"
+
+
 def render_unit(options: UnitOptions) -> str:
     text = _template(options.daemon)
     credentials = ""
@@ -64,7 +80,7 @@ def render_unit(options: UnitOptions) -> str:
         credentials = f"LoadCredential={name}:{options.credential_file}\n"
     for placeholder, value in {
         "@USER@": options.user, "@HOME@": str(options.home),
-        "@EXEC@": options.executable or default_executable(),
+        "@EXEC@": options.executable or default_executable(), "@PROTECT_HOME@": protect_home(options),
     }.items():
         if any(c in value for c in "\n\r"):
             raise ServiceInstallError(f"{placeholder.strip('@').lower()} must be one line")

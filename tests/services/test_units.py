@@ -41,6 +41,22 @@ def test_runtime_dir_is_opt_in(tmp_path: Path) -> None:
         render_unit(UnitOptions(daemon="node", runtime_dir=Path("/var/tmp/x")))
 
 
+def test_home_directories_hidden_unless_the_daemon_lives_in_one(tmp_path: Path) -> None:
+    def protect_home(home: str, executable: str) -> list[str]:
+        text = render_unit(UnitOptions(daemon="miner", home=Path(home), executable=f"{executable} -P -m aitbc_tui.cli"))
+        return [line for line in text.splitlines() if line.startswith(("ProtectHome=", "ReadWritePaths="))]
+
+    assert protect_home("/var/lib/aitbc", "/opt/aitbc/.venv/bin/python") == [
+        "ReadWritePaths=/var/lib/aitbc", "ProtectHome=yes"]
+    # A rig provisioned into its account: with ProtectHome=yes /home would be mounted empty, so the
+    # home (and the venv's interpreter) could not be reopened by ReadWritePaths.
+    assert protect_home("/home/miner/aitbc", "/home/miner/aitbc/venv/bin/python") == [
+        "ReadWritePaths=/home/miner/aitbc", "ProtectHome=read-only"]
+    assert protect_home("/var/lib/aitbc", "/root/aitbc/.venv/bin/python")[-1] == "ProtectHome=read-only"
+    assert protect_home("/run/user/1000/aitbc", "/usr/bin/python3")[-1] == "ProtectHome=read-only"
+    assert protect_home("/homestead/aitbc", "/usr/bin/python3")[-1] == "ProtectHome=yes"  # a prefix is not a parent
+
+
 def test_unknown_daemon_refused() -> None:
     with pytest.raises(ServiceInstallError, match="unknown daemon"):
         render_unit(UnitOptions(daemon="pool"))
