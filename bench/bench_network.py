@@ -16,7 +16,11 @@ pause of up to a block time ("spread": one after another, each is sent just afte
 made the previous one final, so it waits a whole block time for the next slot by construction;
 users arrive at any moment of a slot), and committed tx/s (``--txs`` pre-signed
 transfers posted in batches over the operator socket as fast as they are taken, until the last
-is committed). After chain 2 has run, a fresh full node joins it with ``aitbc node init --genesis
+is committed), with the CPU milliseconds every node process spent per committed transfer
+meanwhile (user + system, all threads, from ``/proc``), less what it spends idle (consensus
+messages, pings: measured over ``IDLE_S`` just before, at the same rate for as long as the run
+lasted), so that a slower run is not charged its longer idle time per transfer. On a shared
+machine the tx/s follow the load, the CPU cost much less; the load average is printed beside it. After chain 2 has run, a fresh full node joins it with ``aitbc node init --genesis
 URL --peer URL`` and catches up: its blocks/s, and that as a multiple of the block rate.
 
 Printed: one line per chain, then the ratios the issue sets targets for: p50 finality under 1 s at
@@ -26,6 +30,7 @@ single-validator figure; catch-up at least 20 x the block rate. Figures, never p
 
 from __future__ import annotations
 
+import os
 import random
 import statistics
 import subprocess
@@ -43,6 +48,7 @@ for _path in (REPO, REPO / "tests", REPO / "tests" / "node"):  # the product and
 from netkit import Lab, lab, netns_unavailable  # noqa: E402
 from nodekit import UNIT, NetNode, accounts  # noqa: E402
 from benchkit import bench_parser  # noqa: E402
+from bench_node import process_cpu_seconds  # noqa: E402
 from testkit import REPO as _REPO, aitbc_command, hermetic_env, temp_root  # noqa: E402
 
 from chain.params import ChainParams  # noqa: E402
@@ -52,6 +58,8 @@ from daemons.node.init import init_validator_network  # noqa: E402
 
 RPC, WS, RELAY = 26657, 26658, 26667
 WAIT_S = 300.0
+IDLE_S = 3.0
+"""How long each node's idle CPU rate is measured before the throughput run."""
 
 
 @dataclass
@@ -61,6 +69,10 @@ class Figures:
     p99_s: float
     spread_p50_s: float
     tx_per_s: float
+    cpu_ms_per_tx: list[float]
+    """Per node, CPU milliseconds spent per committed transfer during the throughput run, less
+    its idle rate over the same time."""
+    load: float
 
 
 def _start_chain(made: Lab, root: Path, validators: int, block_ms: int, delay_s: float, funded: list[str]) -> list[NetNode]:
@@ -95,13 +107,19 @@ def _finality(client: Any, senders: list[Any], recipient: Any, pause_s: float) -
     return latencies
 
 
-def _measure(name: str, node: NetNode, finality_txs: int, txs: int, block_s: float) -> Figures:
+def _measure(name: str, nodes: list[NetNode], finality_txs: int, txs: int, block_s: float) -> Figures:
     senders = accounts(2 * finality_txs + txs, "aitbc-bench-network")
     recipient = accounts(1, "aitbc-bench-network-to")[0]
+    node = nodes[0]
+    pids = [n.proc.pid for n in nodes if n.proc is not None]  # `ip netns exec` execs the node itself
     with node.client(timeout=120) as client:
         latencies = _finality(client, senders[:finality_txs], recipient, 0.0)
         spread = _finality(client, senders[finality_txs:2 * finality_txs], recipient, block_s)
         signed = [s.transfer(recipient, UNIT, 0) for s in senders[2 * finality_txs:]]
+        idle_from = [process_cpu_seconds(pid) for pid in pids]
+        time.sleep(IDLE_S)
+        cpu_before = [process_cpu_seconds(pid) for pid in pids]
+        idle_rate = [(now - then) / IDLE_S for now, then in zip(cpu_before, idle_from)]
         started = time.monotonic()
         for first in range(0, len(signed), 100):
             client.broadcast_txs(signed[first:first + 100])
@@ -109,8 +127,11 @@ def _measure(name: str, node: NetNode, finality_txs: int, txs: int, block_s: flo
         while client.get_tx(last)["status"] != "committed" or client.status()["mempool_size"]:
             time.sleep(0.05)
         elapsed = time.monotonic() - started
+        cpu = [1000 * (process_cpu_seconds(pid) - before - rate * elapsed) / len(signed)
+               for pid, before, rate in zip(pids, cpu_before, idle_rate)]
     cuts = statistics.quantiles(latencies, n=100) if len(latencies) > 1 else latencies * 99
-    return Figures(name, statistics.median(latencies), cuts[98], statistics.median(spread), len(signed) / elapsed)
+    return Figures(name, statistics.median(latencies), cuts[98], statistics.median(spread), len(signed) / elapsed,
+                   cpu, os.getloadavg()[0])
 
 
 def _catch_up(made: Lab, root: Path, seed: NetNode) -> tuple[int, float]:
@@ -156,9 +177,11 @@ def main() -> None:
         with temp_root("aitbc-bench-net-") as root, lab([f"h{i}" for i in range(validators + 1)]) as made:
             nodes = _start_chain(made, root, validators, block_ms, delay_s, funded)
             try:
-                results.append(_measure(name, nodes[0], args.finality, args.txs, args.block_time))
-                print(f"{name:24} finality p50 {results[-1].p50_s:6.3f} s  p99 {results[-1].p99_s:6.3f} s  "
-                      f"spread p50 {results[-1].spread_p50_s:6.3f} s  committed {results[-1].tx_per_s:8.1f} tx/s",
+                got = _measure(name, nodes, args.finality, args.txs, args.block_time)
+                results.append(got)
+                print(f"{name:24} finality p50 {got.p50_s:6.3f} s  p99 {got.p99_s:6.3f} s  "
+                      f"spread p50 {got.spread_p50_s:6.3f} s  committed {got.tx_per_s:8.1f} tx/s  "
+                      f"cpu ms/tx per node (less idle) {' '.join(f'{ms:.2f}' for ms in got.cpu_ms_per_tx)}  load {got.load:.1f}",
                       flush=True)
                 if validators == 4 and not delay_s:
                     deadline = time.monotonic() + args.seconds
@@ -176,6 +199,9 @@ def main() -> None:
           "(target < 1.5 s with 1 s blocks)")
     print(f"4-validator tx/s vs 1: {four.tx_per_s / single.tx_per_s:.0%} at 0 ms, "
           f"{delayed.tx_per_s / single.tx_per_s:.0%} at {args.delay_ms:g} ms   (target >= 50 %)")
+    print(f"cpu ms per committed tx, per node, idle rate taken off: {max(single.cpu_ms_per_tx):.2f} with 1 validator, "
+          f"{statistics.mean(four.cpu_ms_per_tx):.2f} (mean of 4) at 0 ms, {statistics.mean(delayed.cpu_ms_per_tx):.2f} "
+          f"at {args.delay_ms:g} ms")
     print(f"catch-up vs block rate: {catch[1] * args.block_time:.1f} x   (target >= 20 x)")
 
 

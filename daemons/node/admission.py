@@ -11,6 +11,16 @@ order and the second refused as a nonce gap. Queueing in arrival order makes adm
 request order exactly. Grouping is also what makes admission cheap under load: one lock
 acquisition and one database transaction (the persistent mempool's write) per group instead of
 per transaction, while every caller is still answered only after its transaction is persisted.
+
+Copies are recognised before they are parsed. With several validators every transaction comes
+back to each node once per peer that relays it, and parsing, hashing and signature-checking each
+copy again was a large share of what a node spends per transaction. A copy is found by its
+``signature`` field and confirmed by comparing the whole object with the transaction already
+known (a microsecond or two, against tens of microseconds for parsing and hashing): a copy of a
+transaction the mempool holds is refused as the mempool would refuse it (``Mempool.copy_of``),
+and a copy of an earlier request in the same group shares that request's parse and signature
+check and is then admitted in its own place, so the verdicts are those of checking every copy
+in full.
 """
 
 from __future__ import annotations
@@ -23,6 +33,7 @@ from typing import Any
 from chain.errors import ChainError, InvalidTransaction
 from chain.tx import Transaction, parse_transaction
 from daemons.node.core import NodeCore
+from daemons.node.mempool import already_pending
 
 MAX_GROUP = 2000
 """Most transactions admitted in one worker-thread call: bounds how long one group holds the
@@ -92,19 +103,42 @@ class Admission:
 
     async def _admit_group(self, raws: list[Raw]) -> list[Verdict]:
         """Parse and check signatures on several threads at once, then admit the survivors in
-        the group's order with one ``admit_checked`` (one lock, one persistent write)."""
-        parts = max(1, min(self.verify_threads, len(raws) // MIN_PART))
-        bounds = [len(raws) * i // parts for i in range(parts + 1)]
-        checked = await asyncio.gather(*(asyncio.to_thread(self._precheck, raws[lo:hi])
-                                         for lo, hi in zip(bounds, bounds[1:])))
-        verdicts: list[Verdict] = [verdict for part in checked for verdict in part]
+        the group's order with one ``admit_checked`` (one lock, one persistent write). Copies
+        are settled first (see the module's doc): they are neither parsed nor checked again."""
+        verdicts: list[Verdict | None] = [None] * len(raws)
+        first: dict[str, int] = {}
+        copies: list[tuple[int, int]] = []
+        fresh: list[int] = []
+        for index, raw in enumerate(raws):
+            pending = self.core.mempool.copy_of(raw)
+            if pending is not None:
+                verdicts[index] = already_pending(pending.hash)
+                continue
+            key = raw.get("signature") if isinstance(raw, dict) else None
+            if isinstance(key, str):
+                earlier = first.setdefault(key, index)
+                if earlier != index and raws[earlier] == raw:
+                    copies.append((index, earlier))
+                    continue
+            fresh.append(index)
+        if fresh:
+            parts = max(1, min(self.verify_threads, len(fresh) // MIN_PART))
+            bounds = [len(fresh) * i // parts for i in range(parts + 1)]
+            checked = await asyncio.gather(*(asyncio.to_thread(self._precheck, [raws[i] for i in fresh[lo:hi]])
+                                             for lo, hi in zip(bounds, bounds[1:])))
+            for index, verdict in zip(fresh, (verdict for part in checked for verdict in part)):
+                verdicts[index] = verdict
+        for index, earlier in copies:
+            verdicts[index] = verdicts[earlier]
         passed = [(index, v) for index, v in enumerate(verdicts) if isinstance(v, Transaction)]
         if passed:
             outcomes = await asyncio.to_thread(self.core.admit_checked, [tx for _, tx in passed])
             for (index, _), outcome in zip(passed, outcomes):
                 if outcome is not None:
                     verdicts[index] = outcome
-        return verdicts
+        settled = [verdict for verdict in verdicts if verdict is not None]
+        assert len(settled) == len(raws), "every request of the group has its verdict"
+        return settled
 
     def _precheck(self, raws: list[Raw]) -> list[Verdict]:
         """Worker thread: parse each transaction, then its stateless rules and signature."""

@@ -188,7 +188,6 @@ class BftDriver:
             return
         if kind == "proposal":
             proposal = Proposal.model_validate(message["proposal"])
-            block = Block.model_validate(message["block"])
             signed: Proposal | Vote = proposal
             msg_height = proposal.body.height
         elif kind == "vote":
@@ -199,15 +198,18 @@ class BftDriver:
             raise ValueError(f"unknown consensus message kind {kind!r}")
         if msg_height < height.height:
             return
-        if signed.signature in self._seen and not replay:
+        repeat = signed.signature in self._seen and not replay
+        if repeat and time.monotonic() - self._seen[signed.signature] < self.rebroadcast_s / 2:
+            return  # counted already, and not yet due to be passed on: its block is not even parsed
+        block = self._parse_block(message["block"]) if kind == "proposal" else None
+        if repeat:
             # Counted already: a repeat is its signer's rebroadcast, passed on (see the module's
             # doc) only when it is the genuine message under that signature.
-            if (time.monotonic() - self._seen[signed.signature] >= self.rebroadcast_s / 2
-                    and self._authentic(signed, height, block if kind == "proposal" else None)):
+            if self._authentic(signed, height, block):
                 self._relay(signed, message)
             return
         if msg_height > height.height:
-            if self._authentic(signed, height, block if kind == "proposal" else None):
+            if self._authentic(signed, height, block):
                 if msg_height <= height.height + FUTURE_HEIGHTS:
                     self._buffer(signed, msg_height, message)
                     if not replay:
@@ -215,16 +217,27 @@ class BftDriver:
                 if msg_height > height.height + 1:
                     asyncio.create_task(self._maybe_sync())
             return
-        if not replay and self._authentic(signed, height, block if kind == "proposal" else None):
+        if not replay and self._authentic(signed, height, block):
             self._relay(signed, message)
         async with self._lock:
             if self._height is not height:
                 return
             if kind == "proposal":
+                assert block is not None
                 actions = await asyncio.to_thread(height.on_proposal, proposal, block)
             else:
                 actions = await asyncio.to_thread(height.on_vote, vote)
         await self._carry_out(actions)
+
+    def _parse_block(self, raw: Any) -> Block:
+        """A proposed block from its JSON form. Its transactions this node holds pending are
+        taken from the mempool instead of parsed again (``Mempool.copy_of`` confirms each is the
+        same transaction field for field): parsing and hashing them was most of the cost of a
+        proposal, and the block built is the same."""
+        if isinstance(raw, dict) and isinstance(raw.get("txs"), list):
+            known = self.core.mempool.copy_of
+            raw = {**raw, "txs": [pending if (pending := known(tx)) is not None else tx for tx in raw["txs"]]}
+        return Block.model_validate(raw)
 
     def _sign_unless_refused(self, message: bytes) -> bytes | None:
         """Sign, or None when the sign guard refuses (a restarted validator meeting a step it

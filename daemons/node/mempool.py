@@ -34,6 +34,12 @@ class DuplicateTx(TxRejected):
     code = -32038
 
 
+def already_pending(tx_hash: str) -> DuplicateTx:
+    """The refusal of a transaction the mempool holds already (also given by admission to a
+    copy it recognises before parsing it)."""
+    return DuplicateTx(f"transaction {tx_hash} is already in the mempool")
+
+
 class MempoolPersistence(Protocol):
     def add(self, tx: Transaction) -> None: ...
     def add_many(self, txs: list[Transaction]) -> None: ...
@@ -54,6 +60,9 @@ class Mempool:
         self._persistence = persistence
         self._max_txs = max_txs
         self._by_hash: dict[str, _Entry] = {}
+        self._by_signature: dict[str, Transaction] = {}
+        """The same transactions by their signature field: how a copy arriving as JSON (relayed
+        back by a peer, or inside a proposed block) is recognised before it is parsed."""
         self._by_sender: dict[str, dict[int, _Entry]] = {}
         self._seq = itertools.count()
         self._state = state
@@ -68,7 +77,7 @@ class Mempool:
         """Raise the reason ``tx`` would be refused, without admitting it."""
         pending = pending if pending is not None else self._pending
         if tx.hash in self._by_hash:
-            raise DuplicateTx(f"transaction {tx.hash} is already in the mempool")
+            raise already_pending(tx.hash)
         queued = self._by_sender.get(tx.sender, {})
         if tx.nonce in queued:
             raise DuplicateTx(f"{tx.sender} already has a pending transaction with nonce {tx.nonce}; replacement is not allowed")
@@ -160,12 +169,15 @@ class Mempool:
     def _index(self, tx: Transaction) -> None:
         entry = _Entry(next(self._seq), tx)
         self._by_hash[tx.hash] = entry
+        self._by_signature[tx.signature] = tx
         self._by_sender.setdefault(tx.sender, {})[tx.nonce] = entry
 
     def _unindex(self, tx_hash: str) -> None:
         entry = self._by_hash.pop(tx_hash, None)
         if entry is None:
             return
+        if self._by_signature.get(entry.tx.signature) is entry.tx:
+            del self._by_signature[entry.tx.signature]
         queued = self._by_sender.get(entry.tx.sender)
         if queued is not None:
             queued.pop(entry.tx.nonce, None)
@@ -205,6 +217,7 @@ class Mempool:
         pending = Ledger(state)
         by_hash: dict[str, _Entry] = {}
         by_sender: dict[str, dict[int, _Entry]] = {}
+        by_signature: dict[str, Transaction] = {}
         evicted: list[tuple[Transaction, ChainError]] = []
         ctx = self._context()
         for entry in sorted(self._by_hash.values()):
@@ -218,7 +231,8 @@ class Mempool:
                 continue
             by_hash[tx.hash] = entry
             by_sender.setdefault(tx.sender, {})[tx.nonce] = entry
-        self._by_hash, self._by_sender, self._pending = by_hash, by_sender, pending
+            by_signature[tx.signature] = tx
+        self._by_hash, self._by_sender, self._by_signature, self._pending = by_hash, by_sender, by_signature, pending
         if evicted:
             self._persistence.remove([tx.hash for tx, _ in evicted])
         return evicted
@@ -240,6 +254,16 @@ class Mempool:
     def get(self, tx_hash: str) -> Transaction | None:
         entry = self._by_hash.get(tx_hash)
         return entry.tx if entry else None
+
+    def copy_of(self, raw: object) -> Transaction | None:
+        """The pending transaction ``raw`` (a transaction's object form, as parsed from JSON) is a
+        copy of, if any: found by its signature and confirmed by comparing every field, so the
+        answer is exactly "this very transaction is pending", for the cost of a dict look-up and
+        a comparison instead of parsing and hashing it. Safe without the node's lock (the
+        indexes are swapped in whole)."""
+        signature = raw.get("signature") if isinstance(raw, dict) else None
+        known = self._by_signature.get(signature) if isinstance(signature, str) else None
+        return known if known is not None and known.to_dict() == raw else None
 
     def hashes(self) -> set[str]:
         return set(self._by_hash)

@@ -41,6 +41,7 @@ MAX_MISSES = 3
 busy machine must not cut the path consensus messages take."""
 
 Direction = Literal["outbound", "inbound"]
+JSON_HEADERS = {"content-type": "application/json"}
 
 
 @dataclass
@@ -280,13 +281,21 @@ class PeerSet:
         validator ``relayed_from`` skips that validator's node and the peers connected to it,
         which had the message from the signer itself; so in a full mesh nothing is relayed and
         only nodes without a direct link get relays."""
-        request = {"jsonrpc": "2.0", "id": 0, "method": method, "params": params}
         targets = [p for p in self.connected()
                    if relayed_from is None or (p.validator != relayed_from and relayed_from not in p.neighbours)]
-        await asyncio.gather(*(self.post(p, request) for p in targets))
+        await self.post_all(targets, {"jsonrpc": "2.0", "id": 0, "method": method, "params": params})
 
-    async def post(self, peer: Peer, request: dict[str, Any] | list[dict[str, Any]]) -> None:
+    async def post_all(self, targets: list[Peer], request: dict[str, Any] | list[dict[str, Any]]) -> None:
+        """Post one request (or batch) to several peers, encoded once: a proposal carries a whole
+        block, and encoding it again for every peer was work repeated per peer."""
+        if not targets:
+            return
+        body = json.dumps(request, separators=(",", ":")).encode()
+        await asyncio.gather(*(self.post(p, body) for p in targets))
+
+    async def post(self, peer: Peer, body: bytes) -> None:
+        """Post an encoded JSON-RPC request; the answer is not read (see ``post_all``)."""
         try:
-            await self.http.post(peer.url + "/", json=request)
+            await self.http.post(peer.url + "/", content=body, headers=JSON_HEADERS)
         except httpx.HTTPError:
             pass  # a peer that is down is noticed by its next ping; messages are rebroadcast

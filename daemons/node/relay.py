@@ -47,10 +47,14 @@ class TxRelay:
             self._wake.clear()
             await asyncio.sleep(FLUSH_S)  # let a burst gather into one batch
             while self._queue:
+                targets = self.peers.connected()
+                if not targets:  # nobody to relay to (a lone validator): nothing to encode either
+                    self._queue.clear()
+                    break
                 batch = [self._queue.popleft() for _ in range(min(MAX_BATCH, len(self._queue)))]
                 requests = [{"jsonrpc": "2.0", "id": i, "method": "broadcast_tx", "params": {"tx": tx.to_dict()}}
                             for i, tx in enumerate(batch)]
                 try:
-                    await asyncio.gather(*(self.peers.post(p, requests) for p in self.peers.connected()))
+                    await self.peers.post_all(targets, requests)
                 except Exception:
                     log.exception("relaying transactions failed; continuing")

@@ -22,18 +22,21 @@ from websockets.sync import client as ws_client
 
 from chain import crypto
 from chain.consensus import ProposalBody, Timeouts
-from chain.errors import ChainError
+from chain.block import Block
+from chain.errors import BadNonce, ChainError, InvalidSignature
 from chain.tx import Transaction
 from chain.vote import VoteBody, sign_vote
 from daemons.common.errors import DaemonError
 from daemons.common.events import MAX_TOPICS
+from daemons.node import admission as admission_module
+from daemons.node.admission import Admission
 from daemons.node.bft import FUTURE_HEIGHTS, FUTURE_QUOTA, BftDriver
 from daemons.node.core import NodeCore
 from daemons.node.identity import NodeIdentity
 from daemons.node.peers import PeerSet
 from daemons.node.init import make_genesis
 from daemons.node.models import MAX_BATCH, MAX_ROWS, RATE_LIMITED, TOO_LARGE
-from daemons.node.mempool import MempoolFull
+from daemons.node.mempool import DuplicateTx, MempoolFull
 from nodekit import UNIT, Account, accounts, solo_validator
 from storage.chain_store import ChainStore
 from storage.database import open_database
@@ -91,6 +94,59 @@ class _RecordingPeers(PeerSet):
 
     async def send_all(self, method: str, params: dict[str, Any], *, relayed_from: str | None = None) -> None:
         self.sent.append(params["message"])
+
+
+def test_relayed_copies_are_recognised_unparsed_and_a_forged_copy_is_not(tmp_path: Path,
+                                                                        monkeypatch: pytest.MonkeyPatch) -> None:
+    """Each transaction comes back to a node from every peer that relays it. A copy of a pending
+    one is refused as a duplicate without being parsed again; a copy later in the same group is
+    admitted in its own place (after the transaction that fills its nonce gap); an object that
+    reuses a pending transaction's signature with another field is checked in full and refused
+    for its signature; and a proposed block takes its pending transactions from the mempool."""
+    alice, bob = accounts(2, "aitbc-doors-copies")
+    validator = accounts(1, "aitbc-doors-validator")[0]
+    genesis = make_genesis("aitbc-dev", [(validator.address, validator.pubkey.hex())],
+                           fund={a.address: 100 * UNIT for a in (alice, bob)})
+    db = open_database(None, tmp_path / "node.db")
+    core = NodeCore(genesis, ChainStore(db), MempoolStore(db), validator.seed)
+    parsed: list[Any] = []
+    real_parse = admission_module.parse_raw
+    monkeypatch.setattr(admission_module, "parse_raw", lambda raw: parsed.append(raw) or real_parse(raw))
+    first, second, other = alice.transfer(bob, UNIT, 0), alice.transfer(bob, UNIT, 1), bob.transfer(alice, UNIT, 0)
+
+    async def run() -> None:
+        admission = Admission(core)
+        # One group: the second transaction before the first (a nonce gap), the first, then a
+        # copy of the second, which now fits.
+        verdicts = await asyncio.gather(*(admission.admit(tx.to_dict()) for tx in (second, first, second)),
+                                        return_exceptions=True)
+        assert isinstance(verdicts[0], BadNonce) and "nonce gap" in verdicts[0].message
+        assert [v.hash for v in verdicts[1:]] == [first.hash, second.hash]  # type: ignore[union-attr]
+        assert len(parsed) == 2  # the copy shared its original's parse
+        parsed.clear()
+        assert core.mempool.copy_of(first.to_dict()) is core.mempool.get(first.hash)
+        with pytest.raises(DuplicateTx, match="already in the mempool"):
+            await admission.admit(first.to_dict())
+        assert parsed == []
+        forged = {**first.to_dict(), "fee": first.fee + 1}  # the genuine signature on another body
+        assert core.mempool.copy_of(forged) is None
+        with pytest.raises(InvalidSignature):
+            await admission.admit(forged)
+        assert parsed == [forged] and len(core.mempool) == 2
+
+        peers = PeerSet(NodeIdentity(validator.seed), chain_id=genesis.chain_id, genesis_hash=genesis.hash, seeds=[],
+                        listen_url="", max_peers=4, book_file=None, height=lambda: 0)
+        driver = BftDriver(core, peers, sign=None, timeouts=Timeouts(), block_time_s=1.0,
+                           on_commit=lambda committed: None)
+        block = core.build_candidate(0, 1)
+        raw = {**block.to_dict(), "txs": [tx.to_dict() for tx in block.txs] + [other.to_dict()]}
+        taken = driver._parse_block(raw)
+        assert taken == Block.model_validate(raw)
+        assert [tx is core.mempool.get(tx.hash) for tx in taken.txs] == [True, True, False]
+        await peers.stop()
+
+    asyncio.run(run())
+    db.close()
 
 
 def test_a_repeated_message_is_relayed_again_only_as_a_rebroadcast_and_only_genuine(tmp_path: Path) -> None:
