@@ -163,7 +163,9 @@ def gov() -> Iterator[GovNetwork]:
                 started.append(node.start(wait=False))
             for node in nodes:
                 node.wait_ready(HANG_S)
-            started += [wallet.start(), coordinator.start()]
+            started += [wallet.start(wait=False), coordinator.start(wait=False)]  # side by side
+            wallet.wait_ready()
+            coordinator.wait_ready()
             with nodes[0].client() as client:
                 status = client.status()
             net = GovNetwork(nodes, wallet, coordinator, home, status["chain_id"], proposer,
