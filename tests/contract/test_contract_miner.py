@@ -35,9 +35,9 @@ def test_the_document_is_for_the_operator_only(miner: tuple[Miner, SocketBridge]
 
 def test_operator_socket_keeps_its_contract(miner: tuple[Miner, SocketBridge], tmp_path: Path) -> None:
     _, bridge = miner
-    fuzz(f"{bridge.url}/openapi.json", tmp_path)
+    fuzz(f"{bridge.url}/openapi.json", tmp_path, complete=True)
 
 
 def test_public_door_keeps_its_contract(miner: tuple[Miner, SocketBridge], tmp_path: Path) -> None:
     daemon, bridge = miner
-    fuzz(f"{bridge.url}/openapi.json", tmp_path, base_url=daemon.url())
+    fuzz(f"{bridge.url}/openapi.json", tmp_path, base_url=daemon.url(), complete=True)

@@ -19,6 +19,6 @@ def test_rpc_door_keeps_its_contract(tmp_path: Path) -> None:
     port = free_port()
     node = spawn("node", home, ["--rpc-port", str(port), "--ws-port", str(free_port())])
     try:
-        fuzz(f"http://127.0.0.1:{port}/openapi.json", tmp_path)
+        fuzz(f"http://127.0.0.1:{port}/openapi.json", tmp_path, complete=True)
     finally:
         node.stop()

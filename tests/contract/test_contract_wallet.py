@@ -38,7 +38,8 @@ def wallet(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Home, int
 
 def test_public_door_keeps_its_contract(wallet: tuple[Home, int], tmp_path: Path) -> None:
     _, port = wallet
-    fuzz(f"http://127.0.0.1:{port}/openapi.json", tmp_path, headers={"X-Api-Key": KEY}, semantic_422=SEMANTIC_422)
+    fuzz(f"http://127.0.0.1:{port}/openapi.json", tmp_path, headers={"X-Api-Key": KEY}, semantic_422=SEMANTIC_422,
+         complete=True)
 
 
 def test_operator_socket_keeps_its_contract(wallet: tuple[Home, int], tmp_path: Path) -> None:

@@ -259,19 +259,27 @@ def _poll_http_job(net: Network, job_id: str) -> dict[str, Any]:
                 return job
             if time.monotonic() >= deadline:  # a bound against hangs, not a timing check
                 pytest.fail(f"HTTP job {job_id} still {job['status']} after {JOB_WAIT_S}s")
-            time.sleep(0.5)
+            time.sleep(0.2)
 
 
 def _wait_settled(net: Network, job_id: str) -> dict[str, Any]:
+    """The job's receipt as ``aitbc receipts --job-id`` lists it, once settled (waited for on the
+    coordinator's HTTP route the CLI reads: no CLI process per poll)."""
     deadline = time.monotonic() + SETTLE_WAIT_S
-    while True:
-        rows = aitbc_json("receipts", "--job-id", job_id, "--home", str(net.home.root))
-        if rows and rows[0]["status"] == "settled":
-            return rows[0]
-        assert not rows or rows[0]["status"] != "rejected", rows
-        if time.monotonic() >= deadline:  # a bound against hangs, not a timing check
-            pytest.fail(f"receipt of job {job_id} not settled after {SETTLE_WAIT_S}s: {rows}")
-        time.sleep(1)
+    with httpx.Client(base_url=net.coordinator_url, headers={"X-Api-Key": net.api_key}, timeout=30) as http:
+        while True:
+            answer = http.get("/v1/receipts", params={"job_id": job_id})
+            assert answer.status_code == 200, answer.text
+            rows = answer.json()["receipts"]
+            if rows and rows[0]["status"] == "settled":
+                break
+            assert not rows or rows[0]["status"] != "rejected", rows
+            if time.monotonic() >= deadline:  # a bound against hangs, not a timing check
+                pytest.fail(f"receipt of job {job_id} not settled after {SETTLE_WAIT_S}s: {rows}")
+            time.sleep(0.2)
+    listed = aitbc_json("receipts", "--job-id", job_id, "--home", str(net.home.root))
+    assert listed and listed[0]["status"] == "settled", listed
+    return listed[0]
 
 
 @pytest.fixture(scope="module")

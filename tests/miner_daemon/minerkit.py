@@ -83,7 +83,7 @@ class Miner:
 
         assert self.proc is not None, "the miner was never started"
         return self.proc.wait_until(ready, "the miner to be ready (model loaded, registered, bonded)", timeout,
-                                    interval=0.5)
+                                    interval=0.1)
 
     def wait_task_state(self, task_id: str, states: tuple[str, ...], timeout: float = 60) -> Any:
         def seen() -> Any:

@@ -28,16 +28,17 @@ from daemons.node.peers import PeerSet
 from daemons.wallet.client import WalletClient
 from keys import Keystore
 from nodekit import UNIT, accounts, run_aitbc, solo_validator
-from testkit import NodeDaemon, free_ports, service_daemon, temp_root, wait_for
+from testkit import NodeDaemon, concurrently, free_ports, service_daemon, temp_root, wait_for
 
 SENDER = accounts(1, "aitbc-join-test")[0]
 DELEGATOR = accounts(1, "aitbc-join-delegator")[0]
 NEW_POWER = DEFAULT_VALIDATOR_STAKE * 3 // 5
 """The joined validator's delegation: over a third of the power (100 + 60 of 160), so that no block
 is final without its precommit: the chain going on is its signing."""
-VOTING = 60
-"""Blocks a vote lasts: room for one CLI call (a process start on a loaded machine) after voting
-opens; counted in blocks, so slow blocks make it longer, never missed."""
+VOTING = 40
+"""Blocks a vote lasts: room for one CLI call (a process start on a loaded machine: about 10
+blocks at a load of 8 on two cores) after voting opens; counted in blocks, so slow blocks make it
+longer, never missed."""
 HANG_S = 300.0
 PASSWORD = "join-validator-wallet"
 
@@ -247,5 +248,4 @@ def test_a_joined_full_node_becomes_a_validator_through_governance(origin: NodeD
                 commits = [theirs.get_block(height=h)["commit"] for h in range(start + 1, start + 6)]
             assert all(address in {s["validator"] for s in c["signatures"]} for c in commits), commits
         finally:
-            for daemon in reversed(started):
-                daemon.stop()
+            concurrently([daemon.stop for daemon in started])

@@ -111,7 +111,7 @@ def test_receipt_of_a_chat_completion_settles_and_verifies_from_chain_data(net: 
         assert info["status"] != "rejected", info
         return info if info["status"] == "settled" else None
 
-    wait_for(settled, "the receipt to settle", timeout=180, interval=1)
+    wait_for(settled, "the receipt to settle", timeout=180, interval=0.2)
     verdict = aitbc_json("receipts", "verify", receipt_id, "--home", str(net.home.root))
     assert verdict["valid"] is True and all(check["ok"] for check in verdict["checks"]), verdict
 
