@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, SecretStr, StrictInt, model_validator
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, StrictBool, StrictFloat, StrictInt, model_validator
 
 from chain.tx import GovProposePayload
 from chain.types import Address, Hash
@@ -102,13 +102,13 @@ class ExportResponse(_Model):
 class UnlockRequest(_Model):
     wallet: WalletRef | None = None
     password: Password
-    timeout_s: float | None = Field(None, ge=0, le=7 * 86400,
-                                    description="idle seconds before it locks again; 0 never; default: daemon's")
+    timeout_s: StrictFloat | None = Field(None, ge=0, le=7 * 86400,
+                                          description="idle seconds before it locks again; 0 never; default: daemon's")
 
 
 class LockRequest(_Model):
     wallet: WalletRef | None = None
-    all: bool = False
+    all: StrictBool = False
 
 
 class LockResponse(_Model):
@@ -248,7 +248,7 @@ class TxOptions(_Model):
     fee: Annotated[StrictInt, Field(ge=0, le=JSON_INT_MAX), WHOLE] | None = Field(
         None, description="units; default: the daemon's default_fee")
     mode: Mode = Field("sync", description="sync: answer once the node admitted it; commit: once final")
-    timeout_s: float | None = Field(None, gt=0, le=300, description="longest wait in commit mode")
+    timeout_s: StrictFloat | None = Field(None, gt=0, le=300, description="longest wait in commit mode")
     password: Password | None = None
 
     def payload(self) -> dict[str, Any]:

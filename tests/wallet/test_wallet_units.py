@@ -7,10 +7,12 @@ import asyncio
 from pathlib import Path
 
 import pytest
+from pydantic import BaseModel, ValidationError
 
 from daemons.common.settings import SettingsError, load_settings
 from daemons.wallet.client import AsyncWalletClient, WalletClient
 from daemons.wallet.guard import Refused, UnlockGuard
+from daemons.wallet.models import LockRequest, SendRequest, UnlockRequest
 from daemons.wallet.settings import WalletSettings, api_key_digest
 from daemons.wallet.vault import Vault
 from keys import DEFAULT_SCRYPT_N, KeyPair, KeyWiped, WrongPassword
@@ -133,3 +135,18 @@ def test_a_misspelt_signing_option_is_refused_before_anything_is_sent(tmp_path: 
                 client.delegate("0x" + "ab" * 20, 1, walet="rich", pasword="x")  # type: ignore[call-arg]
 
     asyncio.run(scenario())
+
+
+@pytest.mark.parametrize(("model", "body"), [
+    (LockRequest, '{"all": 0}'),
+    (UnlockRequest, '{"password": "pw", "timeout_s": false}'),
+    (SendRequest, '{"to": "0x%s", "amount": 1, "timeout_s": true}' % ("ab" * 20)),
+])
+def test_requests_take_only_the_json_types_their_schema_names(model: type[BaseModel], body: str) -> None:
+    """The OpenAPI document says boolean and number: a 0 for ``all`` or a ``false`` for a time-out is
+    refused, not read as False or 0 seconds (the contract fuzzer's finding)."""
+    with pytest.raises(ValidationError):
+        model.model_validate_json(body)
+    assert UnlockRequest.model_validate_json('{"password": "pw", "timeout_s": 30}').timeout_s == 30.0
+    assert LockRequest.model_validate_json('{"all": true}').all is True
+    assert SendRequest.model_validate_json('{"to": "0x%s", "amount": 1, "timeout_s": 5}' % ("ab" * 20)).timeout_s == 5.0
