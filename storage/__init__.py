@@ -7,19 +7,7 @@
   indexes and the world state; a block is stored whole or not at all.
 - ``storage.mempool_store``: ``MempoolStore``: accepted transactions survive restarts.
 
-Storage depends on ``chain`` (its types and ``State``) and on nothing above it.
+Storage depends on ``chain`` (its types and ``State``) and on nothing above it. Import what you
+need from its module: the package re-exports nothing, so that a light import (``storage.errors``,
+which every CLI command reaches) does not load peewee and the chain's types with it.
 """
-
-from storage.chain_store import ChainHead, ChainStore, StoredReceipt, StoredTx, addresses_of
-from storage.database import SchemaModel, bind_model, open_database
-from storage.errors import (
-    BlockOutOfOrder, DatabaseUnavailable, GenesisMismatch, NotInitialized, SchemaVersionMismatch, StateMismatch,
-    StorageError,
-)
-from storage.mempool_store import MempoolEntry, MempoolStore
-
-__all__ = [
-    "BlockOutOfOrder", "ChainHead", "ChainStore", "DatabaseUnavailable", "GenesisMismatch", "MempoolEntry",
-    "MempoolStore", "NotInitialized", "SchemaModel", "SchemaVersionMismatch", "StateMismatch", "StorageError",
-    "StoredReceipt", "StoredTx", "addresses_of", "bind_model", "open_database",
-]
