@@ -53,6 +53,7 @@ for _path in (REPO, REPO / "tests"):  # the product, and the process helpers it 
         sys.path.insert(0, str(_path))
 
 import httpx  # noqa: E402
+from benchkit import process_cpu_seconds  # noqa: E402
 from testkit import Daemon, free_port, hermetic_env, short_root, wait_for  # noqa: E402
 
 from chain import crypto  # noqa: E402
@@ -110,12 +111,6 @@ async def request(http: httpx.AsyncClient, method: str, path: str, allow: tuple[
     raise AssertionError("unreachable")
 
 
-def cpu_seconds(pid: int) -> float:
-    """User + system CPU time of process ``pid`` so far, all its threads (Linux ``/proc``)."""
-    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
-
-
 class CpuMeter:
     """CPU seconds the server process ``pid`` spends per request, phase by phase."""
 
@@ -126,9 +121,9 @@ class CpuMeter:
     async def measure(self, name: str, count_and_run: Any) -> tuple[int, float]:
         """Await ``count_and_run`` (a coroutine answering (requests, elapsed)) and record its
         server CPU seconds per request under ``name``."""
-        before = cpu_seconds(self.pid)
+        before = process_cpu_seconds(self.pid)
         count, elapsed = await count_and_run
-        self.per_request[name] = (cpu_seconds(self.pid) - before) / max(count, 1)
+        self.per_request[name] = (process_cpu_seconds(self.pid) - before) / max(count, 1)
         return count, elapsed
 
 
@@ -218,18 +213,22 @@ async def bench(args: argparse.Namespace, url: str, chain_id: str, clients: list
 
         submitted: list[str] = []
 
+        claimed = 0
+
         async def submit(i: int) -> None:
-            if len(submitted) >= args.jobs:
-                return
-            answer = await request(http, "POST", "/v1/jobs", headers={"X-Api-Key": clients[i][1]}, json={
-                "model": MODEL, "prompt": f"benchmark job number {len(submitted)} from client {i}",
-                "params": {"max_tokens": 16}, "max_price": 1000})
-            submitted.append(answer.json()["job_id"])
+            """Client ``i`` submits back to back, as ``rate`` drives the anchors (not in rounds that
+            wait for the slowest of the clients), until ``--jobs`` are claimed between them."""
+            nonlocal claimed
+            while claimed < args.jobs:
+                claimed += 1
+                answer = await request(http, "POST", "/v1/jobs", headers={"X-Api-Key": clients[i][1]}, json={
+                    "model": MODEL, "prompt": f"benchmark job number {claimed} from client {i}",
+                    "params": {"max_tokens": 16}, "max_price": 1000})
+                submitted.append(answer.json()["job_id"])
 
         async def submit_all() -> tuple[int, float]:
             started = time.monotonic()
-            while len(submitted) < args.jobs:
-                await asyncio.gather(*(submit(i) for i in range(len(clients))))
+            await asyncio.gather(*(submit(i) for i in range(len(clients))))
             return len(submitted), time.monotonic() - started
 
         count, elapsed = await cpu.measure("submissions", submit_all())

@@ -48,7 +48,7 @@ for _path in (REPO, REPO / "tests", REPO / "tests" / "node"):  # the product and
 from netkit import Lab, lab, netns_unavailable  # noqa: E402
 from nodekit import UNIT, NetNode, accounts  # noqa: E402
 from benchkit import bench_parser  # noqa: E402
-from bench_node import process_cpu_seconds  # noqa: E402
+from benchkit import process_cpu_seconds  # noqa: E402
 from testkit import REPO as _REPO, aitbc_command, hermetic_env, temp_root  # noqa: E402
 
 from chain.params import ChainParams  # noqa: E402

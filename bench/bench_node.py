@@ -51,7 +51,7 @@ for _path in (REPO, REPO / "tests"):  # the product, and the process helpers it 
 
 import httpx  # noqa: E402
 
-from benchkit import bench_parser  # noqa: E402
+from benchkit import bench_parser, process_cpu_seconds  # noqa: E402
 from testkit import NodeDaemon, aitbc_command, hermetic_env, short_root  # noqa: E402
 
 from chain import crypto  # noqa: E402
@@ -130,12 +130,6 @@ def measure_verify_rate(seconds: float) -> tuple[float, float]:
             crypto.verify_uncached(pub, message, signature)
         done += len(items)
     return done / (time.perf_counter() - start), done / (time.process_time() - cpu_start)
-
-
-def process_cpu_seconds(pid: int) -> float:
-    """User + system CPU time of a process, from /proc (every thread included)."""
-    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 # -- signing ---------------------------------------------------------------------------------

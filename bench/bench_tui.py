@@ -44,9 +44,9 @@ for _path in (REPO, REPO / "tests"):  # the product, and the process helpers it 
     if str(_path) not in sys.path:
         sys.path.insert(0, str(_path))
 
+from benchkit import process_cpu_seconds  # noqa: E402
 from testkit import Daemon, aitbc_command, free_port, hermetic_env, service_daemon, temp_root  # noqa: E402
 
-CLK_TCK = os.sysconf("SC_CLK_TCK")
 _ANSI = re.compile(rb"\x1b\[[0-9;?]*[ -/]*[@-~]|\x1b[()][0-9A-Za-z]|\x1b[=>]")
 
 
@@ -99,8 +99,7 @@ class Console:
         os.write(self.master, text.encode())
 
     def cpu_seconds(self) -> float:
-        fields = Path(f"/proc/{self.proc.pid}/stat").read_text().rsplit(")", 1)[1].split()
-        return (int(fields[11]) + int(fields[12])) / CLK_TCK  # utime, stime (fields 14 and 15)
+        return process_cpu_seconds(self.proc.pid)
 
     def cpu_percent(self, seconds: float) -> float:
         start_cpu, start = self.cpu_seconds(), time.monotonic()
