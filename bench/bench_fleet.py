@@ -33,7 +33,6 @@ them. Nothing here is asserted: tests never assert on timings.
 
 from __future__ import annotations
 
-import argparse
 import multiprocessing
 import os
 import shutil
@@ -49,6 +48,7 @@ for _path in (REPO, REPO / "tests", REPO / "tests" / "fleet", REPO / "tests" / "
     if str(_path) not in sys.path:
         sys.path.insert(0, str(_path))
 
+from benchkit import bench_parser  # noqa: E402
 from fleetkit import HAVE_SSH, Sshd, keygen, rig_root  # noqa: E402
 from testkit import free_ports  # noqa: E402
 from tuikit import init_miner_home, init_node, miner_daemon, node_daemon  # noqa: E402
@@ -170,7 +170,7 @@ def miner_alone(home: Home, sizes: list[int], rounds: int) -> None:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser = bench_parser(__doc__)
     parser.add_argument("--servers", type=int, default=5, help="sshd servers the rigs are spread over")
     parser.add_argument("--rounds", type=int, default=5, help="warm refreshes per size (median printed)")
     parser.add_argument("--sizes", default="1,10,50", help="fleet sizes, comma-separated")
