@@ -79,6 +79,10 @@ _MAX_FILE_BYTES = 64 * 1024
 _MAX_EXTRA_PLAINTEXT = 4096
 _HEX_RE = re.compile(r"(?:[0-9a-f]{2})*")
 _NAME_RE = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,63}")
+NAME_PATTERN = r"^(?:[A-Za-z1-9][A-Za-z0-9._-]{0,63}|0(?:[A-WYZa-wyz0-9._-][A-Za-z0-9._-]{0,62})?)$"
+""":func:`validate_name`'s rule as one regular expression without look-arounds, for API schemas
+(JSON Schema and pydantic's regex engine): it says "not ``0x``" by spelling out the second
+character after a leading ``0``. ``validate_name`` stays the rule; a test holds the two equal."""
 
 Kind = Literal["seed", "mnemonic"]
 

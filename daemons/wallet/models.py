@@ -10,14 +10,30 @@ from __future__ import annotations
 
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, SecretStr, StrictBool, StrictFloat, StrictInt, model_validator
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, SecretStr, StrictBool, StrictFloat, StrictInt, model_validator
 
 from chain.tx import GovProposePayload
 from chain.types import Address, Hash
 from daemons.common.models import JSON_INT_MAX, WHOLE, WholeInt
+from keys.errors import InvalidKeyName
+from keys.keyfile import NAME_PATTERN, validate_name
 
 Password = Annotated[SecretStr, Field(min_length=1, max_length=1024)]
 WalletRef = Annotated[str, Field(min_length=1, max_length=64, description="wallet name or address")]
+
+
+def _wallet_name(name: str) -> str:
+    try:
+        return validate_name(name)
+    except InvalidKeyName as exc:
+        raise ValueError(str(exc)) from None
+
+
+WalletName = Annotated[str, AfterValidator(_wallet_name), Field(
+    min_length=1, max_length=64, json_schema_extra={"pattern": NAME_PATTERN},
+    description="a new wallet's name: 1-64 of A-Z a-z 0-9 . _ -, starting with a letter or digit, not 0x...")]
+"""A name the keystore will take, said in the schema (so a client can know it) and checked by the
+keystore's own rule (``keys.keyfile.validate_name``) with its message."""
 Mode = Literal["sync", "commit"]
 MNEMONIC_WARNING = (
     "Write these words down and keep them offline. They are shown only now; anyone who has them "
@@ -49,7 +65,7 @@ class WalletList(_Model):
 
 
 class CreateRequest(_Model):
-    name: str | None = Field(None, min_length=1, max_length=64)
+    name: WalletName | None = None
     password: Password
     words: Literal[12, 24] = 24
 
@@ -64,7 +80,7 @@ class ImportRequest(_Model):
     """Restore from a recovery phrase (optionally with its BIP-39 passphrase and path) or from a
     raw Ed25519 private key (the 32-byte seed as 64 hex digits)."""
 
-    name: str | None = Field(None, min_length=1, max_length=64)
+    name: WalletName | None = None
     password: Password
     mnemonic: SecretStr | None = Field(None, max_length=1000)
     bip39_passphrase: SecretStr | None = Field(None, max_length=1000)
@@ -85,7 +101,7 @@ class ImportBackupRequest(_Model):
 
     backup: str = Field(min_length=2, max_length=64 * 1024, description="the exported file's JSON text")
     password: Password
-    name: str | None = Field(None, min_length=1, max_length=64, description="store under another name")
+    name: WalletName | None = Field(None, description="store under another name")
 
 
 class ExportRequest(_Model):
@@ -117,7 +133,7 @@ class LockResponse(_Model):
 
 class RenameRequest(_Model):
     wallet: WalletRef
-    new_name: str = Field(min_length=1, max_length=64)
+    new_name: WalletName
 
 
 class DeleteRequest(_Model):

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import stat
 import tempfile
 from functools import lru_cache
@@ -33,6 +34,7 @@ from keys import (
     keypair_from_mnemonic,
     parse_keyfile,
 )
+from keys.keyfile import NAME_PATTERN, validate_name
 FAST_N = 2**4
 
 PHRASE = "legal winner thank year wave sausage worth useful legal winner thank yellow"
@@ -163,6 +165,26 @@ def test_bad_names_refused(keystore: Keystore, name: str) -> None:
     with pytest.raises(InvalidKeyName):
         keystore.import_seed(SEED, "pw", name)
     assert keystore.list() == []
+
+
+def _accepted(name: str) -> bool:
+    try:
+        validate_name(name)
+    except InvalidKeyName:
+        return False
+    return True
+
+
+@settings(max_examples=400)
+@given(st.one_of(
+    st.text(alphabet="0xX1aZ._-/é \n", max_size=4),
+    st.text(alphabet="abcxX0189._-", min_size=60, max_size=66),
+    st.text(max_size=70),
+    st.sampled_from(["0", "0x", "0X", "0y", "0.", "x", "00x", "0xabc", "0Xa", "a" * 64, "a" * 65, "abc\n"]),
+))
+def test_the_schema_pattern_is_the_name_rule(name: str) -> None:
+    """``NAME_PATTERN`` (what API schemas tell clients) accepts exactly what ``validate_name`` does."""
+    assert (re.fullmatch(NAME_PATTERN, name) is not None) == _accepted(name)
 
 
 def test_empty_password_refused(keystore: Keystore) -> None:
