@@ -31,10 +31,10 @@ from daemons.ops.supervisor import running_pid, stop_service
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(2400),
               pytest.mark.skipif(not HAVE_SSH, reason="openssh-server is not installed"),
               pytest.mark.skipif(os.environ.get("AITBC_TEST_PROVISION") != "1",
-                                 reason="installs torch into a fresh venv over SSH and serves a real job: about 10 "
-                                        "minutes on a loaded 2-core machine (pip installing the ~1 GB wheelhouse "
-                                        "~3.5 min, copying it over SSH ~1.3, the rig's first model load ~1.5, the "
-                                        "devnet ~0.7), over the suite's budget; set AITBC_TEST_PROVISION=1 to run it")]
+                                 reason="installs torch into a fresh venv over SSH and serves a real job: about 6 "
+                                        "minutes on a loaded 2-core machine (the ~1 GB wheelhouse installed without "
+                                        "byte-compiling, the rig's first model load, a devnet), over the suite's "
+                                        "budget; set AITBC_TEST_PROVISION=1 to run it")]
 
 
 def run(home: Path, *args: str, timeout: float = 1800, stdin: str | None = None) -> subprocess.CompletedProcess[str]:
