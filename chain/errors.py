@@ -79,6 +79,14 @@ class FeeTooLow(TxRejected):
     code = -32033
 
 
+class FeeUnaffordable(InsufficientFunds):
+    """The sender cannot pay the transaction's fee at all: a fault of the sender's own account,
+    which a client must tell apart from a payload whose funds are short (a receipt whose escrow
+    is empty) without reading the message, since messages carry job ids and addresses."""
+
+    code = -32039
+
+
 class Unauthorized(TxRejected):
     """The sender may not perform this action (not a coordinator, not a validator, ...)."""
 

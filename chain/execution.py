@@ -31,7 +31,7 @@ from chain import governance, payouts, rewards, slashing, staking
 from chain.amounts import ait
 from chain.block import EMPTY_COMMIT_HASH, GENESIS_PREV_HASH, Block, Commit, Header, merkle_root
 from chain.errors import (
-    BadNonce, ChainError, DuplicateJob, FeeTooLow, InsufficientFunds, InvalidBlock, InvalidPayload, TxRejected,
+    BadNonce, ChainError, DuplicateJob, FeeTooLow, FeeUnaffordable, InsufficientFunds, InvalidBlock, InvalidPayload, TxRejected,
     Unauthorized, UnknownEntity, WrongChainId,
 )
 from chain.ledger import Ledger, add_amounts
@@ -318,7 +318,7 @@ def check_account(ledger: Ledger, tx: Transaction) -> None:
     if tx.fee < params.min_fee:
         raise FeeTooLow(f"fee {tx.fee} is below the minimum {params.min_fee}")
     if account["balance"] < tx.fee:
-        raise InsufficientFunds(f"fee {tx.fee} exceeds the balance {account['balance']} of {tx.sender}")
+        raise FeeUnaffordable(f"fee {tx.fee} exceeds the balance {account['balance']} of {tx.sender}")
 
 
 def apply_tx(ledger: Ledger, tx: Transaction, ctx: BlockContext, *, verified: bool = False) -> None:

@@ -27,7 +27,7 @@ import uuid
 from collections.abc import Callable
 
 from chain.encoding import canonical_json
-from chain.errors import BadNonce, DuplicateJob, FeeTooLow, InsufficientFunds, Unauthorized
+from chain.errors import BadNonce, DuplicateJob, FeeTooLow, FeeUnaffordable, Unauthorized
 from chain.tx import make_tx
 from daemons.common.errors import DaemonError, DaemonUnavailable
 from daemons.coordinator.chain_view import ChainView
@@ -168,11 +168,11 @@ class Settler(Part):
             log.warning("settlement refused for now; retrying next round",
                         extra={"code": exc.code, "error": exc.message})
             return False
-        if exc.code == Unauthorized.code and "registered coordinator" in exc.message:
+        if exc.code == Unauthorized.code and exc.message.startswith(f"{self.address} is not a registered coordinator"):
             log.error("the chain does not know this coordinator: register its address in genesis "
                       "(aitbc node init --coordinator ADDR) or by governance", extra={"address": self.address})
             return False
-        if exc.code == InsufficientFunds.code and "fee" in exc.message:
+        if exc.code == FeeUnaffordable.code:
             log.error("the coordinator cannot pay transaction fees: fund its address", extra={"address": self.address})
             return False
         if len(batch) > 1:

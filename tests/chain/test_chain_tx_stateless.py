@@ -10,7 +10,7 @@ from chainkit import ALICE, BOB, CHAIN_ID, FEE, FUNDS, Chain, make_genesis
 from chain import crypto
 from chain.encoding import canonical_json, decode_canonical, sha256
 from chain.errors import (
-    BadNonce, ChainError, FeeTooLow, InsufficientFunds, InvalidPayload, InvalidSignature, InvalidTransaction,
+    BadNonce, ChainError, FeeTooLow, FeeUnaffordable, InsufficientFunds, InvalidPayload, InvalidSignature, InvalidTransaction,
     TxTooLarge, WrongChainId,
 )
 from chain.params import MAX_AMOUNT
@@ -107,7 +107,10 @@ def test_fee_below_minimum(chain: Chain) -> None:
 def test_fee_above_balance() -> None:
     chain = Chain(make_genesis(1, funded=[], fund_validators=False))
     poor = make_tx(ALICE.seed, CHAIN_ID, "transfer", 0, FEE, {"to": BOB.address, "amount": 1})
-    chain.assert_rejected(poor, InsufficientFunds, "fee 100 exceeds the balance 0")
+    refused = chain.assert_rejected(poor, FeeUnaffordable, "fee 100 exceeds the balance 0")
+    # Its own code: a client tells "cannot pay the fee" from "the payload's funds are short"
+    # without reading a message that may name any address or job id.
+    assert refused.code == -32039 != InsufficientFunds.code
 
 
 def test_nonce_gap_and_replay(chain: Chain) -> None:

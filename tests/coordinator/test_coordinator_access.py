@@ -18,7 +18,7 @@ import pytest
 
 from chain.params import UNIT, ChainParams
 from coordkit import (
-    MODEL, Network, ScriptedMiner, hermetic_env, honest_output, make_network, run_cli, start_miner, token_counts,
+    MODEL, Account, Network, ScriptedMiner, hermetic_env, honest_output, make_network, run_cli, start_miner, token_counts,
     torn_down, wait_for,
 )
 from testkit import concurrently
@@ -237,7 +237,11 @@ def test_a_key_default_max_price_is_set_listed_cleared_and_reserved(net: Network
 
 
 def test_a_receipt_the_chain_refuses_is_set_aside_and_the_rest_settles(net: Network) -> None:
-    payer, withdrawer, manual = (net.accounts[n] for n in ("payer", "withdrawer", "manual"))
+    payer, funder, manual = (net.accounts[n] for n in ("payer", "withdrawer", "manual"))
+    # The refusal's message names the client: an address with "fee" in it once made the settler
+    # take the refusal for its own fee balance, retry forever, and never settle the good receipt.
+    withdrawer = Account.new(containing="fee")
+    net.send(funder, "transfer", {"to": withdrawer.address, "amount": 2 * UNIT})
     for client in (payer, withdrawer):
         net.escrow(client, UNIT)
     net.bond(manual)
