@@ -73,16 +73,26 @@ class Admission:
     async def admit(self, raw: Raw) -> Transaction:
         """Admit one transaction; returns it (parsed) once it is persisted, or raises the
         ``ChainError`` that refused it."""
+        verdict = await self.enqueue(raw)
+        if isinstance(verdict, ChainError):
+            raise verdict
+        return verdict
+
+    def enqueue(self, raw: Raw) -> asyncio.Future[Verdict]:
+        """Queue one transaction behind everything queued so far; its verdict comes in the
+        future returned (a relay's sender does not wait for it)."""
         future: asyncio.Future[Verdict] = asyncio.get_running_loop().create_future()
         self._queue.append((raw, future))
         if self._flusher is None or self._flusher.done():
             # A task of its own, not the caller's coroutine: a caller that disconnects (and is
             # cancelled) must not strand the verdicts of everyone queued behind it.
             self._flusher = asyncio.create_task(self._flush(), name="mempool-admission")
-        verdict = await future
-        if isinstance(verdict, ChainError):
-            raise verdict
-        return verdict
+        return future
+
+    @property
+    def queued(self) -> int:
+        """Transactions waiting for their group."""
+        return len(self._queue)
 
     async def _flush(self) -> None:
         while self._queue:

@@ -15,6 +15,7 @@ import json
 import logging
 from collections.abc import Awaitable, Callable
 from contextlib import AbstractContextManager, nullcontext
+from functools import partial
 from concurrent.futures import ThreadPoolExecutor
 from typing import TYPE_CHECKING, Any, get_type_hints
 
@@ -58,7 +59,9 @@ from daemons.node.models import (
     ProposalParams,
     ProposalsParams,
     ReceiptParams,
+    RelayParams,
     RpcParams,
+    SERVER_BUSY,
     TOO_LARGE,
 )
 
@@ -70,6 +73,9 @@ log = logging.getLogger("aitbc.node")
 READ_THREADS = 4
 """Threads serving read methods; their own pool, so that a flood of queries cannot delay
 mempool admission or block production, which use the loop's default executor."""
+MAX_QUEUED_RELAYS = 10_000
+"""Relayed transactions that may wait for admission at once; past it ``relay_txs`` answers
+busy (relays are best effort: the transactions still reach this node in blocks)."""
 METHODS = ("status", "get_block", "get_tx", "broadcast_tx", "get_balance", "get_account", "get_address_txs",
            "net_info", "validators", "get_receipt", "mempool", "get_params", "get_proposals", "get_proposal",
            "get_gov", "get_delegations", "genesis")
@@ -114,8 +120,9 @@ class NodeApi:
         self.peers: PeerSet | None = None
         self._describe_consensus: Callable[[], dict[str, Any]] | None = None
         self._sync_progress: Callable[[], dict[str, Any]] | None = None
-        self.on_admitted: Callable[[Any], None] | None = None
-        """Told of each transaction ``broadcast_tx`` admitted (the relay to peers)."""
+        self.on_admitted: Callable[[Any, str | None], None] | None = None
+        """Told of each transaction admitted from a client (``broadcast_tx``, with None) or from a
+        peer (``relay_txs``, with that peer's node id): the relay to peers."""
         self.methods: dict[str, tuple[type[RpcParams], Handler]] = {
             name: method_entry(getattr(self, name)) for name in METHODS}
 
@@ -141,6 +148,17 @@ class NodeApi:
                 raise RpcError(INVALID_PARAMS, f"invalid consensus message: {exc}") from None
             return {"ok": True}
 
+        async def relay_txs(p: RelayParams) -> dict[str, Any]:
+            """Queue a peer's relayed transactions for admission and answer at once: the relay
+            does not wait for verdicts, so a link's round trip, not this node's admission time,
+            paces it, and its requests still arrive, and are admitted, in the order sent."""
+            if self.admission.queued + len(p.txs) > MAX_QUEUED_RELAYS:
+                raise RpcError(SERVER_BUSY, f"server busy: {self.admission.queued} transactions wait for admission; "
+                                            "relay them later")
+            for raw in p.txs:
+                self.admission.enqueue(raw).add_done_callback(partial(self._relayed, p.relayed_by))
+            return {"queued": len(p.txs)}
+
         async def peer_hello(p: HelloParams) -> dict[str, Any]:
             try:
                 hello = Hello.model_validate(p.hello)
@@ -152,7 +170,17 @@ class NodeApi:
                 raise RpcError(HANDSHAKE_REFUSED, str(exc)) from None
 
         self.methods["consensus_message"] = method_entry(consensus_message)
+        self.methods["relay_txs"] = method_entry(relay_txs)
         self.methods["peer_hello"] = method_entry(peer_hello)
+
+    def _relayed(self, relayed_by: str, verdict: asyncio.Future[Any]) -> None:
+        """A relayed transaction's verdict: admitted ones are passed on; a refusal is the
+        normal fate of a copy this node already had, and is dropped."""
+        if verdict.cancelled() or verdict.exception() is not None:
+            return
+        tx = verdict.result()
+        if not isinstance(tx, ChainError) and self.on_admitted is not None:
+            self.on_admitted(tx, relayed_by)
 
     async def call(self, method: str, params: Any, rows: RowBudget | None = None) -> Any:
         """Validate ``params`` against the method's model and run it; ``rows`` is the request's
@@ -257,7 +285,7 @@ class NodeApi:
     async def broadcast_tx(self, p: BroadcastParams) -> dict[str, Any]:
         tx = await self.admission.admit(p.tx)
         if self.on_admitted is not None:
-            self.on_admitted(tx)
+            self.on_admitted(tx, None)
         if p.mode == "sync":
             return {"hash": tx.hash, "status": "pending"}
         return await self._wait_commit(tx.hash, p.timeout_s)

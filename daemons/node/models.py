@@ -70,6 +70,15 @@ class BroadcastParams(RpcParams):
     timeout_s: float = Field(30.0, gt=0, le=300)
 
 
+class RelayParams(RpcParams):
+    """Transactions a peer passes on (``relay_txs``)."""
+
+    txs: list[dict[str, Any] | str] = Field(max_length=MAX_BATCH)
+    relayed_by: Address
+    """The relaying node's id: this node relays the transactions to none of that node's own
+    relay targets (a hint that narrows only these transactions' relay)."""
+
+
 class ReceiptParams(RpcParams):
     id: Hash | None = None
     job_id: str | None = Field(None, min_length=1, max_length=128)

@@ -61,6 +61,9 @@ class Peer:
     neighbours: set[str] = field(default_factory=set)
     """Validator addresses of the nodes this peer is connected to (from its ``net_info``): a
     message signed by one of them reached it directly, so relaying it there is wasted."""
+    neighbour_ids: set[str] = field(default_factory=set)
+    """Node ids of the nodes this peer relays to (its connected outbound peers, from its
+    ``net_info``): a transaction it relayed reached them from it."""
 
     def describe(self) -> dict[str, Any]:
         return {"node_id": self.node_id, "url": self.url, "direction": self.direction, "connected": self.connected,
@@ -134,6 +137,17 @@ class PeerSet:
     def urls(self) -> list[str]:
         """Where to send what this node has to say: every connected peer."""
         return [p.url for p in self.connected()]
+
+    def relay_targets(self, relayed_by: str | None) -> list[Peer]:
+        """Where to pass on a transaction that node ``relayed_by`` relayed to us (None: it came
+        from a client): every connected peer but that node and the nodes it relays to itself,
+        which had the transaction from it. In a full mesh only the node a client reached relays;
+        without the rule every transaction crossed every link, each copy parsed and refused as
+        known by its receiver. A ``relayed_by`` that is not our peer narrows nothing."""
+        via = next((p for p in self.connected() if relayed_by is not None and p.node_id == relayed_by), None)
+        if via is None:
+            return self.connected()
+        return [p for p in self.connected() if p is not via and p.node_id not in via.neighbour_ids]
 
     def best_height(self) -> int:
         return max((p.height for p in self.connected()), default=0)
@@ -215,9 +229,10 @@ class PeerSet:
         if info.get("node_id") != peer.node_id:
             raise HandshakeError(f"{peer.url} now answers as node {info.get('node_id')}, not {peer.node_id}")
         peer.height = int(info["height"])
-        peer.neighbours = {str(p["validator"]) for p in info.get("peers", [])[:MAX_BOOK]
-                           if isinstance(p, dict) and p.get("connected") and p.get("direction") == "outbound"
-                           and p.get("validator")}
+        linked = [p for p in info.get("peers", [])[:MAX_BOOK]
+                  if isinstance(p, dict) and p.get("connected") and p.get("direction") == "outbound"]
+        peer.neighbours = {str(p["validator"]) for p in linked if p.get("validator")}
+        peer.neighbour_ids = {str(p["node_id"]) for p in linked if p.get("node_id")}
         self._seen(peer, started)
 
     # -- the loop -----------------------------------------------------------------------------------

@@ -1,10 +1,14 @@
 """Relaying transactions to the peers, so one sent to any node reaches the validators.
 
 A transaction is relayed once, by each node, when that node first admits it: a peer that has it
-already refuses it as a duplicate and relays nothing, so a transaction crosses each link at most
-once in each direction and no echo storm can start. Relays go out in JSON-RPC batches a few
-times a second (one request per peer carries many transactions), and the queue is bounded:
-under a flood the oldest waiting relays are dropped, never the node's memory.
+already refuses it as a duplicate and relays nothing, so no echo storm can start. A relay names
+the relaying node (``relayed_by``), and its receiver passes the transaction on only to peers that
+node does not relay to itself (``PeerSet.relay_targets``): in a full mesh the node a client
+reached is the only one that relays, and a transaction crosses each needed link once. Relays go
+out a few times a second (one ``relay_txs`` request per peer carries up to ``MAX_BATCH``
+transactions, answered once the peer has queued them for admission, so a slow link or a busy peer
+paces the relay by its round trip, not by its admission time), and the queue is bounded: under a
+flood the oldest waiting relays are dropped, never the node's memory.
 """
 
 from __future__ import annotations
@@ -26,13 +30,14 @@ MAX_QUEUED = 10_000
 class TxRelay:
     def __init__(self, peers: PeerSet) -> None:
         self.peers = peers
-        self._queue: deque[Transaction] = deque(maxlen=MAX_QUEUED)
+        self._queue: deque[tuple[Transaction, str | None]] = deque(maxlen=MAX_QUEUED)
         self._wake = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
 
-    def add(self, tx: Transaction) -> None:
-        """Queue a newly admitted transaction for the peers (from the event loop)."""
-        self._queue.append(tx)
+    def add(self, tx: Transaction, relayed_by: str | None = None) -> None:
+        """Queue a newly admitted transaction for the peers (from the event loop); ``relayed_by``:
+        the node id of the peer it came from, None for a client's or our own."""
+        self._queue.append((tx, relayed_by))
         self._wake.set()
 
     async def start(self) -> None:
@@ -47,14 +52,24 @@ class TxRelay:
             self._wake.clear()
             await asyncio.sleep(FLUSH_S)  # let a burst gather into one batch
             while self._queue:
-                targets = self.peers.connected()
-                if not targets:  # nobody to relay to (a lone validator): nothing to encode either
+                if not self.peers.connected():  # nobody to relay to (a lone validator): nothing to encode either
                     self._queue.clear()
                     break
                 batch = [self._queue.popleft() for _ in range(min(MAX_BATCH, len(self._queue)))]
-                requests = [{"jsonrpc": "2.0", "id": i, "method": "broadcast_tx", "params": {"tx": tx.to_dict()}}
-                            for i, tx in enumerate(batch)]
                 try:
-                    await self.peers.post_all(targets, requests)
+                    await self._send(batch)
                 except Exception:
                     log.exception("relaying transactions failed; continuing")
+
+    async def _send(self, batch: list[tuple[Transaction, str | None]]) -> None:
+        """One ``relay_txs`` request per group of transactions with the same targets, encoded
+        once; the peer answers as soon as it has queued them."""
+        groups: dict[str | None, list[Transaction]] = {}
+        for tx, via in batch:
+            groups.setdefault(via, []).append(tx)
+        me = self.peers.identity.node_id
+        for via, txs in groups.items():
+            targets = self.peers.relay_targets(via)
+            if targets:
+                await self.peers.post_all(targets, {"jsonrpc": "2.0", "id": 0, "method": "relay_txs",
+                                                    "params": {"txs": [tx.to_dict() for tx in txs], "relayed_by": me}})

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import json
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -29,13 +29,16 @@ from chain.vote import VoteBody, sign_vote
 from daemons.common.errors import DaemonError
 from daemons.common.events import MAX_TOPICS
 from daemons.node import admission as admission_module
+from daemons.node import api as api_module
 from daemons.node.admission import Admission
+from daemons.node.api import NodeApi, RpcError
 from daemons.node.bft import FUTURE_HEIGHTS, FUTURE_QUOTA, BftDriver
 from daemons.node.core import NodeCore
 from daemons.node.identity import NodeIdentity
 from daemons.node.peers import PeerSet
+from daemons.node.relay import TxRelay
 from daemons.node.init import make_genesis
-from daemons.node.models import MAX_BATCH, MAX_ROWS, RATE_LIMITED, TOO_LARGE
+from daemons.node.models import MAX_BATCH, MAX_ROWS, RATE_LIMITED, SERVER_BUSY, TOO_LARGE
 from daemons.node.mempool import DuplicateTx, MempoolFull
 from nodekit import UNIT, Account, accounts, solo_validator
 from storage.chain_store import ChainStore
@@ -147,6 +150,94 @@ def test_relayed_copies_are_recognised_unparsed_and_a_forged_copy_is_not(tmp_pat
 
     asyncio.run(run())
     db.close()
+
+
+def test_relay_txs_is_answered_once_queued_admits_in_order_and_refuses_past_its_bound(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A peer's ``relay_txs`` is answered before its transactions are admitted (the relay waits
+    for a link's round trip, not for this node's admission), they are admitted in the order sent
+    and passed on naming that peer; past the bound of waiting transactions it is refused busy
+    and queues nothing."""
+    alice, bob = accounts(2, "aitbc-doors-relay-txs")
+    validator = accounts(1, "aitbc-doors-validator")[0]
+    genesis = make_genesis("aitbc-dev", [(validator.address, validator.pubkey.hex())],
+                           fund={alice.address: 100 * UNIT})
+    db = open_database(None, tmp_path / "node.db")
+    core = NodeCore(genesis, ChainStore(db), MempoolStore(db), validator.seed)
+    txs = [alice.transfer(bob, UNIT, nonce) for nonce in range(3)]
+    peer = NodeIdentity(b"\x0a" * 32).node_id
+
+    async def run() -> None:
+        api = NodeApi(core, wait_commit=lambda tx_hash, timeout_s: asyncio.sleep(0, {}))
+        peers = PeerSet(NodeIdentity(validator.seed), chain_id=genesis.chain_id, genesis_hash=genesis.hash, seeds=[],
+                        listen_url="", max_peers=4, book_file=None, height=lambda: 0)
+
+        async def receive(message: dict[str, Any]) -> None:
+            return None
+
+        api.enable_consensus(receive, peers, describe=dict, progress=dict)
+        passed_on: list[tuple[str, str | None]] = []
+        api.on_admitted = lambda tx, via: passed_on.append((tx.hash, via))
+        answer = await api.call("relay_txs", {"txs": [tx.to_dict() for tx in txs], "relayed_by": peer})
+        assert answer == {"queued": 3} and len(core.mempool) == 0  # answered before admission
+        await _wait_until(lambda: len(passed_on) == 3)
+        assert passed_on == [(tx.hash, peer) for tx in txs]  # nonces 0, 1, 2 in order: none refused as a gap
+
+        monkeypatch.setattr(api_module, "MAX_QUEUED_RELAYS", 1)
+        later = [alice.transfer(bob, UNIT, nonce) for nonce in (3, 4)]
+        with pytest.raises(RpcError) as busy:
+            await api.call("relay_txs", {"txs": [tx.to_dict() for tx in later], "relayed_by": peer})
+        assert busy.value.code == SERVER_BUSY and "busy" in busy.value.message
+        assert api.admission.queued == 0 and len(core.mempool) == 3
+        api.close()
+        await peers.stop()
+
+    asyncio.run(run())
+    db.close()
+
+
+async def _wait_until(predicate: Callable[[], bool], timeout: float = 30.0) -> None:
+    deadline = asyncio.get_running_loop().time() + timeout
+    while not predicate():
+        assert asyncio.get_running_loop().time() < deadline, "timed out"
+        await asyncio.sleep(0.01)
+
+
+def test_a_transaction_is_relayed_only_where_its_relayer_does_not_relay_itself() -> None:
+    """A relayed transaction is passed on to none of the relaying node's own targets (they had it
+    from that node), nor back to it; a client's goes to every peer, and a relayer we do not know
+    narrows nothing. In a full mesh only the node a client reached relays: every transaction once
+    over each link it needs, where before it crossed every link and came back from each peer."""
+    sender, to = accounts(2, "aitbc-doors-relay-tx")
+    tx = sender.transfer(to, UNIT, 0)
+    a, b, c = (NodeIdentity(bytes([n]) * 32).node_id for n in (7, 8, 9))
+
+    async def run() -> list[tuple[list[str], list[dict[str, Any]]]]:
+        me = NodeIdentity(b"\x06" * 32)
+        peers = PeerSet(me, chain_id="aitbc-dev", genesis_hash="00" * 32, seeds=[], listen_url="", max_peers=8,
+                        book_file=None, height=lambda: 0)
+        for url, node_id, linked in (("http://a", a, {b}), ("http://b", b, {a, c}), ("http://c", c, set())):
+            peers.add(url, node_id)
+            peer = peers.peers[url]
+            peer.connected, peer.neighbour_ids = True, linked
+        posted: list[tuple[list[str], list[dict[str, Any]]]] = []
+
+        async def post_all(targets: list[Any], request: Any) -> None:
+            posted.append((sorted(p.url for p in targets), request))
+
+        peers.post_all = post_all  # type: ignore[method-assign]
+        relay = TxRelay(peers)
+        for via in (a, b, None, "0x" + "ab" * 20):
+            await relay._send([(tx, via)])
+        assert all(r["method"] == "relay_txs" and r["params"] == {"txs": [tx.to_dict()], "relayed_by": me.node_id}
+                   for _, r in posted)
+        return posted
+
+    sent = asyncio.run(run())
+    # From a: only c (b had it from a). From b: nobody (a and c had it from b). A client's, and
+    # one naming a node that is not our peer: everyone.
+    everyone = ["http://a", "http://b", "http://c"]
+    assert [targets for targets, _ in sent] == [["http://c"], everyone, everyone]
 
 
 def test_a_repeated_message_is_relayed_again_only_as_a_rebroadcast_and_only_genuine(tmp_path: Path) -> None:
