@@ -1,7 +1,7 @@
 """Network benchmark: finality and throughput of validators on separate hosts, and catch-up speed.
 
 Run (as root: the hosts are network namespaces, ``tests/netkit.py``):
-``.venv/bin/python bench/bench_network.py [--seconds 10] [--block-time 1] [--txs 3000] [--delay-ms 50]``
+``.venv/bin/python bench/bench_network.py [--seconds 10] [--block-time 1] [--txs 10000] [--delay-ms 50]``
 
 Three chains, one after the other, each on its own lab of namespace hosts, real node daemons:
 
@@ -15,8 +15,10 @@ For each: finality (a transfer submitted in commit mode until it is final: p50, 
 pause of up to a block time ("spread": one after another, each is sent just after the block that
 made the previous one final, so it waits a whole block time for the next slot by construction;
 users arrive at any moment of a slot), and committed tx/s (``--txs`` pre-signed
-transfers posted in batches over the operator socket as fast as they are taken, until the last
-is committed), with the CPU milliseconds every node process spent per committed transfer
+transfers from 1,000 accounts posted in batches over the operator socket as fast as they are
+taken, until the last is committed: a run of some ten blocks or more, since blocks come a block
+time apart and the run's end waits for the next one, which in a run of three blocks moved the
+rate by a third), with the CPU milliseconds every node process spent per committed transfer
 meanwhile (user + system, all threads, from ``/proc``), less what it spends idle (consensus
 messages, pings: measured over ``IDLE_S`` just before, at the same rate for as long as the run
 lasted), so that a slower run is not charged its longer idle time per transfer. On a shared
@@ -59,6 +61,9 @@ from daemons.node.init import init_validator_network  # noqa: E402
 RPC, WS, RELAY = 26657, 26658, 26667
 WAIT_S = 300.0
 IDLE_S = 3.0
+SENDERS = 1000
+"""Accounts the throughput run's transfers come from, each sending its share in nonce order:
+enough for blocks of thousands of transfers without a genesis of one account per transfer."""
 """How long each node's idle CPU rate is measured before the throughput run."""
 
 
@@ -108,21 +113,26 @@ def _finality(client: Any, senders: list[Any], recipient: Any, pause_s: float) -
 
 
 def _measure(name: str, nodes: list[NetNode], finality_txs: int, txs: int, block_s: float) -> Figures:
-    senders = accounts(2 * finality_txs + txs, "aitbc-bench-network")
+    senders = accounts(2 * finality_txs + SENDERS, "aitbc-bench-network")
     recipient = accounts(1, "aitbc-bench-network-to")[0]
     node = nodes[0]
     pids = [n.proc.pid for n in nodes if n.proc is not None]  # `ip netns exec` execs the node itself
     with node.client(timeout=120) as client:
         latencies = _finality(client, senders[:finality_txs], recipient, 0.0)
         spread = _finality(client, senders[finality_txs:2 * finality_txs], recipient, block_s)
-        signed = [s.transfer(recipient, UNIT, 0) for s in senders[2 * finality_txs:]]
+        payers = senders[2 * finality_txs:]
+        # Nonce rounds: every payer's nonce 0, then every payer's 1, ...: posted in this order,
+        # each one's transfers are admitted and relayed in nonce order.
+        signed = [payers[i % SENDERS].transfer(recipient, UNIT, i // SENDERS) for i in range(txs)]
         idle_from = [process_cpu_seconds(pid) for pid in pids]
         time.sleep(IDLE_S)
         cpu_before = [process_cpu_seconds(pid) for pid in pids]
         idle_rate = [(now - then) / IDLE_S for now, then in zip(cpu_before, idle_from)]
         started = time.monotonic()
         for first in range(0, len(signed), 100):
-            client.broadcast_txs(signed[first:first + 100])
+            refused = [r for r in client.broadcast_txs(signed[first:first + 100]) if isinstance(r, Exception)]
+            if refused:  # a rate of transfers that were not all taken would be no rate
+                raise SystemExit(f"{name}: {len(refused)} transfers refused, the first: {refused[0]}")
         last = signed[-1].hash
         while client.get_tx(last)["status"] != "committed" or client.status()["mempool_size"]:
             time.sleep(0.05)
@@ -161,7 +171,9 @@ def _catch_up(made: Lab, root: Path, seed: NetNode) -> tuple[int, float]:
 
 def main() -> None:
     parser = bench_parser(__doc__, block_time=1.0, seconds=(20.0, "how long chain 2 runs before a node joins it"))
-    parser.add_argument("--txs", type=int, default=3000, help="transfers for the throughput figure")
+    parser.add_argument("--txs", type=int, default=10000,
+                        help="transfers for the throughput figure (from 1,000 accounts; enough for some ten "
+                             "blocks of one validator, so that where the last block falls moves the rate little)")
     parser.add_argument("--finality", type=int, default=20, help="transfers for the finality figures")
     parser.add_argument("--delay-ms", type=float, default=50.0, help="one-way delay on every link of chain 3")
     args = parser.parse_args()
@@ -169,7 +181,7 @@ def main() -> None:
     if why:
         raise SystemExit(f"bench_network needs network namespaces: {why}")
     block_ms = int(args.block_time * 1000)
-    funded = [a.address for a in accounts(2 * args.finality + args.txs, "aitbc-bench-network")]
+    funded = [a.address for a in accounts(2 * args.finality + SENDERS, "aitbc-bench-network")]
     results: list[Figures] = []
     catch: tuple[int, float] = (0, 0.0)
     for name, validators, delay_s in (("1 validator", 1, 0.0), ("4 validators, 0 ms", 4, 0.0),
