@@ -1,11 +1,12 @@
 """Catching up: fetching final blocks from several peers at once and applying them in order.
 
-A node behind its peers (new, restarted, or back from a partition) asks every connected peer
-that is ahead for a slice of the missing heights at once (JSON-RPC batches of ``get_block``),
-then applies the blocks strictly in height order while the next window is being fetched; each block's commit is verified against the
-validator set of its height (``NodeCore.apply_synced``), so a peer can slow us down but never
-make us accept a block the validators did not finalize. A height whose block is missing or
-refused is asked of another peer in the next pass.
+A node behind its peers (new, restarted, or back from a partition) asks every connected peer that
+is ahead for a slice of the missing heights at once (JSON-RPC batches of ``get_block``), then
+applies the blocks strictly in height order while the next window is being fetched (the signatures
+of a run of blocks checked on several threads first); each block's commit is verified against the
+validator set of its height (``NodeCore.apply_synced``), so a peer can slow us down but never make
+us accept a block the validators did not finalize. A height whose block is missing or refused is
+asked of another peer in the next pass.
 
 Progress (height, target, blocks/s, ETA) is kept for ``status``, ``aitbc node status`` and the
 TUI's Chain screen: an operator starting a node on a long chain wants to know when it will be
@@ -23,6 +24,9 @@ from typing import Any
 import httpx
 
 from chain.block import Block, Commit
+from chain.crypto import VERIFIED_KEPT
+from chain.tx import Transaction
+from daemons.node.admission import precheck_in_threads
 from daemons.node.core import CommittedBlock, NodeCore
 from daemons.node.peers import Peer, PeerSet
 
@@ -31,6 +35,9 @@ WINDOW = 256
 """Heights fetched per pass, spread over the peers that are ahead."""
 PER_REQUEST = 32
 """Blocks asked of one peer in one batch request."""
+PRECHECKED_TXS = VERIFIED_KEPT // 4
+"""Transactions whose signatures are checked ahead of applying their blocks: well within what
+``chain.crypto`` remembers, so that none is forgotten before its block is applied."""
 
 
 class CatchUp:
@@ -117,12 +124,21 @@ class CatchUp:
         return fetched, top
 
     async def _apply(self, fetched: dict[int, tuple[Block, Commit]], height: int, top: int) -> int:
-        """Apply the fetched blocks after ``height`` in order, up to the first missing or refused one."""
+        """Apply the fetched blocks after ``height`` in order, up to the first missing or refused one.
+
+        Applying is one block after another, but the transactions' signatures are checked first,
+        a run of blocks at a time, on several threads at once (``precheck_in_threads``): the
+        checks are most of what a block full of transfers costs, and a valid signature is
+        remembered (``chain.crypto.verify``), so applying the block finds it checked. A block
+        with a bad signature is still refused by the apply, as any other."""
         applied = 0
+        checked_to = height
         for h in range(height + 1, top + 1):
             got = fetched.get(h)
             if got is None:
                 break
+            if h > checked_to:
+                checked_to = await self._precheck_from(fetched, h, top)
             try:
                 committed = await asyncio.to_thread(self.core.apply_synced, *got)
             except Exception as exc:  # a block or commit that does not verify: ask elsewhere next pass
@@ -133,6 +149,18 @@ class CatchUp:
             self._on_commit(committed)
             applied += 1
         return applied
+
+    async def _precheck_from(self, fetched: dict[int, tuple[Block, Commit]], start: int, top: int) -> int:
+        """Check the signatures of the fetched blocks from ``start`` on, as many blocks as hold
+        ``PRECHECKED_TXS`` transactions (at least one); the last height checked."""
+        txs: list[Transaction] = []
+        end = start
+        while end <= top and end in fetched and (end == start or len(txs) + len(fetched[end][0].txs) <= PRECHECKED_TXS):
+            txs.extend(fetched[end][0].txs)
+            end += 1
+        if txs:
+            await precheck_in_threads(self.core, txs)
+        return end - 1
 
     async def _fetch(self, peer: Peer, heights: list[int]) -> dict[int, tuple[Block, Commit]]:
         request = [{"jsonrpc": "2.0", "id": h, "method": "get_block", "params": {"height": h}} for h in heights]

@@ -11,23 +11,32 @@ from __future__ import annotations
 
 import asyncio
 import json
+import threading
 from collections.abc import Iterator
 from pathlib import Path
+from types import SimpleNamespace
 from typing import Any
 
 import httpx
 import pytest
 
+from chain import crypto
 from chain.params import ChainParams
 from daemons.common.daemon_key import daemon_key_password, update_config
 from daemons.common.home import Home
+from daemons.node import sync as sync_module
+from daemons.node.core import NodeCore
 from daemons.node.identity import Hello, NodeIdentity, check_hello
-from daemons.node.init import DEFAULT_VALIDATOR_STAKE, VALIDATOR_KEY
+from daemons.node.init import DEFAULT_VALIDATOR_STAKE, VALIDATOR_KEY, make_genesis
 from daemons.node.models import HANDSHAKE_REFUSED
 from daemons.node.peers import PeerSet
+from daemons.node.sync import CatchUp
 from daemons.wallet.client import WalletClient
 from keys import Keystore
 from nodekit import UNIT, accounts, run_aitbc, solo_validator
+from storage.chain_store import ChainStore
+from storage.database import open_database
+from storage.mempool_store import MempoolStore
 from testkit import NodeDaemon, concurrently, free_ports, service_daemon, temp_root, wait_for
 
 SENDER = accounts(1, "aitbc-join-test")[0]
@@ -249,3 +258,37 @@ def test_a_joined_full_node_becomes_a_validator_through_governance(origin: NodeD
             assert all(address in {s["validator"] for s in c["signatures"]} for c in commits), commits
         finally:
             concurrently([daemon.stop for daemon in started])
+
+
+def test_catching_up_checks_a_run_of_blocks_signatures_on_threads_before_applying_them(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Signatures are most of what a block of transfers costs to apply: a node catching up checks
+    those of a run of fetched blocks at once, off the event loop (several threads), as many
+    blocks as fit ``PRECHECKED_TXS`` transactions and at least one; applying a block then finds
+    each signature remembered and checks none again."""
+    sender, to = accounts(2, "aitbc-join-precheck")
+    txs = [sender.transfer(to, UNIT, nonce) for nonce in range(10)]
+    blocks = {1: txs[0:2], 2: txs[2:4], 3: txs[4:10]}
+    fetched: dict[int, Any] = {h: (SimpleNamespace(txs=b), None) for h, b in blocks.items()}
+    genesis = make_genesis("aitbc-dev", [(sender.address, sender.pubkey.hex())])
+    db = open_database(None, tmp_path / "node.db")
+    core = NodeCore(genesis, ChainStore(db), MempoolStore(db), None)
+    checked: list[tuple[bytes, str]] = []
+    real = crypto.verify_uncached
+
+    def counting(pubkey: bytes, message: bytes, signature: bytes) -> bool:
+        checked.append((bytes(signature), threading.current_thread().name))
+        return real(pubkey, message, signature)
+
+    monkeypatch.setattr(crypto, "verify_uncached", counting)
+    monkeypatch.setattr(sync_module, "PRECHECKED_TXS", 4)
+    catch_up = CatchUp(core, peers=None, on_commit=lambda committed: None)  # type: ignore[arg-type]
+
+    assert asyncio.run(catch_up._precheck_from(fetched, 1, 3)) == 2  # blocks 1 and 2: 4 transactions
+    assert asyncio.run(catch_up._precheck_from(fetched, 3, 3)) == 3  # block 3 alone, over the limit
+    assert sorted(sig for sig, _ in checked) == sorted(bytes.fromhex(tx.signature) for tx in txs)
+    assert all(thread != threading.main_thread().name for _, thread in checked)
+    checked.clear()
+    assert all(tx.signature_valid() for tx in txs) and checked == []  # remembered: the apply checks none again
+    db.close()
+
