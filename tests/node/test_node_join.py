@@ -21,6 +21,7 @@ import httpx
 import pytest
 
 from chain import crypto
+from chain.errors import InvalidBlock
 from chain.params import ChainParams
 from daemons.common.daemon_key import daemon_key_password, update_config
 from daemons.common.home import Home
@@ -264,12 +265,14 @@ def test_catching_up_checks_a_run_of_blocks_signatures_on_threads_before_applyin
         tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """Signatures are most of what a block of transfers costs to apply: a node catching up checks
     those of a run of fetched blocks at once, off the event loop (several threads), as many
-    blocks as fit ``PRECHECKED_TXS`` transactions and at least one; applying a block then finds
-    each signature remembered and checks none again."""
+    blocks as fit ``PRECHECKED_TXS`` transactions and at least one, and only blocks whose commit
+    finalizes them (made-up blocks cost a peer's victim a few commit signatures, not thousands);
+    applying a block then finds each signature remembered and checks none again."""
     sender, to = accounts(2, "aitbc-join-precheck")
-    txs = [sender.transfer(to, UNIT, nonce) for nonce in range(10)]
-    blocks = {1: txs[0:2], 2: txs[2:4], 3: txs[4:10]}
-    fetched: dict[int, Any] = {h: (SimpleNamespace(txs=b), None) for h, b in blocks.items()}
+    txs = [sender.transfer(to, UNIT, nonce) for nonce in range(12)]
+    blocks = {1: txs[0:2], 2: txs[2:4], 3: txs[4:10], 4: txs[10:12]}
+    fetched: dict[int, Any] = {h: (SimpleNamespace(txs=b, height=h, hash=f"block-{h}"), f"commit-{h}")
+                               for h, b in blocks.items()}
     genesis = make_genesis("aitbc-dev", [(sender.address, sender.pubkey.hex())])
     db = open_database(None, tmp_path / "node.db")
     core = NodeCore(genesis, ChainStore(db), MempoolStore(db), None)
@@ -280,15 +283,22 @@ def test_catching_up_checks_a_run_of_blocks_signatures_on_threads_before_applyin
         checked.append((bytes(signature), threading.current_thread().name))
         return real(pubkey, message, signature)
 
+    def commit_check(commit: str, signers: Any, chain_id: str, height: int, block_hash: str) -> None:
+        assert commit == f"commit-{height}" and block_hash == f"block-{height}" and signers
+        if height == 4:
+            raise InvalidBlock("a commit that does not finalize block 4")
+
     monkeypatch.setattr(crypto, "verify_uncached", counting)
+    monkeypatch.setattr(sync_module, "verify_commit", commit_check)
     monkeypatch.setattr(sync_module, "PRECHECKED_TXS", 4)
     catch_up = CatchUp(core, peers=None, on_commit=lambda committed: None)  # type: ignore[arg-type]
 
-    assert asyncio.run(catch_up._precheck_from(fetched, 1, 3)) == 2  # blocks 1 and 2: 4 transactions
-    assert asyncio.run(catch_up._precheck_from(fetched, 3, 3)) == 3  # block 3 alone, over the limit
-    assert sorted(sig for sig, _ in checked) == sorted(bytes.fromhex(tx.signature) for tx in txs)
+    assert asyncio.run(catch_up._precheck_from(fetched, 1, 4)) == 2  # blocks 1 and 2: 4 transactions
+    assert asyncio.run(catch_up._precheck_from(fetched, 3, 4)) == 3  # block 3 alone, over the limit
+    assert sorted(sig for sig, _ in checked) == sorted(bytes.fromhex(tx.signature) for tx in txs[:10])
     assert all(thread != threading.main_thread().name for _, thread in checked)
+    assert asyncio.run(catch_up._precheck_from(fetched, 4, 4)) == 3  # not finalized: nothing checked ahead
+    assert len(checked) == 10
     checked.clear()
-    assert all(tx.signature_valid() for tx in txs) and checked == []  # remembered: the apply checks none again
+    assert all(tx.signature_valid() for tx in txs[:10]) and checked == []  # remembered: the apply checks none again
     db.close()
-
