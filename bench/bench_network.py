@@ -67,10 +67,10 @@ from daemons.node.init import init_validator_network  # noqa: E402
 RPC, WS, RELAY = 26657, 26658, 26667
 WAIT_S = 300.0
 IDLE_S = 3.0
+"""How long each node's idle CPU rate is measured before the throughput run."""
 SENDERS = 1000
 """Accounts the throughput run's transfers come from, each sending its share in nonce order:
 enough for blocks of thousands of transfers without a genesis of one account per transfer."""
-"""How long each node's idle CPU rate is measured before the throughput run."""
 
 
 @dataclass

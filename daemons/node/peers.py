@@ -144,10 +144,11 @@ class PeerSet:
         which had the transaction from it. In a full mesh only the node a client reached relays;
         without the rule every transaction crossed every link, each copy parsed and refused as
         known by its receiver. A ``relayed_by`` that is not our peer narrows nothing."""
-        via = next((p for p in self.connected() if relayed_by is not None and p.node_id == relayed_by), None)
+        connected = self.connected()
+        via = next((p for p in connected if relayed_by is not None and p.node_id == relayed_by), None)
         if via is None:
-            return self.connected()
-        return [p for p in self.connected() if p is not via and p.node_id not in via.neighbour_ids]
+            return connected
+        return [p for p in connected if p is not via and p.node_id not in via.neighbour_ids]
 
     def best_height(self) -> int:
         return max((p.height for p in self.connected()), default=0)
