@@ -57,6 +57,7 @@ from testkit import NodeDaemon, aitbc_command, hermetic_env, short_root  # noqa:
 from chain import crypto  # noqa: E402
 from chain.tx import make_tx, signing_bytes  # noqa: E402
 from daemons.node.client import NodeClient  # noqa: E402
+from daemons.node.models import MAX_BATCH  # noqa: E402
 
 CHAIN_ID = "aitbc-dev"
 FEE = 10
@@ -254,7 +255,10 @@ class Submitter(threading.Thread):
                     now = time.monotonic()
                     response.raise_for_status()
                     self.sent += len(batch.keys)
-                    for answer in response.json():
+                    answers = response.json()
+                    if not isinstance(answers, list):  # the whole batch refused: say why
+                        raise RuntimeError(f"the node refused a batch: {answers}")
+                    for answer in answers:
                         key = batch.keys[answer["id"]]
                         if "result" in answer:
                             self.acked[key] = now
@@ -416,7 +420,8 @@ def report(result: dict[str, Any]) -> None:
 def main() -> None:
     parser = bench_parser(__doc__, block_time=1.0, seconds=(10.0, "submission window"))
     parser.add_argument("--accounts", type=int, default=1000, help="sending accounts (one tx each per round)")
-    parser.add_argument("--batch", type=int, default=200, help="broadcast_tx calls per JSON-RPC batch")
+    parser.add_argument("--batch", type=int, default=MAX_BATCH,
+                        help=f"broadcast_tx calls per JSON-RPC batch (the node takes at most {MAX_BATCH})")
     parser.add_argument("--clients", type=int, default=2, help="concurrent submitting connections")
     parser.add_argument("--verify-seconds", type=float, default=2.0, help="how long to measure raw verification")
     parser.add_argument("--max-txs", type=int, default=0, help="transactions to pre-sign (default: enough)")
@@ -426,6 +431,8 @@ def main() -> None:
     parser.add_argument("--top", type=int, default=0, help="with --profile: print the N hottest functions")
     parser.add_argument("--json", action="store_true", help="print the figures as JSON too")
     args = parser.parse_args()
+    if not 1 <= args.batch <= MAX_BATCH:
+        parser.error(f"--batch must be between 1 and {MAX_BATCH}, the most calls a node takes in one batch")
     result = run(args)
     report(result)
     if args.json:
