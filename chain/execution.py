@@ -452,10 +452,15 @@ def build_block(
     round_: int = 0,
     last_commit: Commit | None = None,
     verified: Iterable[str] = (),
+    max_tx_bytes: int | None = None,
 ) -> BuiltBlock:
     """Assemble the next block from ``candidates`` in order, skipping those that fail.
 
     The proposer applies the same rules as ``apply_block``; a block built here applies cleanly.
+    ``max_tx_bytes`` bounds the encoded transactions the block carries (the proposer's own
+    limit, not a validity rule: what one message to its peers can carry). A transaction that
+    would pass it is left for a later block together with its sender's later ones, which could
+    only fail on the nonce it leaves unused; they are neither included nor rejected.
     """
     verified_set = set(verified)
     ledger = Ledger(state)
@@ -465,15 +470,24 @@ def build_block(
     included: list[Transaction] = []
     rejected: list[tuple[Transaction, ChainError]] = []
     limit = ledger.params.max_block_txs
+    room = max_tx_bytes
+    deferred: set[str] = set()
     for tx in candidates:
         if len(included) >= limit:
             break
+        if tx.sender in deferred:
+            continue
+        if room is not None and len(tx.encoded) > room:
+            deferred.add(tx.sender)
+            continue
         try:
             apply_tx(ledger, tx, ctx, verified=tx.hash in verified_set)
         except (ChainError, TxRejected) as exc:
             rejected.append((tx, exc))
             continue
         included.append(tx)
+        if room is not None:
+            room -= len(tx.encoded)
     end_block(ledger, ctx, signers)
     new_state = state.apply_writes(ledger.writes)
     header = Header(

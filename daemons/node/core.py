@@ -34,6 +34,7 @@ from chain.vote import Vote, VoteBody
 from daemons.common.version import software_version
 from daemons.node import upgrade
 from daemons.node.mempool import Mempool
+from daemons.node.models import MAX_PEER_TX_BYTES
 from storage.chain_store import ChainStore
 from storage.mempool_store import MempoolStore
 
@@ -225,7 +226,7 @@ class NodeCore:
             built = build_block(
                 self.state, self.mempool.candidates(), proposer=self.validator_address, round_=round_,
                 time_ms=max(now_ms, self.state.time_ms + 1), last_commit=self.last_commit,
-                verified=self.mempool.hashes(),
+                verified=self.mempool.hashes(), max_tx_bytes=MAX_PEER_TX_BYTES,
             )
             self._candidates[built.block.hash] = built.state
             return built.block

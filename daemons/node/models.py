@@ -29,6 +29,15 @@ HANDSHAKE_REFUSED = -32009
 
 MAX_BATCH = 100
 """Most calls in one JSON-RPC batch; the typed client splits longer lists into several requests."""
+MIN_BODY_BYTES = 1 << 20
+"""The smallest request body a node may be set to take (``max_body_bytes``): room for the
+largest message its peers send it."""
+MAX_PEER_TX_BYTES = 768 * 1024
+"""Most encoded transaction bytes one message to peers carries: the block of a proposal (the
+proposer packs no more) or a ``relay_txs`` batch. With the header, the last commit and the
+JSON-RPC envelope it stays under ``MIN_BODY_BYTES``. A block past its peers' body limit is
+refused by every one of them, so each round its proposer leads times out: a backlog of some
+3,000 transfers in the mempools halted a four-validator chain that way."""
 MAX_ROWS = 5_000
 """Most rows (the sum of the ``limit`` of its calls) one request may ask for, batch or not, so
 one request's answer stays a bounded amount of reading and encoding."""

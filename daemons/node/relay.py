@@ -6,9 +6,10 @@ the relaying node (``relayed_by``), and its receiver passes the transaction on o
 node does not relay to itself (``PeerSet.relay_targets``): in a full mesh the node a client
 reached is the only one that relays, and a transaction crosses each needed link once. Relays go
 out a few times a second (one ``relay_txs`` request per peer carries up to ``MAX_BATCH``
-transactions, answered once the peer has queued them for admission, so a slow link or a busy peer
-paces the relay by its round trip, not by its admission time), and the queue is bounded: under a
-flood the oldest waiting relays are dropped, never the node's memory.
+transactions and ``MAX_PEER_TX_BYTES`` of them, answered once the peer has queued them for
+admission, so a slow link or a busy peer paces the relay by its round trip, not by its admission
+time), and the queue is bounded: under a flood the oldest waiting relays are dropped, never the
+node's memory.
 """
 
 from __future__ import annotations
@@ -19,7 +20,7 @@ from collections import deque
 
 from chain.tx import Transaction
 from daemons.common.background import stop_tasks
-from daemons.node.models import MAX_BATCH
+from daemons.node.models import MAX_BATCH, MAX_PEER_TX_BYTES
 from daemons.node.peers import PeerSet
 
 log = logging.getLogger("aitbc.node.relay")
@@ -55,11 +56,21 @@ class TxRelay:
                 if not self.peers.connected():  # nobody to relay to (a lone validator): nothing to encode either
                     self._queue.clear()
                     break
-                batch = [self._queue.popleft() for _ in range(min(MAX_BATCH, len(self._queue)))]
+                batch = self._next_batch()
                 try:
                     await self._send(batch)
                 except Exception:
                     log.exception("relaying transactions failed; continuing")
+
+    def _next_batch(self) -> list[tuple[Transaction, str | None]]:
+        """The queue's head: at most ``MAX_BATCH`` transactions and ``MAX_PEER_TX_BYTES`` of them
+        (at least one), what a peer's request body limit takes."""
+        batch = [self._queue.popleft()]
+        size = len(batch[0][0].encoded)
+        while self._queue and len(batch) < MAX_BATCH and size + len(self._queue[0][0].encoded) <= MAX_PEER_TX_BYTES:
+            size += len(self._queue[0][0].encoded)
+            batch.append(self._queue.popleft())
+        return batch
 
     async def _send(self, batch: list[tuple[Transaction, str | None]]) -> None:
         """One ``relay_txs`` request per group of transactions with the same targets, encoded

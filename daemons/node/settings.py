@@ -4,9 +4,10 @@ from __future__ import annotations
 
 from typing import ClassVar, Literal
 
-from pydantic import Field
+from pydantic import Field, field_validator
 
 from daemons.common.settings import CommonSettings, Duration, DurationMs, Port, bare_env
+from daemons.node.models import MAX_PEER_TX_BYTES, MIN_BODY_BYTES
 
 
 class NodeSettings(CommonSettings):
@@ -46,3 +47,12 @@ class NodeSettings(CommonSettings):
     ws_max_subscribers: int = Field(256, ge=1, le=100_000, description="WebSocket event connections at once")
     sqlite_synchronous: Literal["normal", "full"] = Field(
         "normal", description="normal survives process crashes; full also survives power loss")
+
+    @field_validator("max_body_bytes")
+    @classmethod
+    def _room_for_peer_messages(cls, value: int) -> int:
+        """A node that refused its peers' proposals could not take part in consensus."""
+        if value < MIN_BODY_BYTES:
+            raise ValueError(f"a node takes request bodies of at least {MIN_BODY_BYTES} bytes: its peers' proposals "
+                             f"carry blocks of up to {MAX_PEER_TX_BYTES} bytes of transactions")
+        return value

@@ -355,3 +355,21 @@ def test_chain_survives_slashing_its_last_validator(chain: Chain) -> None:
     assert validator is not None and not validator["jailed"]  # burned, but not jailed: it is the only one
     assert validator["self_bond"] < STAKE
     chain.step()
+
+
+def test_a_proposer_byte_budget_leaves_what_does_not_fit_and_its_senders_later_txs_for_later(chain: Chain) -> None:
+    """``build_block(max_tx_bytes=...)``: a block a proposer's peers could not receive would stall
+    every round it proposes; what does not fit waits, neither included nor rejected."""
+    big = chain.tx(ALICE, "gov_propose", {"title": "t", "description": "x" * 9000, "action": {"kind": "text"}})
+    after_big = chain.tx(ALICE, "transfer", {"to": BOB.address, "amount": 1}, offset=1)
+    small = chain.txs(CAROL, [("transfer", {"to": BOB.address, "amount": 1})] * 3)
+    budget = sum(len(tx.encoded) for tx in small) + 10
+    built = build_block(chain.state, [big, after_big, *small], proposer=next_proposer(chain.state),
+                        time_ms=chain.next_time(), max_tx_bytes=budget)
+    assert [tx.hash for tx in built.block.txs] == [tx.hash for tx in small]
+    assert built.rejected == []  # ALICE's transfer was not tried on the nonce her proposal left unused
+    assert sum(len(tx.encoded) for tx in built.block.txs) <= budget
+    chain.apply(built.block)
+    roomy = build_block(chain.state, [big, after_big], proposer=next_proposer(chain.state), time_ms=chain.next_time(),
+                        max_tx_bytes=len(big.encoded) + len(after_big.encoded))
+    assert [tx.hash for tx in roomy.block.txs] == [big.hash, after_big.hash] and roomy.rejected == []

@@ -223,3 +223,11 @@ def test_relative_sqlite_url_is_relative_to_the_home(home: Home, monkeypatch: py
     assert load_settings(NodeLike, home).database_url == f"sqlite:///{home.root}/data/coordinator.db"
     monkeypatch.setenv("DATABASE_URL", "sqlite:////abs/x.db")
     assert load_settings(NodeLike, home).database_url == "sqlite:////abs/x.db"
+
+
+def test_a_node_refuses_a_body_limit_its_peers_proposals_would_pass(home: Home) -> None:
+    write_config(home, "[node]\nmax_body_bytes = 65536\n")
+    with pytest.raises(SettingsError, match=r"max_body_bytes.*at least 1048576 bytes: its peers' proposals"):
+        load_settings(NodeSettings, home)
+    write_config(home, "[node]\nmax_body_bytes = 4194304\n")
+    assert load_settings(NodeSettings, home).max_body_bytes == 4 << 20

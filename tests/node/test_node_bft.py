@@ -36,6 +36,7 @@ from daemons.common.home import Home
 from daemons.node.client import NodeClient
 from daemons.node.core import MAX_CLOCK_DRIFT_MS, NodeCore
 from daemons.node.init import init_validator_network, make_genesis
+from daemons.node.models import MAX_PEER_TX_BYTES
 from storage.chain_store import ChainStore
 from storage.database import open_database
 from storage.mempool_store import MempoolStore
@@ -227,3 +228,45 @@ def test_clock_verdict_is_asked_anew_and_never_cached_as_invalid(tmp_path: Path)
     assert committed is not None and core.state.height == 1
     assert core.store.get_commit(1) == decided[0].commit
     db.close()
+
+
+def test_a_backlog_larger_than_a_peer_message_is_proposed_in_blocks_that_fit_and_all_commits(tmp_path: Path) -> None:
+    """Blocks of everything pending once outgrew what a peer takes in one request (1 MiB): every
+    peer refused each proposal and the chain stopped. 130 proposals of 10,000 characters each
+    (about 1.3 MB) sent at once are now proposed in blocks under ``MAX_PEER_TX_BYTES`` and
+    all commit, on every validator."""
+    senders = accounts(13, "aitbc-bft-backlog")
+    homes = [Home.resolve(tmp_path / f"v{i}" / "home") for i in range(4)]
+    rpc = [free_port() for _ in homes]
+    ws = [free_port() for _ in homes]
+    init_validator_network(homes, rpc, ws, fund={s.address: 1000 * UNIT for s in senders},
+                           params=ChainParams(block_time_ms=300))
+    nodes = [NodeDaemon(home=home.root, rpc_port=r, ws_port=w) for home, r, w in zip(homes, rpc, ws)]
+    for node in nodes:
+        node.start(wait=False)
+    try:
+        for node in nodes:
+            node.wait_ready()
+        backlog = [s.tx(n, "gov_propose", {"title": f"backlog {i}.{n}", "description": "x" * 10_000,
+                                          "action": {"kind": "text"}})
+                   for n in range(10) for i, s in enumerate(senders)]
+        assert sum(len(tx.encoded) for tx in backlog) > 1 << 20 > MAX_PEER_TX_BYTES
+        with nodes[0].client() as client:
+            assert not [r for r in client.broadcast_txs(backlog) if isinstance(r, Exception)]
+        deadline = time.monotonic() + WAIT_S
+        for node in nodes:
+            with node.client() as client:
+                pending = [tx.hash for tx in backlog]
+                while pending:
+                    assert time.monotonic() < deadline, f"{len(pending)} of the backlog not committed on {node.home}"
+                    pending = [h for h in pending if client.get_tx(h)["status"] != "committed"]
+                    time.sleep(0.1)
+        with nodes[0].client() as client:
+            heights = {client.get_tx(tx.hash)["height"] for tx in backlog}
+            assert len(heights) >= 2  # it did not fit one block
+            for height in heights:
+                txs = client.get_block(height)["txs"]
+                assert sum(len(Transaction.model_validate(tx).encoded) for tx in txs) <= MAX_PEER_TX_BYTES
+    finally:
+        for node in nodes:
+            node.stop()

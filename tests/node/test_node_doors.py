@@ -38,7 +38,7 @@ from daemons.node.identity import NodeIdentity
 from daemons.node.peers import PeerSet
 from daemons.node.relay import TxRelay
 from daemons.node.init import make_genesis
-from daemons.node.models import MAX_BATCH, MAX_ROWS, RATE_LIMITED, SERVER_BUSY, TOO_LARGE
+from daemons.node.models import MAX_BATCH, MAX_PEER_TX_BYTES, MAX_ROWS, RATE_LIMITED, SERVER_BUSY, TOO_LARGE
 from daemons.node.mempool import DuplicateTx, MempoolFull
 from nodekit import UNIT, Account, accounts, solo_validator
 from storage.chain_store import ChainStore
@@ -238,6 +238,32 @@ def test_a_transaction_is_relayed_only_where_its_relayer_does_not_relay_itself()
     # one naming a node that is not our peer: everyone.
     everyone = ["http://a", "http://b", "http://c"]
     assert [targets for targets, _ in sent] == [["http://c"], everyone, everyone]
+
+
+def test_a_relay_batch_stays_within_what_a_peer_takes_in_one_request() -> None:
+    """At most ``MAX_BATCH`` transactions and ``MAX_PEER_TX_BYTES`` of them per ``relay_txs``:
+    a hundred large transactions in one request passed a peer's 1 MiB body limit and were lost."""
+    sender = accounts(1, "aitbc-doors-relay-bytes")[0]
+    big = [sender.tx(n, "gov_propose", {"title": "t", "description": "x" * 10_000, "action": {"kind": "text"}})
+           for n in range(150)]
+    small = [sender.transfer(sender, 1, n) for n in range(150, 400)]
+
+    async def run() -> list[list[Any]]:
+        peers = PeerSet(NodeIdentity(b"\x06" * 32), chain_id="aitbc-dev", genesis_hash="00" * 32, seeds=[],
+                        listen_url="", max_peers=8, book_file=None, height=lambda: 0)
+        relay = TxRelay(peers)
+        for tx in [*big, *small]:
+            relay.add(tx)
+        batches = []
+        while relay._queue:
+            batches.append([tx for tx, _ in relay._next_batch()])
+        return batches
+
+    batches = asyncio.run(run())
+    assert [tx for batch in batches for tx in batch] == [*big, *small]  # all of them, in order
+    assert all(len(batch) <= MAX_BATCH and sum(len(tx.encoded) for tx in batch) <= MAX_PEER_TX_BYTES
+               for batch in batches)
+    assert len(batches[0]) < MAX_BATCH and MAX_BATCH in map(len, batches)  # bytes bound the big, count the small
 
 
 def test_a_repeated_message_is_relayed_again_only_as_a_rebroadcast_and_only_genuine(tmp_path: Path) -> None:
