@@ -1,7 +1,7 @@
 """Network benchmark: finality and throughput of validators on separate hosts, and catch-up speed.
 
 Run (as root: the hosts are network namespaces, ``tests/netkit.py``):
-``.venv/bin/python bench/bench_network.py [--seconds 10] [--block-time 1] [--txs 10000] [--delay-ms 50]``
+``.venv/bin/python bench/bench_network.py [--seconds 10] [--block-time 1] [--txs 30000] [--delay-ms 50]``
 
 Three chains, one after the other, each on its own lab of namespace hosts, real node daemons:
 
@@ -16,9 +16,9 @@ pause of up to a block time ("spread": one after another, each is sent just afte
 made the previous one final, so it waits a whole block time for the next slot by construction;
 users arrive at any moment of a slot), and committed tx/s (``--txs`` pre-signed
 transfers from 1,000 accounts posted in batches on ``SUBMITTERS`` connections at once, to the
-operator sockets of every node in turn, each as fast as they are taken, until the last is committed: a run of some ten blocks or more, since blocks come a block
-time apart and the run's end waits for the next one, which in a run of three blocks moved the
-rate by a third), with the CPU milliseconds every node process spent per committed transfer
+operator sockets of every node in turn, each as fast as they are taken, until the last is
+committed: a run of some ten blocks or more, since blocks come a block time apart and the run's
+end waits for the next one, which in a run of three blocks moved the rate by a third), with the CPU milliseconds every node process spent per committed transfer
 meanwhile (user + system, all threads, from ``/proc``), less what it spends idle (consensus
 messages, pings: measured over ``IDLE_S`` just before, at the same rate for as long as the run
 lasted), so that a slower run is not charged its longer idle time per transfer, and how many cores
@@ -220,9 +220,10 @@ def _catch_up(made: Lab, root: Path, seed: NetNode) -> tuple[int, float]:
 
 def main() -> None:
     parser = bench_parser(__doc__, block_time=1.0, seconds=(20.0, "how long chain 2 runs before a node joins it"))
-    parser.add_argument("--txs", type=int, default=10000,
+    parser.add_argument("--txs", type=int, default=30000,
                         help="transfers for the throughput figure (from 1,000 accounts; enough for some ten "
-                             "blocks of one validator, so that where the last block falls moves the rate little)")
+                             "blocks of one validator, so that where the last block falls moves the rate little: "
+                             "10,000 were three or four once a signature check took 60 us)")
     parser.add_argument("--finality", type=int, default=20, help="transfers for the finality figures")
     parser.add_argument("--delay-ms", type=float, default=50.0, help="one-way delay on every link of chain 3")
     args = parser.parse_args()
