@@ -16,8 +16,8 @@ pause of up to a block time ("spread": one after another, each is sent just afte
 made the previous one final, so it waits a whole block time for the next slot by construction;
 users arrive at any moment of a slot), and committed tx/s (``--txs`` pre-signed
 transfers from 1,000 accounts posted in batches on ``SUBMITTERS`` connections at once, to the
-operator sockets of every node in turn, each as fast as they are taken, until the last is
-committed: a run of some ten blocks or more, since blocks come a block time apart and the run's
+operator sockets of every node in turn, each as fast as they are taken while its node holds at
+most ``MAX_BACKLOG`` pending, until the last is committed: a run of some ten blocks or more, since blocks come a block time apart and the run's
 end waits for the next one, which in a run of three blocks moved the rate by a third), with the CPU milliseconds every node process spent per committed transfer
 meanwhile (user + system, all threads, from ``/proc``), less what it spends idle (consensus
 messages, pings: measured over ``IDLE_S`` just before, at the same rate for as long as the run
@@ -76,6 +76,11 @@ IDLE_S = 3.0
 SENDERS = 1000
 """Accounts the throughput run's transfers come from, each sending its share in nonce order:
 enough for blocks of thousands of transfers without a genesis of one account per transfer."""
+MAX_BACKLOG = 5000
+"""Pending transfers a submitter lets its node hold before it waits (about two blocks of them):
+the figure is what a chain commits with its mempools busy, not how it copes with a pile of tens
+of thousands (after each block a node re-checks every pending transaction against the new state,
+so a 30,000-transfer pile, posted unpaced, cost four validators twice the CPU per transfer)."""
 SUBMITTERS = 4
 """Connections posting the throughput run's batches at once, each with its own quarter of the
 senders, connection ``i`` to node ``i mod n``: clients reach a network at every node. With one
@@ -175,10 +180,15 @@ def _batch_body(txs: list[Any]) -> bytes:
 
 
 def _post_batches(node: NetNode, bodies: list[bytes]) -> str:
-    """Post ``bodies`` one after another over ``node``'s operator socket; the first refusal, or ''."""
+    """Post ``bodies`` one after another over ``node``'s operator socket, waiting while its
+    mempool holds more than ``MAX_BACKLOG``; the first refusal, or ''."""
     transport = httpx.HTTPTransport(uds=str(node.socket))
+    status = json.dumps({"jsonrpc": "2.0", "id": 0, "method": "status", "params": {}}).encode()
     with httpx.Client(transport=transport, base_url="http://node", timeout=120) as http:
         for body in bodies:
+            while http.post("/", content=status, headers={"content-type": "application/json"}).json()[
+                    "result"]["mempool_size"] > MAX_BACKLOG:
+                time.sleep(0.02)
             answers = http.post("/", content=body, headers={"content-type": "application/json"}).json()
             if not isinstance(answers, list):
                 return str(answers)
