@@ -29,7 +29,7 @@ from __future__ import annotations
 
 import os
 import threading
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import Any, Literal, TypeVar
 from urllib.parse import parse_qsl, urlsplit
@@ -255,6 +255,17 @@ class Statement:
             raise TypeError(f"statement takes {sorted(self._names)}, got {sorted(values)}")
         params = [values[p.name] if isinstance(p, _Arg) else p for p in self._params]
         return self._database.execute_sql(self._sql, params)
+
+    def run_many(self, rows: Iterable[Mapping[str, Any]]) -> int:
+        """Execute once per row of values with one ``executemany`` (SQLite steps one prepared
+        statement); the rows changed. Only inside a transaction, which holds the writer's turn."""
+        if not self._database.in_transaction():
+            raise RuntimeError("Statement.run_many runs inside a transaction")
+        params = [[values[p.name] if isinstance(p, _Arg) else p for p in self._params] for values in rows]
+        with peewee.__exception_wrapper__:
+            cursor = self._database.cursor()
+            cursor.executemany(self._sql, params)
+        return max(cursor.rowcount, 0)
 
     def rows(self, **values: Any) -> list[tuple[Any, ...]]:
         """Every row of the answer (a statement with ``RETURNING`` is stepped to its end, so it is

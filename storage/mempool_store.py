@@ -19,11 +19,12 @@ from pydantic import BaseModel, ConfigDict
 
 from chain.errors import ChainError
 from chain.tx import Transaction, parse_transaction
-from storage.database import SchemaModel, bind_model
+from storage.database import SchemaModel, Statement, bind_model
 from storage.errors import StorageError
 
 _CHUNK = 500
 """Rows per statement: far below SQLite's bound-variable limit, large enough to amortise."""
+_COLUMNS = ("hash", "sender", "nonce", "fee", "data", "received_ms")
 
 
 class MempoolRow(SchemaModel):
@@ -63,6 +64,8 @@ class MempoolStore:
         self._db = database
         self._row = bind_model(database, MempoolRow)
         database.create_tables([self._row], safe=True)
+        self._insert_one = Statement(database, lambda arg: self._row.insert(
+            {getattr(self._row, name): arg(name) for name in _COLUMNS}).on_conflict_ignore())
 
     @property
     def database(self) -> peewee.Database:
@@ -86,6 +89,11 @@ class MempoolStore:
         ]
         added = 0
         with self._db.atomic():
+            if isinstance(self._db, peewee.SqliteDatabase):
+                # One prepared statement stepped per row: peewee building a multi-row INSERT's SQL
+                # was most of admission's write (about 60 us of 63 per transaction, in groups of
+                # 100); SQLite steps the rows in the given order, so ``seq`` keeps it.
+                return self._insert_one.run_many(rows)
             # Multi-row INSERTs (a third of the per-row cost, which dominated admission): SQLite
             # and PostgreSQL both number the rows of one VALUES list in list order, so the
             # received order stays the given order.

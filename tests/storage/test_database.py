@@ -154,3 +154,15 @@ def test_a_statement_is_compiled_once_and_run_with_new_values(tmp_path: Path) ->
     with pytest.raises(TypeError, match="takes \\['text'\\], got \\['txt'\\]"):
         insert.run(txt="cherry")
     assert notes.select().count() == 4, "a refused run writes nothing"
+
+
+def test_a_statement_runs_for_many_rows_in_order_inside_a_transaction_only(tmp_path: Path) -> None:
+    db = open_database(None, tmp_path / "m.db")
+    notes = bind_model(db, Note)
+    db.create_tables([notes])
+    insert = Statement(db, lambda arg: notes.insert(text=arg("text")))
+    with pytest.raises(RuntimeError, match="inside a transaction"):
+        insert.run_many([{"text": "outside"}])
+    with db.atomic():
+        assert insert.run_many([{"text": t} for t in ("c", "a", "b")]) == 3
+    assert [n.text for n in notes.select().order_by(notes.id)] == ["c", "a", "b"]
