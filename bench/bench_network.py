@@ -81,6 +81,9 @@ MAX_BACKLOG = 5000
 the figure is what a chain commits with its mempools busy, not how it copes with a pile of tens
 of thousands (after each block a node re-checks every pending transaction against the new state,
 so a 30,000-transfer pile, posted unpaced, cost four validators twice the CPU per transfer)."""
+BACKLOG_POLL_S = 0.25
+"""How often a waiting submitter asks again: asked every 20 ms, four submitters' status calls
+were a node load of their own, charged to the transfers."""
 SUBMITTERS = 4
 """Connections posting the throughput run's batches at once, each with its own quarter of the
 senders, connection ``i`` to node ``i mod n``: clients reach a network at every node. With one
@@ -188,7 +191,7 @@ def _post_batches(node: NetNode, bodies: list[bytes]) -> str:
         for body in bodies:
             while http.post("/", content=status, headers={"content-type": "application/json"}).json()[
                     "result"]["mempool_size"] > MAX_BACKLOG:
-                time.sleep(0.02)
+                time.sleep(BACKLOG_POLL_S)
             answers = http.post("/", content=body, headers={"content-type": "application/json"}).json()
             if not isinstance(answers, list):
                 return str(answers)
