@@ -163,9 +163,10 @@ def _measure(name: str, nodes: list[NetNode], finality_txs: int, txs: int, block
             refusals = list(pool.map(_post_batches, [nodes[c % len(nodes)] for c in range(SUBMITTERS)], bodies))
         if any(refusals):  # a rate of transfers that were not all taken would be no rate
             raise SystemExit(f"{name}: transfers refused, the first: {next(r for r in refusals if r)}")
-        for share in shares:
-            while client.get_tx(share[-1].hash)["status"] != "committed":
-                time.sleep(0.05)
+        for c, share in enumerate(shares):  # asked where it was sent: elsewhere it may not have arrived yet
+            with nodes[c % len(nodes)].client(timeout=120) as sent_to:
+                while sent_to.get_tx(share[-1].hash)["status"] != "committed":
+                    time.sleep(0.05)
         while any(_mempool_size(n) for n in nodes):
             time.sleep(0.05)
         elapsed = time.monotonic() - started
