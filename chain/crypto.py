@@ -77,8 +77,9 @@ def verify(pubkey: bytes, message: bytes, signature: bytes) -> bool:
     node meets the same one several times: a validator's vote when it is relayed, when
     consensus counts it and again inside the next block's ``last_commit``; a commit fetched while
     catching up and again as the next block's ``last_commit``. A check costs about 60 us (half a
-    millisecond where the reference rule must answer), a look-up one or two. Only valid signatures are kept, and the answer is a pure
-    function of the three inputs, so remembering it changes no outcome.
+    millisecond where the reference rule must answer), a look-up one or two. Only valid
+    signatures are kept, and the answer is a pure function of the three inputs, so remembering
+    it changes no outcome.
     """
     if len(pubkey) != PUBKEY_BYTES or len(signature) != SIGNATURE_BYTES:
         return False

@@ -459,8 +459,9 @@ def build_block(
     The proposer applies the same rules as ``apply_block``; a block built here applies cleanly.
     ``max_tx_bytes`` bounds the encoded transactions the block carries (the proposer's own
     limit, not a validity rule: what one message to its peers can carry). A transaction that
-    would pass it is left for a later block together with its sender's later ones, which could
-    only fail on the nonce it leaves unused; they are neither included nor rejected.
+    would take the block past it is left for a later block together with its sender's later
+    ones, which could only fail on the nonce it leaves unused; they are neither included nor
+    rejected.
     """
     verified_set = set(verified)
     ledger = Ledger(state)
