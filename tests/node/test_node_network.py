@@ -264,10 +264,27 @@ def test_a_late_node_joins_with_the_documented_commands_and_catches_up(network: 
 
 
 def test_status_reports_what_the_operator_asks(network: Network) -> None:
-    with network.client("v0") as v0, network.client("f0") as f0:
-        mine, full = v0.status(), f0.status()
-    assert mine["validating"] is True and mine["voting_power"] > 0
-    assert full["validating"] is False and full["catching_up"] is False
+    """Each validator's status says whether its key votes on the next block, as the chain's
+    validator set has it. After the opt-in perturbations a validator may have been jailed for
+    downtime (seen once, on v0, in an opt-in run); its status then says False, which is the
+    right answer, so the test compares with the set."""
+    validating = {}
+    for name in network.validators():
+        with network.client(name) as client:
+            for _ in range(50):  # both read at one height: a block may land between them
+                status, chain = client.status(), client.validators()
+                if chain["height"] == status["height"]:
+                    break
+            else:
+                pytest.fail(f"{name}: status and validators never answered at one height")
+        [entry] = [v for v in chain["validators"] if v["address"] == status["validator_address"]]
+        assert status["validating"] is entry["active"], (name, status, entry)
+        assert (status["voting_power"] > 0) is entry["active"]
+        validating[name] = status["validating"]
+    assert sum(validating.values()) >= 3, validating  # the chain went on: at least three still vote
+    with network.client("f0") as f0:
+        full = f0.status()
+    assert full["validating"] is False and full["voting_power"] == 0 and full["catching_up"] is False
     assert json.dumps(full["sync"])
 
 
