@@ -134,7 +134,13 @@ class Block(BaseModel):
         }
 
     def encoded(self) -> bytes:
-        return canonical_json(self.to_dict())
+        """``canonical_json(self.to_dict())``, assembled from each transaction's own encoding
+        (made once, for its hash) instead of encoding them all again: the keys of a block,
+        sorted, are ``header``, ``last_commit``, ``txs``, and a canonical object is its members'
+        canonical encodings in that order."""
+        commit = self.last_commit.model_dump() if self.last_commit else None
+        return b"".join((b'{"header":', canonical_json(self.header.model_dump()), b',"last_commit":',
+                         canonical_json(commit), b',"txs":[', b",".join(tx.encoded for tx in self.txs), b"]}"))
 
 
 def check_body(block: Block, *, max_txs: int | None = None) -> None:

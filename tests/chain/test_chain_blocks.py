@@ -14,6 +14,7 @@ from chainkit import (
 
 from chain import crypto
 from chain.block import EMPTY_COMMIT_HASH, GENESIS_PREV_HASH, Block, Commit, CommitSig
+from chain.encoding import canonical_json
 from chain.errors import InvalidBlock
 from chain.execution import TREASURY, apply_block, build_block, next_proposer
 from chain.validators import advanced_priorities, proposer_for, validators_hash
@@ -373,3 +374,19 @@ def test_a_proposer_byte_budget_leaves_what_does_not_fit_and_its_senders_later_t
     roomy = build_block(chain.state, [big, after_big], proposer=next_proposer(chain.state), time_ms=chain.next_time(),
                         max_tx_bytes=len(big.encoded) + len(after_big.encoded))
     assert [tx.hash for tx in roomy.block.txs] == [big.hash, after_big.hash] and roomy.rejected == []
+
+
+def test_a_blocks_encoding_is_the_canonical_json_of_its_fields() -> None:
+    """``Block.encoded`` is assembled from its transactions' own encodings; it must be, byte for
+    byte, what encoding the whole block gives (the stored block and ``get_block`` serve it)."""
+    rng = random.Random(7)
+    chain = Chain(make_genesis(3, powers=[STAKE, 2 * STAKE, 3 * STAKE], treasury=10**9))
+    chain.step([chain.tx(MINER, "miner_bond", {"amount": 3 * MINER_BOND})])
+    jobs = [0]
+    for _ in range(8):
+        chain.step(random_txs(chain, rng, rng.randrange(0, 10), jobs), allow_rejects=True)
+    chain.step([])
+    assert chain.blocks[0].last_commit is None and not chain.blocks[-1].txs
+    assert sum(len(block.txs) for block in chain.blocks) > 10
+    for block in chain.blocks:
+        assert block.encoded() == canonical_json(block.to_dict())

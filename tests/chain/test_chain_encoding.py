@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import enum
 import json
 
 import pytest
@@ -10,7 +11,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from chain import crypto
-from chain.encoding import canonical_json, decode_canonical, hash_value, sha256
+from chain.encoding import _check, _plain, canonical_json, decode_canonical, hash_value, sha256
 from chain.errors import EncodingError, InvalidAddress
 
 # JSON values without floats: what canonical JSON can carry.
@@ -87,6 +88,46 @@ def test_decode_refuses(data: bytes, message: str) -> None:
 def test_encode_refuses(value: object, message: str) -> None:
     with pytest.raises(EncodingError, match=message):
         canonical_json(value)
+
+
+class _Kind(enum.IntEnum):
+    ONE = 1
+
+
+class _Text(str):
+    pass
+
+
+# Anything the full check may meet: floats, bytes, sets, subclasses of the accepted types, and
+# keys of other types, at any depth.
+any_values = st.recursive(
+    st.none() | st.booleans() | st.integers() | st.text(max_size=4) | st.floats(allow_nan=False)
+    | st.binary(max_size=2) | st.just(_Kind.ONE) | st.builds(_Text, st.text(max_size=3)),
+    lambda children: st.lists(children, max_size=4) | st.lists(children, max_size=3).map(tuple)
+    | st.dictionaries(st.text(max_size=4) | st.integers(0, 3), children, max_size=4) | st.frozensets(st.integers(), max_size=2),
+    max_leaves=20,
+)
+
+
+@settings(max_examples=300, deadline=None)
+@given(any_values)
+def test_the_fast_check_accepts_only_what_the_full_check_accepts(value: object) -> None:
+    """``canonical_json`` skips ``_check`` for values ``_plain`` vouches for: it must never vouch
+    for one ``_check`` refuses, and the encoder's answer is ``_check``'s either way."""
+    try:
+        _check(value, "")
+        refusal = None
+    except EncodingError as exc:
+        refusal = str(exc)
+    if _plain(value):
+        assert refusal is None
+    if refusal is None:
+        assert canonical_json(value) == json.dumps(value, sort_keys=True, separators=(",", ":"),
+                                                   ensure_ascii=False).encode()
+    else:
+        with pytest.raises(EncodingError) as raised:
+            canonical_json(value)
+        assert str(raised.value) == refusal
 
 
 def test_unencodable_values_are_typed_errors() -> None:
