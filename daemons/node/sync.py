@@ -1,12 +1,16 @@
 """Catching up: fetching final blocks from several peers at once and applying them in order.
 
-A node behind its peers (new, restarted, or back from a partition) asks every connected peer that
-is ahead for a slice of the missing heights at once (JSON-RPC batches of ``get_block``), then
-applies the blocks strictly in height order while the next window is being fetched (the signatures
-of a run of blocks checked on several threads first); each block's commit is verified against the
-validator set of its height (``NodeCore.apply_synced``), so a peer can slow us down but never make
-us accept a block the validators did not finalize. A height whose block is missing or refused is
-asked of another peer in the next pass.
+A node behind its peers (new, restarted, or back from a partition) streams the missing heights:
+it keeps ``AHEAD`` requests of ``PER_REQUEST`` blocks in flight (JSON-RPC batches of
+``get_block``, spread over the peers that are ahead) and applies each block, strictly in height
+order, as soon as its request is answered. Before a run of blocks is applied, their transactions'
+signatures are checked on several threads, and the next run's check starts as soon as its
+blocks are fetched, so it runs beside the apply; the network, the signature checks and the apply
+overlap instead of taking turns. Each block's commit is verified against the validator set of its
+height (``NodeCore.apply_synced``), so a peer can slow us down but never make us accept a block
+the validators did not finalize. A height whose block is missing or refused ends the pass, and
+the next pass asks it of another peer. What is held at once is bounded by the requests in flight,
+not by how far behind the node is.
 
 Progress (height, target, blocks/s, ETA) is kept for ``status``, ``aitbc node status`` and the
 TUI's Chain screen: an operator starting a node on a long chain wants to know when it will be
@@ -18,6 +22,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
+from collections import deque
 from collections.abc import Callable
 from typing import Any
 
@@ -34,13 +39,15 @@ from daemons.node.core import CommittedBlock, NodeCore
 from daemons.node.peers import Peer, PeerSet
 
 log = logging.getLogger("aitbc.node.sync")
-WINDOW = 256
-"""Heights fetched per pass, spread over the peers that are ahead."""
-PER_REQUEST = 32
+PER_REQUEST = 16
 """Blocks asked of one peer in one batch request."""
+AHEAD = 4
+"""Requests in flight ahead of the blocks being applied: enough to hide a round trip behind the
+apply, few enough that a chain of full blocks (some 768 KiB each) is not held by the hundred."""
 PRECHECKED_TXS = VERIFIED_KEPT // 4
-"""Transactions whose signatures are checked ahead of applying their blocks: well within what
-``chain.crypto`` remembers, so that none is forgotten before its block is applied."""
+"""Transactions in one run whose signatures are checked ahead of applying its blocks: with the
+run being applied and the next one checked, well within what ``chain.crypto`` remembers, so
+that none is forgotten before its block is applied."""
 
 
 class CatchUp:
@@ -51,6 +58,11 @@ class CatchUp:
         self.peers = peers
         self._on_commit = on_commit
         self._running = False
+        self._asked = 0
+        """Requests made: the peers ahead take turns by it."""
+        self._failed: Peer | None = None
+        """The peer that could not serve (or forged) the height the last pass ended at: the
+        next pass asks that height of another peer, when there is one."""
         self.target = 0
         self.rate = 0.0
         """Blocks per second applied, smoothed; 0 until the first pass applied something."""
@@ -70,88 +82,104 @@ class CatchUp:
     async def run(self) -> bool:
         """Fetch and apply what the peers have beyond our height; True if anything was applied.
 
-        The next window is fetched while the current one is applied, so the network round trips
-        hide behind the verification instead of adding to it; every batch also asks the peer its
-        height, so a chain that grows while we catch up is followed without waiting for the next
-        ping. A window that stops short (a block missing or refused) drops what was fetched
-        beyond it and asks again from where we are; one that applies nothing ends the run.
+        Passes go on while one applies something: a pass ends at a missing or refused block, and
+        the next one asks that height again, of another peer.
         """
         if self._running:
             return False
         self._running = True
         applied_any = False
-        fetching = self._next_window(self.core.snapshot().height)
+        misses = 0
         try:
-            while fetching is not None:
-                started = time.monotonic()
-                fetched, top = await fetching
+            while True:
                 height = self.core.snapshot().height
-                fetching = self._next_window(top) if fetched else None
-                applied = await self._apply(fetched, height, top)
-                if applied == 0:
+                ahead = [p for p in self.peers.connected() if p.height > height]
+                self.target = max([self.target, *(p.height for p in ahead)])
+                if not ahead:
                     return applied_any
-                applied_any = True
-                rate = applied / max(time.monotonic() - started, 1e-6)
-                self.rate = rate if self.rate == 0 else 0.7 * self.rate + 0.3 * rate
-                if height + applied < top:
-                    if fetching is not None:
-                        fetching.cancel()
-                    fetching = self._next_window(self.core.snapshot().height)
-            return applied_any
+                if await self._stream(height, ahead) > 0:
+                    applied_any, misses = True, 0
+                    continue
+                misses += 1  # nothing applied: worth another pass only if another peer may serve it
+                if self._failed is None or misses >= len(ahead):
+                    return applied_any
         finally:
-            if fetching is not None:
-                fetching.cancel()
             self._running = False
 
-    def _next_window(self, height: int) -> asyncio.Task[tuple[dict[int, tuple[Block, Commit]], int]] | None:
-        """Start fetching the window after ``height`` from the peers ahead of it; None if none is."""
-        ahead = [p for p in self.peers.connected() if p.height > height]
-        self.target = max([self.target, *(p.height for p in ahead)])
-        if not ahead:
-            return None
-        return asyncio.create_task(self._fetch_window(height, ahead))
-
-    async def _fetch_window(self, height: int, ahead: list[Peer]) -> tuple[dict[int, tuple[Block, Commit]], int]:
-        """Up to ``WINDOW`` heights after ``height``, in batches spread over the peers ahead:
-        the blocks found, and the top height asked for."""
-        top = min(height + WINDOW, max(p.height for p in ahead))
-        wanted = list(range(height + 1, top + 1))
-        chunks = [wanted[i:i + PER_REQUEST] for i in range(0, len(wanted), PER_REQUEST)]
-        asks = []
-        for index, chunk in enumerate(chunks):
-            able = [p for p in ahead if p.height >= chunk[-1]] or ahead
-            asks.append(self._fetch(able[index % len(able)], chunk))
+    async def _stream(self, height: int, ahead: list[Peer]) -> int:
+        """One pass: request the heights after ``height`` (``AHEAD`` requests at a time) and apply
+        them in order as they arrive, the next run's signatures checked beside the apply; the
+        blocks applied. Every answer also tells a peer's height, so a chain that grows while we
+        catch up is followed to its new top in the same pass."""
+        requests: deque[tuple[list[int], asyncio.Task[dict[int, tuple[Block, Commit]]]]] = deque()
         fetched: dict[int, tuple[Block, Commit]] = {}
-        for found in await asyncio.gather(*asks):
-            fetched.update(found)
-        return fetched, top
+        asked_of: dict[int, Peer] = {}
+        asked_to = height
+        failed, self._failed = self._failed, None
 
-    async def _apply(self, fetched: dict[int, tuple[Block, Commit]], height: int, top: int) -> int:
-        """Apply the fetched blocks after ``height`` in order, up to the first missing or refused one.
+        def ask() -> None:
+            nonlocal asked_to
+            top = max(p.height for p in ahead)
+            self.target = max(self.target, top)
+            while len(requests) < AHEAD and asked_to < top:
+                chunk = list(range(asked_to + 1, min(asked_to + PER_REQUEST, top) + 1))
+                able = [p for p in ahead if p.height >= chunk[-1]] or ahead
+                if asked_to == height and len(able) > 1:  # the height the last pass ended at: another peer
+                    able = [p for p in able if p is not failed] or able
+                self._asked += 1
+                peer = able[self._asked % len(able)]
+                requests.append((chunk, asyncio.create_task(self._fetch(peer, chunk))))
+                asked_of.update(dict.fromkeys(chunk, peer))
+                asked_to = chunk[-1]
 
-        Applying is one block after another, but the transactions' signatures are checked first,
-        a run of blocks at a time, on several threads at once (``precheck_in_threads``): the
-        checks are most of what a block full of transfers costs, and a valid signature is
-        remembered (``chain.crypto.verify``), so applying the block finds it checked. A block
-        with a bad signature is still refused by the apply, as any other."""
         applied = 0
         checked_to = height
-        for h in range(height + 1, top + 1):
-            got = fetched.get(h)
-            if got is None:
-                break
-            if h > checked_to:
-                checked_to = await self._precheck_from(fetched, h, top)
-            try:
-                committed = await asyncio.to_thread(self.core.apply_synced, *got)
-            except Exception as exc:  # a block or commit that does not verify: ask elsewhere next pass
-                log.warning("refused a fetched block", extra={"height": h, "reason": str(exc)})
-                break
-            if committed is None:
-                break
-            self._on_commit(committed)
-            applied += 1
-        return applied
+        checking: asyncio.Task[int] | None = None
+        started, since = time.monotonic(), 0
+        ask()
+        try:
+            h = height + 1
+            while True:
+                while h not in fetched and requests and requests[0][0][0] <= h:  # ``h``'s request: wait for it
+                    chunk, request = requests.popleft()
+                    fetched.update((k, v) for k, v in (await request).items() if chunk[0] <= k <= chunk[-1])
+                    ask()
+                if h not in fetched:  # asked and not served, or nothing left to ask
+                    self._failed = asked_of.get(h)
+                    return applied
+                if h > checked_to:
+                    run_end = await checking if checking is not None else await self._precheck_from(fetched, h, asked_to)
+                    checked_to = max(run_end, h)  # a block not finalized for the set in force is checked as it applies
+                    checking = (asyncio.create_task(self._precheck_from(fetched, checked_to + 1, asked_to))
+                                if checked_to + 1 in fetched else None)
+                block, commit = fetched.pop(h)
+                source = asked_of.pop(h)
+                try:
+                    committed = await asyncio.to_thread(self.core.apply_synced, block, commit)
+                except Exception as exc:  # a block or commit that does not verify: ask elsewhere next pass
+                    log.warning("refused a fetched block", extra={"height": h, "reason": str(exc)})
+                    self._failed = source
+                    return applied
+                if committed is None:
+                    return applied
+                self._on_commit(committed)
+                applied += 1
+                h += 1
+                if time.monotonic() - started >= 1.0:
+                    self._measure(applied - since, started)
+                    started, since = time.monotonic(), applied
+        finally:
+            for _, request in requests:
+                request.cancel()
+            if checking is not None:
+                checking.cancel()  # its threads finish their checks; nothing waits for them
+            if since == 0 and applied:  # a pass shorter than a second
+                self._measure(applied, started)
+
+    def _measure(self, applied: int, since: float) -> None:
+        """Fold blocks applied since ``since`` into the smoothed rate."""
+        rate = applied / max(time.monotonic() - since, 1e-6)
+        self.rate = rate if self.rate == 0 else 0.7 * self.rate + 0.3 * rate
 
     async def _precheck_from(self, fetched: dict[int, tuple[Block, Commit]], start: int, top: int) -> int:
         """Check the signatures of the fetched blocks from ``start`` on, as many blocks as hold

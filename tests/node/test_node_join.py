@@ -302,3 +302,64 @@ def test_catching_up_checks_a_run_of_blocks_signatures_on_threads_before_applyin
     checked.clear()
     assert all(tx.signature_valid() for tx in txs[:10]) and checked == []  # remembered: the apply checks none again
     db.close()
+
+
+def test_catching_up_streams_from_several_peers_and_asks_another_for_what_one_lacks_or_forges(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A node far behind applies blocks in order as requests come back, never more than ``AHEAD``
+    requests in flight (what it holds is bounded by them, not by how far behind it is); a height
+    one peer lacks, or serves with a forged commit, ends the pass and is asked of the other peer
+    in the next one (at once, even when the pass applied nothing). The state reached is the chain's, root for root."""
+    validator = accounts(1, "aitbc-join-stream-validator")[0]
+    sender, to = accounts(2, "aitbc-join-stream")
+    genesis = make_genesis("aitbc-dev", [(validator.address, validator.pubkey.hex())],
+                           fund={sender.address: 1000 * UNIT}, genesis_time_ms=1_700_000_000_000)
+
+    def core(name: str, seed: bytes | None) -> NodeCore:
+        db = open_database(None, tmp_path / f"{name}.db")
+        made = NodeCore(genesis, ChainStore(db), MempoolStore(db), seed)
+        return made
+
+    origin, late = core("origin", validator.seed), core("late", None)
+    top = 3 * sync_module.PER_REQUEST * sync_module.AHEAD // 2 + 5
+    for height in range(1, top + 1):
+        if height % 3 == 0:
+            assert origin.submit([sender.transfer(to, UNIT, height // 3 - 1)]) == [None]
+        assert origin.produce(genesis.genesis_time_ms + 1000 * height) is not None
+    forged_at, lacking = 1, 31  # the first height: a pass that applies nothing still tries the other peer
+    forged = origin.store.get_commit(forged_at + 1)
+    assert forged is not None
+    peers = [SimpleNamespace(name="p2", height=top), SimpleNamespace(name="p1", height=top)]
+    asked: list[tuple[str, int, int]] = []
+    in_flight, most = 0, 0
+
+    async def fetch(self: CatchUp, peer: Any, heights: list[int]) -> dict[int, Any]:
+        nonlocal in_flight, most
+        asked.append((peer.name, heights[0], heights[-1]))
+        in_flight += 1
+        most = max(most, in_flight)
+        try:
+            await asyncio.sleep(0.01)
+            found = {}
+            for h in heights:
+                if peer.name == "p1" and h == lacking:
+                    continue
+                commit = origin.store.get_commit(h)
+                if peer.name == "p1" and h == forged_at:
+                    commit = forged  # a real commit, of another block
+                found[h] = (origin.store.get_block(h), commit)
+            return found
+        finally:
+            in_flight -= 1
+
+    monkeypatch.setattr(CatchUp, "_fetch", fetch)
+    catch_up = CatchUp(late, peers=SimpleNamespace(connected=lambda: peers), on_commit=lambda committed: None)  # type: ignore[arg-type]
+    assert asyncio.run(catch_up.run())
+    assert late.snapshot().height == top and late.snapshot().root == origin.snapshot().root
+    assert 1 < most <= sync_module.AHEAD
+    for bad in (forged_at, lacking):
+        servers = [name for name, first, last in asked if first <= bad <= last]
+        assert servers[servers.index("p1") + 1:] == ["p2"], (bad, asked)  # p1 failed it; then p2, not p1 again
+    assert catch_up.progress() == {"catching_up": False, "height": top, "target": top,
+                                   "blocks_per_s": round(catch_up.rate, 1), "eta_s": 0.0}
+    assert catch_up.rate > 0
