@@ -248,21 +248,17 @@ class NodeApi:
         """This chain's genesis document and its hash: what a joining node starts from."""
         return {"genesis_hash": self.core.genesis.hash, "genesis": self.core.genesis.model_dump()}
 
-    def _block_result(self, block: Any) -> dict[str, Any]:
-        commit = self.store.get_commit(block.height)
-        return {"hash": block.hash, **block.to_dict(), "commit": commit.model_dump() if commit else None}
-
     def get_block(self, p: GetBlockParams) -> dict[str, Any]:
         if p.hash is not None:
-            block = self.store.get_block_by_hash(p.hash)
+            answer = self.store.get_block_answer(block_hash=p.hash)
         else:
             height = p.height if p.height is not None else self.core.snapshot().height
             if height == 0:
                 raise RpcError(NOT_FOUND, "no block has been produced yet")
-            block = self.store.get_block(height)
-        if block is None:
+            answer = self.store.get_block_answer(height)
+        if answer is None:
             raise RpcError(NOT_FOUND, f"no block {p.hash or p.height}")
-        return self._block_result(block)
+        return answer
 
     def get_tx(self, p: HashParams) -> dict[str, Any]:
         # Store, mempool, then the store again: the producer stores a block before it drops the

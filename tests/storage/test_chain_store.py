@@ -6,6 +6,8 @@ AITBC_TEST_POSTGRES_URL is set (see conftest.py).
 
 from __future__ import annotations
 
+import json
+
 import threading
 
 import pytest
@@ -86,8 +88,11 @@ def test_blocks_commits_and_entries(reopen: Opener, scenario: TestChain) -> None
         assert store.get_block_json(block.height) == block.encoded()
         assert store.get_block_by_hash(block.hash) == block
         assert store.get_commit(block.height) == commit
+        answer = {"hash": block.hash, **block.to_dict(), "commit": commit.model_dump()}
+        assert store.get_block_answer(block.height) == store.get_block_answer(block_hash=block.hash) == answer
     assert store.get_block(6) is None and store.get_block(0) is None
     assert store.get_block_by_hash("00" * 32) is None
+    assert store.get_block_answer(6) is None and store.get_block_answer(block_hash="00" * 32) is None
     assert store.get_commit(0) is None and store.get_commit(6) is None
     for ns, key, value in scenario.state.entries():
         assert store.get_entry(ns, key) == value
@@ -306,3 +311,19 @@ def test_readers_see_whole_blocks_while_a_writer_commits(reopen: Opener, scenari
         thread.join(timeout=60)
     assert not errors, errors[0]
     assert seen == sorted(seen)
+
+
+def test_a_blocks_carried_commit_is_read_without_its_transactions() -> None:
+    """``get_commit`` reads the next block's ``last_commit`` by decoding the header and the commit
+    that follows it in canonical order, not the transactions after them; any other layout of the
+    text is parsed whole, with the same answer."""
+    from storage.chain_store import _last_commit_in
+
+    commit = {"block_hash": "ab" * 32, "height": 4, "round": 0, "signatures": []}
+    header = {"chain_id": "c", "height": 5, "note": "a \"last_commit\": inside a string"}
+    canonical = json.dumps({"header": header, "last_commit": commit, "txs": [{"x": 1}]}, sort_keys=True,
+                           separators=(",", ":"))
+    assert _last_commit_in(canonical) == commit
+    assert _last_commit_in(canonical.replace('"txs":[{"x":1}]', '"txs":[{"x":1}')) == commit  # never read
+    assert _last_commit_in(json.dumps({"txs": [], "last_commit": commit, "header": header})) == commit
+    assert _last_commit_in(json.dumps({"header": header, "last_commit": None, "txs": []}, separators=(",", ":"))) is None
