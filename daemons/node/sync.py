@@ -3,13 +3,17 @@
 A node behind its peers (new, restarted, or back from a partition) streams the missing heights:
 it keeps ``AHEAD`` requests of ``PER_REQUEST`` blocks in flight (JSON-RPC batches of
 ``get_block``, spread over the peers that are ahead) and applies each block, strictly in height
-order, as soon as its request is answered. Before a run of blocks is applied, their transactions'
-signatures are checked on several threads, and the next run's check starts as soon as its
-blocks are fetched, so it runs beside the apply; the network, the signature checks and the apply
-overlap instead of taking turns. Each block's commit is verified against the validator set of its
-height (``NodeCore.apply_synced``), so a peer can slow us down but never make us accept a block
-the validators did not finalize. A height whose block is missing or refused ends the pass, and
-the next pass asks it of another peer. What is held at once is bounded by the requests in flight,
+order, as soon as its request is answered, so the network's round trips hide behind the apply.
+Before a run of blocks is applied, its transactions' signatures are checked on several threads
+at once (``precheck_in_threads``). Not beside the apply: a thread coming back from libsodium
+waits for the GIL until the 5 ms switch interval makes a thread running Python let go, so checks
+overlapping the apply ran at a few thousand a second and the pass was slower, not faster
+(two runs each on two cores: 3,100-3,700 transfers a second caught up with the overlap, 3,600-4,700
+without).
+Each block's commit is verified against the validator set of its height
+(``NodeCore.apply_synced``), so a peer can slow us down but never make us accept a block the
+validators did not finalize. A height whose block is missing or refused ends the pass, and the
+next pass asks it of another peer. What is held at once is bounded by the requests in flight,
 not by how far behind the node is.
 
 Progress (height, target, blocks/s, ETA) is kept for ``status``, ``aitbc node status`` and the
@@ -45,9 +49,8 @@ AHEAD = 4
 """Requests in flight ahead of the blocks being applied: enough to hide a round trip behind the
 apply, few enough that a chain of full blocks (some 768 KiB each) is not held by the hundred."""
 PRECHECKED_TXS = VERIFIED_KEPT // 4
-"""Transactions in one run whose signatures are checked ahead of applying its blocks: with the
-run being applied and the next one checked, well within what ``chain.crypto`` remembers, so
-that none is forgotten before its block is applied."""
+"""Transactions in one run whose signatures are checked ahead of applying its blocks: well
+within what ``chain.crypto`` remembers, so that none is forgotten before its block is applied."""
 
 
 class CatchUp:
@@ -108,8 +111,8 @@ class CatchUp:
 
     async def _stream(self, height: int, ahead: list[Peer]) -> int:
         """One pass: request the heights after ``height`` (``AHEAD`` requests at a time) and apply
-        them in order as they arrive, the next run's signatures checked beside the apply; the
-        blocks applied. Every answer also tells a peer's height, so a chain that grows while we
+        them in order as they arrive, each run's signatures checked on threads just before it;
+        the blocks applied. Every answer also tells a peer's height, so a chain that grows while we
         catch up is followed to its new top in the same pass."""
         requests: deque[tuple[list[int], asyncio.Task[dict[int, tuple[Block, Commit]]]]] = deque()
         fetched: dict[int, tuple[Block, Commit]] = {}
@@ -134,7 +137,6 @@ class CatchUp:
 
         applied = 0
         checked_to = height
-        checking: asyncio.Task[int] | None = None
         started, since = time.monotonic(), 0
         ask()
         try:
@@ -148,10 +150,8 @@ class CatchUp:
                     self._failed = asked_of.get(h)
                     return applied
                 if h > checked_to:
-                    run_end = await checking if checking is not None else await self._precheck_from(fetched, h, asked_to)
-                    checked_to = max(run_end, h)  # a block not finalized for the set in force is checked as it applies
-                    checking = (asyncio.create_task(self._precheck_from(fetched, checked_to + 1, asked_to))
-                                if checked_to + 1 in fetched else None)
+                    # A block not finalized for the set in force is checked as it applies.
+                    checked_to = max(await self._precheck_from(fetched, h, asked_to), h)
                 block, commit = fetched.pop(h)
                 source = asked_of.pop(h)
                 try:
@@ -171,8 +171,6 @@ class CatchUp:
         finally:
             for _, request in requests:
                 request.cancel()
-            if checking is not None:
-                checking.cancel()  # its threads finish their checks; nothing waits for them
             if since == 0 and applied:  # a pass shorter than a second
                 self._measure(applied, started)
 
