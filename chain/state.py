@@ -181,8 +181,9 @@ class State:
         filled = dict(self._filled)
         changed: dict[str, set[int]] = {}
         for ns, bucket in copied:
+            # Not ``setdefault``: its default, a set of all the namespace's buckets, is built per write.
             kept = changed.get(ns)
-            if kept is None:  # not ``setdefault``: its default, a set of the whole namespace's buckets, would be built per write
+            if kept is None:
                 kept = changed[ns] = set(filled[ns])
             (kept.add if tables[ns][bucket] else kept.discard)(bucket)
         filled.update((ns, tuple(sorted(kept))) for ns, kept in changed.items())

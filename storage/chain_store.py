@@ -27,7 +27,7 @@ from __future__ import annotations
 
 import json
 from collections import defaultdict
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any, NamedTuple
 
@@ -40,7 +40,7 @@ from chain.encoding import canonical_json
 from chain.receipt import Receipt
 from chain.state import State
 from chain.tx import JobReceiptPayload, Transaction
-from storage.database import SchemaModel, bind_model
+from storage.database import SchemaModel, Statement, bind_model
 from storage.errors import (
     BlockOutOfOrder, GenesisMismatch, NotInitialized, StateMismatch, StorageError,
 )
@@ -598,10 +598,11 @@ class ChainStore:
             return
         model = column.model
         if isinstance(self._db, peewee.SqliteDatabase):
-            where = column == ""  # the key's placeholder, last in the SQL and so in its parameters
-            sql, params = model.delete().where(where if scope is None else (scope & where)).sql()
-            with peewee.__exception_wrapper__:
-                self._db.cursor().executemany(sql, [(*params[:-1], key) for key in keys])
+            def build(arg: Callable[[str], peewee.Node]) -> peewee.Node:
+                where = column == arg("key")
+                return model.delete().where(where if scope is None else (scope & where))
+
+            Statement(self._db, build).run_many({"key": key} for key in keys)
             return
         for chunk in _chunks(keys):
             condition = column.in_(chunk)

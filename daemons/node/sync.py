@@ -7,10 +7,9 @@ order, as soon as its request is answered, so the network's round trips hide beh
 Before a run of blocks is applied, its transactions' signatures are checked on several threads
 at once (``precheck_in_threads``). Not beside the apply: a thread coming back from libsodium
 waits for the GIL until the 5 ms switch interval makes a thread running Python let go, so checks
-overlapping the apply ran at a few thousand a second and the pass was slower, not faster
-(two runs each on two cores: 3,100-3,700 transfers a second caught up with the overlap, 3,600-4,700
-without).
-Each block's commit is verified against the validator set of its height
+overlapping the apply ran at a few thousand a second and the pass was slower, not faster (two
+runs each on two cores: 3,100-3,700 transfers a second caught up with the overlap, 3,600-4,700
+without). Each block's commit is verified against the validator set of its height
 (``NodeCore.apply_synced``), so a peer can slow us down but never make us accept a block the
 validators did not finalize. A height whose block is missing or refused ends the pass, and the
 next pass asks it of another peer. What is held at once is bounded by the requests in flight,
